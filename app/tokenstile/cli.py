@@ -1,0 +1,275 @@
+"""The ``tokenstile`` command.
+
+::
+
+    tokenstile manage --db URL init
+    tokenstile manage --db URL user add USERNAME [--display-name NAME] [--admin]
+    tokenstile manage --db URL user disable|enable USERNAME
+    tokenstile manage --db URL client add NAME --kind kiosk|app|resource-server
+                                           [--audience A]... [--scope S]...
+    tokenstile manage --db URL audience set AUDIENCE [--format jwt|opaque]
+                                           [--lifetime SECONDS] [--min-acr ACR]
+    tokenstile manage --db URL rotate-keys [--alg ES256|EdDSA] [--now]
+    tokenstile manage --db URL audit [--since ISO8601] [--json]
+    tokenstile server --db URL [--host H] [--port P] [--issuer URL] [--tls-cert F --tls-key F]
+    tokenstile demo
+
+Errors are one plain sentence on stderr and exit status 1 (2 for bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tokenstile import __version__
+from tokenstile.errors import TokenstileError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tokenstile", description="Hardware-token login for shared workplaces."
+    )
+    parser.add_argument("--version", action="version", version=f"tokenstile {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML settings file (or TOKENSTILE_CONFIG)")
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING, ERROR")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    manage = commands.add_parser("manage", help="administer a token service database offline")
+    manage.add_argument("--db", help="database URL (default: the embedded SQLite database)")
+    actions = manage.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("init", help="create or upgrade the database (safe to repeat)")
+
+    user = actions.add_parser("user", help="people").add_subparsers(
+        dest="user_action", required=True, metavar="ACTION"
+    )
+    add_user = user.add_parser("add", help="add a person")
+    add_user.add_argument("username")
+    add_user.add_argument("--display-name", default="")
+    add_user.add_argument("--admin", action="store_true")
+    for verb in ("disable", "enable"):
+        user.add_parser(verb, help=f"{verb} a person").add_argument("username")
+
+    client = actions.add_parser("client", help="clients").add_subparsers(
+        dest="client_action", required=True, metavar="ACTION"
+    )
+    add_client = client.add_parser("add", help="register a client; prints its id (and secret)")
+    add_client.add_argument("name")
+    add_client.add_argument("--kind", required=True, choices=["kiosk", "app", "resource-server"])
+    add_client.add_argument("--audience", action="append", default=[])
+    add_client.add_argument("--scope", action="append", default=[])
+    client.add_parser("list", help="list clients")
+
+    audience = actions.add_parser("audience", help="per-audience token policy").add_subparsers(
+        dest="audience_action", required=True, metavar="ACTION"
+    )
+    set_aud = audience.add_parser("set", help="set an audience's token format and limits")
+    set_aud.add_argument("audience")
+    set_aud.add_argument("--format", choices=["jwt", "opaque"], default="jwt")
+    set_aud.add_argument("--lifetime", type=int, help="access-token lifetime in seconds")
+    set_aud.add_argument("--min-acr", help="minimum assurance: otp, mfa, phr or phrh")
+
+    rotate = actions.add_parser("rotate-keys", help="add a new signing key")
+    rotate.add_argument("--alg", choices=["ES256", "EdDSA"])
+    rotate.add_argument(
+        "--now", action="store_true", help="sign with it at once (after a key compromise)"
+    )
+
+    audit = actions.add_parser("audit", help="print the audit log")
+    audit.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-27T08:00:00Z")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    server = commands.add_parser("server", help="run the token service")
+    server.add_argument("--db")
+    server.add_argument("--host")
+    server.add_argument("--port", type=int)
+    server.add_argument("--issuer")
+    server.add_argument("--tls-cert", type=Path)
+    server.add_argument("--tls-key", type=Path)
+
+    commands.add_parser("demo", help="a fresh embedded token service on loopback")
+    return parser
+
+
+def _parse_time(text: str) -> float:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise TokenstileError(f"{text!r} is not an ISO 8601 time.") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _format_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _manage(args: argparse.Namespace) -> int:
+    from tokenstile.config import load_settings
+    from tokenstile.deployment import Deployment
+    from tokenstile.errors import ConfigError, NotFound
+    from tokenstile.tokens.model import ACR_LEVELS, AudiencePolicy, AuditEvent
+
+    settings = load_settings(args.config, db=args.db)
+    deployment = Deployment(settings)
+    try:
+        if args.action == "init":
+            report = deployment.init()
+            if report.created_schema:
+                print("Created the database.")
+            else:
+                print("The database is up to date.")
+            if report.created_kek_file:
+                print(f"Created the key-encryption key file {report.created_kek_file} (mode 0600).")
+            if report.created_key:
+                print(f"Created signing key {report.created_key}.")
+            if report.created_client:
+                print(f"Registered the kiosk client {report.created_client}.")
+            return 0
+        deployment.require_ready()
+        store, now = deployment.store, deployment.clock.now()
+        if args.action == "user":
+            if args.user_action == "add":
+                user = store.add_user(
+                    args.username,
+                    display_name=args.display_name,
+                    is_admin=args.admin,
+                    at=now,
+                    audit=AuditEvent(
+                        "user_added",
+                        "info",
+                        username=args.username,
+                        origin="tokenstile manage",
+                        detail={"admin": args.admin},
+                    ),
+                )
+                print(f"Added {user.username}{' (admin)' if user.is_admin else ''}.")
+            else:
+                enabled = args.user_action == "enable"
+                store.set_user_enabled(
+                    args.username,
+                    enabled,
+                    at=now,
+                    audit=AuditEvent(
+                        f"user_{args.user_action}d",
+                        "info",
+                        username=args.username,
+                        origin="tokenstile manage",
+                    ),
+                )
+                print(f"{args.username} is {'enabled' if enabled else 'disabled'}.")
+        elif args.action == "client":
+            if args.client_action == "list":
+                for c in store.list_clients():
+                    print(f"{c.client_id}\t{c.name}\t{c.kind}\t{' '.join(c.audiences)}")
+                return 0
+            client, secret = deployment.add_client(
+                args.name, kind=args.kind, audiences=args.audience, scopes=args.scope
+            )
+            print(f"client_id: {client.client_id}")
+            if secret:
+                print(f"client_secret: {secret}")
+                print("Store the secret now: it is shown only once.", file=sys.stderr)
+        elif args.action == "audience":
+            if args.min_acr is not None and args.min_acr not in ACR_LEVELS:
+                raise ConfigError(f"--min-acr must be one of {', '.join(ACR_LEVELS)}.")
+            if args.lifetime is not None and not 0 < args.lifetime <= 86_400:
+                raise ConfigError("--lifetime must be between 1 and 86400 seconds.")
+            policy = AudiencePolicy(args.audience, args.format, args.lifetime, args.min_acr)
+            store.set_audience(
+                policy,
+                at=now,
+                audit=AuditEvent(
+                    "audience_set",
+                    "info",
+                    origin="tokenstile manage",
+                    detail={
+                        "audience": args.audience,
+                        "format": args.format,
+                        "lifetime": args.lifetime,
+                        "min_acr": args.min_acr,
+                    },
+                ),
+            )
+            print(f"{args.audience}: {args.format} tokens.")
+        elif args.action == "rotate-keys":
+            key = deployment.rotate_keys(alg=args.alg, immediately=args.now)
+            print(
+                f"New signing key {key.kid} ({key.alg}), published now, signs from "
+                f"{_format_time(key.sign_from)}."
+            )
+        elif args.action == "audit":
+            since = _parse_time(args.since) if args.since else None
+            for entry in store.audit_entries(since=since):
+                _print_audit(entry, as_json=args.json)
+        else:  # pragma: no cover - argparse enforces the choices
+            raise NotFound(f"Unknown action {args.action}.")
+    finally:
+        deployment.close()
+    return 0
+
+
+def _print_audit(entry: dict[str, Any], *, as_json: bool) -> None:
+    entry = {**entry, "at": _format_time(entry["at"])}
+    if as_json:
+        print(json.dumps(entry, sort_keys=True))
+        return
+    who = entry["username"] or "-"
+    detail = " ".join(f"{k}={v}" for k, v in sorted(entry["detail"].items()))
+    print(f"{entry['at']}  {entry['event']:<16} {entry['outcome']:<8} {who:<16} {detail}")
+
+
+def _server(args: argparse.Namespace) -> int:
+    from tokenstile.config import load_settings
+    from tokenstile.server.run import serve
+
+    settings = load_settings(
+        args.config,
+        db=args.db,
+        host=args.host,
+        port=args.port,
+        issuer=args.issuer,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
+    issuer = settings.issuer_url()
+    serve(
+        settings,
+        log_level=args.log_level.lower(),
+        on_ready=f"Tokenstile token service at {issuer}/.well-known/openid-configuration",
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from tokenstile.logs import configure_logging
+
+    configure_logging(args.log_level)
+    try:
+        if args.command == "manage":
+            return _manage(args)
+        if args.command == "server":
+            return _server(args)
+        from tokenstile.demo import run_demo
+
+        return run_demo()
+    except TokenstileError as exc:
+        print(f"tokenstile: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE if exc.code == "config_error" else EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""One frozen settings object: ``TOKENSTILE_*`` environment variables plus an optional TOML file.
+
+Precedence, highest first: explicit command-line values (passed as keyword arguments),
+the environment, the TOML file named by ``TOKENSTILE_CONFIG`` (or ``--config``), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from tokenstile import paths
+from tokenstile.errors import ConfigError
+
+_CONFIG_FILE_ENV = "TOKENSTILE_CONFIG"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOKENSTILE_", frozen=True, extra="forbid")
+
+    db: str = Field(default_factory=paths.default_database_url)
+    issuer: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8600, ge=0, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    kek: SecretStr | None = None
+    kek_file: Path = Field(default_factory=paths.default_kek_file)
+
+    signing_alg: Literal["ES256", "EdDSA"] = "ES256"
+    access_token_lifetime: int = Field(default=600, gt=0, le=86_400)
+    session_lifetime: int = Field(default=12 * 3600, gt=0)
+    session_idle: int = Field(default=3600, gt=0)
+    refresh_grace: float = Field(default=10.0, ge=0, le=300)
+    jwks_max_age: int = Field(default=300, ge=0)
+    key_publish_lead: int | None = Field(default=None, ge=0)
+    key_reload_interval: float = Field(default=10.0, gt=0)
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(_CONFIG_FILE_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def publish_lead(self) -> int:
+        """How long a new key is in the JWKS before it signs (default: the JWKS max-age)."""
+        return self.jwks_max_age if self.key_publish_lead is None else self.key_publish_lead
+
+    def issuer_url(self) -> str:
+        if self.issuer:
+            return self.issuer.rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once, at an entry point; a bad value is a ConfigError."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"Config file {config_file} does not exist.")
+        os.environ[_CONFIG_FILE_ENV] = str(config_file)
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"Invalid setting: {problems}") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"Cannot read the configuration: {exc}") from exc

@@ -1,0 +1,276 @@
+"""One Tokenstile deployment wired from its settings: database, KEK, keys, token service.
+
+Both entry points build one: ``tokenstile manage`` (offline administration) and
+``tokenstile server``. ``init`` is idempotent: a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from tokenstile.clock import Clock, SystemClock
+from tokenstile.config import Settings
+from tokenstile.errors import ConfigError, KeyEncryptionError, StoreError
+from tokenstile.store.database import create_database_engine, require_current_schema, upgrade
+from tokenstile.store.repository import Store
+from tokenstile.tokens.keys import (
+    KEK_CHECK_CONTEXT,
+    KEK_CHECK_PLAINTEXT,
+    Algorithm,
+    KeyEncryptionKey,
+    KeyRing,
+    SigningKey,
+)
+from tokenstile.tokens.model import (
+    LOCAL_AUDIENCE,
+    AuditEvent,
+    Client,
+    ClientKind,
+    StoredKey,
+)
+from tokenstile.tokens.service import SessionPolicy, TokenService, client_secret_hash
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KIOSK_CLIENT_ID = "tokenstile-kiosk"
+DEFAULT_SCOPES = ("openid", "profile", "offline_access")
+_KEK_CHECK = "kek_check"
+
+
+@dataclass
+class InitReport:
+    created_schema: bool = False
+    created_kek_file: Path | None = None
+    created_key: str | None = None
+    created_client: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Deployment:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.engine: Engine = create_database_engine(
+            settings.db, sqlite_synchronous=settings.sqlite_synchronous
+        )
+        self.store = Store(self.engine)
+        self._kek: KeyEncryptionKey | None = None
+        self._ring: KeyRing | None = None
+        self._ring_loaded_at = 0.0
+        self._ring_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- KEK ----------------------------------------------------------------------
+
+    def _load_kek(self, *, create: bool) -> tuple[KeyEncryptionKey, Path | None]:
+        if self.settings.kek is not None:
+            return KeyEncryptionKey.from_text(self.settings.kek.get_secret_value()), None
+        path = self.settings.kek_file
+        if path.exists():
+            mode = path.stat().st_mode
+            if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(
+                    f"The key file {path} can be read by other users; run `chmod 600 {path}`."
+                )
+            try:
+                return KeyEncryptionKey.from_text(path.read_text("ascii")), None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"Cannot read the key file {path}: {exc}") from exc
+        if not create:
+            raise ConfigError(
+                "No key-encryption key: set TOKENSTILE_KEK, or point TOKENSTILE_KEK_FILE at "
+                f"the key file ({path} does not exist). `tokenstile manage init` creates one."
+            )
+        kek, text = KeyEncryptionKey.generate()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(text + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise ConfigError(f"Cannot create the key file {path}: {exc.strerror}.") from exc
+        return kek, path
+
+    @property
+    def kek(self) -> KeyEncryptionKey:
+        if self._kek is None:
+            kek, _ = self._load_kek(create=False)
+            self._check_kek(kek)
+            self._kek = kek
+        return self._kek
+
+    def _check_kek(self, kek: KeyEncryptionKey) -> None:
+        blob = self.store.get_meta(_KEK_CHECK)
+        if blob is None:
+            raise StoreError("The database has no key check: run `tokenstile manage init`.")
+        if kek.decrypt(blob, context=KEK_CHECK_CONTEXT) != KEK_CHECK_PLAINTEXT:
+            raise KeyEncryptionError("The key-encryption key does not match this database.")
+
+    # -- init -----------------------------------------------------------------------
+
+    def init(self) -> InitReport:
+        report = InitReport()
+        from tokenstile.store.database import current_revision
+
+        report.created_schema = current_revision(self.engine) is None
+        upgrade(self.engine)
+        existing_check = self.store.get_meta(_KEK_CHECK)
+        kek, created_path = self._load_kek(create=existing_check is None)
+        if existing_check is None:
+            report.created_kek_file = created_path
+            self.store.set_meta(
+                _KEK_CHECK, kek.encrypt(KEK_CHECK_PLAINTEXT, context=KEK_CHECK_CONTEXT)
+            )
+        else:
+            self._check_kek(kek)
+        self._kek = kek
+        now = self.clock.now()
+        if not self.store.signing_keys():
+            key = SigningKey.generate(self.settings.signing_alg, created_at=now, sign_from=now)
+            self._store_key(key, now, event="key_created")
+            report.created_key = key.kid
+        if self.store.find_client(DEFAULT_KIOSK_CLIENT_ID) is None:
+            self.add_client(
+                "kiosk",
+                kind="kiosk",
+                audiences=[LOCAL_AUDIENCE],
+                scopes=list(DEFAULT_SCOPES),
+                client_id=DEFAULT_KIOSK_CLIENT_ID,
+            )
+            report.created_client = DEFAULT_KIOSK_CLIENT_ID
+        return report
+
+    def require_ready(self) -> None:
+        """Refuse to serve a database that is not initialised or a KEK that does not fit."""
+        require_current_schema(self.engine)
+        _ = self.kek
+        self.keyring()
+
+    # -- keys -----------------------------------------------------------------------
+
+    def _store_key(self, key: SigningKey, now: float, *, event: str) -> None:
+        stored = StoredKey(
+            key.kid, key.alg, key.encrypt_private(self.kek), key.created_at, key.sign_from
+        )
+        self.store.add_signing_key(
+            stored,
+            audit=AuditEvent(
+                event, "info", detail={"kid": key.kid, "alg": key.alg, "sign_from": key.sign_from}
+            ),
+            at=now,
+        )
+
+    def max_token_lifetime(self) -> int:
+        return self.store.max_access_token_lifetime(self.settings.access_token_lifetime)
+
+    def keyring(self, *, force: bool = False) -> KeyRing:
+        now = self.clock.now()
+        ring = self._ring
+        if (
+            ring is not None
+            and not force
+            and now - self._ring_loaded_at < self.settings.key_reload_interval
+        ):
+            return ring
+        with self._ring_lock:
+            if (
+                self._ring is not None
+                and not force
+                and now - self._ring_loaded_at < (self.settings.key_reload_interval)
+            ):
+                return self._ring
+            keys = [
+                SigningKey.decrypt_private(
+                    kid=k.kid,
+                    alg=_algorithm(k.alg),
+                    blob=k.private_key,
+                    kek=self.kek,
+                    created_at=k.created_at,
+                    sign_from=k.sign_from,
+                )
+                for k in self.store.signing_keys()
+            ]
+            if not keys:
+                raise ConfigError("No signing key: run `tokenstile manage init`.")
+            self._ring = KeyRing(keys, max_token_lifetime=self.max_token_lifetime())
+            self._ring_loaded_at = now
+            return self._ring
+
+    def rotate_keys(self, *, alg: Algorithm | None = None, immediately: bool = False) -> SigningKey:
+        """Add a key that signs after the publication lead; drop keys no token needs."""
+        now = self.clock.now()
+        lead = 0 if immediately else self.settings.publish_lead
+        key = SigningKey.generate(
+            alg or self.settings.signing_alg, created_at=now, sign_from=now + lead
+        )
+        self._store_key(key, now, event="key_rotated")
+        ring = self.keyring(force=True)
+        stale = [k.kid for k in ring.expired(now)]
+        if stale:
+            self.store.delete_signing_keys(stale)
+            self.store.audit(AuditEvent("key_deleted", "info", detail={"kids": stale}), at=now)
+            self.keyring(force=True)
+        return key
+
+    # -- clients ----------------------------------------------------------------------
+
+    def add_client(
+        self,
+        name: str,
+        *,
+        kind: ClientKind,
+        audiences: list[str],
+        scopes: list[str],
+        client_id: str | None = None,
+    ) -> tuple[Client, str | None]:
+        """Register a client; resource servers get a secret, returned here once."""
+        secret = secrets.token_urlsafe(32) if kind == "resource-server" else None
+        now = self.clock.now()
+        client = self.store.add_client(
+            client_id=client_id or secrets.token_urlsafe(12),
+            name=name,
+            kind=kind,
+            secret_hash=client_secret_hash(secret) if secret else None,
+            audiences=audiences or ([LOCAL_AUDIENCE] if kind != "resource-server" else []),
+            scopes=scopes or (list(DEFAULT_SCOPES) if kind != "resource-server" else []),
+            at=now,
+            audit=AuditEvent("client_added", "info", detail={"name": name, "kind": kind}),
+        )
+        return client, secret
+
+    # -- service ----------------------------------------------------------------------
+
+    def token_service(self) -> TokenService:
+        s = self.settings
+        return TokenService(
+            self.store,
+            self.keyring,
+            issuer=s.issuer_url(),
+            clock=self.clock,
+            policy=SessionPolicy(
+                access_token_lifetime=s.access_token_lifetime,
+                session_lifetime=s.session_lifetime,
+                session_idle=s.session_idle,
+                refresh_grace=s.refresh_grace,
+            ),
+        )
+
+
+def _algorithm(alg: str) -> Algorithm:
+    if alg == "ES256":
+        return "ES256"
+    if alg == "EdDSA":
+        return "EdDSA"
+    raise KeyEncryptionError(f"Stored signing key uses unknown algorithm {alg!r}.")

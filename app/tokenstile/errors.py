@@ -1,0 +1,185 @@
+"""Every error Tokenstile raises on purpose, with a stable ``code``.
+
+The tree::
+
+    TokenstileError                    code
+    ├── ConfigError                    config_error
+    ├── StoreError                     store_error
+    │   ├── StoreUnavailable           store_unavailable
+    │   ├── StoreNotInitialised        store_not_initialised
+    │   └── NotFound                   not_found
+    ├── KeyEncryptionError             kek_mismatch
+    ├── InvalidToken                   invalid_token   (what a resource server sees)
+    │   ├── MalformedToken             token_malformed
+    │   ├── TokenTooLarge              token_too_large
+    │   ├── UnsupportedAlgorithm       token_bad_alg
+    │   ├── ForbiddenHeader            token_forbidden_header
+    │   ├── WrongTokenType             token_wrong_typ
+    │   ├── UnknownKey                 token_unknown_kid
+    │   ├── BadSignature               token_bad_signature
+    │   ├── InvalidClaim               token_invalid_claim
+    │   ├── TokenExpired               token_expired
+    │   └── TokenNotYetValid           token_not_yet_valid
+    ├── JwksUnavailable                jwks_unavailable
+    └── OAuthError                     the RFC 6749 ``error`` value
+        ├── InvalidRequest             invalid_request
+        ├── InvalidClient              invalid_client       (401)
+        ├── InvalidGrant               invalid_grant
+        ├── UnauthorizedClient         unauthorized_client
+        ├── UnsupportedGrantType       unsupported_grant_type
+        ├── InvalidScope               invalid_scope
+        ├── InvalidTarget              invalid_target       (RFC 8707)
+        └── InsufficientAssurance      invalid_target with an acr explanation
+
+The server turns an ``OAuthError`` into RFC 6749 section 5.2 JSON in one handler; the
+messages are written for the person reading them and never contain a secret.
+"""
+
+from __future__ import annotations
+
+
+class TokenstileError(Exception):
+    """Root of every error Tokenstile raises on purpose."""
+
+    code: str = "tokenstile_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(TokenstileError):
+    code = "config_error"
+
+
+class StoreError(TokenstileError):
+    code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    code = "store_unavailable"
+
+
+class StoreNotInitialised(StoreError):
+    code = "store_not_initialised"
+
+
+class NotFound(StoreError):
+    code = "not_found"
+
+
+class KeyEncryptionError(TokenstileError):
+    """The key-encryption key cannot open what is stored (wrong KEK or tampered data)."""
+
+    code = "kek_mismatch"
+
+
+class InvalidToken(TokenstileError):
+    """An access token a resource server must refuse."""
+
+    code = "invalid_token"
+
+
+class MalformedToken(InvalidToken):
+    code = "token_malformed"
+
+
+class TokenTooLarge(InvalidToken):
+    code = "token_too_large"
+
+
+class UnsupportedAlgorithm(InvalidToken):
+    code = "token_bad_alg"
+
+
+class ForbiddenHeader(InvalidToken):
+    code = "token_forbidden_header"
+
+
+class WrongTokenType(InvalidToken):
+    code = "token_wrong_typ"
+
+
+class UnknownKey(InvalidToken):
+    code = "token_unknown_kid"
+
+
+class BadSignature(InvalidToken):
+    code = "token_bad_signature"
+
+
+class InvalidClaim(InvalidToken):
+    code = "token_invalid_claim"
+
+    def __init__(self, claim: str, message: str) -> None:
+        super().__init__(message)
+        self.claim = claim
+
+
+class TokenExpired(InvalidToken):
+    code = "token_expired"
+
+
+class TokenNotYetValid(InvalidToken):
+    code = "token_not_yet_valid"
+
+
+class JwksUnavailable(TokenstileError):
+    code = "jwks_unavailable"
+
+
+class OAuthError(TokenstileError):
+    """An error that goes on the wire as RFC 6749 section 5.2 JSON."""
+
+    code = "server_error"
+    status: int = 400
+
+    def __init__(self, description: str, *, status: int | None = None) -> None:
+        super().__init__(description)
+        if status is not None:
+            self.status = status
+
+    def to_json(self) -> dict[str, str]:
+        return {"error": self.code, "error_description": self.message}
+
+
+class InvalidRequest(OAuthError):
+    code = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    code = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(OAuthError):
+    code = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    code = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    code = "unsupported_grant_type"
+
+
+class UnsupportedTokenType(OAuthError):
+    code = "unsupported_token_type"
+
+
+class InvalidScope(OAuthError):
+    code = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    code = "invalid_target"
+
+
+class InsufficientAssurance(InvalidTarget):
+    """The session's ``acr`` is below the audience's minimum."""
+
+
+class TemporarilyUnavailable(OAuthError):
+    code = "temporarily_unavailable"
+    status = 503

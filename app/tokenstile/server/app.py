@@ -1,0 +1,354 @@
+"""The token service's HTTP face: discovery, JWKS, token, revocation, introspection, userinfo.
+
+The token endpoint is the hot path: it reads the form body itself (no multipart parser,
+no pydantic model) and serialises its JSON by hand; the OpenAPI document still
+describes it through ``openapi_extra`` and ``responses``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from tokenstile import __version__
+from tokenstile.deployment import Deployment
+from tokenstile.errors import (
+    InvalidClient,
+    InvalidRequest,
+    OAuthError,
+    StoreUnavailable,
+    TokenstileError,
+    UnsupportedGrantType,
+)
+from tokenstile.server import schemas
+from tokenstile.tokens.model import Client
+from tokenstile.tokens.service import TokenService, check_client_secret
+
+log = logging.getLogger(__name__)
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_FORM = "application/x-www-form-urlencoded"
+_MAX_FORM_BYTES = 16 * 1024
+GRANT_REFRESH = "refresh_token"
+
+
+def _json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def oauth_error_response(exc: OAuthError) -> Response:
+    headers = dict(_NO_STORE)
+    if isinstance(exc, InvalidClient):
+        headers["WWW-Authenticate"] = 'Basic realm="tokenstile"'
+    return _json_response(exc.to_json(), exc.status, headers)
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """Parse an urlencoded body strictly: right media type, size cap, no repeated names."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != _FORM:
+        raise InvalidRequest(f"Send the parameters as {_FORM}.")
+    body = await request.body()
+    if len(body) > _MAX_FORM_BYTES:
+        raise InvalidRequest("The request body is too large.")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("The request body is not valid form data.") from exc
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise InvalidRequest(f"The parameter {name} is repeated.")
+        form[name] = value
+    return form
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidClient("The Authorization header is not valid Basic credentials.") from exc
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise InvalidClient("The Authorization header is not valid Basic credentials.")
+    # RFC 6749 section 2.3.1: both parts are form-urlencoded before Basic encoding.
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+def _origin(request: Request) -> str | None:
+    client = request.client
+    agent = request.headers.get("user-agent", "")[:120]
+    host = client.host if client else "?"
+    return f"{host} {agent}".strip()
+
+
+def create_app(deployment: Deployment) -> FastAPI:
+    settings = deployment.settings
+    service: TokenService = deployment.token_service()
+    issuer = service.issuer
+    store = deployment.store
+
+    app = FastAPI(
+        title="Tokenstile token service",
+        version=__version__,
+        description="OAuth 2.0 token service for hardware-token logins (RFC 6749, 7009, "
+        "7662, 8414, 9068).",
+    )
+
+    def authenticate_client(
+        request: Request, form: dict[str, str], *, require_secret: bool
+    ) -> Client:
+        creds = _basic_credentials(request)
+        if creds is not None:
+            client_id, secret = creds
+            if "client_id" in form and form["client_id"] != client_id:
+                raise InvalidRequest("client_id in the body differs from the Basic credentials.")
+            client = store.find_client(client_id)
+            if client is None or not client.enabled or not check_client_secret(client, secret):
+                raise InvalidClient("Client authentication failed.")
+            return client
+        if require_secret:
+            raise InvalidClient("This endpoint needs client_secret_basic authentication.")
+        client_id = form.get("client_id", "")
+        if not client_id:
+            raise InvalidClient("Identify the client with client_id or Basic credentials.")
+        client = store.find_client(client_id)
+        if client is None or not client.enabled:
+            raise InvalidClient("Unknown client.")
+        if client.secret_hash is not None:
+            raise InvalidClient("This client must authenticate with its secret.")
+        return client
+
+    @app.exception_handler(OAuthError)
+    async def _oauth_error(_request: Request, exc: OAuthError) -> Response:
+        return oauth_error_response(exc)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _unavailable(_request: Request, exc: StoreUnavailable) -> Response:
+        log.warning("store unavailable: %s", exc.message)
+        body = {
+            "error": "temporarily_unavailable",
+            "error_description": "The token service cannot reach its database; retry shortly.",
+        }
+        return _json_response(body, 503, {**_NO_STORE, "Retry-After": "2"})
+
+    @app.exception_handler(TokenstileError)
+    async def _tokenstile_error(_request: Request, exc: TokenstileError) -> Response:
+        log.error("request failed: %s (%s)", exc.message, exc.code)
+        body = {"error": "server_error", "error_description": "The token service failed."}
+        return _json_response(body, 500, _NO_STORE)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+        return oauth_error_response(InvalidRequest("The request is malformed."))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+        body = {"error": "invalid_request", "error_description": str(exc.detail)}
+        return _json_response(body, exc.status_code, dict(exc.headers or {}))
+
+    def metadata() -> dict[str, Any]:
+        return {
+            "issuer": issuer,
+            "jwks_uri": f"{issuer}/jwks.json",
+            "token_endpoint": f"{issuer}/token",
+            "revocation_endpoint": f"{issuer}/revoke",
+            "introspection_endpoint": f"{issuer}/introspect",
+            "userinfo_endpoint": f"{issuer}/userinfo",
+            "grant_types_supported": [GRANT_REFRESH],
+            "response_types_supported": ["none"],
+            "subject_types_supported": ["public"],
+            "scopes_supported": ["openid", "profile", "offline_access"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "id_token_signing_alg_values_supported": ["ES256", "EdDSA"],
+            "access_token_signing_alg_values_supported": ["ES256", "EdDSA"],
+            "claims_supported": [
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "nbf",
+                "jti",
+                "client_id",
+                "scope",
+                "sid",
+                "auth_time",
+                "amr",
+                "acr",
+            ],
+            "acr_values_supported": ["otp", "mfa", "phr", "phrh"],
+        }
+
+    @app.get(
+        "/.well-known/openid-configuration", response_model=schemas.MetadataBody, tags=["discovery"]
+    )
+    async def openid_configuration() -> Response:
+        return _json_response(metadata(), headers={"Cache-Control": "public, max-age=3600"})
+
+    @app.get(
+        "/.well-known/oauth-authorization-server",
+        response_model=schemas.MetadataBody,
+        tags=["discovery"],
+    )
+    async def oauth_metadata() -> Response:
+        return _json_response(metadata(), headers={"Cache-Control": "public, max-age=3600"})
+
+    @app.get("/jwks.json", response_model=schemas.JwksBody, tags=["discovery"])
+    async def jwks() -> Response:
+        ring = await run_in_threadpool(deployment.keyring)
+        body = ring.jwks(deployment.clock.now())
+        return Response(
+            json.dumps(body, separators=(",", ":")),
+            media_type="application/jwk-set+json",
+            headers={"Cache-Control": f"public, max-age={settings.jwks_max_age}"},
+        )
+
+    @app.post(
+        "/token",
+        tags=["oauth"],
+        response_model=schemas.TokenResponseBody,
+        responses=schemas.ERRORS,
+        openapi_extra=schemas.form_body(
+            {
+                "grant_type": {"type": "string", "enum": [GRANT_REFRESH]},
+                "refresh_token": {"type": "string"},
+                "client_id": {"type": "string"},
+                "scope": {"type": "string"},
+                "resource": {"type": "string"},
+            },
+            ["grant_type"],
+        ),
+    )
+    async def token(request: Request) -> Response:
+        received_at = time.time()
+        form = await read_form(request)
+        grant = form.get("grant_type", "")
+        if not grant:
+            raise InvalidRequest("The grant_type parameter is missing.")
+        if grant != GRANT_REFRESH:
+            raise UnsupportedGrantType(f"The grant type {grant!r} is not supported.")
+        client = await run_in_threadpool(authenticate_client, request, form, require_secret=False)
+        result = await run_in_threadpool(
+            lambda: service.refresh(
+                refresh_token=form.get("refresh_token", ""),
+                client=client,
+                scope=form.get("scope"),
+                resource=form.get("resource"),
+                received_at=received_at,
+                origin=_origin(request),
+            )
+        )
+        return _json_response(result.to_json(), headers=_NO_STORE)
+
+    @app.post(
+        "/revoke",
+        tags=["oauth"],
+        responses=schemas.ERRORS,
+        openapi_extra=schemas.form_body(
+            {
+                "token": {"type": "string"},
+                "token_type_hint": {"type": "string"},
+                "client_id": {"type": "string"},
+            },
+            ["token"],
+        ),
+    )
+    async def revoke(request: Request) -> Response:
+        form = await read_form(request)
+        client = await run_in_threadpool(authenticate_client, request, form, require_secret=False)
+        token_value = form.get("token", "")
+        if not token_value:
+            raise InvalidRequest("The token parameter is missing.")
+        await run_in_threadpool(
+            lambda: service.revoke(token=token_value, client=client, origin=_origin(request))
+        )
+        return Response(status_code=200, headers=_NO_STORE)
+
+    @app.post(
+        "/introspect",
+        tags=["oauth"],
+        response_model=schemas.IntrospectionBody,
+        responses=schemas.ERRORS,
+        openapi_extra=schemas.form_body(
+            {"token": {"type": "string"}, "token_type_hint": {"type": "string"}}, ["token"]
+        ),
+    )
+    async def introspect(request: Request) -> Response:
+        form = await read_form(request)
+        client = await run_in_threadpool(authenticate_client, request, form, require_secret=True)
+        token_value = form.get("token", "")
+        if not token_value:
+            raise InvalidRequest("The token parameter is missing.")
+        body = await run_in_threadpool(
+            lambda: service.introspect(
+                token=token_value, hint=form.get("token_type_hint"), client=client
+            )
+        )
+        return _json_response(body, headers=_NO_STORE)
+
+    async def userinfo(request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        challenge = 'Bearer realm="tokenstile"'
+        if scheme.lower() != "bearer" or not value.strip():
+            return _json_response(
+                {"error": "invalid_request", "error_description": "Send a Bearer access token."},
+                401,
+                {"WWW-Authenticate": challenge, **_NO_STORE},
+            )
+        try:
+            body = await run_in_threadpool(service.userinfo, value.strip())
+        except StoreUnavailable:
+            raise
+        except TokenstileError:
+            return _json_response(
+                {"error": "invalid_token", "error_description": "The access token is not valid."},
+                401,
+                {"WWW-Authenticate": f'{challenge}, error="invalid_token"', **_NO_STORE},
+            )
+        return _json_response(body, headers=_NO_STORE)
+
+    for method in ("GET", "POST"):
+        app.add_api_route(
+            "/userinfo",
+            userinfo,
+            methods=[method],
+            tags=["oidc"],
+            response_model=schemas.UserinfoBody,
+            responses={401: {"model": schemas.OAuthErrorBody}},
+            name=f"userinfo_{method.lower()}",
+            operation_id=f"userinfo_{method.lower()}",
+        )
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    app.state.deployment = deployment
+    app.state.service = service
+    return app

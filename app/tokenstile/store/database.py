@@ -1,0 +1,168 @@
+"""Engines, transactions and migrations for SQLite (default) and PostgreSQL.
+
+SQLite runs in WAL mode. A write transaction starts with ``BEGIN IMMEDIATE`` so it takes
+the write lock up front: two writers queue on ``busy_timeout`` instead of one failing
+with "database is locked" when it tries to upgrade a read lock. PostgreSQL runs at READ
+COMMITTED: a conditional UPDATE waits for a concurrent one and re-checks its WHERE.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from tokenstile.errors import ConfigError, StoreError, StoreNotInitialised, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_WRITE = "tokenstile_write"
+
+
+def redact_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def create_database_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"The database URL {url!r} is not valid.") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, parsed.database, sqlite_synchronous)
+    if backend == "postgresql":
+        if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        try:
+            return create_engine(
+                parsed, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
+            )
+        except (ImportError, SQLAlchemyError) as exc:
+            raise ConfigError(
+                f"Cannot use PostgreSQL ({exc}); install tokenstile[postgres]."
+            ) from exc
+    raise ConfigError(f"Unsupported database {backend!r}: use sqlite:/// or postgresql://.")
+
+
+def _sqlite_engine(url: str, database: str | None, synchronous: str) -> Engine:
+    if database and database != ":memory:":
+        path = Path(database)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"Cannot create the database directory {path.parent}: {exc.strerror}."
+            ) from exc
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """One transaction; database failures become StoreUnavailable/StoreError."""
+    try:
+        with engine.connect() as plain:
+            conn = plain.execution_options(**{_WRITE: True}) if write else plain
+            with conn.begin():
+                yield conn
+    except OperationalError as exc:
+        log.warning("database unavailable: %s", exc.orig.__class__.__name__)
+        raise StoreUnavailable(_describe(exc)) from exc
+    except DBAPIError as exc:
+        raise StoreError(_describe(exc)) from exc
+
+
+def _describe(exc: DBAPIError) -> str:
+    text = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
+    if "readonly" in text or "read-only" in text:
+        return "The database is read-only; check the file's permissions."
+    if "disk" in text and "full" in text:
+        return "The disk holding the database is full."
+    if "unable to open" in text:
+        return "Cannot open the database file; check the path and its permissions."
+    return f"The database failed: {text}"
+
+
+def _alembic_config(conn: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str | None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with transaction(engine, write=False) as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration (idempotent)."""
+    try:
+        with engine.connect() as conn:
+            command.upgrade(_alembic_config(conn), "head")
+            if conn.in_transaction():
+                conn.commit()
+    except OperationalError as exc:
+        raise StoreUnavailable(_describe(exc)) from exc
+    except DBAPIError as exc:
+        raise StoreError(_describe(exc)) from exc
+
+
+def require_current_schema(engine: Engine) -> None:
+    current = current_revision(engine)
+    if current is None:
+        raise StoreNotInitialised(
+            "The database has no Tokenstile schema yet: run `tokenstile manage init`."
+        )
+    if current != head_revision():
+        raise StoreNotInitialised(
+            f"The database schema is at {current}, this version needs {head_revision()}: "
+            "run `tokenstile manage init` to upgrade it."
+        )
+
+
+def dialect(engine: Engine) -> str:
+    return engine.dialect.name
+
+
+def describe_engine(engine: Engine) -> dict[str, Any]:
+    return {"dialect": engine.dialect.name, "url": redact_url(str(engine.url))}

@@ -1,0 +1,474 @@
+"""The store: the token service's port (``TokenStore``) plus the admin operations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal, cast
+
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from tokenstile.errors import NotFound, StoreError
+from tokenstile.store import schema as t
+from tokenstile.store.database import transaction
+from tokenstile.tokens.model import (
+    AudiencePolicy,
+    AuditEvent,
+    Client,
+    ClientKind,
+    RefreshLookup,
+    RefreshToken,
+    Session,
+    StoredKey,
+    User,
+)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _user(row: Row[Any]) -> User:
+    return User(row.id, row.username, row.display_name, bool(row.is_admin), bool(row.enabled))
+
+
+def _client(row: Row[Any]) -> Client:
+    return Client(
+        client_id=row.client_id,
+        name=row.name,
+        kind=cast(ClientKind, row.kind),
+        secret_hash=row.secret_hash,
+        audiences=tuple(json.loads(row.audiences)),
+        scopes=tuple(json.loads(row.scopes)),
+        enabled=bool(row.enabled),
+    )
+
+
+def _session(m: Any) -> Session:
+    return Session(
+        sid=m["sid"],
+        user_id=m["user_id"],
+        client_id=m["client_id"],
+        audience=m["audience"],
+        scope=m["scope"],
+        amr=tuple(json.loads(m["amr"])),
+        acr=m["acr"],
+        factor=m["factor"],
+        auth_time=m["auth_time"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        idle_timeout=m["idle_timeout"],
+        last_used_at=m["last_used_at"],
+        revoked_at=m["revoked_at"],
+        revoke_reason=m["revoke_reason"],
+    )
+
+
+_succ = aliased(t.refresh_tokens, name="succ")
+# Built once: the refresh grant runs this on every request.
+_FIND_REFRESH = (
+    select(
+        t.refresh_tokens.c.id,
+        t.refresh_tokens.c.client_id.label("rt_client_id"),
+        t.refresh_tokens.c.created_at.label("rt_created_at"),
+        t.refresh_tokens.c.used_at,
+        t.refresh_tokens.c.successor_id,
+        t.refresh_tokens.c.superseded_at,
+        *t.sessions.c,
+        t.users.c.username,
+        t.users.c.display_name,
+        t.users.c.is_admin,
+        t.users.c.enabled,
+        _succ.c.used_at.label("succ_used_at"),
+        _succ.c.superseded_at.label("succ_superseded_at"),
+        _succ.c.created_at.label("succ_created_at"),
+    )
+    .select_from(
+        t.refresh_tokens.join(t.sessions, t.sessions.c.sid == t.refresh_tokens.c.sid)
+        .join(t.users, t.users.c.id == t.sessions.c.user_id)
+        .outerjoin(_succ, _succ.c.id == t.refresh_tokens.c.successor_id)
+    )
+    .where(t.refresh_tokens.c.token_hash == bindparam("token_hash"))
+)
+
+
+class SqlTx:
+    """``TokenTx`` over one SQLAlchemy connection inside a transaction."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    @property
+    def connection(self) -> Connection:
+        return self._conn
+
+    # refresh tokens
+    def find_refresh(self, token_hash: bytes) -> RefreshLookup | None:
+        row = self._conn.execute(_FIND_REFRESH, {"token_hash": token_hash}).mappings().first()
+        if row is None:
+            return None
+        token = RefreshToken(
+            id=row["id"],
+            sid=row["sid"],
+            client_id=row["rt_client_id"],
+            created_at=row["rt_created_at"],
+            used_at=row["used_at"],
+            successor_id=row["successor_id"],
+            superseded_at=row["superseded_at"],
+        )
+        successor = None
+        if row["successor_id"] is not None:
+            successor = RefreshToken(
+                id=row["successor_id"],
+                sid=row["sid"],
+                client_id=row["rt_client_id"],
+                created_at=row["succ_created_at"],
+                used_at=row["succ_used_at"],
+                successor_id=None,
+                superseded_at=row["succ_superseded_at"],
+            )
+        user = User(
+            row["user_id"],
+            row["username"],
+            row["display_name"],
+            bool(row["is_admin"]),
+            bool(row["enabled"]),
+        )
+        return RefreshLookup(token, _session(row), user, successor)
+
+    def add_refresh(
+        self, *, token_hash: bytes, sid: str, client_id: str, parent_id: int | None, at: float
+    ) -> int:
+        result = self._conn.execute(
+            insert(t.refresh_tokens).values(
+                token_hash=token_hash,
+                sid=sid,
+                client_id=client_id,
+                parent_id=parent_id,
+                created_at=at,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None  # noqa: S101
+        return int(key[0])
+
+    def claim_refresh(self, token_id: int, *, successor_id: int, at: float) -> bool:
+        rt = t.refresh_tokens
+        result = self._conn.execute(
+            update(rt)
+            .where(rt.c.id == token_id, rt.c.used_at.is_(None), rt.c.superseded_at.is_(None))
+            .values(used_at=at, successor_id=successor_id)
+        )
+        return result.rowcount == 1
+
+    def supersede_refresh(self, token_id: int, *, at: float) -> bool:
+        rt = t.refresh_tokens
+        result = self._conn.execute(
+            update(rt)
+            .where(rt.c.id == token_id, rt.c.used_at.is_(None), rt.c.superseded_at.is_(None))
+            .values(superseded_at=at)
+        )
+        return result.rowcount == 1
+
+    def relink_refresh(self, token_id: int, *, successor_id: int) -> None:
+        rt = t.refresh_tokens
+        self._conn.execute(update(rt).where(rt.c.id == token_id).values(successor_id=successor_id))
+
+    # sessions
+    def add_session(self, session: Session) -> None:
+        self._conn.execute(
+            insert(t.sessions).values(
+                sid=session.sid,
+                user_id=session.user_id,
+                client_id=session.client_id,
+                audience=session.audience,
+                scope=session.scope,
+                amr=_json(list(session.amr)),
+                acr=session.acr,
+                factor=session.factor,
+                auth_time=session.auth_time,
+                created_at=session.created_at,
+                expires_at=session.expires_at,
+                idle_timeout=session.idle_timeout,
+                last_used_at=session.last_used_at,
+            )
+        )
+
+    def get_session(self, sid: str) -> Session | None:
+        row = self._conn.execute(select(t.sessions).where(t.sessions.c.sid == sid)).mappings()
+        first = row.first()
+        return _session(first) if first is not None else None
+
+    def touch_session(self, sid: str, *, at: float) -> None:
+        s = t.sessions
+        self._conn.execute(update(s).where(s.c.sid == sid).values(last_used_at=at))
+
+    def revoke_session(self, sid: str, *, at: float, reason: str) -> bool:
+        s = t.sessions
+        result = self._conn.execute(
+            update(s)
+            .where(s.c.sid == sid, s.c.revoked_at.is_(None))
+            .values(revoked_at=at, revoke_reason=reason)
+        )
+        return result.rowcount == 1
+
+    # opaque access tokens
+    def add_opaque_token(
+        self, *, token_hash: bytes, sid: str, claims: dict[str, Any], expires_at: float
+    ) -> None:
+        self._conn.execute(
+            insert(t.opaque_tokens).values(
+                token_hash=token_hash, sid=sid, claims=_json(claims), expires_at=expires_at
+            )
+        )
+
+    def find_opaque_token(self, token_hash: bytes) -> tuple[dict[str, Any], str] | None:
+        row = self._conn.execute(
+            select(t.opaque_tokens.c.claims, t.opaque_tokens.c.sid).where(
+                t.opaque_tokens.c.token_hash == token_hash
+            )
+        ).first()
+        if row is None:
+            return None
+        return json.loads(row.claims), row.sid
+
+    # users, clients, audiences
+    def get_user(self, user_id: int) -> User | None:
+        row = self._conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
+        return _user(row) if row is not None else None
+
+    def get_user_by_name(self, username: str) -> User | None:
+        row = self._conn.execute(select(t.users).where(t.users.c.username == username)).first()
+        return _user(row) if row is not None else None
+
+    def get_client(self, client_id: str) -> Client | None:
+        row = self._conn.execute(
+            select(t.clients).where(t.clients.c.client_id == client_id)
+        ).first()
+        return _client(row) if row is not None else None
+
+    def get_audience(self, audience: str) -> AudiencePolicy | None:
+        row = self._conn.execute(
+            select(t.audiences).where(t.audiences.c.audience == audience)
+        ).first()
+        if row is None:
+            return None
+        fmt: Literal["jwt", "opaque"] = "opaque" if row.token_format == "opaque" else "jwt"  # noqa: S105
+        return AudiencePolicy(row.audience, fmt, row.lifetime, row.min_acr)
+
+    # audit
+    def audit(self, event: AuditEvent, *, at: float) -> None:
+        self._conn.execute(
+            insert(t.audit).values(
+                at=at,
+                event=event.event,
+                outcome=event.outcome,
+                username=event.username,
+                client_id=event.client_id,
+                sid=event.sid,
+                factor=event.factor,
+                origin=(event.origin or None) and event.origin[:256],
+                detail=_json(event.detail),
+            )
+        )
+
+
+class Store:
+    """The database behind the token service. Implements ``TokenStore``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def write(self) -> Iterator[SqlTx]:
+        with transaction(self.engine, write=True) as conn:
+            yield SqlTx(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTx]:
+        with transaction(self.engine, write=False) as conn:
+            yield SqlTx(conn)
+
+    # meta
+    def get_meta(self, key: str) -> bytes | None:
+        with self.read() as tx:
+            row = tx.connection.execute(select(t.meta.c.value).where(t.meta.c.key == key)).first()
+        return None if row is None else bytes(row.value)
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        with self.write() as tx:
+            conn = tx.connection
+            exists = conn.execute(select(t.meta.c.key).where(t.meta.c.key == key)).first()
+            if exists is None:
+                conn.execute(insert(t.meta).values(key=key, value=value))
+            else:
+                conn.execute(update(t.meta).where(t.meta.c.key == key).values(value=value))
+
+    # signing keys
+    def signing_keys(self) -> Sequence[StoredKey]:
+        with self.read() as tx:
+            rows = tx.connection.execute(select(t.signing_keys)).all()
+        return [
+            StoredKey(r.kid, r.alg, bytes(r.private_key), r.created_at, r.sign_from) for r in rows
+        ]
+
+    def add_signing_key(self, key: StoredKey, *, audit: AuditEvent, at: float) -> None:
+        with self.write() as tx:
+            tx.connection.execute(
+                insert(t.signing_keys).values(
+                    kid=key.kid,
+                    alg=key.alg,
+                    private_key=key.private_key,
+                    created_at=key.created_at,
+                    sign_from=key.sign_from,
+                )
+            )
+            tx.audit(audit, at=at)
+
+    def delete_signing_keys(self, kids: Sequence[str]) -> None:
+        if not kids:
+            return
+        with self.write() as tx:
+            tx.connection.execute(t.signing_keys.delete().where(t.signing_keys.c.kid.in_(kids)))
+
+    # users
+    def add_user(
+        self, username: str, *, display_name: str, is_admin: bool, at: float, audit: AuditEvent
+    ) -> User:
+        try:
+            with self.write() as tx:
+                result = tx.connection.execute(
+                    insert(t.users).values(
+                        username=username,
+                        display_name=display_name,
+                        is_admin=is_admin,
+                        enabled=True,
+                        created_at=at,
+                    )
+                )
+                key = result.inserted_primary_key
+                assert key is not None  # noqa: S101
+                tx.audit(audit, at=at)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise StoreError(f"A user named {username!r} already exists.") from exc
+            raise
+        return User(int(key[0]), username, display_name, is_admin, True)
+
+    def find_user(self, username: str) -> User | None:
+        with self.read() as tx:
+            return tx.get_user_by_name(username)
+
+    def set_user_enabled(
+        self, username: str, enabled: bool, *, at: float, audit: AuditEvent
+    ) -> None:
+        with self.write() as tx:
+            result = tx.connection.execute(
+                update(t.users).where(t.users.c.username == username).values(enabled=enabled)
+            )
+            if result.rowcount != 1:
+                raise NotFound(f"No user named {username!r}.")
+            tx.audit(audit, at=at)
+
+    # clients
+    def add_client(
+        self,
+        *,
+        client_id: str,
+        name: str,
+        kind: ClientKind,
+        secret_hash: str | None,
+        audiences: Sequence[str],
+        scopes: Sequence[str],
+        at: float,
+        audit: AuditEvent,
+    ) -> Client:
+        try:
+            with self.write() as tx:
+                tx.connection.execute(
+                    insert(t.clients).values(
+                        client_id=client_id,
+                        name=name,
+                        kind=kind,
+                        secret_hash=secret_hash,
+                        audiences=_json(list(audiences)),
+                        scopes=_json(list(scopes)),
+                        enabled=True,
+                        created_at=at,
+                    )
+                )
+                tx.audit(audit, at=at)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise StoreError(f"A client named {name!r} already exists.") from exc
+            raise
+        return Client(client_id, name, kind, secret_hash, tuple(audiences), tuple(scopes), True)
+
+    def find_client(self, client_id: str) -> Client | None:
+        with self.read() as tx:
+            return tx.get_client(client_id)
+
+    def find_client_by_name(self, name: str) -> Client | None:
+        with self.read() as tx:
+            row = tx.connection.execute(select(t.clients).where(t.clients.c.name == name)).first()
+        return _client(row) if row is not None else None
+
+    def list_clients(self) -> list[Client]:
+        with self.read() as tx:
+            rows = tx.connection.execute(select(t.clients).order_by(t.clients.c.name)).all()
+        return [_client(r) for r in rows]
+
+    # audiences
+    def set_audience(self, policy: AudiencePolicy, *, at: float, audit: AuditEvent) -> None:
+        with self.write() as tx:
+            conn = tx.connection
+            a = t.audiences
+            values = {
+                "token_format": policy.token_format,
+                "lifetime": policy.lifetime,
+                "min_acr": policy.min_acr,
+            }
+            done = conn.execute(update(a).where(a.c.audience == policy.audience).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(a).values(audience=policy.audience, **values))
+            tx.audit(audit, at=at)
+
+    def max_access_token_lifetime(self, default: int) -> int:
+        with self.read() as tx:
+            longest = tx.connection.execute(select(func.max(t.audiences.c.lifetime))).scalar()
+        return max(default, int(longest or 0))
+
+    # audit
+    def audit(self, event: AuditEvent, *, at: float) -> None:
+        with self.write() as tx:
+            tx.audit(event, at=at)
+
+    def audit_entries(
+        self, *, since: float | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        a = t.audit
+        stmt = select(a).order_by(a.c.id)
+        if since is not None:
+            stmt = stmt.where(a.c.at >= since)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.read() as tx:
+            rows = tx.connection.execute(stmt).mappings().all()
+        return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
+    # sessions (admin view)
+    def sessions_of(self, username: str) -> list[Session]:
+        s, u = t.sessions, t.users
+        stmt = (
+            select(s)
+            .select_from(s.join(u, u.c.id == s.c.user_id))
+            .where(and_(u.c.username == username))
+            .order_by(s.c.created_at)
+        )
+        with self.read() as tx:
+            return [_session(m) for m in tx.connection.execute(stmt).mappings()]

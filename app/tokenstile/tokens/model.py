@@ -1,0 +1,171 @@
+"""The records the token service works with, and the store port it needs.
+
+The store (``tokenstile.store``) implements ``TokenStore``; the service never sees SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+ClientKind = Literal["kiosk", "app", "resource-server"]
+CLIENT_KINDS: tuple[ClientKind, ...] = ("kiosk", "app", "resource-server")
+
+# The audience the kiosk and the broker receive by default; userinfo accepts it.
+LOCAL_AUDIENCE = "urn:tokenstile:local"
+
+# Assurance levels, weakest first. ``phrh``/``phr`` follow the OpenID EAP ACR values.
+ACR_LEVELS: tuple[str, ...] = ("otp", "mfa", "phr", "phrh")
+
+
+def acr_satisfies(acr: str, minimum: str | None) -> bool:
+    if minimum is None:
+        return True
+    if acr not in ACR_LEVELS or minimum not in ACR_LEVELS:
+        return acr == minimum
+    return ACR_LEVELS.index(acr) >= ACR_LEVELS.index(minimum)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    is_admin: bool
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    name: str
+    kind: ClientKind
+    secret_hash: str | None
+    audiences: tuple[str, ...]
+    scopes: tuple[str, ...]
+    enabled: bool
+
+    @property
+    def default_audience(self) -> str:
+        return self.audiences[0] if self.audiences else LOCAL_AUDIENCE
+
+
+@dataclass(frozen=True, slots=True)
+class AudiencePolicy:
+    audience: str
+    token_format: Literal["jwt", "opaque"] = "jwt"  # noqa: S105
+    lifetime: int | None = None
+    min_acr: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    sid: str
+    user_id: int
+    client_id: str
+    audience: str
+    scope: str
+    amr: tuple[str, ...]
+    acr: str
+    factor: str
+    auth_time: float
+    created_at: float
+    expires_at: float
+    idle_timeout: float
+    last_used_at: float
+    revoked_at: float | None = None
+    revoke_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    id: int
+    sid: str
+    client_id: str
+    created_at: float
+    used_at: float | None
+    successor_id: int | None
+    superseded_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshLookup:
+    token: RefreshToken
+    session: Session
+    user: User
+    successor: RefreshToken | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    kid: str
+    alg: str
+    private_key: bytes
+    created_at: float
+    sign_from: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    event: str
+    outcome: Literal["success", "failure", "alert", "info"]
+    username: str | None = None
+    client_id: str | None = None
+    sid: str | None = None
+    factor: str | None = None
+    origin: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class TokenTx(Protocol):
+    """One database transaction; every method runs inside it."""
+
+    def find_refresh(self, token_hash: bytes) -> RefreshLookup | None: ...
+
+    def add_refresh(
+        self, *, token_hash: bytes, sid: str, client_id: str, parent_id: int | None, at: float
+    ) -> int: ...
+
+    def claim_refresh(self, token_id: int, *, successor_id: int, at: float) -> bool:
+        """Mark an unused token used; True only for the one caller that did it."""
+        ...
+
+    def supersede_refresh(self, token_id: int, *, at: float) -> bool:
+        """Retire a never-used successor during a grace retry; True if this caller did."""
+        ...
+
+    def relink_refresh(self, token_id: int, *, successor_id: int) -> None: ...
+
+    def add_session(self, session: Session) -> None: ...
+
+    def get_session(self, sid: str) -> Session | None: ...
+
+    def touch_session(self, sid: str, *, at: float) -> None: ...
+
+    def revoke_session(self, sid: str, *, at: float, reason: str) -> bool: ...
+
+    def add_opaque_token(
+        self, *, token_hash: bytes, sid: str, claims: dict[str, Any], expires_at: float
+    ) -> None: ...
+
+    def find_opaque_token(self, token_hash: bytes) -> tuple[dict[str, Any], str] | None: ...
+
+    def get_user(self, user_id: int) -> User | None: ...
+
+    def get_client(self, client_id: str) -> Client | None: ...
+
+    def get_audience(self, audience: str) -> AudiencePolicy | None: ...
+
+    def audit(self, event: AuditEvent, *, at: float) -> None: ...
+
+
+class TokenStore(Protocol):
+    def write(self) -> AbstractContextManager[TokenTx]:
+        """A transaction that will write (SQLite: BEGIN IMMEDIATE)."""
+        ...
+
+    def read(self) -> AbstractContextManager[TokenTx]: ...
+
+    def signing_keys(self) -> Sequence[StoredKey]: ...

@@ -1,0 +1,574 @@
+"""The token service: sessions, access tokens, refresh rotation, revocation, introspection.
+
+Refresh rotation (the subtle part), for a presented refresh token ``T``:
+
+* ``T`` unused: one conditional UPDATE marks it used and links its successor. The
+  database decides which of several concurrent requests wins; the losers see a used
+  token below.
+* ``T`` used, its successor never used, within the grace period, and the request began
+  after ``T`` was rotated: a retry after a lost response. The unused successor is
+  superseded and a new one issued; the person stays signed in.
+* ``T`` used and the request began before the rotation was stored: a concurrent
+  duplicate that lost the race. Refused, the family untouched.
+* Anything else (reuse after the grace period, a used successor, a superseded token):
+  theft is assumed. The whole family (the session) is revoked and an alert written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from tokenstile.clock import Clock
+from tokenstile.errors import (
+    InsufficientAssurance,
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    TokenstileError,
+    UnauthorizedClient,
+)
+from tokenstile.tokens.keys import KeyRing
+from tokenstile.tokens.model import (
+    LOCAL_AUDIENCE,
+    AuditEvent,
+    Client,
+    RefreshLookup,
+    Session,
+    TokenStore,
+    TokenTx,
+    User,
+    acr_satisfies,
+)
+
+REFRESH_TOKEN_BYTES = 32  # 256 bits
+OPAQUE_TOKEN_BYTES = 32
+
+
+def token_hash(token: str) -> bytes:
+    """Refresh and opaque tokens are 256-bit random: a plain SHA-256 is the right hash."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    access_token_lifetime: int = 600
+    session_lifetime: int = 12 * 3600
+    session_idle: int = 3600
+    refresh_grace: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponse:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    scope: str
+    sid: str
+    token_type: str = "Bearer"  # noqa: S105
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+            "refresh_token": self.refresh_token,
+            "scope": self.scope,
+        }
+
+
+def _split_scope(scope: str | None) -> list[str]:
+    return [s for s in (scope or "").split(" ") if s]
+
+
+class TokenService:
+    def __init__(
+        self,
+        store: TokenStore,
+        keyring: Callable[[], KeyRing],
+        *,
+        issuer: str,
+        clock: Clock,
+        policy: SessionPolicy | None = None,
+    ) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._issuer = issuer
+        self._clock = clock
+        self._policy = policy or SessionPolicy()
+
+    @property
+    def issuer(self) -> str:
+        return self._issuer
+
+    @property
+    def policy(self) -> SessionPolicy:
+        return self._policy
+
+    # -- sessions -------------------------------------------------------------------
+
+    def open_session(
+        self,
+        *,
+        user: User,
+        client: Client,
+        factor: str,
+        amr: Sequence[str],
+        acr: str,
+        scope: str | None = None,
+        audience: str | None = None,
+        origin: str | None = None,
+        auth_time: float | None = None,
+    ) -> TokenResponse:
+        """Start a session after a factor succeeded: the first access + refresh token."""
+        if not user.enabled:
+            raise InvalidGrant("This account is disabled.")
+        if not client.enabled or client.kind == "resource-server":
+            raise UnauthorizedClient("This client may not start sessions.")
+        now = self._clock.now()
+        granted = self._grant_scope(client, scope)
+        aud = audience or client.default_audience
+        self._check_audience_allowed(client, aud)
+        session = Session(
+            sid=secrets.token_urlsafe(16),
+            user_id=user.id,
+            client_id=client.client_id,
+            audience=aud,
+            scope=" ".join(granted),
+            amr=tuple(amr),
+            acr=acr,
+            factor=factor,
+            auth_time=auth_time if auth_time is not None else now,
+            created_at=now,
+            expires_at=now + self._policy.session_lifetime,
+            idle_timeout=float(self._policy.session_idle),
+            last_used_at=now,
+        )
+        refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+        with self._store.write() as tx:
+            policy = tx.get_audience(aud)
+            if policy is not None and not acr_satisfies(acr, policy.min_acr):
+                raise InsufficientAssurance(
+                    f"Signing in with {factor} does not meet the assurance {aud} requires."
+                )
+            tx.add_session(session)
+            tx.add_refresh(
+                token_hash=token_hash(refresh),
+                sid=session.sid,
+                client_id=client.client_id,
+                parent_id=None,
+                at=now,
+            )
+            access, lifetime = self._access_token(
+                tx, session=session, user=user, audience=aud, scope=session.scope, now=now
+            )
+            tx.audit(
+                AuditEvent(
+                    "login",
+                    "success",
+                    username=user.username,
+                    client_id=client.client_id,
+                    sid=session.sid,
+                    factor=factor,
+                    origin=origin,
+                    detail={"amr": list(amr), "acr": acr, "aud": aud},
+                ),
+                at=now,
+            )
+        return TokenResponse(access, lifetime, refresh, session.scope, session.sid)
+
+    # -- the refresh grant ----------------------------------------------------------
+
+    def refresh(
+        self,
+        *,
+        refresh_token: str,
+        client: Client,
+        scope: str | None = None,
+        resource: str | None = None,
+        received_at: float | None = None,
+        origin: str | None = None,
+    ) -> TokenResponse:
+        if not refresh_token:
+            raise InvalidRequest("The refresh_token parameter is missing.")
+        started = received_at if received_at is not None else self._clock.now()
+        presented = token_hash(refresh_token)
+        new_refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+        failure: InvalidGrant | None = None
+        with self._store.write() as tx:
+            now = self._clock.now()
+            found = tx.find_refresh(presented)
+            if found is None:
+                failure = InvalidGrant("The refresh token is not valid.")
+                tx.audit(
+                    AuditEvent(
+                        "refresh",
+                        "failure",
+                        client_id=client.client_id,
+                        origin=origin,
+                        detail={"reason": "unknown_token"},
+                    ),
+                    at=now,
+                )
+            else:
+                token, session, user = found.token, found.session, found.user
+                base = AuditEvent(
+                    "refresh",
+                    "failure",
+                    username=user.username,
+                    client_id=client.client_id,
+                    sid=session.sid,
+                    factor=session.factor,
+                    origin=origin,
+                )
+                failure = self._refresh_refusal(
+                    tx, found=found, client=client, now=now, started=started, base=base
+                )
+                if failure is None:
+                    aud = resource or session.audience
+                    self._check_audience_allowed(client, aud)
+                    granted = self._narrow_scope(session.scope, scope)
+                    policy = tx.get_audience(aud)
+                    if policy is not None and not acr_satisfies(session.acr, policy.min_acr):
+                        raise InsufficientAssurance(
+                            f"This session's sign-in does not meet the assurance {aud} requires."
+                        )
+                    successor_id = tx.add_refresh(
+                        token_hash=token_hash(new_refresh),
+                        sid=session.sid,
+                        client_id=client.client_id,
+                        parent_id=token.id,
+                        at=now,
+                    )
+                    event = "refresh"
+                    if token.used_at is None:
+                        if not tx.claim_refresh(token.id, successor_id=successor_id, at=now):
+                            # Lost a race that the lookup could not see: the database
+                            # rolls our successor back with the transaction.
+                            raise InvalidGrant("The refresh token was just used.")
+                    else:  # a grace retry, checked in _refresh_refusal
+                        assert found.successor is not None  # noqa: S101
+                        if not tx.supersede_refresh(found.successor.id, at=now):
+                            raise InvalidGrant("The refresh token was just used.")
+                        tx.relink_refresh(token.id, successor_id=successor_id)
+                        event = "refresh_retry"
+                    tx.touch_session(session.sid, at=now)
+                    access, lifetime = self._access_token(
+                        tx, session=session, user=user, audience=aud, scope=granted, now=now
+                    )
+                    tx.audit(
+                        AuditEvent(
+                            event,
+                            "success",
+                            username=user.username,
+                            client_id=client.client_id,
+                            sid=session.sid,
+                            factor=session.factor,
+                            origin=origin,
+                            detail={"aud": aud},
+                        ),
+                        at=now,
+                    )
+                    return TokenResponse(access, lifetime, new_refresh, granted, session.sid)
+        # Leaving the block committed what the refusal wrote (audit, revocation).
+        raise failure
+
+    def _refresh_refusal(
+        self,
+        tx: TokenTx,
+        *,
+        found: RefreshLookup,
+        client: Client,
+        now: float,
+        started: float,
+        base: AuditEvent,
+    ) -> InvalidGrant | None:
+        """Why this refresh must fail (writing what must persist), or None to proceed."""
+        token, session, user, successor = found.token, found.session, found.user, found.successor
+
+        def refuse(reason: str, message: str, outcome: str = "failure") -> InvalidGrant:
+            tx.audit(
+                AuditEvent(
+                    base.event,
+                    outcome,  # type: ignore[arg-type]
+                    username=base.username,
+                    client_id=base.client_id,
+                    sid=base.sid,
+                    factor=base.factor,
+                    origin=base.origin,
+                    detail={"reason": reason},
+                ),
+                at=now,
+            )
+            return InvalidGrant(message)
+
+        if token.client_id != client.client_id:
+            return refuse("client_mismatch", "The refresh token was issued to another client.")
+        if session.revoked_at is not None:
+            return refuse("session_revoked", "This session has ended; sign in again.")
+        if not user.enabled:
+            tx.revoke_session(session.sid, at=now, reason="user_disabled")
+            return refuse("user_disabled", "This account is disabled.")
+        if now >= session.expires_at:
+            tx.revoke_session(session.sid, at=now, reason="expired")
+            return refuse("session_expired", "This session reached its time limit; sign in again.")
+        if now >= session.last_used_at + session.idle_timeout:
+            tx.revoke_session(session.sid, at=now, reason="idle")
+            return refuse("session_idle", "This session was idle too long; sign in again.")
+        if token.used_at is None and token.superseded_at is None:
+            return None  # the normal case
+        # The token was rotated (or superseded) before.
+        fresh_successor = (
+            successor is not None and successor.used_at is None and successor.superseded_at is None
+        )
+        in_grace = (
+            token.used_at is not None
+            and fresh_successor
+            and now - token.used_at <= self._policy.refresh_grace
+        )
+        if in_grace:
+            # A response cannot be lost before it was sent: a request that began before
+            # the rotation was stored is a concurrent duplicate, not a retry.
+            if started <= (token.used_at or 0.0):
+                return refuse(
+                    "concurrent_refresh",
+                    "The refresh token was just used by a concurrent request.",
+                )
+            return None  # a retry after a lost response
+        tx.revoke_session(session.sid, at=now, reason="refresh_token_reuse")
+        return refuse(
+            "refresh_token_reuse",
+            "The refresh token was already used; the session has been ended for safety.",
+            outcome="alert",
+        )
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _grant_scope(self, client: Client, requested: str | None) -> list[str]:
+        wanted = _split_scope(requested)
+        if not wanted:
+            return list(client.scopes)
+        refused = [s for s in wanted if s not in client.scopes]
+        if refused:
+            raise InvalidScope(f"This client may not request the scope {' '.join(refused)}.")
+        return wanted
+
+    @staticmethod
+    def _narrow_scope(session_scope: str, requested: str | None) -> str:
+        if requested is None or not requested.strip():
+            return session_scope
+        have = set(_split_scope(session_scope))
+        wanted = _split_scope(requested)
+        extra = [s for s in wanted if s not in have]
+        if extra:
+            raise InvalidScope(f"The session was not granted the scope {' '.join(extra)}.")
+        return " ".join(wanted)
+
+    @staticmethod
+    def _check_audience_allowed(client: Client, audience: str) -> None:
+        if audience != LOCAL_AUDIENCE and audience not in client.audiences:
+            raise InvalidTarget(f"This client may not obtain tokens for {audience}.")
+
+    def _access_token(
+        self,
+        tx: TokenTx,
+        *,
+        session: Session,
+        user: User,
+        audience: str,
+        scope: str,
+        now: float,
+    ) -> tuple[str, int]:
+        policy = tx.get_audience(audience)
+        lifetime = (
+            policy.lifetime
+            if policy is not None and policy.lifetime
+            else self._policy.access_token_lifetime
+        )
+        iat = int(now)
+        claims: dict[str, Any] = {
+            "iss": self._issuer,
+            "sub": user.username,
+            "aud": audience,
+            "exp": iat + lifetime,
+            "iat": iat,
+            "nbf": iat,
+            "jti": secrets.token_urlsafe(16),
+            "client_id": session.client_id,
+            "scope": scope,
+            "sid": session.sid,
+            "auth_time": int(session.auth_time),
+            "amr": list(session.amr),
+            "acr": session.acr,
+        }
+        if policy is not None and policy.token_format == "opaque":  # noqa: S105
+            opaque = secrets.token_urlsafe(OPAQUE_TOKEN_BYTES)
+            tx.add_opaque_token(
+                token_hash=token_hash(opaque),
+                sid=session.sid,
+                claims=claims,
+                expires_at=float(claims["exp"]),
+            )
+            return opaque, lifetime
+        key = self._keyring().signer(now)
+        token = jwt.encode(
+            claims, key.private_key, algorithm=key.alg, headers={"typ": "at+jwt", "kid": key.kid}
+        )
+        return token, lifetime
+
+    # -- introspection, revocation, userinfo -----------------------------------------
+
+    def read_access_token(self, token: str) -> dict[str, Any] | None:
+        """Claims of an access token we issued that is still good, else None.
+
+        Checks signature (or the opaque record), expiry and that the session lives.
+        """
+        now = self._clock.now()
+        if not token or len(token) > 8192:
+            return None
+        claims: dict[str, Any] | None
+        if token.count(".") == 2:
+            claims = self._decode_own_jwt(token, now)
+        else:
+            with self._store.read() as tx:
+                found = tx.find_opaque_token(token_hash(token))
+            claims = found[0] if found is not None else None
+            if claims is not None and claims.get("exp", 0) <= now:
+                claims = None
+        if claims is None:
+            return None
+        with self._store.read() as tx:
+            session = tx.get_session(str(claims.get("sid", "")))
+            user = tx.get_user(session.user_id) if session is not None else None
+        if session is None or session.revoked_at is not None or user is None or not user.enabled:
+            return None
+        return claims
+
+    def _decode_own_jwt(self, token: str, now: float) -> dict[str, Any] | None:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            return None
+        kid = header.get("kid")
+        key = self._keyring().get(kid) if isinstance(kid, str) else None
+        if key is None or header.get("typ") != "at+jwt" or header.get("alg") != key.alg:
+            return None
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.private_key.public_key(),
+                algorithms=[key.alg],
+                issuer=self._issuer,
+                options={"verify_aud": False, "require": ["exp", "iat", "iss", "sub", "sid"]},
+                leeway=0,
+            )
+        except jwt.PyJWTError:
+            return None
+        if claims["exp"] <= now:
+            return None
+        return claims
+
+    def introspect(self, *, token: str, hint: str | None, client: Client) -> dict[str, Any]:
+        """RFC 7662: what a resource server may know about a token meant for it."""
+        if client.kind != "resource-server":
+            raise InvalidClient("Only resource servers may introspect tokens.")
+        inactive: dict[str, Any] = {"active": False}
+        claims = self.read_access_token(token) if hint != "refresh_token" else None
+        if claims is not None:
+            aud = claims.get("aud")
+            auds = aud if isinstance(aud, list) else [aud]
+            if not any(a in client.audiences for a in auds):
+                return inactive
+            return {"active": True, "token_type": "Bearer", **claims}
+        return inactive
+
+    def revoke(self, *, token: str, client: Client, origin: str | None = None) -> None:
+        """RFC 7009: revoking a refresh or access token ends its session."""
+        now = self._clock.now()
+        with self._store.write() as tx:
+            sid: str | None = None
+            found = tx.find_refresh(token_hash(token))
+            if found is not None:
+                if found.token.client_id != client.client_id:
+                    tx.audit(
+                        AuditEvent(
+                            "revoke",
+                            "failure",
+                            client_id=client.client_id,
+                            origin=origin,
+                            sid=found.session.sid,
+                            detail={"reason": "client_mismatch"},
+                        ),
+                        at=now,
+                    )
+                    raise InvalidRequest("The token was not issued to this client.")
+                sid = found.session.sid
+                username: str | None = found.user.username
+            else:
+                claims = self._claims_for_revocation(tx, token, now)
+                if claims is not None:
+                    if claims.get("client_id") != client.client_id:
+                        raise InvalidRequest("The token was not issued to this client.")
+                    sid = str(claims.get("sid"))
+                    username = str(claims.get("sub"))
+            if sid is None:
+                return  # RFC 7009 section 2.2: unknown tokens are not an error
+            if tx.revoke_session(sid, at=now, reason="revoked"):
+                tx.audit(
+                    AuditEvent(
+                        "revoke",
+                        "success",
+                        username=username,
+                        client_id=client.client_id,
+                        sid=sid,
+                        origin=origin,
+                    ),
+                    at=now,
+                )
+
+    def _claims_for_revocation(self, tx: TokenTx, token: str, now: float) -> dict[str, Any] | None:
+        if token.count(".") == 2:
+            return self._decode_own_jwt(token, now)
+        found = tx.find_opaque_token(token_hash(token))
+        return found[0] if found is not None else None
+
+    def userinfo(self, access_token: str) -> dict[str, Any]:
+        claims = self.read_access_token(access_token)
+        if claims is None:
+            raise TokenstileError("The access token is not valid.")
+        with self._store.read() as tx:
+            session = tx.get_session(claims["sid"])
+            user = tx.get_user(session.user_id) if session else None
+        if user is None:
+            raise TokenstileError("The access token is not valid.")
+        return {
+            "sub": user.username,
+            "preferred_username": user.username,
+            "name": user.display_name or user.username,
+            "amr": claims.get("amr", []),
+            "acr": claims.get("acr"),
+            "auth_time": claims.get("auth_time"),
+        }
+
+
+def client_secret_hash(secret: str) -> str:
+    """Client secrets are 256-bit random; SHA-256 hex is enough and constant-time checked."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def check_client_secret(client: Client, secret: str) -> bool:
+    if client.secret_hash is None:
+        return False
+    return secrets.compare_digest(client.secret_hash, client_secret_hash(secret))
+
+
+def audit_json(detail: dict[str, Any]) -> str:
+    return json.dumps(detail, separators=(",", ":"), sort_keys=True)

@@ -1,0 +1,257 @@
+"""Shared fixtures: redirected paths, initialised deployments, a real PostgreSQL, a real server.
+
+Every fixture that needs a real service starts it itself; nothing is skipped because a
+service is missing (``make test`` installs what these need).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tokenstile.clock import FrozenClock
+from tokenstile.config import Settings, load_settings
+from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
+from tokenstile.tokens.model import AuditEvent, Client, User
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the real data directory, environment settings or config file."""
+    for name in list(os.environ):
+        if name.startswith("TOKENSTILE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("TOKENSTILE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TOKENSTILE_RUNTIME_DIR", str(tmp_path / "run"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(1_800_000_000.0)
+
+
+def make_deployment(db: str, clock: FrozenClock | None = None, **overrides: Any) -> Deployment:
+    settings = load_settings(db=db, issuer="https://auth.example", **overrides)
+    deployment = Deployment(settings, clock=clock)
+    deployment.init()
+    return deployment
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, clock: FrozenClock) -> Iterator[Deployment]:
+    """An initialised embedded (SQLite) deployment on a frozen clock."""
+    dep = make_deployment(f"sqlite:///{tmp_path / 'ts.db'}", clock)
+    yield dep
+    dep.close()
+
+
+def add_user(dep: Deployment, username: str = "alice", **kwargs: Any) -> User:
+    return dep.store.add_user(
+        username,
+        display_name=kwargs.get("display_name", username.title()),
+        is_admin=kwargs.get("is_admin", False),
+        at=dep.clock.now(),
+        audit=AuditEvent("user_added", "info", username=username),
+    )
+
+
+def kiosk_client(dep: Deployment) -> Client:
+    client = dep.store.find_client(DEFAULT_KIOSK_CLIENT_ID)
+    assert client is not None
+    return client
+
+
+# -- PostgreSQL ------------------------------------------------------------------------
+
+
+@dataclass
+class PostgresCluster:
+    directory: Path
+    port: int
+    pg_bin: Path
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@/{database}?host={self.directory}&port={self.port}"
+
+    def _as_owner(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        cmd = args if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--", *args]
+        return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60)
+
+    def create_database(self, name: str) -> str:
+        self._as_owner(
+            [
+                str(self.pg_bin / "createdb"),
+                "-h",
+                str(self.directory),
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                name,
+            ]
+        )
+        return self.url(name)
+
+    def restart(self) -> None:
+        ctl = str(self.pg_bin / "pg_ctl")
+        self._as_owner([ctl, "-D", str(self.directory / "data"), "-m", "fast", "-w", "restart"])
+
+
+def _pg_bin() -> Path:
+    base = Path("/usr/lib/postgresql")
+    versions = sorted(base.glob("*/bin/initdb")) if base.exists() else []
+    if not versions:
+        pytest.fail("PostgreSQL is not installed: run `make test`, which installs it.")
+    return versions[-1].parent
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster on a Unix socket (TESTING.md recipe)."""
+    pg_bin = _pg_bin()
+    directory = Path(tempfile.mkdtemp(prefix="tokenstile-pg-"))
+    os.chmod(directory, 0o755)  # noqa: S103 - the postgres user must reach its socket
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres", "postgres")
+    cluster = PostgresCluster(directory, free_port(), pg_bin)
+    data = directory / "data"
+    cluster._as_owner([str(pg_bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"])
+    cluster._as_owner(
+        [
+            str(pg_bin / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(directory / "log"),
+            "-w",
+            "-o",
+            f"-k {directory} -p {cluster.port} -c listen_addresses= -c fsync=off",
+            "start",
+        ]
+    )
+    try:
+        yield cluster
+    finally:
+        subprocess.run(
+            (["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else [])
+            + [str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+_pg_counter = iter(range(1_000_000))
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresCluster) -> str:
+    """A fresh, empty database in the session's cluster."""
+    return postgres.create_database(f"ts_{os.getpid()}_{next(_pg_counter)}")
+
+
+# -- a real server process ---------------------------------------------------------------
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    settings: Settings
+    log_path: Path
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10, **kwargs)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def start_server(
+    settings: Settings, log_path: Path, env: dict[str, str] | None = None
+) -> ServerProcess:
+    port = settings.port
+    cmd = [
+        sys.executable,
+        "-m",
+        "tokenstile.cli",
+        "--log-level",
+        "WARNING",
+        "server",
+        "--db",
+        settings.db,
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+    ]
+    if settings.issuer:
+        cmd += ["--issuer", settings.issuer]
+    full_env = {**os.environ, **(env or {})}
+    full_env["TOKENSTILE_KEK_FILE"] = str(settings.kek_file)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return ServerProcess(proc, base, settings, log_path)
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {log_path.read_text()}")
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start ``tokenstile server`` processes on free loopback ports; stopped afterwards."""
+    started: list[ServerProcess] = []
+
+    def factory(db: str | None = None, **overrides: Any) -> ServerProcess:
+        port = free_port()
+        settings = load_settings(
+            db=db or f"sqlite:///{tmp_path / 'server.db'}",
+            port=port,
+            issuer=overrides.pop("issuer", f"http://127.0.0.1:{port}"),
+            **overrides,
+        )
+        setup = Deployment(settings)
+        setup.init()
+        setup.close()
+        server = start_server(settings, tmp_path / f"server-{port}.log")
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
