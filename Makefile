@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests use: PostgreSQL for the store tests, wrk for the benchmarks.
-DEBIAN_PACKAGES := postgresql wrk
+# Debian packages the tests use: PostgreSQL for the store tests, wrk for the benchmarks,
+# oathtool as an independent OTP generator.
+DEBIAN_PACKAGES := postgresql wrk oathtool
 
 .PHONY: demo test check lint typecheck contracts pytest bench system-packages clean
 

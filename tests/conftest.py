@@ -130,7 +130,7 @@ def postgres() -> Iterator[PostgresCluster]:
     """A throwaway PostgreSQL cluster on a Unix socket (TESTING.md recipe)."""
     pg_bin = _pg_bin()
     directory = Path(tempfile.mkdtemp(prefix="tokenstile-pg-"))
-    os.chmod(directory, 0o755)  # noqa: S103 - the postgres user must reach its socket
+    os.chmod(directory, 0o755)  # the postgres user must reach its socket
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres", "postgres")
     cluster = PostgresCluster(directory, free_port(), pg_bin)

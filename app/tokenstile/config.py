@@ -57,9 +57,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get(_CONFIG_FILE_ENV)
-        if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
 
     @property
@@ -77,13 +76,20 @@ class Settings(BaseSettings):
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings once, at an entry point; a bad value is a ConfigError."""
+    if config_file is None and os.environ.get(_CONFIG_FILE_ENV):
+        config_file = Path(os.environ[_CONFIG_FILE_ENV])
+    cls: type[Settings] = Settings
     if config_file is not None:
         if not config_file.is_file():
             raise ConfigError(f"Config file {config_file} does not exist.")
-        os.environ[_CONFIG_FILE_ENV] = str(config_file)
+
+        class FileSettings(Settings):
+            model_config = SettingsConfigDict(toml_file=config_file)
+
+        cls = FileSettings
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**clean)
+        return cls(**clean)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"

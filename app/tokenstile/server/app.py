@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import logging
-import time
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -245,7 +244,7 @@ def create_app(deployment: Deployment) -> FastAPI:
         ),
     )
     async def token(request: Request) -> Response:
-        received_at = time.time()
+        received_at = deployment.clock.now()
         form = await read_form(request)
         grant = form.get("grant_type", "")
         if not grant:

@@ -17,7 +17,10 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(text: str | bytes) -> bytes:
     """Decode unpadded base64url strictly: no padding, no ``+``/``/``, no stray bits."""
-    raw = text.encode("ascii") if isinstance(text, str) else text
+    try:
+        raw = text.encode("ascii") if isinstance(text, str) else text
+    except UnicodeEncodeError as exc:
+        raise ValueError("not base64url") from exc
     if not _B64URL.fullmatch(raw) or len(raw) % 4 == 1:
         raise ValueError("not base64url")
     data = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
