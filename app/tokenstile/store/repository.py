@@ -47,6 +47,11 @@ def _client(row: Row[Any]) -> Client:
     )
 
 
+def _audience(row: Row[Any]) -> AudiencePolicy:
+    fmt: Literal["jwt", "opaque"] = "opaque" if row.token_format == "opaque" else "jwt"  # noqa: S105
+    return AudiencePolicy(row.audience, fmt, row.lifetime, row.min_acr)
+
+
 def _session(m: Any) -> Session:
     return Session(
         sid=m["sid"],
@@ -93,6 +98,30 @@ _FIND_REFRESH = (
     )
     .where(t.refresh_tokens.c.token_hash == bindparam("token_hash"))
 )
+
+
+_rt = t.refresh_tokens
+_INSERT_REFRESH = insert(_rt)
+_CLAIM_REFRESH = (
+    update(_rt)
+    .where(_rt.c.id == bindparam("tid"), _rt.c.used_at.is_(None), _rt.c.superseded_at.is_(None))
+    .values(used_at=bindparam("at"), successor_id=bindparam("succ"))
+)
+_SUPERSEDE_REFRESH = (
+    update(_rt)
+    .where(_rt.c.id == bindparam("tid"), _rt.c.used_at.is_(None), _rt.c.superseded_at.is_(None))
+    .values(superseded_at=bindparam("at"))
+)
+_RELINK_REFRESH = (
+    update(_rt).where(_rt.c.id == bindparam("tid")).values(successor_id=bindparam("succ"))
+)
+_TOUCH_SESSION = (
+    update(t.sessions)
+    .where(t.sessions.c.sid == bindparam("the_sid"))
+    .values(last_used_at=bindparam("at"))
+)
+_INSERT_AUDIT = insert(t.audit)
+_SELECT_AUDIENCES = select(t.audiences)
 
 
 class SqlTx:
@@ -145,39 +174,30 @@ class SqlTx:
         self, *, token_hash: bytes, sid: str, client_id: str, parent_id: int | None, at: float
     ) -> int:
         result = self._conn.execute(
-            insert(t.refresh_tokens).values(
-                token_hash=token_hash,
-                sid=sid,
-                client_id=client_id,
-                parent_id=parent_id,
-                created_at=at,
-            )
+            _INSERT_REFRESH,
+            {
+                "token_hash": token_hash,
+                "sid": sid,
+                "client_id": client_id,
+                "parent_id": parent_id,
+                "created_at": at,
+            },
         )
         key = result.inserted_primary_key
         assert key is not None  # noqa: S101
         return int(key[0])
 
     def claim_refresh(self, token_id: int, *, successor_id: int, at: float) -> bool:
-        rt = t.refresh_tokens
         result = self._conn.execute(
-            update(rt)
-            .where(rt.c.id == token_id, rt.c.used_at.is_(None), rt.c.superseded_at.is_(None))
-            .values(used_at=at, successor_id=successor_id)
+            _CLAIM_REFRESH, {"tid": token_id, "at": at, "succ": successor_id}
         )
         return result.rowcount == 1
 
     def supersede_refresh(self, token_id: int, *, at: float) -> bool:
-        rt = t.refresh_tokens
-        result = self._conn.execute(
-            update(rt)
-            .where(rt.c.id == token_id, rt.c.used_at.is_(None), rt.c.superseded_at.is_(None))
-            .values(superseded_at=at)
-        )
-        return result.rowcount == 1
+        return self._conn.execute(_SUPERSEDE_REFRESH, {"tid": token_id, "at": at}).rowcount == 1
 
     def relink_refresh(self, token_id: int, *, successor_id: int) -> None:
-        rt = t.refresh_tokens
-        self._conn.execute(update(rt).where(rt.c.id == token_id).values(successor_id=successor_id))
+        self._conn.execute(_RELINK_REFRESH, {"tid": token_id, "succ": successor_id})
 
     # sessions
     def add_session(self, session: Session) -> None:
@@ -205,8 +225,7 @@ class SqlTx:
         return _session(first) if first is not None else None
 
     def touch_session(self, sid: str, *, at: float) -> None:
-        s = t.sessions
-        self._conn.execute(update(s).where(s.c.sid == sid).values(last_used_at=at))
+        self._conn.execute(_TOUCH_SESSION, {"the_sid": sid, "at": at})
 
     def revoke_session(self, sid: str, *, at: float, reason: str) -> bool:
         s = t.sessions
@@ -256,25 +275,26 @@ class SqlTx:
         row = self._conn.execute(
             select(t.audiences).where(t.audiences.c.audience == audience)
         ).first()
-        if row is None:
-            return None
-        fmt: Literal["jwt", "opaque"] = "opaque" if row.token_format == "opaque" else "jwt"  # noqa: S105
-        return AudiencePolicy(row.audience, fmt, row.lifetime, row.min_acr)
+        return _audience(row) if row is not None else None
+
+    def audiences(self) -> list[AudiencePolicy]:
+        return [_audience(row) for row in self._conn.execute(_SELECT_AUDIENCES)]
 
     # audit
     def audit(self, event: AuditEvent, *, at: float) -> None:
         self._conn.execute(
-            insert(t.audit).values(
-                at=at,
-                event=event.event,
-                outcome=event.outcome,
-                username=event.username,
-                client_id=event.client_id,
-                sid=event.sid,
-                factor=event.factor,
-                origin=(event.origin or None) and event.origin[:256],
-                detail=_json(event.detail),
-            )
+            _INSERT_AUDIT,
+            {
+                "at": at,
+                "event": event.event,
+                "outcome": event.outcome,
+                "username": event.username,
+                "client_id": event.client_id,
+                "sid": event.sid,
+                "factor": event.factor,
+                "origin": event.origin[:256] if event.origin else None,
+                "detail": _json(event.detail),
+            },
         )
 
 

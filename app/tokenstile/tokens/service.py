@@ -21,7 +21,7 @@ import json
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import jwt
 
@@ -39,6 +39,7 @@ from tokenstile.errors import (
 from tokenstile.tokens.keys import KeyRing
 from tokenstile.tokens.model import (
     LOCAL_AUDIENCE,
+    AudiencePolicy,
     AuditEvent,
     Client,
     RefreshLookup,
@@ -51,6 +52,7 @@ from tokenstile.tokens.model import (
 
 REFRESH_TOKEN_BYTES = 32  # 256 bits
 OPAQUE_TOKEN_BYTES = 32
+MAX_OPAQUE_TOKEN_CHARS = 512
 
 
 def token_hash(token: str) -> bytes:
@@ -85,6 +87,13 @@ class TokenResponse:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _PendingAccessToken:
+    claims: dict[str, Any]
+    lifetime: int
+    opaque: str | None
+
+
 def _split_scope(scope: str | None) -> list[str]:
     return [s for s in (scope or "").split(" ") if s]
 
@@ -98,12 +107,16 @@ class TokenService:
         issuer: str,
         clock: Clock,
         policy: SessionPolicy | None = None,
+        policy_cache_seconds: float = 10.0,
     ) -> None:
         self._store = store
         self._keyring = keyring
         self._issuer = issuer
         self._clock = clock
         self._policy = policy or SessionPolicy()
+        self._policy_cache_seconds = policy_cache_seconds
+        self._audiences: dict[str, AudiencePolicy] = {}
+        self._audiences_loaded_at: float | None = None
 
     @property
     def issuer(self) -> str:
@@ -112,6 +125,23 @@ class TokenService:
     @property
     def policy(self) -> SessionPolicy:
         return self._policy
+
+    def audience_policy(self, audience: str) -> AudiencePolicy | None:
+        """Per-audience policy, cached briefly: it is read on every token issued."""
+        now = self._clock.now()
+        loaded = self._audiences_loaded_at
+        if loaded is None or not 0 <= now - loaded < self._policy_cache_seconds:
+            with self._store.read() as tx:
+                self._audiences = {p.audience: p for p in tx.audiences()}
+            self._audiences_loaded_at = now
+        return self._audiences.get(audience)
+
+    def _check_assurance(self, audience: str, acr: str) -> None:
+        policy = self.audience_policy(audience)
+        if policy is not None and not acr_satisfies(acr, policy.min_acr):
+            raise InsufficientAssurance(
+                f"This sign-in does not meet the assurance {audience} requires ({policy.min_acr})."
+            )
 
     # -- sessions -------------------------------------------------------------------
 
@@ -137,6 +167,7 @@ class TokenService:
         granted = self._grant_scope(client, scope)
         aud = audience or client.default_audience
         self._check_audience_allowed(client, aud)
+        self._check_assurance(aud, acr)
         session = Session(
             sid=secrets.token_urlsafe(16),
             user_id=user.id,
@@ -154,11 +185,6 @@ class TokenService:
         )
         refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
         with self._store.write() as tx:
-            policy = tx.get_audience(aud)
-            if policy is not None and not acr_satisfies(acr, policy.min_acr):
-                raise InsufficientAssurance(
-                    f"Signing in with {factor} does not meet the assurance {aud} requires."
-                )
             tx.add_session(session)
             tx.add_refresh(
                 token_hash=token_hash(refresh),
@@ -167,7 +193,7 @@ class TokenService:
                 parent_id=None,
                 at=now,
             )
-            access, lifetime = self._access_token(
+            access = self._access_token(
                 tx, session=session, user=user, audience=aud, scope=session.scope, now=now
             )
             tx.audit(
@@ -183,7 +209,7 @@ class TokenService:
                 ),
                 at=now,
             )
-        return TokenResponse(access, lifetime, refresh, session.scope, session.sid)
+        return self._respond(access, refresh, session)
 
     # -- the refresh grant ----------------------------------------------------------
 
@@ -199,15 +225,15 @@ class TokenService:
     ) -> TokenResponse:
         if not refresh_token:
             raise InvalidRequest("The refresh_token parameter is missing.")
+        if len(refresh_token) > MAX_OPAQUE_TOKEN_CHARS:
+            raise InvalidGrant("The refresh token is not valid.")
         started = received_at if received_at is not None else self._clock.now()
         presented = token_hash(refresh_token)
         new_refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
-        failure: InvalidGrant | None = None
         with self._store.write() as tx:
             now = self._clock.now()
             found = tx.find_refresh(presented)
             if found is None:
-                failure = InvalidGrant("The refresh token is not valid.")
                 tx.audit(
                     AuditEvent(
                         "refresh",
@@ -218,68 +244,75 @@ class TokenService:
                     ),
                     at=now,
                 )
+                failure: InvalidGrant | None = InvalidGrant("The refresh token is not valid.")
             else:
-                token, session, user = found.token, found.session, found.user
-                base = AuditEvent(
-                    "refresh",
-                    "failure",
-                    username=user.username,
-                    client_id=client.client_id,
-                    sid=session.sid,
-                    factor=session.factor,
-                    origin=origin,
-                )
                 failure = self._refresh_refusal(
-                    tx, found=found, client=client, now=now, started=started, base=base
+                    tx, found=found, client=client, now=now, started=started, origin=origin
                 )
-                if failure is None:
-                    aud = resource or session.audience
-                    self._check_audience_allowed(client, aud)
-                    granted = self._narrow_scope(session.scope, scope)
-                    policy = tx.get_audience(aud)
-                    if policy is not None and not acr_satisfies(session.acr, policy.min_acr):
-                        raise InsufficientAssurance(
-                            f"This session's sign-in does not meet the assurance {aud} requires."
-                        )
-                    successor_id = tx.add_refresh(
-                        token_hash=token_hash(new_refresh),
-                        sid=session.sid,
-                        client_id=client.client_id,
-                        parent_id=token.id,
-                        at=now,
-                    )
-                    event = "refresh"
-                    if token.used_at is None:
-                        if not tx.claim_refresh(token.id, successor_id=successor_id, at=now):
-                            # Lost a race that the lookup could not see: the database
-                            # rolls our successor back with the transaction.
-                            raise InvalidGrant("The refresh token was just used.")
-                    else:  # a grace retry, checked in _refresh_refusal
-                        assert found.successor is not None  # noqa: S101
-                        if not tx.supersede_refresh(found.successor.id, at=now):
-                            raise InvalidGrant("The refresh token was just used.")
-                        tx.relink_refresh(token.id, successor_id=successor_id)
-                        event = "refresh_retry"
-                    tx.touch_session(session.sid, at=now)
-                    access, lifetime = self._access_token(
-                        tx, session=session, user=user, audience=aud, scope=granted, now=now
-                    )
-                    tx.audit(
-                        AuditEvent(
-                            event,
-                            "success",
-                            username=user.username,
-                            client_id=client.client_id,
-                            sid=session.sid,
-                            factor=session.factor,
-                            origin=origin,
-                            detail={"aud": aud},
-                        ),
-                        at=now,
-                    )
-                    return TokenResponse(access, lifetime, new_refresh, granted, session.sid)
-        # Leaving the block committed what the refusal wrote (audit, revocation).
-        raise failure
+            if failure is None:
+                assert found is not None  # noqa: S101
+                access, granted = self._rotate(
+                    tx, found, client=client, scope=scope, resource=resource,
+                    new_refresh=new_refresh, now=now, origin=origin,
+                )  # fmt: skip
+        # Leaving the block committed what a refusal wrote (audit, revocation) too.
+        if failure is not None:
+            raise failure
+        return self._respond(access, new_refresh, found.session, scope=granted)  # type: ignore[union-attr]
+
+    def _rotate(
+        self,
+        tx: TokenTx,
+        found: RefreshLookup,
+        *,
+        client: Client,
+        scope: str | None,
+        resource: str | None,
+        new_refresh: str,
+        now: float,
+        origin: str | None,
+    ) -> tuple[_PendingAccessToken, str]:
+        token, session, user = found.token, found.session, found.user
+        aud = resource or session.audience
+        self._check_audience_allowed(client, aud)
+        self._check_assurance(aud, session.acr)
+        granted = self._narrow_scope(session.scope, scope)
+        successor_id = tx.add_refresh(
+            token_hash=token_hash(new_refresh),
+            sid=session.sid,
+            client_id=client.client_id,
+            parent_id=token.id,
+            at=now,
+        )
+        event = "refresh"
+        if token.used_at is None:
+            if not tx.claim_refresh(token.id, successor_id=successor_id, at=now):
+                # Lost a race the lookup could not see; the successor rolls back with us.
+                raise InvalidGrant("The refresh token was just used.")
+        else:  # a grace retry, vetted by _refresh_refusal
+            assert found.successor is not None  # noqa: S101
+            if not tx.supersede_refresh(found.successor.id, at=now):
+                raise InvalidGrant("The refresh token was just used.")
+            tx.relink_refresh(token.id, successor_id=successor_id)
+            event = "refresh_retry"
+        tx.touch_session(session.sid, at=now)
+        access = self._access_token(
+            tx, session=session, user=user, audience=aud, scope=granted, now=now
+        )
+        tx.audit(
+            AuditEvent(
+                event,
+                "success",
+                username=user.username,
+                client_id=client.client_id,
+                sid=session.sid,
+                factor=session.factor,
+                origin=origin,
+                detail={"aud": aud},
+            ),
+            at=now,
+        )
+        return access, granted
 
     def _refresh_refusal(
         self,
@@ -289,21 +322,23 @@ class TokenService:
         client: Client,
         now: float,
         started: float,
-        base: AuditEvent,
+        origin: str | None,
     ) -> InvalidGrant | None:
         """Why this refresh must fail (writing what must persist), or None to proceed."""
         token, session, user, successor = found.token, found.session, found.user, found.successor
 
-        def refuse(reason: str, message: str, outcome: str = "failure") -> InvalidGrant:
+        def refuse(
+            reason: str, message: str, outcome: Literal["failure", "alert"] = "failure"
+        ) -> InvalidGrant:
             tx.audit(
                 AuditEvent(
-                    base.event,
-                    outcome,  # type: ignore[arg-type]
-                    username=base.username,
-                    client_id=base.client_id,
-                    sid=base.sid,
-                    factor=base.factor,
-                    origin=base.origin,
+                    "refresh",
+                    outcome,
+                    username=user.username,
+                    client_id=client.client_id,
+                    sid=session.sid,
+                    factor=session.factor,
+                    origin=origin,
                     detail={"reason": reason},
                 ),
                 at=now,
@@ -329,15 +364,14 @@ class TokenService:
         fresh_successor = (
             successor is not None and successor.used_at is None and successor.superseded_at is None
         )
-        in_grace = (
+        if (
             token.used_at is not None
             and fresh_successor
             and now - token.used_at <= self._policy.refresh_grace
-        )
-        if in_grace:
+        ):
             # A response cannot be lost before it was sent: a request that began before
             # the rotation was stored is a concurrent duplicate, not a retry.
-            if started <= (token.used_at or 0.0):
+            if started <= token.used_at:
                 return refuse(
                     "concurrent_refresh",
                     "The refresh token was just used by a concurrent request.",
@@ -386,8 +420,12 @@ class TokenService:
         audience: str,
         scope: str,
         now: float,
-    ) -> tuple[str, int]:
-        policy = tx.get_audience(audience)
+    ) -> _PendingAccessToken:
+        """The claims of a new access token; opaque ones are stored here, in the transaction.
+
+        JWTs are signed after the commit (``_respond``) so the write lock is held briefly.
+        """
+        policy = self.audience_policy(audience)
         lifetime = (
             policy.lifetime
             if policy is not None and policy.lifetime
@@ -417,12 +455,28 @@ class TokenService:
                 claims=claims,
                 expires_at=float(claims["exp"]),
             )
-            return opaque, lifetime
-        key = self._keyring().signer(now)
-        token = jwt.encode(
-            claims, key.private_key, algorithm=key.alg, headers={"typ": "at+jwt", "kid": key.kid}
-        )
-        return token, lifetime
+            return _PendingAccessToken(claims, lifetime, opaque)
+        return _PendingAccessToken(claims, lifetime, None)
+
+    def _respond(
+        self,
+        access: _PendingAccessToken,
+        refresh: str,
+        session: Session,
+        *,
+        scope: str | None = None,
+    ) -> TokenResponse:
+        token = access.opaque
+        if token is None:
+            key = self._keyring().signer(self._clock.now())
+            token = jwt.encode(
+                access.claims,
+                key.private_key,
+                algorithm=key.alg,
+                headers={"typ": "at+jwt", "kid": key.kid},
+            )
+        granted = session.scope if scope is None else scope
+        return TokenResponse(token, access.lifetime, refresh, granted, session.sid)
 
     # -- introspection, revocation, userinfo -----------------------------------------
 
