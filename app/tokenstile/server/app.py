@@ -40,6 +40,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FORM = "application/x-www-form-urlencoded"
 _MAX_FORM_BYTES = 16 * 1024
 GRANT_REFRESH = "refresh_token"
+CLIENT_CACHE_SECONDS = 5.0
 
 
 def _json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -116,6 +117,21 @@ def create_app(deployment: Deployment) -> FastAPI:
         "7662, 8414, 9068).",
     )
 
+    client_cache: dict[str, tuple[Client, float]] = {}
+
+    def find_client(client_id: str) -> Client | None:
+        """Clients are read on every request; a few seconds' cache spares a transaction."""
+        now = deployment.clock.now()
+        hit = client_cache.get(client_id)
+        if hit is not None and 0 <= now - hit[1] < CLIENT_CACHE_SECONDS:
+            return hit[0]
+        client = store.find_client(client_id)
+        if client is not None:
+            if len(client_cache) > 10_000:
+                client_cache.clear()
+            client_cache[client_id] = (client, now)
+        return client
+
     def authenticate_client(
         request: Request, form: dict[str, str], *, require_secret: bool
     ) -> Client:
@@ -124,7 +140,7 @@ def create_app(deployment: Deployment) -> FastAPI:
             client_id, secret = creds
             if "client_id" in form and form["client_id"] != client_id:
                 raise InvalidRequest("client_id in the body differs from the Basic credentials.")
-            client = store.find_client(client_id)
+            client = find_client(client_id)
             if client is None or not client.enabled or not check_client_secret(client, secret):
                 raise InvalidClient("Client authentication failed.")
             return client
@@ -133,7 +149,7 @@ def create_app(deployment: Deployment) -> FastAPI:
         client_id = form.get("client_id", "")
         if not client_id:
             raise InvalidClient("Identify the client with client_id or Basic credentials.")
-        client = store.find_client(client_id)
+        client = find_client(client_id)
         if client is None or not client.enabled:
             raise InvalidClient("Unknown client.")
         if client.secret_hash is not None:
