@@ -1,0 +1,560 @@
+"""Offline verification of Tokenstile access tokens (RFC 9068 JWTs) for resource servers.
+
+What :class:`AccessTokenVerifier` enforces, following RFC 8725 (JWT best current
+practice) and RFC 9068 (JWT profile for access tokens):
+
+* size first: a token over ``max_token_bytes`` is refused before anything is parsed;
+* JWS compact form only: three strict base64url parts (no padding, no ``+``/``/``, no
+  stray tail bits), header and payload JSON objects;
+* the algorithm comes from the key: the header's ``kid`` selects a key from the
+  configured JWKS and the header's ``alg`` must equal that key's algorithm. Only
+  ES256 (P-256) and EdDSA (Ed25519) keys are loaded; ``none``, HMAC and RSA never
+  verify anything;
+* nothing in the token locates a key: ``jku``, ``x5u``, ``jwk``, ``x5c`` and ``crit``
+  are refused outright;
+* ``typ`` must be ``at+jwt`` (RFC 9068 section 4), so an ID token or another JWT
+  signed by the same key is not taken for an access token;
+* claims: ``iss`` and ``aud`` must match, ``exp``/``iat`` (and ``nbf`` when present)
+  are checked with a small leeway, ``sub``, ``jti`` and ``client_id`` must be strings.
+
+The verification path is written for speed: one key object per ``kid`` made when the
+JWKS is loaded, a small cache of already-checked header segments, and one pass over
+each part of the token. Keep new work out of :meth:`AccessTokenVerifier.verify` unless
+it is a check.
+"""
+
+from __future__ import annotations
+
+import binascii
+import ipaddress
+import json
+import logging
+import math
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from http.client import HTTPException, HTTPMessage
+from typing import IO, Any, Final
+from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from tokenstile.clock import Clock, SystemClock
+from tokenstile.errors import (
+    BadSignature,
+    ConfigError,
+    ForbiddenHeader,
+    InvalidClaim,
+    JwksUnavailable,
+    MalformedToken,
+    TokenExpired,
+    TokenNotYetValid,
+    TokenTooLarge,
+    UnknownKey,
+    UnsupportedAlgorithm,
+    WrongTokenType,
+)
+
+__all__ = ["AccessTokenVerifier"]
+
+logger = logging.getLogger(__name__)
+
+# Header parameters that would let the token choose or carry its own key (RFC 8725
+# section 3.10) or demand extensions we do not implement (RFC 7515 section 4.1.11).
+_FORBIDDEN_HEADERS: Final = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+_ALGORITHMS: Final = frozenset({"ES256", "EdDSA"})
+_SIGNATURE_BYTES: Final = 64  # ES256 is raw r || s (RFC 7518 section 3.4); Ed25519 is 64
+_HEADER_CACHE_SIZE: Final = 64
+_MAX_JWKS_BYTES: Final = 1 << 20
+
+# Strict base64url: map the URL-safe alphabet onto the standard one and every character
+# that is only valid in standard base64 ('+', '/', '=') onto one that is valid in
+# neither, so binascii's strict mode refuses it.
+_TO_STANDARD_B64: Final = bytes.maketrans(b"-_+/=", b"+/***")
+_PADDING: Final = (b"", b"", b"==", b"=")
+# The last character of a 2- or 3-character final group carries 4 or 2 unused bits
+# that must be zero, or two spellings would decode to the same bytes.
+_CANONICAL_LAST: Final[tuple[frozenset[int], ...]] = (
+    frozenset(),
+    frozenset(),
+    frozenset(b"AQgw"),
+    frozenset(b"AEIMQUYcgkosw048"),
+)
+
+
+class _JwksFormatError(ValueError):
+    """A JWK Set or one of its keys is not what RFC 7517 describes."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# NaN and Infinity are not JSON (RFC 8259 section 6); Python accepts them by default.
+_JSON: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _json_object(text: str) -> Any:
+    """``json.loads`` for a payload, skipping its whitespace scans when there is none."""
+    if text[:1] == "{" and text[-1:] == "}":
+        # Starts and ends with a brace: either one object spans the whole text or the
+        # text is not JSON at all (what follows the object ends in "}", not whitespace).
+        value, end = _JSON.raw_decode(text)
+        if end != len(text):
+            raise ValueError("extra data after the JSON object")
+        return value
+    return _JSON.decode(text)
+
+
+def _b64url(segment: bytes) -> bytes:
+    """Decode one unpadded base64url part strictly, or raise ``ValueError``."""
+    rem = len(segment) & 3
+    if rem and (rem == 1 or segment[-1] not in _CANONICAL_LAST[rem]):
+        raise ValueError("not canonical base64url")
+    return binascii.a2b_base64(
+        segment.translate(_TO_STANDARD_B64) + _PADDING[rem], strict_mode=True
+    )
+
+
+def _show(value: object) -> str:
+    """A short printable rendering of an untrusted value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Es256Key:
+    __slots__ = ("_ecdsa", "_verify", "alg")
+
+    def __init__(self, public_key: ec.EllipticCurvePublicKey) -> None:
+        self.alg = "ES256"
+        self._verify = public_key.verify
+        self._ecdsa = ec.ECDSA(hashes.SHA256())
+
+    def verify(self, signature: bytes, signed: bytes) -> None:
+        if len(signature) != _SIGNATURE_BYTES:
+            raise BadSignature("The token signature is not a 64-byte ES256 signature.")
+        der = encode_dss_signature(
+            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        )
+        try:
+            self._verify(der, signed, self._ecdsa)
+        except InvalidSignature:
+            raise BadSignature("The token signature does not verify.") from None
+
+
+class _EdDsaKey:
+    __slots__ = ("_verify", "alg")
+
+    def __init__(self, public_key: ed25519.Ed25519PublicKey) -> None:
+        self.alg = "EdDSA"
+        self._verify = public_key.verify
+
+    def verify(self, signature: bytes, signed: bytes) -> None:
+        if len(signature) != _SIGNATURE_BYTES:
+            raise BadSignature("The token signature is not a 64-byte Ed25519 signature.")
+        try:
+            self._verify(signature, signed)
+        except InvalidSignature:
+            raise BadSignature("The token signature does not verify.") from None
+
+
+_VerifyingKey = _Es256Key | _EdDsaKey
+
+
+def _public_key(jwk: Mapping[str, Any]) -> _VerifyingKey | None:
+    """The verifying key for one JWK, or ``None`` when it is not an ES256/EdDSA key."""
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    if kty == "EC" and crv == "P-256":
+        alg = "ES256"
+    elif kty == "OKP" and crv == "Ed25519":
+        alg = "EdDSA"
+    else:
+        return None
+    if jwk.get("alg", alg) != alg or jwk.get("use", "sig") != "sig":
+        return None
+    key_ops = jwk.get("key_ops")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        return None
+    x = jwk.get("x")
+    if not isinstance(x, str):
+        raise _JwksFormatError("no x coordinate")
+    if alg == "EdDSA":
+        return _EdDsaKey(ed25519.Ed25519PublicKey.from_public_bytes(_b64url(x.encode("ascii"))))
+    y = jwk.get("y")
+    if not isinstance(y, str):
+        raise _JwksFormatError("no y coordinate")
+    xb, yb = _b64url(x.encode("ascii")), _b64url(y.encode("ascii"))
+    if len(xb) != 32 or len(yb) != 32:
+        raise _JwksFormatError("coordinates are not 32 bytes")
+    # from_encoded_point checks that the point is on the curve.
+    point = b"\x04" + xb + yb
+    return _Es256Key(ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point))
+
+
+def _load_jwks(jwks: object) -> dict[str, _VerifyingKey]:
+    """The usable keys of a JWK Set by ``kid``; raise ``ValueError`` if it is no JWK Set."""
+    if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list):
+        raise _JwksFormatError("not a JWK Set (a JSON object with a 'keys' array)")
+    keys: dict[str, _VerifyingKey] = {}
+    ambiguous: set[str] = set()
+    for jwk in jwks["keys"]:
+        if not isinstance(jwk, Mapping):
+            continue
+        kid = jwk.get("kid")
+        if not isinstance(kid, str) or not kid:
+            logger.debug("JWKS key without a kid ignored")
+            continue
+        if "d" in jwk or "k" in jwk:
+            logger.warning("JWKS key %s carries private material; ignored", _show(kid))
+            continue
+        try:
+            key = _public_key(jwk)
+        except (ValueError, UnicodeEncodeError, binascii.Error):
+            logger.warning("JWKS key %s is not a valid public key; ignored", _show(kid))
+            continue
+        if key is None:
+            logger.debug("JWKS key %s is not an ES256 or EdDSA signing key; ignored", _show(kid))
+            continue
+        if kid in keys:
+            # Two keys under one kid: refuse to guess which one a token means.
+            ambiguous.add(kid)
+        keys[kid] = key
+    for kid in ambiguous:
+        logger.warning("JWKS holds several keys with kid %s; all ignored", _show(kid))
+        del keys[kid]
+    return keys
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _jwks_url_problem(url: str) -> str | None:
+    """Why ``url`` may not serve a JWKS (HTTPS, or plain HTTP on loopback), or ``None``."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError for a bad port
+    except ValueError:
+        return "it is not a valid URL"
+    if not host:
+        return "it names no host"
+    if parts.username is not None or parts.password is not None:
+        return "it carries credentials, and a JWKS is public"
+    scheme = parts.scheme.lower()
+    if scheme == "https" or (scheme == "http" and _is_loopback(host)):
+        return None
+    if scheme == "http":
+        return "plain HTTP is only allowed to a loopback address; use https"
+    return "only https URLs (or http on loopback) are allowed"
+
+
+class _JwksRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to an address the JWKS URL itself could have been."""
+
+    def redirect_request(  # noqa: PLR0917 - the signature urllib calls
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        problem = _jwks_url_problem(newurl)
+        if problem is not None:
+            raise urllib.error.HTTPError(
+                req.full_url, code, f"redirect refused: {problem}", headers, fp
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class AccessTokenVerifier:
+    """Verifies access tokens offline against a JWKS, for one issuer and audience set.
+
+    ``jwks`` is either a JWK Set (a mapping, fixed for the verifier's life) or the URL
+    of one (``https``, or ``http`` on a loopback address). A URL is fetched on first
+    use and again when a token names an unknown ``kid``, at most once every
+    ``jwks_refetch_interval`` seconds. Safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | Sequence[str],
+        jwks: Mapping[str, Any] | str,
+        *,
+        clock: Clock | None = None,
+        leeway: float = 30,
+        max_token_bytes: int = 8192,
+        jwks_refetch_interval: float = 30.0,
+        jwks_timeout: float = 5.0,
+        required_typ: str = "at+jwt",
+    ) -> None:
+        if not issuer:
+            raise ConfigError("The token verifier needs the issuer it trusts.")
+        audiences = frozenset([audience] if isinstance(audience, str) else audience)
+        if not audiences or not all(isinstance(a, str) and a for a in audiences):
+            raise ConfigError("The token verifier needs at least one audience (a string).")
+        if not (math.isfinite(leeway) and leeway >= 0):
+            raise ConfigError("The clock leeway must be a non-negative number of seconds.")
+        if max_token_bytes <= 0:
+            raise ConfigError("The largest accepted token size must be positive.")
+        if not (jwks_refetch_interval >= 0 and jwks_timeout > 0):
+            raise ConfigError("The JWKS refetch interval and timeout must be positive.")
+        typ = required_typ.lower().removeprefix("application/")
+        if not typ:
+            raise ConfigError("The required token type must not be empty.")
+
+        self._issuer = issuer
+        self._audiences = audiences
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._leeway = float(leeway)
+        self._max_token_bytes = max_token_bytes
+        self._required_typ = typ
+        # RFC 7515 section 4.1.9: "application/" may be left out; compare case-insensitively.
+        self._accepted_typ = frozenset({typ, "application/" + typ})
+        # Header segment -> (kid, alg) for headers that passed every header check.
+        self._headers: dict[bytes, tuple[str, str]] = {}
+
+        self._lock = threading.Lock()
+        self._jwks_url: str | None = None
+        self._jwks_loaded = False
+        self._refetch_interval = jwks_refetch_interval
+        self._jwks_timeout = jwks_timeout
+        self._last_fetch = -math.inf
+        self._opener: urllib.request.OpenerDirector | None = None
+        if isinstance(jwks, str):
+            problem = _jwks_url_problem(jwks)
+            if problem is not None:
+                shown = jwks.rpartition("@")[2] if "@" in jwks else jwks  # no credentials
+                raise ConfigError(f"The JWKS URL {shown!r} is refused: {problem}.")
+            self._jwks_url = jwks
+            self._opener = urllib.request.build_opener(_JwksRedirects)
+            self._keys: dict[str, _VerifyingKey] = {}
+        else:
+            try:
+                self._keys = _load_jwks(jwks)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"The JWKS given to the token verifier is invalid: {exc}."
+                ) from exc
+            if not self._keys:
+                raise ConfigError("The JWKS given to the token verifier has no ES256 or EdDSA key.")
+            self._jwks_loaded = True
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The claims of ``token`` if it is a valid access token for us, else raise.
+
+        Raises a subclass of :class:`tokenstile.errors.InvalidToken`, or
+        :class:`tokenstile.errors.JwksUnavailable` when the keys cannot be fetched.
+        """
+        max_bytes = self._max_token_bytes
+        if len(token) > max_bytes:
+            raise TokenTooLarge(f"The token is longer than the {max_bytes} bytes accepted.")
+        try:
+            raw = token.encode("ascii")
+        except UnicodeEncodeError:
+            if len(token.encode("utf-8", "surrogatepass")) > max_bytes:
+                raise TokenTooLarge(
+                    f"The token is longer than the {max_bytes} bytes accepted."
+                ) from None
+            raise MalformedToken("The token contains characters that are not ASCII.") from None
+        parts = raw.split(b".")
+        if len(parts) != 3:
+            raise MalformedToken(
+                "The token is not a signed JWT in compact form "
+                "(three base64url parts separated by dots)."
+            )
+        header_part, payload_part, signature_part = parts
+
+        header = self._headers.get(header_part)
+        if header is None:
+            header = self._check_header(header_part)
+        kid, alg = header
+        key = self._keys.get(kid)
+        if key is None:
+            key = self._key_after_refetch(kid)
+        if key.alg != alg:
+            # RFC 8725 section 3.1: the key decides the algorithm, never the header.
+            raise UnsupportedAlgorithm(
+                f"The token header says {alg} but its key is an {key.alg} key."
+            )
+
+        try:
+            signature = _b64url(signature_part)
+            payload = _b64url(payload_part)
+        except ValueError:
+            raise MalformedToken(
+                "The token payload or signature is not strict base64url."
+            ) from None
+        key.verify(signature, raw[: len(header_part) + 1 + len(payload_part)])
+
+        try:
+            claims = _json_object(payload.decode("utf-8"))
+        except ValueError:
+            raise MalformedToken("The token payload is not UTF-8 JSON.") from None
+        if type(claims) is not dict:
+            raise MalformedToken("The token payload is not a JSON object.")
+        self._check_times(claims)
+        self._check_parties(claims)
+        return claims
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        """``exp`` and ``iat`` are required, ``nbf`` optional (RFC 9068 section 2.2)."""
+        now = self._clock.now()
+        leeway = self._leeway
+        exp: Any = claims.get("exp")
+        kind = type(exp)
+        if kind is not int and (kind is not float or not math.isfinite(exp)):
+            raise _claim_problem("exp", exp, "a number")
+        # Compare without arithmetic on the claim: a huge integer cannot overflow.
+        if exp <= now - leeway:
+            raise TokenExpired("The token has expired.")
+        iat: Any = claims.get("iat")
+        kind = type(iat)
+        if kind is not int and (kind is not float or not math.isfinite(iat)):
+            raise _claim_problem("iat", iat, "a number")
+        if iat > now + leeway:
+            raise TokenNotYetValid("The token says it was issued in the future.")
+        if "nbf" in claims:
+            nbf: Any = claims["nbf"]
+            kind = type(nbf)
+            if kind is not int and (kind is not float or not math.isfinite(nbf)):
+                raise _claim_problem("nbf", nbf, "a number")
+            if nbf > now + leeway:
+                raise TokenNotYetValid("The token is not valid yet.")
+
+    def _check_parties(self, claims: dict[str, Any]) -> None:
+        """Issuer, audience (RFC 8725 sections 3.8-3.9) and who the token is for."""
+        iss = claims.get("iss")
+        if iss != self._issuer:
+            if type(iss) is str:
+                raise InvalidClaim("iss", "The token was issued by an issuer we do not trust.")
+            raise _claim_problem("iss", iss, "a string")
+        aud = claims.get("aud")
+        if type(aud) is str:
+            if aud not in self._audiences:
+                raise InvalidClaim("aud", "The token is meant for another audience.")
+        elif type(aud) is list:
+            if not all(type(a) is str for a in aud):
+                raise InvalidClaim(
+                    "aud", "The token's 'aud' claim holds a value that is not a string."
+                )
+            if self._audiences.isdisjoint(aud):
+                raise InvalidClaim("aud", "The token is meant for another audience.")
+        else:
+            raise _claim_problem("aud", aud, "a string or a list of strings")
+        for name in ("sub", "client_id", "jti"):
+            value = claims.get(name)
+            if type(value) is not str or not value:
+                raise _claim_problem(name, value, "a non-empty string")
+
+    def _check_header(self, part: bytes) -> tuple[str, str]:
+        """Check a header segment not seen before; cache and return its (kid, alg)."""
+        try:
+            header = json.loads(
+                _b64url(part).decode("utf-8"),
+                object_pairs_hook=_unique_members,
+                parse_constant=_reject_constant,
+            )
+        except ValueError:
+            raise MalformedToken("The token header is not base64url-encoded JSON.") from None
+        if type(header) is not dict:
+            raise MalformedToken("The token header is not a JSON object.")
+        forbidden = _FORBIDDEN_HEADERS.intersection(header)
+        if forbidden:
+            raise ForbiddenHeader(
+                f"The token header carries {', '.join(sorted(forbidden))}: tokens may not "
+                "name or carry their own keys or critical extensions."
+            )
+        alg = header.get("alg")
+        if alg not in _ALGORITHMS:
+            raise UnsupportedAlgorithm(
+                f"The token is signed with algorithm {_show(alg)}; only ES256 and EdDSA "
+                "are accepted."
+            )
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in self._accepted_typ:
+            raise WrongTokenType(
+                f"The token type is {_show(typ)}, not {self._required_typ!r}: "
+                "it is not an access token."
+            )
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise UnknownKey("The token header does not name its signing key (kid).")
+        headers = self._headers
+        if len(headers) >= _HEADER_CACHE_SIZE:
+            headers.clear()
+        headers[part] = (kid, alg)
+        return kid, alg
+
+    def _key_after_refetch(self, kid: str) -> _VerifyingKey:
+        """The key for a ``kid`` not in the key set, after refetching the JWKS if allowed."""
+        if self._jwks_url is None:
+            raise UnknownKey(f"The token is signed with an unknown key {_show(kid)}.")
+        with self._lock:
+            key = self._keys.get(kid)  # another thread may have fetched it meanwhile
+            if key is not None:
+                return key
+            now = self._clock.now()
+            if now - self._last_fetch < self._refetch_interval:
+                if not self._jwks_loaded:
+                    raise JwksUnavailable(
+                        "The signing keys could not be fetched; trying again shortly."
+                    )
+                raise UnknownKey(f"The token is signed with an unknown key {_show(kid)}.")
+            self._last_fetch = now
+            self._keys = self._fetch_jwks(self._jwks_url)
+            self._jwks_loaded = True
+            key = self._keys.get(kid)
+        if key is None:
+            raise UnknownKey(f"The token is signed with an unknown key {_show(kid)}.")
+        return key
+
+    def _fetch_jwks(self, url: str) -> dict[str, _VerifyingKey]:
+        assert self._opener is not None  # noqa: S101 - set together with the URL
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - scheme checked in __init__
+        try:
+            with self._opener.open(request, timeout=self._jwks_timeout) as response:
+                body = response.read(_MAX_JWKS_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            raise JwksUnavailable(
+                f"The signing keys could not be fetched from {url}: HTTP {exc.code} {exc.reason}."
+            ) from exc
+        except (OSError, HTTPException, ValueError) as exc:
+            raise JwksUnavailable(
+                f"The signing keys could not be fetched from {url}: {exc}."
+            ) from exc
+        if len(body) > _MAX_JWKS_BYTES:
+            raise JwksUnavailable(f"The JWKS at {url} is larger than {_MAX_JWKS_BYTES} bytes.")
+        try:
+            keys = _load_jwks(_JSON.decode(body.decode("utf-8")))
+        except ValueError as exc:
+            raise JwksUnavailable(f"The document at {url} is not a valid JWKS: {exc}.") from exc
+        logger.info("Loaded %d signing keys from %s", len(keys), url)
+        return keys
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # RFC 7515 section 4: header parameter names must be unique; refuse rather than guess.
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise ValueError("duplicate header parameter")
+    return members
+
+
+def _claim_problem(name: str, value: object, expected: str) -> InvalidClaim:
+    if value is None:
+        return InvalidClaim(name, f"The token has no '{name}' claim.")
+    return InvalidClaim(name, f"The token's '{name}' claim is not {expected}.")
