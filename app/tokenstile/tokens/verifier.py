@@ -284,7 +284,8 @@ class AccessTokenVerifier:
     ``jwks`` is either a JWK Set (a mapping, fixed for the verifier's life) or the URL
     of one (``https``, or ``http`` on a loopback address). A URL is fetched on first
     use and again when a token names an unknown ``kid``, at most once every
-    ``jwks_refetch_interval`` seconds. Safe to share between threads.
+    ``jwks_refetch_interval`` seconds, and when the fetched set is older than
+    ``jwks_max_age`` (a failed refetch then keeps the old set). Safe to share between threads.
     """
 
     def __init__(
@@ -298,6 +299,7 @@ class AccessTokenVerifier:
         max_token_bytes: int = 8192,
         jwks_refetch_interval: float = 30.0,
         jwks_timeout: float = 5.0,
+        jwks_max_age: float = 300.0,
         required_typ: str = "at+jwt",
     ) -> None:
         if not issuer:
@@ -332,6 +334,10 @@ class AccessTokenVerifier:
         self._refetch_interval = jwks_refetch_interval
         self._jwks_timeout = jwks_timeout
         self._last_fetch = -math.inf
+        # A fetched key set is trusted this long; then it is refetched, so a key the
+        # issuer withdrew (after a compromise, say) stops verifying without a restart.
+        self._max_age = jwks_max_age
+        self._fetched_at = -math.inf
         self._opener: urllib.request.OpenerDirector | None = None
         if isinstance(jwks, str):
             problem = _jwks_url_problem(jwks)
@@ -381,6 +387,8 @@ class AccessTokenVerifier:
         if header is None:
             header = self._check_header(header_part)
         kid, alg = header
+        if self._jwks_url is not None and self._clock.now() - self._fetched_at > self._max_age:
+            self._refresh_stale_keys()
         key = self._keys.get(kid)
         if key is None:
             key = self._key_after_refetch(kid)
@@ -516,10 +524,28 @@ class AccessTokenVerifier:
             self._last_fetch = now
             self._keys = self._fetch_jwks(self._jwks_url)
             self._jwks_loaded = True
+            self._fetched_at = now
             key = self._keys.get(kid)
         if key is None:
             raise UnknownKey(f"The token is signed with an unknown key {_show(kid)}.")
         return key
+
+    def _refresh_stale_keys(self) -> None:
+        """Refetch a key set older than ``jwks_max_age``; on failure keep the old one."""
+        assert self._jwks_url is not None  # noqa: S101
+        with self._lock:
+            now = self._clock.now()
+            if not self._jwks_loaded or now - self._fetched_at <= self._max_age:
+                return  # never loaded (the unknown-kid path fetches) or another thread did
+            if now - self._last_fetch < self._refetch_interval:
+                return
+            self._last_fetch = now
+            try:
+                self._keys = self._fetch_jwks(self._jwks_url)
+            except JwksUnavailable as exc:
+                logger.warning("Keeping the cached signing keys: %s", exc.message)
+                return
+            self._fetched_at = now
 
     def _fetch_jwks(self, url: str) -> dict[str, _VerifyingKey]:
         assert self._opener is not None  # noqa: S101 - set together with the URL

@@ -1149,3 +1149,32 @@ def test_redirect_within_loopback_is_followed(
     verifier = url_verifier(jwks_server.url, clock)
     verifier.verify(pyjwt_token(es_key))
     assert jwks_server.requests == 2
+
+
+def test_withdrawn_key_stops_verifying_once_the_jwks_is_stale(
+    jwks_server: JwksServer, es_key: SigningKey, ed_key: SigningKey, clock: FrozenClock
+) -> None:
+    jwks_server.jwks = {"keys": [es_key.jwk, ed_key.jwk]}
+    verifier = url_verifier(jwks_server.url, clock)
+    verifier.verify(pyjwt_token(es_key, make_claims(exp=NOW + 3600)))
+    jwks_server.jwks = {"keys": [ed_key.jwk]}  # the issuer withdrew es_key
+    clock.advance(200)
+    verifier.verify(pyjwt_token(es_key, make_claims(exp=NOW + 3600)))  # cache still fresh
+    assert jwks_server.requests == 1
+    clock.advance(101)  # past the 300 s max age: refetched, the key is gone
+    reject(
+        verifier, pyjwt_token(es_key, make_claims(exp=NOW + 3600)), UnknownKey, "token_unknown_kid"
+    )
+    assert jwks_server.requests == 2
+
+
+def test_stale_jwks_is_kept_when_the_refetch_fails(
+    jwks_server: JwksServer, es_key: SigningKey, clock: FrozenClock
+) -> None:
+    jwks_server.jwks = {"keys": [es_key.jwk]}
+    verifier = url_verifier(jwks_server.url, clock)
+    verifier.verify(pyjwt_token(es_key, make_claims(exp=NOW + 3600)))
+    jwks_server.status = 500
+    clock.advance(301)
+    assert verifier.verify(pyjwt_token(es_key, make_claims(exp=NOW + 3600)))["sub"] == "user-42"
+    assert jwks_server.requests == 2
