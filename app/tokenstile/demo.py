@@ -11,7 +11,7 @@ import shutil
 
 from tokenstile import paths
 from tokenstile.config import load_settings
-from tokenstile.deployment import Deployment
+from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.server.run import serve
 from tokenstile.tokens.model import AuditEvent
 
@@ -33,12 +33,23 @@ def run_demo() -> int:
     deployment = Deployment(settings)
     try:
         deployment.init()
-        deployment.store.add_user(
+        user = deployment.store.add_user(
             "demo",
             display_name="Demo Person",
             is_admin=True,
             at=deployment.clock.now(),
             audit=AuditEvent("user_added", "info", username="demo", origin="tokenstile demo"),
+        )
+        client = deployment.store.find_client(DEFAULT_KIOSK_CLIENT_ID)
+        assert client is not None  # noqa: S101 - init registers it
+        # Until the login factors exist, the demo opens a session the way they will.
+        session = deployment.token_service().open_session(
+            user=user,
+            client=client,
+            factor="demo",
+            amr=["hwk", "pin", "mfa"],
+            acr="phrh",
+            origin="tokenstile demo",
         )
     finally:
         deployment.close()
@@ -47,6 +58,15 @@ def run_demo() -> int:
     print(f"Discovery:  {issuer}/.well-known/openid-configuration")
     print(f"JWKS:       {issuer}/jwks.json")
     print(f"OpenAPI:    {issuer}/docs")
+    print()
+    print("A demo session for 'demo' (a throwaway database; these tokens are for trying out):")
+    print(f"  curl -s {issuer}/userinfo -H 'Authorization: Bearer {session.access_token}'")
+    print(
+        f"  curl -s {issuer}/token -d grant_type=refresh_token "
+        f"-d client_id={DEFAULT_KIOSK_CLIENT_ID} -d refresh_token={session.refresh_token}"
+    )
+    print("  (run the second twice: the refresh token rotates, and reuse ends the session)")
+    print()
     print(f"Stop it with Ctrl+C (or `kill {os.getpid()}`).", flush=True)
     serve(settings, log_level="warning", on_ready="Ready.")
     return 0
