@@ -57,3 +57,5 @@ def test_demo_serves_a_working_session() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
