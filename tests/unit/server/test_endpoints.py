@@ -315,3 +315,25 @@ def test_store_outage_is_a_503(deployment: Deployment, tmp_path: object) -> None
         response = refresh(http, first.refresh_token)
     assert response.status_code == 503  # type: ignore[attr-defined]
     assert response.json()["error"] == "temporarily_unavailable"  # type: ignore[attr-defined]
+
+
+def test_bad_refresh_tokens_change_nothing(http: TestClient, deployment: Deployment) -> None:
+    first = session_for(deployment)
+    real = first.refresh_token
+    for bad in (
+        real[:-1],  # truncated
+        real + "A",  # extended
+        real.replace("-", "+").replace("_", "/"),  # re-encoded as standard base64
+        real.upper(),
+        " " + real,
+        "x" * 5000,  # oversized
+        "\u00e9" * 10,
+        "",
+    ):
+        if bad == real:
+            continue  # a re-encoding that happens to change nothing
+        response = refresh(http, bad)
+        assert response.status_code == 400, bad  # type: ignore[attr-defined]
+        assert response.json()["error"] in ("invalid_grant", "invalid_request")  # type: ignore[attr-defined]
+    assert deployment.store.sessions_of("alice")[0].revoked_at is None
+    assert refresh(http, real).status_code == 200  # type: ignore[attr-defined]
