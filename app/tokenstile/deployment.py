@@ -30,6 +30,7 @@ from tokenstile.tokens.keys import (
     SigningKey,
 )
 from tokenstile.tokens.model import (
+    ADMIN_SCOPE,
     LOCAL_AUDIENCE,
     AuditEvent,
     Client,
@@ -41,6 +42,7 @@ from tokenstile.tokens.service import SessionPolicy, TokenService, client_secret
 log = logging.getLogger(__name__)
 
 DEFAULT_KIOSK_CLIENT_ID = "tokenstile-kiosk"
+DEFAULT_ADMIN_CLIENT_ID = "tokenstile-admin-console"
 DEFAULT_SCOPES = ("openid", "profile", "offline_access")
 _KEK_CHECK = "kek_check"
 
@@ -150,6 +152,14 @@ class Deployment:
                 client_id=DEFAULT_KIOSK_CLIENT_ID,
             )
             report.created_client = DEFAULT_KIOSK_CLIENT_ID
+        if self.store.find_client(DEFAULT_ADMIN_CLIENT_ID) is None:
+            self.add_client(
+                "admin-console",
+                kind="kiosk",
+                audiences=[LOCAL_AUDIENCE],
+                scopes=["openid", "profile", ADMIN_SCOPE],
+                client_id=DEFAULT_ADMIN_CLIENT_ID,
+            )
         return report
 
     def require_ready(self) -> None:

@@ -88,6 +88,7 @@ def test_users_clients_keys_and_audit(capsys: pytest.CaptureFixture[str], db: st
     assert [e["event"] for e in events] == [
         "key_created",
         "client_added",
+        "client_added",
         "user_added",
         "client_added",
         "client_added",

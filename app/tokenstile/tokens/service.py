@@ -38,6 +38,7 @@ from tokenstile.errors import (
 )
 from tokenstile.tokens.keys import KeyRing
 from tokenstile.tokens.model import (
+    ADMIN_SCOPE,
     LOCAL_AUDIENCE,
     AudiencePolicy,
     AuditEvent,
@@ -164,7 +165,7 @@ class TokenService:
         if not client.enabled or client.kind == "resource-server":
             raise UnauthorizedClient("This client may not start sessions.")
         now = self._clock.now()
-        granted = self._grant_scope(client, scope)
+        granted = self._grant_scope(client, user, scope)
         aud = audience or client.default_audience
         self._check_audience_allowed(client, aud)
         self._check_assurance(aud, acr)
@@ -386,13 +387,17 @@ class TokenService:
 
     # -- helpers --------------------------------------------------------------------
 
-    def _grant_scope(self, client: Client, requested: str | None) -> list[str]:
+    @staticmethod
+    def _grant_scope(client: Client, user: User, requested: str | None) -> list[str]:
+        """The client's scopes (or the requested subset); the admin scope needs an admin."""
         wanted = _split_scope(requested)
         if not wanted:
-            return list(client.scopes)
+            return [s for s in client.scopes if s != ADMIN_SCOPE or user.is_admin]
         refused = [s for s in wanted if s not in client.scopes]
         if refused:
             raise InvalidScope(f"This client may not request the scope {' '.join(refused)}.")
+        if ADMIN_SCOPE in wanted and not user.is_admin:
+            raise InvalidScope(f"Only administrators receive the scope {ADMIN_SCOPE}.")
         return wanted
 
     @staticmethod

@@ -350,3 +350,30 @@ def test_eddsa_signing(tmp_path: object, clock: FrozenClock) -> None:
         assert svc.read_access_token(result.access_token) is not None
     finally:
         dep.close()
+
+
+def test_admin_scope_only_for_admins(deployment: Deployment, service: TokenService) -> None:
+    from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID
+    from tokenstile.errors import InvalidScope as ScopeError
+
+    console = deployment.store.find_client(DEFAULT_ADMIN_CLIENT_ID)
+    assert console is not None
+    person = add_user(deployment, "pat")
+    boss = add_user(deployment, "boss", is_admin=True)
+    plain = service.open_session(user=person, client=console, factor="otp", amr=["otp"], acr="otp")
+    assert "tokenstile:admin" not in plain.scope.split()
+    with pytest.raises(ScopeError, match="administrators"):
+        service.open_session(
+            user=person,
+            client=console,
+            factor="otp",
+            amr=["otp"],
+            acr="otp",
+            scope="openid tokenstile:admin",
+        )
+    admin = service.open_session(user=boss, client=console, factor="otp", amr=["otp"], acr="otp")
+    assert "tokenstile:admin" in admin.scope.split()
+    kiosk = service.open_session(
+        user=boss, client=kiosk_client(deployment), factor="otp", amr=["otp"], acr="otp"
+    )
+    assert "tokenstile:admin" not in kiosk.scope.split()
