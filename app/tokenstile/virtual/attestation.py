@@ -1,0 +1,136 @@
+"""Attestation of the software key: a per-key attestation certificate and its statements.
+
+Each virtual key gets its own root ("Tokenstile Virtual Key CA") and an attestation
+certificate under it that meets WebAuthn Level 2 section 8.2.1 (packed attestation
+certificate requirements: version 3, the OU "Authenticator Attestation", CA=false, and
+the id-fido-gen-ce-aaguid extension). An RP that wants to trust this key trusts its root.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tokenstile.virtual import credential_keys
+
+# id-fido-gen-ce-aaguid (FIDO Metadata / WebAuthn section 8.2.1)
+OID_FIDO_AAGUID = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
+_VALIDITY = datetime.timedelta(days=20 * 365)
+
+
+class AttestationMode(Enum):
+    PACKED = "packed"  # packed, signed by the attestation certificate (x5c)
+    SELF = "self"  # packed self attestation, signed by the credential key
+    NONE = "none"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttestationIdentity:
+    private_key: bytes  # PKCS#8 DER, P-256
+    certificate: bytes  # DER
+    root_certificate: bytes  # DER
+
+    @classmethod
+    def create(cls, aaguid: bytes, now: float) -> AttestationIdentity:
+        start = datetime.datetime.fromtimestamp(now, datetime.UTC) - datetime.timedelta(days=1)
+        root_key = ec.generate_private_key(ec.SECP256R1())
+        root_name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tokenstile"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Tokenstile Virtual Key CA"),
+            ]
+        )
+        root = (
+            x509.CertificateBuilder()
+            .subject_name(root_name)
+            .issuer_name(root_name)
+            .public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + _VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(root_key, hashes.SHA256())
+        )
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
+        leaf = (
+            x509.CertificateBuilder()
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tokenstile"),
+                        x509.NameAttribute(
+                            NameOID.ORGANIZATIONAL_UNIT_NAME, "Authenticator Attestation"
+                        ),
+                        x509.NameAttribute(NameOID.COMMON_NAME, "Tokenstile Virtual Key"),
+                    ]
+                )
+            )
+            .issuer_name(root_name)
+            .public_key(leaf_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + _VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            # The extension value is an OCTET STRING holding the 16-byte AAGUID.
+            .add_extension(
+                x509.UnrecognizedExtension(OID_FIDO_AAGUID, b"\x04\x10" + aaguid),
+                critical=False,
+            )
+            .sign(root_key, hashes.SHA256())
+        )
+        der = serialization.Encoding.DER
+        return cls(
+            private_key=leaf_key.private_bytes(
+                der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+            certificate=leaf.public_bytes(der),
+            root_certificate=root.public_bytes(der),
+        )
+
+    @property
+    def root_certificate_pem(self) -> str:
+        cert = x509.load_der_x509_certificate(self.root_certificate)
+        return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def attestation_statement(
+    mode: AttestationMode,
+    identity: AttestationIdentity,
+    *,
+    alg: int,
+    credential_private_key: bytes,
+    auth_data: bytes,
+    client_data_hash: bytes,
+) -> tuple[str, dict[str, Any]]:
+    """The ``fmt`` and ``attStmt`` of a new credential (WebAuthn section 8.2 and 8.7)."""
+    signed = auth_data + client_data_hash
+    if mode is AttestationMode.NONE:
+        return "none", {}
+    if mode is AttestationMode.SELF:
+        sig = credential_keys.sign(alg, credential_private_key, signed)
+        return "packed", {"alg": alg, "sig": sig}
+    sig = credential_keys.sign(credential_keys.ES256, identity.private_key, signed)
+    return "packed", {"alg": credential_keys.ES256, "sig": sig, "x5c": [identity.certificate]}
