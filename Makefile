@@ -5,15 +5,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests use: PostgreSQL for the store tests, wrk for the benchmarks,
-# oathtool as an independent OTP generator.
-DEBIAN_PACKAGES := postgresql wrk oathtool
+# oathtool as an independent OTP generator; pcscd + vpcd for the virtual cards, OpenSC
+# as an independent PIV check, and swig + libpcsclite-dev to build pyscard.
+DEBIAN_PACKAGES := postgresql wrk oathtool pcscd libpcsclite-dev swig vsmartcard-vpcd opensc gcc
 
 .PHONY: demo test check lint typecheck contracts pytest bench system-packages clean
 
 demo: $(STAMP)
 	$(BIN)/tokenstile demo
 
-test: system-packages $(STAMP)
+test: $(STAMP)
 	$(MAKE) --no-print-directory check
 
 check: lint typecheck contracts pytest
@@ -31,14 +32,14 @@ contracts: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-bench: system-packages $(STAMP)
+bench: $(STAMP)
 	$(BIN)/python bench/bench_verify.py
 	$(BIN)/python bench/bench_refresh.py
 
 system-packages:
 	@scripts/ensure-debian-packages $(DEBIAN_PACKAGES)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
