@@ -1,0 +1,87 @@
+"""Command APDUs as the virtual PIV card reads them, and the status words it answers.
+
+ISO/IEC 7816-4 section 5.1: cases 1 to 4 in short and extended length. A malformed
+command is answered with a status word (``6700`` wrong length), never an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class SW(IntEnum):
+    """The status words the card uses (SP 800-73-4 Part 2 section 3, ISO 7816-4 5.6)."""
+
+    OK = 0x9000
+    VERIFY_FAILED = 0x63C0  # | retries left
+    WRONG_LENGTH = 0x6700
+    SECURE_MESSAGING_UNSUPPORTED = 0x6882
+    LAST_COMMAND_EXPECTED = 0x6883
+    SECURITY_STATUS_NOT_SATISFIED = 0x6982
+    AUTH_METHOD_BLOCKED = 0x6983
+    CONDITIONS_NOT_SATISFIED = 0x6985
+    INCORRECT_DATA = 0x6A80
+    FUNCTION_NOT_SUPPORTED = 0x6A81
+    NOT_FOUND = 0x6A82
+    NOT_ENOUGH_MEMORY = 0x6A84
+    INCORRECT_P1P2 = 0x6A86
+    REFERENCE_NOT_FOUND = 0x6A88
+    INS_NOT_SUPPORTED = 0x6D00
+    CLA_NOT_SUPPORTED = 0x6E00
+    NO_PRECISE_DIAGNOSIS = 0x6F00
+
+
+class StatusWordError(Exception):
+    """Ends a command with ``sw`` and no data."""
+
+    def __init__(self, sw: int) -> None:
+        super().__init__(f"SW {sw:04X}")
+        self.sw = sw
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandApdu:
+    cla: int
+    ins: int
+    p1: int
+    p2: int
+    data: bytes
+    ne: int  # most response bytes the host takes at once
+    extended: bool
+
+
+def parse_command(apdu: bytes) -> CommandApdu:
+    if len(apdu) < 4:
+        raise StatusWordError(SW.WRONG_LENGTH)
+    cla, ins, p1, p2 = apdu[:4]
+    body = apdu[4:]
+    data, ne = b"", 0
+    extended = len(body) >= 3 and body[0] == 0
+    if not body:  # case 1
+        pass
+    elif len(body) == 1:  # case 2S
+        ne = body[0] or 256
+    elif not extended:
+        lc = body[0]
+        if len(body) == 1 + lc:  # case 3S
+            data = body[1:]
+        elif len(body) == 2 + lc:  # case 4S
+            data, ne = body[1:-1], body[-1] or 256
+        else:
+            raise StatusWordError(SW.WRONG_LENGTH)
+    elif len(body) == 3:  # case 2E
+        ne = int.from_bytes(body[1:3], "big") or 65536
+    else:
+        lc = int.from_bytes(body[1:3], "big")
+        data = body[3 : 3 + lc]
+        rest = body[3 + lc :]
+        if lc == 0 or len(data) != lc or len(rest) not in (0, 2):
+            raise StatusWordError(SW.WRONG_LENGTH)
+        if rest:  # case 4E
+            ne = int.from_bytes(rest, "big") or 65536
+    if ne == 0:
+        # No Le: the card may still answer; a short command gets up to 256 bytes at once
+        # (GET RESPONSE fetches the rest), an extended one up to 65536.
+        ne = 65536 if extended else 256
+    return CommandApdu(cla=cla, ins=ins, p1=p1, p2=p2, data=data, ne=ne, extended=extended)
