@@ -4,7 +4,9 @@ to pcscd through vpcd.
 The FIDO2 authenticator speaks real CTAP 2.1: :class:`Ctap2Authenticator` is the command
 processor, :class:`VirtualAuthenticator` presents it in-process as a
 ``fido2.ctap.CtapDevice``, and :class:`CtapNfcApplet` answers the APDUs of an NFC reader.
-The virtual PIV card is built by a later issue (see DESIGN.md).
+The PIV card (NIST SP 800-73-4, what a login needs) is :mod:`tokenstile.virtual.piv_card`,
+made with :func:`tokenstile.virtual.piv_provision.create_piv_card`; :mod:`tokenstile.virtual.vpcd`
+serves it (or the NFC applet) to real pcscd through the vpcd reader driver.
 """
 
 from tokenstile.virtual.attestation import AttestationMode
