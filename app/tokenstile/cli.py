@@ -11,6 +11,8 @@
                                            [--lifetime SECONDS] [--min-acr ACR]
     tokenstile manage --db URL rotate-keys [--alg ES256|EdDSA] [--now]
     tokenstile manage --db URL audit [--since ISO8601] [--json]
+    tokenstile manage --db URL totp|hotp add ... / otp import|list|revoke|unlock|resync ...
+                                           (see tokenstile.cli_otp)
     tokenstile server --db URL [--host H] [--port P] [--issuer URL] [--tls-cert F --tls-key F]
     tokenstile demo
 
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenstile import __version__
+from tokenstile.cli_otp import OTP_ACTIONS, add_otp_commands, run_otp_command
 from tokenstile.errors import TokenstileError
 
 EXIT_ERROR = 1
@@ -86,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     audit = actions.add_parser("audit", help="print the audit log")
     audit.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-27T08:00:00Z")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_otp_commands(actions)
 
     server = commands.add_parser("server", help="run the token service")
     server.add_argument("--db")
@@ -211,6 +215,8 @@ def _manage(args: argparse.Namespace) -> int:
             since = _parse_time(args.since) if args.since else None
             for entry in store.audit_entries(since=since):
                 _print_audit(entry, as_json=args.json)
+        elif args.action in OTP_ACTIONS:
+            return run_otp_command(args, deployment)
         else:  # pragma: no cover - argparse enforces the choices
             raise NotFound(f"Unknown action {args.action}.")
     finally:

@@ -31,6 +31,7 @@ from tokenstile.errors import (
     UnsupportedGrantType,
 )
 from tokenstile.server import schemas
+from tokenstile.server.otp_routes import otp_router
 from tokenstile.tokens.model import Client
 from tokenstile.tokens.service import TokenService, check_client_secret
 
@@ -364,6 +365,7 @@ def create_app(deployment: Deployment) -> FastAPI:
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    app.include_router(otp_router(deployment, service))
     app.state.deployment = deployment
     app.state.service = service
     return app

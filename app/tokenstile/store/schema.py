@@ -8,7 +8,9 @@ secrets are hashes; private keys are AES-GCM blobs under the key-encryption key.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Double,
     ForeignKey,
@@ -143,4 +145,49 @@ audit = Table(
     Column("origin", String(256), nullable=True),
     Column("detail", Text, nullable=False, default="{}"),
     Index("ix_audit_at", "at"),
+)
+
+# One-time-password credentials (TOTP/HOTP fobs and authenticator apps). ``user_id`` is
+# NULL for an imported fob not handed out yet. ``last_used`` is the last accepted time
+# step or counter (-1: never), the value the conditional UPDATE of a login compares, so
+# it is a BIGINT. ``sealed_seed`` is the seed under the KEK, bound to the serial.
+otp_credentials = Table(
+    "otp_credentials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("serial", String(128), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("label", String(256), nullable=False, default=""),
+    Column("kind", String(8), nullable=False),
+    Column("algorithm", String(8), nullable=False),
+    Column("digits", Integer, nullable=False),
+    Column("period", Integer, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("sealed_seed", LargeBinary, nullable=False),
+    Column("last_used", BigInteger, nullable=False, default=-1),
+    Column("drift", Integer, nullable=False, default=0),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_failure_at", Double, nullable=True),
+    Column("last_used_at", Double, nullable=True),
+    Column("not_before", Double, nullable=True),
+    Column("not_after", Double, nullable=True),
+    Column("manufacturer", String(256), nullable=True),
+    Column("model", String(256), nullable=True),
+    Column("issuer", String(256), nullable=True),
+    Column("key_id", String(256), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("enrolled_by", String(256), nullable=True),
+    Column("state_changed_at", Double, nullable=True),
+    CheckConstraint("kind IN ('totp', 'hotp')", name="kind"),
+    CheckConstraint("state IN ('pending', 'active', 'locked', 'revoked')", name="state"),
+    Index("ix_otp_credentials_user_id", "user_id"),
+)
+
+# Consecutive OTP login failures per person (the per-credential count is on the row).
+otp_user_failures = Table(
+    "otp_user_failures",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_failure_at", Double, nullable=True),
 )

@@ -1,0 +1,647 @@
+"""HTTP routes of the OTP factor: ``POST /login/totp`` and the admin API under ``/admin/otp``.
+
+``POST /login/totp`` is a hot, lean route: it reads and checks its JSON body itself
+(no pydantic), then does all the synchronous work (client check, code check with its
+audit row, session and tokens) in one trip to the thread pool. Its answers:
+
+- 200: an RFC 6749 token response (``amr ["otp"]``, ``acr "otp"`` in the access token);
+- 400 ``invalid_grant``, always with the same description, for every refusal that is
+  about the person or the code: unknown or disabled person, no usable credential,
+  delay or lock, malformed, wrong or replayed code. Refusals cost the same time too;
+- 400 ``invalid_request`` for a request that is not a JSON object with string
+  ``username`` and ``code`` (and optional string ``client_id``), or too large;
+- 401 ``invalid_client`` for an unknown or disabled client, 400 ``unauthorized_client``
+  for one that cannot start sessions (a resource server), 400 ``invalid_target`` when
+  the client's audience asks for more assurance than a code gives. These are checked
+  before the code, so they never spend one.
+
+The admin endpoints need an admin's access token (``admin_auth``) and answer JSON;
+their errors are ``{"error", "error_description"}`` with 400, 404 or 409.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
+from tokenstile.errors import (
+    InsufficientAssurance,
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    NotFound,
+    UnauthorizedClient,
+)
+from tokenstile.factors.otp import HashName, OtpError, OtpParameters, VerificationPolicy
+from tokenstile.factors.otp_enrollment import parse_base32_secret
+from tokenstile.factors.otp_lockout import LockoutPolicy
+from tokenstile.factors.pskc_import import MAX_CSV_BYTES, MAX_PSKC_BYTES, parse_psk_hex
+from tokenstile.server import schemas
+from tokenstile.server.admin_auth import (
+    AdminApiError,
+    AdminRoute,
+    BearerAuth,
+    admin_principal,
+    bearer_scheme,
+    json_response,
+)
+from tokenstile.store.otp_repository import (
+    OtpConflict,
+    OtpCredentialInfo,
+    OtpRepository,
+    is_plain_text,
+)
+from tokenstile.tokens.model import Client, acr_satisfies
+from tokenstile.tokens.service import TokenResponse, TokenService
+
+OTP_ACR = "otp"
+OTP_AMR = ("otp",)
+# The one description of every refusal that concerns the person or the code.
+REFUSED = "The username or the code is not valid."
+MAX_LOGIN_BYTES = 16 * 1024
+MAX_ADMIN_BYTES = 64 * 1024
+MAX_IMPORT_BYTES = MAX_PSKC_BYTES * 4 // 3 + MAX_CSV_BYTES + 64 * 1024
+CLIENT_CACHE_SECONDS = 5.0
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_JSON = "application/json"
+
+_LOGIN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            _JSON: {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "username": {"type": "string", "examples": ["alice"]},
+                        "code": {
+                            "type": "string",
+                            "description": "6 or 8 digits from the fob or app "
+                            "(spaces and hyphens are ignored)",
+                            "examples": ["287082"],
+                        },
+                        "client_id": {
+                            "type": "string",
+                            "description": "a kiosk or app client; default "
+                            + DEFAULT_KIOSK_CLIENT_ID,
+                        },
+                    },
+                    "required": ["username", "code"],
+                }
+            }
+        },
+    }
+}
+
+
+def _origin(request: Request) -> str:
+    client = request.client
+    agent = request.headers.get("user-agent", "")[:120]
+    return f"{client.host if client else '?'} {agent}".strip()
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in result:
+            raise InvalidRequest(f"The member {name} is repeated.")
+        result[name] = value
+    return result
+
+
+def _is_json(request: Request) -> bool:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return ctype == _JSON or (ctype.startswith("application/") and ctype.endswith("+json"))
+
+
+def parse_login(body: bytes) -> tuple[str, str, str | None]:
+    """``username``, ``code``, ``client_id`` from a login body, or ``InvalidRequest``."""
+    if len(body) > MAX_LOGIN_BYTES:
+        raise InvalidRequest("The request body is too large.")
+    try:
+        data = json.loads(body, object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("The request body is not valid JSON.") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    username, code, client_id = data.get("username"), data.get("code"), data.get("client_id")
+    if not isinstance(username, str) or not username:
+        raise InvalidRequest("The username member is missing or not a string.")
+    if not isinstance(code, str):
+        raise InvalidRequest("The code member is missing or not a string.")
+    if client_id is not None and (not isinstance(client_id, str) or not client_id):
+        raise InvalidRequest("The client_id member must be a non-empty string.")
+    return username, code, client_id
+
+
+class _OtpServices:
+    """The repository, built on first use (it needs the KEK, read from the database)."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        policy: VerificationPolicy | None,
+        lockout: LockoutPolicy | None,
+    ) -> None:
+        self._deployment = deployment
+        self._policy = policy
+        self._lockout = lockout
+        self._lock = threading.Lock()
+        self._repository: OtpRepository | None = None
+
+    @property
+    def repository(self) -> OtpRepository:
+        repository = self._repository
+        if repository is None:
+            with self._lock:
+                if self._repository is None:
+                    dep = self._deployment
+                    self._repository = OtpRepository(
+                        dep.store,
+                        box=dep.kek,
+                        clock=dep.clock,
+                        policy=self._policy,
+                        lockout=self._lockout,
+                    )
+                repository = self._repository
+        return repository
+
+
+def otp_router(
+    deployment: Deployment,
+    service: TokenService,
+    *,
+    policy: VerificationPolicy | None = None,
+    lockout: LockoutPolicy | None = None,
+) -> APIRouter:
+    """The OTP login route and the OTP admin API, for ``app.include_router``."""
+    otp = _OtpServices(deployment, policy, lockout)
+    store = deployment.store
+    clients: dict[str, tuple[Client, float]] = {}
+
+    def find_client(client_id: str) -> Client | None:
+        now = deployment.clock.now()
+        hit = clients.get(client_id)
+        if hit is not None and 0 <= now - hit[1] < CLIENT_CACHE_SECONDS:
+            return hit[0]
+        client = store.find_client(client_id)
+        if client is not None:
+            if len(clients) > 10_000:
+                clients.clear()
+            clients[client_id] = (client, now)
+        return client
+
+    def session_client(client_id: str) -> Client:
+        client = find_client(client_id) if is_plain_text(client_id) else None
+        if client is None or not client.enabled:
+            raise InvalidClient("Unknown client.")
+        if client.kind == "resource-server" or client.secret_hash is not None:
+            raise UnauthorizedClient("This client may not sign people in.")
+        audience = client.default_audience
+        policy = service.audience_policy(audience)
+        if policy is not None and not acr_satisfies(OTP_ACR, policy.min_acr):
+            raise InsufficientAssurance(
+                f"A one-time code does not meet the assurance {audience} requires "
+                f"({policy.min_acr})."
+            )
+        return client
+
+    # SQLite has one writer at a time. Threads of this process that all BEGIN IMMEDIATE
+    # at once wait in SQLite's busy handler, which sleeps 1, 2, 5 ... 100 ms: under load
+    # that turned a 50 ms p99 into seconds. Queue them on a lock instead (SQLite only;
+    # PostgreSQL takes them concurrently). Belongs in Store.write(), for every route.
+    writer: AbstractContextManager[object] = (
+        threading.Lock() if deployment.engine.dialect.name == "sqlite" else nullcontext()
+    )
+
+    def login(username: str, code: str, client_id: str, origin: str) -> TokenResponse:
+        client = session_client(client_id)
+        with writer:
+            result = otp.repository.login(username, code, client_id=client.client_id, origin=origin)
+        if result.user is None or not result.accepted:
+            raise InvalidGrant(REFUSED)
+        try:
+            with writer:
+                return service.open_session(
+                    user=result.user,
+                    client=client,
+                    factor="otp",
+                    amr=OTP_AMR,
+                    acr=OTP_ACR,
+                    origin=origin,
+                )
+        except InvalidGrant as exc:  # disabled between the check and the session
+            raise InvalidGrant(REFUSED) from exc
+
+    router = APIRouter()
+
+    @router.post(
+        "/login/totp",
+        tags=["login"],
+        summary="Sign in with a one-time code (TOTP or HOTP)",
+        response_model=schemas.TokenResponseBody,
+        responses=schemas.ERRORS,
+        openapi_extra=_LOGIN_BODY,
+    )
+    async def login_totp(request: Request) -> Response:
+        if not _is_json(request):
+            raise InvalidRequest(f"Send the parameters as {_JSON}.")
+        username, code, client_id = parse_login(await request.body())
+        result = await run_in_threadpool(
+            login, username, code, client_id or DEFAULT_KIOSK_CLIENT_ID, _origin(request)
+        )
+        return Response(
+            json.dumps(result.to_json(), separators=(",", ":")),
+            media_type=_JSON,
+            headers=_NO_STORE,
+        )
+
+    router.include_router(_admin_router(otp, service, deployment))
+    return router
+
+
+# -- the admin API -------------------------------------------------------------------------------
+
+
+class TotpEnrollBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=128)
+    secret: str | None = Field(
+        default=None,
+        description="base32 seed the admin already has (a fob): active at once. "
+        "Without it a 160-bit seed is generated and the credential stays pending "
+        "until /admin/otp/confirm.",
+    )
+    algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
+    digits: Literal[6, 8] = 6
+    period: Literal[30, 60] = 30
+    label: str = Field(default="Authenticator app", min_length=1, max_length=256)
+    serial: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class HotpEnrollBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=128)
+    secret: str = Field(description="base32 seed of the fob")
+    counter: int = Field(default=0, ge=0, description="the next counter the fob will use")
+    algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
+    digits: Literal[6, 8] = 6
+    label: str = Field(default="HOTP fob", min_length=1, max_length=256)
+    serial: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class ConfirmBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    serial: str = Field(min_length=1, max_length=128)
+    code: str = Field(max_length=64)
+
+
+class ImportBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pskc_base64: str = Field(description="the PSKC (RFC 6030) file, base64")
+    psk_hex: str | None = Field(default=None, description="pre-shared AES key, hex")
+    assignments_csv: str | None = Field(
+        default=None, description="'serial,username' header, then one line per fob"
+    )
+
+
+class AssignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    serial: str = Field(min_length=1, max_length=128)
+    username: str = Field(min_length=1, max_length=128)
+
+
+class SerialBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    serial: str = Field(min_length=1, max_length=128)
+
+
+class UnlockBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=128)
+
+
+class ResyncBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    serial: str = Field(min_length=1, max_length=128)
+    code1: str = Field(max_length=64)
+    code2: str = Field(max_length=64)
+
+
+class CredentialBody(BaseModel):
+    serial: str
+    username: str | None
+    label: str
+    kind: str
+    algorithm: str
+    digits: int
+    period: int | None
+    state: str
+    drift: int
+    failures: int
+    created_at: float
+    last_used_at: float | None
+    enrolled_by: str | None
+    manufacturer: str | None
+    model: str | None
+    not_after: float | None
+
+
+class EnrollmentResponseBody(BaseModel):
+    credential: CredentialBody
+    otpauth_uri: str | None = Field(description="holds the seed: shown this once")
+    qr_png_base64: str | None = Field(description="the URI as a QR code (PNG, base64)")
+
+
+class CredentialListBody(BaseModel):
+    credentials: list[CredentialBody]
+
+
+class ImportProblemBody(BaseModel):
+    package: int | None
+    line: int | None
+    serial: str | None
+    reason: str
+    description: str
+
+
+class ImportResponseBody(BaseModel):
+    ok: bool
+    packages: int
+    imported: list[CredentialBody]
+    problems: list[ImportProblemBody]
+
+
+class UnlockResponseBody(BaseModel):
+    username: str
+    unlocked: list[str]
+
+
+class ResyncResponseBody(BaseModel):
+    serial: str
+    drift: int
+
+
+class AdminErrorBody(BaseModel):
+    error: str
+    error_description: str
+
+
+_Body = TypeVar("_Body", bound=BaseModel)
+_T = TypeVar("_T")
+
+_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": AdminErrorBody, "description": "bad input"},
+    401: {"model": AdminErrorBody, "description": "no or invalid access token"},
+    403: {"model": AdminErrorBody, "description": "not an admin, or no admin scope"},
+    404: {"model": AdminErrorBody, "description": "unknown user or serial"},
+    409: {"model": AdminErrorBody, "description": "the credential's state does not allow it"},
+}
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {_JSON: {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+async def _read(request: Request, model: type[_Body], limit: int = MAX_ADMIN_BYTES) -> _Body:
+    """The body as ``model``, read after the caller was authorised."""
+    if not _is_json(request):
+        raise AdminApiError(400, "invalid_request", f"Send the body as {_JSON}.")
+    body = await request.body()
+    if len(body) > limit:
+        raise AdminApiError(400, "invalid_request", "The request body is too large.")
+    try:
+        parsed = model.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise AdminApiError(
+            400, "invalid_request", f"The request is malformed ({where}: {first['msg']})."
+        ) from exc
+    for name, value in parsed:
+        if isinstance(value, str) and not is_plain_text(value):
+            raise AdminApiError(400, "invalid_request", f"{name} holds a character not allowed.")
+    return parsed
+
+
+async def _call(work: Callable[[], _T]) -> _T:
+    """Run repository work in the thread pool; its refusals become admin API errors."""
+    try:
+        return await run_in_threadpool(work)
+    except NotFound as exc:
+        raise AdminApiError(404, "not_found", exc.message) from exc
+    except OtpConflict as exc:
+        raise AdminApiError(409, "conflict", exc.message) from exc
+    except OtpError as exc:
+        raise AdminApiError(400, "invalid_request", exc.message) from exc
+
+
+def _credential(info: OtpCredentialInfo) -> dict[str, Any]:
+    return info.to_json()
+
+
+def _admin_router(otp: _OtpServices, service: TokenService, deployment: Deployment) -> APIRouter:
+    admin = BearerAuth(service, deployment.store)
+    router = APIRouter(
+        prefix="/admin/otp",
+        tags=["admin: otp"],
+        route_class=AdminRoute,
+        dependencies=[Depends(bearer_scheme), Depends(admin)],
+        responses=_ADMIN_ERRORS,
+    )
+    _add_enrollment_routes(router, otp)
+    _add_maintenance_routes(router, otp)
+    return router
+
+
+def _add_enrollment_routes(router: APIRouter, otp: _OtpServices) -> None:
+    @router.post(
+        "/totp",
+        status_code=201,
+        summary="Enroll TOTP for a person (app: pending until confirmed; secret: active)",
+        response_model=EnrollmentResponseBody,
+        openapi_extra=_json_body(TotpEnrollBody),
+    )
+    async def enroll_totp(request: Request) -> Response:
+        who = admin_principal(request)
+        body = await _read(request, TotpEnrollBody)
+
+        def work() -> dict[str, Any]:
+            seed = parse_base32_secret(body.secret) if body.secret is not None else None
+            algorithm: HashName = body.algorithm
+            params = OtpParameters.totp(algorithm=algorithm, digits=body.digits, period=body.period)
+            info, enrollment = otp.repository.enroll_app(
+                body.username,
+                by=who.actor,
+                origin=_origin(request),
+                params=params,
+                seed=seed,
+                label=body.label,
+                serial=body.serial,
+            )
+            return {
+                "credential": _credential(info),
+                "otpauth_uri": enrollment.uri,
+                "qr_png_base64": base64.b64encode(enrollment.qr_png()).decode("ascii"),
+            }
+
+        return json_response(await _call(work), 201)
+
+    @router.post(
+        "/hotp",
+        status_code=201,
+        summary="Enroll an HOTP fob whose seed the admin has (active at once)",
+        response_model=EnrollmentResponseBody,
+        openapi_extra=_json_body(HotpEnrollBody),
+    )
+    async def enroll_hotp(request: Request) -> Response:
+        who = admin_principal(request)
+        body = await _read(request, HotpEnrollBody)
+
+        def work() -> dict[str, Any]:
+            algorithm: HashName = body.algorithm
+            info = otp.repository.enroll_hotp(
+                body.username,
+                parse_base32_secret(body.secret),
+                by=who.actor,
+                origin=_origin(request),
+                counter=body.counter,
+                params=OtpParameters.hotp(algorithm=algorithm, digits=body.digits),
+                label=body.label,
+                serial=body.serial,
+            )
+            return {"credential": _credential(info), "otpauth_uri": None, "qr_png_base64": None}
+
+        return json_response(await _call(work), 201)
+
+    @router.post(
+        "/confirm",
+        summary="Activate a pending app credential with the first code it shows",
+        response_model=CredentialBody,
+        openapi_extra=_json_body(ConfirmBody),
+    )
+    async def confirm(request: Request) -> Response:
+        who = admin_principal(request)
+        body = await _read(request, ConfirmBody)
+        info = await _call(
+            lambda: otp.repository.confirm(
+                body.serial, body.code, by=who.actor, origin=_origin(request)
+            )
+        )
+        return json_response(_credential(info))
+
+    @router.post(
+        "/import",
+        summary="Import a PSKC file: every key or none",
+        response_model=ImportResponseBody,
+        openapi_extra=_json_body(ImportBody),
+    )
+    async def import_pskc(request: Request) -> Response:
+        who = admin_principal(request)
+        body = await _read(request, ImportBody, MAX_IMPORT_BYTES)
+        try:
+            data = base64.b64decode(body.pskc_base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise AdminApiError(400, "invalid_request", "pskc_base64 is not base64.") from exc
+        result = await _call(
+            lambda: otp.repository.import_pskc(
+                data,
+                by=who.actor,
+                origin=_origin(request),
+                psk=parse_psk_hex(body.psk_hex) if body.psk_hex is not None else None,
+                assignments_csv=body.assignments_csv,
+            )
+        )
+        if not result.ok:
+            first = result.describe().splitlines()[0]
+            raise AdminApiError(400, "invalid_request", first, result.to_json())
+        return json_response(result.to_json())
+
+
+def _add_maintenance_routes(router: APIRouter, otp: _OtpServices) -> None:
+    @router.get(
+        "/credentials",
+        summary="List OTP credentials (never their seeds), all or one person's",
+        response_model=CredentialListBody,
+    )
+    async def credentials(request: Request, username: str | None = None) -> Response:
+        if username is not None and not is_plain_text(username):
+            raise AdminApiError(400, "invalid_request", "username holds a character not allowed.")
+        infos = await _call(lambda: otp.repository.credentials(username))
+        return json_response({"credentials": [_credential(info) for info in infos]})
+
+    @router.post(
+        "/assign",
+        summary="Hand a fob to a person",
+        response_model=CredentialBody,
+        openapi_extra=_json_body(AssignBody),
+    )
+    async def assign(request: Request) -> Response:
+        who = admin_principal(request)
+        body = await _read(request, AssignBody)
+        info = await _call(
+            lambda: otp.repository.assign(
+                body.serial, body.username, by=who.actor, origin=_origin(request)
+            )
+        )
+        return json_response(_credential(info))
+
+    @router.post(
+        "/revoke",
+        summary="Revoke a credential for good",
+        response_model=CredentialBody,
+        openapi_extra=_json_body(SerialBody),
+    )
+    async def revoke(request: Request) -> Response:
+        who = admin_principal(request)
+        body = await _read(request, SerialBody)
+        info = await _call(
+            lambda: otp.repository.revoke(body.serial, by=who.actor, origin=_origin(request))
+        )
+        return json_response(_credential(info))
+
+    @router.post(
+        "/unlock",
+        summary="Clear a person's OTP failures and unlock their credentials",
+        response_model=UnlockResponseBody,
+        openapi_extra=_json_body(UnlockBody),
+    )
+    async def unlock(request: Request) -> Response:
+        who = admin_principal(request)
+        body = await _read(request, UnlockBody)
+        serials = await _call(
+            lambda: otp.repository.unlock(body.username, by=who.actor, origin=_origin(request))
+        )
+        return json_response({"username": body.username, "unlocked": serials})
+
+    @router.post(
+        "/resync",
+        summary="Resynchronise a credential from two consecutive codes",
+        response_model=ResyncResponseBody,
+        openapi_extra=_json_body(ResyncBody),
+    )
+    async def resync(request: Request) -> Response:
+        who = admin_principal(request)
+        body = await _read(request, ResyncBody)
+        found = await _call(
+            lambda: otp.repository.resync(
+                body.serial, body.code1, body.code2, by=who.actor, origin=_origin(request)
+            )
+        )
+        return json_response({"serial": body.serial, "drift": found.drift})
