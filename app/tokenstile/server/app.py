@@ -31,6 +31,7 @@ from tokenstile.errors import (
     UnsupportedGrantType,
 )
 from tokenstile.server import schemas
+from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.otp_routes import otp_router
 from tokenstile.tokens.model import Client
 from tokenstile.tokens.service import TokenService, check_client_secret
@@ -41,7 +42,6 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FORM = "application/x-www-form-urlencoded"
 _MAX_FORM_BYTES = 16 * 1024
 GRANT_REFRESH = "refresh_token"
-CLIENT_CACHE_SECONDS = 5.0
 
 
 def _json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -118,20 +118,8 @@ def create_app(deployment: Deployment) -> FastAPI:
         "7662, 8414, 9068).",
     )
 
-    client_cache: dict[str, tuple[Client, float]] = {}
-
-    def find_client(client_id: str) -> Client | None:
-        """Clients are read on every request; a few seconds' cache spares a transaction."""
-        now = deployment.clock.now()
-        hit = client_cache.get(client_id)
-        if hit is not None and 0 <= now - hit[1] < CLIENT_CACHE_SECONDS:
-            return hit[0]
-        client = store.find_client(client_id)
-        if client is not None:
-            if len(client_cache) > 10_000:
-                client_cache.clear()
-            client_cache[client_id] = (client, now)
-        return client
+    clients = ClientDirectory(store, deployment.clock)
+    find_client = clients.find
 
     def authenticate_client(
         request: Request, form: dict[str, str], *, require_secret: bool
@@ -365,7 +353,7 @@ def create_app(deployment: Deployment) -> FastAPI:
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    app.include_router(otp_router(deployment, service))
+    app.include_router(otp_router(deployment, service, clients=clients))
     app.state.deployment = deployment
     app.state.service = service
     return app

@@ -26,7 +26,6 @@ import binascii
 import json
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -56,6 +55,7 @@ from tokenstile.server.admin_auth import (
     bearer_scheme,
     json_response,
 )
+from tokenstile.server.clients import ClientDirectory
 from tokenstile.store.otp_repository import (
     OtpConflict,
     OtpCredentialInfo,
@@ -72,7 +72,6 @@ REFUSED = "The username or the code is not valid."
 MAX_LOGIN_BYTES = 16 * 1024
 MAX_ADMIN_BYTES = 64 * 1024
 MAX_IMPORT_BYTES = MAX_PSKC_BYTES * 4 // 3 + MAX_CSV_BYTES + 64 * 1024
-CLIENT_CACHE_SECONDS = 5.0
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _JSON = "application/json"
 
@@ -182,28 +181,16 @@ def otp_router(
     deployment: Deployment,
     service: TokenService,
     *,
+    clients: ClientDirectory | None = None,
     policy: VerificationPolicy | None = None,
     lockout: LockoutPolicy | None = None,
 ) -> APIRouter:
     """The OTP login route and the OTP admin API, for ``app.include_router``."""
     otp = _OtpServices(deployment, policy, lockout)
-    store = deployment.store
-    clients: dict[str, tuple[Client, float]] = {}
-
-    def find_client(client_id: str) -> Client | None:
-        now = deployment.clock.now()
-        hit = clients.get(client_id)
-        if hit is not None and 0 <= now - hit[1] < CLIENT_CACHE_SECONDS:
-            return hit[0]
-        client = store.find_client(client_id)
-        if client is not None:
-            if len(clients) > 10_000:
-                clients.clear()
-            clients[client_id] = (client, now)
-        return client
+    directory = clients or ClientDirectory(deployment.store, deployment.clock)
 
     def session_client(client_id: str) -> Client:
-        client = find_client(client_id) if is_plain_text(client_id) else None
+        client = directory.find(client_id) if is_plain_text(client_id) else None
         if client is None or not client.enabled:
             raise InvalidClient("Unknown client.")
         if client.kind == "resource-server" or client.secret_hash is not None:
@@ -217,30 +204,20 @@ def otp_router(
             )
         return client
 
-    # SQLite has one writer at a time. Threads of this process that all BEGIN IMMEDIATE
-    # at once wait in SQLite's busy handler, which sleeps 1, 2, 5 ... 100 ms: under load
-    # that turned a 50 ms p99 into seconds. Queue them on a lock instead (SQLite only;
-    # PostgreSQL takes them concurrently). Belongs in Store.write(), for every route.
-    writer: AbstractContextManager[object] = (
-        threading.Lock() if deployment.engine.dialect.name == "sqlite" else nullcontext()
-    )
-
     def login(username: str, code: str, client_id: str, origin: str) -> TokenResponse:
         client = session_client(client_id)
-        with writer:
-            result = otp.repository.login(username, code, client_id=client.client_id, origin=origin)
+        result = otp.repository.login(username, code, client_id=client.client_id, origin=origin)
         if result.user is None or not result.accepted:
             raise InvalidGrant(REFUSED)
         try:
-            with writer:
-                return service.open_session(
-                    user=result.user,
-                    client=client,
-                    factor="otp",
-                    amr=OTP_AMR,
-                    acr=OTP_ACR,
-                    origin=origin,
-                )
+            return service.open_session(
+                user=result.user,
+                client=client,
+                factor="otp",
+                amr=OTP_AMR,
+                acr=OTP_ACR,
+                origin=origin,
+            )
         except InvalidGrant as exc:  # disabled between the check and the session
             raise InvalidGrant(REFUSED) from exc
 

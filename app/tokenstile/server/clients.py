@@ -1,0 +1,36 @@
+"""The client registry as the routes see it: read on every request, so cached briefly."""
+
+from __future__ import annotations
+
+import threading
+
+from tokenstile.clock import Clock
+from tokenstile.store.repository import Store
+from tokenstile.tokens.model import Client
+
+CLIENT_CACHE_SECONDS = 5.0
+_MAX_ENTRIES = 10_000
+
+
+class ClientDirectory:
+    """Client records cached for a few seconds: a disabled client is refused within that."""
+
+    def __init__(self, store: Store, clock: Clock, *, ttl: float = CLIENT_CACHE_SECONDS) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl = ttl
+        self._cache: dict[str, tuple[Client, float]] = {}
+        self._lock = threading.Lock()
+
+    def find(self, client_id: str) -> Client | None:
+        now = self._clock.now()
+        hit = self._cache.get(client_id)
+        if hit is not None and 0 <= now - hit[1] < self._ttl:
+            return hit[0]
+        client = self._store.find_client(client_id)
+        if client is not None:  # unknown ids are not cached: nobody can fill the cache
+            with self._lock:
+                if len(self._cache) >= _MAX_ENTRIES:
+                    self._cache.clear()
+                self._cache[client_id] = (client, now)
+        return client
