@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     key_reload_interval: float = Field(default=10.0, gt=0)
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
+    # One-time codes (issue 3): the check windows and the lockout schedule.
+    otp_window: int = Field(default=1, ge=0, le=10)
+    otp_hotp_look_ahead: int = Field(default=10, ge=0, le=100)
+    otp_delay_after: int = Field(default=5, ge=1)
+    otp_lock_after: int = Field(default=20, ge=1)
+    otp_first_delay: float = Field(default=30.0, ge=0)
+    otp_max_delay: float = Field(default=900.0, ge=0)
+
     @classmethod
     def settings_customise_sources(
         cls,

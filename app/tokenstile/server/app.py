@@ -30,6 +30,8 @@ from tokenstile.errors import (
     TokenstileError,
     UnsupportedGrantType,
 )
+from tokenstile.factors.otp import VerificationPolicy
+from tokenstile.factors.otp_lockout import LockoutPolicy
 from tokenstile.server import schemas
 from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.otp_routes import otp_router
@@ -353,7 +355,22 @@ def create_app(deployment: Deployment) -> FastAPI:
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    app.include_router(otp_router(deployment, service, clients=clients))
+    app.include_router(
+        otp_router(
+            deployment,
+            service,
+            clients=clients,
+            policy=VerificationPolicy(
+                totp_window=settings.otp_window, hotp_look_ahead=settings.otp_hotp_look_ahead
+            ),
+            lockout=LockoutPolicy(
+                delay_after=settings.otp_delay_after,
+                lock_after=settings.otp_lock_after,
+                first_delay=settings.otp_first_delay,
+                max_delay=settings.otp_max_delay,
+            ),
+        )
+    )
     app.state.deployment = deployment
     app.state.service = service
     return app

@@ -480,3 +480,29 @@ def test_the_openapi_document_describes_the_otp_routes(http: TestClient) -> None
     assert enroll["security"] == [{"adminBearer": []}]
     assert "username" in enroll["requestBody"]["content"]["application/json"]["schema"]["required"]
     assert {"/admin/otp/import", "/admin/otp/credentials", "/admin/otp/resync"} <= set(doc["paths"])
+
+
+def test_lockout_schedule_comes_from_the_settings(tmp_path: Path, clock: FrozenClock) -> None:
+    from tests.conftest import make_deployment
+
+    dep = make_deployment(
+        f"sqlite:///{tmp_path / 'lock.db'}",
+        clock,
+        otp_delay_after=1,
+        otp_lock_after=2,
+        otp_first_delay=0,
+        otp_max_delay=0,
+    )
+    try:
+        add_user(dep)
+        OtpRepository(dep.store, box=dep.kek, clock=clock).enroll_app("alice", by="t", seed=SEED)
+        with TestClient(create_app(dep), base_url="https://auth.example") as client:
+            assert login(client, "alice", totp_code(SEED, clock.now())).status_code == 200
+            clock.advance(30)
+            good = totp_code(SEED, clock.now())
+            wrong = "000000" if good != "000000" else "111111"
+            for _ in range(2):
+                assert login(client, "alice", wrong).status_code == 400
+            assert login(client, "alice", good).json() == REFUSAL  # locked after 2
+    finally:
+        dep.close()
