@@ -210,6 +210,7 @@ def otp_router(
         if result.user is None or not result.accepted:
             raise InvalidGrant(REFUSED)
         try:
+            credential = result.outcome.credential
             return service.open_session(
                 user=result.user,
                 client=client,
@@ -217,6 +218,7 @@ def otp_router(
                 amr=OTP_AMR,
                 acr=OTP_ACR,
                 origin=origin,
+                device={"serial": credential.serial} if credential is not None else None,
             )
         except InvalidGrant as exc:  # disabled between the check and the session
             raise InvalidGrant(REFUSED) from exc

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -158,8 +158,13 @@ class TokenService:
         audience: str | None = None,
         origin: str | None = None,
         auth_time: float | None = None,
+        device: Mapping[str, Any] | None = None,
     ) -> TokenResponse:
-        """Start a session after a factor succeeded: the first access + refresh token."""
+        """Start a session after a factor succeeded: the first access + refresh token.
+
+        ``device`` names the physical factor (fob serial, key AAGUID and credential,
+        card certificate serial) so the audit row ties it to the session it opened.
+        """
         if not user.enabled:
             raise InvalidGrant("This account is disabled.")
         if not client.enabled or client.kind == "resource-server":
@@ -206,7 +211,7 @@ class TokenService:
                     sid=session.sid,
                     factor=factor,
                     origin=origin,
-                    detail={"amr": list(amr), "acr": acr, "aud": aud},
+                    detail={"amr": list(amr), "acr": acr, "aud": aud, **(device or {})},
                 ),
                 at=now,
             )

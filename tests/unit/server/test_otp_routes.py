@@ -76,6 +76,9 @@ def test_a_good_code_gets_an_rfc6749_token_response_with_otp_amr(
     assert access["client_id"] == "tokenstile-kiosk"
     login_rows = audit_events(deployment, "login")
     assert login_rows[-1]["factor"] == "otp"
+    serial = audit_events(deployment, "otp_login")[-1]["detail"]["serial"]
+    assert login_rows[-1]["detail"]["serial"] == serial  # the fob is tied to the session
+    assert login_rows[-1]["sid"]
     assert audit_events(deployment, "otp_login")[-1]["outcome"] == "success"
     # The refresh token works like any other.
     refreshed = http.post(
