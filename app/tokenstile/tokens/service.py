@@ -255,16 +255,22 @@ class TokenService:
                 failure = self._refresh_refusal(
                     tx, found=found, client=client, now=now, started=started, origin=origin
                 )
-            if failure is None:
-                assert found is not None  # noqa: S101
-                access, granted = self._rotate(
-                    tx, found, client=client, scope=scope, resource=resource,
-                    new_refresh=new_refresh, now=now, origin=origin,
-                )  # fmt: skip
+                if failure is None:
+                    access, granted = self._rotate(
+                        tx,
+                        found,
+                        client=client,
+                        scope=scope,
+                        resource=resource,
+                        new_refresh=new_refresh,
+                        now=now,
+                        origin=origin,
+                    )
+                    session = found.session
         # Leaving the block committed what a refusal wrote (audit, revocation) too.
         if failure is not None:
             raise failure
-        return self._respond(access, new_refresh, found.session, scope=granted)  # type: ignore[union-attr]
+        return self._respond(access, new_refresh, session, scope=granted)
 
     def _rotate(
         self,
