@@ -248,7 +248,9 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         setup = Deployment(settings)
         setup.init()
         setup.close()
-        server = start_server(settings, tmp_path / f"server-{port}.log")
+        # The server process reads every other setting from its environment.
+        env = {f"TOKENSTILE_{name.upper()}": str(value) for name, value in overrides.items()}
+        server = start_server(settings, tmp_path / f"server-{port}.log", env)
         started.append(server)
         return server
 

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     session_lifetime: int = Field(default=12 * 3600, gt=0)
     session_idle: int = Field(default=3600, gt=0)
     refresh_grace: float = Field(default=10.0, ge=0, le=300)
+    refresh_retry_after: float = Field(default=1.0, ge=0, le=60)
     jwks_max_age: int = Field(default=300, ge=0)
     key_publish_lead: int | None = Field(default=None, ge=0)
     key_reload_interval: float = Field(default=10.0, gt=0)
@@ -54,6 +55,32 @@ class Settings(BaseSettings):
     otp_lock_after: int = Field(default=20, ge=1)
     otp_first_delay: float = Field(default=30.0, ge=0)
     otp_max_delay: float = Field(default=900.0, ge=0)
+
+    # PIV smart cards (issue 5): trust anchors for certificates issued elsewhere (PEM
+    # files; `manage trust add` stores more in the database), mapping a certificate to a
+    # person by its UPN, the login challenge, the issuing CA, and what `piv enroll
+    # --generate` uses on the card.
+    piv_trust_anchors: list[Path] = Field(default_factory=list)
+    piv_map_upn: bool = False
+    piv_upn_domain: str | None = Field(default=None, min_length=1, max_length=253)
+    piv_challenge_lifetime: int = Field(default=120, ge=10, le=600)
+    piv_max_open_challenges: int = Field(default=16, ge=1, le=1000)
+    piv_certificate_days: int = Field(default=1095, ge=1, le=3650)
+    piv_ca_days: int = Field(default=3650, ge=30, le=36500)
+    piv_ca_name: str = Field(default="Tokenstile PIV Issuing CA", min_length=1, max_length=64)
+    piv_key_algorithm: Literal["ECCP256", "RSA2048"] = "ECCP256"
+    piv_management_key: SecretStr | None = None
+    piv_management_key_algorithm: Literal["TDES", "AES128", "AES192", "AES256"] = "TDES"
+
+    # FIDO2 security keys (issue 4): the WebAuthn relying party (RP ID: default the
+    # issuer's host, or localhost on loopback; origins: default https://<rp id>) and the
+    # attestation policy (an AAGUID allow-list and trusted packed-attestation roots as
+    # PEM files; both empty: any key, attestation "none").
+    rp_id: str | None = Field(default=None, min_length=1, max_length=253)
+    rp_name: str = Field(default="Tokenstile", min_length=1, max_length=64)
+    webauthn_origins: list[str] = Field(default_factory=list)
+    webauthn_aaguids: list[str] = Field(default_factory=list)
+    webauthn_attestation_roots: list[Path] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

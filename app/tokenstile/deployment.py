@@ -274,6 +274,7 @@ class Deployment:
                 session_lifetime=s.session_lifetime,
                 session_idle=s.session_idle,
                 refresh_grace=s.refresh_grace,
+                refresh_retry_after=s.refresh_retry_after,
             ),
         )
 

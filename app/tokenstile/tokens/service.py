@@ -67,6 +67,7 @@ class SessionPolicy:
     session_lifetime: int = 12 * 3600
     session_idle: int = 3600
     refresh_grace: float = 10.0
+    refresh_retry_after: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,16 +130,24 @@ class TokenService:
 
     def audience_policy(self, audience: str) -> AudiencePolicy | None:
         """Per-audience policy, cached briefly: it is read on every token issued."""
+        return self._audience_policies().get(audience)
+
+    def _audience_policies(self) -> dict[str, AudiencePolicy]:
+        """The cached policies, reloaded when stale.
+
+        Called before a write transaction opens, never inside one: a second pooled
+        connection taken while a writer holds the first can starve the pool.
+        """
         now = self._clock.now()
         loaded = self._audiences_loaded_at
         if loaded is None or not 0 <= now - loaded < self._policy_cache_seconds:
             with self._store.read() as tx:
                 self._audiences = {p.audience: p for p in tx.audiences()}
             self._audiences_loaded_at = now
-        return self._audiences.get(audience)
+        return self._audiences
 
     def _check_assurance(self, audience: str, acr: str) -> None:
-        policy = self.audience_policy(audience)
+        policy = self._audiences.get(audience)  # loaded by the caller, before any transaction
         if policy is not None and not acr_satisfies(acr, policy.min_acr):
             raise InsufficientAssurance(
                 f"This sign-in does not meet the assurance {audience} requires ({policy.min_acr})."
@@ -173,6 +182,7 @@ class TokenService:
         granted = self._grant_scope(client, user, scope)
         aud = audience or client.default_audience
         self._check_audience_allowed(client, aud)
+        self._audience_policies()
         self._check_assurance(aud, acr)
         session = Session(
             sid=secrets.token_urlsafe(16),
@@ -236,6 +246,7 @@ class TokenService:
         started = received_at if received_at is not None else self._clock.now()
         presented = token_hash(refresh_token)
         new_refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+        self._audience_policies()  # fresh before the transaction; only the cache inside
         with self._store.write() as tx:
             now = self._clock.now()
             found = tx.find_refresh(presented)
@@ -381,12 +392,15 @@ class TokenService:
             and fresh_successor
             and now - token.used_at <= self._policy.refresh_grace
         ):
-            # A response cannot be lost before it was sent: a request that began before
-            # the rotation was stored is a concurrent duplicate, not a retry.
-            if started <= token.used_at:
+            # A duplicate that reaches us within refresh_retry_after of the rotation is
+            # taken for a concurrent request (request start times cannot tell a racer
+            # from a fast retry: a racer's request may be read milliseconds late). It is
+            # refused without harm; a client whose response was lost retries later.
+            if started < token.used_at + self._policy.refresh_retry_after:
                 return refuse(
                     "concurrent_refresh",
-                    "The refresh token was just used by a concurrent request.",
+                    "The refresh token was just used by another request; if that response "
+                    "was lost, retry in a moment.",
                 )
             return None  # a retry after a lost response
         tx.revoke_session(session.sid, at=now, reason="refresh_token_reuse")
@@ -441,7 +455,7 @@ class TokenService:
 
         JWTs are signed after the commit (``_respond``) so the write lock is held briefly.
         """
-        policy = self.audience_policy(audience)
+        policy = self._audiences.get(audience)  # never reload inside the transaction
         lifetime = (
             policy.lifetime
             if policy is not None and policy.lifetime
