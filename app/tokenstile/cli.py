@@ -13,6 +13,11 @@
     tokenstile manage --db URL audit [--since ISO8601] [--json]
     tokenstile manage --db URL totp|hotp add ... / otp import|list|revoke|unlock|resync ...
                                            (see tokenstile.cli_otp)
+    tokenstile manage --db URL piv enroll|list|revoke ... / ca show|import / trust add ...
+                                           (see tokenstile.cli_piv)
+    tokenstile virtual-card create|serve PATH ...
+    tokenstile manage --db URL fido2 enroll|list|revoke|unsuspend ... (see tokenstile.cli_fido2)
+    tokenstile virtual-key create|serve-nfc PATH ...
     tokenstile server --db URL [--host H] [--port P] [--issuer URL] [--tls-cert F --tls-key F]
     tokenstile demo
 
@@ -30,7 +35,21 @@ from pathlib import Path
 from typing import Any
 
 from tokenstile import __version__
+from tokenstile.cli_fido2 import (
+    FIDO2_ACTIONS,
+    add_fido2_commands,
+    add_virtual_key_commands,
+    run_fido2_command,
+    run_virtual_key_command,
+)
 from tokenstile.cli_otp import OTP_ACTIONS, add_otp_commands, run_otp_command
+from tokenstile.cli_piv import (
+    PIV_ACTIONS,
+    add_piv_commands,
+    add_virtual_card_commands,
+    run_piv_command,
+    run_virtual_card_command,
+)
 from tokenstile.errors import TokenstileError
 
 EXIT_ERROR = 1
@@ -90,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-27T08:00:00Z")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     add_otp_commands(actions)
+    add_fido2_commands(actions)
+    add_piv_commands(actions)
 
     server = commands.add_parser("server", help="run the token service")
     server.add_argument("--db")
@@ -98,8 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--issuer")
     server.add_argument("--tls-cert", type=Path)
     server.add_argument("--tls-key", type=Path)
+    server.add_argument("--rp-id", help="WebAuthn RP ID (default: the issuer's host name)")
 
     commands.add_parser("demo", help="a fresh embedded token service on loopback")
+    add_virtual_card_commands(commands)
+    add_virtual_key_commands(commands)
     return parser
 
 
@@ -217,6 +241,10 @@ def _manage(args: argparse.Namespace) -> int:
                 _print_audit(entry, as_json=args.json)
         elif args.action in OTP_ACTIONS:
             return run_otp_command(args, deployment)
+        elif args.action in FIDO2_ACTIONS:
+            return run_fido2_command(args, deployment)
+        elif args.action in PIV_ACTIONS:
+            return run_piv_command(args, deployment)
         else:  # pragma: no cover - argparse enforces the choices
             raise NotFound(f"Unknown action {args.action}.")
     finally:
@@ -246,6 +274,7 @@ def _server(args: argparse.Namespace) -> int:
         issuer=args.issuer,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        rp_id=args.rp_id,
     )
     issuer = settings.issuer_url()
     serve(
@@ -267,6 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _manage(args)
         if args.command == "server":
             return _server(args)
+        if args.command == "virtual-card":
+            return run_virtual_card_command(args)
+        if args.command == "virtual-key":
+            return run_virtual_key_command(args)
         from tokenstile.demo import run_demo
 
         return run_demo()

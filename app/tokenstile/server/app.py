@@ -35,6 +35,8 @@ from tokenstile.factors.otp_lockout import LockoutPolicy
 from tokenstile.server import schemas
 from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.otp_routes import otp_router
+from tokenstile.server.piv_routes import piv_router
+from tokenstile.server.webauthn_routes import webauthn_router
 from tokenstile.tokens.model import Client
 from tokenstile.tokens.service import TokenService, check_client_secret
 
@@ -371,6 +373,8 @@ def create_app(deployment: Deployment) -> FastAPI:
             ),
         )
     )
+    app.include_router(webauthn_router(deployment, service, clients=clients))
+    app.include_router(piv_router(deployment, service, clients=clients))
     app.state.deployment = deployment
     app.state.service = service
     return app

@@ -191,3 +191,138 @@ otp_user_failures = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("last_failure_at", Double, nullable=True),
 )
+
+# PIV smart cards (issue 5). A card is known by the SHA-256 fingerprint of its 9A
+# certificate (kept whole, DER); ``card_guid`` is the CHUID GUID when the enrolling
+# station read it. ``source``: registered (the card's own certificate), issued (by our
+# issuing CA), upn (mapped by its UPN at its first login).
+piv_cards = Table(
+    "piv_cards",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("cert_serial", String(64), nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("issuer", String(512), nullable=False),
+    Column("not_before", Double, nullable=False),
+    Column("not_after", Double, nullable=False),
+    Column("key_algorithm", String(16), nullable=False),
+    Column("upn", String(256), nullable=True),
+    Column("card_guid", String(64), nullable=True),
+    Column("label", String(256), nullable=False, default=""),
+    Column("source", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("enrolled_by", String(256), nullable=True),
+    Column("last_used_at", Double, nullable=True),
+    Column("revoked_at", Double, nullable=True),
+    Column("revoked_by", String(256), nullable=True),
+    CheckConstraint("state IN ('active', 'revoked')", name="state"),
+    CheckConstraint("source IN ('registered', 'issued', 'upn')", name="source"),
+    Index("ix_piv_cards_user_id", "user_id"),
+)
+
+# Login challenges, single use (``used_at`` set by one conditional UPDATE), kept in the
+# database so any replica completes what another began. ``card_id`` is NULL (and the
+# certificate kept here) for a certificate mapped by its UPN that has no card row yet.
+piv_challenges = Table(
+    "piv_challenges",
+    metadata,
+    Column("handle_hash", LargeBinary(32), primary_key=True),
+    Column("challenge", LargeBinary(32), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("card_id", Integer, ForeignKey("piv_cards.id"), nullable=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("certificate", LargeBinary, nullable=True),
+    Column("client_id", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("used_at", Double, nullable=True),
+    Index("ix_piv_challenges_expires_at", "expires_at"),
+    Index("ix_piv_challenges_fingerprint", "fingerprint"),
+)
+
+# Issuing CAs, the key sealed under the KEK. ``active`` is 1 on the one CA that issues
+# and NULL on retired ones: the unique constraint allows one active CA, even when two
+# replicas create the built-in CA at the same moment.
+piv_issuing_cas = Table(
+    "piv_issuing_cas",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("sealed_key", LargeBinary, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("active", Integer, nullable=True, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("created_by", String(256), nullable=True),
+    Column("retired_at", Double, nullable=True),
+    CheckConstraint("source IN ('builtin', 'imported')", name="source"),
+    CheckConstraint("active = 1", name="active"),
+)
+
+# Trust anchors for certificates issued elsewhere (``trust add``).
+piv_trust_anchors = Table(
+    "piv_trust_anchors",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("not_after", Double, nullable=False),
+    Column("added_at", Double, nullable=False),
+    Column("added_by", String(256), nullable=True),
+)
+
+# FIDO2 security keys (issue 4). ``credential_id`` is the WebAuthn credential ID (up to
+# 1023 bytes); ``public_key`` the canonical COSE_Key; ``user_handle`` the opaque
+# WebAuthn user.id the key returns at a usernameless login. ``sign_count`` is the last
+# count seen, moved forward only by a conditional UPDATE; a count that fails to increase
+# sets ``state`` to suspended. ``uv_method``: how the key verifies its user, from its
+# getInfo at enrollment (pin, builtin, unknown), which decides the ``pin`` amr value.
+webauthn_credentials = Table(
+    "webauthn_credentials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("credential_id", LargeBinary(1023), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("user_handle", LargeBinary(64), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("algorithm", Integer, nullable=False),
+    Column("aaguid", String(36), nullable=False),
+    Column("sign_count", BigInteger, nullable=False, default=0),
+    Column("transports", Text, nullable=False, default="[]"),
+    Column("backup_eligible", Boolean, nullable=False, default=False),
+    Column("backup_state", Boolean, nullable=False, default=False),
+    Column("attestation_format", String(32), nullable=False),
+    Column("uv_method", String(16), nullable=False),
+    Column("label", String(256), nullable=False, default=""),
+    Column("state", String(16), nullable=False),
+    Column("state_reason", String(64), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("enrolled_by", String(256), nullable=True),
+    Column("last_used_at", Double, nullable=True),
+    Column("state_changed_at", Double, nullable=True),
+    CheckConstraint("state IN ('active', 'suspended', 'revoked')", name="state"),
+    CheckConstraint("uv_method IN ('pin', 'builtin', 'unknown')", name="uv_method"),
+    Index("ix_webauthn_credentials_user_id", "user_id"),
+)
+
+# Open WebAuthn challenges (login and registration), under the SHA-256 of their opaque
+# handle so any replica can complete a ceremony another began. Taken by one
+# ``DELETE ... RETURNING``: single use even when two requests race. ``context`` (JSON)
+# holds what a registration needs at completion (label, user handle, who began it).
+webauthn_challenges = Table(
+    "webauthn_challenges",
+    metadata,
+    Column("handle_hash", LargeBinary(32), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("challenge", LargeBinary(64), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("context", Text, nullable=False, default="{}"),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    CheckConstraint("purpose IN ('login', 'register')", name="purpose"),
+    Index("ix_webauthn_challenges_expires_at", "expires_at"),
+)

@@ -1,0 +1,285 @@
+"""The FIDO2 commands: security keys under ``tokenstile manage``, and the software key.
+
+::
+
+    tokenstile virtual-key create PATH [--pin PIN]
+    tokenstile virtual-key serve-nfc PATH [--reader 0|1]
+    tokenstile manage --db URL fido2 enroll USERNAME --device virtual:PATH|usb|nfc
+                                    [--pin PIN] [--label TEXT]
+    tokenstile manage --db URL fido2 list [USERNAME]
+    tokenstile manage --db URL fido2 revoke CREDENTIAL_ID
+    tokenstile manage --db URL fido2 unsuspend CREDENTIAL_ID
+
+``fido2 enroll`` is the offline admin's ceremony: the database directly (no HTTP), the
+key on this machine. It asks for the key's PIN without echo when ``--pin`` is not given
+and standard input is a terminal, sets a first PIN on a key that has none (``--pin``, or
+typed twice), and says when to touch the key. Credential IDs are base64url, as
+``fido2 list`` prints them. Errors are one sentence and change nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tokenstile.errors import TokenstileError
+
+if TYPE_CHECKING:
+    from tokenstile.deployment import Deployment
+    from tokenstile.devices.fido2_client import PinPrompt
+    from tokenstile.devices.security_keys import SecurityKey
+    from tokenstile.store.webauthn_repository import (
+        WebAuthnCredentialInfo,
+        WebAuthnRepository,
+    )
+
+FIDO2_ACTIONS = ("fido2",)
+ACTOR = "tokenstile manage"
+KEY_WAIT = 30.0  # seconds to wait for a USB key to be inserted or an NFC key tapped
+
+
+def add_fido2_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``fido2`` under ``tokenstile manage``."""
+    fido2 = actions.add_parser("fido2", help="FIDO2 security keys").add_subparsers(
+        dest="fido2_action", required=True, metavar="ACTION"
+    )
+    enroll = fido2.add_parser("enroll", help="enroll a security key for a person, here")
+    enroll.add_argument("username")
+    enroll.add_argument(
+        "--device",
+        required=True,
+        metavar="virtual:PATH|usb|nfc",
+        help="the software key kept in PATH, a USB key, or a key on the NFC reader",
+    )
+    enroll.add_argument("--pin", help="the key's PIN (or its first PIN, for a key without one)")
+    enroll.add_argument("--label", default=None, help="what the person calls the key")
+    listing = fido2.add_parser("list", help="list credentials (all, or one person's)")
+    listing.add_argument("username", nargs="?")
+    fido2.add_parser("revoke", help="revoke a credential for good").add_argument(
+        "credential_id", metavar="CREDENTIAL_ID"
+    )
+    fido2.add_parser(
+        "unsuspend", help="make a credential suspended for its counter usable again"
+    ).add_argument("credential_id", metavar="CREDENTIAL_ID")
+
+
+def add_virtual_key_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the top-level ``virtual-key`` group."""
+    group = commands.add_parser(
+        "virtual-key", help="the software FIDO2 key (demo and tests)"
+    ).add_subparsers(dest="virtual_key_action", required=True, metavar="ACTION")
+    create = group.add_parser("create", help="create a software key kept in PATH")
+    create.add_argument("path", type=Path, metavar="PATH")
+    create.add_argument("--pin", help="give the key a PIN (4 to 63 characters)")
+    serve = group.add_parser(
+        "serve-nfc", help="put the key on a vpcd reader of pcscd, as if tapped on NFC"
+    )
+    serve.add_argument("path", type=Path, metavar="PATH")
+    serve.add_argument("--reader", type=int, choices=(0, 1), default=0)
+
+
+# -- the software key ------------------------------------------------------------------------
+
+
+def run_virtual_key_command(args: argparse.Namespace) -> int:
+    if args.virtual_key_action == "create":
+        return _create_virtual_key(args.path, args.pin)
+    from tokenstile.virtual.vpcd import serve_virtual_key_nfc
+
+    print(
+        f"The key {args.path} is on vpcd reader {args.reader}; Ctrl-C takes it off.",
+        file=sys.stderr,
+        flush=True,
+    )
+    serve_virtual_key_nfc(args.path, reader=args.reader)
+    return 0
+
+
+def _create_virtual_key(path: Path, pin: str | None) -> int:
+    from tokenstile.virtual import Ctap2Authenticator, KeyFile
+
+    key_file = KeyFile(path)
+    if key_file.exists():
+        raise TokenstileError(f"{path} already exists: a key file is never overwritten.")
+    if pin is not None and not (len(pin) >= 4 and len(pin.encode()) <= 63):
+        raise TokenstileError("A PIN has 4 to 63 characters.")
+    try:
+        authenticator = Ctap2Authenticator(key_file)
+        if pin is not None:
+            authenticator.provision_pin(pin)
+    except OSError as exc:
+        raise TokenstileError(f"Cannot create {path}: {exc.strerror}.") from exc
+    except ValueError as exc:  # the PIN policy
+        path.unlink(missing_ok=True)
+        raise TokenstileError(f"Cannot set that PIN: {exc}.") from exc
+    aaguid = authenticator.aaguid.hex()
+    uuid = f"{aaguid[:8]}-{aaguid[8:12]}-{aaguid[12:16]}-{aaguid[16:20]}-{aaguid[20:]}"
+    state = "with a PIN" if pin is not None else "without a PIN (enrollment sets one)"
+    print(f"Created the software security key {path} (AAGUID {uuid}), {state}.")
+    return 0
+
+
+# -- manage fido2 ------------------------------------------------------------------------------
+
+
+def repository_for(deployment: Deployment) -> WebAuthnRepository:
+    from tokenstile.factors.webauthn import relying_party_for
+    from tokenstile.factors.webauthn_registration import AttestationPolicy
+    from tokenstile.store.webauthn_repository import WebAuthnRepository
+
+    s = deployment.settings
+    return WebAuthnRepository(
+        deployment.store,
+        rp=relying_party_for(
+            s.issuer_url(), rp_id=s.rp_id, name=s.rp_name, origins=s.webauthn_origins
+        ),
+        clock=deployment.clock,
+        policy=AttestationPolicy.load(s.webauthn_aaguids, s.webauthn_attestation_roots),
+    )
+
+
+def run_fido2_command(args: argparse.Namespace, deployment: Deployment) -> int:
+    """Run one ``fido2`` command on a ready deployment; the exit status."""
+    from tokenstile.store.webauthn_repository import parse_credential_id
+
+    repository = repository_for(deployment)
+    action = args.fido2_action
+    if action == "enroll":
+        return _enroll(args, repository)
+    if action == "list":
+        _print_credentials(repository.credentials(args.username))
+    elif action == "revoke":
+        info = repository.revoke(parse_credential_id(args.credential_id), by=ACTOR, origin=ACTOR)
+        print(f"Revoked {info.credential_id} of {info.username}.")
+    else:
+        info = repository.unsuspend(parse_credential_id(args.credential_id), by=ACTOR, origin=ACTOR)
+        print(f"{info.credential_id} of {info.username} is active again.")
+    return 0
+
+
+def _open_key(device: str) -> SecurityKey:
+    from tokenstile.devices.security_keys import (
+        FixedKeys,
+        KeyFinder,
+        KeySource,
+        KeyTransport,
+        NfcKeys,
+        UsbKeys,
+    )
+
+    if device.startswith("virtual:"):
+        from tokenstile.virtual import KeyFile, VirtualAuthenticator
+
+        path = Path(device.removeprefix("virtual:"))
+        if not str(path) or not KeyFile(path).exists():
+            raise TokenstileError(
+                f"No software key at {path}: create one with `tokenstile virtual-key create`."
+            )
+        return FixedKeys([VirtualAuthenticator.from_file(path)], KeyTransport.VIRTUAL).find()[0]
+    sources: dict[str, KeySource] = {"usb": UsbKeys(), "nfc": NfcKeys()}
+    if device not in sources:
+        raise TokenstileError(f"--device must be virtual:PATH, usb or nfc, not {device!r}.")
+    where = "Insert the key" if device == "usb" else "Put the key on the NFC reader"
+    print(f"{where}...", file=sys.stderr, flush=True)
+    return KeyFinder([sources[device]]).wait_for_key(timeout=KEY_WAIT)
+
+
+def _ask_pin(prompt: PinPrompt) -> str | None:
+    tries = f" ({prompt.retries_left} tries left)" if prompt.retries_left is not None else ""
+    return getpass.getpass(f"PIN of the security key{tries}: ") or None
+
+
+def _new_pin() -> str:
+    first = getpass.getpass("The key has no PIN. New PIN (4 to 63 characters): ")
+    if getpass.getpass("The same PIN again: ") != first:
+        raise TokenstileError("The two PINs differ: nothing was changed.")
+    return first
+
+
+def _touch() -> None:
+    print("Touch your key.", file=sys.stderr, flush=True)
+
+
+def _enroll(args: argparse.Namespace, repository: WebAuthnRepository) -> int:
+    from tokenstile.devices.fido2_client import SecurityKeyClient
+    from tokenstile.devices.fido2_errors import KeyPinNotSet, KeyPinRequired
+    from tokenstile.factors.webauthn_registration import parse_registration
+
+    interactive = sys.stdin.isatty()
+    pin: str | None = args.pin
+
+    def on_pin(prompt: PinPrompt) -> str | None:
+        if pin is not None:
+            return pin
+        if interactive:
+            return _ask_pin(prompt)
+        raise KeyPinRequired()
+
+    rp = repository.rp
+    origin = f"https://{rp.id}" if f"https://{rp.id}" in rp.origins else sorted(rp.origins)[0]
+    repository.credentials(args.username)  # an unknown person fails before the key is asked
+    key = _open_key(args.device)
+    try:
+        client = SecurityKeyClient(key, origin=origin, on_touch=_touch, on_pin=on_pin)
+        info = client.info()
+        if not info.resident_keys:
+            raise TokenstileError("This key cannot keep credentials (no resident keys).")
+        if not info.pin_set and not info.builtin_uv:
+            if pin is None and not interactive:
+                raise KeyPinNotSet()
+            pin = pin if pin is not None else _new_pin()
+            client.set_pin(pin)
+            print("Set the key's PIN.", file=sys.stderr)
+        kind = "Software" if key.transport.value == "virtual" else key.transport.value.upper()
+        label = args.label or f"{kind} security key"
+        options = repository.begin_registration(args.username, label=label, by=ACTOR, origin=ACTOR)
+        response = client.register(options.public_key)
+        stored = repository.complete_registration(
+            options.handle,
+            parse_registration(response),
+            by=ACTOR,
+            origin=ACTOR,
+            uv_method=info.uv_method,
+        )
+    finally:
+        key.close()
+    print(
+        f"Enrolled {stored.credential_id} for {stored.username} ({stored.algorithm}, "
+        f"AAGUID {stored.aaguid}, verification: {stored.uv_method})."
+    )
+    return 0
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "never"
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _print_credentials(infos: list[WebAuthnCredentialInfo]) -> None:
+    if not infos:
+        print("No security keys.")
+        return
+    rows = [("CREDENTIAL ID", "USER", "STATE", "ALG", "COUNT", "AAGUID", "LAST USED", "LABEL")]
+    for info in infos:
+        state = info.state if info.state_reason is None else f"{info.state}:{info.state_reason}"
+        rows.append(
+            (
+                info.credential_id,
+                info.username,
+                state,
+                info.algorithm,
+                str(info.sign_count),
+                info.aaguid,
+                _when(info.last_used_at),
+                info.label,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))

@@ -1,0 +1,353 @@
+"""The PIV commands: ``tokenstile manage piv|ca|trust ...`` and ``tokenstile virtual-card``.
+
+::
+
+    tokenstile virtual-card create PATH [--pin PIN] [--puk PUK] [--algorithm ECCP256|RSA2048]
+    tokenstile virtual-card serve PATH [--reader 0|1]
+    tokenstile manage --db URL piv enroll USERNAME [--reader NAME] [--generate] [--pin PIN]
+    tokenstile manage --db URL piv list [USERNAME]
+    tokenstile manage --db URL piv revoke FINGERPRINT
+    tokenstile manage --db URL ca show | ca import CERT.pem KEY.pem | trust add CA.pem
+
+``piv enroll`` runs at an enrollment station with the card in a reader (PC/SC):
+
+- without ``--generate`` it registers the certificate the card holds in slot 9A;
+- with ``--generate`` it authenticates with the card's management key (the
+  ``piv_management_key`` setting, default the well-known factory key), generates a new
+  key in 9A (``piv_key_algorithm``, default ECC P-256), has the issuing CA certify it
+  (the built-in CA is created on first use), writes the certificate to the card and
+  enrolls it.
+
+With ``--pin`` the card proves it holds the key: the PIN is verified first (so a wrong
+PIN changes nothing), and the card signs a fresh challenge that must verify with the
+certificate's key; a card that cannot is not enrolled. Errors are one sentence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tokenstile.errors import TokenstileError
+
+if TYPE_CHECKING:
+    from tokenstile.deployment import Deployment
+    from tokenstile.devices.piv import PivCard
+    from tokenstile.store.piv_repository import CaCertificateInfo, PivCardInfo, PivRepository
+
+PIV_ACTIONS = ("piv", "ca", "trust")
+ACTOR = "tokenstile manage"
+MAX_PEM_BYTES = 64 * 1024
+# The management key of a factory-fresh card (and of the virtual card): SP 800-73-4
+# leaves it to the issuer; every PIV middleware tries this one first.
+DEFAULT_MANAGEMENT_KEY = "010203040506070801020304050607080102030405060708"
+
+
+def add_piv_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``piv``, ``ca`` and ``trust`` under ``tokenstile manage``."""
+    piv = actions.add_parser("piv", help="PIV smart cards").add_subparsers(
+        dest="piv_action", required=True, metavar="ACTION"
+    )
+    enroll = piv.add_parser(
+        "enroll", help="enroll the card in a reader for a person (its certificate, or a new key)"
+    )
+    enroll.add_argument("username")
+    enroll.add_argument("--reader", help="reader name (or part of it); default: the first card")
+    enroll.add_argument(
+        "--generate",
+        action="store_true",
+        help="generate a new key in slot 9A and issue its certificate from the issuing CA",
+    )
+    enroll.add_argument("--pin", help="the card's PIN: the card proves it holds the key")
+    listing = piv.add_parser("list", help="list enrolled cards (all, or one person's)")
+    listing.add_argument("username", nargs="?")
+    piv.add_parser("revoke", help="revoke a card for good").add_argument(
+        "fingerprint", help="SHA-256 fingerprint of its certificate (or its first digits)"
+    )
+
+    ca = actions.add_parser("ca", help="the issuing CA for card certificates").add_subparsers(
+        dest="ca_action", required=True, metavar="ACTION"
+    )
+    ca.add_parser("show", help="print the issuing CA (created on first use) and the anchors")
+    imported = ca.add_parser("import", help="issue from an organisation's CA from now on")
+    imported.add_argument("certificate", type=Path, metavar="CERT.pem")
+    imported.add_argument("key", type=Path, metavar="KEY.pem")
+
+    trust = actions.add_parser(
+        "trust", help="trust anchors for card certificates issued elsewhere"
+    ).add_subparsers(dest="trust_action", required=True, metavar="ACTION")
+    trust.add_parser("add", help="trust the CA certificate(s) of a PEM file").add_argument(
+        "file", type=Path, metavar="CA.pem"
+    )
+
+
+def add_virtual_card_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Register ``tokenstile virtual-card create|serve``."""
+    virtual = commands.add_parser(
+        "virtual-card", help="a software PIV card for the demo and tests"
+    ).add_subparsers(dest="card_action", required=True, metavar="ACTION")
+    create = virtual.add_parser("create", help="create a virtual PIV card kept in a file")
+    create.add_argument("path", type=Path, metavar="PATH")
+    create.add_argument("--pin", default="123456", help="6 to 8 digits (default 123456)")
+    create.add_argument("--puk", default="12345678", help="6 to 8 characters (default 12345678)")
+    create.add_argument("--algorithm", choices=["ECCP256", "RSA2048"], default="ECCP256")
+    serve = virtual.add_parser("serve", help="put the card into a vpcd reader of pcscd")
+    serve.add_argument("path", type=Path, metavar="PATH")
+    serve.add_argument("--reader", type=int, choices=[0, 1], default=0)
+
+
+# -- tokenstile virtual-card ---------------------------------------------------------------------
+
+
+def run_virtual_card_command(args: argparse.Namespace) -> int:
+    if args.card_action == "create":
+        return _create_virtual_card(args)
+    from tokenstile.virtual.vpcd import serve_virtual_card
+
+    print(
+        f"Serving the virtual PIV card {args.path} in vpcd reader {args.reader} "
+        f"(Virtual PCD 00 0{args.reader}); Ctrl+C pulls it out.",
+        flush=True,
+    )
+    serve_virtual_card(args.path, reader=args.reader)
+    return 0
+
+
+def _create_virtual_card(args: argparse.Namespace) -> int:
+    from tokenstile.devices.connection import DirectConnection
+    from tokenstile.devices.piv import PivCard
+    from tokenstile.factors.piv import fingerprint
+    from tokenstile.virtual.piv_objects import Algorithm
+    from tokenstile.virtual.piv_provision import create_piv_card
+
+    try:
+        applet = create_piv_card(
+            args.path, pin=args.pin, puk=args.puk, algorithm=Algorithm[args.algorithm]
+        )
+    except ValueError as exc:
+        raise TokenstileError(f"Cannot create the card: {exc}.") from exc
+    except OSError as exc:
+        raise TokenstileError(f"Cannot write {args.path}: {exc.strerror}.") from exc
+    certificate = PivCard(DirectConnection(applet)).read_certificate()
+    defaults = args.pin == "123456" and args.puk == "12345678"
+    print(f"Created a virtual PIV card in {args.path}.")
+    print(f"  slot 9A: {args.algorithm} key, self-signed certificate")
+    print(f"  fingerprint: {fingerprint(certificate)}")
+    print(f"  PIN and PUK: {'the defaults, 123456 and 12345678' if defaults else 'as given'}")
+    print(f"Put it into a reader with: tokenstile virtual-card serve {args.path}")
+    return 0
+
+
+# -- tokenstile manage piv|ca|trust ---------------------------------------------------------------
+
+
+def open_repository(deployment: Deployment) -> PivRepository:
+    from tokenstile.store.piv_repository import PivRepository, PivSettings, load_anchor_files
+
+    settings = deployment.settings
+    return PivRepository(
+        deployment.store,
+        box=deployment.kek,
+        clock=deployment.clock,
+        settings=PivSettings.from_settings(settings),
+        file_anchors=load_anchor_files(settings.piv_trust_anchors, now=deployment.clock.now()),
+    )
+
+
+def run_piv_command(args: argparse.Namespace, deployment: Deployment) -> int:
+    """Run one PIV command on a ready deployment; the exit status."""
+    repository = open_repository(deployment)
+    if args.action == "ca":
+        if args.ca_action == "show":
+            _show_ca(repository)
+        else:
+            ca = repository.import_ca(
+                _read(args.certificate, "certificate file"),
+                _read(args.key, "key file"),
+                by=ACTOR,
+                origin=ACTOR,
+            )
+            print(f"Imported the CA {ca.subject} ({ca.fingerprint}); it issues from now on.")
+            print("Cards issued by an earlier CA keep working.")
+        return 0
+    if args.action == "trust":
+        added, present = repository.add_trust_anchors(
+            _read(args.file, "CA file"), by=ACTOR, origin=ACTOR
+        )
+        for anchor in added:
+            print(f"Trusted {anchor.subject} ({anchor.fingerprint}).")
+        for anchor in present:
+            print(f"Already trusted: {anchor.subject} ({anchor.fingerprint}).")
+        return 0
+    action = args.piv_action
+    if action == "enroll":
+        return _enroll(args, deployment, repository)
+    if action == "list":
+        _print_cards(repository.cards(args.username))
+    else:  # revoke
+        info = repository.revoke(args.fingerprint, by=ACTOR, origin=ACTOR)
+        print(f"Revoked the card {info.fingerprint} of {info.username}.")
+    return 0
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PEM_BYTES + 1)
+    except OSError as exc:
+        raise TokenstileError(f"Cannot read the {what} {path}: {exc.strerror}.") from exc
+    if len(data) > MAX_PEM_BYTES:
+        raise TokenstileError(f"The {what} {path} is larger than {MAX_PEM_BYTES // 1024} KiB.")
+    return data
+
+
+def _management_key(deployment: Deployment) -> tuple[bytes, str]:
+    settings = deployment.settings
+    secret = settings.piv_management_key
+    text = secret.get_secret_value() if secret is not None else DEFAULT_MANAGEMENT_KEY
+    try:
+        key = bytes.fromhex(text)
+    except ValueError as exc:
+        raise TokenstileError("The piv_management_key setting is not hex.") from exc
+    return key, settings.piv_management_key_algorithm
+
+
+def _enroll(args: argparse.Namespace, deployment: Deployment, repository: PivRepository) -> int:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tokenstile.devices.pcsc import open_piv_card
+    from tokenstile.devices.piv import KeyAlgorithm, ManagementKeyAlgorithm, PivSlot
+    from tokenstile.errors import NotFound
+
+    if deployment.store.find_user(args.username) is None:
+        raise NotFound(f"No user named {args.username!r}.")
+    card = open_piv_card(args.reader, exclusive=True)
+    try:
+        guid = _card_guid(card)
+        if args.pin is not None:
+            card.verify_pin(args.pin)  # before anything changes on the card
+        if args.generate:
+            key, algorithm = _management_key(deployment)
+            try:
+                card.authenticate(key, ManagementKeyAlgorithm[algorithm])
+            except ValueError as exc:
+                raise TokenstileError(f"The piv_management_key setting: {exc}.") from exc
+            public_key = card.generate_key(
+                PivSlot.AUTHENTICATION, KeyAlgorithm[deployment.settings.piv_key_algorithm]
+            )
+            info, certificate = repository.issue(
+                args.username, public_key, by=ACTOR, origin=ACTOR, card_guid=guid
+            )
+            card.put_certificate(PivSlot.AUTHENTICATION, certificate)
+            if args.pin is not None and not _card_proves_key(card):
+                repository.revoke(info.fingerprint, by=ACTOR, origin=ACTOR)
+                raise TokenstileError(
+                    "The card did not sign with its new key; the certificate was revoked."
+                )
+            how = f"new {info.key_algorithm} key, certificate from the issuing CA"
+        else:
+            certificate = card.read_certificate(PivSlot.AUTHENTICATION)
+            if args.pin is not None and not _card_proves_key(card):
+                raise TokenstileError(
+                    "The card's signature does not verify with its certificate: not enrolled."
+                )
+            info = repository.register(
+                args.username,
+                certificate.public_bytes(Encoding.DER),
+                by=ACTOR,
+                origin=ACTOR,
+                card_guid=guid,
+            )
+            how = "the certificate on the card"
+    finally:
+        card.close()
+    proof = "it proved it holds the key" if args.pin is not None else "give --pin to test the key"
+    print(f"Enrolled a card for {info.username}: {how}; {proof}.")
+    print(f"  fingerprint: {info.fingerprint}")
+    print(f"  serial {info.cert_serial}, {info.subject}, valid until {_when(info.not_after)}")
+    return 0
+
+
+def _card_guid(card: PivCard) -> str | None:
+    from tokenstile.devices.errors import CardCommandError, InvalidCardData
+
+    try:
+        return card.read_chuid().card_id
+    except (CardCommandError, InvalidCardData):
+        return None
+
+
+def _card_proves_key(card: PivCard) -> bool:
+    """The card signs a fresh challenge that verifies with its 9A certificate."""
+    from tokenstile.devices.piv import PivSlot
+    from tokenstile.factors.piv import card_public_key, verify_challenge_signature
+
+    challenge = os.urandom(32)
+    signature = card.sign(challenge, slot=PivSlot.AUTHENTICATION)
+    public_key = card_public_key(card.read_certificate(PivSlot.AUTHENTICATION))
+    return verify_challenge_signature(public_key, challenge, signature)
+
+
+def _show_ca(repository: PivRepository) -> None:
+    had = repository.issuing_cas()
+    ca = repository.issuing_ca(by=ACTOR, origin=ACTOR)
+    if not had:
+        print("Created the built-in issuing CA.", file=sys.stderr)
+    cas = repository.issuing_cas()
+    active = cas[0]
+    print(f"Issuing CA: {active.subject} ({active.source})")
+    print(f"  fingerprint: {ca.fingerprint}")
+    print(f"  valid {_when(active.not_before)} to {_when(active.not_after)}")
+    print(active.certificate_pem, end="")
+    for retired in cas[1:]:
+        print(f"Retired CA (its cards still work): {retired.subject} ({retired.fingerprint})")
+    anchors = repository.trust_anchors()
+    if not anchors:
+        print("Trust anchors: none (card certificates are trusted because they are enrolled).")
+    for anchor in anchors:
+        _print_anchor(anchor)
+
+
+def _print_anchor(anchor: CaCertificateInfo) -> None:
+    print(
+        f"Trust anchor ({anchor.source}): {anchor.subject} ({anchor.fingerprint}), "
+        f"valid until {_when(anchor.not_after)}"
+    )
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "never"
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _print_cards(infos: list[PivCardInfo]) -> None:
+    if not infos:
+        print("No PIV cards.")
+        return
+    rows = [
+        ("FINGERPRINT", "USER", "STATE", "KEY", "SOURCE", "VALID UNTIL", "LAST USED", "SUBJECT")
+    ]
+    rows.extend(
+        (
+            info.fingerprint,
+            info.username,
+            info.state,
+            info.key_algorithm,
+            info.source,
+            _when(info.not_after),
+            _when(info.last_used_at),
+            info.subject,
+        )
+        for info in infos
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))

@@ -1,0 +1,145 @@
+"""The kiosk's side of a PIV login: the card, the PIN, and the server's challenge.
+
+DESIGN.md's flow, with the card in a reader::
+
+    read the 9A certificate ─► server: challenge ─► ask the PIN (retries shown after a
+    wrong one) ─► VERIFY ─► GENERAL AUTHENTICATE over SHA-256(challenge) ─► server: tokens
+
+The token service is reached through a :class:`PivLoginServer` the caller hands in (the
+broker speaks HTTP; tests use the ASGI app), so this module imports no HTTP client.
+The PIN comes from a :data:`PinPrompt`: the GUI's PIN pad, or a test's list. A
+challenge that expired while the person typed is asked for again before the card signs.
+
+Blocking, like every device call: the GUI runs it on a worker thread. ``cancel`` (a
+``threading.Event``) stops it between steps, before the card is asked for anything more.
+
+Pulling the card ends the kiosk session: :func:`end_session_on_removal` is the
+:class:`~tokenstile.devices.monitor.CardMonitor` callback that says when.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tokenstile.devices.errors import DeviceError, PinBlocked, WrongPin
+from tokenstile.devices.monitor import CardEvent, CardEventKind
+from tokenstile.devices.piv import PivCard, PivSlot
+
+_EXPIRY_MARGIN = 5.0  # seconds: ask for a new challenge rather than sign one about to lapse
+
+
+class PinEntryCancelled(DeviceError):
+    """The person cancelled at the PIN pad, or the login was cancelled."""
+
+    code = "pin_entry_cancelled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PivChallenge:
+    """What the server answered to the certificate."""
+
+    handle: str
+    challenge: bytes
+    expires_in: float = 120.0
+
+
+class PivLoginServer(Protocol):
+    """The token service's two PIV login steps (``/login/piv/challenge``, ``/login/piv``)."""
+
+    def begin(self, certificate: bytes) -> PivChallenge: ...
+
+    def complete(self, handle: str, signature: bytes) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinRequest:
+    """What the PIN pad shows: the tries left, and whether the last PIN was wrong."""
+
+    retries_left: int | None
+    wrong_pin: bool = False
+
+
+# Returns the PIN typed, or None when the person cancelled.
+PinPrompt = Callable[[PinRequest], str | None]
+
+
+def login_with_card(
+    card: PivCard,
+    server: PivLoginServer,
+    ask_pin: PinPrompt,
+    *,
+    cancel: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Mapping[str, Any]:
+    """Sign in with the card: the server's token response.
+
+    Raises :class:`WrongPin` never (the prompt is asked again, with the retries left),
+    :class:`PinBlocked` when the card locks, :class:`PinEntryCancelled`, and whatever the
+    card (``CardRemoved``...) or the server raises.
+    """
+    stop = cancel or threading.Event()
+    certificate = card.read_certificate(PivSlot.AUTHENTICATION).public_bytes(Encoding.DER)
+    challenge = server.begin(certificate)
+    asked_at = clock()
+    _check(stop)
+    _verify_pin(card, ask_pin, stop)
+    _check(stop)
+    if clock() - asked_at > challenge.expires_in - _EXPIRY_MARGIN:
+        challenge = server.begin(certificate)  # the person took their time
+    signature = card.sign(challenge.challenge, slot=PivSlot.AUTHENTICATION)
+    return server.complete(challenge.handle, signature)
+
+
+def _check(stop: threading.Event) -> None:
+    if stop.is_set():
+        raise PinEntryCancelled("The login was cancelled.")
+
+
+def _verify_pin(card: PivCard, ask_pin: PinPrompt, stop: threading.Event) -> None:
+    status = card.pin_status()
+    if status.verified:
+        return
+    if status.blocked:
+        raise PinBlocked()
+    request = PinRequest(retries_left=status.retries_left)
+    while True:
+        pin = ask_pin(request)
+        _check(stop)
+        if pin is None:
+            raise PinEntryCancelled("The PIN entry was cancelled.")
+        try:
+            card.verify_pin(pin)
+        except WrongPin as exc:
+            request = PinRequest(retries_left=exc.retries_left, wrong_pin=True)
+            continue
+        return
+
+
+def end_session_on_removal(
+    reader: str, end_session: Callable[[], None]
+) -> Callable[[CardEvent], None]:
+    """A ``CardMonitor`` callback that calls ``end_session`` once, when the card leaves
+    ``reader``, the reader goes away, or pcscd stops (the card may be gone unseen).
+
+    It runs on the monitor's thread: ``end_session`` must return quickly (the kiosk emits
+    a Qt signal; the GUI thread then revokes the session and locks the screen).
+    """
+    ended = threading.Event()
+    gone = {CardEventKind.CARD_REMOVED, CardEventKind.READER_REMOVED}
+
+    def on_event(event: CardEvent) -> None:
+        if ended.is_set():
+            return
+        if (event.kind in gone and event.reader == reader) or (
+            event.kind is CardEventKind.SERVICE_UNAVAILABLE
+        ):
+            ended.set()
+            end_session()
+
+    return on_event

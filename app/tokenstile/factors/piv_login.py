@@ -1,0 +1,337 @@
+"""PIV login over a store port: the challenge, then the card's signature.
+
+``PivAuthenticator`` keeps no state between the two steps; everything lives in the store,
+so the kiosk may begin on one server replica and finish on another::
+
+    begin:    certificate (9A, DER) -> checks -> handle + 32-byte challenge, stored with
+              the card, the person and the client, for ``challenge_lifetime`` seconds
+    complete: handle + signature    -> the challenge claimed by ONE conditional UPDATE
+              (``used_at IS NULL``) -> checks again -> signature over SHA-256(challenge)
+
+Both steps run inside the caller's transaction, which also writes the audit row. Every
+refusal must look the same on the wire; ``status`` is for the audit log only. The
+handle is stored as its SHA-256 hash, like refresh tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from cryptography import x509
+
+from tokenstile.factors.piv import (
+    CertificateChecker,
+    CertificateSummary,
+    MalformedCertificate,
+    card_public_key,
+    load_certificate,
+    verify_challenge_signature,
+)
+from tokenstile.tokens.jose import b64url_encode
+from tokenstile.tokens.model import User
+
+CHALLENGE_BYTES = 32
+HANDLE_BYTES = 32
+_HANDLE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+CardState = Literal["active", "revoked"]
+CardSource = Literal["registered", "issued", "upn"]
+LoginStatus = Literal[
+    "accepted",
+    "malformed",
+    "unknown_certificate",
+    "revoked",
+    "unsupported_key",
+    "not_yet_valid",
+    "expired",
+    "key_usage",
+    "untrusted",
+    "unknown_user",
+    "user_disabled",
+    "too_many_challenges",
+    "unknown_handle",
+    "reused",
+    "handle_expired",
+    "bad_signature",
+]
+
+
+def handle_hash(handle: str) -> bytes:
+    """Handles are 256-bit random: a plain SHA-256 is the right hash."""
+    return hashlib.sha256(handle.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PivCardRecord:
+    """An enrolled card as a login sees it."""
+
+    id: int
+    fingerprint: str
+    user_id: int
+    certificate: bytes
+    cert_serial: str
+    card_guid: str | None
+    state: CardState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingChallenge:
+    """A challenge handed out. ``card_id`` is None for a certificate mapped by its UPN
+    on first use; its ``certificate`` is then kept here until the signature proves it."""
+
+    handle_hash: bytes
+    challenge: bytes
+    fingerprint: str
+    card_id: int | None
+    user_id: int
+    certificate: bytes | None
+    client_id: str
+    created_at: float
+    expires_at: float
+
+
+class PivStore(Protocol):
+    """What a PIV login needs from storage; one step's calls run in one transaction."""
+
+    def card_by_fingerprint(self, fingerprint: str) -> PivCardRecord | None: ...
+
+    def card_by_id(self, card_id: int) -> PivCardRecord | None: ...
+
+    def user(self, user_id: int) -> User | None: ...
+
+    def user_by_name(self, username: str) -> User | None: ...
+
+    def open_challenges(self, fingerprint: str, *, now: float) -> int:
+        """Unused, unexpired challenges of one certificate (a cap against flooding)."""
+        ...
+
+    def add_challenge(self, challenge: PendingChallenge, *, now: float) -> None:
+        """Store it (and drop challenges long expired)."""
+        ...
+
+    def claim_challenge(self, handle_hash: bytes, *, at: float) -> PendingChallenge | None:
+        """Mark the challenge used and return it, at most once, atomically::
+
+            UPDATE piv_challenges SET used_at = :at
+             WHERE handle_hash = :h AND used_at IS NULL RETURNING ...
+
+        None when there is no such challenge or another request (in any process)
+        claimed it first.
+        """
+        ...
+
+    def claimed_challenge(self, handle_hash: bytes) -> str | None:
+        """The certificate fingerprint of a challenge handed out and claimed already (to
+        tell a reused handle from a made-up one in the audit log), else None."""
+        ...
+
+    def record_card_use(self, card_id: int, *, at: float) -> bool:
+        """``last_used_at = :at WHERE id = :card_id AND state = 'active'``: False when the
+        card was revoked meanwhile."""
+        ...
+
+    def add_upn_card(
+        self, summary: CertificateSummary, certificate: bytes, *, user_id: int, at: float
+    ) -> PivCardRecord:
+        """Record a certificate mapped by its UPN at its first login (or the existing row)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PivLoginPolicy:
+    challenge_lifetime: float = 120.0
+    max_open_challenges: int = 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BeginOutcome:
+    status: LoginStatus
+    user: User | None = None
+    certificate: CertificateSummary | None = None
+    card: PivCardRecord | None = None
+    handle: str | None = None
+    challenge: bytes | None = None
+    expires_at: float | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompleteOutcome:
+    status: LoginStatus
+    user: User | None = None
+    certificate: CertificateSummary | None = None
+    card: PivCardRecord | None = None
+    client_id: str | None = None
+    reused_fingerprint: str | None = None  # for the audit log of a reused handle
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted" and self.user is not None
+
+
+class PivAuthenticator:
+    def __init__(
+        self,
+        policy: PivLoginPolicy | None = None,
+        *,
+        random: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        self.policy = policy or PivLoginPolicy()
+        self._random = random
+
+    def begin(
+        self,
+        store: PivStore,
+        checker: CertificateChecker,
+        certificate_der: bytes,
+        *,
+        client_id: str,
+        now: float,
+    ) -> BeginOutcome:
+        try:
+            certificate = load_certificate(certificate_der)
+        except MalformedCertificate:
+            return BeginOutcome(status="malformed")
+        summary = CertificateSummary.of(certificate)
+        refusal = checker.refusal(certificate, now)
+        card = store.card_by_fingerprint(summary.fingerprint)
+        user: User | None = None
+        if card is not None:
+            user = store.user(card.user_id)
+        elif refusal is None:
+            username = checker.upn_username(certificate)
+            if username is not None and checker.chains_to_anchor(certificate, now):
+                user = store.user_by_name(username)
+
+        def outcome(status: LoginStatus) -> BeginOutcome:
+            return BeginOutcome(status=status, user=user, certificate=summary, card=card)
+
+        if card is not None and card.state != "active":
+            return outcome("revoked")
+        if refusal is not None:
+            return outcome(refusal.reason)
+        if user is None:
+            return outcome("unknown_certificate" if card is None else "unknown_user")
+        if not user.enabled:
+            return outcome("user_disabled")
+        if store.open_challenges(summary.fingerprint, now=now) >= self.policy.max_open_challenges:
+            return outcome("too_many_challenges")
+        handle = b64url_encode(self._random(HANDLE_BYTES))
+        challenge = self._random(CHALLENGE_BYTES)
+        expires_at = now + self.policy.challenge_lifetime
+        store.add_challenge(
+            PendingChallenge(
+                handle_hash=handle_hash(handle),
+                challenge=challenge,
+                fingerprint=summary.fingerprint,
+                card_id=card.id if card is not None else None,
+                user_id=user.id,
+                certificate=certificate_der if card is None else None,
+                client_id=client_id,
+                created_at=now,
+                expires_at=expires_at,
+            ),
+            now=now,
+        )
+        return BeginOutcome(
+            status="accepted",
+            user=user,
+            certificate=summary,
+            card=card,
+            handle=handle,
+            challenge=challenge,
+            expires_at=expires_at,
+        )
+
+    def complete(
+        self,
+        store: PivStore,
+        checker: CertificateChecker,
+        handle: str,
+        signature: bytes,
+        *,
+        now: float,
+    ) -> CompleteOutcome:
+        if not _HANDLE.fullmatch(handle):
+            return CompleteOutcome(status="unknown_handle")
+        hashed = handle_hash(handle)
+        pending = store.claim_challenge(hashed, at=now)
+        if pending is None:
+            used = store.claimed_challenge(hashed)
+            if used is None:
+                return CompleteOutcome(status="unknown_handle")
+            return CompleteOutcome(status="reused", reused_fingerprint=used)
+        card = (
+            store.card_by_id(pending.card_id)
+            if pending.card_id is not None
+            else store.card_by_fingerprint(pending.fingerprint)
+        )
+        der = card.certificate if card is not None else pending.certificate
+        user = store.user(pending.user_id)
+        if der is None:  # pragma: no cover - a UPN challenge always keeps its certificate
+            return CompleteOutcome(status="unknown_certificate", client_id=pending.client_id)
+        certificate = load_certificate(der)
+        summary = CertificateSummary.of(certificate)
+
+        def outcome(status: LoginStatus) -> CompleteOutcome:
+            return CompleteOutcome(
+                status=status,
+                user=user,
+                certificate=summary,
+                card=card,
+                client_id=pending.client_id,
+            )
+
+        status = _refusal_before_signature(pending, card, user, certificate, checker, now=now)
+        if status is not None:
+            return outcome(status)
+        assert user is not None  # noqa: S101 - checked above
+        if not verify_challenge_signature(
+            card_public_key(certificate), pending.challenge, signature
+        ):
+            return outcome("bad_signature")
+        if card is None:
+            card = store.add_upn_card(summary, der, user_id=user.id, at=now)
+            if card.state != "active" or card.user_id != user.id:
+                return outcome("revoked")
+        elif not store.record_card_use(card.id, at=now):
+            return outcome("revoked")
+        return outcome("accepted")
+
+
+def _refusal_before_signature(
+    pending: PendingChallenge,
+    card: PivCardRecord | None,
+    user: User | None,
+    certificate: x509.Certificate,
+    checker: CertificateChecker,
+    *,
+    now: float,
+) -> LoginStatus | None:
+    """What the second step refuses before it looks at the signature."""
+    if pending.expires_at <= now:
+        return "handle_expired"
+    if card is not None and card.state != "active":
+        return "revoked"
+    if card is not None and card.user_id != pending.user_id:
+        return "unknown_certificate"  # enrolled for someone else after a UPN challenge
+    refusal = checker.refusal(certificate, now)
+    if refusal is not None:
+        return refusal.reason
+    if card is None and (
+        checker.upn_username(certificate) is None or not checker.chains_to_anchor(certificate, now)
+    ):
+        return "unknown_certificate"  # UPN mapping switched off meanwhile
+    if user is None:
+        return "unknown_user"
+    if not user.enabled:
+        return "user_disabled"
+    return None

@@ -1,0 +1,309 @@
+"""Registering a security key for a named person, as an admin does it.
+
+The options ask for a discoverable (resident) credential, user verification, ES256 or
+EdDSA, and attestation ``none`` unless the policy needs to know the key model (an
+AAGUID allow-list or trusted attestation roots: then ``direct``). The person's enrolled
+credentials are excluded, so the same key is not enrolled twice.
+
+:func:`verify_registration` checks a RegistrationResponseJSON (WebAuthn Level 3 section
+7.1): client data (type ``webauthn.create``, challenge, origin), authenticator data
+(rpIdHash, UP, UV, BS only with BE, attested credential data present), the credential
+public key (ES256 on P-256 or Ed25519, a valid point), the ``credProps`` answer when
+the client gives one, and the attestation under :class:`AttestationPolicy`:
+
+- no roots: ``none`` is accepted; a ``packed`` statement is verified (its signature, and
+  its certificate's form) but not trusted; other formats are taken as they come;
+- roots: only ``packed`` with an ``x5c`` chain to one of the roots, valid now.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from fido2.attestation.base import InvalidAttestation, verify_x509_chain
+from fido2.attestation.packed import PackedAttestation
+from fido2.webauthn import AuthenticatorData as Fido2AuthenticatorData
+
+from tokenstile.errors import ConfigError
+from tokenstile.factors.webauthn import (
+    ALGORITHMS,
+    CHALLENGE_TTL,
+    FLAG_AT,
+    FLAG_ED,
+    MAX_CLIENT_DATA_BYTES,
+    MAX_CREDENTIAL_ID_BYTES,
+    TYPE_CREATE,
+    CeremonyRejected,
+    CredentialPublicKey,
+    MalformedResponse,
+    RelyingParty,
+    b64url,
+    b64url_decode,
+    cbor_decode_all,
+    cbor_decode_first,
+    check_authenticator_data,
+    check_client_data,
+    parse_authenticator_data,
+    parse_client_data,
+    parse_credential_envelope,
+    public_key_from_cose,
+)
+
+MAX_ATTESTATION_BYTES = 32 * 1024
+TRANSPORTS = ("usb", "nfc", "ble", "hybrid", "internal", "smart-card")
+_DER = Encoding.DER
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationPolicy:
+    """Which keys may be enrolled: ``aaguids`` (empty: any model) and trusted ``roots``
+    (DER certificates; empty: attestation is not required to chain anywhere)."""
+
+    aaguids: frozenset[str] = frozenset()
+    roots: tuple[bytes, ...] = ()
+
+    @property
+    def conveyance(self) -> str:
+        return "direct" if self.aaguids or self.roots else "none"
+
+    @classmethod
+    def load(
+        cls, aaguids: Iterable[str] = (), root_files: Iterable[Path] = ()
+    ) -> AttestationPolicy:
+        """From settings: AAGUID strings and PEM files of trusted roots."""
+        allowed: set[str] = set()
+        for text in aaguids:
+            try:
+                allowed.add(str(uuid.UUID(text.strip())))
+            except ValueError as exc:
+                raise ConfigError(f"{text!r} is not an AAGUID (a UUID).") from exc
+        roots: list[bytes] = []
+        for path in root_files:
+            try:
+                pem = path.read_bytes()
+            except OSError as exc:
+                raise ConfigError(
+                    f"Cannot read the attestation root {path}: {exc.strerror}."
+                ) from exc
+            try:
+                certs = x509.load_pem_x509_certificates(pem)
+            except ValueError as exc:
+                raise ConfigError(f"{path} holds no PEM certificate.") from exc
+            roots += [c.public_bytes(_DER) for c in certs]
+        return cls(frozenset(allowed), tuple(roots))
+
+
+@dataclass(frozen=True, slots=True)
+class NewCredential:
+    """What a verified registration gives the store."""
+
+    credential_id: bytes
+    public_key: CredentialPublicKey
+    aaguid: str
+    sign_count: int
+    backup_eligible: bool
+    backed_up: bool
+    attestation_format: str
+    attestation_trusted: bool
+    transports: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A decoded RegistrationResponseJSON."""
+
+    credential_id: bytes
+    client_data_raw: bytes = field(repr=False)
+    attestation_object: bytes = field(repr=False)
+    transports: tuple[str, ...]
+    resident: bool | None  # clientExtensionResults.credProps.rk, when the client said
+
+
+def parse_registration(value: object) -> Registration:
+    raw_id, response = parse_credential_envelope(value)
+    where = "credential.response"
+    client_data = b64url_decode(
+        response.get("clientDataJSON"), f"{where}.clientDataJSON", max_bytes=MAX_CLIENT_DATA_BYTES
+    )
+    attestation = b64url_decode(
+        response.get("attestationObject"),
+        f"{where}.attestationObject",
+        max_bytes=MAX_ATTESTATION_BYTES,
+    )
+    transports = response.get("transports", [])
+    if not isinstance(transports, list) or not all(isinstance(t, str) for t in transports):
+        raise MalformedResponse(f"{where}.transports must be a list of strings.")
+    assert isinstance(value, dict)  # noqa: S101 - parse_credential_envelope checked it
+    results = value.get("clientExtensionResults") or {}
+    props = results.get("credProps")
+    resident = props.get("rk") if isinstance(props, dict) else None
+    if resident is not None and not isinstance(resident, bool):
+        raise MalformedResponse("credProps.rk must be true or false.")
+    known = tuple(dict.fromkeys(t for t in transports if t in TRANSPORTS))
+    return Registration(raw_id, client_data, attestation, known, resident)
+
+
+def creation_options(
+    rp: RelyingParty,
+    *,
+    challenge: bytes,
+    user_handle: bytes,
+    username: str,
+    display_name: str,
+    exclude: Sequence[bytes] = (),
+    policy: AttestationPolicy | None = None,
+    timeout: float = CHALLENGE_TTL,
+) -> dict[str, Any]:
+    """PublicKeyCredentialCreationOptionsJSON (WebAuthn Level 3 section 5.4)."""
+    return {
+        "rp": {"id": rp.id, "name": rp.name},
+        "user": {
+            "id": b64url(user_handle),
+            "name": username,
+            "displayName": display_name or username,
+        },
+        "challenge": b64url(challenge),
+        "pubKeyCredParams": [{"type": "public-key", "alg": alg} for alg in ALGORITHMS],
+        "timeout": int(timeout * 1000),
+        "excludeCredentials": [{"type": "public-key", "id": b64url(c)} for c in exclude],
+        "authenticatorSelection": {
+            "residentKey": "required",
+            "requireResidentKey": True,
+            "userVerification": "required",
+        },
+        "hints": ["security-key"],
+        "attestation": (policy or AttestationPolicy()).conveyance,
+        "extensions": {"credProps": True},
+    }
+
+
+def verify_registration(
+    rp: RelyingParty,
+    registration: Registration,
+    *,
+    challenge: bytes,
+    policy: AttestationPolicy | None = None,
+    now: float,
+) -> NewCredential:
+    """Check a registration; ``CeremonyRejected``/``MalformedResponse`` when refused."""
+    policy = policy or AttestationPolicy()
+    client_data = parse_client_data(registration.client_data_raw)
+    statement = cbor_decode_all(registration.attestation_object, "attestationObject")
+    if not isinstance(statement, dict):
+        raise MalformedResponse("attestationObject is not a CBOR map.")
+    fmt, att_stmt, raw_auth = (
+        statement.get("fmt"),
+        statement.get("attStmt"),
+        statement.get("authData"),
+    )
+    if (
+        not isinstance(fmt, str)
+        or not isinstance(att_stmt, dict)
+        or not isinstance(raw_auth, bytes)
+    ):
+        raise MalformedResponse("attestationObject lacks fmt, attStmt or authData.")
+    auth_data = parse_authenticator_data(raw_auth, assertion=False)
+
+    check_client_data(rp, client_data, kind=TYPE_CREATE, challenge=challenge)
+    check_authenticator_data(rp, auth_data, require_uv=True)
+    credential_id, public_key, aaguid = _attested_credential(auth_data.attested, auth_data.flags)
+    if credential_id != registration.credential_id:
+        raise MalformedResponse("rawId is not the credential id in the authenticator data.")
+    if registration.resident is False:
+        raise CeremonyRejected("not_discoverable")
+    aaguid_text = str(uuid.UUID(bytes=aaguid))
+    if policy.aaguids and aaguid_text not in policy.aaguids:
+        raise CeremonyRejected("aaguid_not_allowed")
+    trusted = _check_attestation(
+        fmt,
+        att_stmt=att_stmt,
+        raw_auth=raw_auth,
+        client_data_hash=client_data.hash,
+        policy=policy,
+        now=now,
+    )
+    return NewCredential(
+        credential_id=credential_id,
+        public_key=public_key,
+        aaguid=aaguid_text,
+        sign_count=auth_data.sign_count,
+        backup_eligible=auth_data.backup_eligible,
+        backed_up=auth_data.backed_up,
+        attestation_format=fmt,
+        attestation_trusted=trusted,
+        transports=registration.transports,
+    )
+
+
+def _attested_credential(data: bytes, flags: int) -> tuple[bytes, CredentialPublicKey, bytes]:
+    """AAGUID (16), credential id length (2) and id, COSE_Key; extensions may follow."""
+    if not flags & FLAG_AT or len(data) < 18:
+        raise MalformedResponse("The authenticator data holds no attested credential data.")
+    aaguid, length = data[:16], int.from_bytes(data[16:18], "big")
+    if not 1 <= length <= MAX_CREDENTIAL_ID_BYTES or len(data) < 18 + length:
+        raise MalformedResponse("The attested credential id has a wrong length.")
+    credential_id = data[18 : 18 + length]
+    cose_key, rest = cbor_decode_first(data[18 + length :], "the credential public key")
+    if flags & FLAG_ED:
+        if not isinstance(cbor_decode_all(rest, "authenticator extensions"), dict):
+            raise MalformedResponse("The authenticator extensions are not a CBOR map.")
+    elif rest:
+        raise MalformedResponse("The authenticator data has trailing bytes.")
+    return credential_id, public_key_from_cose(cose_key), aaguid
+
+
+def _check_attestation(
+    fmt: str,
+    *,
+    att_stmt: dict[str, Any],
+    raw_auth: bytes,
+    client_data_hash: bytes,
+    policy: AttestationPolicy,
+    now: float,
+) -> bool:
+    """True when the attestation chains to a trusted root (only checked with roots)."""
+    if fmt == "none":
+        if att_stmt:
+            raise MalformedResponse("A 'none' attestation carries a statement.")
+        if policy.roots:
+            raise CeremonyRejected("attestation_refused")
+        return False
+    if fmt != "packed":
+        if policy.roots:
+            raise CeremonyRejected(
+                "attestation_refused", f"The attestation format {fmt!r} cannot be verified here."
+            )
+        return False
+    try:
+        result = PackedAttestation().verify(
+            att_stmt, Fido2AuthenticatorData(raw_auth), client_data_hash
+        )
+    except (InvalidAttestation, NotImplementedError, TypeError) as exc:
+        raise CeremonyRejected(
+            "attestation_refused", "The key's packed attestation does not verify."
+        ) from exc
+    if not policy.roots:
+        return False
+    if not result.trust_path:
+        raise CeremonyRejected("attestation_refused", "The key attested itself (no certificate).")
+    at = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    for der in result.trust_path:
+        cert = x509.load_der_x509_certificate(der)
+        if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+            raise CeremonyRejected(
+                "attestation_refused", "The key's attestation certificate is not valid now."
+            )
+    for root in policy.roots:
+        try:
+            verify_x509_chain([*result.trust_path, root])
+        except InvalidAttestation:
+            continue
+        return True
+    raise CeremonyRejected("attestation_refused")

@@ -1,0 +1,619 @@
+"""HTTP routes of the PIV factor: the two login steps and the admin API under ``/admin/piv``.
+
+The login is two lean routes (the body read and checked by hand, no pydantic), each one
+trip to the thread pool:
+
+``POST /login/piv/challenge`` ``{"certificate": "<base64url DER of the 9A certificate>",
+"client_id": "..."}`` answers ``{"handle", "challenge" (base64url, 32 random bytes),
+"expires_in"}``. The challenge is kept in the database (single use, 2 minutes), so any
+replica can finish the login.
+
+``POST /login/piv`` ``{"handle", "signature": "<base64url>"}``: the card's signature over
+SHA-256(challenge) — ECDSA P-256 (DER) or RSA-2048 PKCS#1 v1.5. Answers an RFC 6749
+token response; the access token carries ``amr ["sc", "pin", "mfa"]`` and ``acr
+"phrh"``, and the session's audit row names the certificate serial and fingerprint.
+
+Refusals:
+
+- 400 ``invalid_grant``, always with the same description, for everything about the card,
+  the certificate, the person or the signature: unknown, revoked, expired, not yet
+  valid or untrusted certificates, a key that cannot sign, a disabled person, an unknown,
+  reused or expired handle, a signature over anything else. The audit log says which;
+- 400 ``invalid_request`` for a body that is not a JSON object with the right string
+  members, for text that is not base64url, and for bytes that are not a DER certificate;
+- 401 ``invalid_client`` / 400 ``unauthorized_client`` / 400 ``invalid_target`` for the
+  client, checked before the certificate.
+
+The admin endpoints need an admin's access token (``admin_auth``) and answer JSON; their
+errors are ``{"error", "error_description"}`` with 400, 404 or 409. Enrollment of a card's
+own certificate takes the certificate; issuance takes the public key of a key pair the
+admin station generated on the card (GENERATE ASYMMETRIC KEY PAIR), returns the
+certificate from the issuing CA, and the station writes it to the card.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives.serialization import Encoding, load_der_public_key
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
+from tokenstile.errors import (
+    InsufficientAssurance,
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    NotFound,
+    UnauthorizedClient,
+)
+from tokenstile.factors.piv import PivError, PivPublicKey, key_algorithm
+from tokenstile.factors.piv_login import BeginOutcome
+from tokenstile.server import schemas
+from tokenstile.server.admin_auth import (
+    AdminApiError,
+    AdminRoute,
+    BearerAuth,
+    admin_principal,
+    bearer_scheme,
+    json_response,
+)
+from tokenstile.server.clients import ClientDirectory
+from tokenstile.store.otp_repository import is_plain_text
+from tokenstile.store.piv_repository import (
+    CaCertificateInfo,
+    PivCardInfo,
+    PivConflict,
+    PivRepository,
+    PivSettings,
+    load_anchor_files,
+)
+from tokenstile.tokens.jose import b64url_decode, b64url_encode
+from tokenstile.tokens.model import Client, acr_satisfies
+from tokenstile.tokens.service import TokenResponse, TokenService
+
+PIV_FACTOR = "piv"
+PIV_ACR = "phrh"
+PIV_AMR = ("sc", "pin", "mfa")  # RFC 8176: smart card, PIN, multiple factors
+# The one description of every refusal about the card, the person or the signature.
+REFUSED = "The smart card was not accepted: remove it and try again, or ask an administrator."
+MAX_CHALLENGE_BODY = 32 * 1024
+MAX_LOGIN_BODY = 4 * 1024
+MAX_ADMIN_BYTES = 64 * 1024
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_JSON = "application/json"
+_GUID = re.compile(r"[0-9a-fA-F]{1,64}")
+
+
+def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                _JSON: {
+                    "schema": {"type": "object", "properties": properties, "required": required}
+                }
+            },
+        }
+    }
+
+
+_CHALLENGE_BODY = _body(
+    {
+        "certificate": {
+            "type": "string",
+            "description": "the card's 9A (PIV Authentication) certificate, DER, base64url",
+        },
+        "client_id": {
+            "type": "string",
+            "description": "a kiosk or app client; default " + DEFAULT_KIOSK_CLIENT_ID,
+        },
+    },
+    ["certificate"],
+)
+_LOGIN_BODY = _body(
+    {
+        "handle": {"type": "string", "description": "from /login/piv/challenge"},
+        "signature": {
+            "type": "string",
+            "description": "base64url of the card's signature over SHA-256(challenge): "
+            "ECDSA P-256 (DER) or RSA-2048 PKCS#1 v1.5",
+        },
+    },
+    ["handle", "signature"],
+)
+
+
+class ChallengeResponseBody(BaseModel):
+    handle: str
+    challenge: str = Field(description="base64url of 32 random bytes; the card signs its SHA-256")
+    expires_in: int
+
+
+def _origin(request: Request) -> str:
+    client = request.client
+    agent = request.headers.get("user-agent", "")[:120]
+    return f"{client.host if client else '?'} {agent}".strip()
+
+
+def _is_json(request: Request) -> bool:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return ctype == _JSON or (ctype.startswith("application/") and ctype.endswith("+json"))
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in result:
+            raise InvalidRequest(f"The member {name} is repeated.")
+        result[name] = value
+    return result
+
+
+def _json_object(body: bytes, limit: int) -> dict[str, Any]:
+    if len(body) > limit:
+        raise InvalidRequest("The request body is too large.")
+    try:
+        data = json.loads(body, object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("The request body is not valid JSON.") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return data
+
+
+def decode_b64url(value: Any, name: str) -> bytes:
+    """A base64url member (trailing ``=`` padding tolerated), or ``InvalidRequest``."""
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"The {name} member is missing or not a string.")
+    try:
+        return b64url_decode(value.rstrip("=") if value.endswith("=") else value)
+    except ValueError as exc:
+        raise InvalidRequest(f"The {name} member is not base64url.") from exc
+
+
+def parse_challenge_request(body: bytes) -> tuple[bytes, str | None]:
+    """``certificate`` (DER) and ``client_id`` of a challenge request."""
+    data = _json_object(body, MAX_CHALLENGE_BODY)
+    certificate = decode_b64url(data.get("certificate"), "certificate")
+    client_id = data.get("client_id")
+    if client_id is not None and (not isinstance(client_id, str) or not client_id):
+        raise InvalidRequest("The client_id member must be a non-empty string.")
+    return certificate, client_id
+
+
+def parse_login_request(body: bytes) -> tuple[str, bytes]:
+    """``handle`` and ``signature`` of a login request."""
+    data = _json_object(body, MAX_LOGIN_BODY)
+    handle = data.get("handle")
+    if not isinstance(handle, str) or not handle:
+        raise InvalidRequest("The handle member is missing or not a string.")
+    return handle, decode_b64url(data.get("signature"), "signature")
+
+
+class _PivServices:
+    """The repository, built on first use (the issuing CA needs the KEK, read from the
+    database); the trust anchor files of the settings are read when the app is built."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self._deployment = deployment
+        settings = deployment.settings
+        self._anchors = load_anchor_files(settings.piv_trust_anchors, now=deployment.clock.now())
+        self._settings = PivSettings.from_settings(settings)
+        self._lock = threading.Lock()
+        self._repository: PivRepository | None = None
+
+    @property
+    def repository(self) -> PivRepository:
+        repository = self._repository
+        if repository is None:
+            with self._lock:
+                if self._repository is None:
+                    dep = self._deployment
+                    self._repository = PivRepository(
+                        dep.store,
+                        box=dep.kek,
+                        clock=dep.clock,
+                        settings=self._settings,
+                        file_anchors=self._anchors,
+                    )
+                repository = self._repository
+        return repository
+
+
+def piv_router(
+    deployment: Deployment,
+    service: TokenService,
+    *,
+    clients: ClientDirectory | None = None,
+) -> APIRouter:
+    """The PIV login routes and the PIV admin API, for ``app.include_router``."""
+    piv = _PivServices(deployment)
+    directory = clients or ClientDirectory(deployment.store, deployment.clock)
+
+    def session_client(client_id: str) -> Client:
+        client = directory.find(client_id) if is_plain_text(client_id) else None
+        if client is None or not client.enabled:
+            raise InvalidClient("Unknown client.")
+        if client.kind == "resource-server" or client.secret_hash is not None:
+            raise UnauthorizedClient("This client may not sign people in.")
+        audience = client.default_audience
+        policy = service.audience_policy(audience)
+        if policy is not None and not acr_satisfies(PIV_ACR, policy.min_acr):
+            raise InsufficientAssurance(
+                f"A smart card does not meet the assurance {audience} requires ({policy.min_acr})."
+            )
+        return client
+
+    def begin(certificate: bytes, client_id: str, origin: str) -> BeginOutcome:
+        client = session_client(client_id)
+        outcome = piv.repository.begin_login(certificate, client_id=client.client_id, origin=origin)
+        if outcome.status == "malformed":
+            raise InvalidRequest("The certificate member is not a DER X.509 certificate.")
+        if not outcome.accepted:
+            raise InvalidGrant(REFUSED)
+        return outcome
+
+    def complete(handle: str, signature: bytes, origin: str) -> TokenResponse:
+        outcome = piv.repository.complete_login(handle, signature, origin=origin)
+        if not outcome.accepted or outcome.user is None or outcome.client_id is None:
+            raise InvalidGrant(REFUSED)
+        client = session_client(outcome.client_id)
+        device: dict[str, Any] = {}
+        if outcome.certificate is not None:
+            device = {
+                "cert_serial": outcome.certificate.serial,
+                "fingerprint": outcome.certificate.fingerprint,
+            }
+        if outcome.card is not None and outcome.card.card_guid:
+            device["card_guid"] = outcome.card.card_guid
+        try:
+            return service.open_session(
+                user=outcome.user,
+                client=client,
+                factor=PIV_FACTOR,
+                amr=PIV_AMR,
+                acr=PIV_ACR,
+                origin=origin,
+                device=device,
+            )
+        except InvalidGrant as exc:  # disabled between the check and the session
+            raise InvalidGrant(REFUSED) from exc
+
+    router = APIRouter()
+
+    @router.post(
+        "/login/piv/challenge",
+        tags=["login"],
+        summary="Start a smart card login: the card's certificate in, a challenge out",
+        response_model=ChallengeResponseBody,
+        responses=schemas.ERRORS,
+        openapi_extra=_CHALLENGE_BODY,
+    )
+    async def login_piv_challenge(request: Request) -> Response:
+        if not _is_json(request):
+            raise InvalidRequest(f"Send the parameters as {_JSON}.")
+        certificate, client_id = parse_challenge_request(await request.body())
+        outcome = await run_in_threadpool(
+            begin, certificate, client_id or DEFAULT_KIOSK_CLIENT_ID, _origin(request)
+        )
+        assert outcome.handle is not None  # noqa: S101 - an accepted outcome has both
+        assert outcome.challenge is not None  # noqa: S101
+        body = {
+            "handle": outcome.handle,
+            "challenge": b64url_encode(outcome.challenge),
+            "expires_in": int(piv.repository.settings.challenge_lifetime),
+        }
+        return Response(
+            json.dumps(body, separators=(",", ":")), media_type=_JSON, headers=_NO_STORE
+        )
+
+    @router.post(
+        "/login/piv",
+        tags=["login"],
+        summary="Finish a smart card login with the card's signature over the challenge",
+        response_model=schemas.TokenResponseBody,
+        responses=schemas.ERRORS,
+        openapi_extra=_LOGIN_BODY,
+    )
+    async def login_piv(request: Request) -> Response:
+        if not _is_json(request):
+            raise InvalidRequest(f"Send the parameters as {_JSON}.")
+        handle, signature = parse_login_request(await request.body())
+        result = await run_in_threadpool(complete, handle, signature, _origin(request))
+        return Response(
+            json.dumps(result.to_json(), separators=(",", ":")),
+            media_type=_JSON,
+            headers=_NO_STORE,
+        )
+
+    router.include_router(_admin_router(piv, service, deployment))
+    return router
+
+
+# -- the admin API -------------------------------------------------------------------------------
+
+
+class EnrollBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=128)
+    certificate: str = Field(
+        min_length=1, max_length=32 * 1024, description="the card's 9A certificate, DER, base64url"
+    )
+    card_guid: str | None = Field(default=None, description="the CHUID GUID, hex")
+    label: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class IssueBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=128)
+    public_key: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="SubjectPublicKeyInfo (DER, base64url) of the key the admin station "
+        "generated in slot 9A: ECC P-256 or RSA-2048",
+    )
+    card_guid: str | None = Field(default=None, description="the CHUID GUID, hex")
+    label: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class RevokeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fingerprint: str = Field(
+        min_length=8, max_length=128, description="SHA-256 of the certificate (or its start)"
+    )
+
+
+class CardBody(BaseModel):
+    fingerprint: str
+    username: str
+    cert_serial: str
+    subject: str
+    issuer: str
+    not_before: float
+    not_after: float
+    key_algorithm: str
+    upn: str | None
+    card_guid: str | None
+    label: str
+    source: str
+    state: str
+    created_at: float
+    enrolled_by: str | None
+    last_used_at: float | None
+    revoked_at: float | None
+
+
+class IssueResponseBody(BaseModel):
+    card: CardBody
+    certificate: str = Field(description="the issued certificate, DER, base64url")
+    certificate_pem: str
+
+
+class CardListBody(BaseModel):
+    cards: list[CardBody]
+
+
+class CaCertificateBody(BaseModel):
+    fingerprint: str
+    subject: str
+    not_before: float
+    not_after: float
+    source: str
+    active: bool
+    certificate_pem: str
+
+
+class CaResponseBody(BaseModel):
+    issuing_cas: list[CaCertificateBody]
+    trust_anchors: list[CaCertificateBody]
+
+
+class AdminErrorBody(BaseModel):
+    error: str
+    error_description: str
+
+
+_Body = TypeVar("_Body", bound=BaseModel)
+_T = TypeVar("_T")
+
+_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": AdminErrorBody, "description": "bad input, or a certificate refused"},
+    401: {"model": AdminErrorBody, "description": "no or invalid access token"},
+    403: {"model": AdminErrorBody, "description": "not an admin, or no admin scope"},
+    404: {"model": AdminErrorBody, "description": "unknown user or card"},
+    409: {"model": AdminErrorBody, "description": "already enrolled, or already revoked"},
+}
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {_JSON: {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+async def _read(request: Request, model: type[_Body]) -> _Body:
+    """The body as ``model``, read after the caller was authorised."""
+    if not _is_json(request):
+        raise AdminApiError(400, "invalid_request", f"Send the body as {_JSON}.")
+    body = await request.body()
+    if len(body) > MAX_ADMIN_BYTES:
+        raise AdminApiError(400, "invalid_request", "The request body is too large.")
+    try:
+        parsed = model.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise AdminApiError(
+            400, "invalid_request", f"The request is malformed ({where}: {first['msg']})."
+        ) from exc
+    for name, value in parsed:
+        if isinstance(value, str) and not is_plain_text(value):
+            raise AdminApiError(400, "invalid_request", f"{name} holds a character not allowed.")
+    return parsed
+
+
+def _guid(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _GUID.fullmatch(value):
+        raise AdminApiError(400, "invalid_request", "card_guid must be hex (the CHUID GUID).")
+    return value.lower()
+
+
+def _b64(value: str, name: str) -> bytes:
+    try:
+        return decode_b64url(value, name)
+    except InvalidRequest as exc:
+        raise AdminApiError(400, "invalid_request", exc.message) from exc
+
+
+def _public_key(der: bytes) -> PivPublicKey:
+    try:
+        key = load_der_public_key(der)
+    except (ValueError, TypeError) as exc:
+        raise AdminApiError(
+            400, "invalid_request", "public_key is not a DER SubjectPublicKeyInfo."
+        ) from exc
+    if key_algorithm(key) is None:
+        raise AdminApiError(400, "invalid_request", "public_key is neither ECC P-256 nor RSA-2048.")
+    assert isinstance(key, PivPublicKey)  # noqa: S101 - key_algorithm checked it
+    return key
+
+
+async def _call(work: Callable[[], _T]) -> _T:
+    """Run repository work in the thread pool; its refusals become admin API errors."""
+    try:
+        return await run_in_threadpool(work)
+    except NotFound as exc:
+        raise AdminApiError(404, "not_found", exc.message) from exc
+    except PivConflict as exc:
+        raise AdminApiError(409, "conflict", exc.message) from exc
+    except PivError as exc:
+        raise AdminApiError(400, "invalid_request", exc.message) from exc
+
+
+def _card(info: PivCardInfo) -> dict[str, Any]:
+    return info.to_json()
+
+
+def _ca(info: CaCertificateInfo) -> dict[str, Any]:
+    return info.to_json()
+
+
+def _admin_router(piv: _PivServices, service: TokenService, deployment: Deployment) -> APIRouter:
+    admin = BearerAuth(service, deployment.store)
+    router = APIRouter(
+        prefix="/admin/piv",
+        tags=["admin: piv"],
+        route_class=AdminRoute,
+        dependencies=[Depends(bearer_scheme), Depends(admin)],
+        responses=_ADMIN_ERRORS,
+    )
+
+    @router.post(
+        "/cards",
+        status_code=201,
+        summary="Enroll the certificate a card already holds (slot 9A)",
+        response_model=CardBody,
+        openapi_extra=_json_body(EnrollBody),
+    )
+    async def enroll(request: Request) -> Response:
+        who = admin_principal(request)
+        body = await _read(request, EnrollBody)
+        certificate = _b64(body.certificate, "certificate")
+        guid = _guid(body.card_guid)
+        info = await _call(
+            lambda: piv.repository.register(
+                body.username,
+                certificate,
+                by=who.actor,
+                origin=_origin(request),
+                card_guid=guid,
+                label=body.label,
+            )
+        )
+        return json_response(_card(info), 201)
+
+    @router.post(
+        "/issue",
+        status_code=201,
+        summary="Certify a key generated on a card, from the issuing CA, and enroll it",
+        response_model=IssueResponseBody,
+        openapi_extra=_json_body(IssueBody),
+    )
+    async def issue(request: Request) -> Response:
+        who = admin_principal(request)
+        body = await _read(request, IssueBody)
+        public_key = _public_key(_b64(body.public_key, "public_key"))
+        guid = _guid(body.card_guid)
+        info, certificate = await _call(
+            lambda: piv.repository.issue(
+                body.username,
+                public_key,
+                by=who.actor,
+                origin=_origin(request),
+                card_guid=guid,
+                label=body.label,
+            )
+        )
+        return json_response(
+            {
+                "card": _card(info),
+                "certificate": b64url_encode(certificate.public_bytes(Encoding.DER)),
+                "certificate_pem": certificate.public_bytes(Encoding.PEM).decode("ascii"),
+            },
+            201,
+        )
+
+    @router.get(
+        "/cards",
+        summary="List enrolled cards, all or one person's",
+        response_model=CardListBody,
+    )
+    async def cards(request: Request, username: str | None = None) -> Response:
+        if username is not None and not is_plain_text(username):
+            raise AdminApiError(400, "invalid_request", "username holds a character not allowed.")
+        infos = await _call(lambda: piv.repository.cards(username))
+        return json_response({"cards": [_card(info) for info in infos]})
+
+    @router.post(
+        "/revoke",
+        summary="Revoke a card for good (by its certificate fingerprint)",
+        response_model=CardBody,
+        openapi_extra=_json_body(RevokeBody),
+    )
+    async def revoke(request: Request) -> Response:
+        who = admin_principal(request)
+        body = await _read(request, RevokeBody)
+        info = await _call(
+            lambda: piv.repository.revoke(body.fingerprint, by=who.actor, origin=_origin(request))
+        )
+        return json_response(_card(info))
+
+    @router.get(
+        "/ca",
+        summary="The issuing CAs (active first) and the trust anchors",
+        response_model=CaResponseBody,
+    )
+    async def ca(request: Request) -> Response:
+        def work() -> dict[str, Any]:
+            repository = piv.repository
+            return {
+                "issuing_cas": [_ca(info) for info in repository.issuing_cas()],
+                "trust_anchors": [_ca(info) for info in repository.trust_anchors()],
+            }
+
+        return json_response(await _call(work))
+
+    return router

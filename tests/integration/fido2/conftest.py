@@ -1,0 +1,46 @@
+"""Fixtures for the FIDO2 integration tests: a deployment on SQLite or a real PostgreSQL, and
+real pcscd with the vpcd readers (the fixtures of ``tests/integration/pcsc``, shared
+unchanged: importing them here registers them for this directory too)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_deployment
+from tests.integration.pcsc.conftest import pcscd, vpcd_slot
+from tests.unit.factors.webauthn_keys import RP
+from tokenstile.clock import FrozenClock
+from tokenstile.deployment import Deployment
+from tokenstile.store.webauthn_repository import WebAuthnRepository
+
+__all__ = ["pcscd", "vpcd_slot"]
+
+START = 1_800_000_000.0
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fido2.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def fido2_clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+def any_deployment(db_url: str, fido2_clock: FrozenClock) -> Iterator[Deployment]:
+    dep = make_deployment(db_url, fido2_clock)
+    yield dep
+    dep.close()
+
+
+@pytest.fixture
+def repo(any_deployment: Deployment, fido2_clock: FrozenClock) -> WebAuthnRepository:
+    return WebAuthnRepository(any_deployment.store, rp=RP, clock=fido2_clock)
