@@ -38,7 +38,7 @@ from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.piv_routes import piv_router
 from tokenstile.server.webauthn_routes import webauthn_router
 from tokenstile.tokens.model import Client
-from tokenstile.tokens.service import TokenService, check_client_secret
+from tokenstile.tokens.service import TokenResponse, TokenService, check_client_secret
 
 log = logging.getLogger(__name__)
 
@@ -260,17 +260,20 @@ def create_app(deployment: Deployment) -> FastAPI:
             raise InvalidRequest("The grant_type parameter is missing.")
         if grant != GRANT_REFRESH:
             raise UnsupportedGrantType(f"The grant type {grant!r} is not supported.")
-        client = await run_in_threadpool(authenticate_client, request, form, require_secret=False)
-        result = await run_in_threadpool(
-            lambda: service.refresh(
+        origin = _origin(request)
+
+        def grant_refresh() -> TokenResponse:  # one trip to the thread pool per request
+            client = authenticate_client(request, form, require_secret=False)
+            return service.refresh(
                 refresh_token=form.get("refresh_token", ""),
                 client=client,
                 scope=form.get("scope"),
                 resource=form.get("resource"),
                 received_at=received_at,
-                origin=_origin(request),
+                origin=origin,
             )
-        )
+
+        result = await run_in_threadpool(grant_refresh)
         return _json_response(result.to_json(), headers=_NO_STORE)
 
     @app.post(
