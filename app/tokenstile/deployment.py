@@ -70,6 +70,7 @@ class Deployment:
         self._ring_lock = threading.Lock()
 
     def close(self) -> None:
+        self.store.close()
         self.engine.dispose()
 
     # -- KEK ----------------------------------------------------------------------

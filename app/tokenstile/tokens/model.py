@@ -5,10 +5,12 @@ The store (``tokenstile.store``) implements ``TokenStore``; the service never se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
+
+T = TypeVar("T")
 
 ClientKind = Literal["kiosk", "app", "resource-server"]
 CLIENT_KINDS: tuple[ClientKind, ...] = ("kiosk", "app", "resource-server")
@@ -172,5 +174,13 @@ class TokenStore(Protocol):
         ...
 
     def read(self) -> AbstractContextManager[TokenTx]: ...
+
+    def run_write(self, job: Callable[[TokenTx], T]) -> T:
+        """Run ``job`` in a write transaction; return its result once committed.
+
+        The store may run several callers' jobs in one transaction (group commit), each
+        in its own savepoint: a job that raises is undone alone.
+        """
+        ...
 
     def signing_keys(self) -> Sequence[StoredKey]: ...

@@ -96,6 +96,14 @@ class _PendingAccessToken:
     opaque: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _RefreshOutcome:
+    failure: InvalidGrant | None
+    access: _PendingAccessToken | None = None
+    granted: str | None = None
+    session: Session | None = None
+
+
 def _split_scope(scope: str | None) -> list[str]:
     return [s for s in (scope or "").split(" ") if s]
 
@@ -247,7 +255,8 @@ class TokenService:
         presented = token_hash(refresh_token)
         new_refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
         self._audience_policies()  # fresh before the transaction; only the cache inside
-        with self._store.write() as tx:
+
+        def job(tx: TokenTx) -> _RefreshOutcome:
             now = self._clock.now()
             found = tx.find_refresh(presented)
             if found is None:
@@ -261,27 +270,30 @@ class TokenService:
                     ),
                     at=now,
                 )
-                failure: InvalidGrant | None = InvalidGrant("The refresh token is not valid.")
-            else:
-                failure = self._refresh_refusal(
-                    tx, found=found, client=client, now=now, started=started, origin=origin
-                )
-                if failure is None:
-                    access, granted = self._rotate(
-                        tx,
-                        found,
-                        client=client,
-                        scope=scope,
-                        resource=resource,
-                        new_refresh=new_refresh,
-                        now=now,
-                        origin=origin,
-                    )
-                    session = found.session
-        # Leaving the block committed what a refusal wrote (audit, revocation) too.
-        if failure is not None:
-            raise failure
-        return self._respond(access, new_refresh, session, scope=granted)
+                return _RefreshOutcome(InvalidGrant("The refresh token is not valid."))
+            failure = self._refresh_refusal(
+                tx, found=found, client=client, now=now, started=started, origin=origin
+            )
+            if failure is not None:
+                return _RefreshOutcome(failure)  # what the refusal wrote is committed
+            access, granted = self._rotate(
+                tx,
+                found,
+                client=client,
+                scope=scope,
+                resource=resource,
+                new_refresh=new_refresh,
+                now=now,
+                origin=origin,
+            )
+            return _RefreshOutcome(None, access, granted, found.session)
+
+        outcome = self._store.run_write(job)
+        if outcome.failure is not None:
+            raise outcome.failure
+        assert outcome.access is not None  # noqa: S101
+        assert outcome.session is not None  # noqa: S101
+        return self._respond(outcome.access, new_refresh, outcome.session, scope=outcome.granted)
 
     def _rotate(
         self,
