@@ -53,8 +53,17 @@ class GroupCommitter:
         if thread is not None:
             self._jobs.put(None)
             thread.join(10)
+        while True:  # a job that slipped in during close must not wait forever
+            try:
+                left = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if left is not None:
+                left[1].set_exception(RuntimeError("the store is closed"))
 
     def _ensure_started(self) -> None:
+        if self._closed:
+            raise RuntimeError("the store is closed")
         if self._thread is not None:
             return
         with self._start_lock:
