@@ -1,18 +1,17 @@
-"""Bearer-token authorisation for the admin HTTP API (RFC 6750), for every factor's routes.
+"""The admin HTTP API of every factor: bearer-token authorisation (RFC 6750), bodies, errors.
 
-A router that serves admin endpoints is built with ``route_class=AdminRoute`` and gives
-each endpoint the dependency of a ``BearerAuth``::
+A router that serves admin endpoints is built by ``admin_router``: its routes are
+``AdminRoute``s and each has the dependency of a ``BearerAuth`` (``ADMIN_SCOPE``, enabled
+admins only)::
 
-    admin = BearerAuth(service, store)                 # ADMIN_SCOPE, enabled admins only
-    router = APIRouter(
-        prefix="/admin/otp",
-        route_class=AdminRoute,
-        dependencies=[Depends(bearer_scheme), Depends(admin)],
-    )
+    router = admin_router(service, store, prefix="/admin/otp", tags=["admin: otp"])
+    call = AdminWork((NotFound, 404, "not_found"), (Conflict, 409, "conflict"))
 
     @router.post("/revoke")
     async def revoke(request: Request) -> Response:
         who = admin_principal(request)                 # set by the dependency
+        body = await read_admin_body(request, SerialBody)
+        info = await call(lambda: repository.revoke(body.serial, by=who.actor))
         ...
         raise AdminApiError(409, "conflict", "Already revoked.")   # rendered as JSON
 
@@ -29,28 +28,36 @@ What is refused, and how (RFC 6750 section 3):
   ``insufficient_scope``.
 
 The route class turns ``BearerError`` and ``AdminApiError`` into JSON responses itself,
-so the application needs no extra exception handler.
+so the application needs no extra exception handler. ``read_admin_body`` refuses a body
+that is not the endpoint's model with 400 ``invalid_request``; ``AdminWork`` runs the
+repository call in the thread pool and turns the repository's refusals into admin errors.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from tokenstile.errors import TokenstileError
+from tokenstile.server.wire import JSON, is_json, no_store_json
+from tokenstile.store.otp_repository import is_plain_text
 from tokenstile.store.repository import Store
 from tokenstile.tokens.model import ADMIN_SCOPE, LOCAL_AUDIENCE
 from tokenstile.tokens.service import TokenService
 
 REALM = "tokenstile"
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+MAX_ADMIN_BYTES = 64 * 1024
+
+_Body = TypeVar("_Body", bound=BaseModel)
+_T = TypeVar("_T")
 
 # Declares the scheme in the OpenAPI document; the check itself is ``BearerAuth``.
 bearer_scheme = HTTPBearer(
@@ -58,15 +65,6 @@ bearer_scheme = HTTPBearer(
     scheme_name="adminBearer",
     description=f"An access token with the scope {ADMIN_SCOPE}, issued to an admin.",
 )
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")),
-        status_code=status,
-        media_type="application/json",
-        headers={**_NO_STORE, **(headers or {})},
-    )
 
 
 class BearerError(Exception):
@@ -88,7 +86,7 @@ class BearerError(Exception):
         if self.scope is not None:
             challenge += f', scope="{self.scope}"'
         body = {"error": self.error or "invalid_request", "error_description": self.description}
-        return json_response(body, self.status, {"WWW-Authenticate": challenge})
+        return no_store_json(body, self.status, {"WWW-Authenticate": challenge})
 
 
 class AdminApiError(Exception):
@@ -105,7 +103,7 @@ class AdminApiError(Exception):
 
     def response(self) -> Response:
         body = {"error": self.error, "error_description": self.description, **self.extra}
-        return json_response(body, self.status)
+        return no_store_json(body, self.status)
 
 
 class AdminRoute(APIRoute):
@@ -122,6 +120,55 @@ class AdminRoute(APIRoute):
                 return exc.response()
 
         return guarded
+
+
+def check_plain_text(name: str, value: str | None) -> None:
+    """``AdminApiError`` for text the database would not take (a NUL, a lone surrogate)."""
+    if value is not None and not is_plain_text(value):
+        raise AdminApiError(400, "invalid_request", f"{name} holds a character not allowed.")
+
+
+async def read_admin_body(
+    request: Request, model: type[_Body], limit: int = MAX_ADMIN_BYTES
+) -> _Body:
+    """The body as ``model``, read after the caller was authorised."""
+    if not is_json(request):
+        raise AdminApiError(400, "invalid_request", f"Send the body as {JSON}.")
+    body = await request.body()
+    if len(body) > limit:
+        raise AdminApiError(400, "invalid_request", "The request body is too large.")
+    try:
+        parsed = model.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise AdminApiError(
+            400, "invalid_request", f"The request is malformed ({where}: {first['msg']})."
+        ) from exc
+    for name, value in parsed:
+        if isinstance(value, str):
+            check_plain_text(name, value)
+    return parsed
+
+
+Refusal = tuple[type[TokenstileError] | tuple[type[TokenstileError], ...], int, str]
+
+
+class AdminWork:
+    """Runs repository work in the thread pool; the errors of its refusals, each given as
+    ``(error type, status, error code)`` and tried in order, become ``AdminApiError``."""
+
+    def __init__(self, *refusals: Refusal) -> None:
+        self._refusals = refusals
+
+    async def __call__(self, work: Callable[[], _T]) -> _T:
+        try:
+            return await run_in_threadpool(work)
+        except TokenstileError as exc:
+            for kinds, status, error in self._refusals:
+                if isinstance(exc, kinds):
+                    raise AdminApiError(status, error, exc.message) from exc
+            raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,3 +266,22 @@ class BearerAuth:
             client_id=str(claims.get("client_id", "")),
             scope=scope,
         )
+
+
+def admin_router(
+    service: TokenService,
+    store: Store,
+    *,
+    prefix: str,
+    tags: list[str],
+    responses: dict[int | str, dict[str, Any]] | None = None,
+) -> APIRouter:
+    """A router of admin endpoints: each needs an admin's access token (``BearerAuth``)
+    and renders its ``BearerError`` and ``AdminApiError`` itself (``AdminRoute``)."""
+    return APIRouter(
+        prefix=prefix,
+        tags=list(tags),
+        route_class=AdminRoute,
+        dependencies=[Depends(bearer_scheme), Depends(BearerAuth(service, store))],
+        responses=responses,
+    )

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,51 +36,20 @@ from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.piv_routes import piv_router
 from tokenstile.server.webauthn_routes import webauthn_router
+from tokenstile.server.wire import NO_STORE, json_response, read_form, request_origin
 from tokenstile.tokens.model import Client
 from tokenstile.tokens.service import TokenResponse, TokenService, check_client_secret
 
 log = logging.getLogger(__name__)
 
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_FORM = "application/x-www-form-urlencoded"
-_MAX_FORM_BYTES = 16 * 1024
 GRANT_REFRESH = "refresh_token"
 
 
-def _json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
 def oauth_error_response(exc: OAuthError) -> Response:
-    headers = dict(_NO_STORE)
+    headers = dict(NO_STORE)
     if isinstance(exc, InvalidClient):
         headers["WWW-Authenticate"] = 'Basic realm="tokenstile"'
-    return _json_response(exc.to_json(), exc.status, headers)
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """Parse an urlencoded body strictly: right media type, size cap, no repeated names."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != _FORM:
-        raise InvalidRequest(f"Send the parameters as {_FORM}.")
-    body = await request.body()
-    if len(body) > _MAX_FORM_BYTES:
-        raise InvalidRequest("The request body is too large.")
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequest("The request body is not valid form data.") from exc
-    form: dict[str, str] = {}
-    for name, value in pairs:
-        if name in form:
-            raise InvalidRequest(f"The parameter {name} is repeated.")
-        form[name] = value
-    return form
+    return json_response(exc.to_json(), exc.status, headers)
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -100,13 +68,6 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
         raise InvalidClient("The Authorization header is not valid Basic credentials.")
     # RFC 6749 section 2.3.1: both parts are form-urlencoded before Basic encoding.
     return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
-
-
-def _origin(request: Request) -> str | None:
-    client = request.client
-    agent = request.headers.get("user-agent", "")[:120]
-    host = client.host if client else "?"
-    return f"{host} {agent}".strip()
 
 
 def create_app(deployment: Deployment) -> FastAPI:
@@ -160,13 +121,13 @@ def create_app(deployment: Deployment) -> FastAPI:
             "error": "temporarily_unavailable",
             "error_description": "The token service cannot reach its database; retry shortly.",
         }
-        return _json_response(body, 503, {**_NO_STORE, "Retry-After": "2"})
+        return json_response(body, 503, {**NO_STORE, "Retry-After": "2"})
 
     @app.exception_handler(TokenstileError)
     async def _tokenstile_error(_request: Request, exc: TokenstileError) -> Response:
         log.error("request failed: %s (%s)", exc.message, exc.code)
         body = {"error": "server_error", "error_description": "The token service failed."}
-        return _json_response(body, 500, _NO_STORE)
+        return json_response(body, 500, NO_STORE)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> Response:
@@ -175,7 +136,7 @@ def create_app(deployment: Deployment) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
         body = {"error": "invalid_request", "error_description": str(exc.detail)}
-        return _json_response(body, exc.status_code, dict(exc.headers or {}))
+        return json_response(body, exc.status_code, dict(exc.headers or {}))
 
     def metadata() -> dict[str, Any]:
         return {
@@ -216,7 +177,7 @@ def create_app(deployment: Deployment) -> FastAPI:
         "/.well-known/openid-configuration", response_model=schemas.MetadataBody, tags=["discovery"]
     )
     async def openid_configuration() -> Response:
-        return _json_response(metadata(), headers={"Cache-Control": "public, max-age=3600"})
+        return json_response(metadata(), headers={"Cache-Control": "public, max-age=3600"})
 
     @app.get(
         "/.well-known/oauth-authorization-server",
@@ -224,16 +185,15 @@ def create_app(deployment: Deployment) -> FastAPI:
         tags=["discovery"],
     )
     async def oauth_metadata() -> Response:
-        return _json_response(metadata(), headers={"Cache-Control": "public, max-age=3600"})
+        return json_response(metadata(), headers={"Cache-Control": "public, max-age=3600"})
 
     @app.get("/jwks.json", response_model=schemas.JwksBody, tags=["discovery"])
     async def jwks() -> Response:
         ring = await run_in_threadpool(deployment.keyring)
-        body = ring.jwks(deployment.clock.now())
-        return Response(
-            json.dumps(body, separators=(",", ":")),
-            media_type="application/jwk-set+json",
+        return json_response(
+            ring.jwks(deployment.clock.now()),
             headers={"Cache-Control": f"public, max-age={settings.jwks_max_age}"},
+            media_type="application/jwk-set+json",
         )
 
     @app.post(
@@ -260,7 +220,7 @@ def create_app(deployment: Deployment) -> FastAPI:
             raise InvalidRequest("The grant_type parameter is missing.")
         if grant != GRANT_REFRESH:
             raise UnsupportedGrantType(f"The grant type {grant!r} is not supported.")
-        origin = _origin(request)
+        origin = request_origin(request)
 
         def grant_refresh() -> TokenResponse:  # one trip to the thread pool per request
             client = authenticate_client(request, form, require_secret=False)
@@ -274,7 +234,7 @@ def create_app(deployment: Deployment) -> FastAPI:
             )
 
         result = await run_in_threadpool(grant_refresh)
-        return _json_response(result.to_json(), headers=_NO_STORE)
+        return json_response(result.to_json(), headers=NO_STORE)
 
     @app.post(
         "/revoke",
@@ -296,9 +256,9 @@ def create_app(deployment: Deployment) -> FastAPI:
         if not token_value:
             raise InvalidRequest("The token parameter is missing.")
         await run_in_threadpool(
-            lambda: service.revoke(token=token_value, client=client, origin=_origin(request))
+            lambda: service.revoke(token=token_value, client=client, origin=request_origin(request))
         )
-        return Response(status_code=200, headers=_NO_STORE)
+        return Response(status_code=200, headers=NO_STORE)
 
     @app.post(
         "/introspect",
@@ -320,29 +280,29 @@ def create_app(deployment: Deployment) -> FastAPI:
                 token=token_value, hint=form.get("token_type_hint"), client=client
             )
         )
-        return _json_response(body, headers=_NO_STORE)
+        return json_response(body, headers=NO_STORE)
 
     async def userinfo(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         challenge = 'Bearer realm="tokenstile"'
         if scheme.lower() != "bearer" or not value.strip():
-            return _json_response(
+            return json_response(
                 {"error": "invalid_request", "error_description": "Send a Bearer access token."},
                 401,
-                {"WWW-Authenticate": challenge, **_NO_STORE},
+                {"WWW-Authenticate": challenge, **NO_STORE},
             )
         try:
             body = await run_in_threadpool(service.userinfo, value.strip())
         except StoreUnavailable:
             raise
         except TokenstileError:
-            return _json_response(
+            return json_response(
                 {"error": "invalid_token", "error_description": "The access token is not valid."},
                 401,
-                {"WWW-Authenticate": f'{challenge}, error="invalid_token"', **_NO_STORE},
+                {"WWW-Authenticate": f'{challenge}, error="invalid_token"', **NO_STORE},
             )
-        return _json_response(body, headers=_NO_STORE)
+        return json_response(body, headers=NO_STORE)
 
     for method in ("GET", "POST"):
         app.add_api_route(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 
 from tokenstile.clock import Clock
+from tokenstile.errors import InsufficientAssurance, InvalidClient, UnauthorizedClient
+from tokenstile.store.otp_repository import is_plain_text
 from tokenstile.store.repository import Store
-from tokenstile.tokens.model import Client
+from tokenstile.tokens.model import Client, acr_satisfies
+from tokenstile.tokens.service import TokenService
 
 CLIENT_CACHE_SECONDS = 5.0
 _MAX_ENTRIES = 10_000
@@ -33,4 +36,27 @@ class ClientDirectory:
                 if len(self._cache) >= _MAX_ENTRIES:
                     self._cache.clear()
                 self._cache[client_id] = (client, now)
+        return client
+
+    def session_client(
+        self, client_id: str, service: TokenService, *, acr: str, factor: str
+    ) -> Client:
+        """The client a login names, if it may open a session at the assurance ``acr``.
+
+        Refused: an unknown or disabled client (``InvalidClient``), one that cannot
+        start sessions, a resource server or a confidential client
+        (``UnauthorizedClient``), and one whose audience asks for more than ``acr``
+        (``InsufficientAssurance``, naming the ``factor``: "A smart card").
+        """
+        client = self.find(client_id) if is_plain_text(client_id) else None
+        if client is None or not client.enabled:
+            raise InvalidClient("Unknown client.")
+        if client.kind == "resource-server" or client.secret_hash is not None:
+            raise UnauthorizedClient("This client may not sign people in.")
+        audience = client.default_audience
+        policy = service.audience_policy(audience)
+        if policy is not None and not acr_satisfies(acr, policy.min_acr):
+            raise InsufficientAssurance(
+                f"{factor} does not meet the assurance {audience} requires ({policy.min_acr})."
+            )
         return client

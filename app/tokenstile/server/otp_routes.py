@@ -23,25 +23,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import threading
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
-from tokenstile.errors import (
-    InsufficientAssurance,
-    InvalidClient,
-    InvalidGrant,
-    InvalidRequest,
-    NotFound,
-    UnauthorizedClient,
-)
+from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
 from tokenstile.factors.otp import HashName, OtpError, OtpParameters, VerificationPolicy
 from tokenstile.factors.otp_enrollment import parse_base32_secret
 from tokenstile.factors.otp_lockout import LockoutPolicy
@@ -49,20 +39,16 @@ from tokenstile.factors.pskc_import import MAX_CSV_BYTES, MAX_PSKC_BYTES, parse_
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminApiError,
-    AdminRoute,
-    BearerAuth,
+    AdminWork,
     admin_principal,
-    bearer_scheme,
-    json_response,
+    admin_router,
+    check_plain_text,
+    read_admin_body,
 )
 from tokenstile.server.clients import ClientDirectory
-from tokenstile.store.otp_repository import (
-    OtpConflict,
-    OtpCredentialInfo,
-    OtpRepository,
-    is_plain_text,
-)
-from tokenstile.tokens.model import Client, acr_satisfies
+from tokenstile.server.lazy import Lazy
+from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
+from tokenstile.store.otp_repository import OtpConflict, OtpRepository
 from tokenstile.tokens.service import TokenResponse, TokenService
 
 OTP_ACR = "otp"
@@ -70,70 +56,28 @@ OTP_AMR = ("otp",)
 # The one description of every refusal that concerns the person or the code.
 REFUSED = "The username or the code is not valid."
 MAX_LOGIN_BYTES = 16 * 1024
-MAX_ADMIN_BYTES = 64 * 1024
 MAX_IMPORT_BYTES = MAX_PSKC_BYTES * 4 // 3 + MAX_CSV_BYTES + 64 * 1024
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_JSON = "application/json"
 
-_LOGIN_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            _JSON: {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "username": {"type": "string", "examples": ["alice"]},
-                        "code": {
-                            "type": "string",
-                            "description": "6 or 8 digits from the fob or app "
-                            "(spaces and hyphens are ignored)",
-                            "examples": ["287082"],
-                        },
-                        "client_id": {
-                            "type": "string",
-                            "description": "a kiosk or app client; default "
-                            + DEFAULT_KIOSK_CLIENT_ID,
-                        },
-                    },
-                    "required": ["username", "code"],
-                }
-            }
+_LOGIN_BODY = schemas.json_body(
+    {
+        "username": {"type": "string", "examples": ["alice"]},
+        "code": {
+            "type": "string",
+            "description": "6 or 8 digits from the fob or app (spaces and hyphens are ignored)",
+            "examples": ["287082"],
         },
-    }
-}
-
-
-def _origin(request: Request) -> str:
-    client = request.client
-    agent = request.headers.get("user-agent", "")[:120]
-    return f"{client.host if client else '?'} {agent}".strip()
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise InvalidRequest(f"The member {name} is repeated.")
-        result[name] = value
-    return result
-
-
-def _is_json(request: Request) -> bool:
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return ctype == _JSON or (ctype.startswith("application/") and ctype.endswith("+json"))
+        "client_id": {
+            "type": "string",
+            "description": "a kiosk or app client; default " + DEFAULT_KIOSK_CLIENT_ID,
+        },
+    },
+    ["username", "code"],
+)
 
 
 def parse_login(body: bytes) -> tuple[str, str, str | None]:
     """``username``, ``code``, ``client_id`` from a login body, or ``InvalidRequest``."""
-    if len(body) > MAX_LOGIN_BYTES:
-        raise InvalidRequest("The request body is too large.")
-    try:
-        data = json.loads(body, object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequest("The request body is not valid JSON.") from exc
-    if not isinstance(data, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
+    data = json_object(body, MAX_LOGIN_BYTES)
     username, code, client_id = data.get("username"), data.get("code"), data.get("client_id")
     if not isinstance(username, str) or not username:
         raise InvalidRequest("The username member is missing or not a string.")
@@ -142,39 +86,6 @@ def parse_login(body: bytes) -> tuple[str, str, str | None]:
     if client_id is not None and (not isinstance(client_id, str) or not client_id):
         raise InvalidRequest("The client_id member must be a non-empty string.")
     return username, code, client_id
-
-
-class _OtpServices:
-    """The repository, built on first use (it needs the KEK, read from the database)."""
-
-    def __init__(
-        self,
-        deployment: Deployment,
-        policy: VerificationPolicy | None,
-        lockout: LockoutPolicy | None,
-    ) -> None:
-        self._deployment = deployment
-        self._policy = policy
-        self._lockout = lockout
-        self._lock = threading.Lock()
-        self._repository: OtpRepository | None = None
-
-    @property
-    def repository(self) -> OtpRepository:
-        repository = self._repository
-        if repository is None:
-            with self._lock:
-                if self._repository is None:
-                    dep = self._deployment
-                    self._repository = OtpRepository(
-                        dep.store,
-                        box=dep.kek,
-                        clock=dep.clock,
-                        policy=self._policy,
-                        lockout=self._lockout,
-                    )
-                repository = self._repository
-        return repository
 
 
 def otp_router(
@@ -186,27 +97,21 @@ def otp_router(
     lockout: LockoutPolicy | None = None,
 ) -> APIRouter:
     """The OTP login route and the OTP admin API, for ``app.include_router``."""
-    otp = _OtpServices(deployment, policy, lockout)
+    # The repository is built on first use: it needs the KEK, read from the database.
+    repository = Lazy(
+        lambda: OtpRepository(
+            deployment.store,
+            box=deployment.kek,
+            clock=deployment.clock,
+            policy=policy,
+            lockout=lockout,
+        )
+    )
     directory = clients or ClientDirectory(deployment.store, deployment.clock)
 
-    def session_client(client_id: str) -> Client:
-        client = directory.find(client_id) if is_plain_text(client_id) else None
-        if client is None or not client.enabled:
-            raise InvalidClient("Unknown client.")
-        if client.kind == "resource-server" or client.secret_hash is not None:
-            raise UnauthorizedClient("This client may not sign people in.")
-        audience = client.default_audience
-        policy = service.audience_policy(audience)
-        if policy is not None and not acr_satisfies(OTP_ACR, policy.min_acr):
-            raise InsufficientAssurance(
-                f"A one-time code does not meet the assurance {audience} requires "
-                f"({policy.min_acr})."
-            )
-        return client
-
     def login(username: str, code: str, client_id: str, origin: str) -> TokenResponse:
-        client = session_client(client_id)
-        result = otp.repository.login(username, code, client_id=client.client_id, origin=origin)
+        client = directory.session_client(client_id, service, acr=OTP_ACR, factor="A one-time code")
+        result = repository().login(username, code, client_id=client.client_id, origin=origin)
         if result.user is None or not result.accepted:
             raise InvalidGrant(REFUSED)
         try:
@@ -234,19 +139,14 @@ def otp_router(
         openapi_extra=_LOGIN_BODY,
     )
     async def login_totp(request: Request) -> Response:
-        if not _is_json(request):
-            raise InvalidRequest(f"Send the parameters as {_JSON}.")
+        require_json(request)
         username, code, client_id = parse_login(await request.body())
         result = await run_in_threadpool(
-            login, username, code, client_id or DEFAULT_KIOSK_CLIENT_ID, _origin(request)
+            login, username, code, client_id or DEFAULT_KIOSK_CLIENT_ID, request_origin(request)
         )
-        return Response(
-            json.dumps(result.to_json(), separators=(",", ":")),
-            media_type=_JSON,
-            headers=_NO_STORE,
-        )
+        return no_store_json(result.to_json())
 
-    router.include_router(_admin_router(otp, service, deployment))
+    router.include_router(_admin_router(repository, service, deployment))
     return router
 
 
@@ -372,177 +272,123 @@ class ResyncResponseBody(BaseModel):
     drift: int
 
 
-class AdminErrorBody(BaseModel):
-    error: str
-    error_description: str
+_ADMIN_ERRORS = schemas.admin_errors(
+    bad_input="bad input",
+    not_found="unknown user or serial",
+    conflict="the credential's state does not allow it",
+)
+_call = AdminWork(
+    (NotFound, 404, "not_found"),
+    (OtpConflict, 409, "conflict"),
+    (OtpError, 400, "invalid_request"),
+)
 
 
-_Body = TypeVar("_Body", bound=BaseModel)
-_T = TypeVar("_T")
-
-_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": AdminErrorBody, "description": "bad input"},
-    401: {"model": AdminErrorBody, "description": "no or invalid access token"},
-    403: {"model": AdminErrorBody, "description": "not an admin, or no admin scope"},
-    404: {"model": AdminErrorBody, "description": "unknown user or serial"},
-    409: {"model": AdminErrorBody, "description": "the credential's state does not allow it"},
-}
-
-
-def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {_JSON: {"schema": model.model_json_schema()}},
-        }
-    }
-
-
-async def _read(request: Request, model: type[_Body], limit: int = MAX_ADMIN_BYTES) -> _Body:
-    """The body as ``model``, read after the caller was authorised."""
-    if not _is_json(request):
-        raise AdminApiError(400, "invalid_request", f"Send the body as {_JSON}.")
-    body = await request.body()
-    if len(body) > limit:
-        raise AdminApiError(400, "invalid_request", "The request body is too large.")
-    try:
-        parsed = model.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise AdminApiError(
-            400, "invalid_request", f"The request is malformed ({where}: {first['msg']})."
-        ) from exc
-    for name, value in parsed:
-        if isinstance(value, str) and not is_plain_text(value):
-            raise AdminApiError(400, "invalid_request", f"{name} holds a character not allowed.")
-    return parsed
-
-
-async def _call(work: Callable[[], _T]) -> _T:
-    """Run repository work in the thread pool; its refusals become admin API errors."""
-    try:
-        return await run_in_threadpool(work)
-    except NotFound as exc:
-        raise AdminApiError(404, "not_found", exc.message) from exc
-    except OtpConflict as exc:
-        raise AdminApiError(409, "conflict", exc.message) from exc
-    except OtpError as exc:
-        raise AdminApiError(400, "invalid_request", exc.message) from exc
-
-
-def _credential(info: OtpCredentialInfo) -> dict[str, Any]:
-    return info.to_json()
-
-
-def _admin_router(otp: _OtpServices, service: TokenService, deployment: Deployment) -> APIRouter:
-    admin = BearerAuth(service, deployment.store)
-    router = APIRouter(
-        prefix="/admin/otp",
-        tags=["admin: otp"],
-        route_class=AdminRoute,
-        dependencies=[Depends(bearer_scheme), Depends(admin)],
-        responses=_ADMIN_ERRORS,
+def _admin_router(
+    repository: Lazy[OtpRepository], service: TokenService, deployment: Deployment
+) -> APIRouter:
+    router = admin_router(
+        service, deployment.store, prefix="/admin/otp", tags=["admin: otp"], responses=_ADMIN_ERRORS
     )
-    _add_enrollment_routes(router, otp)
-    _add_maintenance_routes(router, otp)
+    _add_enrollment_routes(router, repository)
+    _add_maintenance_routes(router, repository)
     return router
 
 
-def _add_enrollment_routes(router: APIRouter, otp: _OtpServices) -> None:
+def _add_enrollment_routes(router: APIRouter, repository: Lazy[OtpRepository]) -> None:
     @router.post(
         "/totp",
         status_code=201,
         summary="Enroll TOTP for a person (app: pending until confirmed; secret: active)",
         response_model=EnrollmentResponseBody,
-        openapi_extra=_json_body(TotpEnrollBody),
+        openapi_extra=schemas.model_body(TotpEnrollBody),
     )
     async def enroll_totp(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, TotpEnrollBody)
+        body = await read_admin_body(request, TotpEnrollBody)
 
         def work() -> dict[str, Any]:
             seed = parse_base32_secret(body.secret) if body.secret is not None else None
             algorithm: HashName = body.algorithm
             params = OtpParameters.totp(algorithm=algorithm, digits=body.digits, period=body.period)
-            info, enrollment = otp.repository.enroll_app(
+            info, enrollment = repository().enroll_app(
                 body.username,
                 by=who.actor,
-                origin=_origin(request),
+                origin=request_origin(request),
                 params=params,
                 seed=seed,
                 label=body.label,
                 serial=body.serial,
             )
             return {
-                "credential": _credential(info),
+                "credential": info.to_json(),
                 "otpauth_uri": enrollment.uri,
                 "qr_png_base64": base64.b64encode(enrollment.qr_png()).decode("ascii"),
             }
 
-        return json_response(await _call(work), 201)
+        return no_store_json(await _call(work), 201)
 
     @router.post(
         "/hotp",
         status_code=201,
         summary="Enroll an HOTP fob whose seed the admin has (active at once)",
         response_model=EnrollmentResponseBody,
-        openapi_extra=_json_body(HotpEnrollBody),
+        openapi_extra=schemas.model_body(HotpEnrollBody),
     )
     async def enroll_hotp(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, HotpEnrollBody)
+        body = await read_admin_body(request, HotpEnrollBody)
 
         def work() -> dict[str, Any]:
             algorithm: HashName = body.algorithm
-            info = otp.repository.enroll_hotp(
+            info = repository().enroll_hotp(
                 body.username,
                 parse_base32_secret(body.secret),
                 by=who.actor,
-                origin=_origin(request),
+                origin=request_origin(request),
                 counter=body.counter,
                 params=OtpParameters.hotp(algorithm=algorithm, digits=body.digits),
                 label=body.label,
                 serial=body.serial,
             )
-            return {"credential": _credential(info), "otpauth_uri": None, "qr_png_base64": None}
+            return {"credential": info.to_json(), "otpauth_uri": None, "qr_png_base64": None}
 
-        return json_response(await _call(work), 201)
+        return no_store_json(await _call(work), 201)
 
     @router.post(
         "/confirm",
         summary="Activate a pending app credential with the first code it shows",
         response_model=CredentialBody,
-        openapi_extra=_json_body(ConfirmBody),
+        openapi_extra=schemas.model_body(ConfirmBody),
     )
     async def confirm(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, ConfirmBody)
+        body = await read_admin_body(request, ConfirmBody)
         info = await _call(
-            lambda: otp.repository.confirm(
-                body.serial, body.code, by=who.actor, origin=_origin(request)
+            lambda: repository().confirm(
+                body.serial, body.code, by=who.actor, origin=request_origin(request)
             )
         )
-        return json_response(_credential(info))
+        return no_store_json(info.to_json())
 
     @router.post(
         "/import",
         summary="Import a PSKC file: every key or none",
         response_model=ImportResponseBody,
-        openapi_extra=_json_body(ImportBody),
+        openapi_extra=schemas.model_body(ImportBody),
     )
     async def import_pskc(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, ImportBody, MAX_IMPORT_BYTES)
+        body = await read_admin_body(request, ImportBody, MAX_IMPORT_BYTES)
         try:
             data = base64.b64decode(body.pskc_base64, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise AdminApiError(400, "invalid_request", "pskc_base64 is not base64.") from exc
         result = await _call(
-            lambda: otp.repository.import_pskc(
+            lambda: repository().import_pskc(
                 data,
                 by=who.actor,
-                origin=_origin(request),
+                origin=request_origin(request),
                 psk=parse_psk_hex(body.psk_hex) if body.psk_hex is not None else None,
                 assignments_csv=body.assignments_csv,
             )
@@ -550,77 +396,76 @@ def _add_enrollment_routes(router: APIRouter, otp: _OtpServices) -> None:
         if not result.ok:
             first = result.describe().splitlines()[0]
             raise AdminApiError(400, "invalid_request", first, result.to_json())
-        return json_response(result.to_json())
+        return no_store_json(result.to_json())
 
 
-def _add_maintenance_routes(router: APIRouter, otp: _OtpServices) -> None:
+def _add_maintenance_routes(router: APIRouter, repository: Lazy[OtpRepository]) -> None:
     @router.get(
         "/credentials",
         summary="List OTP credentials (never their seeds), all or one person's",
         response_model=CredentialListBody,
     )
     async def credentials(request: Request, username: str | None = None) -> Response:
-        if username is not None and not is_plain_text(username):
-            raise AdminApiError(400, "invalid_request", "username holds a character not allowed.")
-        infos = await _call(lambda: otp.repository.credentials(username))
-        return json_response({"credentials": [_credential(info) for info in infos]})
+        check_plain_text("username", username)
+        infos = await _call(lambda: repository().credentials(username))
+        return no_store_json({"credentials": [info.to_json() for info in infos]})
 
     @router.post(
         "/assign",
         summary="Hand a fob to a person",
         response_model=CredentialBody,
-        openapi_extra=_json_body(AssignBody),
+        openapi_extra=schemas.model_body(AssignBody),
     )
     async def assign(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, AssignBody)
+        body = await read_admin_body(request, AssignBody)
         info = await _call(
-            lambda: otp.repository.assign(
-                body.serial, body.username, by=who.actor, origin=_origin(request)
+            lambda: repository().assign(
+                body.serial, body.username, by=who.actor, origin=request_origin(request)
             )
         )
-        return json_response(_credential(info))
+        return no_store_json(info.to_json())
 
     @router.post(
         "/revoke",
         summary="Revoke a credential for good",
         response_model=CredentialBody,
-        openapi_extra=_json_body(SerialBody),
+        openapi_extra=schemas.model_body(SerialBody),
     )
     async def revoke(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, SerialBody)
+        body = await read_admin_body(request, SerialBody)
         info = await _call(
-            lambda: otp.repository.revoke(body.serial, by=who.actor, origin=_origin(request))
+            lambda: repository().revoke(body.serial, by=who.actor, origin=request_origin(request))
         )
-        return json_response(_credential(info))
+        return no_store_json(info.to_json())
 
     @router.post(
         "/unlock",
         summary="Clear a person's OTP failures and unlock their credentials",
         response_model=UnlockResponseBody,
-        openapi_extra=_json_body(UnlockBody),
+        openapi_extra=schemas.model_body(UnlockBody),
     )
     async def unlock(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, UnlockBody)
+        body = await read_admin_body(request, UnlockBody)
         serials = await _call(
-            lambda: otp.repository.unlock(body.username, by=who.actor, origin=_origin(request))
+            lambda: repository().unlock(body.username, by=who.actor, origin=request_origin(request))
         )
-        return json_response({"username": body.username, "unlocked": serials})
+        return no_store_json({"username": body.username, "unlocked": serials})
 
     @router.post(
         "/resync",
         summary="Resynchronise a credential from two consecutive codes",
         response_model=ResyncResponseBody,
-        openapi_extra=_json_body(ResyncBody),
+        openapi_extra=schemas.model_body(ResyncBody),
     )
     async def resync(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, ResyncBody)
+        body = await read_admin_body(request, ResyncBody)
         found = await _call(
-            lambda: otp.repository.resync(
-                body.serial, body.code1, body.code2, by=who.actor, origin=_origin(request)
+            lambda: repository().resync(
+                body.serial, body.code1, body.code2, by=who.actor, origin=request_origin(request)
             )
         )
-        return json_response({"serial": body.serial, "drift": found.drift})
+        return no_store_json({"serial": body.serial, "drift": found.drift})

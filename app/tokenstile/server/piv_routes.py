@@ -33,50 +33,39 @@ certificate from the issuing CA, and the station writes it to the card.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_public_key
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
-from tokenstile.errors import (
-    InsufficientAssurance,
-    InvalidClient,
-    InvalidGrant,
-    InvalidRequest,
-    NotFound,
-    UnauthorizedClient,
-)
+from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
 from tokenstile.factors.piv import PivError, PivPublicKey, key_algorithm
 from tokenstile.factors.piv_login import BeginOutcome
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminApiError,
-    AdminRoute,
-    BearerAuth,
+    AdminWork,
     admin_principal,
-    bearer_scheme,
-    json_response,
+    admin_router,
+    check_plain_text,
+    read_admin_body,
 )
 from tokenstile.server.clients import ClientDirectory
-from tokenstile.store.otp_repository import is_plain_text
+from tokenstile.server.lazy import Lazy
+from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
 from tokenstile.store.piv_repository import (
-    CaCertificateInfo,
-    PivCardInfo,
     PivConflict,
     PivRepository,
     PivSettings,
     load_anchor_files,
 )
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
-from tokenstile.tokens.model import Client, acr_satisfies
+from tokenstile.tokens.model import Client
 from tokenstile.tokens.service import TokenResponse, TokenService
 
 PIV_FACTOR = "piv"
@@ -86,26 +75,9 @@ PIV_AMR = ("sc", "pin", "mfa")  # RFC 8176: smart card, PIN, multiple factors
 REFUSED = "The smart card was not accepted: remove it and try again, or ask an administrator."
 MAX_CHALLENGE_BODY = 32 * 1024
 MAX_LOGIN_BODY = 4 * 1024
-MAX_ADMIN_BYTES = 64 * 1024
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_JSON = "application/json"
 _GUID = re.compile(r"[0-9a-fA-F]{1,64}")
 
-
-def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                _JSON: {
-                    "schema": {"type": "object", "properties": properties, "required": required}
-                }
-            },
-        }
-    }
-
-
-_CHALLENGE_BODY = _body(
+_CHALLENGE_BODY = schemas.json_body(
     {
         "certificate": {
             "type": "string",
@@ -118,7 +90,7 @@ _CHALLENGE_BODY = _body(
     },
     ["certificate"],
 )
-_LOGIN_BODY = _body(
+_LOGIN_BODY = schemas.json_body(
     {
         "handle": {"type": "string", "description": "from /login/piv/challenge"},
         "signature": {
@@ -137,38 +109,6 @@ class ChallengeResponseBody(BaseModel):
     expires_in: int
 
 
-def _origin(request: Request) -> str:
-    client = request.client
-    agent = request.headers.get("user-agent", "")[:120]
-    return f"{client.host if client else '?'} {agent}".strip()
-
-
-def _is_json(request: Request) -> bool:
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return ctype == _JSON or (ctype.startswith("application/") and ctype.endswith("+json"))
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise InvalidRequest(f"The member {name} is repeated.")
-        result[name] = value
-    return result
-
-
-def _json_object(body: bytes, limit: int) -> dict[str, Any]:
-    if len(body) > limit:
-        raise InvalidRequest("The request body is too large.")
-    try:
-        data = json.loads(body, object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequest("The request body is not valid JSON.") from exc
-    if not isinstance(data, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return data
-
-
 def decode_b64url(value: Any, name: str) -> bytes:
     """A base64url member (trailing ``=`` padding tolerated), or ``InvalidRequest``."""
     if not isinstance(value, str) or not value:
@@ -181,7 +121,7 @@ def decode_b64url(value: Any, name: str) -> bytes:
 
 def parse_challenge_request(body: bytes) -> tuple[bytes, str | None]:
     """``certificate`` (DER) and ``client_id`` of a challenge request."""
-    data = _json_object(body, MAX_CHALLENGE_BODY)
+    data = json_object(body, MAX_CHALLENGE_BODY)
     certificate = decode_b64url(data.get("certificate"), "certificate")
     client_id = data.get("client_id")
     if client_id is not None and (not isinstance(client_id, str) or not client_id):
@@ -191,41 +131,11 @@ def parse_challenge_request(body: bytes) -> tuple[bytes, str | None]:
 
 def parse_login_request(body: bytes) -> tuple[str, bytes]:
     """``handle`` and ``signature`` of a login request."""
-    data = _json_object(body, MAX_LOGIN_BODY)
+    data = json_object(body, MAX_LOGIN_BODY)
     handle = data.get("handle")
     if not isinstance(handle, str) or not handle:
         raise InvalidRequest("The handle member is missing or not a string.")
     return handle, decode_b64url(data.get("signature"), "signature")
-
-
-class _PivServices:
-    """The repository, built on first use (the issuing CA needs the KEK, read from the
-    database); the trust anchor files of the settings are read when the app is built."""
-
-    def __init__(self, deployment: Deployment) -> None:
-        self._deployment = deployment
-        settings = deployment.settings
-        self._anchors = load_anchor_files(settings.piv_trust_anchors, now=deployment.clock.now())
-        self._settings = PivSettings.from_settings(settings)
-        self._lock = threading.Lock()
-        self._repository: PivRepository | None = None
-
-    @property
-    def repository(self) -> PivRepository:
-        repository = self._repository
-        if repository is None:
-            with self._lock:
-                if self._repository is None:
-                    dep = self._deployment
-                    self._repository = PivRepository(
-                        dep.store,
-                        box=dep.kek,
-                        clock=dep.clock,
-                        settings=self._settings,
-                        file_anchors=self._anchors,
-                    )
-                repository = self._repository
-        return repository
 
 
 def piv_router(
@@ -235,26 +145,28 @@ def piv_router(
     clients: ClientDirectory | None = None,
 ) -> APIRouter:
     """The PIV login routes and the PIV admin API, for ``app.include_router``."""
-    piv = _PivServices(deployment)
+    # The trust anchor files of the settings are read when the app is built; the
+    # repository on first use (the issuing CA needs the KEK, read from the database).
+    settings = deployment.settings
+    anchors = load_anchor_files(settings.piv_trust_anchors, now=deployment.clock.now())
+    piv_settings = PivSettings.from_settings(settings)
+    repository = Lazy(
+        lambda: PivRepository(
+            deployment.store,
+            box=deployment.kek,
+            clock=deployment.clock,
+            settings=piv_settings,
+            file_anchors=anchors,
+        )
+    )
     directory = clients or ClientDirectory(deployment.store, deployment.clock)
 
     def session_client(client_id: str) -> Client:
-        client = directory.find(client_id) if is_plain_text(client_id) else None
-        if client is None or not client.enabled:
-            raise InvalidClient("Unknown client.")
-        if client.kind == "resource-server" or client.secret_hash is not None:
-            raise UnauthorizedClient("This client may not sign people in.")
-        audience = client.default_audience
-        policy = service.audience_policy(audience)
-        if policy is not None and not acr_satisfies(PIV_ACR, policy.min_acr):
-            raise InsufficientAssurance(
-                f"A smart card does not meet the assurance {audience} requires ({policy.min_acr})."
-            )
-        return client
+        return directory.session_client(client_id, service, acr=PIV_ACR, factor="A smart card")
 
     def begin(certificate: bytes, client_id: str, origin: str) -> BeginOutcome:
         client = session_client(client_id)
-        outcome = piv.repository.begin_login(certificate, client_id=client.client_id, origin=origin)
+        outcome = repository().begin_login(certificate, client_id=client.client_id, origin=origin)
         if outcome.status == "malformed":
             raise InvalidRequest("The certificate member is not a DER X.509 certificate.")
         if not outcome.accepted:
@@ -262,7 +174,7 @@ def piv_router(
         return outcome
 
     def complete(handle: str, signature: bytes, origin: str) -> TokenResponse:
-        outcome = piv.repository.complete_login(handle, signature, origin=origin)
+        outcome = repository().complete_login(handle, signature, origin=origin)
         if not outcome.accepted or outcome.user is None or outcome.client_id is None:
             raise InvalidGrant(REFUSED)
         client = session_client(outcome.client_id)
@@ -298,22 +210,19 @@ def piv_router(
         openapi_extra=_CHALLENGE_BODY,
     )
     async def login_piv_challenge(request: Request) -> Response:
-        if not _is_json(request):
-            raise InvalidRequest(f"Send the parameters as {_JSON}.")
+        require_json(request)
         certificate, client_id = parse_challenge_request(await request.body())
         outcome = await run_in_threadpool(
-            begin, certificate, client_id or DEFAULT_KIOSK_CLIENT_ID, _origin(request)
+            begin, certificate, client_id or DEFAULT_KIOSK_CLIENT_ID, request_origin(request)
         )
         assert outcome.handle is not None  # noqa: S101 - an accepted outcome has both
         assert outcome.challenge is not None  # noqa: S101
         body = {
             "handle": outcome.handle,
             "challenge": b64url_encode(outcome.challenge),
-            "expires_in": int(piv.repository.settings.challenge_lifetime),
+            "expires_in": int(repository().settings.challenge_lifetime),
         }
-        return Response(
-            json.dumps(body, separators=(",", ":")), media_type=_JSON, headers=_NO_STORE
-        )
+        return no_store_json(body)
 
     @router.post(
         "/login/piv",
@@ -324,17 +233,12 @@ def piv_router(
         openapi_extra=_LOGIN_BODY,
     )
     async def login_piv(request: Request) -> Response:
-        if not _is_json(request):
-            raise InvalidRequest(f"Send the parameters as {_JSON}.")
+        require_json(request)
         handle, signature = parse_login_request(await request.body())
-        result = await run_in_threadpool(complete, handle, signature, _origin(request))
-        return Response(
-            json.dumps(result.to_json(), separators=(",", ":")),
-            media_type=_JSON,
-            headers=_NO_STORE,
-        )
+        result = await run_in_threadpool(complete, handle, signature, request_origin(request))
+        return no_store_json(result.to_json())
 
-    router.include_router(_admin_router(piv, service, deployment))
+    router.include_router(_admin_router(repository, service, deployment))
     return router
 
 
@@ -416,51 +320,16 @@ class CaResponseBody(BaseModel):
     trust_anchors: list[CaCertificateBody]
 
 
-class AdminErrorBody(BaseModel):
-    error: str
-    error_description: str
-
-
-_Body = TypeVar("_Body", bound=BaseModel)
-_T = TypeVar("_T")
-
-_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": AdminErrorBody, "description": "bad input, or a certificate refused"},
-    401: {"model": AdminErrorBody, "description": "no or invalid access token"},
-    403: {"model": AdminErrorBody, "description": "not an admin, or no admin scope"},
-    404: {"model": AdminErrorBody, "description": "unknown user or card"},
-    409: {"model": AdminErrorBody, "description": "already enrolled, or already revoked"},
-}
-
-
-def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {_JSON: {"schema": model.model_json_schema()}},
-        }
-    }
-
-
-async def _read(request: Request, model: type[_Body]) -> _Body:
-    """The body as ``model``, read after the caller was authorised."""
-    if not _is_json(request):
-        raise AdminApiError(400, "invalid_request", f"Send the body as {_JSON}.")
-    body = await request.body()
-    if len(body) > MAX_ADMIN_BYTES:
-        raise AdminApiError(400, "invalid_request", "The request body is too large.")
-    try:
-        parsed = model.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise AdminApiError(
-            400, "invalid_request", f"The request is malformed ({where}: {first['msg']})."
-        ) from exc
-    for name, value in parsed:
-        if isinstance(value, str) and not is_plain_text(value):
-            raise AdminApiError(400, "invalid_request", f"{name} holds a character not allowed.")
-    return parsed
+_ADMIN_ERRORS = schemas.admin_errors(
+    bad_input="bad input, or a certificate refused",
+    not_found="unknown user or card",
+    conflict="already enrolled, or already revoked",
+)
+_call = AdminWork(
+    (NotFound, 404, "not_found"),
+    (PivConflict, 409, "conflict"),
+    (PivError, 400, "invalid_request"),
+)
 
 
 def _guid(value: str | None) -> str | None:
@@ -491,34 +360,11 @@ def _public_key(der: bytes) -> PivPublicKey:
     return key
 
 
-async def _call(work: Callable[[], _T]) -> _T:
-    """Run repository work in the thread pool; its refusals become admin API errors."""
-    try:
-        return await run_in_threadpool(work)
-    except NotFound as exc:
-        raise AdminApiError(404, "not_found", exc.message) from exc
-    except PivConflict as exc:
-        raise AdminApiError(409, "conflict", exc.message) from exc
-    except PivError as exc:
-        raise AdminApiError(400, "invalid_request", exc.message) from exc
-
-
-def _card(info: PivCardInfo) -> dict[str, Any]:
-    return info.to_json()
-
-
-def _ca(info: CaCertificateInfo) -> dict[str, Any]:
-    return info.to_json()
-
-
-def _admin_router(piv: _PivServices, service: TokenService, deployment: Deployment) -> APIRouter:
-    admin = BearerAuth(service, deployment.store)
-    router = APIRouter(
-        prefix="/admin/piv",
-        tags=["admin: piv"],
-        route_class=AdminRoute,
-        dependencies=[Depends(bearer_scheme), Depends(admin)],
-        responses=_ADMIN_ERRORS,
+def _admin_router(
+    repository: Lazy[PivRepository], service: TokenService, deployment: Deployment
+) -> APIRouter:
+    router = admin_router(
+        service, deployment.store, prefix="/admin/piv", tags=["admin: piv"], responses=_ADMIN_ERRORS
     )
 
     @router.post(
@@ -526,50 +372,50 @@ def _admin_router(piv: _PivServices, service: TokenService, deployment: Deployme
         status_code=201,
         summary="Enroll the certificate a card already holds (slot 9A)",
         response_model=CardBody,
-        openapi_extra=_json_body(EnrollBody),
+        openapi_extra=schemas.model_body(EnrollBody),
     )
     async def enroll(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, EnrollBody)
+        body = await read_admin_body(request, EnrollBody)
         certificate = _b64(body.certificate, "certificate")
         guid = _guid(body.card_guid)
         info = await _call(
-            lambda: piv.repository.register(
+            lambda: repository().register(
                 body.username,
                 certificate,
                 by=who.actor,
-                origin=_origin(request),
+                origin=request_origin(request),
                 card_guid=guid,
                 label=body.label,
             )
         )
-        return json_response(_card(info), 201)
+        return no_store_json(info.to_json(), 201)
 
     @router.post(
         "/issue",
         status_code=201,
         summary="Certify a key generated on a card, from the issuing CA, and enroll it",
         response_model=IssueResponseBody,
-        openapi_extra=_json_body(IssueBody),
+        openapi_extra=schemas.model_body(IssueBody),
     )
     async def issue(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, IssueBody)
+        body = await read_admin_body(request, IssueBody)
         public_key = _public_key(_b64(body.public_key, "public_key"))
         guid = _guid(body.card_guid)
         info, certificate = await _call(
-            lambda: piv.repository.issue(
+            lambda: repository().issue(
                 body.username,
                 public_key,
                 by=who.actor,
-                origin=_origin(request),
+                origin=request_origin(request),
                 card_guid=guid,
                 label=body.label,
             )
         )
-        return json_response(
+        return no_store_json(
             {
-                "card": _card(info),
+                "card": info.to_json(),
                 "certificate": b64url_encode(certificate.public_bytes(Encoding.DER)),
                 "certificate_pem": certificate.public_bytes(Encoding.PEM).decode("ascii"),
             },
@@ -582,24 +428,25 @@ def _admin_router(piv: _PivServices, service: TokenService, deployment: Deployme
         response_model=CardListBody,
     )
     async def cards(request: Request, username: str | None = None) -> Response:
-        if username is not None and not is_plain_text(username):
-            raise AdminApiError(400, "invalid_request", "username holds a character not allowed.")
-        infos = await _call(lambda: piv.repository.cards(username))
-        return json_response({"cards": [_card(info) for info in infos]})
+        check_plain_text("username", username)
+        infos = await _call(lambda: repository().cards(username))
+        return no_store_json({"cards": [info.to_json() for info in infos]})
 
     @router.post(
         "/revoke",
         summary="Revoke a card for good (by its certificate fingerprint)",
         response_model=CardBody,
-        openapi_extra=_json_body(RevokeBody),
+        openapi_extra=schemas.model_body(RevokeBody),
     )
     async def revoke(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, RevokeBody)
+        body = await read_admin_body(request, RevokeBody)
         info = await _call(
-            lambda: piv.repository.revoke(body.fingerprint, by=who.actor, origin=_origin(request))
+            lambda: repository().revoke(
+                body.fingerprint, by=who.actor, origin=request_origin(request)
+            )
         )
-        return json_response(_card(info))
+        return no_store_json(info.to_json())
 
     @router.get(
         "/ca",
@@ -608,12 +455,12 @@ def _admin_router(piv: _PivServices, service: TokenService, deployment: Deployme
     )
     async def ca(request: Request) -> Response:
         def work() -> dict[str, Any]:
-            repository = piv.repository
+            repo = repository()
             return {
-                "issuing_cas": [_ca(info) for info in repository.issuing_cas()],
-                "trust_anchors": [_ca(info) for info in repository.trust_anchors()],
+                "issuing_cas": [info.to_json() for info in repo.issuing_cas()],
+                "trust_anchors": [info.to_json() for info in repo.trust_anchors()],
             }
 
-        return json_response(await _call(work))
+        return no_store_json(await _call(work))
 
     return router

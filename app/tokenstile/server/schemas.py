@@ -12,6 +12,11 @@ class OAuthErrorBody(BaseModel):
     error_description: str
 
 
+class AdminErrorBody(BaseModel):
+    error: str
+    error_description: str
+
+
 class TokenResponseBody(BaseModel):
     access_token: str
     token_type: str = Field(examples=["Bearer"])
@@ -41,22 +46,27 @@ class UserinfoBody(BaseModel):
     sub: str
 
 
+def _request_body(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {media_type: {"schema": schema}}}}
+
+
+def _object(properties: dict[str, dict[str, Any]], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
 def form_body(properties: dict[str, dict[str, Any]], required: list[str]) -> dict[str, Any]:
     """An ``openapi_extra`` request body for an application/x-www-form-urlencoded route."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": {
-                        "type": "object",
-                        "properties": properties,
-                        "required": required,
-                    }
-                }
-            },
-        }
-    }
+    return _request_body("application/x-www-form-urlencoded", _object(properties, required))
+
+
+def json_body(properties: dict[str, dict[str, Any]], required: list[str]) -> dict[str, Any]:
+    """An ``openapi_extra`` request body for a route that reads its JSON object by hand."""
+    return _request_body("application/json", _object(properties, required))
+
+
+def model_body(model: type[BaseModel]) -> dict[str, Any]:
+    """An ``openapi_extra`` request body for a route that reads ``model`` from JSON."""
+    return _request_body("application/json", model.model_json_schema())
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -64,3 +74,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": OAuthErrorBody, "description": "Client authentication failed"},
     503: {"model": OAuthErrorBody, "description": "The store is unavailable; retry"},
 }
+
+
+def admin_errors(
+    *, bad_input: str, not_found: str, conflict: str
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a factor's admin router; the descriptions name what it refuses."""
+    return {
+        400: {"model": AdminErrorBody, "description": bad_input},
+        401: {"model": AdminErrorBody, "description": "no or invalid access token"},
+        403: {"model": AdminErrorBody, "description": "not an admin, or no admin scope"},
+        404: {"model": AdminErrorBody, "description": not_found},
+        409: {"model": AdminErrorBody, "description": conflict},
+    }

@@ -22,25 +22,15 @@ their errors are ``{"error", "error_description"}`` with 400, 404 or 409.
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
-from tokenstile.errors import (
-    InsufficientAssurance,
-    InvalidClient,
-    InvalidGrant,
-    InvalidRequest,
-    NotFound,
-    UnauthorizedClient,
-)
+from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
 from tokenstile.factors.webauthn import (
     CeremonyRejected,
     ChallengeRefused,
@@ -53,15 +43,21 @@ from tokenstile.factors.webauthn_login import check_handle
 from tokenstile.factors.webauthn_registration import AttestationPolicy, parse_registration
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
-    AdminApiError,
-    AdminRoute,
-    BearerAuth,
+    AdminWork,
     admin_principal,
-    bearer_scheme,
-    json_response,
+    admin_router,
+    check_plain_text,
+    read_admin_body,
 )
 from tokenstile.server.clients import ClientDirectory
-from tokenstile.store.otp_repository import is_plain_text
+from tokenstile.server.lazy import Lazy
+from tokenstile.server.wire import (
+    is_json,
+    json_object,
+    no_store_json,
+    request_origin,
+    require_json,
+)
 from tokenstile.store.webauthn_repository import (
     FIDO2_FACTOR,
     WebAuthnConflict,
@@ -69,45 +65,27 @@ from tokenstile.store.webauthn_repository import (
     WebAuthnRepository,
     parse_credential_id,
 )
-from tokenstile.tokens.model import Client, acr_satisfies
 from tokenstile.tokens.service import TokenResponse, TokenService
 
 FIDO2_ACR = "phrh"  # phishing-resistant, hardware-protected (OpenID EAP ACR values)
 MAX_LOGIN_BYTES = 16 * 1024
-MAX_ADMIN_BYTES = 64 * 1024
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_JSON = "application/json"
 
-_LOGIN_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            _JSON: {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "handle": {
-                            "type": "string",
-                            "description": "from POST /login/webauthn/options",
-                        },
-                        "credential": {
-                            "type": "object",
-                            "description": "AuthenticationResponseJSON (WebAuthn Level 3, "
-                            "section 5.1): id, rawId, type, response{clientDataJSON, "
-                            "authenticatorData, signature, userHandle}, base64url",
-                        },
-                        "client_id": {
-                            "type": "string",
-                            "description": "a kiosk or app client; default "
-                            + DEFAULT_KIOSK_CLIENT_ID,
-                        },
-                    },
-                    "required": ["handle", "credential"],
-                }
-            }
+_LOGIN_BODY = schemas.json_body(
+    {
+        "handle": {"type": "string", "description": "from POST /login/webauthn/options"},
+        "credential": {
+            "type": "object",
+            "description": "AuthenticationResponseJSON (WebAuthn Level 3, section 5.1): id, "
+            "rawId, type, response{clientDataJSON, authenticatorData, signature, userHandle}, "
+            "base64url",
         },
-    }
-}
+        "client_id": {
+            "type": "string",
+            "description": "a kiosk or app client; default " + DEFAULT_KIOSK_CLIENT_ID,
+        },
+    },
+    ["handle", "credential"],
+)
 
 
 class LoginOptionsBody(BaseModel):
@@ -117,41 +95,9 @@ class LoginOptionsBody(BaseModel):
     )
 
 
-def _origin(request: Request) -> str:
-    client = request.client
-    agent = request.headers.get("user-agent", "")[:120]
-    return f"{client.host if client else '?'} {agent}".strip()
-
-
-def _is_json(request: Request) -> bool:
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return ctype == _JSON or (ctype.startswith("application/") and ctype.endswith("+json"))
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise InvalidRequest(f"The member {name} is repeated.")
-        result[name] = value
-    return result
-
-
-def _json_object(body: bytes, limit: int) -> dict[str, Any]:
-    if len(body) > limit:
-        raise InvalidRequest("The request body is too large.")
-    try:
-        data = json.loads(body, object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise InvalidRequest("The request body is not valid JSON.") from exc
-    if not isinstance(data, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return data
-
-
 def parse_login(body: bytes) -> tuple[str, Any, str | None]:
     """``handle``, the decoded assertion and ``client_id``, or ``InvalidRequest``."""
-    data = _json_object(body, MAX_LOGIN_BYTES)
+    data = json_object(body, MAX_LOGIN_BYTES)
     client_id = data.get("client_id")
     if client_id is not None and (not isinstance(client_id, str) or not client_id):
         raise InvalidRequest("The client_id member must be a non-empty string.")
@@ -163,60 +109,30 @@ def parse_login(body: bytes) -> tuple[str, Any, str | None]:
     return handle, assertion, client_id
 
 
-class _Repository:
-    """The repository, built on first use: a WebAuthn setting that is wrong fails the
-    FIDO2 routes (logged, 500) rather than the whole service's start."""
-
-    def __init__(self, deployment: Deployment, issuer: str) -> None:
-        self._deployment = deployment
-        self._issuer = issuer
-        self._lock = threading.Lock()
-        self._repository: WebAuthnRepository | None = None
-
-    def __call__(self) -> WebAuthnRepository:
-        repository = self._repository
-        if repository is None:
-            with self._lock:
-                if self._repository is None:
-                    s = self._deployment.settings
-                    self._repository = WebAuthnRepository(
-                        self._deployment.store,
-                        rp=relying_party_for(
-                            self._issuer, rp_id=s.rp_id, name=s.rp_name, origins=s.webauthn_origins
-                        ),
-                        clock=self._deployment.clock,
-                        policy=AttestationPolicy.load(
-                            s.webauthn_aaguids, s.webauthn_attestation_roots
-                        ),
-                    )
-                repository = self._repository
-        return repository
+def _repository(deployment: Deployment, issuer: str) -> WebAuthnRepository:
+    s = deployment.settings
+    return WebAuthnRepository(
+        deployment.store,
+        rp=relying_party_for(issuer, rp_id=s.rp_id, name=s.rp_name, origins=s.webauthn_origins),
+        clock=deployment.clock,
+        policy=AttestationPolicy.load(s.webauthn_aaguids, s.webauthn_attestation_roots),
+    )
 
 
 def webauthn_router(
     deployment: Deployment, service: TokenService, *, clients: ClientDirectory | None = None
 ) -> APIRouter:
     """The FIDO2 login routes and admin API, for ``app.include_router``."""
-    repository = _Repository(deployment, service.issuer)
+    # Built on first use: a WebAuthn setting that is wrong fails the FIDO2 routes
+    # (logged, 500) rather than the whole service's start.
+    issuer = service.issuer
+    repository = Lazy(lambda: _repository(deployment, issuer))
     directory = clients or ClientDirectory(deployment.store, deployment.clock)
 
-    def session_client(client_id: str) -> Client:
-        client = directory.find(client_id) if is_plain_text(client_id) else None
-        if client is None or not client.enabled:
-            raise InvalidClient("Unknown client.")
-        if client.kind == "resource-server" or client.secret_hash is not None:
-            raise UnauthorizedClient("This client may not sign people in.")
-        audience = client.default_audience
-        policy = service.audience_policy(audience)
-        if policy is not None and not acr_satisfies(FIDO2_ACR, policy.min_acr):
-            raise InsufficientAssurance(
-                f"A security key does not meet the assurance {audience} requires "
-                f"({policy.min_acr})."
-            )
-        return client
-
     def login(handle: str, assertion: Any, client_id: str, origin: str) -> TokenResponse:
-        client = session_client(client_id)
+        client = directory.session_client(
+            client_id, service, acr=FIDO2_ACR, factor="A security key"
+        )
         outcome = repository().login(handle, assertion, client_id=client.client_id, origin=origin)
         credential = outcome.credential
         if not outcome.accepted or credential is None:
@@ -248,14 +164,10 @@ def webauthn_router(
     )
     async def login_options(request: Request) -> Response:
         body = await request.body()
-        if body.strip() and (not _is_json(request) or _json_object(body, MAX_LOGIN_BYTES) != {}):
+        if body.strip() and (not is_json(request) or json_object(body, MAX_LOGIN_BYTES) != {}):
             raise InvalidRequest("Send no body, or an empty JSON object.")
         options = await run_in_threadpool(lambda: repository().login_options())
-        return Response(
-            json.dumps(options.to_json(), separators=(",", ":")),
-            media_type=_JSON,
-            headers=_NO_STORE,
-        )
+        return no_store_json(options.to_json())
 
     @router.post(
         "/login/webauthn",
@@ -266,17 +178,12 @@ def webauthn_router(
         openapi_extra=_LOGIN_BODY,
     )
     async def login_webauthn(request: Request) -> Response:
-        if not _is_json(request):
-            raise InvalidRequest(f"Send the parameters as {_JSON}.")
+        require_json(request)
         handle, assertion, client_id = parse_login(await request.body())
         result = await run_in_threadpool(
-            login, handle, assertion, client_id or DEFAULT_KIOSK_CLIENT_ID, _origin(request)
+            login, handle, assertion, client_id or DEFAULT_KIOSK_CLIENT_ID, request_origin(request)
         )
-        return Response(
-            json.dumps(result.to_json(), separators=(",", ":")),
-            media_type=_JSON,
-            headers=_NO_STORE,
-        )
+        return no_store_json(result.to_json())
 
     router.include_router(_admin_router(repository, service, deployment))
     return router
@@ -338,77 +245,27 @@ class CredentialListBody(BaseModel):
     credentials: list[CredentialBody]
 
 
-class AdminErrorBody(BaseModel):
-    error: str
-    error_description: str
-
-
-_Body = TypeVar("_Body", bound=BaseModel)
-_T = TypeVar("_T")
-
-_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": AdminErrorBody, "description": "bad input, or the key's answer is refused"},
-    401: {"model": AdminErrorBody, "description": "no or invalid access token"},
-    403: {"model": AdminErrorBody, "description": "not an admin, or no admin scope"},
-    404: {"model": AdminErrorBody, "description": "unknown user or credential"},
-    409: {"model": AdminErrorBody, "description": "the credential's state does not allow it"},
-}
-
-
-def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {"required": True, "content": {_JSON: {"schema": model.model_json_schema()}}}
-    }
-
-
-async def _read(request: Request, model: type[_Body]) -> _Body:
-    """The body as ``model``, read after the caller was authorised."""
-    if not _is_json(request):
-        raise AdminApiError(400, "invalid_request", f"Send the body as {_JSON}.")
-    body = await request.body()
-    if len(body) > MAX_ADMIN_BYTES:
-        raise AdminApiError(400, "invalid_request", "The request body is too large.")
-    try:
-        parsed = model.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise AdminApiError(
-            400, "invalid_request", f"The request is malformed ({where}: {first['msg']})."
-        ) from exc
-    for name, value in parsed:
-        if isinstance(value, str) and not is_plain_text(value):
-            raise AdminApiError(400, "invalid_request", f"{name} holds a character not allowed.")
-    return parsed
-
-
-async def _call(work: Callable[[], _T]) -> _T:
-    """Run repository work in the thread pool; its refusals become admin API errors."""
-    try:
-        return await run_in_threadpool(work)
-    except NotFound as exc:
-        raise AdminApiError(404, "not_found", exc.message) from exc
-    except WebAuthnConflict as exc:
-        raise AdminApiError(409, "conflict", exc.message) from exc
-    except MalformedResponse as exc:
-        raise AdminApiError(400, "invalid_request", exc.message) from exc
-    except (CeremonyRejected, ChallengeRefused) as exc:
-        raise AdminApiError(400, "registration_refused", exc.message) from exc
-
-
-def _credential(info: WebAuthnCredentialInfo) -> dict[str, Any]:
-    return info.to_json()
+_ADMIN_ERRORS = schemas.admin_errors(
+    bad_input="bad input, or the key's answer is refused",
+    not_found="unknown user or credential",
+    conflict="the credential's state does not allow it",
+)
+_call = AdminWork(
+    (NotFound, 404, "not_found"),
+    (WebAuthnConflict, 409, "conflict"),
+    (MalformedResponse, 400, "invalid_request"),
+    ((CeremonyRejected, ChallengeRefused), 400, "registration_refused"),
+)
 
 
 def _admin_router(
-    repository: Callable[[], WebAuthnRepository], service: TokenService, deployment: Deployment
+    repository: Lazy[WebAuthnRepository], service: TokenService, deployment: Deployment
 ) -> APIRouter:
-    admin = BearerAuth(service, deployment.store)
-    router = APIRouter(
+    router = admin_router(
+        service,
+        deployment.store,
         prefix="/admin/fido2",
         tags=["admin: fido2"],
-        route_class=AdminRoute,
-        dependencies=[Depends(bearer_scheme), Depends(admin)],
         responses=_ADMIN_ERRORS,
     )
 
@@ -416,39 +273,39 @@ def _admin_router(
         "/register/begin",
         summary="Start enrolling a security key for a person: creation options",
         response_model=RegisterOptionsBody,
-        openapi_extra=_json_body(RegisterBeginBody),
+        openapi_extra=schemas.model_body(RegisterBeginBody),
     )
     async def register_begin(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, RegisterBeginBody)
+        body = await read_admin_body(request, RegisterBeginBody)
         options = await _call(
             lambda: repository().begin_registration(
-                body.username, label=body.label, by=who.actor, origin=_origin(request)
+                body.username, label=body.label, by=who.actor, origin=request_origin(request)
             )
         )
-        return json_response(options.to_json())
+        return no_store_json(options.to_json())
 
     @router.post(
         "/register/complete",
         status_code=201,
         summary="Finish enrolling: verify the key's answer and store the credential",
         response_model=CredentialBody,
-        openapi_extra=_json_body(RegisterCompleteBody),
+        openapi_extra=schemas.model_body(RegisterCompleteBody),
     )
     async def register_complete(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, RegisterCompleteBody)
+        body = await read_admin_body(request, RegisterCompleteBody)
 
         def work() -> WebAuthnCredentialInfo:
             return repository().complete_registration(
                 check_handle(body.handle),
                 parse_registration(body.credential),
                 by=who.actor,
-                origin=_origin(request),
+                origin=request_origin(request),
                 uv_method=body.user_verification,
             )
 
-        return json_response(_credential(await _call(work)), 201)
+        return no_store_json((await _call(work)).to_json(), 201)
 
     @router.get(
         "/credentials",
@@ -456,31 +313,30 @@ def _admin_router(
         response_model=CredentialListBody,
     )
     async def credentials(request: Request, username: str | None = None) -> Response:
-        if username is not None and not is_plain_text(username):
-            raise AdminApiError(400, "invalid_request", "username holds a character not allowed.")
+        check_plain_text("username", username)
         infos = await _call(lambda: repository().credentials(username))
-        return json_response({"credentials": [_credential(info) for info in infos]})
+        return no_store_json({"credentials": [info.to_json() for info in infos]})
 
     for verb in ("revoke", "unsuspend"):
         _add_state_route(router, repository, verb)
     return router
 
 
-def _add_state_route(
-    router: APIRouter, repository: Callable[[], WebAuthnRepository], verb: str
-) -> None:
+def _add_state_route(router: APIRouter, repository: Lazy[WebAuthnRepository], verb: str) -> None:
     async def change(request: Request) -> Response:
         who = admin_principal(request)
-        body = await _read(request, CredentialIdBody)
+        body = await read_admin_body(request, CredentialIdBody)
 
         def work() -> WebAuthnCredentialInfo:
             repo = repository()
             action = repo.revoke if verb == "revoke" else repo.unsuspend
             return action(
-                parse_credential_id(body.credential_id), by=who.actor, origin=_origin(request)
+                parse_credential_id(body.credential_id),
+                by=who.actor,
+                origin=request_origin(request),
             )
 
-        return json_response(_credential(await _call(work)))
+        return no_store_json((await _call(work)).to_json())
 
     router.add_api_route(
         f"/{verb}",
@@ -490,6 +346,6 @@ def _add_state_route(
         if verb == "revoke"
         else "Make a suspended credential usable again",
         response_model=CredentialBody,
-        openapi_extra=_json_body(CredentialIdBody),
+        openapi_extra=schemas.model_body(CredentialIdBody),
         name=f"fido2_{verb}",
     )

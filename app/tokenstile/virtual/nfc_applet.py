@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from fido2.ctap import STATUS, CtapError
 
+from tokenstile.virtual.apdu import CommandApdu, StatusWordError, parse_command, response_piece
 from tokenstile.virtual.ctap2_authenticator import Ctap2Authenticator
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ SELECT_RESPONSE = b"FIDO_2_0"
 
 SW_OK = 0x9000
 SW_UPDATE = 0x9100  # NFCCTAP_GETRESPONSE: still processing, status byte attached
-SW_WRONG_LENGTH = 0x6700
 SW_CONDITIONS_NOT_SATISFIED = 0x6985
 SW_FILE_NOT_FOUND = 0x6A82
 SW_INCORRECT_P1P2 = 0x6A86
@@ -41,22 +41,6 @@ _INS_SELECT, _INS_GET_RESPONSE = 0xA4, 0xC0
 _INS_NFCCTAP_MSG, _INS_NFCCTAP_GET_RESPONSE = 0x10, 0x11
 _P1_GET_RESPONSE_SUPPORTED = 0x80
 _P1_CANCEL = 0x11
-
-
-class _StatusWord(Exception):
-    def __init__(self, sw: int) -> None:
-        super().__init__(f"SW {sw:04X}")
-        self.sw = sw
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Apdu:
-    cla: int
-    ins: int
-    p1: int
-    p2: int
-    data: bytes
-    ne: int  # most response bytes the platform takes at once
 
 
 @dataclass(kw_only=True)
@@ -93,16 +77,16 @@ class CtapNfcApplet:
     def handle_apdu(self, apdu: bytes) -> bytes:
         """One command APDU in, its response APDU (data + SW1 SW2) out."""
         try:
-            command = _parse(apdu)
+            command = parse_command(apdu)
             data, sw = self._handle(command)
-        except _StatusWord as exc:
+        except StatusWordError as exc:
             return struct.pack(">H", exc.sw)
         return data + struct.pack(">H", sw)
 
-    def _handle(self, command: _Apdu) -> tuple[bytes, int]:
+    def _handle(self, command: CommandApdu) -> tuple[bytes, int]:
         if command.cla == 0x00 and command.ins == _INS_GET_RESPONSE:
             if not self._outgoing:
-                raise _StatusWord(SW_CONDITIONS_NOT_SATISFIED)
+                raise StatusWordError(SW_CONDITIONS_NOT_SATISFIED)
             return self._next_piece(command.ne)
         self._outgoing = b""  # any other command abandons an unread reply
         if command.cla & _CHAINING:
@@ -117,29 +101,29 @@ class CtapNfcApplet:
         if command.cla == 0x00 and command.ins == _INS_SELECT:
             return self._select(command, data)
         if command.cla != 0x80:
-            raise _StatusWord(SW_CLA_NOT_SUPPORTED)
+            raise StatusWordError(SW_CLA_NOT_SUPPORTED)
         if not self._selected:
-            raise _StatusWord(SW_CONDITIONS_NOT_SATISFIED)
+            raise StatusWordError(SW_CONDITIONS_NOT_SATISFIED)
         if command.ins == _INS_NFCCTAP_MSG:
             return self._ctap_message(command, data)
         if command.ins == _INS_NFCCTAP_GET_RESPONSE:
             if self._pending is None:
-                raise _StatusWord(SW_CONDITIONS_NOT_SATISFIED)
+                raise StatusWordError(SW_CONDITIONS_NOT_SATISFIED)
             if command.p1 == _P1_CANCEL:
                 self._pending.cancel.set()
             return self._poll(command.ne)
-        raise _StatusWord(SW_INS_NOT_SUPPORTED)
+        raise StatusWordError(SW_INS_NOT_SUPPORTED)
 
-    def _select(self, command: _Apdu, aid: bytes) -> tuple[bytes, int]:
+    def _select(self, command: CommandApdu, aid: bytes) -> tuple[bytes, int]:
         if command.p1 != 0x04:
-            raise _StatusWord(SW_INCORRECT_P1P2)
+            raise StatusWordError(SW_INCORRECT_P1P2)
         if aid != FIDO_AID:
             self._selected = False
-            raise _StatusWord(SW_FILE_NOT_FOUND)
+            raise StatusWordError(SW_FILE_NOT_FOUND)
         self._selected = True
         return self._send(SELECT_RESPONSE, command.ne)
 
-    def _ctap_message(self, command: _Apdu, request: bytes) -> tuple[bytes, int]:
+    def _ctap_message(self, command: CommandApdu, request: bytes) -> tuple[bytes, int]:
         if self._pending is not None:
             return self._send(bytes([CtapError.ERR.CHANNEL_BUSY]), command.ne)
         if not command.p1 & _P1_GET_RESPONSE_SUPPORTED:
@@ -177,43 +161,5 @@ class CtapNfcApplet:
         return self._next_piece(ne)
 
     def _next_piece(self, ne: int) -> tuple[bytes, int]:
-        piece, self._outgoing = self._outgoing[:ne], self._outgoing[ne:]
-        if self._outgoing:
-            return piece, 0x6100 | (min(len(self._outgoing), 0x100) & 0xFF)  # 6100: 256 or more
-        return piece, SW_OK
-
-
-def _parse(apdu: bytes) -> _Apdu:
-    """ISO 7816-4 section 5.1: cases 1-4, short and extended length."""
-    if len(apdu) < 4:
-        raise _StatusWord(SW_WRONG_LENGTH)
-    cla, ins, p1, p2 = apdu[:4]
-    body = apdu[4:]
-    data, ne = b"", 0
-    extended = len(body) >= 3 and body[0] == 0
-    if not body:  # case 1
-        pass
-    elif len(body) == 1:  # case 2S
-        ne = body[0] or 256
-    elif not extended:
-        lc = body[0]
-        if len(body) == 1 + lc:  # case 3S
-            data = body[1:]
-        elif len(body) == 2 + lc:  # case 4S
-            data, ne = body[1:-1], body[-1] or 256
-        else:
-            raise _StatusWord(SW_WRONG_LENGTH)
-    elif len(body) == 3:  # case 2E
-        ne = int.from_bytes(body[1:3], "big") or 65536
-    else:
-        lc = int.from_bytes(body[1:3], "big")
-        rest = body[3 + lc :]
-        data = body[3 : 3 + lc]
-        if lc == 0 or len(data) != lc or len(rest) not in (0, 2):
-            raise _StatusWord(SW_WRONG_LENGTH)
-        ne = (int.from_bytes(rest, "big") or 65536) if rest else 65536  # case 4E / 3E
-    if ne == 0:
-        # No Le: a short command may still get a reply of up to 256 bytes (GET RESPONSE
-        # brings the rest), an extended one up to 65536.
-        ne = 65536 if extended else 256
-    return _Apdu(cla=cla, ins=ins, p1=p1, p2=p2, data=data, ne=ne)
+        piece, self._outgoing, sw = response_piece(self._outgoing, ne)
+        return piece, sw

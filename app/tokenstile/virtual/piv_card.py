@@ -32,7 +32,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tokenstile.virtual.piv_apdu import SW, CommandApdu, StatusWordError, parse_command
+from tokenstile.virtual.apdu import (
+    SW,
+    CommandApdu,
+    StatusWordError,
+    parse_command,
+    response_piece,
+)
 from tokenstile.virtual.piv_keys import (
     KeyOperationError,
     generate_key,
@@ -259,10 +265,8 @@ class PivCardApplet:
         return self._next_piece(ne)
 
     def _next_piece(self, ne: int) -> tuple[bytes, int]:
-        piece, self._outgoing = self._outgoing[:ne], self._outgoing[ne:]
-        if self._outgoing:
-            return piece, 0x6100 | (min(len(self._outgoing), 0x100) & 0xFF)  # 6100: 256+
-        return piece, SW.OK
+        piece, self._outgoing, sw = response_piece(self._outgoing, ne)
+        return piece, sw
 
     def _save(self) -> None:
         if self._store is not None:

@@ -15,29 +15,23 @@ still be exposed: seal the file when that matters).
 from __future__ import annotations
 
 import base64
-import binascii
-import contextlib
 import hashlib
 import hmac
-import json
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tokenstile.errors import TokenstileError
 from tokenstile.virtual.piv_objects import Algorithm, Slot
+from tokenstile.virtual.sealed_file import SealedJsonFile
 
 STATE_FORMAT = "tokenstile-virtual-piv-card"
 STATE_VERSION = 1
-_SEALED_AAD = f"{STATE_FORMAT}/{STATE_VERSION}".encode()
 _PBKDF2_ITERATIONS = 20_000
 
 PivPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -188,71 +182,24 @@ class PivCardFile:
     """A :class:`PivStateStore` backed by one file."""
 
     def __init__(self, path: Path | str, *, kek: bytes | None = None) -> None:
-        if kek is not None and len(kek) != 32:
-            raise ValueError("the key-encryption key must be 32 bytes")
-        self.path = Path(path)
-        self._kek = kek
+        self._file = SealedJsonFile(
+            path,
+            kek=kek,
+            format=STATE_FORMAT,
+            version=STATE_VERSION,
+            error=VirtualCardFileError,
+            kind="virtual card file",
+        )
+        self.path = self._file.path
         self._lock = threading.Lock()
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return self._file.exists()
 
     def load(self) -> PivCardState | None:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise VirtualCardFileError(f"cannot read the virtual card file {self.path}") from exc
-        try:
-            return PivCardState.from_json(self._open(_json_object(raw)))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise VirtualCardFileError(f"{self.path} is not a readable virtual card file") from exc
+        return self._file.load(PivCardState.from_json)
 
     def save(self, state: PivCardState) -> None:
-        payload = json.dumps(self._seal(state.to_json()), indent=1).encode()
-        directory = self.path.parent
+        document = state.to_json()
         with self._lock:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
-            try:
-                os.fchmod(fd, 0o600)
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(payload)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temporary, self.path)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temporary)
-                raise
-
-    def _seal(self, document: dict[str, Any]) -> dict[str, Any]:
-        if self._kek is None:
-            return document
-        nonce = os.urandom(12)
-        sealed = AESGCM(self._kek).encrypt(nonce, json.dumps(document).encode(), _SEALED_AAD)
-        return {"format": STATE_FORMAT, "version": STATE_VERSION, "sealed": _b64(nonce + sealed)}
-
-    def _open(self, document: dict[str, Any]) -> dict[str, Any]:
-        if "sealed" not in document:
-            if self._kek is not None:
-                raise VirtualCardFileError(f"{self.path} is not sealed but a KEK was given")
-            return document
-        if self._kek is None:
-            raise VirtualCardFileError(f"{self.path} is sealed: a key-encryption key is needed")
-        try:
-            blob = _unb64(document["sealed"])
-            plain = AESGCM(self._kek).decrypt(blob[:12], blob[12:], _SEALED_AAD)
-        except (InvalidTag, binascii.Error, TypeError) as exc:
-            raise VirtualCardFileError(
-                f"cannot open {self.path}: wrong key-encryption key or damaged file"
-            ) from exc
-        return _json_object(plain)
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    document = json.loads(raw)
-    if not isinstance(document, dict):
-        raise TypeError("not a JSON object")
-    return document
+            self._file.save(document)

@@ -1,7 +1,10 @@
-"""Command APDUs as the virtual PIV card reads them, and the status words it answers.
+"""Command APDUs as the virtual cards read them, and the status words they answer.
 
 ISO/IEC 7816-4 section 5.1: cases 1 to 4 in short and extended length. A malformed
-command is answered with a status word (``6700`` wrong length), never an exception.
+command is answered with a status word (``6700`` wrong length), never an exception. A
+reply longer than the host takes leaves in pieces, each but the last ending ``61xx``
+(section 5.3.4); the host fetches the rest with GET RESPONSE. The PIV card and the NFC
+FIDO applet both read and answer this way.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from enum import IntEnum
 
 
 class SW(IntEnum):
-    """The status words the card uses (SP 800-73-4 Part 2 section 3, ISO 7816-4 5.6)."""
+    """The status words the cards use (SP 800-73-4 Part 2 section 3, ISO 7816-4 5.6)."""
 
     OK = 0x9000
     VERIFY_FAILED = 0x63C0  # | retries left
@@ -85,3 +88,11 @@ def parse_command(apdu: bytes) -> CommandApdu:
         # (GET RESPONSE fetches the rest), an extended one up to 65536.
         ne = 65536 if extended else 256
     return CommandApdu(cla=cla, ins=ins, p1=p1, p2=p2, data=data, ne=ne, extended=extended)
+
+
+def response_piece(outgoing: bytes, ne: int) -> tuple[bytes, bytes, int]:
+    """The next piece of a reply of at most ``ne`` bytes, what is left, and its SW."""
+    piece, rest = outgoing[:ne], outgoing[ne:]
+    if rest:
+        return piece, rest, 0x6100 | (min(len(rest), 0x100) & 0xFF)  # 6100: 256 or more
+    return piece, rest, SW.OK
