@@ -12,7 +12,9 @@ import shutil
 from tokenstile import paths
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
+from tokenstile.factors.otp_enrollment import base32_secret, generate_seed
 from tokenstile.server.run import serve
+from tokenstile.store.otp_repository import OtpRepository
 from tokenstile.tokens.model import AuditEvent
 
 DEMO_PORT = 8600
@@ -42,7 +44,10 @@ def run_demo() -> int:
         )
         client = deployment.store.find_client(DEFAULT_KIOSK_CLIENT_ID)
         assert client is not None  # noqa: S101 - init registers it
-        # Until the login factors exist, the demo opens a session the way they will.
+        # An authenticator app for the demo person: scan the QR, or let oathtool play it.
+        otp = OtpRepository(deployment.store, box=deployment.kek, clock=deployment.clock)
+        _info, enrollment = otp.enroll_app("demo", by="tokenstile demo", seed=generate_seed())
+        # And a session already open, as after a login at the kiosk.
         session = deployment.token_service().open_session(
             user=user,
             client=client,
@@ -66,6 +71,15 @@ def run_demo() -> int:
         f"-d client_id={DEFAULT_KIOSK_CLIENT_ID} -d refresh_token={session.refresh_token}"
     )
     print("  (run the second twice: the refresh token rotates, and reuse ends the session)")
+    print()
+    print("Sign in as 'demo' with a one-time code (scan the QR into an authenticator app,")
+    print("or generate the code with oathtool):")
+    print(enrollment.qr_text())
+    secret = base32_secret(enrollment.seed)
+    print(
+        f"  curl -s {issuer}/login/totp -H 'content-type: application/json' "
+        f'-d "{{\\"username\\": \\"demo\\", \\"code\\": \\"$(oathtool --totp -b {secret})\\"}}"'
+    )
     print()
     print(f"Stop it with Ctrl+C (or `kill {os.getpid()}`).", flush=True)
     serve(settings, log_level="warning", on_ready="Ready.")

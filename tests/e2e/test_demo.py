@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tokenstile.factors.otp import totp_code
 
 
 @pytest.mark.server
@@ -54,6 +56,14 @@ def test_demo_serves_a_working_session() -> None:
             f"{base}/userinfo", headers={"Authorization": f"Bearer {access}"}, timeout=10
         )
         assert me.json()["sub"] == "demo"
+        # The printed one-time-code login works with the printed secret.
+        secret = re.search(r"oathtool --totp -b ([A-Z2-7]+)", output)
+        assert secret is not None
+        code = totp_code(base64.b32decode(secret.group(1)), time.time())
+        login = httpx.post(
+            f"{base}/login/totp", json={"username": "demo", "code": code}, timeout=10
+        )
+        assert login.status_code == 200, login.text
     finally:
         proc.terminate()
         proc.wait(10)
