@@ -8,11 +8,8 @@ polling) is the independent platform. Real pcscd + vpcd is the vpcd transport's 
 from __future__ import annotations
 
 import importlib
-import sys
 import threading
 import time
-import types
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -194,34 +191,9 @@ class AppletConnection:
 
 
 @pytest.fixture
-def ctap_pcsc_device() -> Iterator[type[Any]]:
-    """``fido2.pcsc.CtapPcscDevice``; without pyscard, its imports get empty stand-ins."""
-    stubbed: list[str] = []
-    try:
-        importlib.import_module("smartcard")
-    except ImportError:
-        names = {
-            "smartcard": {"System": types.SimpleNamespace(readers=list)},
-            "smartcard.CardConnection": {"CardConnection": object},
-            "smartcard.CardConnectionDecorator": {"CardConnectionDecorator": object},
-            "smartcard.pcsc": {},
-            "smartcard.pcsc.PCSCExceptions": {"ListReadersException": Exception},
-        }
-        for name, members in names.items():
-            module = types.ModuleType(name)
-            module.__dict__.update(members)
-            sys.modules[name] = module
-            stubbed.append(name)
-        sys.modules.pop("fido2.pcsc", None)
-    try:
-        yield importlib.import_module("fido2.pcsc").CtapPcscDevice
-    finally:
-        if stubbed:
-            for name in [*stubbed, "fido2.pcsc"]:
-                sys.modules.pop(name, None)
-            import fido2
-
-            fido2.__dict__.pop("pcsc", None)
+def ctap_pcsc_device() -> type[Any]:
+    """python-fido2's own ``CtapPcscDevice`` (pyscard is a dependency), on our connection."""
+    return importlib.import_module("fido2.pcsc").CtapPcscDevice  # type: ignore[no-any-return]
 
 
 def test_python_fido2_pcsc_device_runs_a_whole_ceremony(ctap_pcsc_device: type[Any]) -> None:
