@@ -215,3 +215,30 @@ def test_toml_config_file(
     assert code == 2
     assert "signing_alg" in err
     monkeypatch.delenv("TOKENSTILE_CONFIG", raising=False)
+
+
+def test_a_closed_pipe_is_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import add_user, make_deployment
+
+    db = f"sqlite:///{tmp_path / 'pipe.db'}"
+    dep = make_deployment(db)
+    for name in range(1500):  # well past a pipe's 64 KiB buffer of audit lines
+        add_user(dep, f"person{name}")
+    dep.close()
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "tokenstile.cli", "manage", "--db", db, "audit"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    assert reader.stdout is not None
+    assert reader.stdout.readline()
+    reader.stdout.close()  # like `| head -1`
+    _, err = reader.communicate(timeout=60)
+    assert b"Traceback" not in err
+    assert reader.returncode == 1
