@@ -29,12 +29,8 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import platform
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +46,16 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import func, insert, select
 
+from harness import (
+    bench_env,
+    cpu_seconds,
+    free_port,
+    machine,
+    median_us,
+    start_server,
+    stop_server,
+    today,
+)
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.factors.piv import (
@@ -64,25 +70,6 @@ from tokenstile.tokens.jose import b64url_decode, b64url_encode
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 WARMUP = 50
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def sign(key: PrivateKey, challenge: bytes) -> bytes:
@@ -191,10 +178,6 @@ def enroll_cards(
     return cards
 
 
-def median_us(samples: list[float]) -> float:
-    return statistics.median(samples) * 1e6
-
-
 def timed(run: Callable[[], object], rounds: int) -> float:
     samples = []
     for _ in range(rounds):
@@ -263,32 +246,6 @@ def in_process(
     }
 
 
-def start_server(
-    db: str, port: int, cpu: int, env: dict[str, str], log: Path
-) -> subprocess.Popen[bytes]:
-    cmd = ["taskset", "-c", str(cpu), sys.executable, "-m", "tokenstile.cli"]
-    cmd += ["--log-level", "WARNING", "server", "--db", db, "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--issuer", f"http://127.0.0.1:{port}"]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"the server did not start: {log.read_text()}")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @contextlib.contextmanager
 def server_process(
     args: argparse.Namespace, db: str, env: dict[str, str], workdir: Path
@@ -298,11 +255,7 @@ def server_process(
     try:
         yield f"http://127.0.0.1:{port}", proc.pid
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def over_http(base: str, pid: int, cards: list[tuple[bytes, PrivateKey]]) -> dict[str, float]:
@@ -375,13 +328,7 @@ def main() -> int:
         return 1
     os.sched_setaffinity(0, {args.client_cpu})
     workdir = Path(tempfile.mkdtemp(prefix="tokenstile-piv-bench-"))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TOKENSTILE_")},
-        "TOKENSTILE_DATA_DIR": str(workdir / "data"),
-        "TOKENSTILE_RUNTIME_DIR": str(workdir / "run"),
-        "TOKENSTILE_SQLITE_SYNCHRONOUS": args.sync,
-    }
-    os.environ.update(env)
+    env = bench_env(workdir, args.sync)
     db = f"sqlite:///{workdir / 'bench.db'}"
     dep = Deployment(load_settings(db=db))
     ca = make_ca()
@@ -407,7 +354,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"date: {dt.datetime.now(dt.UTC).date().isoformat()}; SQLite WAL synchronous={args.sync}")
+    print(f"date: {today()}; SQLite WAL synchronous={args.sync}")
     for name, r in results.items():
         if name.endswith("in-process"):
             outside = 1 - r["verify_us"] / r["total_us"]

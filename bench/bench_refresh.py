@@ -19,15 +19,9 @@ seconds. Afterwards the audit log is checked: one refresh success per 2xx respon
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
-import json
 import os
-import platform
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,8 +30,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
+from harness import (
+    add_load_options,
+    audit_counts,
+    bench_env,
+    free_port,
+    machine,
+    missing_tools,
+    run_wrk,
+    socket_errors,
+    start_py_spy,
+    start_server,
+    stop_server,
+    today,
+)
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.store import schema as t
@@ -49,25 +57,6 @@ LUA = HERE / "refresh.lua"
 GOAL_RPS = 2000.0
 GOAL_P99_MS = 20.0
 WARMUP_REQUESTS = 300
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_sessions(dep: Deployment, count: int) -> list[str]:
@@ -117,27 +106,6 @@ def make_sessions(dep: Deployment, count: int) -> list[str]:
     return tokens
 
 
-def start_server(
-    db: str, port: int, cpu: int, env: dict[str, str], log: Path
-) -> subprocess.Popen[bytes]:
-    cmd = ["taskset", "-c", str(cpu), sys.executable, "-m", "tokenstile.cli"]
-    cmd += ["--log-level", "WARNING", "server", "--db", db, "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--issuer", f"http://127.0.0.1:{port}"]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"the server did not start: {log.read_text()}")
-
-
 def warm_up(base: str, tokens: list[str]) -> None:
     """Sequential refreshes: JIT-free Python still likes warm caches (and checks the setup)."""
     with httpx.Client(base_url=base, timeout=10) as client:
@@ -156,44 +124,10 @@ def warm_up(base: str, tokens: list[str]) -> None:
                 )
 
 
-def run_wrk(args: argparse.Namespace, base: str, tokens_file: Path) -> tuple[dict[str, Any], str]:
-    cmd = ["taskset", "-c", str(args.load_cpu), "wrk", f"-t{args.threads}", f"-c{args.connections}"]
-    cmd += [f"-d{args.duration}s", "--latency", "--timeout", "5s", "-s", str(LUA), base]
-    cmd += ["--", str(tokens_file), DEFAULT_KIOSK_CLIENT_ID]
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, check=True, timeout=args.duration + 60
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line.removeprefix("RESULT ")), done.stdout
-    raise RuntimeError(f"wrk printed no RESULT line:\n{done.stdout}\n{done.stderr}")
-
-
-def start_py_spy(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes]:
-    """py-spy record for the load's duration; it shares the load core, not the server's."""
-    sibling = Path(sys.executable).with_name("py-spy")
-    spy = str(sibling) if sibling.exists() else "py-spy"
-    cmd = ["taskset", "-c", str(args.load_cpu), spy, "record", "--pid", str(pid)]
-    cmd += ["--duration", str(max(1, args.duration - 1)), "--rate", "200", "--format", "raw"]
-    cmd += ["--output", str(args.py_spy), "--nonblocking", *args.py_spy_args.split()]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-
-
-def audit_counts(dep: Deployment) -> dict[tuple[str, str], int]:
-    a = t.audit
-    stmt = select(a.c.event, a.c.outcome, func.count()).group_by(a.c.event, a.c.outcome)
-    with dep.engine.connect() as conn:
-        return {(e, o): int(n) for e, o, n in conn.execute(stmt)}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=60_000, help="distinct refresh tokens")
-    parser.add_argument("--duration", type=int, default=12, help="seconds of load")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--server-cpu", type=int, default=0)
-    parser.add_argument("--load-cpu", type=int, default=1)
+    add_load_options(parser)
     parser.add_argument(
         "--sync", choices=["FULL", "NORMAL"], default="FULL", help="SQLite synchronous"
     )
@@ -211,10 +145,8 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    for tool in ("wrk", "taskset"):
-        if shutil.which(tool) is None:
-            print(f"{tool} is not installed (make bench installs it).", file=sys.stderr)
-            return 1
+    if missing_tools("wrk", "taskset"):
+        return 1
     workdir = Path(tempfile.mkdtemp(prefix="tokenstile-bench-"))
     try:
         result, rotations, refused = measure(args, workdir)
@@ -228,13 +160,7 @@ def main() -> int:
 
 def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], int, int]:
     """Set up, load, and count: wrk's result, rotations committed, refusals written."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TOKENSTILE_")},
-        "TOKENSTILE_DATA_DIR": str(workdir / "data"),
-        "TOKENSTILE_RUNTIME_DIR": str(workdir / "run"),
-        "TOKENSTILE_SQLITE_SYNCHRONOUS": args.sync,
-    }
-    os.environ.update(env)
+    env = bench_env(workdir, args.sync)
     db = f"sqlite:///{workdir / 'bench.db'}"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -253,19 +179,26 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], in
         server = start_server(db, port, args.server_cpu, env, workdir / "server.log")
         warm_up(base, warm)
         before = audit_counts(dep)
-        spy = start_py_spy(args, server.pid) if args.py_spy else None
-        result, wrk_text = run_wrk(args, base, tokens_file)
+        # py-spy for the load's duration: it shares the load core, not the server's.
+        spy = (
+            start_py_spy(
+                args.load_cpu,
+                server.pid,
+                args.py_spy,
+                duration=max(1, args.duration - 1),
+                rate=200,
+                extra=args.py_spy_args.split(),
+            )
+            if args.py_spy
+            else None
+        )
+        result, wrk_text = run_wrk(args, LUA, base, str(tokens_file), DEFAULT_KIOSK_CLIENT_ID)
         if spy is not None:
             spy.wait(30)
         time.sleep(1.0)  # let the requests wrk abandoned at the end finish
         after = audit_counts(dep)
     finally:
-        if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop_server(server)
         dep.close()
     if args.wrk_output:
         print(wrk_text)
@@ -281,10 +214,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], in
 def report(args: argparse.Namespace, result: dict[str, Any], rotations: int, refused: int) -> int:
     rps = result["requests"] / (result["duration_us"] / 1e6)
     p50, p99 = result["p50_us"] / 1000, result["p99_us"] / 1000
-    errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
+    errors = socket_errors(result)
     ok_2xx = result["statuses"].get("200", 0)
     met = rps >= GOAL_RPS and p99 < GOAL_P99_MS and result["non_2xx"] == 0 and errors == 0
-    today = dt.datetime.now(dt.UTC).date().isoformat()
     print(f"machine: {machine()}; nproc {os.cpu_count()}")
     print(
         f"load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s on cpu "
@@ -300,7 +232,7 @@ def report(args: argparse.Namespace, result: dict[str, Any], rotations: int, ref
         f"{refused} refusals; {result['tokens_exhausted']} requests found no unused token"
     )
     print(
-        f"refresh grant {today}: {rps:,.0f} requests/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+        f"refresh grant {today()}: {rps:,.0f} requests/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
         f"non-2xx {result['non_2xx']}, socket errors {errors} (goal >= {GOAL_RPS:,.0f}/s, "
         f"p99 < {GOAL_P99_MS:.0f} ms: {'MET' if met else 'MISSED'})"
     )

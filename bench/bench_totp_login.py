@@ -28,29 +28,38 @@ Where the time goes, two ways:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
 import json
-import os
-import platform
 import secrets
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
+import harness
+from harness import (
+    add_load_options,
+    audit_counts,
+    bench_env,
+    cpu_seconds,
+    free_port,
+    machine,
+    median_us,
+    missing_tools,
+    socket_errors,
+    start_py_spy,
+    start_server,
+    stop_server,
+    timing,
+    today,
+)
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.factors import otp_login as login_module
@@ -122,25 +131,6 @@ end
 """
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def enroll_people(dep: Deployment, count: int) -> list[tuple[str, bytes]]:
     """``count`` people with one active TOTP credential each (bulk rows, same columns as
     ``OtpRepository.store_enrollment``); their usernames and seeds."""
@@ -199,27 +189,6 @@ def bodies(people: list[tuple[str, bytes]], at: float) -> list[str]:
     ]
 
 
-def start_server(
-    db: str, port: int, cpu: int, env: dict[str, str], log: Path
-) -> subprocess.Popen[bytes]:
-    cmd = ["taskset", "-c", str(cpu), sys.executable, "-m", "tokenstile.cli"]
-    cmd += ["--log-level", "WARNING", "server", "--db", db, "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--issuer", f"http://127.0.0.1:{port}"]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"the server did not start: {log.read_text()}")
-
-
 def warm_up(base: str, lines: list[str]) -> None:
     with httpx.Client(base_url=base, timeout=10) as client:
         for body in lines:
@@ -235,26 +204,8 @@ def run_wrk(args: argparse.Namespace, base: str, workdir: Path, lines: list[str]
     script.write_text(WRK_SCRIPT)
     body_file = workdir / "bodies.txt"
     body_file.write_text("\n".join(lines) + "\n")
-    cmd = ["taskset", "-c", str(args.load_cpu), "wrk", f"-t{args.threads}", f"-c{args.connections}"]
-    cmd += [f"-d{args.duration}s", "--latency", "--timeout", "5s", "-s", str(script), base]
-    cmd += ["--", str(body_file)]
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, check=True, timeout=args.duration + 60
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
-            return result
-    raise RuntimeError(f"wrk printed no RESULT line:\n{done.stdout}\n{done.stderr}")
-
-
-def start_py_spy(args: argparse.Namespace, pid: int, output: Path) -> subprocess.Popen[bytes]:
-    sibling = Path(sys.executable).with_name("py-spy")
-    spy = str(sibling) if sibling.exists() else "py-spy"
-    cmd = ["taskset", "-c", str(args.load_cpu), spy, "record", "--pid", str(pid), "--gil"]
-    cmd += ["--duration", str(max(1, args.duration - 2)), "--rate", "250", "--format", "raw"]
-    cmd += ["--output", str(output), "--nonblocking"]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    result, _ = harness.run_wrk(args, script, base, str(body_file))
+    return result
 
 
 # Frames that make up each part of a login, as py-spy names them ("function (file:line)").
@@ -284,19 +235,6 @@ def split_samples(raw: Path) -> dict[str, int]:
     return dict(parts)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def audit_counts(dep: Deployment) -> dict[tuple[str, str], int]:
-    a = t.audit
-    stmt = select(a.c.event, a.c.outcome, func.count()).group_by(a.c.event, a.c.outcome)
-    with dep.engine.connect() as conn:
-        return {(e, o): int(n) for e, o, n in conn.execute(stmt)}
-
-
 def settled_audit_counts(dep: Deployment) -> dict[tuple[str, str], int]:
     """The counts once the requests wrk left in flight have finished (stable for 1 s)."""
     counts = audit_counts(dep)
@@ -307,25 +245,6 @@ def settled_audit_counts(dep: Deployment) -> dict[tuple[str, str], int]:
             break
         counts = again
     return counts
-
-
-@contextlib.contextmanager
-def timing(owner: Any, name: str, into: list[float]) -> Iterator[None]:
-    """Replace ``owner.name`` by a wrapper that adds each call's duration to ``into``."""
-    original: Callable[..., Any] = getattr(owner, name)
-
-    def timed(*a: Any, **k: Any) -> Any:
-        began = time.perf_counter()
-        try:
-            return original(*a, **k)
-        finally:
-            into.append(time.perf_counter() - began)
-
-    setattr(owner, name, timed)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
 
 
 def in_process_profile(dep: Deployment, people: list[tuple[str, bytes]]) -> dict[str, float]:
@@ -364,39 +283,27 @@ def in_process_profile(dep: Deployment, people: list[tuple[str, bytes]]) -> dict
     # Seed opening, the window's HMACs and the padding up to the work floor.
     check = (sum(checks) + sum(seeds) + sum(pads)) / len(people)
     return {
-        "total_us": statistics.median(totals) * 1e6,
-        "otp_transaction_us": statistics.median(logins) * 1e6,
-        "session_transaction_us": statistics.median(sessions) * 1e6,
+        "total_us": median_us(totals),
+        "otp_transaction_us": median_us(logins),
+        "session_transaction_us": median_us(sessions),
         "otp_check_us": check * 1e6,
-        "signing_us": statistics.median(signing) * 1e6,
+        "signing_us": median_us(signing),
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=30_000, help="people (= codes) to enroll")
-    parser.add_argument("--duration", type=int, default=12, help="seconds of load")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--server-cpu", type=int, default=0)
-    parser.add_argument("--load-cpu", type=int, default=1)
+    add_load_options(parser)
     parser.add_argument("--sync", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy and in-process")
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
     args = parser.parse_args()
 
-    for tool in ("wrk", "taskset"):
-        if shutil.which(tool) is None:
-            print(f"{tool} is not installed (make bench installs it).", file=sys.stderr)
-            return 1
+    if missing_tools("wrk", "taskset"):
+        return 1
     workdir = Path(tempfile.mkdtemp(prefix="tokenstile-totp-bench-"))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TOKENSTILE_")},
-        "TOKENSTILE_DATA_DIR": str(workdir / "data"),
-        "TOKENSTILE_RUNTIME_DIR": str(workdir / "run"),
-        "TOKENSTILE_SQLITE_SYNCHRONOUS": args.sync,
-    }
-    os.environ.update(env)
+    env = bench_env(workdir, args.sync)
     db = f"sqlite:///{workdir / 'bench.db'}"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -419,7 +326,18 @@ def main() -> int:
         server = start_server(db, port, args.server_cpu, env, workdir / "server.log")
         warm_up(base, lines[:WARMUP_REQUESTS])
         before = audit_counts(dep)
-        spy = None if args.no_profile else start_py_spy(args, server.pid, spy_file)
+        spy = (
+            None
+            if args.no_profile
+            else start_py_spy(
+                args.load_cpu,
+                server.pid,
+                spy_file,
+                duration=max(1, args.duration - 2),
+                rate=250,
+                extra=["--gil"],
+            )
+        )
         cpu_before = cpu_seconds(server.pid)
         result = run_wrk(args, base, workdir, lines[WARMUP_REQUESTS:])
         server_cpu = cpu_seconds(server.pid) - cpu_before
@@ -427,20 +345,13 @@ def main() -> int:
             spy.wait(30)
         after = settled_audit_counts(dep)
     finally:
-        if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop_server(server)
         dep.close()
 
     seconds = result["duration_us"] / 1e6
     rps = result["requests"] / seconds
     p50, p99 = result["p50_us"] / 1000, result["p99_us"] / 1000
-    socket_errors = sum(
-        result[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
-    )
+    errors = socket_errors(result)
     ok = result["statuses"].get("200", 0)
     successes = after.get(("otp_login", "success"), 0) - before.get(("otp_login", "success"), 0)
     sessions = after.get(("login", "success"), 0) - before.get(("login", "success"), 0)
@@ -451,10 +362,10 @@ def main() -> int:
         f"synchronous={args.sync}"
     )
     print(
-        f"TOTP login {dt.datetime.now(dt.UTC).date().isoformat()}: {rps:,.0f} requests/s, "
+        f"TOTP login {today()}: {rps:,.0f} requests/s, "
         f"p50 {p50:.2f} ms, p90 {result['p90_us'] / 1000:.2f} ms, p99 {p99:.2f} ms, "
         f"max {result['max_us'] / 1000:.1f} ms; non-2xx {result['non_2xx']}, "
-        f"socket errors {socket_errors}, codes exhausted {result['exhausted']}"
+        f"socket errors {errors}, codes exhausted {result['exhausted']}"
     )
     print(f"server CPU: {server_cpu / seconds:.0%} of one core during the load")
     print(

@@ -29,16 +29,11 @@ import argparse
 import contextlib
 import json
 import os
-import platform
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -47,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.unit.factors.webauthn_keys import Kiosk  # noqa: E402
 
+from harness import free_port, machine, median_us, timing  # noqa: E402
 from tokenstile.config import load_settings  # noqa: E402
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment  # noqa: E402
 from tokenstile.devices.fido2_client import SecurityKeyClient  # noqa: E402
@@ -64,41 +60,6 @@ from tokenstile.store.webauthn_repository import WebAuthnRepository  # noqa: E40
 from tokenstile.tokens.model import AuditEvent  # noqa: E402
 
 ALGS = {"ES256": -7, "EdDSA": -8}
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
-
-
-def median_us(values: list[float]) -> float:
-    return statistics.median(values) * 1e6
-
-
-@contextlib.contextmanager
-def timing(owner: Any, name: str, into: list[float]) -> Iterator[None]:
-    original: Callable[..., Any] = getattr(owner, name)
-
-    def timed(*a: Any, **k: Any) -> Any:
-        began = time.perf_counter()
-        try:
-            return original(*a, **k)
-        finally:
-            into.append(time.perf_counter() - began)
-
-    setattr(owner, name, timed)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
 
 
 def enrolled_kiosk(repo: WebAuthnRepository, origin: str, alg: int) -> Kiosk:
@@ -199,12 +160,6 @@ def in_process(
         "signature_us": median_us(verifies),
         "session_us": median_us(session_t),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def over_http(args: argparse.Namespace, db: str, workdir: Path, rounds: int) -> dict[str, float]:
