@@ -48,8 +48,7 @@ from starlette.responses import Response
 
 from tokenstile.errors import TokenstileError
 from tokenstile.server.wire import JSON, is_json, no_store_json
-from tokenstile.store.otp_repository import is_plain_text
-from tokenstile.store.repository import Store
+from tokenstile.store.repository import Store, is_plain_text
 from tokenstile.tokens.model import ADMIN_SCOPE, LOCAL_AUDIENCE
 from tokenstile.tokens.service import TokenService
 

@@ -51,7 +51,7 @@ from tokenstile.factors.otp_lockout import FailureCount, LockoutPolicy
 from tokenstile.factors.otp_login import LoginStatus, OtpAuthenticator, OtpLoginOutcome
 from tokenstile.factors.pskc_import import ImportProblem, PskcImport, import_pskc
 from tokenstile.store import schema as t
-from tokenstile.store.repository import SqlTx, Store
+from tokenstile.store.repository import SqlTx, Store, is_plain_text
 from tokenstile.tokens.model import AuditEvent, User
 
 OTP_FACTOR = "otp"
@@ -348,17 +348,6 @@ def _decoy_row(box: SecretBox) -> dict[str, Any]:
         "manufacturer": None,
         "model": None,
     }
-
-
-def is_plain_text(value: str) -> bool:
-    """Text a database takes as a parameter: no NUL, and valid UTF-8 (no lone surrogate)."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _audit_text(value: str, limit: int) -> str:

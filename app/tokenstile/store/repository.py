@@ -30,6 +30,17 @@ from tokenstile.tokens.model import (
 T = TypeVar("T")
 
 
+def is_plain_text(value: str) -> bool:
+    """Text a database takes as a parameter: no NUL, and valid UTF-8 (no lone surrogate)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
