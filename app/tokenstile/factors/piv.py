@@ -207,6 +207,57 @@ def der_utf8_string(text: str) -> bytes:
     return b"\x0c" + header + encoded
 
 
+def authentication_certificate_builder(
+    *,
+    subject: x509.Name,
+    issuer_name: x509.Name,
+    public_key: PivPublicKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    upn: str | None = None,
+) -> x509.CertificateBuilder:
+    """The PIV authentication (slot 9A) certificate profile, unsigned.
+
+    An end entity for digital signatures, client authentication and smart-card logon,
+    with the UPN as an ``otherName`` when given. Every issuer (the built-in CA, the
+    virtual card's test issuer) starts here and adds only what is its own.
+    """
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, SMARTCARD_LOGON_OID]),
+            critical=False,
+        )
+    )
+    if upn:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.OtherName(UPN_OID, der_utf8_string(upn))]),
+            critical=False,
+        )
+    return builder
+
+
 def certificate_upn(certificate: x509.Certificate) -> str | None:
     """The User Principal Name in the subject alternative name, if there is exactly one."""
     try:

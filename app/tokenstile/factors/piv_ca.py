@@ -22,15 +22,13 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from tokenstile.factors.piv import (
-    SMARTCARD_LOGON_OID,
-    UPN_OID,
     IssuingCaError,
     MalformedCertificate,
     PivPublicKey,
-    der_utf8_string,
+    authentication_certificate_builder,
     fingerprint,
     key_algorithm,
     load_certificate,
@@ -242,40 +240,17 @@ class IssuingCa:
                 self.private_key.public_key()
             )
         builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self.certificate.subject)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, SMARTCARD_LOGON_OID]),
-                critical=False,
+            authentication_certificate_builder(
+                subject=subject,
+                issuer_name=self.certificate.subject,
+                public_key=public_key,
+                not_before=start,
+                not_after=end,
+                upn=upn,
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), False)
             .add_extension(authority, False)
         )
-        if upn:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.OtherName(UPN_OID, der_utf8_string(upn))]),
-                critical=False,
-            )
         return builder.sign(self.private_key, _hash_for(self.private_key))
 
 

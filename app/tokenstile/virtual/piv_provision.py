@@ -20,8 +20,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import NameOID
 
+from tokenstile.factors.piv import authentication_certificate_builder
 from tokenstile.virtual.piv_card import DEFAULT_LABEL, PivCardApplet, pad_reference
 from tokenstile.virtual.piv_keys import KeyOperationError, check_management_key, generate_key
 from tokenstile.virtual.piv_objects import (
@@ -51,8 +52,6 @@ DEFAULT_MANAGEMENT_KEY = bytes.fromhex("0102030405060708010203040506070801020304
 DEFAULT_PIN = "123456"
 DEFAULT_PUK = "12345678"
 
-UPN_OID = ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")  # Microsoft User Principal Name
-SMARTCARD_LOGON_OID = ObjectIdentifier("1.3.6.1.4.1.311.20.2.2")
 
 PivPublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
@@ -194,43 +193,14 @@ def build_certificate(
     Issuers (the built-in CA, a test CA) can call this with their own name and key.
     """
     start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(minutes=5)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(request.subject)
-        .issuer_name(issuer_name)
-        .public_key(request.public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + valid_for)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, SMARTCARD_LOGON_OID]),
-            critical=False,
-        )
+    builder = authentication_certificate_builder(
+        subject=request.subject,
+        issuer_name=issuer_name,
+        public_key=request.public_key,
+        not_before=start,
+        not_after=start + valid_for,
+        upn=request.upn,
     )
-    if request.upn:
-        encoded = request.upn.encode("utf-8")
-        if len(encoded) > 127:
-            raise ValueError("a UPN longer than 127 bytes")
-        utf8_string = b"\x0c" + bytes([len(encoded)]) + encoded  # DER UTF8String
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.OtherName(UPN_OID, utf8_string)]),
-            critical=False,
-        )
     return builder.sign(signing_key, hashes.SHA256())
 
 

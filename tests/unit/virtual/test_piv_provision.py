@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tokenstile.factors.piv import UPN_OID
 from tokenstile.virtual.piv_card import PivCardApplet
 from tokenstile.virtual.piv_objects import ObjectTag, Slot, parse_tlv
 from tokenstile.virtual.piv_provision import (
-    UPN_OID,
     CertificateRequest,
     build_certificate,
     create_piv_card,
