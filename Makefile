@@ -7,7 +7,14 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests use: PostgreSQL for the store tests, wrk for the benchmarks,
 # oathtool as an independent OTP generator; pcscd + vpcd for the virtual cards, OpenSC
 # as an independent PIV check, and swig + libpcsclite-dev to build pyscard.
-DEBIAN_PACKAGES := postgresql wrk oathtool pcscd libpcsclite-dev swig vsmartcard-vpcd opensc gcc
+# gnome-keyring + dbus + libsecret-tools give the broker tests the real Secret Service; xvfb and
+# the xcb libraries let the kiosk render in a real X server for the screenshots; hyperfine
+# times whole commands in the benchmarks.
+DEBIAN_PACKAGES := postgresql wrk oathtool pcscd libpcsclite-dev swig vsmartcard-vpcd opensc gcc \
+	gnome-keyring dbus-daemon dbus-x11 libsecret-tools hyperfine \
+	xvfb xauth imagemagick libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon-x11-0 libxcb-cursor0 \
+	libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 \
+	libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core
 
 .PHONY: demo test check lint typecheck contracts pytest bench system-packages clean
 
