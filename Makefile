@@ -16,10 +16,11 @@ DEBIAN_PACKAGES := postgresql wrk oathtool pcscd libpcsclite-dev swig vsmartcard
 	libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 \
 	libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core desktop-file-utils
 
-.PHONY: demo test check lint typecheck contracts pytest bench system-packages clean
+.PHONY: demo test check lint typecheck contracts pytest bench bench-fleet soak fuzz screenshots bundle \
+	system-packages clean
 
 demo: $(STAMP)
-	$(BIN)/tokenstile demo
+	$(BIN)/tokenstile kiosk --demo
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory check
@@ -54,3 +55,34 @@ $(STAMP): pyproject.toml | system-packages
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# Every kiosk and admin-console screen rendered in a real X server (Xvfb), saved as
+# docs/screenshots/<screen>.png for the README.
+screenshots: $(STAMP)
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python scripts/screenshots.py docs/screenshots
+
+# The kiosk, the admin console, the token service and the CLI as one program (PyInstaller,
+# onedir): dist/tokenstile/tokenstile. packaging/linux/install.sh installs it.
+bundle: $(STAMP)
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN --distpath dist --workpath build/pyinstaller packaging/pyinstaller/tokenstile.spec
+
+# Fleet mode (issue 8). `make fuzz`: every atheris target for FUZZ_SECONDS each (corpus kept
+# in .fuzz/, crashes written there as crash-*), then schemathesis with many examples per
+# operation. `make soak`: 10 minutes of chained refreshes on PostgreSQL with two workers,
+# memory sampled. `make bench-fleet`: refresh and OTP login throughput, SQLite and PostgreSQL.
+FUZZ_SECONDS ?= 300
+FUZZ_EXAMPLES ?= 1000
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.targets seeds .fuzz
+	for target in token pskc webauthn; do \
+		$(BIN)/python -m tests.fuzz.targets $$target .fuzz/$$target \
+			-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=.fuzz/ || exit 1; \
+	done
+	TOKENSTILE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider -q tests/fuzz/test_openapi.py
+
+soak: $(STAMP)
+	cd bench && ../$(BIN)/python bench_fleet.py --soak 600
+
+bench-fleet: $(STAMP)
+	cd bench && ../$(BIN)/python bench_fleet.py

@@ -20,6 +20,9 @@
     tokenstile virtual-key create|serve-nfc PATH ...
     tokenstile server --db URL [--host H] [--port P] [--issuer URL] [--tls-cert F --tls-key F]
     tokenstile demo
+    tokenstile login --server URL --factor totp|fido2|piv [...] / token [--audience A]
+                     [--scope S] [--min-ttl SECONDS] [--json] / status / logout
+                                           (see tokenstile.cli_broker)
 
 Errors are one plain sentence on stderr and exit status 1 (2 for bad usage).
 """
@@ -36,28 +39,22 @@ from pathlib import Path
 from typing import Any
 
 from tokenstile import __version__
-from tokenstile.cli_fido2 import (
-    FIDO2_ACTIONS,
-    add_fido2_commands,
-    add_virtual_key_commands,
-    run_fido2_command,
-    run_virtual_key_command,
-)
-from tokenstile.cli_otp import OTP_ACTIONS, add_otp_commands, run_otp_command
-from tokenstile.cli_piv import (
-    PIV_ACTIONS,
-    add_piv_commands,
-    add_virtual_card_commands,
-    run_piv_command,
-    run_virtual_card_command,
-)
 from tokenstile.errors import TokenstileError
+
+# The command modules are imported where they are used: `tokenstile token` (the fast
+# path at the top of main) must not pay for them.
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
+    from tokenstile.cli_broker import add_broker_commands
+    from tokenstile.cli_fido2 import add_fido2_commands, add_virtual_key_commands
+    from tokenstile.cli_kiosk import add_kiosk_commands
+    from tokenstile.cli_otp import add_otp_commands
+    from tokenstile.cli_piv import add_piv_commands, add_virtual_card_commands
+
     parser = argparse.ArgumentParser(
         prog="tokenstile", description="Hardware-token login for shared workplaces."
     )
@@ -89,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     add_client.add_argument("--kind", required=True, choices=["kiosk", "app", "resource-server"])
     add_client.add_argument("--audience", action="append", default=[])
     add_client.add_argument("--scope", action="append", default=[])
+    add_client.add_argument(
+        "--dpop", action="store_true", help="require a DPoP proof (RFC 9449) at every token request"
+    )
     client.add_parser("list", help="list clients")
 
     audience = actions.add_parser("audience", help="per-audience token policy").add_subparsers(
@@ -125,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="a fresh embedded token service on loopback")
     add_virtual_card_commands(commands)
     add_virtual_key_commands(commands)
+    add_kiosk_commands(commands)
+    add_broker_commands(commands)
     return parser
 
 
@@ -143,6 +145,9 @@ def _format_time(epoch: float) -> str:
 
 
 def _manage(args: argparse.Namespace) -> int:
+    from tokenstile.cli_fido2 import FIDO2_ACTIONS, run_fido2_command
+    from tokenstile.cli_otp import OTP_ACTIONS, run_otp_command
+    from tokenstile.cli_piv import PIV_ACTIONS, run_piv_command
     from tokenstile.config import load_settings
     from tokenstile.deployment import Deployment
     from tokenstile.errors import ConfigError, NotFound
@@ -202,7 +207,11 @@ def _manage(args: argparse.Namespace) -> int:
                     print(f"{c.client_id}\t{c.name}\t{c.kind}\t{' '.join(c.audiences)}")
                 return 0
             client, secret = deployment.add_client(
-                args.name, kind=args.kind, audiences=args.audience, scopes=args.scope
+                args.name,
+                kind=args.kind,
+                audiences=args.audience,
+                scopes=args.scope,
+                dpop_bound=args.dpop,
             )
             print(f"client_id: {client.client_id}")
             if secret:
@@ -287,8 +296,17 @@ def _server(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["token"]:  # the fast path: apps may call it before every request
+        from tokenstile.cli_broker import token_main
+
+        return token_main(arguments[1:])
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
+    from tokenstile.cli_broker import BROKER_COMMANDS, run_broker_command
+    from tokenstile.cli_fido2 import run_virtual_key_command
+    from tokenstile.cli_kiosk import KIOSK_COMMANDS, run_kiosk_command
+    from tokenstile.cli_piv import run_virtual_card_command
     from tokenstile.logs import configure_logging
 
     configure_logging(args.log_level)
@@ -301,6 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_virtual_card_command(args)
         if args.command == "virtual-key":
             return run_virtual_key_command(args)
+        if args.command in KIOSK_COMMANDS:
+            return run_kiosk_command(args)
+        if args.command in BROKER_COMMANDS:
+            return run_broker_command(args)
         from tokenstile.demo import run_demo
 
         return run_demo()

@@ -48,6 +48,24 @@ class Settings(BaseSettings):
     key_reload_interval: float = Field(default=10.0, gt=0)
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
+    # Fleet mode (issue 8). The PostgreSQL pool of each worker process (SQLite ignores
+    # it); the worker processes one ``tokenstile server`` forks; the proxies whose
+    # X-Forwarded-For names the client (none: the peer address is the client); and the
+    # shared rate limits of the unauthenticated login endpoints, counted per client
+    # address in the database (0 turns one off).
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=0, ge=0, le=1000)
+    db_pool_timeout: float = Field(default=10.0, gt=0, le=300)
+    db_pool_recycle: int = Field(default=1800, ge=-1)
+    db_pool_pre_ping: bool = True
+    db_connect_timeout: int = Field(default=5, ge=1, le=300)
+    workers: int = Field(default=1, ge=1, le=64)
+    forwarded_allow_ips: list[str] = Field(default_factory=list)
+    rate_limit_challenges: int = Field(default=120, ge=0)
+    rate_limit_challenges_window: float = Field(default=60.0, gt=0, le=86_400)
+    rate_limit_login_failures: int = Field(default=100, ge=0)
+    rate_limit_login_failures_window: float = Field(default=300.0, gt=0, le=86_400)
+
     # One-time codes (issue 3): the check windows and the lockout schedule.
     otp_window: int = Field(default=1, ge=0, le=10)
     otp_hotp_look_ahead: int = Field(default=10, ge=0, le=100)
@@ -81,6 +99,38 @@ class Settings(BaseSettings):
     webauthn_origins: list[str] = Field(default_factory=list)
     webauthn_aaguids: list[str] = Field(default_factory=list)
     webauthn_attestation_roots: list[Path] = Field(default_factory=list)
+
+    # The local token broker (issue 6): where the session is kept (the OS keychain; or,
+    # opted into on a headless host, a file encrypted under a passphrase given directly
+    # or in a file), whether logins bind the session to a DPoP key, how long a refresh
+    # may wait for another one, the token endpoint's time limit, how long to wait before
+    # retrying a refresh whose answer was lost (more than the server's
+    # refresh_retry_after, well within refresh_grace), and a CA bundle for the server.
+    # broker/options.py reads the same TOKENSTILE_BROKER_* variables on the fast path.
+    broker_store: Literal["keychain", "encrypted-file"] = "keychain"
+    broker_store_file: Path = Field(default_factory=lambda: paths.data_dir() / "broker-session.enc")
+    broker_store_passphrase: SecretStr | None = None
+    broker_store_passphrase_file: Path | None = None
+    broker_dpop: bool = False
+    broker_lock_timeout: float = Field(default=30.0, gt=0, le=600)
+    broker_http_timeout: float = Field(default=5.0, gt=0, le=60)
+    broker_refresh_retry_delay: float = Field(default=1.5, ge=0, le=9)
+    broker_ca_file: Path | None = None
+
+    # The kiosk (issue 7): which token service it signs in at (default: this machine's
+    # issuer URL), and the shared-workstation rules. Idle lock after N minutes (0: never);
+    # how often it tries an unreachable service again; the UI language (default: the
+    # system's); the WebAuthn RP ID its keys sign for (default: the server's host name,
+    # or localhost on loopback, as the server derives it).
+    kiosk_server: str | None = None
+    kiosk_sign_out_on_card_removal: bool = True
+    kiosk_idle_lock_minutes: float = Field(default=5.0, ge=0, le=24 * 60)
+    kiosk_sign_out_at_session_end: bool = True
+    kiosk_switch_user: bool = True
+    kiosk_retry_seconds: float = Field(default=5.0, gt=0, le=300)
+    kiosk_key_poll_seconds: float = Field(default=0.5, gt=0, le=10)
+    kiosk_locale: str | None = Field(default=None, min_length=2, max_length=16)
+    kiosk_rp_id: str | None = Field(default=None, min_length=1, max_length=253)
 
     @classmethod
     def settings_customise_sources(

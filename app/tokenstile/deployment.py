@@ -19,7 +19,12 @@ from sqlalchemy import Engine
 from tokenstile.clock import Clock, SystemClock
 from tokenstile.config import Settings
 from tokenstile.errors import ConfigError, KeyEncryptionError, StoreError
-from tokenstile.store.database import create_database_engine, require_current_schema, upgrade
+from tokenstile.store.database import (
+    PoolOptions,
+    create_database_engine,
+    require_current_schema,
+    upgrade,
+)
 from tokenstile.store.repository import Store
 from tokenstile.tokens.keys import (
     KEK_CHECK_CONTEXT,
@@ -61,7 +66,9 @@ class Deployment:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.engine: Engine = create_database_engine(
-            settings.db, sqlite_synchronous=settings.sqlite_synchronous
+            settings.db,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            pool=PoolOptions.from_settings(settings),
         )
         self.store = Store(self.engine)
         self._kek: KeyEncryptionKey | None = None
@@ -245,8 +252,16 @@ class Deployment:
         audiences: list[str],
         scopes: list[str],
         client_id: str | None = None,
+        dpop_bound: bool = False,
     ) -> tuple[Client, str | None]:
-        """Register a client; resource servers get a secret, returned here once."""
+        """Register a client; resource servers get a secret, returned here once.
+
+        ``dpop_bound``: every token request of the client must carry a DPoP proof (RFC 9449).
+        """
+        if dpop_bound and kind == "resource-server":
+            raise ConfigError(
+                "DPoP binding is for clients that obtain tokens, not resource servers."
+            )
         secret = secrets.token_urlsafe(32) if kind == "resource-server" else None
         now = self.clock.now()
         client = self.store.add_client(
@@ -257,7 +272,12 @@ class Deployment:
             audiences=audiences or ([LOCAL_AUDIENCE] if kind != "resource-server" else []),
             scopes=scopes or (list(DEFAULT_SCOPES) if kind != "resource-server" else []),
             at=now,
-            audit=AuditEvent("client_added", "info", detail={"name": name, "kind": kind}),
+            audit=AuditEvent(
+                "client_added",
+                "info",
+                detail={"name": name, "kind": kind, "dpop_bound": dpop_bound},
+            ),
+            dpop_bound=dpop_bound,
         )
         return client, secret
 

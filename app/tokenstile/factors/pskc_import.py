@@ -305,8 +305,9 @@ def _open_container(
         container = pskc.PSKC(io.BytesIO(data))
     except PSKCError as exc:
         return ImportProblem(f"not a PSKC file: {exc}")
-    except (ValueError, TypeError, AttributeError, LookupError):
-        # python-pskc lets int(), base64 and date parsing errors through.
+    except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError):
+        # python-pskc lets int(), base64 and date parsing errors through; dateutil raises
+        # OverflowError and decimal.InvalidOperation on some numbers (found by tests/fuzz).
         return ImportProblem("not a PSKC file: a value cannot be read (number, base64, date)")
     if psk is not None:
         container.encryption.key = psk

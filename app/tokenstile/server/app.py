@@ -32,15 +32,33 @@ from tokenstile.errors import (
 from tokenstile.factors.otp import VerificationPolicy
 from tokenstile.factors.otp_lockout import LockoutPolicy
 from tokenstile.server import schemas
+from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.clients import ClientDirectory
+from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.piv_routes import piv_router
+from tokenstile.server.rate_limit import install_rate_limits
 from tokenstile.server.webauthn_routes import webauthn_router
 from tokenstile.server.wire import NO_STORE, json_response, read_form, request_origin
+from tokenstile.tokens.dpop import DpopProofError
 from tokenstile.tokens.model import Client
-from tokenstile.tokens.service import TokenResponse, TokenService, check_client_secret
+from tokenstile.tokens.service import (
+    ACCESS_TOKEN_TYPE,
+    GRANT_TOKEN_EXCHANGE,
+    ExchangeResponse,
+    TokenResponse,
+    TokenService,
+    check_client_secret,
+)
 
 log = logging.getLogger(__name__)
+
+
+class JwkSetResponse(JSONResponse):
+    """Documents the JWKS media type (RFC 7517 section 8.5) in the OpenAPI document."""
+
+    media_type = "application/jwk-set+json"
+
 
 GRANT_REFRESH = "refresh_token"
 
@@ -146,7 +164,8 @@ def create_app(deployment: Deployment) -> FastAPI:
             "revocation_endpoint": f"{issuer}/revoke",
             "introspection_endpoint": f"{issuer}/introspect",
             "userinfo_endpoint": f"{issuer}/userinfo",
-            "grant_types_supported": [GRANT_REFRESH],
+            "grant_types_supported": [GRANT_REFRESH, GRANT_TOKEN_EXCHANGE],
+            "dpop_signing_alg_values_supported": list(service.dpop_algorithms),
             "response_types_supported": ["none"],
             "subject_types_supported": ["public"],
             "scopes_supported": ["openid", "profile", "offline_access"],
@@ -169,6 +188,7 @@ def create_app(deployment: Deployment) -> FastAPI:
                 "auth_time",
                 "amr",
                 "acr",
+                "cnf",
             ],
             "acr_values_supported": ["otp", "mfa", "phr", "phrh"],
         }
@@ -187,7 +207,12 @@ def create_app(deployment: Deployment) -> FastAPI:
     async def oauth_metadata() -> Response:
         return json_response(metadata(), headers={"Cache-Control": "public, max-age=3600"})
 
-    @app.get("/jwks.json", response_model=schemas.JwksBody, tags=["discovery"])
+    @app.get(
+        "/jwks.json",
+        response_model=schemas.JwksBody,
+        response_class=JwkSetResponse,
+        tags=["discovery"],
+    )
     async def jwks() -> Response:
         ring = await run_in_threadpool(deployment.keyring)
         return json_response(
@@ -203,11 +228,15 @@ def create_app(deployment: Deployment) -> FastAPI:
         responses=schemas.ERRORS,
         openapi_extra=schemas.form_body(
             {
-                "grant_type": {"type": "string", "enum": [GRANT_REFRESH]},
+                "grant_type": {"type": "string", "enum": [GRANT_REFRESH, GRANT_TOKEN_EXCHANGE]},
                 "refresh_token": {"type": "string"},
                 "client_id": {"type": "string"},
                 "scope": {"type": "string"},
                 "resource": {"type": "string"},
+                "subject_token": {"type": "string"},
+                "subject_token_type": {"type": "string", "enum": [ACCESS_TOKEN_TYPE]},
+                "audience": {"type": "string"},
+                "requested_token_type": {"type": "string", "enum": [ACCESS_TOKEN_TYPE]},
             },
             ["grant_type"],
         ),
@@ -218,12 +247,26 @@ def create_app(deployment: Deployment) -> FastAPI:
         grant = form.get("grant_type", "")
         if not grant:
             raise InvalidRequest("The grant_type parameter is missing.")
-        if grant != GRANT_REFRESH:
+        if grant not in (GRANT_REFRESH, GRANT_TOKEN_EXCHANGE):
             raise UnsupportedGrantType(f"The grant type {grant!r} is not supported.")
         origin = request_origin(request)
 
-        def grant_refresh() -> TokenResponse:  # one trip to the thread pool per request
+        def grant_refresh() -> TokenResponse | ExchangeResponse:  # one trip to the pool
             client = authenticate_client(request, form, require_secret=False)
+            jkt = proof_jkt(request, service)  # RFC 9449: None without a DPoP header
+            if grant == GRANT_TOKEN_EXCHANGE:
+                if "actor_token" in form:
+                    raise InvalidRequest("Delegation (actor_token) is not supported.")
+                return service.exchange(
+                    client=client,
+                    subject_token=form.get("subject_token", ""),
+                    subject_token_type=form.get("subject_token_type", ""),
+                    audience=form.get("audience", ""),
+                    scope=form.get("scope"),
+                    requested_token_type=form.get("requested_token_type"),
+                    dpop_jkt=jkt,
+                    origin=origin,
+                )
             return service.refresh(
                 refresh_token=form.get("refresh_token", ""),
                 client=client,
@@ -231,6 +274,7 @@ def create_app(deployment: Deployment) -> FastAPI:
                 resource=form.get("resource"),
                 received_at=received_at,
                 origin=origin,
+                dpop_jkt=jkt,
             )
 
         result = await run_in_threadpool(grant_refresh)
@@ -282,20 +326,42 @@ def create_app(deployment: Deployment) -> FastAPI:
         )
         return json_response(body, headers=NO_STORE)
 
+    dpop_algs = " ".join(service.dpop_algorithms)
+
     async def userinfo(request: Request) -> Response:
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        challenge = 'Bearer realm="tokenstile"'
-        if scheme.lower() != "bearer" or not value.strip():
+        presented = presented_token(request)
+        # RFC 9449 section 7.1: a DPoP-bound token comes under the DPoP scheme, with a proof.
+        challenge = f'Bearer realm="tokenstile", DPoP algs="{dpop_algs}"'
+        if presented is None:
             return json_response(
-                {"error": "invalid_request", "error_description": "Send a Bearer access token."},
+                {
+                    "error": "invalid_request",
+                    "error_description": "Send a Bearer or DPoP access token.",
+                },
                 401,
                 {"WWW-Authenticate": challenge, **NO_STORE},
             )
+        kind, token_value = presented
+
+        def work() -> dict[str, Any]:
+            jkt = None
+            if kind == "dpop":
+                jkt = proof_jkt(request, service, access_token=token_value)
+                if jkt is None:
+                    raise DpopProofError("The DPoP scheme needs a DPoP proof header.")
+            return service.userinfo(token_value, dpop_jkt=jkt)
+
         try:
-            body = await run_in_threadpool(service.userinfo, value.strip())
+            body = await run_in_threadpool(work)
         except StoreUnavailable:
             raise
+        except DpopProofError as exc:
+            error = "invalid_dpop_proof" if kind == "dpop" else "invalid_token"
+            return json_response(
+                {"error": error, "error_description": exc.message},
+                401,
+                {"WWW-Authenticate": f'DPoP algs="{dpop_algs}", error="{error}"', **NO_STORE},
+            )
         except TokenstileError:
             return json_response(
                 {"error": "invalid_token", "error_description": "The access token is not valid."},
@@ -338,6 +404,8 @@ def create_app(deployment: Deployment) -> FastAPI:
     )
     app.include_router(webauthn_router(deployment, service, clients=clients))
     app.include_router(piv_router(deployment, service, clients=clients))
+    app.include_router(admin_api_router(deployment, service))
+    install_rate_limits(app, deployment)
     app.state.deployment = deployment
     app.state.service = service
     return app

@@ -8,7 +8,7 @@ from tokenstile.clock import Clock
 from tokenstile.errors import InsufficientAssurance, InvalidClient, UnauthorizedClient
 from tokenstile.store.repository import Store, is_plain_text
 from tokenstile.tokens.model import Client, acr_satisfies
-from tokenstile.tokens.service import TokenService
+from tokenstile.tokens.service import TokenService, dpop_required
 
 CLIENT_CACHE_SECONDS = 5.0
 _MAX_ENTRIES = 10_000
@@ -38,20 +38,30 @@ class ClientDirectory:
         return client
 
     def session_client(
-        self, client_id: str, service: TokenService, *, acr: str, factor: str
+        self,
+        client_id: str,
+        service: TokenService,
+        *,
+        acr: str,
+        factor: str,
+        dpop: bool | None = None,
     ) -> Client:
         """The client a login names, if it may open a session at the assurance ``acr``.
 
         Refused: an unknown or disabled client (``InvalidClient``), one that cannot
         start sessions, a resource server or a confidential client
-        (``UnauthorizedClient``), and one whose audience asks for more than ``acr``
-        (``InsufficientAssurance``, naming the ``factor``: "A smart card").
+        (``UnauthorizedClient``), a DPoP-bound client when ``dpop`` says the request
+        carries no proof (``DpopProofError``), and one whose audience asks for more than
+        ``acr`` (``InsufficientAssurance``, naming the ``factor``: "A smart card").
+        All before the factor is tried, so a refused login spends no code.
         """
         client = self.find(client_id) if is_plain_text(client_id) else None
         if client is None or not client.enabled:
             raise InvalidClient("Unknown client.")
         if client.kind == "resource-server" or client.secret_hash is not None:
             raise UnauthorizedClient("This client may not sign people in.")
+        if dpop is False and client.dpop_bound:
+            raise dpop_required()
         audience = client.default_audience
         policy = service.audience_policy(audience)
         if policy is not None and not acr_satisfies(acr, policy.min_acr):

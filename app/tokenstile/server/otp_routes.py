@@ -46,6 +46,7 @@ from tokenstile.server.admin_auth import (
     read_admin_body,
 )
 from tokenstile.server.clients import ClientDirectory
+from tokenstile.server.dpop import dpop_jkt
 from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
 from tokenstile.store.otp_repository import OtpConflict, OtpRepository
@@ -109,8 +110,12 @@ def otp_router(
     )
     directory = clients or ClientDirectory(deployment.store, deployment.clock)
 
-    def login(username: str, code: str, client_id: str, origin: str) -> TokenResponse:
-        client = directory.session_client(client_id, service, acr=OTP_ACR, factor="A one-time code")
+    def login(
+        username: str, code: str, client_id: str, origin: str, jkt: str | None
+    ) -> TokenResponse:
+        client = directory.session_client(
+            client_id, service, acr=OTP_ACR, factor="A one-time code", dpop=jkt is not None
+        )
         result = repository().login(username, code, client_id=client.client_id, origin=origin)
         if result.user is None or not result.accepted:
             raise InvalidGrant(REFUSED)
@@ -124,6 +129,7 @@ def otp_router(
                 acr=OTP_ACR,
                 origin=origin,
                 device={"serial": credential.serial} if credential is not None else None,
+                dpop_jkt=jkt,
             )
         except InvalidGrant as exc:  # disabled between the check and the session
             raise InvalidGrant(REFUSED) from exc
@@ -141,8 +147,14 @@ def otp_router(
     async def login_totp(request: Request) -> Response:
         require_json(request)
         username, code, client_id = parse_login(await request.body())
+        jkt = await dpop_jkt(request, service)  # RFC 9449: bind the session to this key
         result = await run_in_threadpool(
-            login, username, code, client_id or DEFAULT_KIOSK_CLIENT_ID, request_origin(request)
+            login,
+            username,
+            code,
+            client_id or DEFAULT_KIOSK_CLIENT_ID,
+            request_origin(request),
+            jkt,
         )
         return no_store_json(result.to_json())
 

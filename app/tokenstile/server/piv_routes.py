@@ -56,6 +56,7 @@ from tokenstile.server.admin_auth import (
     read_admin_body,
 )
 from tokenstile.server.clients import ClientDirectory
+from tokenstile.server.dpop import dpop_jkt
 from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
 from tokenstile.store.piv_repository import (
@@ -173,7 +174,7 @@ def piv_router(
             raise InvalidGrant(REFUSED)
         return outcome
 
-    def complete(handle: str, signature: bytes, origin: str) -> TokenResponse:
+    def complete(handle: str, signature: bytes, origin: str, jkt: str | None) -> TokenResponse:
         outcome = repository().complete_login(handle, signature, origin=origin)
         if not outcome.accepted or outcome.user is None or outcome.client_id is None:
             raise InvalidGrant(REFUSED)
@@ -195,6 +196,7 @@ def piv_router(
                 acr=PIV_ACR,
                 origin=origin,
                 device=device,
+                dpop_jkt=jkt,
             )
         except InvalidGrant as exc:  # disabled between the check and the session
             raise InvalidGrant(REFUSED) from exc
@@ -235,7 +237,8 @@ def piv_router(
     async def login_piv(request: Request) -> Response:
         require_json(request)
         handle, signature = parse_login_request(await request.body())
-        result = await run_in_threadpool(complete, handle, signature, request_origin(request))
+        jkt = await dpop_jkt(request, service)  # RFC 9449: bind the session to this key
+        result = await run_in_threadpool(complete, handle, signature, request_origin(request), jkt)
         return no_store_json(result.to_json())
 
     router.include_router(_admin_router(repository, service, deployment))

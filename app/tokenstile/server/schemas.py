@@ -18,11 +18,17 @@ class AdminErrorBody(BaseModel):
 
 
 class TokenResponseBody(BaseModel):
+    """RFC 6749 section 5.1; RFC 8693 section 2.2.1 for token exchange (no refresh token,
+    ``issued_token_type`` added); ``token_type`` is ``DPoP`` for key-bound tokens."""
+
     access_token: str
-    token_type: str = Field(examples=["Bearer"])
+    token_type: str = Field(examples=["Bearer", "DPoP"])
     expires_in: int
-    refresh_token: str
+    refresh_token: str | None = None
     scope: str
+    issued_token_type: str | None = Field(
+        default=None, examples=["urn:ietf:params:oauth:token-type:access_token"]
+    )
 
 
 class IntrospectionBody(BaseModel):

@@ -50,6 +50,7 @@ from tokenstile.server.admin_auth import (
     read_admin_body,
 )
 from tokenstile.server.clients import ClientDirectory
+from tokenstile.server.dpop import dpop_jkt
 from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import (
     is_json,
@@ -129,9 +130,11 @@ def webauthn_router(
     repository = Lazy(lambda: _repository(deployment, issuer))
     directory = clients or ClientDirectory(deployment.store, deployment.clock)
 
-    def login(handle: str, assertion: Any, client_id: str, origin: str) -> TokenResponse:
+    def login(
+        handle: str, assertion: Any, client_id: str, origin: str, jkt: str | None
+    ) -> TokenResponse:
         client = directory.session_client(
-            client_id, service, acr=FIDO2_ACR, factor="A security key"
+            client_id, service, acr=FIDO2_ACR, factor="A security key", dpop=jkt is not None
         )
         outcome = repository().login(handle, assertion, client_id=client.client_id, origin=origin)
         credential = outcome.credential
@@ -149,6 +152,7 @@ def webauthn_router(
                     "aaguid": credential.aaguid,
                     "credential_id": b64url(credential.credential_id),
                 },
+                dpop_jkt=jkt,
             )
         except InvalidGrant as exc:  # disabled between the check and the session
             raise InvalidGrant("This account is disabled.") from exc
@@ -180,8 +184,14 @@ def webauthn_router(
     async def login_webauthn(request: Request) -> Response:
         require_json(request)
         handle, assertion, client_id = parse_login(await request.body())
+        jkt = await dpop_jkt(request, service)  # RFC 9449: bind the session to this key
         result = await run_in_threadpool(
-            login, handle, assertion, client_id or DEFAULT_KIOSK_CLIENT_ID, request_origin(request)
+            login,
+            handle,
+            assertion,
+            client_id or DEFAULT_KIOSK_CLIENT_ID,
+            request_origin(request),
+            jkt,
         )
         return no_store_json(result.to_json())
 

@@ -14,8 +14,9 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -23,10 +24,20 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from tokenstile.errors import ConfigError, StoreError, StoreNotInitialised, StoreUnavailable
+
+if TYPE_CHECKING:
+    from tokenstile.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +57,40 @@ def redact_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
-def create_database_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
+@dataclass(frozen=True, kw_only=True)
+class PoolOptions:
+    """The PostgreSQL connection pool of one worker process.
+
+    ``size`` connections stay open; a request that finds none free waits ``timeout``
+    seconds, then gets a 503. No overflow by default: an overflow connection is opened
+    for a burst and closed when it is handed back, and a new PostgreSQL backend per
+    burst cost a worker 20% of its refresh throughput and tripled its p99 (bench_fleet).
+    ``pre_ping`` checks a pooled connection before it is handed out, so a database
+    restart costs the requests in flight at that moment and no later one.
+    """
+
+    size: int = 10
+    max_overflow: int = 0
+    timeout: float = 10.0
+    recycle: int = 1800
+    pre_ping: bool = True
+    connect_timeout: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PoolOptions:
+        return cls(
+            size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            timeout=settings.db_pool_timeout,
+            recycle=settings.db_pool_recycle,
+            pre_ping=settings.db_pool_pre_ping,
+            connect_timeout=settings.db_connect_timeout,
+        )
+
+
+def create_database_engine(
+    url: str, *, sqlite_synchronous: str = "FULL", pool: PoolOptions | None = None
+) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -57,9 +101,19 @@ def create_database_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Eng
     if backend == "postgresql":
         if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
             parsed = parsed.set(drivername="postgresql+psycopg")
+        pool = pool or PoolOptions()
         try:
             return create_engine(
-                parsed, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
+                parsed,
+                pool_size=pool.size,
+                max_overflow=pool.max_overflow,
+                pool_timeout=pool.timeout,
+                pool_pre_ping=pool.pre_ping,
+                pool_recycle=pool.recycle,
+                connect_args={
+                    "connect_timeout": pool.connect_timeout,
+                    "application_name": "tokenstile",
+                },
             )
         except (ImportError, SQLAlchemyError) as exc:
             raise ConfigError(
@@ -107,11 +161,16 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
             conn = plain.execution_options(**{_WRITE: True}) if write else plain
             with conn.begin():
                 yield conn
-    except OperationalError as exc:
+    except (OperationalError, InterfaceError) as exc:
         log.warning("database unavailable: %s", exc.orig.__class__.__name__)
         raise StoreUnavailable(_describe(exc)) from exc
     except DBAPIError as exc:
+        if exc.connection_invalidated:  # the server went away mid-statement
+            raise StoreUnavailable(_describe(exc)) from exc
         raise StoreError(_describe(exc)) from exc
+    except PoolTimeout as exc:
+        log.warning("no free database connection within the pool timeout")
+        raise StoreUnavailable("Every database connection is busy; retry shortly.") from exc
 
 
 def _describe(exc: DBAPIError) -> str:

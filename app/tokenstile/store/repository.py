@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -58,6 +60,7 @@ def _client(row: Row[Any]) -> Client:
         audiences=tuple(json.loads(row.audiences)),
         scopes=tuple(json.loads(row.scopes)),
         enabled=bool(row.enabled),
+        dpop_bound=bool(row.dpop_bound),
     )
 
 
@@ -83,6 +86,7 @@ def _session(m: Any) -> Session:
         last_used_at=m["last_used_at"],
         revoked_at=m["revoked_at"],
         revoke_reason=m["revoke_reason"],
+        dpop_jkt=m["dpop_jkt"],
     )
 
 
@@ -136,6 +140,18 @@ _TOUCH_SESSION = (
 )
 _INSERT_AUDIT = insert(t.audit)
 _SELECT_AUDIENCES = select(t.audiences)
+_PURGE_DPOP_REPLAY = t.dpop_replay.delete().where(t.dpop_replay.c.expires_at < bindparam("now"))
+# A proof seen before makes the INSERT do nothing (and return no row) instead of failing
+# the transaction, which may hold other callers' work (group commit). RETURNING, as
+# psycopg reports no row count for it.
+_INSERT_DPOP_REPLAY = {
+    "sqlite": sqlite_insert(t.dpop_replay)
+    .on_conflict_do_nothing()
+    .returning(t.dpop_replay.c.key_hash),
+    "postgresql": postgresql_insert(t.dpop_replay)
+    .on_conflict_do_nothing()
+    .returning(t.dpop_replay.c.key_hash),
+}
 
 
 class _HotStatement:
@@ -287,6 +303,7 @@ class SqlTx:
                 expires_at=session.expires_at,
                 idle_timeout=session.idle_timeout,
                 last_used_at=session.last_used_at,
+                dpop_jkt=session.dpop_jkt,
             )
         )
 
@@ -350,6 +367,18 @@ class SqlTx:
 
     def audiences(self) -> list[AudiencePolicy]:
         return [_audience(row) for row in self._conn.execute(_SELECT_AUDIENCES)]
+
+    # DPoP proofs seen (replay protection shared by every replica)
+    def remember_dpop_proof(self, key: bytes, *, expires_at: float, now: float) -> bool:
+        conn = self._conn
+        conn.execute(_PURGE_DPOP_REPLAY, {"now": now})
+        insert_new = _INSERT_DPOP_REPLAY.get(conn.dialect.name)
+        if insert_new is None:  # pragma: no cover - the store supports these two only
+            raise StoreError(
+                f"DPoP replay records need SQLite or PostgreSQL, not {conn.dialect.name}."
+            )
+        done = conn.execute(insert_new, {"key_hash": key, "expires_at": expires_at})
+        return done.first() is not None
 
     # audit
     def audit(self, event: AuditEvent, *, at: float) -> None:
@@ -494,6 +523,7 @@ class Store:
         scopes: Sequence[str],
         at: float,
         audit: AuditEvent,
+        dpop_bound: bool = False,
     ) -> Client:
         try:
             with self.write() as tx:
@@ -507,6 +537,7 @@ class Store:
                         scopes=_json(list(scopes)),
                         enabled=True,
                         created_at=at,
+                        dpop_bound=dpop_bound,
                     )
                 )
                 tx.audit(audit, at=at)
@@ -514,7 +545,16 @@ class Store:
             if isinstance(exc.__cause__, IntegrityError):
                 raise StoreError(f"A client named {name!r} already exists.") from exc
             raise
-        return Client(client_id, name, kind, secret_hash, tuple(audiences), tuple(scopes), True)
+        return Client(
+            client_id,
+            name,
+            kind,
+            secret_hash,
+            tuple(audiences),
+            tuple(scopes),
+            True,
+            dpop_bound=dpop_bound,
+        )
 
     def find_client(self, client_id: str) -> Client | None:
         with self.read() as tx:

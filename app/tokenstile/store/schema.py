@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData(
@@ -62,6 +63,8 @@ clients = Table(
     Column("scopes", Text, nullable=False, default="[]"),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Double, nullable=False),
+    # RFC 9449: every token-issuing request of the client must carry a DPoP proof.
+    Column("dpop_bound", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 audiences = Table(
@@ -101,6 +104,8 @@ sessions = Table(
     Column("last_used_at", Double, nullable=False),
     Column("revoked_at", Double, nullable=True),
     Column("revoke_reason", String(64), nullable=True),
+    # The RFC 7638 thumbprint (base64url SHA-256) of the DPoP key the tokens are bound to.
+    Column("dpop_jkt", String(64), nullable=True),
     Index("ix_sessions_user_id", "user_id"),
 )
 
@@ -129,6 +134,17 @@ opaque_tokens = Table(
     Column("claims", Text, nullable=False),
     Column("expires_at", Double, nullable=False),
     Index("ix_opaque_tokens_expires_at", "expires_at"),
+)
+
+# DPoP proofs seen at the token service (RFC 9449 section 11.1), so a proof is refused
+# the second time on any replica: the SHA-256 of the key thumbprint and the proof's jti,
+# kept until the proof would be too old anyway; expired rows go when new ones come.
+dpop_replay = Table(
+    "dpop_replay",
+    metadata,
+    Column("key_hash", LargeBinary(32), primary_key=True),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_dpop_replay_expires_at", "expires_at"),
 )
 
 audit = Table(

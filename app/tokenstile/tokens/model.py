@@ -51,6 +51,8 @@ class Client:
     audiences: tuple[str, ...]
     scopes: tuple[str, ...]
     enabled: bool
+    # RFC 9449: every token-issuing request of this client must carry a DPoP proof.
+    dpop_bound: bool = False
 
     @property
     def default_audience(self) -> str:
@@ -82,6 +84,8 @@ class Session:
     last_used_at: float
     revoked_at: float | None = None
     revoke_reason: str | None = None
+    # The RFC 7638 thumbprint of the DPoP key the session's tokens are bound to.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +170,13 @@ class TokenTx(Protocol):
     def audiences(self) -> list[AudiencePolicy]: ...
 
     def audit(self, event: AuditEvent, *, at: float) -> None: ...
+
+    def remember_dpop_proof(self, key: bytes, *, expires_at: float, now: float) -> bool:
+        """Record a DPoP proof (hash of its key and jti); False if already recorded.
+
+        Expired records may be dropped on the way.
+        """
+        ...
 
 
 class TokenStore(Protocol):

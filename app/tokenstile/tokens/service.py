@@ -12,6 +12,12 @@ Refresh rotation (the subtle part), for a presented refresh token ``T``:
   duplicate that lost the race. Refused, the family untouched.
 * Anything else (reuse after the grace period, a used successor, a superseded token):
   theft is assumed. The whole family (the session) is revoked and an alert written.
+
+DPoP (RFC 9449): a session opened with a proof stores the key's thumbprint; its access
+tokens carry ``cnf.jkt`` and every refresh must prove the same key, checked before
+anything else about the refresh token, so a thief without the key cannot even trip reuse
+detection. Token exchange (RFC 8693) issues a narrower access token from a live
+session's access token, for an audience the requesting client is registered for.
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ from tokenstile.errors import (
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
+    OAuthError,
     TokenstileError,
     UnauthorizedClient,
 )
+from tokenstile.tokens.dpop import DpopProofError, DpopVerifier, check_token_binding
 from tokenstile.tokens.keys import KeyRing
 from tokenstile.tokens.model import (
     ADMIN_SCOPE,
@@ -52,6 +60,8 @@ from tokenstile.tokens.model import (
 )
 
 REFRESH_TOKEN_BYTES = 32  # 256 bits
+GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
 OPAQUE_TOKEN_BYTES = 32
 MAX_OPAQUE_TOKEN_CHARS = 512
 
@@ -68,6 +78,9 @@ class SessionPolicy:
     session_idle: int = 3600
     refresh_grace: float = 10.0
     refresh_retry_after: float = 1.0
+    # RFC 9449 proofs are accepted this long after their iat (and this far before it).
+    dpop_max_age: float = 60.0
+    dpop_max_future: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +103,25 @@ class TokenResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class ExchangeResponse:
+    """RFC 8693 section 2.2.1: an access token and no refresh token."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+    token_type: str = "Bearer"  # noqa: S105
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "issued_token_type": ACCESS_TOKEN_TYPE,
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class _PendingAccessToken:
     claims: dict[str, Any]
     lifetime: int
@@ -98,10 +130,29 @@ class _PendingAccessToken:
 
 @dataclass(frozen=True, slots=True)
 class _RefreshOutcome:
-    failure: InvalidGrant | None
+    failure: OAuthError | None
     access: _PendingAccessToken | None = None
     granted: str | None = None
     session: Session | None = None
+
+
+class _StoreReplayCache:
+    """DPoP proofs seen, kept in the database: a replay is refused on every replica."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: TokenStore) -> None:
+        self._store = store
+
+    def remember(self, key: bytes, *, expires_at: float, now: float) -> bool:
+        return self._store.run_write(
+            lambda tx: tx.remember_dpop_proof(key, expires_at=expires_at, now=now)
+        )
+
+
+def dpop_required() -> DpopProofError:
+    """The refusal of a token request without a proof from a ``dpop_bound`` client."""
+    return DpopProofError("This client must send a DPoP proof with every token request.")
 
 
 def _split_scope(scope: str | None) -> list[str]:
@@ -127,6 +178,12 @@ class TokenService:
         self._policy_cache_seconds = policy_cache_seconds
         self._audiences: dict[str, AudiencePolicy] = {}
         self._audiences_loaded_at: float | None = None
+        self._dpop = DpopVerifier(
+            clock=clock,
+            replay=_StoreReplayCache(store),
+            max_age=self._policy.dpop_max_age,
+            max_future=self._policy.dpop_max_future,
+        )
 
     @property
     def issuer(self) -> str:
@@ -135,6 +192,22 @@ class TokenService:
     @property
     def policy(self) -> SessionPolicy:
         return self._policy
+
+    @property
+    def dpop_algorithms(self) -> tuple[str, ...]:
+        return self._dpop.algorithms
+
+    def dpop_proof_jkt(
+        self,
+        proof: str,
+        *,
+        method: str,
+        urls: Sequence[str],
+        access_token: str | None = None,
+    ) -> str:
+        """Check a DPoP proof sent to this service (``urls``: the endpoint's spellings);
+        its ``jti`` is recorded in the store. Returns the key's thumbprint."""
+        return self._dpop.verify(proof, method=method, url=urls, access_token=access_token).jkt
 
     def audience_policy(self, audience: str) -> AudiencePolicy | None:
         """Per-audience policy, cached briefly: it is read on every token issued."""
@@ -176,16 +249,21 @@ class TokenService:
         origin: str | None = None,
         auth_time: float | None = None,
         device: Mapping[str, Any] | None = None,
+        dpop_jkt: str | None = None,
     ) -> TokenResponse:
         """Start a session after a factor succeeded: the first access + refresh token.
 
         ``device`` names the physical factor (fob serial, key AAGUID and credential,
         card certificate serial) so the audit row ties it to the session it opened.
+        ``dpop_jkt``: the thumbprint of the key of a checked DPoP proof; the session and
+        its tokens are then bound to that key (required for a ``dpop_bound`` client).
         """
         if not user.enabled:
             raise InvalidGrant("This account is disabled.")
         if not client.enabled or client.kind == "resource-server":
             raise UnauthorizedClient("This client may not start sessions.")
+        if client.dpop_bound and dpop_jkt is None:
+            raise dpop_required()
         now = self._clock.now()
         granted = self._grant_scope(client, user, scope)
         aud = audience or client.default_audience
@@ -206,6 +284,7 @@ class TokenService:
             expires_at=now + self._policy.session_lifetime,
             idle_timeout=float(self._policy.session_idle),
             last_used_at=now,
+            dpop_jkt=dpop_jkt,
         )
         refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
         with self._store.write() as tx:
@@ -218,8 +297,17 @@ class TokenService:
                 at=now,
             )
             access = self._access_token(
-                tx, session=session, user=user, audience=aud, scope=session.scope, now=now
+                tx,
+                session=session,
+                user=user,
+                audience=aud,
+                scope=session.scope,
+                now=now,
+                jkt=dpop_jkt,
             )
+            detail: dict[str, Any] = {"amr": list(amr), "acr": acr, "aud": aud, **(device or {})}
+            if dpop_jkt is not None:
+                detail["dpop_jkt"] = dpop_jkt
             tx.audit(
                 AuditEvent(
                     "login",
@@ -229,7 +317,7 @@ class TokenService:
                     sid=session.sid,
                     factor=factor,
                     origin=origin,
-                    detail={"amr": list(amr), "acr": acr, "aud": aud, **(device or {})},
+                    detail=detail,
                 ),
                 at=now,
             )
@@ -246,11 +334,17 @@ class TokenService:
         resource: str | None = None,
         received_at: float | None = None,
         origin: str | None = None,
+        dpop_jkt: str | None = None,
     ) -> TokenResponse:
+        """The refresh grant. ``dpop_jkt``: the key of a checked DPoP proof, which a
+        session bound to a key requires (that key) and an unbound one binds the new
+        access token to."""
         if not refresh_token:
             raise InvalidRequest("The refresh_token parameter is missing.")
         if len(refresh_token) > MAX_OPAQUE_TOKEN_CHARS:
             raise InvalidGrant("The refresh token is not valid.")
+        if dpop_jkt is None and client.dpop_bound:
+            raise dpop_required()
         started = received_at if received_at is not None else self._clock.now()
         presented = token_hash(refresh_token)
         new_refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
@@ -271,6 +365,13 @@ class TokenService:
                     at=now,
                 )
                 return _RefreshOutcome(InvalidGrant("The refresh token is not valid."))
+            bound = found.session.dpop_jkt
+            if bound is not None and bound != dpop_jkt:
+                return _RefreshOutcome(
+                    self._dpop_refusal(
+                        tx, found, client=client, dpop_jkt=dpop_jkt, now=now, origin=origin
+                    )
+                )
             failure = self._refresh_refusal(
                 tx, found=found, client=client, now=now, started=started, origin=origin
             )
@@ -285,6 +386,7 @@ class TokenService:
                 new_refresh=new_refresh,
                 now=now,
                 origin=origin,
+                jkt=bound if bound is not None else dpop_jkt,
             )
             return _RefreshOutcome(None, access, granted, found.session)
 
@@ -294,6 +396,38 @@ class TokenService:
         assert outcome.access is not None  # noqa: S101
         assert outcome.session is not None  # noqa: S101
         return self._respond(outcome.access, new_refresh, outcome.session, scope=outcome.granted)
+
+    @staticmethod
+    def _dpop_refusal(
+        tx: TokenTx,
+        found: RefreshLookup,
+        *,
+        client: Client,
+        dpop_jkt: str | None,
+        now: float,
+        origin: str | None,
+    ) -> DpopProofError:
+        """A refresh of a key-bound session without a proof of that key: refused, and
+        nothing else happens to the session (whoever sent it may not hold the key)."""
+        reason = "dpop_proof_missing" if dpop_jkt is None else "dpop_key_mismatch"
+        tx.audit(
+            AuditEvent(
+                "refresh",
+                "failure",
+                username=found.user.username,
+                client_id=client.client_id,
+                sid=found.session.sid,
+                factor=found.session.factor,
+                origin=origin,
+                detail={"reason": reason},
+            ),
+            at=now,
+        )
+        if dpop_jkt is None:
+            return DpopProofError(
+                "This session is bound to a DPoP key: send a DPoP proof made with it."
+            )
+        return DpopProofError("The DPoP proof is not made with the key this session is bound to.")
 
     def _rotate(
         self,
@@ -306,6 +440,7 @@ class TokenService:
         new_refresh: str,
         now: float,
         origin: str | None,
+        jkt: str | None,
     ) -> tuple[_PendingAccessToken, str]:
         token, session, user = found.token, found.session, found.user
         aud = resource or session.audience
@@ -332,7 +467,7 @@ class TokenService:
             event = "refresh_retry"
         tx.touch_session(session.sid, at=now)
         access = self._access_token(
-            tx, session=session, user=user, audience=aud, scope=granted, now=now
+            tx, session=session, user=user, audience=aud, scope=granted, now=now, jkt=jkt
         )
         tx.audit(
             AuditEvent(
@@ -422,6 +557,175 @@ class TokenService:
             outcome="alert",
         )
 
+    # -- token exchange (RFC 8693) ---------------------------------------------------
+
+    def exchange(
+        self,
+        *,
+        client: Client,
+        subject_token: str,
+        subject_token_type: str,
+        audience: str,
+        scope: str | None = None,
+        requested_token_type: str | None = None,
+        dpop_jkt: str | None = None,
+        origin: str | None = None,
+    ) -> ExchangeResponse:
+        """An access token for ``audience`` from the access token of a live session.
+
+        The requesting ``client`` must be registered for the audience, its scopes and the
+        session's bound the scope, and the audience's minimum ``acr`` must hold. A
+        subject token bound to a DPoP key needs a proof of that key (``dpop_jkt``); the
+        new token is bound to the proof's key whenever there is one. No refresh token.
+        """
+        if not subject_token:
+            raise InvalidRequest("The subject_token parameter is missing.")
+        if subject_token_type != ACCESS_TOKEN_TYPE:
+            raise InvalidRequest(f"The subject_token_type must be {ACCESS_TOKEN_TYPE}.")
+        if requested_token_type not in (None, "", ACCESS_TOKEN_TYPE):
+            raise InvalidRequest(f"Only {ACCESS_TOKEN_TYPE} can be requested.")
+        if not audience:
+            raise InvalidRequest("The audience parameter is missing.")
+        if not client.enabled or client.kind == "resource-server":
+            raise UnauthorizedClient("This client may not obtain access tokens.")
+        if dpop_jkt is None and client.dpop_bound:
+            raise dpop_required()
+        now = self._clock.now()
+        claims = self._subject_claims(subject_token, now)
+        if claims is None:
+            event = AuditEvent(
+                "token_exchange",
+                "failure",
+                client_id=client.client_id,
+                origin=origin,
+                detail={"reason": "invalid_subject_token", "aud": audience},
+            )
+            self._store.run_write(lambda tx: tx.audit(event, at=now))
+            raise InvalidGrant("The subject token is not a valid access token.")
+        cnf = claims.get("cnf")
+        subject_jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        if subject_jkt is not None and subject_jkt != dpop_jkt:
+            raise DpopProofError(
+                "The subject token is bound to a DPoP key: send a DPoP proof made with it."
+            )
+        self._check_audience_allowed(client, audience)
+        self._audience_policies()  # fresh before the transaction; only the cache inside
+        sid = str(claims.get("sid", ""))
+
+        def job(tx: TokenTx) -> tuple[OAuthError | None, _PendingAccessToken | None, str]:
+            at = self._clock.now()
+            session = tx.get_session(sid)
+            user = tx.get_user(session.user_id) if session is not None else None
+
+            def refuse(reason: str, error: OAuthError) -> tuple[OAuthError, None, str]:
+                tx.audit(
+                    AuditEvent(
+                        "token_exchange",
+                        "failure",
+                        username=user.username if user is not None else None,
+                        client_id=client.client_id,
+                        sid=sid or None,
+                        origin=origin,
+                        detail={"reason": reason, "aud": audience},
+                    ),
+                    at=at,
+                )
+                return error, None, ""
+
+            if session is None or user is None:
+                return refuse("unknown_session", InvalidGrant("The subject token is not valid."))
+            dead = self._dead_session(tx, session, user, at)
+            if dead is not None:
+                return refuse(*dead)
+            try:
+                self._check_assurance(audience, session.acr)
+                granted = self._exchange_scope(session.scope, client, scope)
+            except OAuthError as exc:
+                return refuse(exc.code, exc)
+            tx.touch_session(sid, at=at)
+            access = self._access_token(
+                tx,
+                session=session,
+                user=user,
+                audience=audience,
+                scope=granted,
+                now=at,
+                jkt=dpop_jkt,
+                client_id=client.client_id,
+                not_after=session.expires_at,
+            )
+            tx.audit(
+                AuditEvent(
+                    "token_exchange",
+                    "success",
+                    username=user.username,
+                    client_id=client.client_id,
+                    sid=sid,
+                    factor=session.factor,
+                    origin=origin,
+                    detail={
+                        "aud": audience,
+                        "scope": granted,
+                        "subject_client_id": claims.get("client_id"),
+                        **({"dpop_jkt": dpop_jkt} if dpop_jkt is not None else {}),
+                    },
+                ),
+                at=at,
+            )
+            return None, access, granted
+
+        failure, access, granted = self._store.run_write(job)
+        if failure is not None:
+            raise failure
+        assert access is not None  # noqa: S101
+        token_type = "DPoP" if dpop_jkt is not None else "Bearer"
+        return ExchangeResponse(self._sign(access), access.lifetime, granted, token_type)
+
+    @staticmethod
+    def _dead_session(
+        tx: TokenTx, session: Session, user: User, at: float
+    ) -> tuple[str, InvalidGrant] | None:
+        """Why a session can no longer be used (ending it when it just died), or None."""
+        ended = "This session has ended; sign in again."
+        if session.revoked_at is not None:
+            return "session_revoked", InvalidGrant(ended)
+        if not user.enabled:
+            tx.revoke_session(session.sid, at=at, reason="user_disabled")
+            return "user_disabled", InvalidGrant("This account is disabled.")
+        if at >= session.expires_at:
+            tx.revoke_session(session.sid, at=at, reason="expired")
+            return "session_expired", InvalidGrant(ended)
+        if at >= session.last_used_at + session.idle_timeout:
+            tx.revoke_session(session.sid, at=at, reason="idle")
+            return "session_idle", InvalidGrant(ended)
+        return None
+
+    def _subject_claims(self, token: str, now: float) -> dict[str, Any] | None:
+        """The claims of one of our access tokens, signature and expiry checked."""
+        if len(token) > 8192:
+            return None
+        if token.count(".") == 2:
+            return self._decode_own_jwt(token, now)
+        with self._store.read() as tx:
+            found = tx.find_opaque_token(token_hash(token))
+        if found is None or found[0].get("exp", 0) <= now:
+            return None
+        return found[0]
+
+    @staticmethod
+    def _exchange_scope(session_scope: str, client: Client, requested: str | None) -> str:
+        """The requested scope (or all it may have): within the session's and the client's."""
+        have = [s for s in _split_scope(session_scope) if s in client.scopes]
+        wanted = _split_scope(requested)
+        if not wanted:
+            return " ".join(have)
+        beyond = [s for s in wanted if s not in have]
+        if beyond:
+            raise InvalidScope(
+                f"The scope {' '.join(beyond)} is beyond what this session and client may have."
+            )
+        return " ".join(dict.fromkeys(wanted))
+
     # -- helpers --------------------------------------------------------------------
 
     @staticmethod
@@ -462,10 +766,15 @@ class TokenService:
         audience: str,
         scope: str,
         now: float,
+        jkt: str | None = None,
+        client_id: str | None = None,
+        not_after: float | None = None,
     ) -> _PendingAccessToken:
         """The claims of a new access token; opaque ones are stored here, in the transaction.
 
         JWTs are signed after the commit (``_respond``) so the write lock is held briefly.
+        ``jkt`` binds the token to a DPoP key (``cnf``); ``client_id`` names another
+        client than the session's (token exchange); ``exp`` never passes ``not_after``.
         """
         policy = self._audiences.get(audience)  # never reload inside the transaction
         lifetime = (
@@ -474,6 +783,8 @@ class TokenService:
             else self._policy.access_token_lifetime
         )
         iat = int(now)
+        if not_after is not None:
+            lifetime = max(1, min(lifetime, int(not_after) - iat))
         claims: dict[str, Any] = {
             "iss": self._issuer,
             "sub": user.username,
@@ -482,13 +793,15 @@ class TokenService:
             "iat": iat,
             "nbf": iat,
             "jti": secrets.token_urlsafe(16),
-            "client_id": session.client_id,
+            "client_id": client_id or session.client_id,
             "scope": scope,
             "sid": session.sid,
             "auth_time": int(session.auth_time),
             "amr": list(session.amr),
             "acr": session.acr,
         }
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
         if policy is not None and policy.token_format == "opaque":  # noqa: S105
             opaque = secrets.token_urlsafe(OPAQUE_TOKEN_BYTES)
             tx.add_opaque_token(
@@ -508,17 +821,22 @@ class TokenService:
         *,
         scope: str | None = None,
     ) -> TokenResponse:
-        token = access.opaque
-        if token is None:
-            key = self._keyring().signer(self._clock.now())
-            token = jwt.encode(
-                access.claims,
-                key.private_key,
-                algorithm=key.alg,
-                headers={"typ": "at+jwt", "kid": key.kid},
-            )
+        token = self._sign(access)
         granted = session.scope if scope is None else scope
+        if "cnf" in access.claims:
+            return TokenResponse(token, access.lifetime, refresh, granted, session.sid, "DPoP")
         return TokenResponse(token, access.lifetime, refresh, granted, session.sid)
+
+    def _sign(self, access: _PendingAccessToken) -> str:
+        if access.opaque is not None:
+            return access.opaque
+        key = self._keyring().signer(self._clock.now())
+        return jwt.encode(
+            access.claims,
+            key.private_key,
+            algorithm=key.alg,
+            headers={"typ": "at+jwt", "kid": key.kid},
+        )
 
     # -- introspection, revocation, userinfo -----------------------------------------
 
@@ -589,7 +907,9 @@ class TokenService:
             auds = aud if isinstance(aud, list) else [aud]
             if not any(a in client.audiences for a in auds):
                 return inactive
-            return {"active": True, "token_type": "Bearer", **claims}
+            # RFC 9449 section 6.2: a key-bound token is a DPoP token, its cnf shown.
+            token_type = "DPoP" if "cnf" in claims else "Bearer"
+            return {"active": True, "token_type": token_type, **claims}
         return inactive
 
     def revoke(self, *, token: str, client: Client, origin: str | None = None) -> None:
@@ -642,10 +962,14 @@ class TokenService:
         found = tx.find_opaque_token(token_hash(token))
         return found[0] if found is not None else None
 
-    def userinfo(self, access_token: str) -> dict[str, Any]:
+    def userinfo(self, access_token: str, *, dpop_jkt: str | None = None) -> dict[str, Any]:
+        """What userinfo shows. ``dpop_jkt``: the key of the checked proof sent with a
+        token under the DPoP scheme; a key-bound token needs it, an unbound one refuses it.
+        """
         claims = self.read_access_token(access_token)
         if claims is None:
             raise TokenstileError("The access token is not valid.")
+        check_token_binding(claims, dpop_jkt)
         with self._store.read() as tx:
             session = tx.get_session(claims["sid"])
             user = tx.get_user(session.user_id) if session else None

@@ -15,7 +15,10 @@ practice) and RFC 9068 (JWT profile for access tokens):
 * ``typ`` must be ``at+jwt`` (RFC 9068 section 4), so an ID token or another JWT
   signed by the same key is not taken for an access token;
 * claims: ``iss`` and ``aud`` must match, ``exp``/``iat`` (and ``nbf`` when present)
-  are checked with a small leeway, ``sub``, ``jti`` and ``client_id`` must be strings.
+  are checked with a small leeway, ``sub``, ``jti`` and ``client_id`` must be strings;
+* a token bound to a key (``cnf.jkt``, RFC 9449) needs the DPoP proof of the request it
+  came with, checked by :class:`~tokenstile.tokens.dpop.DpopVerifier` (signature by the
+  bound key, ``htm``, ``htu``, ``iat`` window, ``jti`` replay, ``ath``).
 
 The verification path is written for speed: one key object per ``kid`` made when the
 JWKS is loaded, a small cache of already-checked header segments, and one pass over
@@ -27,7 +30,6 @@ from __future__ import annotations
 
 import binascii
 import ipaddress
-import json
 import logging
 import math
 import threading
@@ -38,14 +40,8 @@ from http.client import HTTPException, HTTPMessage
 from typing import IO, Any, Final
 from urllib.parse import urlsplit
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
 from tokenstile.clock import Clock, SystemClock
 from tokenstile.errors import (
-    BadSignature,
     ConfigError,
     ForbiddenHeader,
     InvalidClaim,
@@ -58,6 +54,13 @@ from tokenstile.errors import (
     UnsupportedAlgorithm,
     WrongTokenType,
 )
+from tokenstile.tokens.dpop import DpopProofError, DpopVerifier, ReplayCache
+from tokenstile.tokens.jose import STRICT_JSON as _JSON
+from tokenstile.tokens.jose import JwkFormatError as _JwksFormatError
+from tokenstile.tokens.jose import VerifyingKey as _VerifyingKey
+from tokenstile.tokens.jose import b64url_strict as _b64url
+from tokenstile.tokens.jose import strict_header as _strict_header
+from tokenstile.tokens.jose import verifying_key as _public_key
 
 __all__ = ["AccessTokenVerifier"]
 
@@ -67,35 +70,8 @@ logger = logging.getLogger(__name__)
 # section 3.10) or demand extensions we do not implement (RFC 7515 section 4.1.11).
 _FORBIDDEN_HEADERS: Final = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 _ALGORITHMS: Final = frozenset({"ES256", "EdDSA"})
-_SIGNATURE_BYTES: Final = 64  # ES256 is raw r || s (RFC 7518 section 3.4); Ed25519 is 64
 _HEADER_CACHE_SIZE: Final = 64
 _MAX_JWKS_BYTES: Final = 1 << 20
-
-# Strict base64url: map the URL-safe alphabet onto the standard one and every character
-# that is only valid in standard base64 ('+', '/', '=') onto one that is valid in
-# neither, so binascii's strict mode refuses it.
-_TO_STANDARD_B64: Final = bytes.maketrans(b"-_+/=", b"+/***")
-_PADDING: Final = (b"", b"", b"==", b"=")
-# The last character of a 2- or 3-character final group carries 4 or 2 unused bits
-# that must be zero, or two spellings would decode to the same bytes.
-_CANONICAL_LAST: Final[tuple[frozenset[int], ...]] = (
-    frozenset(),
-    frozenset(),
-    frozenset(b"AQgw"),
-    frozenset(b"AEIMQUYcgkosw048"),
-)
-
-
-class _JwksFormatError(ValueError):
-    """A JWK Set or one of its keys is not what RFC 7517 describes."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-# NaN and Infinity are not JSON (RFC 8259 section 6); Python accepts them by default.
-_JSON: Final = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _json_object(text: str) -> Any:
@@ -110,89 +86,10 @@ def _json_object(text: str) -> Any:
     return _JSON.decode(text)
 
 
-def _b64url(segment: bytes) -> bytes:
-    """Decode one unpadded base64url part strictly, or raise ``ValueError``."""
-    rem = len(segment) & 3
-    if rem and (rem == 1 or segment[-1] not in _CANONICAL_LAST[rem]):
-        raise ValueError("not canonical base64url")
-    return binascii.a2b_base64(
-        segment.translate(_TO_STANDARD_B64) + _PADDING[rem], strict_mode=True
-    )
-
-
 def _show(value: object) -> str:
     """A short printable rendering of an untrusted value for an error message."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-class _Es256Key:
-    __slots__ = ("_ecdsa", "_verify", "alg")
-
-    def __init__(self, public_key: ec.EllipticCurvePublicKey) -> None:
-        self.alg = "ES256"
-        self._verify = public_key.verify
-        self._ecdsa = ec.ECDSA(hashes.SHA256())
-
-    def verify(self, signature: bytes, signed: bytes) -> None:
-        if len(signature) != _SIGNATURE_BYTES:
-            raise BadSignature("The token signature is not a 64-byte ES256 signature.")
-        der = encode_dss_signature(
-            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-        )
-        try:
-            self._verify(der, signed, self._ecdsa)
-        except InvalidSignature:
-            raise BadSignature("The token signature does not verify.") from None
-
-
-class _EdDsaKey:
-    __slots__ = ("_verify", "alg")
-
-    def __init__(self, public_key: ed25519.Ed25519PublicKey) -> None:
-        self.alg = "EdDSA"
-        self._verify = public_key.verify
-
-    def verify(self, signature: bytes, signed: bytes) -> None:
-        if len(signature) != _SIGNATURE_BYTES:
-            raise BadSignature("The token signature is not a 64-byte Ed25519 signature.")
-        try:
-            self._verify(signature, signed)
-        except InvalidSignature:
-            raise BadSignature("The token signature does not verify.") from None
-
-
-_VerifyingKey = _Es256Key | _EdDsaKey
-
-
-def _public_key(jwk: Mapping[str, Any]) -> _VerifyingKey | None:
-    """The verifying key for one JWK, or ``None`` when it is not an ES256/EdDSA key."""
-    kty, crv = jwk.get("kty"), jwk.get("crv")
-    if kty == "EC" and crv == "P-256":
-        alg = "ES256"
-    elif kty == "OKP" and crv == "Ed25519":
-        alg = "EdDSA"
-    else:
-        return None
-    if jwk.get("alg", alg) != alg or jwk.get("use", "sig") != "sig":
-        return None
-    key_ops = jwk.get("key_ops")
-    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
-        return None
-    x = jwk.get("x")
-    if not isinstance(x, str):
-        raise _JwksFormatError("no x coordinate")
-    if alg == "EdDSA":
-        return _EdDsaKey(ed25519.Ed25519PublicKey.from_public_bytes(_b64url(x.encode("ascii"))))
-    y = jwk.get("y")
-    if not isinstance(y, str):
-        raise _JwksFormatError("no y coordinate")
-    xb, yb = _b64url(x.encode("ascii")), _b64url(y.encode("ascii"))
-    if len(xb) != 32 or len(yb) != 32:
-        raise _JwksFormatError("coordinates are not 32 bytes")
-    # from_encoded_point checks that the point is on the curve.
-    point = b"\x04" + xb + yb
-    return _Es256Key(ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point))
 
 
 def _load_jwks(jwks: object) -> dict[str, _VerifyingKey]:
@@ -301,6 +198,9 @@ class AccessTokenVerifier:
         jwks_timeout: float = 5.0,
         jwks_max_age: float = 300.0,
         required_typ: str = "at+jwt",
+        dpop_max_age: float = 60.0,
+        dpop_max_future: float = 5.0,
+        dpop_replay: ReplayCache | None = None,
     ) -> None:
         if not issuer:
             raise ConfigError("The token verifier needs the issuer it trusts.")
@@ -319,6 +219,11 @@ class AccessTokenVerifier:
 
         self._issuer = issuer
         self._audiences = audiences
+        # Checks the proofs that DPoP-bound tokens (cnf.jkt) come with; the replay cache
+        # defaults to one in memory, bounded by the proof window.
+        self._dpop = DpopVerifier(
+            clock=clock, replay=dpop_replay, max_age=dpop_max_age, max_future=dpop_max_future
+        )
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._leeway = float(leeway)
         self._max_token_bytes = max_token_bytes
@@ -358,10 +263,22 @@ class AccessTokenVerifier:
                 raise ConfigError("The JWKS given to the token verifier has no ES256 or EdDSA key.")
             self._jwks_loaded = True
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def verify(
+        self,
+        token: str,
+        *,
+        dpop_proof: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> dict[str, Any]:
         """The claims of ``token`` if it is a valid access token for us, else raise.
 
-        Raises a subclass of :class:`tokenstile.errors.InvalidToken`, or
+        A token bound to a key (``cnf.jkt``, RFC 9449) is accepted only with a DPoP proof
+        of that key for this request: ``dpop_proof`` (the ``DPoP`` header), ``method``
+        and ``url``. A proof sent with an unbound token is not looked at.
+
+        Raises a subclass of :class:`tokenstile.errors.InvalidToken` (a
+        :class:`~tokenstile.tokens.dpop.DpopProofError` for a missing or wrong proof), or
         :class:`tokenstile.errors.JwksUnavailable` when the keys cannot be fetched.
         """
         max_bytes = self._max_token_bytes
@@ -415,7 +332,31 @@ class AccessTokenVerifier:
             raise MalformedToken("The token payload is not a JSON object.")
         self._check_times(claims)
         self._check_parties(claims)
+        if "cnf" in claims:
+            self._check_binding(token, claims["cnf"], dpop_proof, method, url)
         return claims
+
+    def _check_binding(
+        self,
+        token: str,
+        cnf: object,
+        dpop_proof: str | None,
+        method: str | None,
+        url: str | None,
+    ) -> None:
+        """RFC 9449 section 7.1: a DPoP-bound token needs a proof by its key."""
+        jkt = cnf.get("jkt") if type(cnf) is dict else None
+        if type(jkt) is not str or not jkt:
+            raise InvalidClaim(
+                "cnf", "The token is bound to a key in a way this verifier cannot check."
+            )
+        if not dpop_proof:
+            raise DpopProofError(
+                "The token is bound to a key (DPoP): it is accepted only with a DPoP proof."
+            )
+        if not method or not url:
+            raise ConfigError("Checking a DPoP-bound token needs the request's method and URL.")
+        self._dpop.verify(dpop_proof, method=method, url=url, access_token=token, jkt=jkt)
 
     def _check_times(self, claims: dict[str, Any]) -> None:
         """``exp`` and ``iat`` are required, ``nbf`` optional (RFC 9068 section 2.2)."""
@@ -470,11 +411,7 @@ class AccessTokenVerifier:
     def _check_header(self, part: bytes) -> tuple[str, str]:
         """Check a header segment not seen before; cache and return its (kid, alg)."""
         try:
-            header = json.loads(
-                _b64url(part).decode("utf-8"),
-                object_pairs_hook=_unique_members,
-                parse_constant=_reject_constant,
-            )
+            header = _strict_header(part)
         except ValueError:
             raise MalformedToken("The token header is not base64url-encoded JSON.") from None
         if type(header) is not dict:
@@ -570,14 +507,6 @@ class AccessTokenVerifier:
             raise JwksUnavailable(f"The document at {url} is not a valid JWKS: {exc}.") from exc
         logger.info("Loaded %d signing keys from %s", len(keys), url)
         return keys
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # RFC 7515 section 4: header parameter names must be unique; refuse rather than guess.
-    members = dict(pairs)
-    if len(members) != len(pairs):
-        raise ValueError("duplicate header parameter")
-    return members
 
 
 def _claim_problem(name: str, value: object, expected: str) -> InvalidClaim:

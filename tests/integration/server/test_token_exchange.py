@@ -1,0 +1,395 @@
+"""RFC 8693 token exchange at ``POST /token``, through the real ASGI app and a real server.
+
+An app trades the access token of a live session for one narrowed to its own audience and
+scope; the client registry says which app may obtain which audience, and the audience's
+minimum ``acr`` holds here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
+
+from tests.conftest import ServerProcess, add_user, kiosk_client
+from tokenstile.clock import FrozenClock
+from tokenstile.config import load_settings
+from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
+from tokenstile.server.app import create_app
+from tokenstile.tokens import AccessTokenVerifier
+from tokenstile.tokens.dpop import dpop_public_jwk, jwk_thumbprint, make_dpop_proof
+from tokenstile.tokens.model import AudiencePolicy, AuditEvent
+from tokenstile.tokens.service import TokenResponse
+
+ISSUER = "https://auth.example"
+FILES = "https://files.example"
+PAYROLL = "https://payroll.example"
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+Json = dict[str, Any]
+
+
+@pytest.fixture
+def http(deployment: Deployment) -> Iterator[TestClient]:
+    with TestClient(create_app(deployment), base_url=ISSUER) as client:
+        yield client
+
+
+@pytest.fixture
+def files_app(deployment: Deployment) -> str:
+    client, _ = deployment.add_client(
+        "files", kind="app", audiences=[FILES], scopes=["openid", "profile"], client_id="files"
+    )
+    return client.client_id
+
+
+def sign_in(dep: Deployment, username: str = "alice", **kwargs: Any) -> TokenResponse:
+    user = dep.store.find_user(username) or add_user(dep, username)
+    return dep.token_service().open_session(
+        user=user, client=kiosk_client(dep), factor="otp", amr=["otp"], acr="otp", **kwargs
+    )
+
+
+def exchange(
+    http: TestClient | httpx.Client,
+    subject: str,
+    *,
+    client_id: str = "files",
+    audience: str | None = FILES,
+    headers: dict[str, str] | None = None,
+    **extra: str,
+) -> httpx.Response:
+    form = {
+        "grant_type": EXCHANGE,
+        "subject_token": subject,
+        "subject_token_type": ACCESS,
+        "client_id": client_id,
+        **extra,
+    }
+    if audience is not None:
+        form["audience"] = audience
+    return http.post("/token", data=form, headers=headers or {})
+
+
+def claims(token: str) -> Json:
+    decoded: Json = jwt.decode(token, options={"verify_signature": False})
+    return decoded
+
+
+def refused(response: httpx.Response, error: str) -> str:
+    assert response.status_code == (401 if error == "invalid_client" else 400), response.text
+    assert response.headers["cache-control"] == "no-store"
+    body: Json = response.json()
+    assert body["error"] == error, body
+    description: str = body["error_description"]
+    assert description.endswith(".")
+    return description
+
+
+def exchanges(dep: Deployment) -> list[Json]:
+    return [e for e in dep.store.audit_entries() if e["event"] == "token_exchange"]
+
+
+def test_an_app_gets_a_token_for_its_own_audience_from_the_session(
+    http: TestClient, deployment: Deployment, files_app: str, clock: FrozenClock
+) -> None:
+    session = sign_in(deployment)
+    response = exchange(http, session.access_token)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert set(body) == {"access_token", "issued_token_type", "token_type", "expires_in", "scope"}
+    assert (body["issued_token_type"], body["token_type"]) == (ACCESS, "Bearer")
+    assert body["scope"] == "openid profile"  # the session's scope within the app's
+    subject, issued = claims(session.access_token), claims(body["access_token"])
+    assert issued["aud"] == FILES
+    assert issued["client_id"] == files_app
+    assert issued["scope"] == "openid profile"
+    for same in ("sub", "sid", "acr", "amr", "auth_time", "iss"):
+        assert issued[same] == subject[same]
+    assert "act" not in issued
+    assert issued["jti"] != subject["jti"]
+    # A resource server of that audience accepts it, verifying offline from the JWKS.
+    verifier = AccessTokenVerifier(ISSUER, FILES, http.get("/jwks.json").json(), clock=clock)
+    assert verifier.verify(body["access_token"])["sub"] == "alice"
+    [audit] = exchanges(deployment)
+    assert (audit["outcome"], audit["client_id"], audit["sid"]) == ("success", "files", session.sid)
+    assert audit["detail"]["subject_client_id"] == DEFAULT_KIOSK_CLIENT_ID
+    # The session's own tokens are untouched: no refresh token comes out of an exchange.
+    assert "refresh_token" not in body
+    refreshed = http.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": session.refresh_token,
+            "client_id": DEFAULT_KIOSK_CLIENT_ID,
+        },
+    )
+    assert refreshed.status_code == 200
+
+
+def test_the_scope_narrows_and_never_widens(
+    http: TestClient, deployment: Deployment, files_app: str
+) -> None:
+    subject = sign_in(deployment).access_token
+    narrow = exchange(http, subject, scope="openid")
+    assert narrow.json()["scope"] == "openid"
+    assert claims(narrow.json()["access_token"])["scope"] == "openid"
+    # offline_access: the session has it, the app may not.
+    assert "offline_access" in refused(
+        exchange(http, subject, scope="openid offline_access"), "invalid_scope"
+    )
+    # files.write: the app may not and the session has not.
+    refused(exchange(http, subject, scope="files.write"), "invalid_scope")
+    # An exchanged token exchanged again stays within what it had.
+    again = exchange(http, narrow.json()["access_token"], scope="openid profile")
+    assert again.status_code == 200  # the session still bounds it, not the narrower token
+    assert [e["outcome"] for e in exchanges(deployment)] == [
+        "success",
+        "failure",
+        "failure",
+        "success",
+    ]
+
+
+def test_an_audience_the_app_is_not_registered_for_is_refused(
+    http: TestClient, deployment: Deployment, files_app: str
+) -> None:
+    subject = sign_in(deployment).access_token
+    assert PAYROLL in refused(exchange(http, subject, audience=PAYROLL), "invalid_target")
+    refused(exchange(http, subject, client_id=DEFAULT_KIOSK_CLIENT_ID), "invalid_target")
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"audience": None}, "invalid_request"),
+        (
+            {"subject_token_type": "urn:ietf:params:oauth:token-type:refresh_token"},
+            "invalid_request",
+        ),
+        ({"requested_token_type": "urn:ietf:params:oauth:token-type:id_token"}, "invalid_request"),
+        ({"actor_token": "x", "actor_token_type": ACCESS}, "invalid_request"),
+        ({"subject_token": ""}, "invalid_request"),
+        ({"subject_token": "not-a-token"}, "invalid_grant"),
+        ({"client_id": "nobody"}, "invalid_client"),
+    ],
+)
+def test_malformed_exchanges_are_refused(
+    http: TestClient, deployment: Deployment, files_app: str, change: Json, error: str
+) -> None:
+    subject = sign_in(deployment).access_token
+    kwargs: Json = {"audience": FILES}
+    form_extra = {k: v for k, v in change.items() if k not in ("audience", "subject_token")}
+    if "audience" in change:
+        kwargs["audience"] = change["audience"]
+    token = change.get("subject_token", subject)
+    refused(exchange(http, token, **kwargs, **form_extra), error)
+
+
+def test_a_requested_token_type_of_access_token_is_fine(
+    http: TestClient, deployment: Deployment, files_app: str
+) -> None:
+    subject = sign_in(deployment).access_token
+    assert exchange(http, subject, requested_token_type=ACCESS).status_code == 200
+
+
+def test_a_dead_session_or_an_expired_subject_token_gets_nothing(
+    http: TestClient, deployment: Deployment, files_app: str, clock: FrozenClock
+) -> None:
+    # Revoked (the person signed out).
+    revoked = sign_in(deployment)
+    http.post(
+        "/revoke", data={"token": revoked.refresh_token, "client_id": DEFAULT_KIOSK_CLIENT_ID}
+    )
+    assert "ended" in refused(exchange(http, revoked.access_token), "invalid_grant")
+    # Idle too long: the access token still looks valid but the session is gone.
+    idle = sign_in(deployment)
+    clock.advance(deployment.settings.session_idle + 1)
+    subject_exp = claims(idle.access_token)["exp"]
+    assert subject_exp < clock.now()  # (access tokens live shorter than the idle limit)
+    refused(exchange(http, idle.access_token), "invalid_grant")
+    # An expired access token of a live session.
+    live = sign_in(deployment)
+    clock.advance(deployment.settings.access_token_lifetime + 1)
+    assert "not a valid access token" in refused(exchange(http, live.access_token), "invalid_grant")
+    reasons = [e["detail"]["reason"] for e in exchanges(deployment)]
+    assert reasons == ["session_revoked", "invalid_subject_token", "invalid_subject_token"]
+
+
+def test_a_session_idle_but_whose_token_is_valid_is_refused(
+    http: TestClient, deployment: Deployment, files_app: str, clock: FrozenClock
+) -> None:
+    deployment.store.set_audience(
+        AudiencePolicy("urn:tokenstile:local", lifetime=7200),
+        at=clock.now(),
+        audit=AuditEvent("audience_set", "info"),
+    )
+    session = sign_in(deployment)
+    clock.advance(deployment.settings.session_idle + 1)
+    assert claims(session.access_token)["exp"] > clock.now()
+    refused(exchange(http, session.access_token), "invalid_grant")
+    assert exchanges(deployment)[-1]["detail"]["reason"] == "session_idle"
+    assert deployment.store.sessions_of("alice")[0].revoke_reason == "idle"
+
+
+def test_the_new_token_never_outlives_the_session(
+    http: TestClient, deployment: Deployment, files_app: str, clock: FrozenClock
+) -> None:
+    deployment.store.set_audience(
+        AudiencePolicy(FILES, lifetime=3600), at=clock.now(), audit=AuditEvent("a", "info")
+    )
+    session = sign_in(deployment)
+    ends = deployment.store.sessions_of("alice")[0].expires_at
+    # Keep the session alive with refreshes until 20 minutes before its absolute end.
+    token, body = session.refresh_token, {"access_token": session.access_token}
+    while clock.now() < ends - 1200:
+        clock.advance(min(1800.0, ends - 1200 - clock.now()))
+        body = http.post(
+            "/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": token,
+                "client_id": DEFAULT_KIOSK_CLIENT_ID,
+            },
+        ).json()
+        token = body["refresh_token"]
+    response = exchange(http, body["access_token"])
+    assert response.status_code == 200, response.text
+    assert response.json()["expires_in"] <= 1200
+    assert claims(response.json()["access_token"])["exp"] <= ends
+
+
+def test_the_audience_minimum_assurance_holds(
+    http: TestClient, deployment: Deployment, files_app: str, clock: FrozenClock
+) -> None:
+    deployment.store.set_audience(
+        AudiencePolicy(FILES, min_acr="phrh"), at=clock.now(), audit=AuditEvent("a", "info")
+    )
+    subject = sign_in(deployment).access_token
+    assert "assurance" in refused(exchange(http, subject), "invalid_target")
+    assert exchanges(deployment)[-1]["detail"]["reason"] == "invalid_target"
+    card = deployment.token_service().open_session(
+        user=add_user(deployment, "bob"),
+        client=kiosk_client(deployment),
+        factor="piv",
+        amr=["sc", "pin", "mfa"],
+        acr="phrh",
+    )
+    assert exchange(http, card.access_token).status_code == 200
+
+
+def test_an_opaque_audience_gets_an_opaque_token_that_introspects(
+    http: TestClient, deployment: Deployment, clock: FrozenClock
+) -> None:
+    deployment.store.set_audience(
+        AudiencePolicy(PAYROLL, token_format="opaque"),
+        at=clock.now(),
+        audit=AuditEvent("a", "info"),
+    )
+    deployment.add_client(
+        "payroll-app", kind="app", audiences=[PAYROLL], scopes=["openid"], client_id="payroll-app"
+    )
+    api, secret = deployment.add_client(
+        "payroll-api", kind="resource-server", audiences=[PAYROLL], scopes=[]
+    )
+    assert secret is not None
+    response = exchange(
+        http, sign_in(deployment).access_token, client_id="payroll-app", audience=PAYROLL
+    )
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    assert token.count(".") == 0
+    seen = http.post("/introspect", data={"token": token}, auth=(api.client_id, secret)).json()
+    assert (seen["active"], seen["aud"], seen["client_id"], seen["scope"]) == (
+        True,
+        PAYROLL,
+        "payroll-app",
+        "openid",
+    )
+    # ... and an opaque token is a subject token too.
+    deployment.add_client(
+        "files", kind="app", audiences=[FILES], scopes=["openid"], client_id="files"
+    )
+    assert exchange(http, token).status_code == 200
+
+
+def test_a_resource_server_cannot_exchange(http: TestClient, deployment: Deployment) -> None:
+    api, secret = deployment.add_client(
+        "files-api", kind="resource-server", audiences=[FILES], scopes=[]
+    )
+    assert secret is not None
+    form = {
+        "grant_type": EXCHANGE,
+        "subject_token": sign_in(deployment).access_token,
+        "subject_token_type": ACCESS,
+        "audience": FILES,
+    }
+    response = http.post("/token", data=form, auth=(api.client_id, secret))
+    refused(response, "unauthorized_client")
+
+
+def test_a_dpop_bound_session_exchanges_only_with_its_key(
+    http: TestClient, deployment: Deployment, files_app: str, clock: FrozenClock
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    jkt = jwk_thumbprint(dpop_public_jwk(key))
+    session = sign_in(deployment, dpop_jkt=jkt)
+    assert session.token_type == "DPoP"
+
+    def proof(signer: Any = key) -> dict[str, str]:
+        return {
+            "DPoP": make_dpop_proof(signer, method="POST", url=f"{ISSUER}/token", now=clock.now())
+        }
+
+    refused(exchange(http, session.access_token), "invalid_dpop_proof")
+    other = ec.generate_private_key(ec.SECP256R1())
+    refused(exchange(http, session.access_token, headers=proof(other)), "invalid_dpop_proof")
+    response = exchange(http, session.access_token, headers=proof())
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "DPoP"
+    assert claims(response.json()["access_token"])["cnf"] == {"jkt": jkt}
+    # A DPoP-bound app must always send a proof; an unbound session's token is bound
+    # to the proof's key then.
+    deployment.add_client(
+        "strict",
+        kind="app",
+        audiences=[FILES],
+        scopes=["openid"],
+        client_id="strict",
+        dpop_bound=True,
+    )
+    plain = sign_in(deployment, "bob").access_token
+    refused(exchange(http, plain, client_id="strict"), "invalid_dpop_proof")
+    bound = exchange(http, plain, client_id="strict", headers=proof(other))
+    assert claims(bound.json()["access_token"])["cnf"] == {
+        "jkt": jwk_thumbprint(dpop_public_jwk(other))
+    }
+
+
+@pytest.mark.server
+def test_token_exchange_through_a_real_server(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    server = server_factory()
+    setup = Deployment(load_settings(db=server.settings.db, issuer=server.settings.issuer))
+    try:
+        setup.add_client(
+            "files", kind="app", audiences=[FILES], scopes=["openid"], client_id="files"
+        )
+        subject = sign_in(setup).access_token
+    finally:
+        setup.close()
+    with server.client() as http:
+        response = exchange(http, subject)
+        assert response.status_code == 200, response.text
+        assert claims(response.json()["access_token"])["aud"] == FILES
+        assert response.json()["scope"] == "openid"
+        refused(exchange(http, subject, audience=PAYROLL), "invalid_target")
+        metadata = http.get("/.well-known/oauth-authorization-server").json()
+        assert EXCHANGE in metadata["grant_types_supported"]
