@@ -1,0 +1,505 @@
+"""The HTTP client of the token service: logins, refresh, exchange, revocation, admin API.
+
+Blocking (httpx), meant for one worker at a time; the GUI runs it on a worker thread.
+Every token-issuing request carries a DPoP proof when the client holds a DPoP key.
+The server's OAuth errors come back as :class:`LoginRefused` (a login) or
+:class:`TokenRefused` (refresh, exchange, revocation) with the server's sentence;
+no answer at all is :class:`ServerUnreachable`. Errors of the devices pass through.
+
+A remote server is spoken to over HTTPS only; plain HTTP is allowed on loopback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+
+from tokenstile import __version__
+from tokenstile.broker.errors import (
+    BrokerError,
+    LoginRefused,
+    ServerUnreachable,
+    ServiceError,
+    TokenRefused,
+)
+from tokenstile.broker.model import TokenGrant
+from tokenstile.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tokenstile.broker.dpop import DpopKey
+    from tokenstile.devices.fido2_client import SecurityKeyClient
+    from tokenstile.devices.piv import PivCard
+    from tokenstile.devices.piv_login import PinPrompt, PivChallenge
+
+DEFAULT_CLIENT_ID: Final = "tokenstile-kiosk"  # deployment.DEFAULT_KIOSK_CLIENT_ID
+GRANT_REFRESH: Final = "refresh_token"
+GRANT_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
+TOKEN_TYPE_ACCESS: Final = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
+_ERROR_BODY_LIMIT: Final = 300
+
+
+class ServerAnswer(Exception):
+    """An OAuth error answer, before it becomes a ``LoginRefused`` or ``TokenRefused``."""
+
+    def __init__(
+        self, status: int, error: str, description: str, retry_after: float | None
+    ) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.description = description
+        self.retry_after = retry_after
+
+
+def check_server_url(server: str) -> str:
+    """``server`` without a trailing slash; ``ConfigError`` unless HTTPS or loopback HTTP."""
+    parts = urlsplit(server.strip())
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host or parts.query or parts.fragment:
+        raise ConfigError(f"{server!r} is not a token service URL (https://host[:port]).")
+    if parts.scheme == "http" and not is_loopback(host):
+        raise ConfigError(
+            f"The token service {host} must be reached over HTTPS; plain HTTP is only "
+            "allowed on this machine (loopback)."
+        )
+    return server.strip().rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class TokenServiceClient:
+    """One token service, one client id."""
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        client_id: str = DEFAULT_CLIENT_ID,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+        dpop_key: DpopKey | None = None,
+        verify: bool | str = True,
+    ) -> None:
+        self.server = check_server_url(server)
+        self.client_id = client_id
+        self.dpop_key = dpop_key
+        self._http = httpx.Client(
+            base_url=self.server,
+            transport=transport,
+            timeout=timeout,
+            verify=verify,
+            headers={"User-Agent": f"tokenstile-broker/{__version__}"},
+            follow_redirects=False,
+        )
+
+    # -- the plumbing ------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.server}{path}"
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        proof: bool = False,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One request (a second one when the server asks for a DPoP nonce)."""
+        nonce: str | None = None
+        for _ in range(2):
+            sent = dict(headers or {})
+            if proof and self.dpop_key is not None:
+                sent["DPoP"] = self.dpop_key.proof(method, self._url(path), nonce=nonce)
+            extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+            try:
+                response = self._http.request(method, path, headers=sent, **kwargs, **extra)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise ServerUnreachable(
+                    f"The token service at {self.server} cannot be reached ({_why(exc)})."
+                ) from exc
+            except httpx.TransportError as exc:
+                # The request may have arrived: the caller decides whether to retry.
+                error = ServerUnreachable(
+                    f"The token service at {self.server} did not answer ({_why(exc)})."
+                )
+                error.maybe_delivered = True
+                raise error from exc
+            fresh_nonce = response.headers.get("dpop-nonce")
+            if (
+                proof
+                and nonce is None
+                and fresh_nonce
+                and response.status_code in (400, 401)
+                and _error_of(response) == "use_dpop_nonce"
+            ):
+                nonce = fresh_nonce
+                continue
+            return response
+        return response
+
+    def _json(self, response: httpx.Response) -> Any:
+        if response.status_code >= 500:
+            body = _error_body(response)
+            text = body[1] if body else f"status {response.status_code}"
+            raise ServerUnreachable(
+                f"The token service at {self.server} is not working right now ({text})."
+            )
+        if response.status_code >= 400:
+            body = _error_body(response)
+            error, description = body or ("http_error", f"status {response.status_code}")
+            raise ServerAnswer(response.status_code, error, description, _retry_after(response))
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BrokerError(
+                f"The token service at {self.server} answered something that is not JSON."
+            ) from exc
+
+    def _grant(self, response: httpx.Response, refusal: type[LoginRefused | TokenRefused]) -> Any:
+        try:
+            body = self._json(response)
+        except ServerAnswer as answer:
+            raise refusal(
+                _sentence(answer.description),
+                oauth_error=answer.error,
+                retry_after=answer.retry_after,
+            ) from None
+        try:
+            return TokenGrant.from_json(body if isinstance(body, dict) else {})
+        except ValueError as exc:
+            raise BrokerError(
+                f"The token service at {self.server} answered a token response that "
+                f"cannot be used ({exc})."
+            ) from exc
+
+    # -- logins ------------------------------------------------------------------------
+
+    def factors(self) -> list[str]:
+        """The factors this deployment has people enrolled for (``GET /login/factors``)."""
+        try:
+            body = self._json(self._send("GET", "/login/factors"))
+        except ServerAnswer as answer:
+            raise ServiceError(
+                _sentence(answer.description), status=answer.status, error=answer.error
+            ) from None
+        factors = body.get("factors") if isinstance(body, dict) else None
+        if not isinstance(factors, list):
+            raise BrokerError("The token service did not list its factors.")
+        return [str(f) for f in factors]
+
+    def webauthn_rp_id(self) -> str | None:
+        """The RP ID the server's security-key logins use (``/login/factors``), or None."""
+        try:
+            body = self._json(self._send("GET", "/login/factors"))
+        except (ServerAnswer, BrokerError):
+            return None
+        rp_id = body.get("webauthn_rp_id") if isinstance(body, dict) else None
+        return rp_id if isinstance(rp_id, str) and rp_id else None
+
+    def login_totp(self, username: str, code: str) -> TokenGrant:
+        body = {"username": username, "code": code, "client_id": self.client_id}
+        grant: TokenGrant = self._grant(
+            self._send("POST", "/login/totp", proof=True, json=body), LoginRefused
+        )
+        return grant
+
+    def login_fido2(
+        self, key: SecurityKeyClient, *, cancel: threading.Event | None = None
+    ) -> TokenGrant:
+        """Usernameless: the server's options, the key's assertion (touch, PIN), tokens."""
+        try:
+            options = self._json(self._send("POST", "/login/webauthn/options"))
+        except ServerAnswer as answer:
+            raise LoginRefused(
+                _sentence(answer.description),
+                oauth_error=answer.error,
+                retry_after=answer.retry_after,
+            ) from None
+        if not isinstance(options, dict) or "publicKey" not in options:
+            raise BrokerError("The token service sent no security-key options.")
+        saved = key.cancel
+        if cancel is not None:
+            key.cancel = _EitherEvent(saved, cancel)
+        try:
+            credential = key.authenticate(options["publicKey"])
+        finally:
+            key.cancel = saved
+        body = {"handle": options.get("handle"), "credential": credential}
+        body["client_id"] = self.client_id
+        grant: TokenGrant = self._grant(
+            self._send("POST", "/login/webauthn", proof=True, json=body), LoginRefused
+        )
+        return grant
+
+    def login_piv(
+        self, card: PivCard, ask_pin: PinPrompt, *, cancel: threading.Event | None = None
+    ) -> TokenGrant:
+        """The card's certificate, the server's challenge, the PIN, the card's signature."""
+        from tokenstile.devices.piv_login import login_with_card
+
+        answer = login_with_card(card, _PivServer(self), ask_pin, cancel=cancel)
+        try:
+            return TokenGrant.from_json(answer)
+        except ValueError as exc:
+            raise BrokerError(
+                f"The token service answered a token response that cannot be used ({exc})."
+            ) from exc
+
+    # -- tokens --------------------------------------------------------------------------
+
+    def refresh(self, refresh_token: str, *, timeout: float | None = None) -> TokenGrant:
+        form = {
+            "grant_type": GRANT_REFRESH,
+            "refresh_token": refresh_token,
+            "client_id": self.client_id,
+        }
+        grant: TokenGrant = self._grant(
+            self._send("POST", "/token", proof=True, data=form, timeout=timeout), TokenRefused
+        )
+        return grant
+
+    def exchange(
+        self,
+        subject_token: str,
+        *,
+        audience: str,
+        scope: str | None = None,
+        timeout: float | None = None,
+    ) -> TokenGrant:
+        """RFC 8693: a token for ``audience`` (narrowed to ``scope``) from the session's."""
+        form = {
+            "grant_type": GRANT_EXCHANGE,
+            "subject_token": subject_token,
+            "subject_token_type": TOKEN_TYPE_ACCESS,
+            "requested_token_type": TOKEN_TYPE_ACCESS,
+            "audience": audience,
+            "client_id": self.client_id,
+        }
+        if scope:
+            form["scope"] = scope
+        grant: TokenGrant = self._grant(
+            self._send("POST", "/token", proof=True, data=form, timeout=timeout), TokenRefused
+        )
+        return grant
+
+    def revoke(self, token: str, *, hint: str = "refresh_token") -> None:
+        form = {"token": token, "token_type_hint": hint, "client_id": self.client_id}
+        response = self._send("POST", "/revoke", data=form)
+        if response.is_success:
+            return
+        try:
+            self._json(response)
+        except ServerAnswer as answer:
+            raise TokenRefused(_sentence(answer.description), oauth_error=answer.error) from None
+
+    # -- the admin API -------------------------------------------------------------------
+
+    def _admin_headers(self, method: str, path: str, access_token: str) -> dict[str, str]:
+        if self.dpop_key is None:
+            return {"Authorization": f"Bearer {access_token}"}
+        return {
+            "Authorization": f"DPoP {access_token}",
+            "DPoP": self.dpop_key.proof(method, self._url(path), access_token=access_token),
+        }
+
+    def _admin(self, method: str, path: str, access_token: str, **kwargs: Any) -> Any:
+        response = self._send(
+            method, path, headers=self._admin_headers(method, path, access_token), **kwargs
+        )
+        try:
+            return self._json(response)
+        except ServerAnswer as answer:
+            raise ServiceError(
+                _sentence(answer.description), status=answer.status, error=answer.error
+            ) from None
+
+    def admin_get(
+        self, path: str, access_token: str, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        return self._admin("GET", path, access_token, params=_params(params))
+
+    def admin_post(self, path: str, access_token: str, body: Mapping[str, Any]) -> Any:
+        return self._admin("POST", path, access_token, json=dict(body))
+
+    def admin_download(
+        self, path: str, access_token: str, params: Mapping[str, Any] | None, target: Path
+    ) -> None:
+        """Stream a file (an audit export) to ``target``; nothing is left on failure."""
+        headers = self._admin_headers("GET", path, access_token)
+        partial = target.with_name(target.name + ".part")
+        try:
+            with self._http.stream("GET", path, headers=headers, params=_params(params)) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    self._admin_failure(r)
+                with partial.open("wb") as out:
+                    for chunk in r.iter_bytes():
+                        out.write(chunk)
+            partial.replace(target)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(
+                f"The download from {self.server} failed ({_why(exc)})."
+            ) from exc
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def _admin_failure(self, response: httpx.Response) -> None:
+        try:
+            self._json(response)
+        except ServerAnswer as answer:
+            raise ServiceError(
+                _sentence(answer.description), status=answer.status, error=answer.error
+            ) from None
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TokenServiceClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _PivServer:
+    """``PivLoginServer`` over HTTP for :func:`~tokenstile.devices.piv_login.login_with_card`."""
+
+    def __init__(self, client: TokenServiceClient) -> None:
+        self._client = client
+
+    def begin(self, certificate: bytes) -> PivChallenge:
+        from tokenstile.devices.piv_login import PivChallenge
+
+        body = {"certificate": _b64url(certificate), "client_id": self._client.client_id}
+        answer = self._answer(self._client._send("POST", "/login/piv/challenge", json=body))
+        try:
+            return PivChallenge(
+                handle=str(answer["handle"]),
+                challenge=_unb64url(str(answer["challenge"])),
+                expires_in=float(answer.get("expires_in", 120.0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BrokerError(
+                "The token service sent a PIV challenge that cannot be used."
+            ) from exc
+
+    def complete(self, handle: str, signature: bytes) -> Mapping[str, Any]:
+        body = {"handle": handle, "signature": _b64url(signature)}
+        answer: Mapping[str, Any] = self._answer(
+            self._client._send("POST", "/login/piv", proof=True, json=body)
+        )
+        return answer
+
+    def _answer(self, response: httpx.Response) -> Any:
+        try:
+            body = self._client._json(response)
+        except ServerAnswer as answer:
+            raise LoginRefused(
+                _sentence(answer.description),
+                oauth_error=answer.error,
+                retry_after=answer.retry_after,
+            ) from None
+        if not isinstance(body, dict):
+            raise BrokerError("The token service answered something that is not a JSON object.")
+        return body
+
+
+class _EitherEvent(threading.Event):
+    """Set when either event is: the key's own cancel event, or the caller's."""
+
+    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+        super().__init__()
+        self._events = (first, second)
+
+    def is_set(self) -> bool:
+        return super().is_set() or any(e.is_set() for e in self._events)
+
+    def set(self) -> None:
+        super().set()
+        for event in self._events:
+            event.set()
+
+
+def _error_of(response: httpx.Response) -> str | None:
+    body = _error_body(response)
+    return body[0] if body else None
+
+
+def _error_body(response: httpx.Response) -> tuple[str, str] | None:
+    """``(error, error_description)`` of an OAuth (or admin API) error answer."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return None
+    description = body.get("error_description")
+    if not isinstance(description, str) or not description:
+        description = body["error"].replace("_", " ")
+    return body["error"], description[:_ERROR_BODY_LIMIT]
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text[:120] if text else type(exc).__name__
+
+
+def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if params is None:
+        return None
+    return {
+        k: ("true" if v is True else "false" if v is False else v)
+        for k, v in params.items()
+        if v is not None
+    }
+
+
+def _b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64url(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -1,0 +1,70 @@
+"""What the broker raises on purpose (all ``TokenstileError``\\ s with a stable ``code``).
+
+The tree::
+
+    BrokerError                 broker_error
+    ├── NotLoggedIn             not_logged_in        no session, or the server ended it
+    ├── ServerUnreachable       server_unreachable   no answer, and no cached token to serve
+    ├── KeychainUnavailable     keychain_unavailable the message names the fix
+    ├── LoginRefused            login_refused        the server said no to a login
+    ├── TokenRefused            token_refused        the server said no to a token request
+    │                                                (exchange: audience, scope, acr)
+    └── ServiceError            service_error        an admin API call failed (status, error)
+
+Errors of the devices (``tokenstile.devices``: wrong PIN, key removed...) pass through
+unchanged.
+"""
+
+from __future__ import annotations
+
+from tokenstile.errors import TokenstileError
+
+
+class BrokerError(TokenstileError):
+    code = "broker_error"
+
+
+class NotLoggedIn(BrokerError):
+    code = "not_logged_in"
+
+
+class ServerUnreachable(BrokerError):
+    code = "server_unreachable"
+    #: True when the request may have reached the server (its answer was lost).
+    maybe_delivered: bool = False
+
+
+class KeychainUnavailable(BrokerError):
+    code = "keychain_unavailable"
+
+
+class _ServerRefusal(BrokerError):
+    """The server answered with an OAuth error: ``oauth_error`` is its ``error`` member."""
+
+    def __init__(self, message: str, *, oauth_error: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.oauth_error = oauth_error
+        self.retry_after = retry_after
+
+
+class LoginRefused(_ServerRefusal):
+    """A login failed; the message is the server's ``error_description``."""
+
+    code = "login_refused"
+
+
+class TokenRefused(_ServerRefusal):
+    """A token exchange was refused (audience not allowed, scope, assurance too low)."""
+
+    code = "token_refused"
+
+
+class ServiceError(BrokerError):
+    """An admin API call failed: ``status`` is the HTTP status, ``error`` the JSON error."""
+
+    code = "service_error"
+
+    def __init__(self, message: str, *, status: int, error: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error

@@ -1,0 +1,538 @@
+"""The keychain-backed session every local app shares: :class:`Broker`.
+
+::
+
+    from tokenstile.broker import Broker
+    token = Broker().access_token()                        # the session's own token
+    token = Broker().access_token(audience="https://payroll.example", scope="payroll:read")
+
+How a token is found, cheapest first:
+
+1. this object's memory (a few microseconds; a stamp file in the runtime directory,
+   replaced on every login and logout, tells when another process changed the session);
+2. the keychain item, when its token still has ``min_ttl`` seconds left;
+3. under the cross-process lock (``broker.lock`` in the user's runtime directory, a
+   ``flock`` that dies with its holder): the keychain is read again, since whoever held
+   the lock may just have refreshed; only if the token is still due does this process
+   refresh (or exchange, for another audience or scope) and write the result back.
+
+So at most one refresh of a session is in flight at a time, on the whole machine, and
+the server's refresh-token reuse detection never fires for apps that share a session.
+
+Refresh failures, following the server's rotation rules (``tokens/service.py``): an
+answer lost on the way back (time-out, reset after sending) and an ``invalid_grant``
+are retried once with the same refresh token after ``refresh_retry_delay`` (1.5 s: past
+the server's ``refresh_retry_after``, well within its ``refresh_grace``), which also
+recovers after a process was killed mid-refresh. A second ``invalid_grant`` means the
+session is over: the keychain is cleared and :class:`NotLoggedIn` raised. With no
+answer at all, the cached token is served while it is valid, then
+:class:`ServerUnreachable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Final
+
+from tokenstile.broker.errors import (
+    BrokerError,
+    NotLoggedIn,
+    ServerUnreachable,
+    TokenRefused,
+)
+from tokenstile.broker.model import (
+    AccessToken,
+    SessionInfo,
+    StoredSession,
+    TokenGrant,
+    exchange_key,
+    session_claims,
+)
+from tokenstile.broker.options import BrokerOptions
+from tokenstile.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    import httpx
+
+    from tokenstile.broker.client import TokenServiceClient
+    from tokenstile.broker.dpop import DpopKey
+    from tokenstile.broker.store import SessionStore
+    from tokenstile.config import Settings
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE: Final = "broker.lock"
+STAMP_FILE: Final = "broker-session.stamp"
+SUBJECT_MIN_TTL: Final = 15  # seconds an exchange's subject token must still have
+UNREACHABLE_BACKOFF: Final = 5.0  # seconds to serve a valid cached token without asking
+NOT_SIGNED_IN: Final = (
+    "Not signed in: run `tokenstile login --server URL --factor totp|fido2|piv` first."
+)
+_Key = tuple[str | None, str | None]
+
+
+def open_store(options: BrokerOptions) -> SessionStore:
+    """The store the options choose: the OS keychain, or the encrypted file."""
+    if options.store == "encrypted-file":
+        from tokenstile.broker.file_store import EncryptedFileStore
+
+        return EncryptedFileStore.from_options(options)
+    from tokenstile.broker.store import KeyringStore
+
+    return KeyringStore()
+
+
+class Broker:
+    """The signed-in session of this user on this machine."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        store: SessionStore | None = None,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.options = (
+            BrokerOptions.from_settings(settings)
+            if settings is not None
+            else BrokerOptions.from_environment()
+        )
+        self._store: SessionStore = store if store is not None else open_store(self.options)
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._transport = transport
+        from tokenstile import paths
+
+        self._runtime = paths.runtime_dir()
+        self._stamp_path = str(self._runtime / STAMP_FILE)
+        self._memo: dict[_Key, AccessToken] = {}
+        self._memo_stamp: tuple[int, int] | None = None
+        self._mutex = threading.RLock()
+        self._file_lock: object | None = None
+        self._dpop_keys: dict[str, DpopKey] = {}
+        self._pending_dpop: DpopKey | None = None
+        self._session_key: DpopKey | None = None  # the key of the session in the memo
+        self._unreachable_until = 0.0
+
+    @property
+    def store(self) -> SessionStore:
+        return self._store
+
+    # -- reading ---------------------------------------------------------------------
+
+    def session(self) -> SessionInfo | None:
+        """The session in the keychain (no network), or None when nobody is signed in."""
+        state = self._load()
+        return state.info() if state is not None else None
+
+    def access_token(
+        self, audience: str | None = None, scope: str | None = None, min_ttl: int = 60
+    ) -> str:
+        """A token with at least ``min_ttl`` seconds left (or a fresh one when the server
+        issues shorter ones), for the session's audience or, by token exchange, for
+        ``audience`` narrowed to ``scope``."""
+        return self.token(audience, scope, min_ttl).access_token
+
+    def token(
+        self, audience: str | None = None, scope: str | None = None, min_ttl: int = 60
+    ) -> AccessToken:
+        """Like :meth:`access_token`, with the token's type and expiry."""
+        memo = self._memo.get((audience, scope))
+        if (
+            memo is not None
+            and memo.expires_at - self._clock.now() >= min_ttl
+            and self._stamp() == self._memo_stamp
+        ):
+            return memo
+        return self._find(audience, scope, min_ttl, rejected=None)
+
+    def renewed_token(
+        self, audience: str | None = None, scope: str | None = None, *, rejected: AccessToken
+    ) -> AccessToken:
+        """A token other than ``rejected`` (which a resource server refused with 401)."""
+        return self._find(audience, scope, 0, rejected=rejected)
+
+    def dpop_proof(
+        self,
+        method: str,
+        url: str,
+        access_token: str | None = None,
+        *,
+        nonce: str | None = None,
+    ) -> str:
+        """A DPoP proof for one request with the session's key (``ath`` with a token)."""
+        key = self._session_key
+        if key is None or self._stamp() != self._memo_stamp:
+            key = self._dpop_key(self._require())
+        if key is None:
+            raise BrokerError("This session is not bound to a DPoP key.")
+        # Proofs carry the wall-clock time (the server checks iat against its own).
+        return key.proof(method, url, access_token=access_token, nonce=nonce)
+
+    # -- signing in and out ----------------------------------------------------------
+
+    def login_client(self, server: str, *, client_id: str | None = None) -> TokenServiceClient:
+        """A client for a login whose result goes to :meth:`save_login`; it carries a new
+        DPoP key when the ``broker_dpop`` setting is on."""
+        from tokenstile.broker.client import DEFAULT_CLIENT_ID, TokenServiceClient
+
+        key = None
+        if self.options.dpop:
+            from tokenstile.broker.dpop import DpopKey
+
+            key = DpopKey.generate()
+        self._pending_dpop = key
+        return TokenServiceClient(
+            server,
+            client_id=client_id or DEFAULT_CLIENT_ID,
+            transport=self._transport,
+            dpop_key=key,
+            verify=self._verify(),
+        )
+
+    def save_login(
+        self,
+        grant: TokenGrant,
+        *,
+        server: str,
+        client_id: str,
+        dpop_key: DpopKey | None = None,
+    ) -> SessionInfo:
+        """Keep a new session (replacing, and first revoking, any earlier one).
+
+        ``dpop_key``: the key the login's proofs were made with (default: the key of the
+        last :meth:`login_client`, when it had one).
+        """
+        from tokenstile.broker.client import check_server_url
+
+        server = check_server_url(server)
+        key = dpop_key if dpop_key is not None else self._pending_dpop
+        if grant.token_type.lower() != "dpop" and dpop_key is None:
+            key = None  # the server did not bind the tokens: keep no key
+        now = self._clock.now()
+        state = StoredSession(
+            server=server,
+            client_id=client_id,
+            refresh_token=grant.refresh_token,
+            access=AccessToken.from_grant(grant, issued_at=now),
+            id_token=grant.id_token,
+            claims=session_claims(grant.access_token),
+            dpop_key=key.to_jwk() if key is not None else None,
+            dpop_jkt=key.thumbprint if key is not None else None,
+        )
+        with self._locked():
+            old = self._load()
+            if old is not None and old.refresh_token != state.refresh_token:
+                self._revoke_quietly(old)
+            self._store.save(state.to_json())
+            self._restamp()
+        self._pending_dpop = None
+        self._forget()
+        return state.info()
+
+    def logout(self) -> bool:
+        """Revoke the session at the server, then clear the keychain. False when the
+        server could not be told (the session then lives there until it expires)."""
+        with self._locked():
+            state = self._load()
+            told = True
+            if state is not None:
+                told = self._revoke_quietly(state)
+            self._store.clear()
+            self._restamp()
+        self._forget()
+        return told
+
+    # -- the work --------------------------------------------------------------------
+
+    def _find(
+        self,
+        audience: str | None,
+        scope: str | None,
+        min_ttl: int,
+        *,
+        rejected: AccessToken | None,
+    ) -> AccessToken:
+        stamp = self._stamp()
+        state = self._require()
+        now = self._clock.now()
+        seen = self._lookup(state, audience, scope)
+        if seen is not None and _usable(seen, now, min_ttl) and not _same(seen, rejected):
+            return self._remember((audience, scope), seen, stamp, state)
+        with self._locked():
+            state = self._require()
+            now = self._clock.now()
+            current = self._lookup(state, audience, scope)
+            if current is not None and not _same(current, rejected):
+                renewed = seen is None or current.issued_at > seen.issued_at
+                if _usable(current, now, min_ttl) or (renewed and _fresh(current, now)):
+                    return self._remember((audience, scope), current, stamp, state)
+            if self._is_session_token(state, audience, scope):
+                try:
+                    token = self._refresh(state).access
+                except ServerUnreachable as exc:
+                    token = self._cached_or_raise(exc, current)
+            else:
+                token = self._exchange(state, audience, scope, fallback=current)
+            return self._remember((audience, scope), token, stamp, state)
+
+    def _remember(
+        self,
+        key: _Key,
+        token: AccessToken,
+        stamp: tuple[int, int] | None,
+        state: StoredSession,
+    ) -> AccessToken:
+        if stamp != self._memo_stamp:
+            self._memo.clear()
+            self._memo_stamp = stamp
+        self._memo[key] = token
+        self._session_key = self._dpop_key(state) if token.is_dpop else None
+        return token
+
+    @staticmethod
+    def _is_session_token(state: StoredSession, audience: str | None, scope: str | None) -> bool:
+        if audience is not None and audience != state.audience:
+            return False
+        return scope is None or set(scope.split()) == set(state.access.scope.split())
+
+    @staticmethod
+    def _lookup(
+        state: StoredSession, audience: str | None, scope: str | None
+    ) -> AccessToken | None:
+        if Broker._is_session_token(state, audience, scope):
+            return state.access
+        target = audience or state.audience
+        return state.exchanged.get(exchange_key(target, scope)) if target else None
+
+    def _refresh(self, state: StoredSession) -> StoredSession:
+        """A new access token for the session (the lock is held)."""
+        self._check_backoff(state)
+        if state.refresh_token is None:
+            self._clear_session()
+            raise NotLoggedIn("The session cannot be renewed (no refresh token); sign in again.")
+        with self._client(state) as client:
+            return self._refresh_with(client, state, state.refresh_token)
+
+    def _refresh_with(
+        self, client: TokenServiceClient, state: StoredSession, refresh_token: str
+    ) -> StoredSession:
+        for attempt in (1, 2):
+            started = self._clock.now()
+            try:
+                grant = client.refresh(refresh_token, timeout=self.options.http_timeout)
+            except ServerUnreachable as exc:
+                if exc.maybe_delivered and attempt == 1:
+                    self._pause()
+                    continue
+                self._unreachable_until = self._clock.now() + UNREACHABLE_BACKOFF
+                raise
+            except TokenRefused as exc:
+                if exc.oauth_error == "invalid_grant" and attempt == 1:
+                    self._pause()  # a racer that was killed mid-refresh, or a lost answer
+                    continue
+                if exc.oauth_error in ("invalid_grant", "invalid_client"):
+                    self._clear_session()
+                    raise NotLoggedIn(
+                        f"The session ended at the server: {exc.message} Sign in again."
+                    ) from exc
+                raise
+            renewed = state.with_access(
+                AccessToken.from_grant(grant, issued_at=started), grant.refresh_token
+            )
+            self._store.save(renewed.to_json())
+            return renewed
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_backoff(self, state: StoredSession) -> None:
+        if self._clock.now() < self._unreachable_until:
+            raise ServerUnreachable(
+                f"The token service at {state.server} did not answer a moment ago."
+            )
+
+    def _cached_or_raise(self, exc: ServerUnreachable, cached: AccessToken | None) -> AccessToken:
+        if cached is not None and cached.expires_at > self._clock.now():
+            log.info("token service unreachable; serving the cached token")
+            return cached
+        raise ServerUnreachable(
+            f"{exc.message} No cached access token is still valid; try again when the "
+            "token service is back."
+        ) from exc
+
+    def _exchange(
+        self,
+        state: StoredSession,
+        audience: str | None,
+        scope: str | None,
+        *,
+        fallback: AccessToken | None,
+    ) -> AccessToken:
+        target = audience or state.audience
+        if target is None:
+            raise BrokerError("Name the audience: this session's token does not say its own.")
+        for attempt in (1, 2):
+            try:
+                if attempt == 2 or state.access.expires_at - self._clock.now() < SUBJECT_MIN_TTL:
+                    state = self._refresh(state)
+                self._check_backoff(state)
+                started = self._clock.now()
+                with self._client(state) as client:
+                    grant = client.exchange(
+                        state.access.access_token,
+                        audience=target,
+                        scope=scope,
+                        timeout=self.options.http_timeout,
+                    )
+            except ServerUnreachable as exc:
+                if not self._clock.now() < self._unreachable_until:
+                    self._unreachable_until = self._clock.now() + UNREACHABLE_BACKOFF
+                return self._cached_or_raise(exc, fallback)
+            except TokenRefused as exc:
+                if exc.oauth_error == "invalid_grant" and attempt == 1:
+                    continue  # the subject token died: renew it (NotLoggedIn if the session did)
+                raise
+            token = AccessToken.from_grant(grant, issued_at=started)
+            state = state.with_exchanged(exchange_key(target, scope), token, now=started)
+            self._store.save(state.to_json())
+            return token
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def _load(self) -> StoredSession | None:
+        document = self._store.load()
+        if document is None:
+            return None
+        try:
+            return StoredSession.from_json(document)
+        except ValueError:
+            log.warning("the stored session cannot be read; it is ignored")
+            return None
+
+    def _require(self) -> StoredSession:
+        state = self._load()
+        if state is None:
+            raise NotLoggedIn(NOT_SIGNED_IN)
+        return state
+
+    def _clear_session(self) -> None:
+        self._store.clear()
+        self._restamp()
+        self._forget()
+
+    def _forget(self) -> None:
+        self._memo.clear()
+        self._memo_stamp = None
+        self._session_key = None
+
+    def _revoke_quietly(self, state: StoredSession) -> bool:
+        token = state.refresh_token or state.access.access_token
+        hint = "refresh_token" if state.refresh_token else "access_token"
+        try:
+            with self._client(state) as client:
+                client.revoke(token, hint=hint)
+        except BrokerError as exc:
+            log.warning("could not revoke the session at %s: %s", state.server, exc.message)
+            return False
+        return True
+
+    def _client(self, state: StoredSession) -> TokenServiceClient:
+        """A client for one operation (refreshes are rare: no connection is kept)."""
+        from tokenstile.broker.client import TokenServiceClient
+
+        return TokenServiceClient(
+            state.server,
+            client_id=state.client_id,
+            transport=self._transport,
+            timeout=self.options.http_timeout,
+            dpop_key=self._dpop_key(state),
+            verify=self._verify(),
+        )
+
+    def _dpop_key(self, state: StoredSession) -> DpopKey | None:
+        if state.dpop_key is None or state.dpop_jkt is None:
+            return None
+        key = self._dpop_keys.get(state.dpop_jkt)
+        if key is None:
+            from tokenstile.broker.dpop import DpopKey
+
+            key = DpopKey.from_jwk(state.dpop_key)
+            self._dpop_keys[state.dpop_jkt] = key
+        return key
+
+    def _verify(self) -> bool | str:
+        return str(self.options.ca_file) if self.options.ca_file is not None else True
+
+    def _pause(self) -> None:
+        time.sleep(self.options.refresh_retry_delay)
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self._stamp_path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def _restamp(self) -> None:
+        """Tell every process's memory that the session changed (login, logout)."""
+        import secrets
+
+        temporary = f"{self._stamp_path}.{secrets.token_hex(4)}"
+        try:
+            with open(temporary, "w", encoding="ascii") as out:
+                out.write(secrets.token_hex(8))
+            os.replace(temporary, self._stamp_path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            log.warning("could not mark the session change in %s: %s", self._runtime, exc)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This process's and every other process's refresh lock for the session."""
+        with self._mutex:
+            if self._file_lock is None:
+                self._file_lock = self._make_file_lock()
+            from filelock import FileLock, Timeout
+
+            assert isinstance(self._file_lock, FileLock)  # noqa: S101 - for mypy
+            try:
+                self._file_lock.acquire(timeout=self.options.lock_timeout)
+            except Timeout as exc:
+                raise BrokerError(
+                    f"Another program has held the session lock for "
+                    f"{self.options.lock_timeout:g} s; try again."
+                ) from exc
+            try:
+                yield
+            finally:
+                self._file_lock.release()
+
+    def _make_file_lock(self) -> object:
+        from filelock import FileLock
+
+        try:
+            self._runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BrokerError(
+                f"Cannot create the runtime directory {self._runtime} ({exc.strerror})."
+            ) from exc
+        return FileLock(str(self._runtime / LOCK_FILE), mode=0o600)
+
+
+def _usable(token: AccessToken, now: float, min_ttl: float) -> bool:
+    return token.expires_at - now >= min_ttl
+
+
+def _fresh(token: AccessToken, now: float) -> bool:
+    """Issued lately (while this process waited) and good for half its lifetime."""
+    return token.expires_at - now >= (token.expires_at - token.issued_at) / 2
+
+
+def _same(token: AccessToken, other: AccessToken | None) -> bool:
+    return other is not None and token.access_token == other.access_token

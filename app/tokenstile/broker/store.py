@@ -1,0 +1,221 @@
+"""Where the session is kept: the OS keychain through ``keyring`` (service ``tokenstile``).
+
+Secret Service (gnome-keyring, KWallet 6), the macOS Keychain and the Windows Credential
+Locker are all reached through ``keyring``. There is no silent plaintext fallback: when
+``keyring`` finds no real keychain (its ``fail`` or ``null`` backend, or a file backend of
+``keyrings.alt``), every call raises :class:`KeychainUnavailable` with a sentence that
+names the fix. A headless host opts into the encrypted file store explicitly
+(:mod:`tokenstile.broker.file_store`, ``TOKENSTILE_BROKER_STORE=encrypted-file``).
+
+On Linux the Secret Service backend is built directly: ``keyring``'s discovery of every
+installed backend costs tens of milliseconds that ``tokenstile token`` cannot spare. A
+backend named in ``PYTHON_KEYRING_BACKEND`` or keyring's config file still wins, and
+without a Secret Service the normal discovery runs. For the same reason a plain read
+(``load``) on Linux asks the Secret Service for keyring's item directly through
+``secretstorage`` (what keyring's backend does underneath: the default collection, the
+attributes ``service`` and ``username``) when no other backend is configured; anything
+unusual there (no bus, a locked collection) goes the ``keyring`` way. Writes always do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
+
+from tokenstile.broker.errors import KeychainUnavailable
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
+
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
+
+SERVICE: Final = "tokenstile"
+SESSION_ITEM: Final = "session"
+
+NO_KEYCHAIN: Final = (
+    "No OS keychain is available to keep the session{why}: start the desktop's keyring "
+    "(gnome-keyring or KWallet on Linux, with a D-Bus session), or on a headless host set "
+    "TOKENSTILE_BROKER_STORE=encrypted-file with TOKENSTILE_BROKER_STORE_PASSPHRASE_FILE."
+)
+
+
+class SessionStore(Protocol):
+    """Keeps one document (the session JSON): the keychain, or an encrypted file."""
+
+    @property
+    def location(self) -> str:
+        """Where the session is, for ``tokenstile status`` (no secret)."""
+        ...
+
+    def load(self) -> str | None: ...
+
+    def save(self, document: str) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+def _refused(backend: KeyringBackend) -> str | None:
+    """Why ``backend`` is no keychain (None: it is one)."""
+    module = type(backend).__module__
+    name = type(backend).__name__
+    if module in ("keyring.backends.fail", "keyring.backends.null"):
+        return ""
+    if module.startswith("keyrings.alt.file") or "Plaintext" in name:
+        return f" ({module}.{name} keeps it in a file)"
+    return None
+
+
+def _chosen_backend() -> KeyringBackend:
+    import keyring.core
+
+    try:
+        configured = keyring.core.load_env() or keyring.core.load_config()
+    except Exception as exc:  # a bad PYTHON_KEYRING_BACKEND or keyringrc.cfg
+        raise KeychainUnavailable(NO_KEYCHAIN.format(why=f" ({exc})")) from exc
+    if configured is not None:
+        return configured
+    platform: str = sys.platform  # (a plain str: mypy would judge the other branch dead)
+    if platform.startswith("linux"):
+        from keyring.backends import SecretService
+
+        backend: KeyringBackend = SecretService.Keyring()  # type: ignore[no-untyped-call]
+        return backend
+    chosen: KeyringBackend = keyring.get_keyring()
+    return chosen
+
+
+def _keychain_backend(backend: KeyringBackend) -> KeyringBackend:
+    from keyring.backends.chainer import ChainerBackend
+
+    if isinstance(backend, ChainerBackend):
+        usable = [b for b in backend.backends if _refused(b) is None]
+        if not usable:
+            raise KeychainUnavailable(NO_KEYCHAIN.format(why=""))
+        first: KeyringBackend = usable[0]
+        return first
+    why = _refused(backend)
+    if why is not None:
+        raise KeychainUnavailable(NO_KEYCHAIN.format(why=why))
+    return backend
+
+
+class KeyringStore:
+    """The session as one keychain item: service ``tokenstile``, user ``session``.
+
+    ``backend``: a ``keyring`` backend (tests hand in an in-memory one); default: the
+    system keychain.
+    """
+
+    def __init__(self, backend: KeyringBackend | None = None, *, item: str = SESSION_ITEM):
+        self._backend = backend
+        self._checked = False
+        self._item = item
+        self._discovered = False
+
+    @property
+    def location(self) -> str:
+        backend = self._keyring()
+        return f"the OS keychain ({type(backend).__module__}.{type(backend).__name__}, " + (
+            f"service {SERVICE!r}, item {self._item!r})"
+        )
+
+    def _keyring(self) -> KeyringBackend:
+        if self._backend is None or not self._checked:
+            self._backend = _keychain_backend(self._backend or _chosen_backend())
+            self._checked = True
+        return self._backend
+
+    def _fallback(self) -> bool:
+        """After the directly built Secret Service failed: let ``keyring`` discover."""
+        if self._discovered:
+            return False
+        self._discovered = True
+        import keyring
+
+        self._backend = _keychain_backend(keyring.get_keyring())
+        self._checked = True
+        return True
+
+    def load(self) -> str | None:
+        if self._backend is None and _may_read_directly():
+            found = _read_secret_service(self._item)
+            if found is not _UNREAD:
+                return found if isinstance(found, str) else None
+        document: str | None = self._call(lambda b: b.get_password(SERVICE, self._item))
+        return document
+
+    def save(self, document: str) -> None:
+        self._call(lambda b: b.set_password(SERVICE, self._item, document))
+
+    def clear(self) -> None:
+        from keyring.errors import PasswordDeleteError
+
+        def delete(backend: KeyringBackend) -> None:
+            with contextlib.suppress(PasswordDeleteError):  # nothing stored
+                backend.delete_password(SERVICE, self._item)
+
+        self._call(delete)
+
+    def _call(self, action: _Action[_T]) -> _T:
+        while True:
+            backend = self._keyring()
+            try:
+                return action(backend)
+            except KeychainUnavailable:
+                raise
+            # keyring's errors, and secretstorage's and jeepney's D-Bus failures (their own
+            # trees) under it: all mean the keychain cannot be used now.
+            except Exception as exc:
+                if self._is_direct_secret_service(backend) and self._fallback():
+                    continue
+                raise KeychainUnavailable(_unavailable(exc)) from exc
+
+    def _is_direct_secret_service(self, backend: KeyringBackend) -> bool:
+        return not self._discovered and type(backend).__module__ == (
+            "keyring.backends.SecretService"
+        )
+
+
+_UNREAD: Final = object()
+
+
+def _may_read_directly() -> bool:
+    """Linux, and no other keyring backend chosen (by environment or keyringrc.cfg)."""
+    if not sys.platform.startswith("linux") or os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return False
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return not os.path.exists(os.path.join(config, "python_keyring", "keyringrc.cfg"))
+
+
+def _read_secret_service(item: str) -> object:
+    """The item's secret, None when there is none, or ``_UNREAD`` (let keyring try)."""
+    try:
+        import secretstorage
+
+        connection = secretstorage.dbus_init()
+        try:
+            collection = secretstorage.get_default_collection(connection)
+            if collection.is_locked():
+                return _UNREAD  # keyring asks to unlock it
+            for found in collection.search_items({"username": item, "service": SERVICE}):
+                if found.is_locked():
+                    return _UNREAD
+                secret: bytes = found.get_secret()
+                return secret.decode("utf-8")
+            return None
+        finally:
+            connection.close()
+    except Exception:  # noqa: BLE001 - any trouble: the keyring path reports it properly
+        return _UNREAD
+
+
+def _unavailable(exc: BaseException) -> str:
+    text = str(exc).strip().rstrip(".") or type(exc).__name__
+    return NO_KEYCHAIN.format(why=f" ({text})")
+
+
+class _Action(Protocol[_T_co]):
+    def __call__(self, backend: KeyringBackend, /) -> _T_co: ...

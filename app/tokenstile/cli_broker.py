@@ -1,0 +1,330 @@
+"""The broker commands: sign in from a terminal, hand tokens to scripts and apps.
+
+::
+
+    tokenstile login --server URL --factor totp|fido2|piv [--username U]
+                     [--device virtual:PATH|usb|nfc] [--reader NAME] [--client-id ID]
+    tokenstile token [--audience A] [--scope S] [--min-ttl SECONDS] [--json]
+    tokenstile status
+    tokenstile logout
+
+``login`` asks for the code or PIN without echo on a terminal, and reads one line of
+standard input per question otherwise. ``token`` prints the access token (or, with
+``--json``, the token with its type and expiry); it runs before the rest of the CLI is
+imported (``cli.main``'s fast path), since apps may call it before every request.
+Not signed in: one sentence on stderr and exit status 2 (``token`` and ``status``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tokenstile.errors import TokenstileError
+
+if TYPE_CHECKING:
+    from tokenstile.broker.client import TokenServiceClient
+    from tokenstile.broker.model import TokenGrant
+    from tokenstile.broker.session import Broker
+    from tokenstile.devices.fido2_client import PinPrompt as KeyPinPrompt
+    from tokenstile.devices.piv import PivCard
+    from tokenstile.devices.piv_login import PinRequest
+
+BROKER_COMMANDS = ("login", "token", "status", "logout")
+EXIT_ERROR = 1
+EXIT_NOT_SIGNED_IN = 2
+KEY_WAIT = 30.0  # seconds to wait for a USB key to be inserted or an NFC key tapped
+
+
+def add_broker_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    login = commands.add_parser("login", help="sign in at a token service; keep the session")
+    login.add_argument("--server", required=True, help="the token service, https://host[:port]")
+    login.add_argument("--factor", required=True, choices=["totp", "fido2", "piv"])
+    login.add_argument("--username", help="who signs in (TOTP; asked when not given)")
+    login.add_argument(
+        "--device",
+        metavar="virtual:PATH|usb|nfc",
+        help="fido2: the software key in PATH, a USB key (default) or one on the NFC reader; "
+        "piv: the virtual card in PATH (default: the card in a PC/SC reader)",
+    )
+    login.add_argument("--reader", help="piv: the reader's name (or part of it)")
+    login.add_argument("--client-id", help="the client to sign in as (default: the kiosk's)")
+    login.add_argument("--rp-id", help="fido2: the WebAuthn RP ID (default: what the server says)")
+    _add_token_options(commands.add_parser("token", help="print a valid access token"))
+    commands.add_parser("status", help="who is signed in, where, until when")
+    commands.add_parser("logout", help="revoke the session at the server and forget it here")
+
+
+def _add_token_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--audience", help="a token for this audience (token exchange)")
+    parser.add_argument("--scope", help="narrowed to these scopes (space-separated)")
+    parser.add_argument(
+        "--min-ttl",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="renew the token when it has less left (default 60)",
+    )
+    parser.add_argument("--json", action="store_true", help="the token with its type and expiry")
+
+
+def token_main(argv: Sequence[str]) -> int:
+    """``tokenstile token ...`` without the rest of the CLI (the fast path)."""
+    parser = argparse.ArgumentParser(prog="tokenstile token", description="Print a valid token.")
+    _add_token_options(parser)
+    args = parser.parse_args(argv)
+    return _guarded(lambda: _token(args, _broker(None)))
+
+
+def run_broker_command(args: argparse.Namespace) -> int:
+    """Run ``login``, ``token``, ``status`` or ``logout`` (errors reach ``cli.main``)."""
+    broker = _broker(args.config)
+    if args.command == "token":
+        return _guarded(lambda: _token(args, broker))
+    if args.command == "status":
+        return _guarded(lambda: _status(broker))
+    if args.command == "logout":
+        return _logout(broker)
+    return _login(args, broker)
+
+
+def _broker(config: Path | None) -> Broker:
+    from tokenstile.broker.session import Broker
+
+    if config is None:
+        return Broker()
+    from tokenstile.config import load_settings
+
+    return Broker(settings=load_settings(config))
+
+
+def _guarded(run: Any) -> int:
+    """Not signed in is exit status 2; other errors go to ``cli.main`` (or are printed)."""
+    from tokenstile.broker.errors import NotLoggedIn
+
+    try:
+        status: int = run()
+    except NotLoggedIn as exc:
+        print(f"tokenstile: {exc.message}", file=sys.stderr)
+        return EXIT_NOT_SIGNED_IN
+    except TokenstileError as exc:
+        print(f"tokenstile: {exc.message}", file=sys.stderr)
+        return EXIT_NOT_SIGNED_IN if exc.code == "config_error" else EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+def _token(args: argparse.Namespace, broker: Broker) -> int:
+    if args.min_ttl < 0:
+        raise TokenstileError("--min-ttl must not be negative.")
+    token = broker.token(args.audience, args.scope, args.min_ttl)
+    if not args.json:
+        sys.stdout.write(token.access_token + "\n")
+        return 0
+    now = time.time()
+    body = {
+        "access_token": token.access_token,
+        "token_type": token.token_type,
+        "expires_in": max(0, int(token.expires_at - now)),
+        "expires_at": int(token.expires_at),
+        "scope": token.scope,
+    }
+    sys.stdout.write(json.dumps(body) + "\n")
+    return 0
+
+
+def _status(broker: Broker) -> int:
+    from tokenstile.broker.errors import NotLoggedIn
+    from tokenstile.broker.session import NOT_SIGNED_IN
+
+    info = broker.session()
+    if info is None:
+        raise NotLoggedIn(NOT_SIGNED_IN)
+    rows = [
+        ("user", info.username),
+        ("server", info.server),
+        ("client", info.client_id),
+        ("factor", f"{info.factor} (acr {info.acr or '-'}, amr {' '.join(info.amr) or '-'})"),
+        ("signed in", _when(info.auth_time) if info.auth_time else "-"),
+        ("access token", f"until {_when(info.access_expires_at)}"),
+        ("session", f"until {_when(info.session_expires_at)}" if info.session_expires_at else "-"),
+        ("scope", info.scope or "-"),
+        ("DPoP", f"bound to key {info.dpop_jkt}" if info.dpop_jkt else "no"),
+        ("kept in", broker.store.location),
+    ]
+    for name, value in rows:
+        print(f"{name + ':':<14}{value}")
+    return 0
+
+
+def _when(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _logout(broker: Broker) -> int:
+    if broker.session() is None:
+        print("Not signed in.")
+        return 0
+    if broker.logout():
+        print("Signed out: the session is revoked and forgotten here.")
+    else:
+        print(
+            "Signed out here; the token service could not be told, so the session stays "
+            "valid there until it expires."
+        )
+    return 0
+
+
+# -- login ---------------------------------------------------------------------------
+
+
+def _ask_secret(prompt: str) -> str | None:
+    """Without echo on a terminal; else one line of standard input (None at its end)."""
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt) or None
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n") or None if line else None
+
+
+def _ask_line(prompt: str) -> str | None:
+    if sys.stdin.isatty():
+        return input(prompt).strip() or None
+    line = sys.stdin.readline()
+    return line.strip() or None if line else None
+
+
+def _login(args: argparse.Namespace, broker: Broker) -> int:
+    with broker.login_client(args.server, client_id=args.client_id) as client:
+        if args.factor == "totp":
+            grant = _login_totp(args, client)
+        elif args.factor == "fido2":
+            grant = _login_fido2(args, client)
+        else:
+            grant = _login_piv(args, client)
+        info = broker.save_login(grant, server=client.server, client_id=client.client_id)
+    bound = ", bound to a DPoP key" if info.dpop_jkt else ""
+    print(
+        f"Signed in as {info.username} at {info.server} ({info.factor}, acr {info.acr}{bound}); "
+        f"the session is kept in {broker.store.location}."
+    )
+    return 0
+
+
+def _login_totp(args: argparse.Namespace, client: TokenServiceClient) -> TokenGrant:
+    username = args.username or _ask_line("Username: ")
+    if not username:
+        raise TokenstileError("Give the username with --username.")
+    code = _ask_secret("One-time code: ")
+    if not code:
+        raise TokenstileError("No one-time code was given.")
+    return client.login_totp(username, code.replace(" ", "").replace("-", ""))
+
+
+def _login_fido2(args: argparse.Namespace, client: TokenServiceClient) -> TokenGrant:
+    from tokenstile.devices.fido2_client import SecurityKeyClient
+    from tokenstile.devices.fido2_errors import KeyPinRequired
+
+    def on_pin(prompt: KeyPinPrompt) -> str | None:
+        tries = f" ({prompt.retries_left} tries left)" if prompt.retries_left is not None else ""
+        pin = _ask_secret(f"PIN of the security key{tries}: ")
+        if pin is None:
+            raise KeyPinRequired()
+        return pin
+
+    def on_touch() -> None:
+        print("Touch your key.", file=sys.stderr, flush=True)
+
+    rp_id = args.rp_id or _rp_id(client)
+    key = _open_security_key(args.device or "usb")
+    try:
+        security_key = SecurityKeyClient(
+            key, origin=f"https://{rp_id}", on_touch=on_touch, on_pin=on_pin
+        )
+        return client.login_fido2(security_key, cancel=threading.Event())
+    finally:
+        key.close()
+
+
+def _rp_id(client: TokenServiceClient) -> str:
+    """What the server says (``/login/factors``), else what it derives from its URL."""
+    from urllib.parse import urlsplit
+
+    from tokenstile.broker.client import is_loopback
+
+    said = client.webauthn_rp_id()
+    if said:
+        return said
+    host = urlsplit(client.server).hostname or "localhost"
+    return "localhost" if is_loopback(host) else host
+
+
+def _open_security_key(device: str) -> Any:
+    from tokenstile.devices.security_keys import (
+        FixedKeys,
+        KeyFinder,
+        KeySource,
+        KeyTransport,
+        NfcKeys,
+        UsbKeys,
+    )
+
+    if device.startswith("virtual:"):
+        from tokenstile.virtual import KeyFile, VirtualAuthenticator
+
+        path = Path(device.removeprefix("virtual:"))
+        if not str(path) or not KeyFile(path).exists():
+            raise TokenstileError(
+                f"No software key at {path}: create one with `tokenstile virtual-key create`."
+            )
+        return FixedKeys([VirtualAuthenticator.from_file(path)], KeyTransport.VIRTUAL).find()[0]
+    sources: dict[str, KeySource] = {"usb": UsbKeys(), "nfc": NfcKeys()}
+    if device not in sources:
+        raise TokenstileError(f"--device must be virtual:PATH, usb or nfc, not {device!r}.")
+    where = "Insert the key" if device == "usb" else "Put the key on the NFC reader"
+    print(f"{where}...", file=sys.stderr, flush=True)
+    return KeyFinder([sources[device]]).wait_for_key(timeout=KEY_WAIT)
+
+
+def _login_piv(args: argparse.Namespace, client: TokenServiceClient) -> TokenGrant:
+    def ask_pin(request: PinRequest) -> str | None:
+        if request.wrong_pin:
+            print("Wrong PIN.", file=sys.stderr)
+        tries = f" ({request.retries_left} tries left)" if request.retries_left is not None else ""
+        return _ask_secret(f"PIN of the card{tries}: ")
+
+    card = _open_card(args)
+    try:
+        return client.login_piv(card, ask_pin)
+    finally:
+        card.close()
+
+
+def _open_card(args: argparse.Namespace) -> PivCard:
+    from tokenstile.devices.piv import PivCard
+
+    device: str | None = args.device
+    if device is not None and device.startswith("virtual:"):
+        from tokenstile.devices.connection import DirectConnection
+        from tokenstile.virtual.piv_card import PivCardApplet
+
+        path = Path(device.removeprefix("virtual:"))
+        if not path.is_file():
+            raise TokenstileError(
+                f"No virtual card at {path}: create one with `tokenstile virtual-card create`."
+            )
+        return PivCard(DirectConnection(PivCardApplet.from_file(path)))
+    if device is not None:
+        raise TokenstileError(f"--device for a card must be virtual:PATH, not {device!r}.")
+    from tokenstile.devices.pcsc import open_piv_card
+
+    return open_piv_card(args.reader)
