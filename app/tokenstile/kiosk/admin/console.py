@@ -1,0 +1,206 @@
+"""The admin console window and its entry point, ``tokenstile admin [--server URL]``.
+
+The admin signs in with their own hardware factor (:mod:`.signin`); the console then
+offers People (find, add, disable, credentials, enrollment), Sessions and the Audit log,
+all through the admin HTTP API. Signing out, closing the window or a session that can no
+longer be renewed revokes the session and forgets its tokens (they were never stored).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+import httpx
+from PySide6.QtCore import QLocale, QTranslator
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tokenstile.broker.client import TokenServiceClient
+from tokenstile.errors import TokenstileError
+from tokenstile.kiosk import assets
+from tokenstile.kiosk.admin.audit import AuditPage
+from tokenstile.kiosk.admin.environment import (
+    AdminDevices,
+    CardAdministration,
+    Dialogs,
+    QtDialogs,
+)
+from tokenstile.kiosk.admin.people import PeoplePage
+from tokenstile.kiosk.admin.session import ADMIN_CLIENT_ID, AdminSession
+from tokenstile.kiosk.admin.sessions import SessionsPage
+from tokenstile.kiosk.admin.signin import SignInPage
+from tokenstile.kiosk.admin.tasks import TaskRunner
+from tokenstile.kiosk.admin.widgets import ApiPage, button
+
+logger = logging.getLogger(__name__)
+
+
+def style_sheet() -> str:
+    """The kiosk's style sheet, then the console's additions (either may be missing)."""
+    return "\n".join(
+        part for part in (assets.style_sheet("kiosk"), assets.style_sheet("admin")) if part
+    )
+
+
+class AdminWindow(QMainWindow):
+    """Sign-in, then the console; back to sign-in on sign-out or an ended session."""
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        devices: AdminDevices | None = None,
+        dialogs: Dialogs | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__()
+        self.setObjectName("adminWindow")
+        self.setWindowTitle(self.tr("Tokenstile administration"))
+        self.setAccessibleName(self.windowTitle())
+        self.server = server
+        self.devices = devices or AdminDevices()
+        self.dialogs: Dialogs = dialogs or QtDialogs()
+        self.runner = TaskRunner(self)
+        self.session: AdminSession | None = None
+
+        def connect() -> TokenServiceClient:
+            return TokenServiceClient(server, client_id=ADMIN_CLIENT_ID, transport=transport)
+
+        self.connect_service: Callable[[], TokenServiceClient] = connect
+        self.sign_in = SignInPage(
+            server=server, connect=connect, devices=self.devices, runner=self.runner
+        )
+        self.sign_in.signed_in.connect(self.enter)
+
+        self.people = PeoplePage(
+            self.runner, server=server, devices=self.devices, dialogs=self.dialogs
+        )
+        self.sessions = SessionsPage(self.runner, dialogs=self.dialogs)
+        self.audit = AuditPage(self.runner, dialogs=self.dialogs)
+        self.pages: tuple[ApiPage, ...] = (self.people, self.sessions, self.audit)
+        for page in self.pages:
+            page.session_ended.connect(self.session_ended)
+
+        self.who = QLabel()
+        self.who.setObjectName("signedInAs")
+        self.sign_out_button = button(self.tr("Sign &out"), "signOut")
+        self.sign_out_button.clicked.connect(self.sign_out)
+        header = QHBoxLayout()
+        title = QLabel(self.tr("Tokenstile administration"))
+        title.setObjectName("title")
+        header.addWidget(title)
+        header.addStretch(1)
+        header.addWidget(self.who)
+        header.addWidget(self.sign_out_button)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("adminTabs")
+        self.tabs.setAccessibleName(self.tr("Sections"))
+        self.tabs.addTab(self.people, self.tr("&People"))
+        self.tabs.addTab(self.sessions, self.tr("&Sessions"))
+        self.tabs.addTab(self.audit, self.tr("&Audit log"))
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.console = QWidget()
+        self.console.setObjectName("adminConsole")
+        console_layout = QVBoxLayout(self.console)
+        console_layout.addLayout(header)
+        console_layout.addWidget(self.tabs)
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.sign_in)
+        self.stack.addWidget(self.console)
+        self.setCentralWidget(self.stack)
+        self.resize(1100, 760)
+        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh_current)
+
+    # -- signing in and out ---------------------------------------------------------------
+
+    def enter(self, session: AdminSession) -> None:
+        self.session = session
+        for page in self.pages:
+            page.set_session(session)
+        self.people.search.clear()
+        self.who.setText(self.tr("Signed in as {username}").format(username=session.username))
+        self.stack.setCurrentWidget(self.console)
+        self.tabs.setCurrentWidget(self.people)
+        self.people.refresh()
+        self.people.search.setFocus()
+
+    def sign_out(self, message: str = "") -> None:
+        session, self.session = self.session, None
+        for page in self.pages:
+            page.set_session(None)
+        if session is not None:
+            self.runner.start(lambda _ctx: session.sign_out())
+        self.sign_in.reset(message or self.tr("Signed out."))
+        self.stack.setCurrentWidget(self.sign_in)
+
+    def session_ended(self) -> None:
+        if self.session is not None:
+            self.sign_out(self.tr("Your admin session has ended: sign in again."))
+
+    def _tab_changed(self, _index: int) -> None:
+        self.refresh_current()
+
+    def refresh_current(self) -> None:
+        if self.session is None:
+            return
+        page = self.tabs.currentWidget()
+        if page is self.sessions:
+            self.sessions.refresh()
+        elif page is self.audit:
+            self.audit.refresh()
+        else:
+            self.people.refresh()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        for page in self.pages:
+            dialog = getattr(page, "dialog", None)
+            if dialog is not None:
+                dialog.reject()
+        session, self.session = self.session, None
+        if session is not None:
+            self.runner.start(lambda _ctx: session.sign_out())
+        self.runner.shutdown()
+        super().closeEvent(event)
+
+
+def install_translations(app: QApplication) -> None:
+    """The console's translation for the system language, when one is shipped."""
+    folder = assets.translations_dir()
+    if folder is None:
+        return
+    translator = QTranslator(app)
+    if translator.load(QLocale(), "tokenstile", "_", str(folder)):
+        app.installTranslator(translator)
+
+
+def run_admin_console(server: str, *, argv: list[str]) -> int:
+    """``tokenstile admin``: the console window until it is closed; the exit status."""
+    from tokenstile.broker.client import check_server_url
+    from tokenstile.config import load_settings
+
+    try:
+        server = check_server_url(server)
+        cards = CardAdministration.from_settings(load_settings())
+    except TokenstileError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(argv)
+    app.setApplicationName("Tokenstile administration")
+    install_translations(app)
+    app.setStyleSheet(app.styleSheet() + style_sheet())
+    window = AdminWindow(server, devices=AdminDevices(cards=cards))
+    window.show()
+    return int(app.exec())

@@ -1,0 +1,465 @@
+"""People: find (as you type), add, disable and enable; each person's keys, cards and fobs,
+with revoke; and the doors to enrollment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tokenstile.kiosk.admin.environment import AdminDevices, Dialogs
+from tokenstile.kiosk.admin.messages import describe
+from tokenstile.kiosk.admin.session import AdminSession
+from tokenstile.kiosk.admin.tasks import TaskRunner
+from tokenstile.kiosk.admin.widgets import ApiPage, StatusLine, Table, button, field, local_time
+
+SEARCH_DELAY_MS = 250
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credential:
+    """One key, card or fob of a person, as the list shows it."""
+
+    kind: str  # fido2 | piv | otp
+    ident: str  # credential ID, certificate fingerprint or fob serial
+    label: str
+    state: str
+    created_at: float | None
+    last_used_at: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.state not in ("revoked",)
+
+    def revoke(self, session: AdminSession) -> Any:
+        if self.kind == "fido2":
+            return session.post("/admin/fido2/revoke", {"credential_id": self.ident})
+        if self.kind == "piv":
+            return session.post("/admin/piv/revoke", {"fingerprint": self.ident})
+        return session.post("/admin/otp/revoke", {"serial": self.ident})
+
+
+# kind: (list path, list member, identifier member)
+_CREDENTIAL_LISTS = (
+    ("fido2", "/admin/fido2/credentials", "credentials", "credential_id"),
+    ("piv", "/admin/piv/cards", "cards", "fingerprint"),
+    ("otp", "/admin/otp/credentials", "credentials", "serial"),
+)
+
+
+def load_credentials(session: AdminSession, username: str) -> list[Credential]:
+    """Every key, card and fob of ``username`` (three calls of the admin API)."""
+    found: list[Credential] = []
+    for kind, path, member, ident in _CREDENTIAL_LISTS:
+        items = session.get(path, {"username": username})[member]
+        found.extend(
+            Credential(
+                kind=kind,
+                ident=item[ident],
+                label=item["label"],
+                state=item["state"],
+                created_at=item.get("created_at"),
+                last_used_at=item.get("last_used_at"),
+            )
+            for item in items
+        )
+    return found
+
+
+class AddPersonDialog(QDialog):
+    """Username, display name, administrator or not."""
+
+    added = Signal(dict)
+
+    def __init__(self, page: PeoplePage) -> None:
+        super().__init__(page)
+        self.setObjectName("addPersonDialog")
+        self.setWindowTitle(self.tr("Add a person"))
+        self.setAccessibleName(self.windowTitle())
+        self._page = page
+        self.username = field(self.tr("e.g. jdoe"), "newUsername", self.tr("Username"))
+        self.display_name = field(self.tr("e.g. Jane Doe"), "newDisplayName", self.tr("Name"))
+        self.is_admin = QCheckBox(self.tr("&Administrator (may use this console)"))
+        self.is_admin.setObjectName("newIsAdmin")
+        self.is_admin.setAccessibleName(self.tr("Administrator"))
+        self.status = StatusLine("addPersonStatus")
+        self.buttons = QDialogButtonBox()
+        self.save_button = button(self.tr("Add"), "addPersonSave", default=True)
+        self.buttons.addButton(self.save_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = button(self.tr("Cancel"), "addPersonCancel")
+        self.buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.RejectRole)
+        self.save_button.clicked.connect(self.save)
+        self.cancel_button.clicked.connect(self.reject)
+        form = QFormLayout()
+        form.addRow(self.tr("&Username"), self.username)
+        form.addRow(self.tr("&Name"), self.display_name)
+        form.addRow("", self.is_admin)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+
+    def save(self) -> None:
+        username = self.username.text().strip()
+        if not username:
+            self.status.show_error(self.tr("Enter a username."))
+            return
+        body = {
+            "username": username,
+            "display_name": self.display_name.text().strip(),
+            "is_admin": self.is_admin.isChecked(),
+        }
+        self.save_button.setEnabled(False)
+
+        def done(person: dict[str, Any]) -> None:
+            self.save_button.setEnabled(True)
+            self.added.emit(person)
+            self.accept()
+
+        def failed(exc: BaseException) -> None:
+            self.save_button.setEnabled(True)
+            self.status.show_error(describe(exc))
+
+        self._page.call(lambda s: s.post("/admin/users", body), done, on_error=failed)
+
+
+class PeoplePage(ApiPage):
+    """Search, the list of people, and the selected person's credentials."""
+
+    people_loaded = Signal()
+    credentials_loaded = Signal()
+
+    def __init__(  # noqa: PLR0915 - one screen's widgets, in reading order
+        self,
+        runner: TaskRunner,
+        *,
+        server: str,
+        devices: AdminDevices,
+        dialogs: Dialogs,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(runner, parent)
+        self.setObjectName("peoplePage")
+        self.server = server  # a key's WebAuthn origin is derived from it
+        self.devices = devices
+        self.dialogs = dialogs
+        self.dialog: QDialog | None = None
+
+        self.search = field(
+            self.tr("Search by username or name"), "peopleSearch", self.tr("Search people")
+        )
+        self.show_disabled = QCheckBox(self.tr("Show &disabled people"))
+        self.show_disabled.setObjectName("showDisabled")
+        self.show_disabled.setAccessibleName(self.tr("Show disabled people"))
+        self.show_disabled.setChecked(True)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(SEARCH_DELAY_MS)
+        self._debounce.timeout.connect(self.refresh)
+        self.search.textChanged.connect(lambda _text: self._debounce.start())
+        self.search.returnPressed.connect(self.refresh)
+        self.show_disabled.toggled.connect(lambda _on: self.refresh())
+
+        self.table = Table(
+            "peopleTable",
+            self.tr("People"),
+            [
+                self.tr("Username"),
+                self.tr("Name"),
+                self.tr("Role"),
+                self.tr("Status"),
+                self.tr("Keys"),
+                self.tr("Cards"),
+                self.tr("Fobs"),
+            ],
+        )
+        self.table.itemSelectionChanged.connect(self._selected)
+        self.count = QLabel()
+        self.count.setObjectName("peopleCount")
+
+        self.add_button = button(self.tr("&Add person…"), "addPerson")
+        self.add_button.clicked.connect(self.add_person)
+        self.toggle_button = button(self.tr("D&isable"), "togglePerson")
+        self.toggle_button.clicked.connect(self.toggle_person)
+        self.enroll_button = button(self.tr("&Enroll…"), "enroll")
+        self.enroll_menu = QMenu(self.enroll_button)
+        self.enroll_menu.setObjectName("enrollMenu")
+        self.enroll_key_action = self.enroll_menu.addAction(self.tr("Security key (FIDO2)…"))
+        self.enroll_card_action = self.enroll_menu.addAction(self.tr("Smart card (PIV)…"))
+        self.enroll_app_action = self.enroll_menu.addAction(self.tr("Authenticator app (TOTP)…"))
+        self.enroll_key_action.triggered.connect(self.enroll_key)
+        self.enroll_card_action.triggered.connect(self.enroll_card)
+        self.enroll_app_action.triggered.connect(self.enroll_app)
+        self.enroll_button.setMenu(self.enroll_menu)
+        self.import_button = button(self.tr("&Import fobs (PSKC)…"), "importPskc")
+        self.import_button.clicked.connect(self.import_pskc)
+
+        self.person_title = QLabel()
+        self.person_title.setObjectName("personTitle")
+        self.credentials = Table(
+            "credentialTable",
+            self.tr("Keys, cards and fobs"),
+            [
+                self.tr("Kind"),
+                self.tr("Name"),
+                self.tr("State"),
+                self.tr("Enrolled"),
+                self.tr("Last used"),
+                self.tr("Identifier"),
+            ],
+        )
+        self.revoke_button = button(self.tr("&Revoke"), "revokeCredential")
+        self.revoke_button.setAccessibleName(self.tr("Revoke the selected credential"))
+        self.revoke_button.clicked.connect(self.revoke_credential)
+        self.credentials.itemSelectionChanged.connect(self._update_buttons)
+
+        top = QHBoxLayout()
+        top.addWidget(self.search, 1)
+        top.addWidget(self.show_disabled)
+        actions = QHBoxLayout()
+        for widget in (self.add_button, self.toggle_button, self.enroll_button, self.import_button):
+            actions.addWidget(widget)
+        actions.addStretch(1)
+        actions.addWidget(self.count)
+        upper = QWidget()
+        upper_layout = QVBoxLayout(upper)
+        upper_layout.setContentsMargins(0, 0, 0, 0)
+        upper_layout.addLayout(top)
+        upper_layout.addWidget(self.table)
+        upper_layout.addLayout(actions)
+        lower = QWidget()
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.addWidget(self.person_title)
+        lower_layout.addWidget(self.credentials)
+        revoke_row = QHBoxLayout()
+        revoke_row.addWidget(self.revoke_button)
+        revoke_row.addStretch(1)
+        lower_layout.addLayout(revoke_row)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(upper)
+        splitter.addWidget(lower)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+        layout.addWidget(self.status)
+        self._update_buttons()
+
+    def clear(self) -> None:
+        self.table.show_rows([])
+        self.credentials.show_rows([])
+        self.status.show_info("")
+
+    # -- people --------------------------------------------------------------------------
+
+    def person(self) -> dict[str, Any] | None:
+        record = self.table.record()
+        return record if isinstance(record, dict) else None
+
+    def refresh(self) -> None:
+        self._debounce.stop()
+        query = self.search.text().strip()
+        params: dict[str, Any] = {
+            "include_disabled": "true" if self.show_disabled.isChecked() else "false",
+            "limit": 200,
+        }
+        if query:
+            params["q"] = query
+        self.call(lambda s: s.get("/admin/users", params), self._show_people)
+
+    def _show_people(self, answer: dict[str, Any]) -> None:
+        keep = self.person()
+        people: list[dict[str, Any]] = answer.get("users", [])
+        rows = []
+        for person in people:
+            factors = person.get("factors", {})
+            rows.append(
+                (
+                    person,
+                    [
+                        person["username"],
+                        person.get("display_name", ""),
+                        self.tr("Administrator") if person.get("is_admin") else self.tr("Person"),
+                        self.tr("Active") if person.get("enabled", True) else self.tr("Disabled"),
+                        str(factors.get("fido2", 0)),
+                        str(factors.get("piv", 0)),
+                        str(factors.get("otp", 0)),
+                    ],
+                )
+            )
+        self.table.blockSignals(True)
+        self.table.show_rows(rows)
+        if keep is not None:
+            self.table.select_where(lambda p: p["username"] == keep["username"])
+        self.table.blockSignals(False)
+        total = int(answer.get("total", len(people)))
+        self.count.setText(self.tr("{n} of {total} people").format(n=len(people), total=total))
+        self._selected()
+        self.people_loaded.emit()
+
+    def select_person(self, username: str) -> bool:
+        return self.table.select_where(lambda p: p["username"] == username)
+
+    def add_person(self) -> None:
+        dialog = AddPersonDialog(self)
+        dialog.added.connect(self._added)
+        self._open(dialog)
+
+    def _added(self, person: dict[str, Any]) -> None:
+        self.status.show_success(
+            self.tr("Added {username}.").format(username=person.get("username", ""))
+        )
+        self.search.setText(str(person.get("username", "")))
+        self.refresh()
+
+    def toggle_person(self) -> None:
+        person = self.person()
+        if person is None:
+            return
+        username = person["username"]
+        if person.get("enabled", True):
+            question = self.tr(
+                "Disable {username}? They can no longer sign in, and their sessions end now."
+            ).format(username=username)
+            if not self.dialogs.confirm(self, self.tr("Disable a person"), question):
+                return
+            path, said = "/admin/users/disable", self.tr("Disabled {username}.")
+        else:
+            path, said = "/admin/users/enable", self.tr("Enabled {username}.")
+
+        def done(_: Any) -> None:
+            self.status.show_success(said.format(username=username))
+            self.refresh()
+
+        self.call(lambda s: s.post(path, {"username": username}), done)
+
+    # -- credentials ---------------------------------------------------------------------
+
+    def _selected(self) -> None:
+        person = self.person()
+        self._update_buttons()
+        if person is None:
+            self.person_title.setText(self.tr("Select a person to see their keys, cards and fobs."))
+            self.credentials.show_rows([])
+            return
+        name = person.get("display_name") or person["username"]
+        self.person_title.setText(self.tr("Keys, cards and fobs of {name}").format(name=name))
+        self.load_credentials()
+
+    def load_credentials(self) -> None:
+        person = self.person()
+        if person is None:
+            return
+        username = person["username"]
+        self.call(lambda s: load_credentials(s, username), self._show_credentials)
+
+    def _show_credentials(self, found: list[Credential]) -> None:
+        kinds = {
+            "fido2": self.tr("Security key"),
+            "piv": self.tr("Smart card"),
+            "otp": self.tr("One-time codes"),
+        }
+        self.credentials.show_rows(
+            [
+                (
+                    item,
+                    [
+                        kinds.get(item.kind, item.kind),
+                        item.label,
+                        item.state,
+                        local_time(item.created_at),
+                        local_time(item.last_used_at),
+                        item.ident,
+                    ],
+                )
+                for item in found
+            ]
+        )
+        self._update_buttons()
+        self.credentials_loaded.emit()
+
+    def revoke_credential(self) -> None:
+        item = self.credentials.record()
+        if not isinstance(item, Credential):
+            return
+        question = self.tr(
+            "Revoke “{label}” for good? It can no longer be used to sign in."
+        ).format(label=item.label)
+        if not self.dialogs.confirm(self, self.tr("Revoke"), question):
+            return
+
+        def done(_: Any) -> None:
+            self.status.show_success(self.tr("Revoked “{label}”.").format(label=item.label))
+            self.refresh()
+
+        self.call(item.revoke, done)
+
+    def _update_buttons(self) -> None:
+        person = self.person()
+        has = person is not None
+        self.toggle_button.setEnabled(has)
+        self.enroll_button.setEnabled(has and bool(person and person.get("enabled", True)))
+        if person is not None:
+            enabled = person.get("enabled", True)
+            self.toggle_button.setText(self.tr("D&isable") if enabled else self.tr("E&nable"))
+            self.toggle_button.setAccessibleName(
+                self.tr("Disable the person") if enabled else self.tr("Enable the person")
+            )
+        item = self.credentials.record()
+        self.revoke_button.setEnabled(isinstance(item, Credential) and item.active)
+
+    # -- enrollment ----------------------------------------------------------------------
+
+    def _open(self, dialog: QDialog) -> None:
+        self.dialog = dialog
+        dialog.finished.connect(lambda _result: self._closed(dialog))
+        dialog.open()
+
+    def _closed(self, dialog: QDialog) -> None:
+        if self.dialog is dialog:
+            self.dialog = None
+        dialog.deleteLater()
+        self.refresh()
+
+    def enroll_key(self) -> None:
+        from tokenstile.kiosk.admin.enroll import EnrollKeyDialog
+
+        person = self.person()
+        if person is not None:
+            self._open(EnrollKeyDialog(self, person))
+
+    def enroll_card(self) -> None:
+        from tokenstile.kiosk.admin.enroll import EnrollCardDialog
+
+        person = self.person()
+        if person is not None:
+            self._open(EnrollCardDialog(self, person))
+
+    def enroll_app(self) -> None:
+        from tokenstile.kiosk.admin.enroll import EnrollAppDialog
+
+        person = self.person()
+        if person is not None:
+            self._open(EnrollAppDialog(self, person))
+
+    def import_pskc(self) -> None:
+        from tokenstile.kiosk.admin.enroll import ImportPskcDialog
+
+        path = self.dialogs.open_pskc(self)
+        if path is None:
+            return
+        person = self.person()
+        self._open(ImportPskcDialog(self, path, person["username"] if person else ""))

@@ -1,0 +1,135 @@
+"""Sessions: who is signed in where (all, or one person's; live only, or every one), and
+revoking one — its refresh tokens stop working at once, its access tokens at expiry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QVBoxLayout, QWidget
+
+from tokenstile.kiosk.admin.environment import Dialogs
+from tokenstile.kiosk.admin.people import SEARCH_DELAY_MS
+from tokenstile.kiosk.admin.tasks import TaskRunner
+from tokenstile.kiosk.admin.widgets import ApiPage, Table, button, field, local_time
+
+
+class SessionsPage(ApiPage):
+    sessions_loaded = Signal()
+
+    def __init__(
+        self, runner: TaskRunner, *, dialogs: Dialogs, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(runner, parent)
+        self.setObjectName("sessionsPage")
+        self.dialogs = dialogs
+        self.person = field(self.tr("All people"), "sessionsPerson", self.tr("Person"))
+        self.active_only = QCheckBox(self.tr("&Live sessions only"))
+        self.active_only.setObjectName("activeOnly")
+        self.active_only.setAccessibleName(self.tr("Live sessions only"))
+        self.active_only.setChecked(True)
+        self.refresh_button = button(self.tr("Re&fresh"), "refreshSessions")
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(SEARCH_DELAY_MS)
+        self._debounce.timeout.connect(self.refresh)
+        self.person.textChanged.connect(lambda _text: self._debounce.start())
+        self.person.returnPressed.connect(self.refresh)
+        self.active_only.toggled.connect(lambda _on: self.refresh())
+        self.refresh_button.clicked.connect(self.refresh)
+        self.table = Table(
+            "sessionsTable",
+            self.tr("Sessions"),
+            [
+                self.tr("Person"),
+                self.tr("Client"),
+                self.tr("Factor"),
+                self.tr("Started"),
+                self.tr("Last used"),
+                self.tr("Ends"),
+                self.tr("State"),
+            ],
+        )
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.revoke_button = button(self.tr("&Revoke session"), "revokeSession")
+        self.revoke_button.clicked.connect(self.revoke)
+        top = QHBoxLayout()
+        top.addWidget(self.person, 1)
+        top.addWidget(self.active_only)
+        top.addWidget(self.refresh_button)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.revoke_button)
+        bottom.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table)
+        layout.addLayout(bottom)
+        layout.addWidget(self.status)
+        self._update_buttons()
+
+    def clear(self) -> None:
+        self.table.show_rows([])
+        self.status.show_info("")
+
+    def refresh(self) -> None:
+        self._debounce.stop()
+        params: dict[str, Any] = {"active_only": self.active_only.isChecked(), "limit": 200}
+        person = self.person.text().strip()
+        if person:
+            params["username"] = person
+        self.call(lambda s: s.get("/admin/sessions", params), self._show)
+
+    def _show(self, answer: dict[str, Any]) -> None:
+        sessions: list[dict[str, Any]] = answer.get("sessions", [])
+        rows = []
+        for item in sessions:
+            if item.get("revoked_at") is not None:
+                state = self.tr("Revoked")
+                reason = item.get("revoke_reason")
+                if reason:
+                    state = self.tr("Revoked ({reason})").format(reason=reason)
+            elif self.session is not None and item.get("sid") == self.session.identity.sid:
+                state = self.tr("Live (this console)")
+            else:
+                state = self.tr("Live")
+            rows.append(
+                (
+                    item,
+                    [
+                        item.get("username", ""),
+                        item.get("client_id", ""),
+                        item.get("factor", ""),
+                        local_time(item.get("created_at")),
+                        local_time(item.get("last_used_at")),
+                        local_time(item.get("expires_at")),
+                        state,
+                    ],
+                )
+            )
+        self.table.show_rows(rows)
+        self._update_buttons()
+        self.sessions_loaded.emit()
+
+    def revoke(self) -> None:
+        item = self.table.record()
+        if not isinstance(item, dict):
+            return
+        question = self.tr("End the session of {username} on {client} now?").format(
+            username=item.get("username", ""), client=item.get("client_id", "")
+        )
+        if not self.dialogs.confirm(self, self.tr("Revoke a session"), question):
+            return
+        sid = item["sid"]
+
+        def done(answer: dict[str, Any]) -> None:
+            if answer.get("revoked"):
+                self.status.show_success(self.tr("The session has ended."))
+            else:
+                self.status.show_info(self.tr("That session had already ended."))
+            self.refresh()
+
+        self.call(lambda s: s.post("/admin/sessions/revoke", {"sid": sid}), done)
+
+    def _update_buttons(self) -> None:
+        item = self.table.record()
+        self.revoke_button.setEnabled(isinstance(item, dict) and item.get("revoked_at") is None)

@@ -1,0 +1,127 @@
+"""The kiosk's Qt application: style sheet, font, translations, and the entry points.
+
+``run_kiosk`` is ``tokenstile kiosk``; ``self_test`` is ``tokenstile kiosk --self-test``
+(builds everything, draws once, needs no server, no keychain and no devices).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtCore import QCoreApplication, QEvent, QLocale, QTranslator
+from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtWidgets import QApplication, QWidget
+
+from tokenstile.config import Settings
+from tokenstile.kiosk.assets import style_sheet, translations_dir
+from tokenstile.kiosk.devices import KioskDevices
+from tokenstile.kiosk.rules import KioskRules
+from tokenstile.kiosk.service import BrokerSignIn, SignInService
+from tokenstile.kiosk.window import KioskWindow
+
+logger = logging.getLogger(__name__)
+
+FONT_FAMILIES = ["DejaVu Sans", "Noto Sans", "Cantarell", "Segoe UI", "Helvetica Neue"]
+
+
+def application(argv: Sequence[str] | None = None, *, locale: str | None = None) -> QApplication:
+    """The one ``QApplication`` (made here the first time), dressed for the kiosk."""
+    existing = QApplication.instance()
+    app = (
+        existing
+        if isinstance(existing, QApplication)
+        else QApplication(list(argv) if argv is not None else sys.argv[:1])
+    )
+    QCoreApplication.setOrganizationName("Tokenstile")
+    QCoreApplication.setApplicationName("Tokenstile kiosk")
+    QGuiApplication.setDesktopFileName("tokenstile-kiosk")
+    font = QFont()
+    font.setFamilies(FONT_FAMILIES)
+    font.setPointSize(13)
+    app.setFont(font)
+    install_translator(app, locale)
+    app.setStyleSheet(style_sheet("kiosk"))
+    return app
+
+
+def install_translator(app: QCoreApplication, locale: str | None = None) -> QTranslator | None:
+    """Load ``resources/translations/tokenstile_<locale>.qm`` when there is one."""
+    folder = translations_dir()
+    if folder is None or not folder.is_dir():
+        return None
+    translator = QTranslator(app)
+    wanted = QLocale(locale) if locale else QLocale.system()
+    if not translator.load(wanted, "tokenstile", "_", str(folder)):
+        return None
+    app.installTranslator(translator)
+    return translator
+
+
+def run_kiosk(
+    settings: Settings,
+    *,
+    server: str | None = None,
+    fullscreen: bool = False,
+    devices: KioskDevices | None = None,
+    service: SignInService | None = None,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Show the kiosk until it is closed; the exit status."""
+    app = application(argv, locale=settings.kiosk_locale)
+    if service is None:
+        from tokenstile.broker import Broker
+
+        url = server or settings.kiosk_server or settings.issuer_url()
+        service = BrokerSignIn(url, broker=Broker(settings=settings), rp_id=settings.kiosk_rp_id)
+    window = KioskWindow(
+        service,
+        devices if devices is not None else KioskDevices.system(),
+        rules=KioskRules.from_settings(settings),
+    )
+    if fullscreen:
+        window.showFullScreen()
+    else:
+        window.resize(1280, 800)
+        window.show()
+    window.start()
+    try:
+        return int(app.exec())
+    finally:
+        window.shutdown()
+        dispose(window)
+
+
+def dispose(widget: QWidget) -> None:
+    """Delete a top-level widget the Qt way (letting Python's collector do it at exit,
+    after the application, crashes PySide)."""
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+class _NoService:
+    """What the self-test's window is built with: it never asks anything."""
+
+    server = "https://self-test.invalid"
+    client_id = "tokenstile-kiosk"
+
+    def __getattr__(self, name: str) -> object:
+        raise AttributeError(name)
+
+
+def self_test(argv: Sequence[str] | None = None) -> int:
+    """Build the application and the sign-in window, draw it once; 0 when all is well."""
+    app = application(argv)
+    window = KioskWindow(_NoService())  # type: ignore[arg-type]
+    window.resize(1280, 800)
+    window.show()
+    app.processEvents()
+    ok = window.grab().width() > 0 and bool(app.styleSheet())
+    window.close()
+    dispose(window)
+    if not ok:
+        print("kiosk self-test: the window or its style sheet is missing", file=sys.stderr)
+        return 1
+    print("kiosk ok")
+    return 0

@@ -1,0 +1,296 @@
+"""The kiosk's building blocks: icons, the PIN pad, the code entry, the factor tiles."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRegularExpression, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QIcon,
+    QKeyEvent,
+    QKeySequence,
+    QPixmap,
+    QRegularExpressionValidator,
+    QShortcut,
+)
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tokenstile.kiosk.assets import icon_path
+from tokenstile.kiosk.messages import Factor, tries_left
+from tokenstile.kiosk.workers import PinQuestion
+
+
+def icon(name: str) -> QIcon:
+    path = icon_path(name)
+    return QIcon(str(path)) if path is not None else QIcon()
+
+
+def icon_label(name: str, size: int, accessible: str) -> QLabel:
+    label = QLabel()
+    label.setObjectName("icon")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setAccessibleName(accessible)
+    label.setPixmap(icon(name).pixmap(QSize(size, size)))
+    label.setMinimumSize(size, size)
+    return label
+
+
+def set_icon(label: QLabel, name: str, size: int) -> None:
+    label.setPixmap(icon(name).pixmap(QSize(size, size)) if icon_path(name) else QPixmap())
+
+
+def text_label(text: str, object_name: str, *, wrap: bool = True) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName(object_name)
+    label.setWordWrap(wrap)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setAccessibleName(text or object_name)
+    return label
+
+
+class KioskButton(QPushButton):
+    """A push button that Enter and Return press too (not only Space), as people expect."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.isEnabled():
+            self.animateClick()
+            return
+        super().keyPressEvent(event)
+
+
+def button(text: str, object_name: str, *, icon_name: str | None = None) -> QPushButton:
+    widget = KioskButton(text)
+    widget.setObjectName(object_name)
+    widget.setAccessibleName(text)
+    widget.setCursor(Qt.CursorShape.PointingHandCursor)
+    widget.setMinimumHeight(64)
+    if icon_name:
+        widget.setIcon(icon(icon_name))
+        widget.setIconSize(QSize(28, 28))
+    return widget
+
+
+def escape_shortcut(parent: QWidget, slot: object) -> QShortcut:
+    shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), parent)
+    shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    shortcut.activated.connect(slot)
+    return shortcut
+
+
+class FactorTile(QFrame):
+    """One way to sign in, on the sign-in screen: an icon, a heading, one line."""
+
+    def __init__(self, icon_name: str, heading: str, detail: str) -> None:
+        super().__init__()
+        self.setObjectName("tile")
+        self.setAccessibleName(heading)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(28, 32, 28, 28)
+        layout.setSpacing(14)
+        layout.addWidget(icon_label(icon_name, 88, heading))
+        layout.addWidget(text_label(heading, "tileHeading"))
+        self.detail = text_label(detail, "tileDetail")
+        layout.addWidget(self.detail)
+        layout.addStretch(1)
+
+
+class PinPad(QWidget):
+    """An on-screen PIN pad that also takes the keyboard (digits, Backspace, Enter, Escape).
+
+    Key PINs may hold letters: typed on a keyboard they go into the field as well.
+    """
+
+    submitted = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("pinPad")
+        self.question: PinQuestion | None = None
+        outer = QVBoxLayout(self)
+        outer.setSpacing(18)
+        outer.addStretch(1)
+        self.title = text_label(self.tr("Enter your PIN"), "title")
+        outer.addWidget(self.title)
+        self.hint = text_label("", "hint")
+        self.hint.setAccessibleName(self.tr("PIN hint"))
+        outer.addWidget(self.hint)
+
+        self.field = QLineEdit()
+        self.field.setObjectName("pinField")
+        self.field.setEchoMode(QLineEdit.EchoMode.Password)
+        self.field.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.field.setAccessibleName(self.tr("PIN"))
+        self.field.setPlaceholderText(self.tr("PIN"))
+        self.field.setMaxLength(63)
+        self.field.returnPressed.connect(self.submit)
+        self.field.textChanged.connect(self._changed)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.field, 0)
+        row.addStretch(1)
+        outer.addLayout(row)
+
+        outer.addLayout(self._keypad())
+
+        self.cancel = button(self.tr("Cancel"), "secondary")
+        self.cancel.setAccessibleName(self.tr("Cancel the sign-in"))
+        self.cancel.clicked.connect(self.cancelled.emit)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.cancel)
+        row.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(1)
+        escape_shortcut(self, self.cancelled.emit)
+        self.setTabOrder(self.field, self.ok)
+        self.setTabOrder(self.ok, self.cancel)
+
+    def _keypad(self) -> QHBoxLayout:
+        grid = QGridLayout()
+        grid.setSpacing(12)
+        self.digits: dict[str, QPushButton] = {}
+        for index, digit in enumerate("123456789"):
+            grid.addWidget(self._digit(digit), index // 3, index % 3)
+        self.backspace = button("", "padKey", icon_name="backspace")
+        self.backspace.setAccessibleName(self.tr("Delete the last digit"))
+        self.backspace.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.backspace.clicked.connect(self.field.backspace)
+        grid.addWidget(self.backspace, 3, 0)
+        grid.addWidget(self._digit("0"), 3, 1)
+        self.ok = button(self.tr("OK"), "padOk")
+        self.ok.setAccessibleName(self.tr("Confirm the PIN"))
+        self.ok.clicked.connect(self.submit)
+        grid.addWidget(self.ok, 3, 2)
+        pad = QHBoxLayout()
+        pad.addStretch(1)
+        pad.addLayout(grid)
+        pad.addStretch(1)
+        return pad
+
+    def _digit(self, digit: str) -> QPushButton:
+        key = button(digit, "padKey")
+        key.setAccessibleName(digit)
+        key.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # a tap must not take the field's focus
+        key.clicked.connect(lambda: self.field.insert(digit))
+        self.digits[digit] = key
+        return key
+
+    def ask(self, question: PinQuestion) -> None:
+        self.question = question
+        if question.factor is Factor.CARD:
+            self.title.setText(self.tr("Enter your card's PIN"))
+        else:
+            self.title.setText(self.tr("Enter your key's PIN"))
+        self.title.setAccessibleName(self.title.text())
+        if question.wrong:
+            self.hint.setText(tries_left(question.retries_left, device=question.factor))
+            self.hint.setProperty("severity", "error")
+        else:
+            self.hint.setText(self.tr("Type it here or on your keyboard, then press OK."))
+            self.hint.setProperty("severity", "info")
+        self.hint.style().unpolish(self.hint)
+        self.hint.style().polish(self.hint)
+        self.field.setMaxLength(question.max_length)
+        self.field.clear()
+        self._changed("")
+        self.field.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def submit(self) -> None:
+        if self.ok.isEnabled():
+            pin = self.field.text()
+            self.field.clear()
+            self.submitted.emit(pin)
+
+    def _changed(self, text: str) -> None:
+        minimum = self.question.min_length if self.question is not None else 4
+        self.ok.setEnabled(len(text) >= minimum)
+
+
+class CodeEntry(QWidget):
+    """Username and the code from a fob or an authenticator app."""
+
+    submitted = Signal(str, str)
+    cancelled = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("codeEntry")
+        outer = QVBoxLayout(self)
+        outer.setSpacing(18)
+        outer.addStretch(1)
+        outer.addWidget(icon_label("fob", 96, self.tr("Code from your fob")))
+        outer.addWidget(text_label(self.tr("Enter the code from your fob"), "title"))
+        outer.addWidget(
+            text_label(self.tr("Your username, then the 6 or 8 digits your fob shows."), "hint")
+        )
+        self.username = QLineEdit()
+        self.username.setObjectName("field")
+        self.username.setAccessibleName(self.tr("Username"))
+        self.username.setPlaceholderText(self.tr("Username"))
+        self.username.setMaxLength(128)
+        self.code = QLineEdit()
+        self.code.setObjectName("codeField")
+        self.code.setAccessibleName(self.tr("Code"))
+        self.code.setPlaceholderText(self.tr("Code"))
+        self.code.setMaxLength(9)
+        self.code.setValidator(
+            QRegularExpressionValidator(QRegularExpression(r"[0-9 ]{0,9}"), self.code)
+        )
+        self.code.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
+        self.username.returnPressed.connect(self._next)
+        self.code.returnPressed.connect(self.submit)
+        self.username.textChanged.connect(self._changed)
+        self.code.textChanged.connect(self._changed)
+        form = QVBoxLayout()
+        form.setSpacing(14)
+        form.addWidget(self.username)
+        form.addWidget(self.code)
+        self.sign_in = button(self.tr("Sign in"), "primary")
+        self.sign_in.clicked.connect(self.submit)
+        self.cancel = button(self.tr("Cancel"), "secondary")
+        self.cancel.setAccessibleName(self.tr("Cancel the code entry"))
+        self.cancel.clicked.connect(self.cancelled.emit)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.cancel)
+        buttons.addWidget(self.sign_in)
+        form.addLayout(buttons)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addLayout(form, 0)
+        row.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(1)
+        escape_shortcut(self, self.cancelled.emit)
+        self.setTabOrder(self.username, self.code)
+        self.setTabOrder(self.code, self.sign_in)
+        self.setTabOrder(self.sign_in, self.cancel)
+        self._changed()
+
+    def reset(self, username: str = "") -> None:
+        self.username.setText(username)
+        self.code.clear()
+        target = self.code if username else self.username
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def submit(self) -> None:
+        if self.sign_in.isEnabled():
+            code = self.code.text().replace(" ", "")
+            self.code.clear()
+            self.submitted.emit(self.username.text().strip(), code)
+
+    def _next(self) -> None:
+        self.code.setFocus(Qt.FocusReason.TabFocusReason)
+
+    def _changed(self) -> None:
+        digits = len(self.code.text().replace(" ", ""))
+        self.sign_in.setEnabled(bool(self.username.text().strip()) and digits in (6, 7, 8))

@@ -1,0 +1,266 @@
+"""Render every kiosk and admin-console screen to PNG files (``make screenshots``).
+
+    xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshots.py docs/screenshots
+
+The screens are the real windows, driven through the real flows of the kiosk demo: the
+embedded token service, the software security key, the virtual card (in-process) and
+the demo people's one-time codes (see ``tokenstile.demo_kiosk``). Each file is the
+window as ``QWidget.grab()`` draws it in the X server it runs in (any Qt platform works,
+e.g. ``QT_QPA_PLATFORM=offscreen`` for a quick look; the README's come from Xvfb).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+KIOSK_SIZE = (1280, 800)
+ADMIN_SIZE = (1280, 800)
+MAX_BYTES = 200 * 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="where the PNG files go")
+    parser.add_argument("--only", action="append", help="render only these screens")
+    args = parser.parse_args(argv)
+    if not any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        print(
+            "No display: run this under xvfb-run (make screenshots does), "
+            "or set QT_QPA_PLATFORM=offscreen.",
+            file=sys.stderr,
+        )
+        return 2
+    # A private data directory: the demo's folder and broker files never touch yours.
+    with tempfile.TemporaryDirectory(prefix="tokenstile-screenshots-") as scratch:
+        os.environ["TOKENSTILE_DATA_DIR"] = str(Path(scratch) / "data")
+        os.environ["TOKENSTILE_RUNTIME_DIR"] = str(Path(scratch) / "run")
+        return Screenshots(args.folder, only=set(args.only or ())).run()
+
+
+class Screenshots:
+    def __init__(self, folder: Path, *, only: set[str]) -> None:
+        from tokenstile.kiosk.app import application
+
+        self.folder = folder
+        self.only = only
+        self.app = application(sys.argv[:1])
+        self.saved: list[tuple[str, int]] = []
+        folder.mkdir(parents=True, exist_ok=True)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def settle(self, condition: Callable[[], bool] | None = None, timeout: float = 0.2) -> bool:
+        """Run the event loop until ``condition`` holds (or ``timeout``; without a
+        condition, for ``timeout``); then a bit more, so that what changed is painted."""
+        deadline = time.monotonic() + timeout
+        met = False
+        while time.monotonic() < deadline:
+            self.app.processEvents()
+            if condition is not None and condition():
+                met = True
+                break
+            time.sleep(0.01)
+        for _ in range(5):
+            self.app.processEvents()
+            time.sleep(0.01)
+        return met
+
+    def must(self, condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+        if not self.settle(condition, timeout):
+            raise RuntimeError(f"screenshots: {what} did not happen within {timeout:.0f} s")
+
+    def shot(self, widget: Any, name: str) -> None:
+        from PySide6.QtGui import QImage
+
+        if self.only and name not in self.only:
+            return
+        self.settle()
+        image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        path = self.folder / f"{name}.png"
+        if not image.save(str(path), "PNG", 0):  # quality 0: smallest file (zlib level 9)
+            raise RuntimeError(f"screenshots: cannot write {path}")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            # Flat colours and anti-aliased text: 256 colours look the same and weigh less.
+            image.convertToFormat(QImage.Format.Format_Indexed8).save(str(path), "PNG", 0)
+            size = path.stat().st_size
+        self.saved.append((name, size))
+        print(f"{path}  {image.width()}x{image.height()}  {size // 1024} KB", flush=True)
+
+    # -- the walk -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from tokenstile.demo_kiosk import start_demo
+
+        environment = start_demo(pcsc=False)
+        try:
+            self.kiosk_screens(environment)
+            self.demo_screen(environment)
+            self.admin_screens(environment)
+        finally:
+            environment.close()
+        too_big = [name for name, size in self.saved if size > MAX_BYTES]
+        if too_big:
+            print(f"Over {MAX_BYTES // 1024} KB: {', '.join(too_big)}", file=sys.stderr)
+            return 1
+        return 0
+
+    def kiosk_screens(self, environment: Any) -> None:
+        from tokenstile.broker import Broker
+        from tokenstile.config import load_settings
+        from tokenstile.demo_kiosk import KEY_PIN, MemorySessionStore
+        from tokenstile.kiosk.app import dispose
+        from tokenstile.kiosk.service import BrokerSignIn
+        from tokenstile.kiosk.widgets import CodeEntry, PinPad
+        from tokenstile.kiosk.window import KioskWindow, Screen
+
+        settings = load_settings()
+        service = BrokerSignIn(
+            environment.server_url,
+            broker=Broker(settings=settings, store=MemorySessionStore()),
+        )
+        window = KioskWindow(service, environment.kiosk_devices())
+        window.resize(*KIOSK_SIZE)
+        window.show()
+        window.start()
+        pad: PinPad = window.findChild(PinPad)
+        try:
+            self.must(lambda: "security key" in window._invitation.text(), "the invitation")
+            self.shot(window, "kiosk-sign-in")
+
+            # The key: plugged in, it asks for its PIN; a wrong one; then the touch.
+            environment.plug_key(True)
+            self.must(lambda: window.current_screen is Screen.PIN, "the key's PIN pad")
+            pad.field.setText("98")
+            self.shot(window, "kiosk-pin-pad")
+            pad.field.setText("9876")
+            pad.submit()
+            self.must(
+                lambda: (
+                    window.current_screen is Screen.PIN
+                    and pad.question is not None
+                    and pad.question.wrong
+                ),
+                "the wrong-PIN pad",
+            )
+            self.shot(window, "kiosk-wrong-pin")
+            pad.field.setText(KEY_PIN)
+            pad.submit()
+            self.must(lambda: environment.key_waiting, "the key waiting for a touch")
+            self.must(lambda: window.current_screen is Screen.BUSY, "the touch prompt")
+            self.shot(window, "kiosk-touch-key")
+            environment.tap_key()
+            self.must(lambda: window.current_screen is Screen.SIGNED_IN, "signing in")
+            environment.plug_key(False)
+            self.shot(window, "kiosk-signed-in")
+
+            window.lock()
+            self.must(lambda: window.current_screen is Screen.LOCKED, "locking")
+            self.shot(window, "kiosk-locked")
+            window.sign_out()
+            self.must(
+                lambda: window.current_screen is Screen.SIGN_IN and not window.busy, "signing out"
+            )
+            window.wait_for_worker(10_000)
+
+            # The code: username and code; then a wrong code, as an error.
+            window.show_code_entry()
+            entry: CodeEntry = window.findChild(CodeEntry)
+            self.must(lambda: window.current_screen is Screen.CODE, "the code entry")
+            _fill_code_entry(entry, "taylor", "")
+            self.shot(window, "kiosk-code-entry")
+            window.submit_code("taylor", _wrong_code(environment.otp_code("taylor")[0]))
+            self.must(lambda: window.problem is not None, "the wrong code's message")
+            self.shot(window, "kiosk-error")
+
+            # The card: inserted, its PIN pad.
+            environment.insert_card()
+            self.must(
+                lambda: window.current_screen is Screen.PIN and pad.question is not None,
+                "the card's PIN pad",
+            )
+            pad.field.setText("1234")
+            self.shot(window, "kiosk-card-pin")
+            window.cancel_sign_in()
+            environment.pull_card()
+            self.must(lambda: not window.busy, "the card sign-in to end")
+        finally:
+            window.shutdown()
+            window.close()
+            dispose(window)
+
+    def demo_screen(self, environment: Any) -> None:
+        from tokenstile.demo_kiosk import build_demo_window
+        from tokenstile.kiosk.app import dispose
+
+        window = build_demo_window(environment)
+        window.resize(1400, 820)
+        window.show()
+        window.kiosk.start()
+        try:
+            self.must(lambda: "security key" in window.kiosk._invitation.text(), "the invitation")
+            window.panel.accounts[0].show_qr.click()
+            self.shot(window, "demo")
+        finally:
+            window.kiosk.shutdown()
+            window.close()
+            dispose(window)
+
+    def admin_screens(self, environment: Any) -> None:
+        try:
+            from tokenstile.kiosk.admin.console import AdminWindow, style_sheet
+        except ImportError as exc:  # the console is built alongside; say so, do not fail
+            print(f"screenshots: no admin console yet ({exc})", file=sys.stderr)
+            return
+        from tokenstile.kiosk.app import dispose
+
+        # As `tokenstile admin` dresses it: the kiosk's style sheet, then the console's.
+        self.app.setStyleSheet(style_sheet())
+        window = AdminWindow(environment.server_url)
+        window.resize(*ADMIN_SIZE)
+        window.show()
+        try:
+            self.settle()
+            self.shot(window, "admin-sign-in")
+            sign_in = window.sign_in
+            sign_in.code_button.click()
+            sign_in.username.setText("admin")
+            sign_in.code.setText(environment.otp_code("admin")[0])
+            sign_in.code_submit.click()
+            self.must(lambda: window.session is not None, "the admin's sign-in")
+            self.must(lambda: window.people.table.rowCount() >= 4, "the people list")
+            self.shot(window, "admin-people")
+            window.tabs.setCurrentWidget(window.sessions)
+            self.settle(timeout=1.0)
+            self.shot(window, "admin-sessions")
+            window.tabs.setCurrentWidget(window.audit)
+            self.settle(timeout=1.0)
+            self.shot(window, "admin-audit")
+        finally:
+            window.close()
+            dispose(window)
+
+
+def _fill_code_entry(entry: Any, username: str, code: str) -> None:
+    from PySide6.QtWidgets import QLineEdit
+
+    fields = entry.findChildren(QLineEdit)
+    if fields:
+        fields[0].setText(username)
+    if len(fields) > 1:
+        fields[1].setText(code)
+
+
+def _wrong_code(code: str) -> str:
+    return "".join(str((int(digit) + 5) % 10) for digit in code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The console's worker tasks with real Qt: outcomes come back on the GUI thread, a
+question blocks only the worker, cancel ends a wait, and a closed widget hears nothing."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
+
+from tokenstile.kiosk.admin.console import run_admin_console
+from tokenstile.kiosk.admin.tasks import TaskContext, TaskRunner
+
+
+def test_outcomes_and_questions_reach_the_gui_thread(qtbot: QtBot) -> None:
+    runner = TaskRunner()
+    seen: list[tuple[str, object, bool]] = []
+    main = threading.main_thread()
+
+    def work(ctx: TaskContext) -> str:
+        assert threading.current_thread() is not main
+        ctx.say("working")
+        pin = ctx.ask("pin", 3)
+        return f"got {pin}"
+
+    def on_prompt(kind: str, payload: object) -> None:
+        seen.append((kind, payload, threading.current_thread() is main))
+        task.answer("1234")
+
+    task = runner.start(
+        work,
+        on_done=lambda result: seen.append(("done", result, threading.current_thread() is main)),
+        on_prompt=on_prompt,
+        on_progress=lambda text: seen.append(("say", text, threading.current_thread() is main)),
+    )
+    qtbot.waitUntil(lambda: len(seen) == 3, timeout=5_000)
+    assert seen == [("say", "working", True), ("pin", 3, True), ("done", "got 1234", True)]
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5_000)
+
+
+def test_cancel_ends_a_question_and_the_failure_is_reported(qtbot: QtBot) -> None:
+    runner = TaskRunner()
+    failures: list[BaseException] = []
+    answers: list[object] = []
+
+    def work(ctx: TaskContext) -> None:
+        answers.append(ctx.ask("pin"))
+        raise RuntimeError("stopped")
+
+    task = runner.start(
+        work, on_prompt=lambda _kind, _payload: task.cancel(), on_error=failures.append
+    )
+    qtbot.waitUntil(lambda: bool(failures), timeout=5_000)
+    assert answers == [None]
+    assert task.cancel_event.is_set()
+    assert isinstance(failures[0], RuntimeError)
+
+
+def test_a_closed_owner_hears_nothing(qtbot: QtBot) -> None:
+    runner = TaskRunner()
+    owner = QWidget()
+    release = threading.Event()
+    heard: list[object] = []
+    task = runner.start(
+        lambda _ctx: release.wait(5),
+        on_done=heard.append,
+        on_end=lambda: heard.append("end"),
+        owner=owner,
+    )
+    owner.deleteLater()
+    qtbot.waitUntil(lambda: not isValid(owner), timeout=5_000)
+    release.set()
+    # Once the end is handled, the outcome (queued before it) was delivered to nobody.
+    qtbot.waitUntil(lambda: task.done.is_set() and runner.pending == 0, timeout=5_000)
+    assert heard == []
+
+
+def isValid(obj: object) -> bool:  # noqa: N802 - shiboken's name
+    import shiboken6
+
+    return bool(shiboken6.isValid(obj))
+
+
+def test_the_entry_point_refuses_a_plain_http_server_elsewhere(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_admin_console("http://auth.example", argv=["tokenstile"]) == 1
+    assert "HTTPS" in capsys.readouterr().err
