@@ -4,25 +4,32 @@
 
     tokenstile manage --db URL init
     tokenstile manage --db URL user add USERNAME [--display-name NAME] [--admin]
-    tokenstile manage --db URL user disable|enable USERNAME
+    tokenstile manage --db URL user disable|enable USERNAME   (disable ends their sessions)
     tokenstile manage --db URL client add NAME --kind kiosk|app|resource-server
-                                           [--audience A]... [--scope S]...
+                                           [--audience A]... [--scope S]... [--dpop]
+    tokenstile manage --db URL client list
     tokenstile manage --db URL audience set AUDIENCE [--format jwt|opaque]
                                            [--lifetime SECONDS] [--min-acr ACR]
     tokenstile manage --db URL rotate-keys [--alg ES256|EdDSA] [--now]
     tokenstile manage --db URL audit [--since ISO8601] [--json]
-    tokenstile manage --db URL totp|hotp add ... / otp import|list|revoke|unlock|resync ...
-                                           (see tokenstile.cli_otp)
+    tokenstile manage --db URL totp|hotp add ... / otp import|list|revoke|unlock|resync|
+                                           confirm|assign ...  (see tokenstile.cli_otp)
     tokenstile manage --db URL piv enroll|list|revoke ... / ca show|import / trust add ...
                                            (see tokenstile.cli_piv)
-    tokenstile virtual-card create|serve PATH ...
     tokenstile manage --db URL fido2 enroll|list|revoke|unsuspend ... (see tokenstile.cli_fido2)
+    tokenstile virtual-card create|serve PATH ...
     tokenstile virtual-key create|serve-nfc PATH ...
-    tokenstile server --db URL [--host H] [--port P] [--issuer URL] [--tls-cert F --tls-key F]
+    tokenstile server [--db URL] [--host H] [--port P] [--issuer URL] [--rp-id ID]
+                      [--tls-cert F --tls-key F] [--workers N]
     tokenstile demo
-    tokenstile login --server URL --factor totp|fido2|piv [...] / token [--audience A]
-                     [--scope S] [--min-ttl SECONDS] [--json] / status / logout
-                                           (see tokenstile.cli_broker)
+    tokenstile kiosk [--server URL] [--fullscreen] [--demo] [--self-test]
+    tokenstile admin [--server URL]             (the admin console; see tokenstile.cli_kiosk)
+    tokenstile login --server URL --factor totp|fido2|piv [--username U]
+                     [--device virtual:PATH|usb|nfc] [--reader NAME] [--client-id ID]
+                     [--rp-id ID]
+    tokenstile token [--audience A] [--scope S] [--client-id APP] [--min-ttl SECONDS] [--json]
+    tokenstile status
+    tokenstile logout                           (see tokenstile.cli_broker)
 
 Errors are one plain sentence on stderr and exit status 1 (2 for bad usage).
 """
@@ -36,16 +43,20 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokenstile import __version__
 from tokenstile.errors import TokenstileError
+
+if TYPE_CHECKING:
+    from tokenstile.deployment import Deployment
 
 # The command modules are imported where they are used: `tokenstile token` (the fast
 # path at the top of main) must not pay for them.
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+MANAGE = "tokenstile manage"  # how audit rows name this command (origin, by)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,6 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--tls-cert", type=Path)
     server.add_argument("--tls-key", type=Path)
     server.add_argument("--rp-id", help="WebAuthn RP ID (default: the issuer's host name)")
+    server.add_argument(
+        "--workers", type=int, help="worker processes sharing the socket (1 to 64; default 1)"
+    )
 
     commands.add_parser("demo", help="a fresh embedded token service on loopback")
     add_virtual_card_commands(commands)
@@ -172,36 +186,8 @@ def _manage(args: argparse.Namespace) -> int:
         deployment.require_ready()
         store, now = deployment.store, deployment.clock.now()
         if args.action == "user":
-            if args.user_action == "add":
-                user = store.add_user(
-                    args.username,
-                    display_name=args.display_name,
-                    is_admin=args.admin,
-                    at=now,
-                    audit=AuditEvent(
-                        "user_added",
-                        "info",
-                        username=args.username,
-                        origin="tokenstile manage",
-                        detail={"admin": args.admin},
-                    ),
-                )
-                print(f"Added {user.username}{' (admin)' if user.is_admin else ''}.")
-            else:
-                enabled = args.user_action == "enable"
-                store.set_user_enabled(
-                    args.username,
-                    enabled,
-                    at=now,
-                    audit=AuditEvent(
-                        f"user_{args.user_action}d",
-                        "info",
-                        username=args.username,
-                        origin="tokenstile manage",
-                    ),
-                )
-                print(f"{args.username} is {'enabled' if enabled else 'disabled'}.")
-        elif args.action == "client":
+            return _manage_user(args, deployment)
+        if args.action == "client":
             if args.client_action == "list":
                 for c in store.list_clients():
                     print(f"{c.client_id}\t{c.name}\t{c.kind}\t{' '.join(c.audiences)}")
@@ -262,6 +248,35 @@ def _manage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _manage_user(args: argparse.Namespace, deployment: Deployment) -> int:
+    """``user add|disable|enable``: the admin API's rules and store code (the username
+    rule; disabling ends the person's live sessions), the origin ``tokenstile manage``."""
+    from tokenstile.store.admin_repository import AdminRepository
+    from tokenstile.tokens.model import USERNAME_RULE, is_valid_username
+
+    people = AdminRepository(deployment.store, clock=deployment.clock)
+    if args.user_action == "add":
+        if not is_valid_username(args.username):
+            raise TokenstileError(USERNAME_RULE)
+        person = people.add_person(
+            args.username,
+            display_name=args.display_name.strip(),
+            is_admin=args.admin,
+            by=MANAGE,
+            origin=MANAGE,
+        )
+        print(f"Added {person.username}{' (admin)' if person.is_admin else ''}.")
+        return 0
+    enabled = args.user_action == "enable"
+    _, revoked = people.set_enabled(args.username, enabled, by=MANAGE, origin=MANAGE)
+    if enabled:
+        print(f"{args.username} is enabled.")
+    else:
+        ended = f"{len(revoked)} session{'' if len(revoked) == 1 else 's'}"
+        print(f"{args.username} is disabled; {ended} ended.")
+    return 0
+
+
 def _print_audit(entry: dict[str, Any], *, as_json: bool) -> None:
     entry = {**entry, "at": _format_time(entry["at"])}
     if as_json:
@@ -285,6 +300,7 @@ def _server(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         rp_id=args.rp_id,
+        workers=args.workers,
     )
     issuer = settings.issuer_url()
     serve(

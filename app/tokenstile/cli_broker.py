@@ -4,13 +4,15 @@
 
     tokenstile login --server URL --factor totp|fido2|piv [--username U]
                      [--device virtual:PATH|usb|nfc] [--reader NAME] [--client-id ID]
-    tokenstile token [--audience A] [--scope S] [--min-ttl SECONDS] [--json]
+    tokenstile token [--audience A] [--scope S] [--client-id APP] [--min-ttl SECONDS] [--json]
     tokenstile status
     tokenstile logout
 
 ``login`` asks for the code or PIN without echo on a terminal, and reads one line of
 standard input per question otherwise. ``token`` prints the access token (or, with
-``--json``, the token with its type and expiry); it runs before the rest of the CLI is
+``--json``, the token with its type and expiry); with ``--audience`` the token comes by
+token exchange, requested as the app ``--client-id`` (or ``TOKENSTILE_BROKER_APP_ID``)
+when given, else as the session's client. It runs before the rest of the CLI is
 imported (``cli.main``'s fast path), since apps may call it before every request.
 Not signed in: one sentence on stderr and exit status 2 (``token`` and ``status``).
 """
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
 BROKER_COMMANDS = ("login", "token", "status", "logout")
 EXIT_ERROR = 1
 EXIT_NOT_SIGNED_IN = 2
-KEY_WAIT = 30.0  # seconds to wait for a USB key to be inserted or an NFC key tapped
 
 
 def add_broker_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,6 +67,12 @@ def _add_token_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audience", help="a token for this audience (token exchange)")
     parser.add_argument("--scope", help="narrowed to these scopes (space-separated)")
     parser.add_argument(
+        "--client-id",
+        metavar="APP",
+        help="the registered app asking (token exchange; default TOKENSTILE_BROKER_APP_ID, "
+        "else the session's client)",
+    )
+    parser.add_argument(
         "--min-ttl",
         type=int,
         default=60,
@@ -80,12 +87,12 @@ def token_main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="tokenstile token", description="Print a valid token.")
     _add_token_options(parser)
     args = parser.parse_args(argv)
-    return _guarded(lambda: _token(args, _broker(None)))
+    return _guarded(lambda: _token(args, _broker(None, app_id=args.client_id)))
 
 
 def run_broker_command(args: argparse.Namespace) -> int:
     """Run ``login``, ``token``, ``status`` or ``logout`` (errors reach ``cli.main``)."""
-    broker = _broker(args.config)
+    broker = _broker(args.config, app_id=args.client_id if args.command == "token" else None)
     if args.command == "token":
         return _guarded(lambda: _token(args, broker))
     if args.command == "status":
@@ -95,14 +102,14 @@ def run_broker_command(args: argparse.Namespace) -> int:
     return _login(args, broker)
 
 
-def _broker(config: Path | None) -> Broker:
+def _broker(config: Path | None, *, app_id: str | None = None) -> Broker:
     from tokenstile.broker.session import Broker
 
     if config is None:
-        return Broker()
+        return Broker(app_id=app_id)
     from tokenstile.config import load_settings
 
-    return Broker(settings=load_settings(config))
+    return Broker(settings=load_settings(config), app_id=app_id)
 
 
 def _guarded(run: Any) -> int:
@@ -149,7 +156,7 @@ def _status(broker: Broker) -> int:
     if info is None:
         raise NotLoggedIn(NOT_SIGNED_IN)
     rows = [
-        ("user", info.username),
+        ("user", f"{info.username} ({info.display_name})" if info.display_name else info.username),
         ("server", info.server),
         ("client", info.client_id),
         ("factor", f"{info.factor} (acr {info.acr or '-'}, amr {' '.join(info.amr) or '-'})"),
@@ -244,8 +251,10 @@ def _login_fido2(args: argparse.Namespace, client: TokenServiceClient) -> TokenG
     def on_touch() -> None:
         print("Touch your key.", file=sys.stderr, flush=True)
 
+    from tokenstile.cli_fido2 import open_security_key
+
     rp_id = args.rp_id or _rp_id(client)
-    key = _open_security_key(args.device or "usb")
+    key = open_security_key(args.device or "usb")
     try:
         security_key = SecurityKeyClient(
             key, origin=f"https://{rp_id}", on_touch=on_touch, on_pin=on_pin
@@ -259,40 +268,13 @@ def _rp_id(client: TokenServiceClient) -> str:
     """What the server says (``/login/factors``), else what it derives from its URL."""
     from urllib.parse import urlsplit
 
-    from tokenstile.broker.client import is_loopback
+    from tokenstile.tokens.loopback import is_loopback
 
     said = client.webauthn_rp_id()
     if said:
         return said
     host = urlsplit(client.server).hostname or "localhost"
     return "localhost" if is_loopback(host) else host
-
-
-def _open_security_key(device: str) -> Any:
-    from tokenstile.devices.security_keys import (
-        FixedKeys,
-        KeyFinder,
-        KeySource,
-        KeyTransport,
-        NfcKeys,
-        UsbKeys,
-    )
-
-    if device.startswith("virtual:"):
-        from tokenstile.virtual import KeyFile, VirtualAuthenticator
-
-        path = Path(device.removeprefix("virtual:"))
-        if not str(path) or not KeyFile(path).exists():
-            raise TokenstileError(
-                f"No software key at {path}: create one with `tokenstile virtual-key create`."
-            )
-        return FixedKeys([VirtualAuthenticator.from_file(path)], KeyTransport.VIRTUAL).find()[0]
-    sources: dict[str, KeySource] = {"usb": UsbKeys(), "nfc": NfcKeys()}
-    if device not in sources:
-        raise TokenstileError(f"--device must be virtual:PATH, usb or nfc, not {device!r}.")
-    where = "Insert the key" if device == "usb" else "Put the key on the NFC reader"
-    print(f"{where}...", file=sys.stderr, flush=True)
-    return KeyFinder([sources[device]]).wait_for_key(timeout=KEY_WAIT)
 
 
 def _login_piv(args: argparse.Namespace, client: TokenServiceClient) -> TokenGrant:

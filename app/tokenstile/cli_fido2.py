@@ -161,7 +161,9 @@ def run_fido2_command(args: argparse.Namespace, deployment: Deployment) -> int:
     return 0
 
 
-def _open_key(device: str) -> SecurityKey:
+def open_security_key(device: str) -> SecurityKey:
+    """The key ``--device`` names (``virtual:PATH``, ``usb`` or ``nfc``), waiting up to
+    ``KEY_WAIT`` for a real one; the caller closes it. Used by ``login`` too."""
     from tokenstile.devices.security_keys import (
         FixedKeys,
         KeyFinder,
@@ -222,7 +224,7 @@ def _enroll(args: argparse.Namespace, repository: WebAuthnRepository) -> int:
     rp = repository.rp
     origin = f"https://{rp.id}" if f"https://{rp.id}" in rp.origins else sorted(rp.origins)[0]
     repository.credentials(args.username)  # an unknown person fails before the key is asked
-    key = _open_key(args.device)
+    key = open_security_key(args.device)
     try:
         client = SecurityKeyClient(key, origin=origin, on_touch=_touch, on_pin=on_pin)
         info = client.info()

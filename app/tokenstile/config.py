@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     broker_http_timeout: float = Field(default=5.0, gt=0, le=60)
     broker_refresh_retry_delay: float = Field(default=1.5, ge=0, le=9)
     broker_ca_file: Path | None = None
+    # The app this process is: its token exchanges are requested as this registered
+    # client (a public app client; a confidential one also gives its secret).
+    broker_app_id: str | None = Field(default=None, max_length=128)
+    broker_app_secret: SecretStr | None = None
 
     # The kiosk (issue 7): which token service it signs in at (default: this machine's
     # issuer URL), and the shared-workstation rules. Idle lock after N minutes (0: never);

@@ -57,7 +57,14 @@ class StoreError(TokenstileError):
 
 
 class StoreUnavailable(StoreError):
+    """The database cannot serve now; ``reason`` says why: ``unreachable`` (no connection,
+    or it broke), ``busy`` (no free connection), ``disk_full`` or ``read_only``."""
+
     code = "store_unavailable"
+
+    def __init__(self, message: str, *, reason: str = "unreachable") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class StoreNotInitialised(StoreError):

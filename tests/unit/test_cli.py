@@ -60,7 +60,7 @@ def test_users_clients_keys_and_audit(capsys: pytest.CaptureFixture[str], db: st
     assert (code, out.strip()) == (0, "Added alice (admin).")
     code, _, err = run(capsys, "manage", "--db", db, "user", "add", "alice")
     assert code == 1
-    assert "already exists" in err
+    assert "is taken" in err
     code, out, err = run(
         capsys,
         "manage",
@@ -106,11 +106,12 @@ def test_user_disable(capsys: pytest.CaptureFixture[str], db: str) -> None:
     run(capsys, "manage", "--db", db, "init")
     run(capsys, "manage", "--db", db, "user", "add", "bob")
     assert (
-        run(capsys, "manage", "--db", db, "user", "disable", "bob")[1].strip() == "bob is disabled."
+        run(capsys, "manage", "--db", db, "user", "disable", "bob")[1].strip()
+        == "bob is disabled; 0 sessions ended."
     )
     code, _, err = run(capsys, "manage", "--db", db, "user", "disable", "nobody")
     assert code == 1
-    assert "No user named" in err
+    assert "No person named" in err
 
 
 def test_commands_before_init_say_what_to_do(capsys: pytest.CaptureFixture[str], db: str) -> None:

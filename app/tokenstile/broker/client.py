@@ -1,7 +1,10 @@
 """The HTTP client of the token service: logins, refresh, exchange, revocation, admin API.
 
-Blocking (httpx), meant for one worker at a time; the GUI runs it on a worker thread.
-Every token-issuing request carries a DPoP proof when the client holds a DPoP key.
+Blocking (httpx); one client may serve several threads (httpx's pool is thread-safe).
+Every token-issuing request carries a DPoP proof when the client holds a DPoP key, and
+so does every request with an access token (userinfo, the admin API: RFC 9449 section 7).
+A confidential client (``client_secret``) authenticates at ``/token`` and ``/revoke``
+with HTTP Basic (RFC 6749 section 2.3.1).
 The server's OAuth errors come back as :class:`LoginRefused` (a login) or
 :class:`TokenRefused` (refresh, exchange, revocation) with the server's sentence;
 no answer at all is :class:`ServerUnreachable`. Errors of the devices pass through.
@@ -11,26 +14,29 @@ A remote server is spoken to over HTTPS only; plain HTTP is allowed on loopback.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 import httpx
 
 from tokenstile import __version__
+from tokenstile.broker.closing import Closing
 from tokenstile.broker.errors import (
     BrokerError,
     LoginRefused,
+    ServerRefusal,
     ServerUnreachable,
     ServiceError,
     TokenRefused,
 )
 from tokenstile.broker.model import TokenGrant
 from tokenstile.errors import ConfigError
+from tokenstile.tokens.jose import b64url_decode, b64url_encode
+from tokenstile.tokens.loopback import is_loopback
 
 if TYPE_CHECKING:
     from tokenstile.broker.dpop import DpopKey
@@ -57,6 +63,25 @@ class ServerAnswer(Exception):
         self.description = description
         self.retry_after = retry_after
 
+    def refusal(self, kind: type[ServerRefusal]) -> ServerRefusal:
+        """The answer as a ``LoginRefused`` or ``TokenRefused``: the server's sentence."""
+        return kind(
+            _sentence(self.description), oauth_error=self.error, retry_after=self.retry_after
+        )
+
+    def service_error(self) -> ServiceError:
+        """The answer of an admin (or other non-OAuth) call as a ``ServiceError``."""
+        return ServiceError(_sentence(self.description), status=self.status, error=self.error)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginOptions:
+    """What ``GET /login/factors`` says: the factors people are enrolled for here, and
+    the WebAuthn RP ID security-key logins use (None when the server does not say)."""
+
+    factors: tuple[str, ...]
+    webauthn_rp_id: str | None
+
 
 def check_server_url(server: str) -> str:
     """``server`` without a trailing slash; ``ConfigError`` unless HTTPS or loopback HTTP."""
@@ -72,15 +97,6 @@ def check_server_url(server: str) -> str:
     return server.strip().rstrip("/")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:
@@ -91,7 +107,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-class TokenServiceClient:
+class TokenServiceClient(Closing):
     """One token service, one client id."""
 
     def __init__(
@@ -103,10 +119,17 @@ class TokenServiceClient:
         timeout: float = 10.0,
         dpop_key: DpopKey | None = None,
         verify: bool | str = True,
+        client_secret: str | None = None,
     ) -> None:
         self.server = check_server_url(server)
         self.client_id = client_id
         self.dpop_key = dpop_key
+        # RFC 6749 section 2.3.1: each part form-urlencoded before the Basic encoding.
+        self._client_auth = (
+            httpx.BasicAuth(quote_plus(client_id), quote_plus(client_secret))
+            if client_secret
+            else None
+        )
         self._http = httpx.Client(
             base_url=self.server,
             transport=transport,
@@ -186,11 +209,7 @@ class TokenServiceClient:
         try:
             body = self._json(response)
         except ServerAnswer as answer:
-            raise refusal(
-                _sentence(answer.description),
-                oauth_error=answer.error,
-                retry_after=answer.retry_after,
-            ) from None
+            raise answer.refusal(refusal) from None
         try:
             return TokenGrant.from_json(body if isinstance(body, dict) else {})
         except ValueError as exc:
@@ -201,27 +220,31 @@ class TokenServiceClient:
 
     # -- logins ------------------------------------------------------------------------
 
-    def factors(self) -> list[str]:
-        """The factors this deployment has people enrolled for (``GET /login/factors``)."""
+    def login_options(self) -> LoginOptions:
+        """``GET /login/factors`` in one call: the factors and the WebAuthn RP ID."""
         try:
             body = self._json(self._send("GET", "/login/factors"))
         except ServerAnswer as answer:
-            raise ServiceError(
-                _sentence(answer.description), status=answer.status, error=answer.error
-            ) from None
+            raise answer.service_error() from None
         factors = body.get("factors") if isinstance(body, dict) else None
         if not isinstance(factors, list):
             raise BrokerError("The token service did not list its factors.")
-        return [str(f) for f in factors]
+        rp_id = body.get("webauthn_rp_id")
+        return LoginOptions(
+            factors=tuple(str(f) for f in factors),
+            webauthn_rp_id=rp_id if isinstance(rp_id, str) and rp_id else None,
+        )
+
+    def factors(self) -> list[str]:
+        """The factors this deployment has people enrolled for (``GET /login/factors``)."""
+        return list(self.login_options().factors)
 
     def webauthn_rp_id(self) -> str | None:
         """The RP ID the server's security-key logins use (``/login/factors``), or None."""
         try:
-            body = self._json(self._send("GET", "/login/factors"))
-        except (ServerAnswer, BrokerError):
+            return self.login_options().webauthn_rp_id
+        except BrokerError:
             return None
-        rp_id = body.get("webauthn_rp_id") if isinstance(body, dict) else None
-        return rp_id if isinstance(rp_id, str) and rp_id else None
 
     def login_totp(self, username: str, code: str) -> TokenGrant:
         body = {"username": username, "code": code, "client_id": self.client_id}
@@ -237,11 +260,7 @@ class TokenServiceClient:
         try:
             options = self._json(self._send("POST", "/login/webauthn/options"))
         except ServerAnswer as answer:
-            raise LoginRefused(
-                _sentence(answer.description),
-                oauth_error=answer.error,
-                retry_after=answer.retry_after,
-            ) from None
+            raise answer.refusal(LoginRefused) from None
         if not isinstance(options, dict) or "publicKey" not in options:
             raise BrokerError("The token service sent no security-key options.")
         saved = key.cancel
@@ -280,10 +299,7 @@ class TokenServiceClient:
             "refresh_token": refresh_token,
             "client_id": self.client_id,
         }
-        grant: TokenGrant = self._grant(
-            self._send("POST", "/token", proof=True, data=form, timeout=timeout), TokenRefused
-        )
-        return grant
+        return self._token_request(form, timeout)
 
     def exchange(
         self,
@@ -304,24 +320,30 @@ class TokenServiceClient:
         }
         if scope:
             form["scope"] = scope
-        grant: TokenGrant = self._grant(
-            self._send("POST", "/token", proof=True, data=form, timeout=timeout), TokenRefused
+        return self._token_request(form, timeout)
+
+    def _token_request(self, form: Mapping[str, str], timeout: float | None) -> TokenGrant:
+        response = self._send(
+            "POST", "/token", proof=True, data=dict(form), timeout=timeout, auth=self._client_auth
         )
+        grant: TokenGrant = self._grant(response, TokenRefused)
         return grant
 
     def revoke(self, token: str, *, hint: str = "refresh_token") -> None:
         form = {"token": token, "token_type_hint": hint, "client_id": self.client_id}
-        response = self._send("POST", "/revoke", data=form)
+        response = self._send("POST", "/revoke", data=form, auth=self._client_auth)
         if response.is_success:
             return
         try:
             self._json(response)
         except ServerAnswer as answer:
-            raise TokenRefused(_sentence(answer.description), oauth_error=answer.error) from None
+            raise answer.refusal(TokenRefused) from None
 
-    # -- the admin API -------------------------------------------------------------------
+    # -- calls with an access token: userinfo, the admin API --------------------------
 
-    def _admin_headers(self, method: str, path: str, access_token: str) -> dict[str, str]:
+    def _authorization(self, method: str, path: str, access_token: str) -> dict[str, str]:
+        """``Authorization`` for ``access_token``: ``DPoP`` with a proof of this client's
+        key (``ath`` included) when it holds one, else ``Bearer``."""
         if self.dpop_key is None:
             return {"Authorization": f"Bearer {access_token}"}
         return {
@@ -329,40 +351,47 @@ class TokenServiceClient:
             "DPoP": self.dpop_key.proof(method, self._url(path), access_token=access_token),
         }
 
-    def _admin(self, method: str, path: str, access_token: str, **kwargs: Any) -> Any:
+    def _with_token(self, method: str, path: str, access_token: str, **kwargs: Any) -> Any:
         response = self._send(
-            method, path, headers=self._admin_headers(method, path, access_token), **kwargs
+            method, path, headers=self._authorization(method, path, access_token), **kwargs
         )
         try:
             return self._json(response)
         except ServerAnswer as answer:
-            raise ServiceError(
-                _sentence(answer.description), status=answer.status, error=answer.error
-            ) from None
+            raise answer.service_error() from None
+
+    def userinfo(self, access_token: str) -> dict[str, Any]:
+        """What ``/userinfo`` says about the person behind ``access_token``."""
+        body = self._with_token("GET", "/userinfo", access_token)
+        if not isinstance(body, dict):
+            raise BrokerError("The token service answered userinfo with something odd.")
+        return body
 
     def admin_get(
         self, path: str, access_token: str, params: Mapping[str, Any] | None = None
     ) -> Any:
-        return self._admin("GET", path, access_token, params=_params(params))
+        return self._with_token("GET", path, access_token, params=_params(params))
 
     def admin_post(self, path: str, access_token: str, body: Mapping[str, Any]) -> Any:
-        return self._admin("POST", path, access_token, json=dict(body))
+        return self._with_token("POST", path, access_token, json=dict(body))
 
     def admin_download(
         self, path: str, access_token: str, params: Mapping[str, Any] | None, target: Path
     ) -> None:
         """Stream a file (an audit export) to ``target``; nothing is left on failure."""
-        headers = self._admin_headers("GET", path, access_token)
+        headers = self._authorization("GET", path, access_token)
         partial = target.with_name(target.name + ".part")
         try:
             with self._http.stream("GET", path, headers=headers, params=_params(params)) as r:
                 if r.status_code >= 400:
                     r.read()
-                    self._admin_failure(r)
+                    self._json(r)  # raises ServerAnswer (or ServerUnreachable for a 5xx)
                 with partial.open("wb") as out:
                     for chunk in r.iter_bytes():
                         out.write(chunk)
             partial.replace(target)
+        except ServerAnswer as answer:
+            raise answer.service_error() from None
         except httpx.TransportError as exc:
             raise ServerUnreachable(
                 f"The download from {self.server} failed ({_why(exc)})."
@@ -370,29 +399,10 @@ class TokenServiceClient:
         finally:
             partial.unlink(missing_ok=True)
 
-    def _admin_failure(self, response: httpx.Response) -> None:
-        try:
-            self._json(response)
-        except ServerAnswer as answer:
-            raise ServiceError(
-                _sentence(answer.description), status=answer.status, error=answer.error
-            ) from None
-
     # -- lifetime ------------------------------------------------------------------------
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> TokenServiceClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class _PivServer:
@@ -404,12 +414,12 @@ class _PivServer:
     def begin(self, certificate: bytes) -> PivChallenge:
         from tokenstile.devices.piv_login import PivChallenge
 
-        body = {"certificate": _b64url(certificate), "client_id": self._client.client_id}
+        body = {"certificate": b64url_encode(certificate), "client_id": self._client.client_id}
         answer = self._answer(self._client._send("POST", "/login/piv/challenge", json=body))
         try:
             return PivChallenge(
                 handle=str(answer["handle"]),
-                challenge=_unb64url(str(answer["challenge"])),
+                challenge=b64url_decode(str(answer["challenge"])),
                 expires_in=float(answer.get("expires_in", 120.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -418,7 +428,7 @@ class _PivServer:
             ) from exc
 
     def complete(self, handle: str, signature: bytes) -> Mapping[str, Any]:
-        body = {"handle": handle, "signature": _b64url(signature)}
+        body = {"handle": handle, "signature": b64url_encode(signature)}
         answer: Mapping[str, Any] = self._answer(
             self._client._send("POST", "/login/piv", proof=True, json=body)
         )
@@ -428,11 +438,7 @@ class _PivServer:
         try:
             body = self._client._json(response)
         except ServerAnswer as answer:
-            raise LoginRefused(
-                _sentence(answer.description),
-                oauth_error=answer.error,
-                retry_after=answer.retry_after,
-            ) from None
+            raise answer.refusal(LoginRefused) from None
         if not isinstance(body, dict):
             raise BrokerError("The token service answered something that is not a JSON object.")
         return body
@@ -491,15 +497,3 @@ def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
         for k, v in params.items()
         if v is not None
     }
-
-
-def _b64url(data: bytes) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64url(text: str) -> bytes:
-    import base64
-
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

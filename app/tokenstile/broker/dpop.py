@@ -7,7 +7,6 @@ by :func:`tokenstile.tokens.dpop.make_dpop_proof`, the same code the server chec
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,14 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tokenstile.broker.errors import BrokerError
 from tokenstile.tokens.dpop import dpop_public_jwk, jwk_thumbprint, make_dpop_proof
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+from tokenstile.tokens.jose import b64url_decode, b64url_encode
 
 
 class DpopKey:
@@ -46,7 +38,7 @@ class DpopKey:
             raise BrokerError("The session's DPoP key is not an EC P-256 key; sign in again.")
         try:
             private = ec.derive_private_key(
-                int.from_bytes(_unb64(str(jwk["d"])), "big"), ec.SECP256R1()
+                int.from_bytes(b64url_decode(str(jwk["d"])), "big"), ec.SECP256R1()
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise BrokerError("The session's DPoP key cannot be read; sign in again.") from exc
@@ -58,7 +50,7 @@ class DpopKey:
     def to_jwk(self) -> dict[str, Any]:
         """The private JWK (for the keychain only)."""
         d = self._private.private_numbers().private_value.to_bytes(32, "big")
-        return {**self.public_jwk, "d": _b64(d)}
+        return {**self.public_jwk, "d": b64url_encode(d)}
 
     def proof(
         self,

@@ -38,7 +38,7 @@ class KeychainUnavailable(BrokerError):
     code = "keychain_unavailable"
 
 
-class _ServerRefusal(BrokerError):
+class ServerRefusal(BrokerError):
     """The server answered with an OAuth error: ``oauth_error`` is its ``error`` member."""
 
     def __init__(self, message: str, *, oauth_error: str, retry_after: float | None = None) -> None:
@@ -47,13 +47,13 @@ class _ServerRefusal(BrokerError):
         self.retry_after = retry_after
 
 
-class LoginRefused(_ServerRefusal):
+class LoginRefused(ServerRefusal):
     """A login failed; the message is the server's ``error_description``."""
 
     code = "login_refused"
 
 
-class TokenRefused(_ServerRefusal):
+class TokenRefused(ServerRefusal):
     """A token exchange was refused (audience not allowed, scope, assurance too low)."""
 
     code = "token_refused"

@@ -32,6 +32,8 @@ class TokenGrant:
     token_type: str
     scope: str
     id_token: str | None = None
+    # Seconds until the session's absolute end (a common extension of RFC 6749).
+    refresh_token_expires_in: int | None = None
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> TokenGrant:
@@ -42,6 +44,7 @@ class TokenGrant:
         refresh = body.get("refresh_token")
         scope = body.get("scope", "")
         id_token = body.get("id_token")
+        session_left = body.get("refresh_token_expires_in")
         if not isinstance(access, str) or not access:
             raise ValueError("no access_token")
         if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
@@ -52,6 +55,8 @@ class TokenGrant:
             raise ValueError("refresh_token is not a string")
         if id_token is not None and not isinstance(id_token, str):
             raise ValueError("id_token is not a string")
+        if isinstance(session_left, bool) or not isinstance(session_left, int | None):
+            raise ValueError("refresh_token_expires_in is not a whole number")  # noqa: TRY004
         return cls(
             access_token=access,
             refresh_token=refresh or None,
@@ -59,7 +64,13 @@ class TokenGrant:
             token_type=token_type,
             scope=scope,
             id_token=id_token,
+            refresh_token_expires_in=max(0, session_left) if session_left is not None else None,
         )
+
+    def session_expires_at(self, *, issued_at: float) -> float | None:
+        """When the session ends for good, if the server said."""
+        left = self.refresh_token_expires_in
+        return issued_at + left if left is not None else None
 
     def __repr__(self) -> str:  # never show the tokens
         return f"TokenGrant(token_type={self.token_type!r}, expires_in={self.expires_in})"
@@ -82,6 +93,7 @@ class SessionInfo:
     session_expires_at: float | None
     access_expires_at: float
     dpop_jkt: str | None
+    display_name: str = ""  # the person's name as the server knows it ("" if unknown)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,8 +144,10 @@ class AccessToken:
         return f"AccessToken(token_type={self.token_type!r}, expires_at={self.expires_at})"
 
 
-def exchange_key(audience: str, scope: str | None) -> str:
-    return f"{audience} {' '.join(sorted((scope or '').split()))}".rstrip()
+def exchange_key(audience: str, scope: str | None, app_id: str | None = None) -> str:
+    """Where an exchanged token is kept: per audience, scope and requesting app."""
+    key = f"{audience} {' '.join(sorted((scope or '').split()))}".rstrip()
+    return f"{key}\t{app_id}" if app_id else key
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,6 +164,7 @@ class StoredSession:
     dpop_jkt: str | None = None
     session_expires_at: float | None = None
     exchanged: Mapping[str, AccessToken] = field(default_factory=dict)
+    display_name: str = ""
 
     @property
     def audience(self) -> str | None:
@@ -177,15 +192,23 @@ class StoredSession:
             session_expires_at=self.session_expires_at,
             access_expires_at=self.access.expires_at,
             dpop_jkt=self.dpop_jkt,
+            display_name=self.display_name,
         )
 
-    def with_access(self, access: AccessToken, refresh_token: str | None) -> StoredSession:
+    def with_access(
+        self,
+        access: AccessToken,
+        refresh_token: str | None,
+        *,
+        session_expires_at: float | None = None,
+    ) -> StoredSession:
         claims = token_claims(access.access_token) or self.claims
         return replace(
             self,
             access=access,
             refresh_token=refresh_token or self.refresh_token,
             claims=_kept_claims(claims),
+            session_expires_at=session_expires_at or self.session_expires_at,
         )
 
     def with_exchanged(self, key: str, token: AccessToken, *, now: float) -> StoredSession:
@@ -209,6 +232,7 @@ class StoredSession:
                 "dpop_jkt": self.dpop_jkt,
                 "session_expires_at": self.session_expires_at,
                 "exchanged": {k: t.to_json() for k, t in self.exchanged.items()},
+                "display_name": self.display_name,
             },
             separators=(",", ":"),
         )
@@ -234,6 +258,7 @@ class StoredSession:
                 dpop_jkt=data.get("dpop_jkt") or None,
                 session_expires_at=float(expires) if expires is not None else None,
                 exchanged={str(k): AccessToken.from_json(v) for k, v in exchanged.items()},
+                display_name=str(data.get("display_name") or ""),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError("a session field is missing or of the wrong type") from exc

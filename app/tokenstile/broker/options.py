@@ -43,9 +43,11 @@ class BrokerOptions:
     http_timeout: float = 5.0
     refresh_retry_delay: float = 1.5
     ca_file: Path | None = None
+    app_id: str | None = None  # the registered app client token exchanges are made as
+    app_secret: str | None = None  # that client's secret, when it is confidential
 
-    def __repr__(self) -> str:  # the passphrase stays out of reprs and logs
-        return f"BrokerOptions(store={self.store!r}, dpop={self.dpop})"
+    def __repr__(self) -> str:  # the passphrase and secret stay out of reprs and logs
+        return f"BrokerOptions(store={self.store!r}, dpop={self.dpop}, app_id={self.app_id!r})"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BrokerOptions:
@@ -60,6 +62,12 @@ class BrokerOptions:
             http_timeout=settings.broker_http_timeout,
             refresh_retry_delay=settings.broker_refresh_retry_delay,
             ca_file=settings.broker_ca_file,
+            app_id=settings.broker_app_id or None,
+            app_secret=(
+                settings.broker_app_secret.get_secret_value()
+                if settings.broker_app_secret is not None
+                else None
+            ),
         )
 
     @classmethod
@@ -86,12 +94,21 @@ class BrokerOptions:
                 env, "TOKENSTILE_BROKER_REFRESH_RETRY_DELAY", 1.5, -1e-9, 9.0
             ),
             ca_file=_path(env, "TOKENSTILE_BROKER_CA_FILE"),
+            app_id=_app_id(env),
+            app_secret=env.get("TOKENSTILE_BROKER_APP_SECRET") or None,
         )
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     value = env.get(name)
     return Path(value) if value else None
+
+
+def _app_id(env: Mapping[str, str]) -> str | None:
+    value = env.get("TOKENSTILE_BROKER_APP_ID")
+    if value is not None and len(value) > 128:
+        raise ConfigError("TOKENSTILE_BROKER_APP_ID must be at most 128 characters.")
+    return value or None
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -5,6 +5,12 @@
     from tokenstile.broker import Broker
     token = Broker().access_token()                        # the session's own token
     token = Broker().access_token(audience="https://payroll.example", scope="payroll:read")
+    token = Broker(app_id="payroll-app").access_token(audience="https://payroll.example")
+
+Per-app tokens come by token exchange (RFC 8693) with the session's access token as the
+subject, requested as the app's own registered client (``app_id``, or the
+``broker_app_id`` setting): the app's registration says which audiences and scopes it
+may have. Without an app id the session's client (the kiosk's) asks.
 
 How a token is found, cheapest first:
 
@@ -36,9 +42,12 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
+from tokenstile.broker.closing import Closing
 from tokenstile.broker.errors import (
     BrokerError,
     NotLoggedIn,
@@ -87,8 +96,12 @@ def open_store(options: BrokerOptions) -> SessionStore:
     return KeyringStore()
 
 
-class Broker:
-    """The signed-in session of this user on this machine."""
+class Broker(Closing):
+    """The signed-in session of this user on this machine.
+
+    One object may serve many threads. It keeps an HTTP client per token service and
+    client id (connections are reused): :meth:`close` it, or use it as a context manager.
+    """
 
     def __init__(
         self,
@@ -97,12 +110,15 @@ class Broker:
         store: SessionStore | None = None,
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
+        app_id: str | None = None,
     ) -> None:
         self.options = (
             BrokerOptions.from_settings(settings)
             if settings is not None
             else BrokerOptions.from_environment()
         )
+        # Exchanges are requested as this app's client (None: the session's client).
+        self.app_id: str | None = app_id or self.options.app_id
         self._store: SessionStore = store if store is not None else open_store(self.options)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._transport = transport
@@ -118,6 +134,11 @@ class Broker:
         self._pending_dpop: DpopKey | None = None
         self._session_key: DpopKey | None = None  # the key of the session in the memo
         self._unreachable_until = 0.0
+        self._clients: dict[tuple[str, str], TokenServiceClient] = {}
+        self._clients_lock = threading.Lock()
+        # A Broker dropped without close() still closes its connections (no socket is
+        # left to the garbage collector, which would warn).
+        self._finalizer = weakref.finalize(self, _close_clients, self._clients)
 
     @property
     def store(self) -> SessionStore:
@@ -224,16 +245,35 @@ class Broker:
             claims=session_claims(grant.access_token),
             dpop_key=key.to_jwk() if key is not None else None,
             dpop_jkt=key.thumbprint if key is not None else None,
+            session_expires_at=grant.session_expires_at(issued_at=now),
         )
         with self._locked():
             old = self._load()
             if old is not None and old.refresh_token != state.refresh_token:
                 self._revoke_quietly(old)
+            state = replace(state, display_name=self._display_name(state))
             self._store.save(state.to_json())
             self._restamp()
         self._pending_dpop = None
         self._forget()
         return state.info()
+
+    def _display_name(self, state: StoredSession) -> str:
+        """The person's name from ``/userinfo`` (OIDC ``name``), or "" when it cannot be
+        had: a login never fails for want of a name."""
+        try:
+            claims = self._client(state).userinfo(state.access.access_token)
+        except BrokerError as exc:
+            log.info("no display name from %s: %s", state.server, exc.message)
+            return ""
+        name = claims.get("name")
+        return name.strip()[:256] if isinstance(name, str) else ""
+
+    def close(self) -> None:
+        """Close the HTTP clients this object keeps. It can still be used afterwards
+        (for reads from the keychain); a network call then opens a new client."""
+        with self._clients_lock:
+            _close_clients(self._clients)
 
     def logout(self) -> bool:
         """Revoke the session at the server, then clear the keychain. False when the
@@ -261,13 +301,13 @@ class Broker:
         stamp = self._stamp()
         state = self._require()
         now = self._clock.now()
-        seen = self._lookup(state, audience, scope)
+        seen = self._lookup(state, audience, scope, self.app_id)
         if seen is not None and _usable(seen, now, min_ttl) and not _same(seen, rejected):
             return self._remember((audience, scope), seen, stamp, state)
         with self._locked():
             state = self._require()
             now = self._clock.now()
-            current = self._lookup(state, audience, scope)
+            current = self._lookup(state, audience, scope, self.app_id)
             if current is not None and not _same(current, rejected):
                 renewed = seen is None or current.issued_at > seen.issued_at
                 if _usable(current, now, min_ttl) or (renewed and _fresh(current, now)):
@@ -303,12 +343,12 @@ class Broker:
 
     @staticmethod
     def _lookup(
-        state: StoredSession, audience: str | None, scope: str | None
+        state: StoredSession, audience: str | None, scope: str | None, app_id: str | None
     ) -> AccessToken | None:
         if Broker._is_session_token(state, audience, scope):
             return state.access
         target = audience or state.audience
-        return state.exchanged.get(exchange_key(target, scope)) if target else None
+        return state.exchanged.get(exchange_key(target, scope, app_id)) if target else None
 
     def _refresh(self, state: StoredSession) -> StoredSession:
         """A new access token for the session (the lock is held)."""
@@ -316,8 +356,7 @@ class Broker:
         if state.refresh_token is None:
             self._clear_session()
             raise NotLoggedIn("The session cannot be renewed (no refresh token); sign in again.")
-        with self._client(state) as client:
-            return self._refresh_with(client, state, state.refresh_token)
+        return self._refresh_with(self._client(state), state, state.refresh_token)
 
     def _refresh_with(
         self, client: TokenServiceClient, state: StoredSession, refresh_token: str
@@ -343,7 +382,9 @@ class Broker:
                     ) from exc
                 raise
             renewed = state.with_access(
-                AccessToken.from_grant(grant, issued_at=started), grant.refresh_token
+                AccessToken.from_grant(grant, issued_at=started),
+                grant.refresh_token,
+                session_expires_at=grant.session_expires_at(issued_at=started),
             )
             self._store.save(renewed.to_json())
             return renewed
@@ -381,13 +422,12 @@ class Broker:
                     state = self._refresh(state)
                 self._check_backoff(state)
                 started = self._clock.now()
-                with self._client(state) as client:
-                    grant = client.exchange(
-                        state.access.access_token,
-                        audience=target,
-                        scope=scope,
-                        timeout=self.options.http_timeout,
-                    )
+                grant = self._client(state, as_app=True).exchange(
+                    state.access.access_token,
+                    audience=target,
+                    scope=scope,
+                    timeout=self.options.http_timeout,
+                )
             except ServerUnreachable as exc:
                 if not self._clock.now() < self._unreachable_until:
                     self._unreachable_until = self._clock.now() + UNREACHABLE_BACKOFF
@@ -395,9 +435,16 @@ class Broker:
             except TokenRefused as exc:
                 if exc.oauth_error == "invalid_grant" and attempt == 1:
                     continue  # the subject token died: renew it (NotLoggedIn if the session did)
+                if exc.oauth_error == "invalid_client" and self.app_id is not None:
+                    raise TokenRefused(
+                        f"The token service at {state.server} does not know the app "
+                        f"{self.app_id!r} (or its secret): {exc.message}",
+                        oauth_error=exc.oauth_error,
+                    ) from exc
                 raise
             token = AccessToken.from_grant(grant, issued_at=started)
-            state = state.with_exchanged(exchange_key(target, scope), token, now=started)
+            key = exchange_key(target, scope, self.app_id)
+            state = state.with_exchanged(key, token, now=started)
             self._store.save(state.to_json())
             return token
         raise AssertionError("unreachable")  # pragma: no cover
@@ -434,25 +481,38 @@ class Broker:
         token = state.refresh_token or state.access.access_token
         hint = "refresh_token" if state.refresh_token else "access_token"
         try:
-            with self._client(state) as client:
-                client.revoke(token, hint=hint)
+            self._client(state).revoke(token, hint=hint)
         except BrokerError as exc:
             log.warning("could not revoke the session at %s: %s", state.server, exc.message)
             return False
         return True
 
-    def _client(self, state: StoredSession) -> TokenServiceClient:
-        """A client for one operation (refreshes are rare: no connection is kept)."""
-        from tokenstile.broker.client import TokenServiceClient
+    def _client(self, state: StoredSession, *, as_app: bool = False) -> TokenServiceClient:
+        """The kept client of the session's server as the session's client (``as_app``:
+        as this app's client, when there is an app id), holding the session's DPoP key."""
+        client_id, secret = state.client_id, None
+        if as_app and self.app_id is not None:
+            client_id, secret = self.app_id, self.options.app_secret
+        key = self._dpop_key(state)
+        with self._clients_lock:
+            client = self._clients.get((state.server, client_id))
+            if client is not None and client.dpop_key is key:
+                return client
+            from tokenstile.broker.client import TokenServiceClient
 
-        return TokenServiceClient(
-            state.server,
-            client_id=state.client_id,
-            transport=self._transport,
-            timeout=self.options.http_timeout,
-            dpop_key=self._dpop_key(state),
-            verify=self._verify(),
-        )
+            fresh = TokenServiceClient(
+                state.server,
+                client_id=client_id,
+                client_secret=secret,
+                transport=self._transport,
+                timeout=self.options.http_timeout,
+                dpop_key=key,
+                verify=self._verify(),
+            )
+            self._clients[(state.server, client_id)] = fresh
+        if client is not None:
+            client.close()  # of an earlier session: network calls run under the session lock
+        return fresh
 
     def _dpop_key(self, state: StoredSession) -> DpopKey | None:
         if state.dpop_key is None or state.dpop_jkt is None:
@@ -523,6 +583,12 @@ class Broker:
                 f"Cannot create the runtime directory {self._runtime} ({exc.strerror})."
             ) from exc
         return FileLock(str(self._runtime / LOCK_FILE), mode=0o600)
+
+
+def _close_clients(clients: dict[tuple[str, str], TokenServiceClient]) -> None:
+    for client in list(clients.values()):
+        client.close()
+    clients.clear()
 
 
 def _usable(token: AccessToken, now: float, min_ttl: float) -> bool:

@@ -18,12 +18,16 @@ admins only)::
 The dependency runs before the endpoint reads its body, so an unauthorised caller learns
 nothing from how a body is judged.
 
-What is refused, and how (RFC 6750 section 3):
+What is refused, and how (RFC 6750 section 3; RFC 9449 section 7.1 for DPoP):
 
-- no ``Authorization: Bearer`` header: 401, ``WWW-Authenticate: Bearer realm=...``
-  without an error code (section 3.1 asks for none when no credentials were sent);
+- no ``Authorization: Bearer`` or ``DPoP`` header: 401, ``WWW-Authenticate: Bearer
+  realm=...`` without an error code (section 3.1 asks for none when no credentials were
+  sent);
 - a token that is not ours, expired, of an ended session or a disabled person, or for
   another audience: 401 ``invalid_token``;
+- a token bound to a DPoP key (``cnf.jkt``) sent as ``Bearer``, or under ``DPoP`` without
+  a proof of its key for this request, or an unbound token sent as ``DPoP``: 401
+  ``invalid_dpop_proof`` — so a stolen bound admin token is useless without its key;
 - a good token without the scope, or of a person who is no longer an admin: 403
   ``insufficient_scope``.
 
@@ -47,8 +51,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tokenstile.errors import TokenstileError
+from tokenstile.server.dpop import check_binding, presented_token
 from tokenstile.server.wire import JSON, is_json, no_store_json
 from tokenstile.store.repository import Store, is_plain_text
+from tokenstile.tokens.dpop import DPOP_ALGORITHMS, DpopProofError
 from tokenstile.tokens.model import ADMIN_SCOPE, LOCAL_AUDIENCE
 from tokenstile.tokens.service import TokenService
 
@@ -62,12 +68,18 @@ _T = TypeVar("_T")
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="adminBearer",
-    description=f"An access token with the scope {ADMIN_SCOPE}, issued to an admin.",
+    description=f"An access token with the scope {ADMIN_SCOPE}, issued to an admin; a "
+    "DPoP-bound one goes as Authorization: DPoP with a DPoP proof (RFC 9449).",
 )
+NO_TOKEN = "Send an access token: Authorization: Bearer <token> (or DPoP <token>)."  # noqa: S105
 
 
 class BearerError(Exception):
-    """A refused bearer token; renders itself as RFC 6750 JSON plus its challenge."""
+    """A refused access token; renders itself as RFC 6750 JSON plus its challenge.
+
+    ``invalid_dpop_proof`` is challenged under the DPoP scheme (RFC 9449 section 7.1),
+    everything else under Bearer.
+    """
 
     def __init__(
         self, status: int, error: str | None, description: str, *, scope: str | None = None
@@ -79,7 +91,11 @@ class BearerError(Exception):
         self.scope = scope
 
     def response(self) -> Response:
-        challenge = f'Bearer realm="{REALM}"'
+        dpop_algs = " ".join(DPOP_ALGORITHMS)
+        scheme = "DPoP" if self.error == "invalid_dpop_proof" else "Bearer"
+        challenge = f'{scheme} realm="{REALM}"'
+        if scheme == "DPoP":
+            challenge += f', algs="{dpop_algs}"'
         if self.error is not None:
             challenge += f', error="{self.error}"'
         if self.scope is not None:
@@ -190,25 +206,18 @@ def admin_principal(request: Request) -> AdminPrincipal:
     """The caller a ``BearerAuth`` dependency of this route admitted."""
     principal = getattr(request.state, "admin_principal", None)
     if not isinstance(principal, AdminPrincipal):
-        raise BearerError(401, None, "Send an access token: Authorization: Bearer <token>.")
+        raise BearerError(401, None, NO_TOKEN)
     return principal
-
-
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
 
 
 class BearerAuth:
     """A FastAPI dependency: the ``AdminPrincipal`` of a valid token with ``scope``.
 
     The token is read by ``TokenService.read_access_token`` (our signature or opaque
-    record, expiry, a live session of an enabled person); its audience must include
-    ``audience``; with ``require_admin`` the person must still be an admin now, not only
-    when the token was issued.
+    record, expiry, a live session of an enabled person); its DPoP binding must hold
+    (``server.dpop.check_binding``); its audience must include ``audience``; with
+    ``require_admin`` the person must still be an admin now, not only when the token
+    was issued.
     """
 
     def __init__(
@@ -227,18 +236,24 @@ class BearerAuth:
         self.require_admin = require_admin
 
     async def __call__(self, request: Request) -> AdminPrincipal:
-        token = bearer_token(request)
-        if token is None:
-            raise BearerError(401, None, "Send an access token: Authorization: Bearer <token>.")
-        principal = await run_in_threadpool(self.check, token)
+        presented = presented_token(request)
+        if presented is None:
+            raise BearerError(401, None, NO_TOKEN)
+        scheme, token = presented
+        principal = await run_in_threadpool(self.check, request, scheme, token)
         request.state.admin_principal = principal
         return principal
 
-    def check(self, token: str) -> AdminPrincipal:
-        """The principal of ``token``, or ``BearerError`` (sync: it reads the database)."""
+    def check(self, request: Request, scheme: str, token: str) -> AdminPrincipal:
+        """The principal of ``token`` sent under ``scheme`` (``bearer`` or ``dpop``), or
+        ``BearerError`` (sync: it reads the database and records the proof's ``jti``)."""
         claims = self._service.read_access_token(token)
         if claims is None:
             raise BearerError(401, "invalid_token", "The access token is not valid.")
+        try:
+            check_binding(request, self._service, scheme=scheme, token=token, claims=claims)
+        except DpopProofError as exc:
+            raise BearerError(401, "invalid_dpop_proof", exc.message) from exc
         aud = claims.get("aud")
         audiences = aud if isinstance(aud, list) else [aud]
         if self.audience not in audiences:

@@ -16,14 +16,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tokenstile.server.admin_auth import AdminApiError, check_plain_text
+from tokenstile.tokens.model import MAX_USERNAME, USERNAME_PATTERN
 
-MAX_USERNAME = 128
 MAX_DISPLAY_NAME = 256
 MAX_SID = 64
 MAX_EVENT = 64
 MAX_PAGE = 500
-_INVISIBLE = r"\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
-USERNAME_PATTERN = rf"^[^\s\x00-\x1f\x7f-\x9f{_INVISIBLE}]{{1,{MAX_USERNAME}}}$"
 DISPLAY_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 NO_NUL_PATTERN = r"^[^\x00]*$"
 _USERNAME = re.compile(USERNAME_PATTERN)
@@ -58,14 +56,20 @@ def check_display_name(display_name: str) -> str:
 # -- request bodies ------------------------------------------------------------------------
 
 
+def _body_text(max_length: int, pattern: str, **documentation: Any) -> Any:
+    """A required, non-empty text member whose ``pattern`` the schema shows and the route
+    checks (to refuse with a plain sentence, not pydantic's)."""
+    return Field(
+        min_length=1,
+        max_length=max_length,
+        json_schema_extra={"pattern": pattern},
+        **documentation,
+    )
+
+
 class AddPersonBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(
-        min_length=1,
-        max_length=MAX_USERNAME,
-        json_schema_extra={"pattern": USERNAME_PATTERN},
-        examples=["alice"],
-    )
+    username: str = _body_text(MAX_USERNAME, USERNAME_PATTERN, examples=["alice"])
     display_name: str = Field(
         default="",
         max_length=MAX_DISPLAY_NAME,
@@ -77,22 +81,12 @@ class AddPersonBody(BaseModel):
 
 class UsernameBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(
-        min_length=1,
-        max_length=MAX_USERNAME,
-        json_schema_extra={"pattern": NO_NUL_PATTERN},
-        examples=["alice"],
-    )
+    username: str = _body_text(MAX_USERNAME, NO_NUL_PATTERN, examples=["alice"])
 
 
 class SidBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sid: str = Field(
-        min_length=1,
-        max_length=MAX_SID,
-        json_schema_extra={"pattern": NO_NUL_PATTERN},
-        description="a session id (sid)",
-    )
+    sid: str = _body_text(MAX_SID, NO_NUL_PATTERN, description="a session id (sid)")
 
 
 # -- answers ---------------------------------------------------------------------------------
@@ -178,37 +172,29 @@ MAX_EPOCH = 1e11  # the year 5138: far enough, and no float trouble in any datab
 MAX_ID = 2**63 - 1
 
 
-class PeopleQuery(BaseModel):
-    q: str | None = Field(
-        default=None,
-        max_length=MAX_USERNAME,
-        pattern=NO_NUL_PATTERN,
-        description="part of the username or display name, any case",
+def _query_text(max_length: int, description: str | None = None) -> Any:
+    """An optional text parameter without a NUL."""
+    return Field(
+        default=None, max_length=max_length, pattern=NO_NUL_PATTERN, description=description
     )
+
+
+class PeopleQuery(BaseModel):
+    q: str | None = _query_text(MAX_USERNAME, "part of the username or display name, any case")
     include_disabled: bool = True
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class SessionsQuery(BaseModel):
-    username: str | None = Field(default=None, max_length=MAX_USERNAME, pattern=NO_NUL_PATTERN)
+    username: str | None = _query_text(MAX_USERNAME)
     active_only: bool = Field(default=True, description="only sessions a refresh would accept")
     limit: int = Field(default=100, ge=1, le=MAX_PAGE)
 
 
 class AuditFilterQuery(BaseModel):
-    username: str | None = Field(
-        default=None,
-        max_length=MAX_USERNAME,
-        pattern=NO_NUL_PATTERN,
-        description="exactly this person",
-    )
-    event: str | None = Field(
-        default=None,
-        max_length=MAX_EVENT,
-        pattern=NO_NUL_PATTERN,
-        description="exactly this event, e.g. login",
-    )
+    username: str | None = _query_text(MAX_USERNAME, "exactly this person")
+    event: str | None = _query_text(MAX_EVENT, "exactly this event, e.g. login")
     outcome: Outcome | None = None
     since: float | None = Field(
         default=None, ge=0, le=MAX_EPOCH, allow_inf_nan=False, description="epoch s, inclusive"

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from tokenstile import __version__
 from tokenstile.deployment import Deployment
@@ -61,6 +62,30 @@ class JwkSetResponse(JSONResponse):
 
 
 GRANT_REFRESH = "refresh_token"
+
+# The 503 answer per StoreUnavailable.reason: (error_description, Retry-After seconds).
+UNAVAILABLE: dict[str, tuple[str, str]] = {
+    "unreachable": ("The token service cannot reach its database; retry shortly.", "2"),
+    "busy": ("The token service is busy; retry shortly.", "1"),
+    "disk_full": ("The token service cannot store anything right now; retry later.", "30"),
+    "read_only": ("The token service cannot store anything right now; retry later.", "30"),
+}
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods some route of ``app`` (included routers too) serves at the request's
+    path: each asked of the routes themselves, as the router would match it."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in app.router.routes
+        )
+    ]
 
 
 def oauth_error_response(exc: OAuthError) -> Response:
@@ -134,12 +159,10 @@ def create_app(deployment: Deployment) -> FastAPI:
 
     @app.exception_handler(StoreUnavailable)
     async def _unavailable(_request: Request, exc: StoreUnavailable) -> Response:
-        log.warning("store unavailable: %s", exc.message)
-        body = {
-            "error": "temporarily_unavailable",
-            "error_description": "The token service cannot reach its database; retry shortly.",
-        }
-        return json_response(body, 503, {**NO_STORE, "Retry-After": "2"})
+        log.warning("store unavailable (%s): %s", exc.reason, exc.message)
+        sentence, retry_after = UNAVAILABLE.get(exc.reason, UNAVAILABLE["unreachable"])
+        body = {"error": "temporarily_unavailable", "error_description": sentence}
+        return json_response(body, 503, {**NO_STORE, "Retry-After": retry_after})
 
     @app.exception_handler(TokenstileError)
     async def _tokenstile_error(_request: Request, exc: TokenstileError) -> Response:
@@ -152,9 +175,13 @@ def create_app(deployment: Deployment) -> FastAPI:
         return oauth_error_response(InvalidRequest("The request is malformed."))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         body = {"error": "invalid_request", "error_description": str(exc.detail)}
-        return json_response(body, exc.status_code, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route matching the path only.
+            headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return json_response(body, exc.status_code, headers)
 
     def metadata() -> dict[str, Any]:
         return {

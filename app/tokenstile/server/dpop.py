@@ -14,7 +14,6 @@ a remote client's own spelling is not trusted, as the ``Host`` header is its to 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from tokenstile.tokens.dpop import DpopProofError, check_token_binding
+from tokenstile.tokens.loopback import is_loopback
 from tokenstile.tokens.service import TokenService
 
 DPOP_HEADER = "dpop"
@@ -37,17 +37,6 @@ def dpop_header(request: Request) -> str | None:
     return values[0].strip()
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def endpoint_urls(request: Request, issuer: str) -> tuple[str, ...]:
     """The URLs a proof's ``htu`` may give for the endpoint this request reached."""
     path = request.url.path
@@ -55,7 +44,7 @@ def endpoint_urls(request: Request, issuer: str) -> tuple[str, ...]:
     if root and path.startswith(root):
         path = path[len(root) :]
     urls = [issuer.rstrip("/") + path]
-    if _is_loopback(request.url.hostname):
+    if is_loopback(request.url.hostname):
         urls.append(str(request.url))
     return tuple(urls)
 

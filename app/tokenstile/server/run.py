@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
-import ipaddress
 import logging
 import os
 import signal
@@ -24,17 +23,9 @@ from typing import Any
 from tokenstile.config import Settings
 from tokenstile.deployment import Deployment
 from tokenstile.errors import ConfigError
+from tokenstile.tokens.loopback import is_loopback
 
 log = logging.getLogger(__name__)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_transport(settings: Settings) -> None:

@@ -29,6 +29,13 @@ class TokenResponseBody(BaseModel):
     issued_token_type: str | None = Field(
         default=None, examples=["urn:ietf:params:oauth:token-type:access_token"]
     )
+    refresh_token_expires_in: int | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds until the session's absolute end, when the refresh token dies "
+        "whatever its use (not in RFC 6749; a common extension). With every refresh token.",
+        examples=[43200],
+    )
 
 
 class IntrospectionBody(BaseModel):

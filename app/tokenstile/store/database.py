@@ -161,27 +161,49 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
             conn = plain.execution_options(**{_WRITE: True}) if write else plain
             with conn.begin():
                 yield conn
-    except (OperationalError, InterfaceError) as exc:
-        log.warning("database unavailable: %s", exc.orig.__class__.__name__)
-        raise StoreUnavailable(_describe(exc)) from exc
     except DBAPIError as exc:
-        if exc.connection_invalidated:  # the server went away mid-statement
-            raise StoreUnavailable(_describe(exc)) from exc
-        raise StoreError(_describe(exc)) from exc
+        raise store_error(exc) from exc
     except PoolTimeout as exc:
         log.warning("no free database connection within the pool timeout")
-        raise StoreUnavailable("Every database connection is busy; retry shortly.") from exc
+        raise StoreUnavailable(
+            "Every database connection is busy; retry shortly.", reason="busy"
+        ) from exc
+
+
+def store_error(exc: DBAPIError) -> StoreError:
+    """The project's error for a database failure: StoreUnavailable (503) when retrying
+    later can help — a lost server, a full or read-only disk — else StoreError."""
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        log.warning("database unavailable: %s", exc.orig.__class__.__name__)
+        return _unavailable(exc)
+    return StoreError(_describe(exc))
+
+
+def _reason(exc: DBAPIError) -> str:
+    """What went wrong, as ``StoreUnavailable.reason`` names it (``unreachable`` when
+    nothing more specific is known)."""
+    text = str(exc.orig).strip().splitlines()[0] if exc.orig else ""
+    if "readonly" in text or "read-only" in text:
+        return "read_only"
+    if ("disk" in text and "full" in text) or "No space left" in text:
+        return "disk_full"
+    return "unreachable"
 
 
 def _describe(exc: DBAPIError) -> str:
     text = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
-    if "readonly" in text or "read-only" in text:
+    reason = _reason(exc)
+    if reason == "read_only":
         return "The database is read-only; check the file's permissions."
-    if "disk" in text and "full" in text:
+    if reason == "disk_full":
         return "The disk holding the database is full."
     if "unable to open" in text:
         return "Cannot open the database file; check the path and its permissions."
     return f"The database failed: {text}"
+
+
+def _unavailable(exc: DBAPIError) -> StoreUnavailable:
+    return StoreUnavailable(_describe(exc), reason=_reason(exc))
 
 
 def _alembic_config(conn: Connection) -> Config:
@@ -210,7 +232,7 @@ def upgrade(engine: Engine) -> None:
             if conn.in_transaction():
                 conn.commit()
     except OperationalError as exc:
-        raise StoreUnavailable(_describe(exc)) from exc
+        raise _unavailable(exc) from exc
     except DBAPIError as exc:
         raise StoreError(_describe(exc)) from exc
 

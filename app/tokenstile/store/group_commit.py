@@ -17,8 +17,9 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
-from tokenstile.store.database import transaction
+from tokenstile.store.database import store_error, transaction
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ class GroupCommitter:
                     except BaseException as exc:  # noqa: BLE001 - handed to the caller
                         raw.execute(f"ROLLBACK TO {name}")
                         raw.execute(f"RELEASE {name}")
-                        results.append((future, False, exc))
+                        failure = store_error(exc) if isinstance(exc, DBAPIError) else exc
+                        results.append((future, False, failure))
                     else:
                         raw.execute(f"RELEASE {name}")
                         results.append((future, True, value))

@@ -10,7 +10,7 @@ from typing import Any, Literal, TypeVar, cast
 from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import aliased
 
 from tokenstile.errors import NotFound, StoreError
@@ -177,7 +177,15 @@ class _HotStatement:
             compiled = self._compiled[dialect.name] = (str(done), order)
         sql, order = compiled
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(sql, tuple(params[name] for name in order) if order else params)
+        values = tuple(params[name] for name in order) if order else params
+        try:
+            cursor.execute(sql, values)
+        except dialect.loaded_dbapi.Error as exc:
+            # Wrapped as SQLAlchemy would have, so ``transaction()`` maps a full or
+            # read-only disk (or a lost server) to StoreUnavailable, not a 500.
+            raise DBAPIError.instance(
+                sql, values, exc, dialect.loaded_dbapi.Error, dialect=dialect
+            ) from exc
         return cursor
 
 

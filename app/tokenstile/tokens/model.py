@@ -5,6 +5,7 @@ The store (``tokenstile.store``) implements ``TokenStore``; the service never se
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -23,6 +24,22 @@ ADMIN_SCOPE = "tokenstile:admin"
 
 # Assurance levels, weakest first. ``phrh``/``phr`` follow the OpenID EAP ACR values.
 ACR_LEVELS: tuple[str, ...] = ("otp", "mfa", "phr", "phrh")
+
+
+# The username of a new person: 1 to 128 characters with no white space, no control
+# character and none of the invisible ones (zero-width, bidi controls), so that ``alice``
+# and ``alice\u200b`` can never be two people. The admin API's schema publishes the
+# pattern; the admin API and ``tokenstile manage user add`` both apply it.
+MAX_USERNAME = 128
+_INVISIBLE = r"\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+USERNAME_PATTERN = rf"^[^\s\x00-\x1f\x7f-\x9f{_INVISIBLE}]{{1,{MAX_USERNAME}}}$"
+USERNAME_RULE = f"A username is 1 to {MAX_USERNAME} visible characters, without spaces."
+_USERNAME = re.compile(USERNAME_PATTERN)
+
+
+def is_valid_username(username: str) -> bool:
+    """Whether ``username`` may name a new person (``USERNAME_RULE``)."""
+    return _USERNAME.fullmatch(username) is not None
 
 
 def acr_satisfies(acr: str, minimum: str | None) -> bool:

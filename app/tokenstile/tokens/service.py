@@ -16,8 +16,9 @@ Refresh rotation (the subtle part), for a presented refresh token ``T``:
 DPoP (RFC 9449): a session opened with a proof stores the key's thumbprint; its access
 tokens carry ``cnf.jkt`` and every refresh must prove the same key, checked before
 anything else about the refresh token, so a thief without the key cannot even trip reuse
-detection. Token exchange (RFC 8693) issues a narrower access token from a live
-session's access token, for an audience the requesting client is registered for.
+detection. Token exchange (RFC 8693) issues an app its own access token from a live
+session's access token: the session says who and how strongly; the app's registration
+says for which audiences and with which scopes.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ REFRESH_TOKEN_BYTES = 32  # 256 bits
 GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
 OPAQUE_TOKEN_BYTES = 32
+EXCHANGE_CLIENT_KINDS = ("app", "kiosk")  # who may request a token exchange
 MAX_OPAQUE_TOKEN_CHARS = 512
 
 
@@ -91,15 +93,20 @@ class TokenResponse:
     scope: str
     sid: str
     token_type: str = "Bearer"  # noqa: S105
+    # Seconds until the session's absolute end, after which the refresh token is dead.
+    refresh_token_expires_in: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "access_token": self.access_token,
             "token_type": self.token_type,
             "expires_in": self.expires_in,
             "refresh_token": self.refresh_token,
             "scope": self.scope,
         }
+        if self.refresh_token_expires_in is not None:
+            body["refresh_token_expires_in"] = self.refresh_token_expires_in
+        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,10 +580,15 @@ class TokenService:
     ) -> ExchangeResponse:
         """An access token for ``audience`` from the access token of a live session.
 
-        The requesting ``client`` must be registered for the audience, its scopes and the
-        session's bound the scope, and the audience's minimum ``acr`` must hold. A
-        subject token bound to a DPoP key needs a proof of that key (``dpop_jkt``); the
-        new token is bound to the proof's key whenever there is one. No refresh token.
+        The session supplies the person and the assurance (``acr``, ``amr``,
+        ``auth_time``); the requesting ``client`` (an enabled app or kiosk) must be
+        registered for the audience, and its registered scopes bound the scope (the admin
+        scope only for an admin), as at a login. The audience's minimum ``acr`` must hold.
+        The subject token must be the session's own access token, not one issued by an
+        exchange: a resource server that received an app's token cannot trade it for
+        another app's. A subject token bound to a DPoP key needs a proof of that key
+        (``dpop_jkt``); the new token is bound to the proof's key whenever there is one.
+        No refresh token.
         """
         if not subject_token:
             raise InvalidRequest("The subject_token parameter is missing.")
@@ -586,7 +598,7 @@ class TokenService:
             raise InvalidRequest(f"Only {ACCESS_TOKEN_TYPE} can be requested.")
         if not audience:
             raise InvalidRequest("The audience parameter is missing.")
-        if not client.enabled or client.kind == "resource-server":
+        if not client.enabled or client.kind not in EXCHANGE_CLIENT_KINDS:
             raise UnauthorizedClient("This client may not obtain access tokens.")
         if dpop_jkt is None and client.dpop_bound:
             raise dpop_required()
@@ -637,9 +649,16 @@ class TokenService:
             dead = self._dead_session(tx, session, user, at)
             if dead is not None:
                 return refuse(*dead)
+            if claims.get("client_id") != session.client_id or claims.get("aud") != (
+                session.audience
+            ):
+                return refuse(
+                    "not_a_session_token",
+                    InvalidGrant("The subject token must be the session's own access token."),
+                )
             try:
                 self._check_assurance(audience, session.acr)
-                granted = self._exchange_scope(session.scope, client, scope)
+                granted = " ".join(self._grant_scope(client, user, scope))
             except OAuthError as exc:
                 return refuse(exc.code, exc)
             tx.touch_session(sid, at=at)
@@ -712,26 +731,12 @@ class TokenService:
             return None
         return found[0]
 
-    @staticmethod
-    def _exchange_scope(session_scope: str, client: Client, requested: str | None) -> str:
-        """The requested scope (or all it may have): within the session's and the client's."""
-        have = [s for s in _split_scope(session_scope) if s in client.scopes]
-        wanted = _split_scope(requested)
-        if not wanted:
-            return " ".join(have)
-        beyond = [s for s in wanted if s not in have]
-        if beyond:
-            raise InvalidScope(
-                f"The scope {' '.join(beyond)} is beyond what this session and client may have."
-            )
-        return " ".join(dict.fromkeys(wanted))
-
     # -- helpers --------------------------------------------------------------------
 
     @staticmethod
     def _grant_scope(client: Client, user: User, requested: str | None) -> list[str]:
         """The client's scopes (or the requested subset); the admin scope needs an admin."""
-        wanted = _split_scope(requested)
+        wanted = list(dict.fromkeys(_split_scope(requested)))
         if not wanted:
             return [s for s in client.scopes if s != ADMIN_SCOPE or user.is_admin]
         refused = [s for s in wanted if s not in client.scopes]
@@ -823,9 +828,15 @@ class TokenService:
     ) -> TokenResponse:
         token = self._sign(access)
         granted = session.scope if scope is None else scope
-        if "cnf" in access.claims:
-            return TokenResponse(token, access.lifetime, refresh, granted, session.sid, "DPoP")
-        return TokenResponse(token, access.lifetime, refresh, granted, session.sid)
+        return TokenResponse(
+            token,
+            access.lifetime,
+            refresh,
+            granted,
+            session.sid,
+            "DPoP" if "cnf" in access.claims else "Bearer",
+            refresh_token_expires_in=max(0, int(session.expires_at) - access.claims["iat"]),
+        )
 
     def _sign(self, access: _PendingAccessToken) -> str:
         if access.opaque is not None:

@@ -29,7 +29,6 @@ it is a check.
 from __future__ import annotations
 
 import binascii
-import ipaddress
 import logging
 import math
 import threading
@@ -61,6 +60,7 @@ from tokenstile.tokens.jose import VerifyingKey as _VerifyingKey
 from tokenstile.tokens.jose import b64url_strict as _b64url
 from tokenstile.tokens.jose import strict_header as _strict_header
 from tokenstile.tokens.jose import verifying_key as _public_key
+from tokenstile.tokens.loopback import is_loopback
 
 __all__ = ["AccessTokenVerifier"]
 
@@ -126,15 +126,6 @@ def _load_jwks(jwks: object) -> dict[str, _VerifyingKey]:
     return keys
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _jwks_url_problem(url: str) -> str | None:
     """Why ``url`` may not serve a JWKS (HTTPS, or plain HTTP on loopback), or ``None``."""
     try:
@@ -148,7 +139,7 @@ def _jwks_url_problem(url: str) -> str | None:
     if parts.username is not None or parts.password is not None:
         return "it carries credentials, and a JWKS is public"
     scheme = parts.scheme.lower()
-    if scheme == "https" or (scheme == "http" and _is_loopback(host)):
+    if scheme == "https" or (scheme == "http" and is_loopback(host)):
         return None
     if scheme == "http":
         return "plain HTTP is only allowed to a loopback address; use https"

@@ -561,3 +561,121 @@ def test_the_binding_check_offered_to_other_token_routes(
         ).access_token
         assert call("Bearer", plain) == {"sub": "alice"}
         assert "not DPoP-bound" in call("DPoP", plain, new_key())["refused"]
+
+
+# -- the admin API ---------------------------------------------------------------------------
+
+
+def test_a_bound_admin_token_needs_its_key_at_the_admin_api(
+    http: TestClient, deployment: Deployment, clock: FrozenClock
+) -> None:
+    add_user(deployment, "root", is_admin=True)
+    OtpRepository(deployment.store, box=deployment.kek, clock=deployment.clock).enroll_app(
+        "root", by="test", seed=SEED
+    )
+    admin = Person(http, clock.now, client_id=DEFAULT_ADMIN_CLIENT_ID, key=new_key())
+    assert admin.sign_in("root").status_code == 200
+    token = admin.access_token
+    assert claims(token)["cnf"] == {"jkt": thumbprint(admin.key)}  # type: ignore[arg-type]
+
+    def users(scheme: str, proof: str | None) -> httpx.Response:
+        headers = {"Authorization": f"{scheme} {token}", **admin.headers(proof)}
+        return http.get("/admin/users", headers=headers)
+
+    # Stolen: as a Bearer token, under DPoP without a proof or with another key.
+    as_bearer = users("Bearer", None)
+    assert error_of(as_bearer, 401) == "invalid_dpop_proof"
+    assert as_bearer.headers["www-authenticate"].startswith("DPoP ")
+    assert 'error="invalid_dpop_proof"' in as_bearer.headers["www-authenticate"]
+    assert error_of(users("DPoP", None), 401) == "invalid_dpop_proof"
+    thief = admin.proof("GET", "/admin/users", key=new_key(), access_token=token)
+    assert error_of(users("DPoP", thief), 401) == "invalid_dpop_proof"
+    # With the key: under the DPoP scheme, a proof for this request and this token.
+    proof = admin.proof("GET", "/admin/users", access_token=token)
+    good = users("DPoP", proof)
+    assert good.status_code == 200, good.text
+    assert {u["username"] for u in good.json()["users"]} == {"root"}
+    assert error_of(users("DPoP", proof), 401) == "invalid_dpop_proof"  # replayed
+    wrong_path = admin.proof("GET", "/admin/sessions", access_token=token)
+    assert error_of(users("DPoP", wrong_path), 401) == "invalid_dpop_proof"
+    body = {"username": "bob"}
+    added = http.post(
+        "/admin/users",
+        json=body,
+        headers={
+            "Authorization": f"DPoP {token}",
+            "DPoP": admin.proof("POST", "/admin/users", access_token=token),
+        },
+    )
+    assert added.status_code == 201, added.text
+
+
+def test_an_unbound_admin_token_goes_as_bearer_only(
+    http: TestClient, deployment: Deployment, clock: FrozenClock
+) -> None:
+    add_user(deployment, "root", is_admin=True)
+    OtpRepository(deployment.store, box=deployment.kek, clock=deployment.clock).enroll_app(
+        "root", by="test", seed=SEED
+    )
+    admin = Person(http, clock.now, client_id=DEFAULT_ADMIN_CLIENT_ID)
+    assert admin.sign_in("root").status_code == 200
+    token = admin.access_token
+    assert "cnf" not in claims(token)
+    bearer = http.get("/admin/users", headers={"Authorization": f"Bearer {token}"})
+    assert bearer.status_code == 200, bearer.text
+    key = new_key()
+    proof = make_dpop_proof(
+        key, method="GET", url=f"{ISSUER}/admin/users", access_token=token, now=clock.now()
+    )
+    as_dpop = http.get("/admin/users", headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+    assert error_of(as_dpop, 401) == "invalid_dpop_proof"
+    assert "not DPoP-bound" in as_dpop.json()["error_description"]
+
+
+@pytest.mark.server
+def test_the_broker_client_proves_its_key_to_a_real_admin_api(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    from tokenstile.broker import DpopKey, ServiceError, TokenServiceClient
+
+    server = server_factory()
+    setup = Deployment(load_settings(db=server.settings.db, issuer=server.settings.issuer))
+    try:
+        add_user(setup, "root", is_admin=True)
+        OtpRepository(setup.store, box=setup.kek, clock=setup.clock).enroll_app(
+            "root", by="test", seed=SEED
+        )
+    finally:
+        setup.close()
+    key = DpopKey.generate()
+    with TokenServiceClient(
+        server.base_url, client_id=DEFAULT_ADMIN_CLIENT_ID, dpop_key=key
+    ) as client:
+        grant = client.login_totp("root", totp_code(SEED, time.time()))
+        assert grant.token_type == "DPoP"
+        listed = client.admin_get("/admin/users", grant.access_token, {"q": "ro"})
+        assert [u["username"] for u in listed["users"]] == ["root"]
+        assert client.admin_post("/admin/users", grant.access_token, {"username": "bob"})
+    # The same token from a client without the key is refused.
+    thief = TokenServiceClient(server.base_url, client_id=DEFAULT_ADMIN_CLIENT_ID)
+    with thief, pytest.raises(ServiceError) as refused:
+        thief.admin_get("/admin/users", grant.access_token)
+    assert (refused.value.status, refused.value.error) == (401, "invalid_dpop_proof")
+
+
+# -- the session's end in token responses --------------------------------------------------
+
+
+@pytest.mark.usefixtures("alice")
+def test_token_responses_say_when_the_session_ends(
+    http: TestClient, deployment: Deployment, clock: FrozenClock
+) -> None:
+    person = Person(http, clock.now)
+    login = person.sign_in()
+    lifetime = deployment.settings.session_lifetime
+    assert login.json()["refresh_token_expires_in"] == lifetime
+    clock.advance(1000)
+    refreshed = person.refresh(proof=None)
+    assert refreshed.json()["refresh_token_expires_in"] == lifetime - 1000
+    schema = http.get("/openapi.json").json()["components"]["schemas"]["TokenResponseBody"]
+    assert "refresh_token_expires_in" in schema["properties"]

@@ -1,12 +1,14 @@
 """RFC 8693 token exchange at ``POST /token``, through the real ASGI app and a real server.
 
-An app trades the access token of a live session for one narrowed to its own audience and
-scope; the client registry says which app may obtain which audience, and the audience's
-minimum ``acr`` holds here too.
+An app trades the access token of a live session for one of its own audience and scope:
+the session says who and how strongly (``acr``, ``amr``), the client registry says which
+app may obtain which audience with which scopes, and the audience's minimum ``acr`` holds
+here too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,10 +22,11 @@ from tests.conftest import ServerProcess, add_user, kiosk_client
 from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
+from tokenstile.errors import UnauthorizedClient
 from tokenstile.server.app import create_app
 from tokenstile.tokens import AccessTokenVerifier
 from tokenstile.tokens.dpop import dpop_public_jwk, jwk_thumbprint, make_dpop_proof
-from tokenstile.tokens.model import AudiencePolicy, AuditEvent
+from tokenstile.tokens.model import ADMIN_SCOPE, AudiencePolicy, AuditEvent
 from tokenstile.tokens.service import TokenResponse
 
 ISSUER = "https://auth.example"
@@ -105,7 +108,7 @@ def test_an_app_gets_a_token_for_its_own_audience_from_the_session(
     body = response.json()
     assert set(body) == {"access_token", "issued_token_type", "token_type", "expires_in", "scope"}
     assert (body["issued_token_type"], body["token_type"]) == (ACCESS, "Bearer")
-    assert body["scope"] == "openid profile"  # the session's scope within the app's
+    assert body["scope"] == "openid profile"  # all the app is registered for
     subject, issued = claims(session.access_token), claims(body["access_token"])
     assert issued["aud"] == FILES
     assert issued["client_id"] == files_app
@@ -133,28 +136,107 @@ def test_an_app_gets_a_token_for_its_own_audience_from_the_session(
     assert refreshed.status_code == 200
 
 
-def test_the_scope_narrows_and_never_widens(
+def test_the_apps_registration_bounds_the_scope_not_the_sessions(
     http: TestClient, deployment: Deployment, files_app: str
 ) -> None:
     subject = sign_in(deployment).access_token
+    assert "payroll" not in claims(subject)["scope"]
+    deployment.add_client(
+        "payroll", kind="app", audiences=[PAYROLL], scopes=["payroll"], client_id="payroll"
+    )
+    # An app scope the kiosk session never had: the app is registered for it.
+    payroll = exchange(http, subject, client_id="payroll", audience=PAYROLL)
+    assert payroll.status_code == 200, payroll.text
+    assert payroll.json()["scope"] == "payroll"
+    assert claims(payroll.json()["access_token"])["scope"] == "payroll"
+    assert claims(payroll.json()["access_token"])["client_id"] == "payroll"
     narrow = exchange(http, subject, scope="openid")
-    assert narrow.json()["scope"] == "openid"
     assert claims(narrow.json()["access_token"])["scope"] == "openid"
-    # offline_access: the session has it, the app may not.
+    # offline_access: the session has it, the app is not registered for it.
     assert "offline_access" in refused(
         exchange(http, subject, scope="openid offline_access"), "invalid_scope"
     )
-    # files.write: the app may not and the session has not.
-    refused(exchange(http, subject, scope="files.write"), "invalid_scope")
-    # An exchanged token exchanged again stays within what it had.
-    again = exchange(http, narrow.json()["access_token"], scope="openid profile")
-    assert again.status_code == 200  # the session still bounds it, not the narrower token
+    refused(exchange(http, subject, scope="payroll"), "invalid_scope")  # another app's
     assert [e["outcome"] for e in exchanges(deployment)] == [
         "success",
-        "failure",
-        "failure",
         "success",
+        "failure",
+        "failure",
     ]
+
+
+def test_only_the_sessions_own_token_is_a_subject_token(
+    http: TestClient, deployment: Deployment, files_app: str
+) -> None:
+    deployment.add_client(
+        "payroll", kind="app", audiences=[PAYROLL], scopes=["payroll"], client_id="payroll"
+    )
+    session = sign_in(deployment)
+    files = exchange(http, session.access_token).json()["access_token"]
+    # Whoever received the files app's token (the files API) cannot trade it for a
+    # token of another app, nor of the same one.
+    for client_id, audience in (("payroll", PAYROLL), ("files", FILES)):
+        description = refused(
+            exchange(http, files, client_id=client_id, audience=audience), "invalid_grant"
+        )
+        assert "session's own access token" in description
+    # A refreshed session token is the session's own too.
+    refreshed = http.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": session.refresh_token,
+            "client_id": DEFAULT_KIOSK_CLIENT_ID,
+        },
+    ).json()["access_token"]
+    assert exchange(http, refreshed, client_id="payroll", audience=PAYROLL).status_code == 200
+    assert [e["detail"].get("reason") for e in exchanges(deployment)] == [
+        None,
+        "not_a_session_token",
+        "not_a_session_token",
+        None,
+    ]
+
+
+def test_the_admin_scope_is_only_for_an_admin(http: TestClient, deployment: Deployment) -> None:
+    deployment.add_client(
+        "console",
+        kind="app",
+        audiences=[PAYROLL],
+        scopes=["payroll", ADMIN_SCOPE],
+        client_id="console",
+    )
+    plain = sign_in(deployment).access_token
+    assert ADMIN_SCOPE in refused(
+        exchange(http, plain, client_id="console", audience=PAYROLL, scope=ADMIN_SCOPE),
+        "invalid_scope",
+    )
+    # Asked for nothing in particular: everything but the admin scope.
+    everything = exchange(http, plain, client_id="console", audience=PAYROLL)
+    assert everything.json()["scope"] == "payroll"
+    add_user(deployment, "root", is_admin=True)
+    admin = sign_in(deployment, "root").access_token
+    granted = exchange(http, admin, client_id="console", audience=PAYROLL, scope=ADMIN_SCOPE)
+    assert granted.json()["scope"] == ADMIN_SCOPE
+
+
+@pytest.mark.parametrize(
+    "change", [{"enabled": False}, {"kind": "resource-server"}], ids=["disabled", "api"]
+)
+def test_only_an_enabled_app_or_kiosk_may_exchange(
+    deployment: Deployment, files_app: str, change: Json
+) -> None:
+    subject = sign_in(deployment).access_token
+    client = deployment.store.find_client(files_app)
+    assert client is not None
+    with pytest.raises(UnauthorizedClient):
+        deployment.token_service().exchange(
+            client=dataclasses.replace(client, **change),
+            subject_token=subject,
+            subject_token_type=ACCESS,
+            audience=FILES,
+        )
+    assert exchanges(deployment) == []
 
 
 def test_an_audience_the_app_is_not_registered_for_is_refused(
@@ -312,11 +394,19 @@ def test_an_opaque_audience_gets_an_opaque_token_that_introspects(
         "payroll-app",
         "openid",
     )
-    # ... and an opaque token is a subject token too.
+    # An opaque session token is a subject token too (the exchanged one is not).
+    deployment.store.set_audience(
+        AudiencePolicy("urn:tokenstile:local", token_format="opaque"),
+        at=clock.now(),
+        audit=AuditEvent("a", "info"),
+    )
     deployment.add_client(
         "files", kind="app", audiences=[FILES], scopes=["openid"], client_id="files"
     )
-    assert exchange(http, token).status_code == 200
+    refused(exchange(http, token), "invalid_grant")
+    opaque_session = sign_in(deployment, "bob").access_token
+    assert opaque_session.count(".") == 0
+    assert exchange(http, opaque_session).status_code == 200
 
 
 def test_a_resource_server_cannot_exchange(http: TestClient, deployment: Deployment) -> None:

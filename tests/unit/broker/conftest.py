@@ -42,8 +42,10 @@ def make_broker(
 
 @pytest.fixture
 def broker(make_broker: Callable[[], Broker], service: FakeTokenService) -> Broker:
-    """Signed in (a FIDO2 login's grant, Bearer tokens)."""
+    """Signed in (a FIDO2 login's grant, Bearer tokens); the requests of the login (its
+    ``/userinfo``) are forgotten."""
     signed_in = make_broker()
     grant = TokenGrant.from_json(service.grant())
     signed_in.save_login(grant, server=SERVER, client_id="tokenstile-kiosk")
+    service.requests.clear()
     return signed_in

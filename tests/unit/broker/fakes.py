@@ -74,6 +74,9 @@ class FakeTokenService:
     script: list[Exception | Step] = field(default_factory=list)
     issued: int = 0
 
+    display_name: str = "Alice Example"
+    session_lifetime: int | None = 8 * 3600  # refresh_token_expires_in (None: not sent)
+
     def grant(
         self, *, audience: str | None = None, scope: str = "openid profile"
     ) -> dict[str, Any]:
@@ -97,6 +100,8 @@ class FakeTokenService:
         if audience is None:
             self.live_refresh = secrets.token_urlsafe(32)
             body["refresh_token"] = self.live_refresh
+            if self.session_lifetime is not None:
+                body["refresh_token_expires_in"] = self.session_lifetime
         return body
 
     def transport(self) -> httpx.MockTransport:
@@ -120,6 +125,10 @@ class FakeTokenService:
             if body["code"] != "123456":
                 return oauth_error("invalid_grant", "The code is not right.", retry_after=30)
             return httpx.Response(200, json=self.grant())
+        if path == "/userinfo":
+            if self.revoked or not request.headers.get("authorization"):
+                return oauth_error("invalid_token", "The access token is not valid.", status=401)
+            return httpx.Response(200, json={"sub": "alice", "name": self.display_name})
         if path == "/revoke":
             self.revoked = True
             self.live_refresh = None
@@ -144,8 +153,10 @@ class FakeTokenService:
         )
 
 
-def oauth_error(error: str, description: str, *, retry_after: int | None = None) -> httpx.Response:
+def oauth_error(
+    error: str, description: str, *, retry_after: int | None = None, status: int = 400
+) -> httpx.Response:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     return httpx.Response(
-        400, json={"error": error, "error_description": description}, headers=headers
+        status, json={"error": error, "error_description": description}, headers=headers
     )

@@ -18,7 +18,7 @@ from tokenstile.broker import (
     TokenRefused,
 )
 from tokenstile.broker.model import StoredSession
-from tokenstile.broker.store import SERVICE, SESSION_ITEM
+from tokenstile.broker.store import SERVICE, SESSION_ITEM, KeyringStore
 from tokenstile.clock import FrozenClock
 
 
@@ -168,13 +168,14 @@ def test_logout_revokes_at_the_server_then_forgets(
 def test_logout_with_the_server_down_still_forgets_and_says_so(
     make_broker: Callable[[], Broker], keychain: MemoryKeyring, service: FakeTokenService
 ) -> None:
-    broker = make_broker()
-    broker.save_login(TokenGrant.from_json(service.grant()), server=SERVER, client_id="kiosk")
+    make_broker().save_login(
+        TokenGrant.from_json(service.grant()), server=SERVER, client_id="kiosk"
+    )
 
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    broker._transport = httpx.MockTransport(down)
+    broker = Broker(store=KeyringStore(keychain), transport=httpx.MockTransport(down))
     assert broker.logout() is False
     assert keychain.items == {}
 
@@ -184,7 +185,11 @@ def test_a_new_login_revokes_the_previous_session(
 ) -> None:
     old = stored(keychain).refresh_token
     broker.save_login(TokenGrant.from_json(service.grant()), server=SERVER, client_id="kiosk")
-    revoked = [dict(httpx.QueryParams(r.content.decode())) for r in service.requests]
+    revoked = [
+        dict(httpx.QueryParams(r.content.decode()))
+        for r in service.requests
+        if r.url.path == "/revoke"
+    ]
     assert [r["token"] for r in revoked] == [old]
     assert stored(keychain).client_id == "kiosk"
 

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 
+from tests.admin_tokens import new_admin_headers, token_for
 from tests.conftest import add_user, make_deployment
 from tests.unit.factors.piv_test_pki import (
     DAY,
@@ -29,7 +30,7 @@ from tests.unit.factors.piv_test_pki import (
 )
 from tests.unit.server.piv_client import HttpPivServer, LoginRefused
 from tokenstile.clock import FrozenClock
-from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, Deployment
+from tokenstile.deployment import Deployment
 from tokenstile.devices import DirectConnection, PinBlocked, PivCard
 from tokenstile.devices.piv import KeyAlgorithm, ManagementKeyAlgorithm, PivSlot
 from tokenstile.devices.piv_login import (
@@ -41,7 +42,7 @@ from tokenstile.server.app import create_app
 from tokenstile.server.piv_routes import REFUSED
 from tokenstile.store.piv_repository import PivRepository
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
-from tokenstile.tokens.model import AudiencePolicy, AuditEvent, User
+from tokenstile.tokens.model import AudiencePolicy, AuditEvent
 from tokenstile.virtual.piv_card import PivCardApplet
 from tokenstile.virtual.piv_objects import Algorithm
 from tokenstile.virtual.piv_provision import DEFAULT_MANAGEMENT_KEY, create_piv_card
@@ -118,20 +119,9 @@ def pins(*typed: str | None) -> tuple[list[PinRequest], Any]:
     return shown, ask
 
 
-def token_for(dep: Deployment, user: User, client_id: str = DEFAULT_ADMIN_CLIENT_ID) -> str:
-    client = dep.store.find_client(client_id)
-    assert client is not None
-    return (
-        dep.token_service()
-        .open_session(user=user, client=client, factor="otp", amr=["otp"], acr="otp")
-        .access_token
-    )
-
-
 @pytest.fixture
 def admin_headers(deployment: Deployment) -> dict[str, str]:
-    root = add_user(deployment, "root", is_admin=True)
-    return {"Authorization": f"Bearer {token_for(deployment, root)}"}
+    return new_admin_headers(deployment)
 
 
 def disable(dep: Deployment, username: str) -> None:
@@ -158,7 +148,7 @@ def test_the_kiosk_signs_in_with_the_card_and_a_wrong_pin_shows_the_retries(
         PinRequest(retries_left=3, wrong_pin=False),
         PinRequest(retries_left=2, wrong_pin=True),
     ]
-    assert set(tokens) == {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
+    assert set(tokens) >= {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
     access = claims(tokens["access_token"])
     assert (access["sub"], access["amr"], access["acr"]) == ("alice", ["sc", "pin", "mfa"], "phrh")
     assert access["client_id"] == "tokenstile-kiosk"

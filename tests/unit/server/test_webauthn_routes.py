@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tests.admin_tokens import new_admin_headers, token_for
 from tests.conftest import add_user
 from tests.unit.factors.webauthn_keys import (
     Kiosk,
@@ -23,11 +24,11 @@ from tests.unit.factors.webauthn_keys import (
     with_response,
 )
 from tokenstile.clock import FrozenClock
-from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, Deployment
+from tokenstile.deployment import Deployment
 from tokenstile.factors.webauthn import FLAG_UP, FLAG_UV
 from tokenstile.server.app import create_app
 from tokenstile.store import schema as t
-from tokenstile.tokens.model import AuditEvent, User
+from tokenstile.tokens.model import AuditEvent
 
 Json = dict[str, Any]
 
@@ -38,20 +39,9 @@ def http(deployment: Deployment) -> Iterator[TestClient]:
         yield client
 
 
-def token_for(dep: Deployment, user: User, client_id: str = DEFAULT_ADMIN_CLIENT_ID) -> str:
-    client = dep.store.find_client(client_id)
-    assert client is not None
-    return (
-        dep.token_service()
-        .open_session(user=user, client=client, factor="otp", amr=["otp"], acr="otp")
-        .access_token
-    )
-
-
 @pytest.fixture
 def admin(deployment: Deployment) -> dict[str, str]:
-    root = add_user(deployment, "root", is_admin=True)
-    return {"Authorization": f"Bearer {token_for(deployment, root)}"}
+    return new_admin_headers(deployment)
 
 
 def enroll(http: TestClient, admin: dict[str, str], kiosk: Kiosk, username: str = "alice") -> Json:
@@ -139,7 +129,7 @@ def test_a_security_key_signs_in_without_a_username(
     response = login(http, begun["handle"], alice_key.authenticate(public_key))
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
+    assert set(body) >= {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
     access = claims(body["access_token"])
     assert access["sub"] == "alice"
     assert access["amr"] == ["hwk", "pin", "mfa"]
