@@ -15,10 +15,10 @@ on, synchronous_commit on). On 2 cores: one worker runs on cpu 0, two workers on
 cores with wrk and PostgreSQL: the gain from the second worker is what the second core
 gives, not 2x. "server CPU/req" is the workers' user+system time per request.
 
-Loads: ``refresh`` chains refresh grants (``refresh_chain.lua``: every response's
-token is presented once by a later request), ``otp`` logs in one enrolled person per
-request with their current code (``bench_totp_login``'s wrk script and setup). After
-each load the audit log must hold one success per 200.
+Loads: ``refresh`` chains refresh grants (``refresh.lua`` with ``chain``: every
+response's token is presented once by a later request), ``otp`` logs in one enrolled
+person per request with their current code (``bench_totp_login``'s wrk script and
+setup). After each load the audit log must hold one success per 200.
 
 The soak chains refreshes for ``--soak`` seconds (as fast as the connections go) on
 ``postgres-2`` (``--soak-setup``), samples the workers' RSS every 10 s and reports the
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -41,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
@@ -57,7 +55,9 @@ from tokenstile.store import schema as t
 from tokenstile.tokens.model import AuditEvent
 
 HERE = Path(__file__).resolve().parent
-CHAIN_LUA = HERE / "refresh_chain.lua"
+REFRESH_LUA = HERE / "refresh.lua"
+# Its script arguments after the tokens file: every answer's token goes back into the pool.
+CHAIN = (DEFAULT_KIOSK_CLIENT_ID, "chain")
 SETUPS = ("sqlite-1", "postgres-1", "postgres-2")
 SOAK_SAMPLE_SECONDS = 10.0
 SOAK_WARMUP_SECONDS = 60.0
@@ -120,28 +120,9 @@ def postgres_cluster(workdir: Path) -> Any:
 def start_server(
     db: str, port: int, workers: int, env: dict[str, str], log: Path
 ) -> subprocess.Popen[bytes]:
+    """``workers`` forked workers: one on cpu 0, two on cpus 0-1."""
     cpus = "0" if workers == 1 else "0-1"
-    cmd = ["taskset", "-c", cpus, sys.executable, "-m", "tokenstile.cli", "--log-level", "WARNING"]
-    cmd += ["server", "--db", db, "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--issuer", f"http://127.0.0.1:{port}"]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**env, "TOKENSTILE_WORKERS": str(workers)},
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"the server did not start: {log.read_text()}")
+    return harness.start_server(db, port, cpus, {**env, "TOKENSTILE_WORKERS": str(workers)}, log)
 
 
 def process_tree(pid: int) -> list[int]:
@@ -305,23 +286,48 @@ def wrk_args(args: argparse.Namespace, duration: int) -> argparse.Namespace:
     )
 
 
-def measure_refresh(
-    args: argparse.Namespace, p: Prepared, base: str, server: subprocess.Popen[bytes]
-) -> Measured:
-    tokens = open_sessions(p.dep, args.connections * 4)
-    tokens_file = p.workdir / "chain.txt"
-    tokens_file.write_text("\n".join(tokens) + "\n")
-    harness.run_wrk(wrk_args(args, 2), CHAIN_LUA, base, str(tokens_file))  # warm-up
-    tokens_file.write_text("\n".join(open_sessions(p.dep, args.connections * 4)) + "\n")
+def measure(
+    args: argparse.Namespace,
+    p: Prepared,
+    server: subprocess.Popen[bytes],
+    *,
+    load: str,
+    event: str,
+    script: Path,
+    base: str,
+    script_args: tuple[str, ...],
+) -> tuple[dict[str, Any], Measured]:
+    """One measured wrk run of ``load``; the ``event`` successes it added to the audit
+    log are what the server committed."""
     before = audit_counts(p.dep)
     meter = Meter(server.pid, p.postmaster)
     start = meter.read()
-    result, _ = harness.run_wrk(wrk_args(args, args.duration), CHAIN_LUA, base, str(tokens_file))
+    result, _ = harness.run_wrk(wrk_args(args, args.duration), script, base, *script_args)
     used = [b - a for a, b in zip(start, meter.read(), strict=True)]
     time.sleep(1.0)
     after = audit_counts(p.dep)
-    key = ("refresh", "success")
-    return summarise(p.label, "refresh", result, used, after.get(key, 0) - before.get(key, 0))
+    key = (event, "success")
+    return result, summarise(p.label, load, result, used, after.get(key, 0) - before.get(key, 0))
+
+
+def measure_refresh(
+    args: argparse.Namespace, p: Prepared, base: str, server: subprocess.Popen[bytes]
+) -> Measured:
+    tokens_file = p.workdir / "chain.txt"
+    tokens_file.write_text("\n".join(open_sessions(p.dep, args.connections * 4)) + "\n")
+    harness.run_wrk(wrk_args(args, 2), REFRESH_LUA, base, str(tokens_file), *CHAIN)  # warm-up
+    tokens_file.write_text("\n".join(open_sessions(p.dep, args.connections * 4)) + "\n")
+    _, m = measure(
+        args,
+        p,
+        server,
+        load="refresh",
+        event="refresh",
+        script=REFRESH_LUA,
+        base=base,
+        script_args=(str(tokens_file), *CHAIN),
+    )
+    return m
 
 
 def measure_otp(
@@ -341,17 +347,19 @@ def measure_otp(
     # are failed logins (and would meet the rate limit).
     otp_warm_up(base, warm)
     body_file.write_text("\n".join(measured) + "\n")
-    before = audit_counts(p.dep)
-    meter = Meter(server.pid, p.postmaster)
-    start = meter.read()
-    result, _ = harness.run_wrk(wrk_args(args, args.duration), script, base, str(body_file))
-    used = [b - a for a, b in zip(start, meter.read(), strict=True)]
-    time.sleep(1.0)
-    after = audit_counts(p.dep)
+    result, m = measure(
+        args,
+        p,
+        server,
+        load="otp",
+        event="otp_login",
+        script=script,
+        base=base,
+        script_args=(str(body_file),),
+    )
     if result.get("exhausted"):
         print(f"  {p.name} otp: {result['exhausted']} requests found no code: raise --people")
-    key = ("otp_login", "success")
-    return summarise(p.label, "otp", result, used, after.get(key, 0) - before.get(key, 0))
+    return m
 
 
 def summarise(
@@ -456,9 +464,9 @@ def soak(args: argparse.Namespace, workdir: Path, cluster: Cluster) -> int:
         server = start_server(p.db, port, workers, p.env, p.workdir / "server.log")
         tokens_file = p.workdir / "chain.txt"
         tokens_file.write_text("\n".join(open_sessions(p.dep, args.connections * 4)) + "\n")
-        cmd = ["taskset", "-c", "1", "wrk", f"-t{args.threads}", f"-c{args.connections}"]
-        cmd += [f"-d{args.soak}s", "--latency", "--timeout", "5s", "-s", str(CHAIN_LUA), base]
-        cmd += ["--", str(tokens_file), DEFAULT_KIOSK_CLIENT_ID]
+        cmd = harness.wrk_command(
+            wrk_args(args, args.soak), REFRESH_LUA, base, str(tokens_file), *CHAIN
+        )
         began = time.monotonic()
         wrk = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while wrk.poll() is None:
@@ -472,16 +480,10 @@ def soak(args: argparse.Namespace, workdir: Path, cluster: Cluster) -> int:
     finally:
         harness.stop_server(server)
         p.dep.close()
-    result = next(
-        (
-            json.loads(x.removeprefix("RESULT "))
-            for x in stdout.splitlines()
-            if x.startswith("RESULT ")
-        ),
-        None,
-    )
-    if result is None:
-        print(f"wrk printed no RESULT:\n{stdout}\n{stderr}", file=sys.stderr)
+    try:
+        result = harness.wrk_result(stdout, stderr)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
         return 1
     settled = [rss for at, rss in samples if at >= SOAK_WARMUP_SECONDS] or [samples[-1][1]]
     growth = (settled[-1] - settled[0]) / settled[0]

@@ -78,9 +78,10 @@ def free_port() -> int:
 
 
 def start_server(
-    db: str, port: int, cpu: int, env: dict[str, str], log: Path
+    db: str, port: int, cpu: int | str, env: dict[str, str], log: Path
 ) -> subprocess.Popen[bytes]:
-    """One ``tokenstile server`` worker pinned to ``cpu``, once /healthz answers 200."""
+    """One ``tokenstile server`` pinned to ``cpu`` (a ``taskset`` list: ``0``, ``0-1``),
+    once /healthz answers 200."""
     cmd = ["taskset", "-c", str(cpu), sys.executable, "-m", "tokenstile.cli"]
     cmd += ["--log-level", "WARNING", "server", "--db", db, "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--issuer", f"http://127.0.0.1:{port}"]
@@ -120,22 +121,32 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load-cpu", type=int, default=1)
 
 
+def wrk_command(args: argparse.Namespace, script: Path, base: str, *script_args: str) -> list[str]:
+    """wrk as ``args`` say (--load-cpu, --threads, --connections, --duration) with a Lua
+    script whose done() prints "RESULT {json}"."""
+    cmd = ["taskset", "-c", str(args.load_cpu), "wrk", f"-t{args.threads}", f"-c{args.connections}"]
+    cmd += [f"-d{args.duration}s", "--latency", "--timeout", "5s", "-s", str(script), base]
+    return [*cmd, "--", *script_args]
+
+
+def wrk_result(stdout: str, stderr: str) -> dict[str, Any]:
+    """The JSON of the "RESULT" line wrk's script printed, or ``RuntimeError``."""
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+            return result
+    raise RuntimeError(f"wrk printed no RESULT line:\n{stdout}\n{stderr}")
+
+
 def run_wrk(
     args: argparse.Namespace, script: Path, base: str, *script_args: str
 ) -> tuple[dict[str, Any], str]:
-    """wrk as ``args`` say (--load-cpu, --threads, --connections, --duration) with a Lua
-    script whose done() prints "RESULT {json}"; that JSON and wrk's own report."""
-    cmd = ["taskset", "-c", str(args.load_cpu), "wrk", f"-t{args.threads}", f"-c{args.connections}"]
-    cmd += [f"-d{args.duration}s", "--latency", "--timeout", "5s", "-s", str(script), base]
-    cmd += ["--", *script_args]
+    """``wrk_command`` run to its end: its RESULT JSON and wrk's own report."""
+    cmd = wrk_command(args, script, base, *script_args)
     done = subprocess.run(
         cmd, capture_output=True, text=True, check=True, timeout=args.duration + 60
     )
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
-            return result, done.stdout
-    raise RuntimeError(f"wrk printed no RESULT line:\n{done.stdout}\n{done.stderr}")
+    return wrk_result(done.stdout, done.stderr), done.stdout
 
 
 def socket_errors(result: dict[str, Any]) -> int:

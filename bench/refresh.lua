@@ -1,11 +1,15 @@
--- wrk script for bench/bench_refresh.py: every request presents the next unused refresh
--- token (each token exactly once; presenting one twice would be reuse and end its session).
+-- wrk script for the refresh-grant benchmarks: every request presents a refresh token that
+-- was never presented before (presenting one twice would be reuse and end its session).
 --
---   wrk -t1 -c32 -d12s --latency -s bench/refresh.lua http://127.0.0.1:PORT -- TOKENS CLIENT_ID
+--   wrk -t1 -c32 -d12s --latency -s bench/refresh.lua http://127.0.0.1:PORT -- TOKENS CLIENT_ID [chain]
 --
 -- TOKENS is a file with one refresh token per line. With several wrk threads, thread k of
--- n takes lines k, k+n, k+2n... so no two threads share a token. done() prints one line
--- "RESULT {json}" that bench_refresh.py parses.
+-- n takes lines k, k+n, k+2n... so no two threads share a token. Without "chain" each line
+-- is presented once (bench_refresh.py). With "chain" each answer's new refresh token goes
+-- back into the pool for a later request, so a run lasts any time from a few sessions
+-- (bench_fleet.py, its soak): TOKENS then needs more lines than connections (each
+-- connection has at most one token in flight), and a refused or lost token drops out of
+-- the pool ("lost" counts them). done() prints one line "RESULT {json}".
 
 local threads = {}
 local counter = 0
@@ -20,49 +24,57 @@ function setup(thread)
 end
 
 function init(args)
-   local path = args[1]
    local client_id = args[2] or "tokenstile-kiosk"
-   bodies = {}
-   local n = 0
+   chain = args[3] == "chain"
+   prefix = "grant_type=refresh_token&client_id=" .. client_id .. "&refresh_token="
+   pool = {}
    local i = 0
-   for line in io.lines(path) do
+   for line in io.lines(args[1]) do
       if i % nthreads == id then
-         n = n + 1
-         bodies[n] = "grant_type=refresh_token&refresh_token=" .. line .. "&client_id=" .. client_id
+         table.insert(pool, line)
       end
       i = i + 1
    end
-   total = n
-   next_index = 0
    exhausted = 0
+   presented = 0
+   lost = 0
    statuses = {}
    headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
 end
 
 function request()
-   next_index = next_index + 1
-   local body = bodies[next_index]
-   if body == nil then
-      -- Out of tokens: a recognisable bad request, counted and reported as a failure.
+   local token = table.remove(pool)
+   if token == nil then
+      -- No token left (chaining: every one in flight): a recognisable bad request, counted
+      -- and reported as a failure.
       exhausted = exhausted + 1
-      body = "grant_type=refresh_token&refresh_token=exhausted&client_id=x"
+      return wrk.format("POST", "/token", headers, "grant_type=refresh_token&refresh_token=exhausted&client_id=x")
    end
-   return wrk.format("POST", "/token", headers, body)
+   presented = presented + 1
+   return wrk.format("POST", "/token", headers, prefix .. token)
 end
 
 function response(status, headers, body)
    local key = tostring(status)
    statuses[key] = (statuses[key] or 0) + 1
+   if chain then
+      local token = status == 200 and string.match(body, '"refresh_token":"([^"]+)"')
+      if token then
+         table.insert(pool, token)
+      else
+         lost = lost + 1
+      end
+   end
 end
 
 function done(summary, latency, requests)
-   local exhausted_total, used_total = 0, 0
+   local exhausted_total, presented_total, lost_total = 0, 0, 0
    local status_totals = {}
    for _, thread in ipairs(threads) do
       exhausted_total = exhausted_total + (thread:get("exhausted") or 0)
-      used_total = used_total + (thread:get("next_index") or 0)
-      local st = thread:get("statuses") or {}
-      for k, v in pairs(st) do
+      presented_total = presented_total + (thread:get("presented") or 0)
+      lost_total = lost_total + (thread:get("lost") or 0)
+      for k, v in pairs(thread:get("statuses") or {}) do
          status_totals[k] = (status_totals[k] or 0) + v
       end
    end
@@ -75,10 +87,10 @@ function done(summary, latency, requests)
       'RESULT {"duration_us":%d,"requests":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
       '"p999_us":%d,"max_us":%d,"mean_us":%.1f,"connect_errors":%d,"read_errors":%d,' ..
       '"write_errors":%d,"timeouts":%d,"non_2xx":%d,"tokens_exhausted":%d,' ..
-      '"tokens_presented":%d,"statuses":{%s}}\n',
+      '"tokens_presented":%d,"lost":%d,"statuses":{%s}}\n',
       summary.duration, summary.requests,
       latency:percentile(50), latency:percentile(90), latency:percentile(99),
       latency:percentile(99.9), latency.max, latency.mean,
       e.connect, e.read, e.write, e.timeout, e.status,
-      exhausted_total, used_total, table.concat(parts, ",")))
+      exhausted_total, presented_total, lost_total, table.concat(parts, ",")))
 end

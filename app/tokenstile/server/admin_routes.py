@@ -36,12 +36,13 @@ from tokenstile.factors.webauthn import relying_party_for
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminApiError,
+    AdminPrincipal,
     AdminWork,
     admin_principal,
     admin_router,
     check_plain_text,
-    read_admin_body,
 )
+from tokenstile.server.admin_post import admin_post
 from tokenstile.server.admin_schemas import (
     AddPersonBody,
     AuditExportQuery,
@@ -191,16 +192,15 @@ def _people_router(
         )
         return no_store_json({"users": [p.to_json() for p in people], "total": total})
 
-    @router.post(
+    @admin_post(
+        router,
         "",
+        AddPersonBody,
         status_code=201,
         summary="Add a person",
         response_model=PersonBody,
-        openapi_extra=schemas.model_body(AddPersonBody),
     )
-    async def add_person(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, AddPersonBody)
+    async def add_person(request: Request, who: AdminPrincipal, body: AddPersonBody) -> Response:
         check_new_username(body.username)
         display_name = check_display_name(body.display_name)
         person = await _call(
@@ -214,15 +214,14 @@ def _people_router(
         )
         return no_store_json(person.to_json(), 201)
 
-    @router.post(
+    @admin_post(
+        router,
         "/disable",
+        UsernameBody,
         summary="Disable a person and revoke every session of theirs",
         response_model=PersonBody,
-        openapi_extra=schemas.model_body(UsernameBody),
     )
-    async def disable(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, UsernameBody)
+    async def disable(request: Request, who: AdminPrincipal, body: UsernameBody) -> Response:
         if body.username == who.username:
             raise AdminApiError(409, "conflict", "You cannot disable your own account.")
         person, _ = await _call(
@@ -232,15 +231,14 @@ def _people_router(
         )
         return no_store_json(person.to_json())
 
-    @router.post(
+    @admin_post(
+        router,
         "/enable",
+        UsernameBody,
         summary="Enable a person again (their old sessions stay revoked)",
         response_model=PersonBody,
-        openapi_extra=schemas.model_body(UsernameBody),
     )
-    async def enable(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, UsernameBody)
+    async def enable(request: Request, who: AdminPrincipal, body: UsernameBody) -> Response:
         person, _ = await _call(
             lambda: repository().set_enabled(
                 body.username, True, by=who.actor, origin=request_origin(request)
@@ -283,15 +281,14 @@ def _sessions_router(
         )
         return no_store_json({"sessions": [s.to_json() for s in found]})
 
-    @router.post(
+    @admin_post(
+        router,
         "/revoke",
+        SidBody,
         summary="Revoke a session: its refresh and access tokens stop working",
         response_model=RevokedBody,
-        openapi_extra=schemas.model_body(SidBody),
     )
-    async def revoke(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, SidBody)
+    async def revoke(request: Request, who: AdminPrincipal, body: SidBody) -> Response:
         if body.sid == who.sid:
             raise AdminApiError(
                 409, "conflict", "This is the session you are using: sign out instead."

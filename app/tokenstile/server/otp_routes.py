@@ -39,12 +39,12 @@ from tokenstile.factors.pskc_import import MAX_CSV_BYTES, MAX_PSKC_BYTES, parse_
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminApiError,
+    AdminPrincipal,
     AdminWork,
-    admin_principal,
     admin_router,
     check_plain_text,
-    read_admin_body,
 )
+from tokenstile.server.admin_post import admin_post
 from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.dpop import dpop_jkt
 from tokenstile.server.lazy import Lazy
@@ -308,17 +308,15 @@ def _admin_router(
 
 
 def _add_enrollment_routes(router: APIRouter, repository: Lazy[OtpRepository]) -> None:
-    @router.post(
+    @admin_post(
+        router,
         "/totp",
+        TotpEnrollBody,
         status_code=201,
         summary="Enroll TOTP for a person (app: pending until confirmed; secret: active)",
         response_model=EnrollmentResponseBody,
-        openapi_extra=schemas.model_body(TotpEnrollBody),
     )
-    async def enroll_totp(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, TotpEnrollBody)
-
+    async def enroll_totp(request: Request, who: AdminPrincipal, body: TotpEnrollBody) -> Response:
         def work() -> dict[str, Any]:
             seed = parse_base32_secret(body.secret) if body.secret is not None else None
             algorithm: HashName = body.algorithm
@@ -340,17 +338,15 @@ def _add_enrollment_routes(router: APIRouter, repository: Lazy[OtpRepository]) -
 
         return no_store_json(await _call(work), 201)
 
-    @router.post(
+    @admin_post(
+        router,
         "/hotp",
+        HotpEnrollBody,
         status_code=201,
         summary="Enroll an HOTP fob whose seed the admin has (active at once)",
         response_model=EnrollmentResponseBody,
-        openapi_extra=schemas.model_body(HotpEnrollBody),
     )
-    async def enroll_hotp(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, HotpEnrollBody)
-
+    async def enroll_hotp(request: Request, who: AdminPrincipal, body: HotpEnrollBody) -> Response:
         def work() -> dict[str, Any]:
             algorithm: HashName = body.algorithm
             info = repository().enroll_hotp(
@@ -367,15 +363,14 @@ def _add_enrollment_routes(router: APIRouter, repository: Lazy[OtpRepository]) -
 
         return no_store_json(await _call(work), 201)
 
-    @router.post(
+    @admin_post(
+        router,
         "/confirm",
+        ConfirmBody,
         summary="Activate a pending app credential with the first code it shows",
         response_model=CredentialBody,
-        openapi_extra=schemas.model_body(ConfirmBody),
     )
-    async def confirm(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, ConfirmBody)
+    async def confirm(request: Request, who: AdminPrincipal, body: ConfirmBody) -> Response:
         info = await _call(
             lambda: repository().confirm(
                 body.serial, body.code, by=who.actor, origin=request_origin(request)
@@ -383,15 +378,15 @@ def _add_enrollment_routes(router: APIRouter, repository: Lazy[OtpRepository]) -
         )
         return no_store_json(info.to_json())
 
-    @router.post(
+    @admin_post(
+        router,
         "/import",
+        ImportBody,
         summary="Import a PSKC file: every key or none",
         response_model=ImportResponseBody,
-        openapi_extra=schemas.model_body(ImportBody),
+        limit=MAX_IMPORT_BYTES,
     )
-    async def import_pskc(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, ImportBody, MAX_IMPORT_BYTES)
+    async def import_pskc(request: Request, who: AdminPrincipal, body: ImportBody) -> Response:
         try:
             data = base64.b64decode(body.pskc_base64, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -422,15 +417,14 @@ def _add_maintenance_routes(router: APIRouter, repository: Lazy[OtpRepository]) 
         infos = await _call(lambda: repository().credentials(username))
         return no_store_json({"credentials": [info.to_json() for info in infos]})
 
-    @router.post(
+    @admin_post(
+        router,
         "/assign",
+        AssignBody,
         summary="Hand a fob to a person",
         response_model=CredentialBody,
-        openapi_extra=schemas.model_body(AssignBody),
     )
-    async def assign(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, AssignBody)
+    async def assign(request: Request, who: AdminPrincipal, body: AssignBody) -> Response:
         info = await _call(
             lambda: repository().assign(
                 body.serial, body.username, by=who.actor, origin=request_origin(request)
@@ -438,43 +432,40 @@ def _add_maintenance_routes(router: APIRouter, repository: Lazy[OtpRepository]) 
         )
         return no_store_json(info.to_json())
 
-    @router.post(
+    @admin_post(
+        router,
         "/revoke",
+        SerialBody,
         summary="Revoke a credential for good",
         response_model=CredentialBody,
-        openapi_extra=schemas.model_body(SerialBody),
     )
-    async def revoke(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, SerialBody)
+    async def revoke(request: Request, who: AdminPrincipal, body: SerialBody) -> Response:
         info = await _call(
             lambda: repository().revoke(body.serial, by=who.actor, origin=request_origin(request))
         )
         return no_store_json(info.to_json())
 
-    @router.post(
+    @admin_post(
+        router,
         "/unlock",
+        UnlockBody,
         summary="Clear a person's OTP failures and unlock their credentials",
         response_model=UnlockResponseBody,
-        openapi_extra=schemas.model_body(UnlockBody),
     )
-    async def unlock(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, UnlockBody)
+    async def unlock(request: Request, who: AdminPrincipal, body: UnlockBody) -> Response:
         serials = await _call(
             lambda: repository().unlock(body.username, by=who.actor, origin=request_origin(request))
         )
         return no_store_json({"username": body.username, "unlocked": serials})
 
-    @router.post(
+    @admin_post(
+        router,
         "/resync",
+        ResyncBody,
         summary="Resynchronise a credential from two consecutive codes",
         response_model=ResyncResponseBody,
-        openapi_extra=schemas.model_body(ResyncBody),
     )
-    async def resync(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, ResyncBody)
+    async def resync(request: Request, who: AdminPrincipal, body: ResyncBody) -> Response:
         found = await _call(
             lambda: repository().resync(
                 body.serial, body.code1, body.code2, by=who.actor, origin=request_origin(request)

@@ -49,12 +49,12 @@ from tokenstile.factors.piv_login import BeginOutcome
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminApiError,
+    AdminPrincipal,
     AdminWork,
-    admin_principal,
     admin_router,
     check_plain_text,
-    read_admin_body,
 )
+from tokenstile.server.admin_post import admin_post
 from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.dpop import dpop_jkt
 from tokenstile.server.lazy import Lazy
@@ -370,16 +370,15 @@ def _admin_router(
         service, deployment.store, prefix="/admin/piv", tags=["admin: piv"], responses=_ADMIN_ERRORS
     )
 
-    @router.post(
+    @admin_post(
+        router,
         "/cards",
+        EnrollBody,
         status_code=201,
         summary="Enroll the certificate a card already holds (slot 9A)",
         response_model=CardBody,
-        openapi_extra=schemas.model_body(EnrollBody),
     )
-    async def enroll(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, EnrollBody)
+    async def enroll(request: Request, who: AdminPrincipal, body: EnrollBody) -> Response:
         certificate = _b64(body.certificate, "certificate")
         guid = _guid(body.card_guid)
         info = await _call(
@@ -394,16 +393,15 @@ def _admin_router(
         )
         return no_store_json(info.to_json(), 201)
 
-    @router.post(
+    @admin_post(
+        router,
         "/issue",
+        IssueBody,
         status_code=201,
         summary="Certify a key generated on a card, from the issuing CA, and enroll it",
         response_model=IssueResponseBody,
-        openapi_extra=schemas.model_body(IssueBody),
     )
-    async def issue(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, IssueBody)
+    async def issue(request: Request, who: AdminPrincipal, body: IssueBody) -> Response:
         public_key = _public_key(_b64(body.public_key, "public_key"))
         guid = _guid(body.card_guid)
         info, certificate = await _call(
@@ -435,15 +433,14 @@ def _admin_router(
         infos = await _call(lambda: repository().cards(username))
         return no_store_json({"cards": [info.to_json() for info in infos]})
 
-    @router.post(
+    @admin_post(
+        router,
         "/revoke",
+        RevokeBody,
         summary="Revoke a card for good (by its certificate fingerprint)",
         response_model=CardBody,
-        openapi_extra=schemas.model_body(RevokeBody),
     )
-    async def revoke(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, RevokeBody)
+    async def revoke(request: Request, who: AdminPrincipal, body: RevokeBody) -> Response:
         info = await _call(
             lambda: repository().revoke(
                 body.fingerprint, by=who.actor, origin=request_origin(request)

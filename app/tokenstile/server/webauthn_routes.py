@@ -43,12 +43,12 @@ from tokenstile.factors.webauthn_login import check_handle
 from tokenstile.factors.webauthn_registration import AttestationPolicy, parse_registration
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
+    AdminPrincipal,
     AdminWork,
-    admin_principal,
     admin_router,
     check_plain_text,
-    read_admin_body,
 )
+from tokenstile.server.admin_post import admin_post
 from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.dpop import dpop_jkt
 from tokenstile.server.lazy import Lazy
@@ -279,15 +279,16 @@ def _admin_router(
         responses=_ADMIN_ERRORS,
     )
 
-    @router.post(
+    @admin_post(
+        router,
         "/register/begin",
+        RegisterBeginBody,
         summary="Start enrolling a security key for a person: creation options",
         response_model=RegisterOptionsBody,
-        openapi_extra=schemas.model_body(RegisterBeginBody),
     )
-    async def register_begin(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, RegisterBeginBody)
+    async def register_begin(
+        request: Request, who: AdminPrincipal, body: RegisterBeginBody
+    ) -> Response:
         options = await _call(
             lambda: repository().begin_registration(
                 body.username, label=body.label, by=who.actor, origin=request_origin(request)
@@ -295,16 +296,17 @@ def _admin_router(
         )
         return no_store_json(options.to_json())
 
-    @router.post(
+    @admin_post(
+        router,
         "/register/complete",
+        RegisterCompleteBody,
         status_code=201,
         summary="Finish enrolling: verify the key's answer and store the credential",
         response_model=CredentialBody,
-        openapi_extra=schemas.model_body(RegisterCompleteBody),
     )
-    async def register_complete(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, RegisterCompleteBody)
+    async def register_complete(
+        request: Request, who: AdminPrincipal, body: RegisterCompleteBody
+    ) -> Response:
 
         def work() -> WebAuthnCredentialInfo:
             return repository().complete_registration(
@@ -333,10 +335,17 @@ def _admin_router(
 
 
 def _add_state_route(router: APIRouter, repository: Lazy[WebAuthnRepository], verb: str) -> None:
-    async def change(request: Request) -> Response:
-        who = admin_principal(request)
-        body = await read_admin_body(request, CredentialIdBody)
-
+    @admin_post(
+        router,
+        f"/{verb}",
+        CredentialIdBody,
+        summary="Revoke a credential for good"
+        if verb == "revoke"
+        else "Make a suspended credential usable again",
+        response_model=CredentialBody,
+        name=f"fido2_{verb}",
+    )
+    async def change(request: Request, who: AdminPrincipal, body: CredentialIdBody) -> Response:
         def work() -> WebAuthnCredentialInfo:
             repo = repository()
             action = repo.revoke if verb == "revoke" else repo.unsuspend
@@ -347,15 +356,3 @@ def _add_state_route(router: APIRouter, repository: Lazy[WebAuthnRepository], ve
             )
 
         return no_store_json((await _call(work)).to_json())
-
-    router.add_api_route(
-        f"/{verb}",
-        change,
-        methods=["POST"],
-        summary="Revoke a credential for good"
-        if verb == "revoke"
-        else "Make a suspended credential usable again",
-        response_model=CredentialBody,
-        openapi_extra=schemas.model_body(CredentialIdBody),
-        name=f"fido2_{verb}",
-    )

@@ -204,6 +204,36 @@ def _live(now: float) -> ColumnElement[bool]:
     )
 
 
+def _revoke(
+    tx: SqlTx,
+    session: Row[*tuple[Any, ...]],
+    username: str,
+    reason: str,
+    *,
+    by: str,
+    origin: str | None,
+    at: float,
+) -> bool:
+    """Revoke a session (a row of its ``sid``, ``client_id``, ``factor``) with its
+    ``session_revoked`` audit row; False when it was revoked already."""
+    if not tx.revoke_session(session.sid, at=at, reason=reason):
+        return False
+    tx.audit(
+        AuditEvent(
+            "session_revoked",
+            "success",
+            username=username,
+            client_id=session.client_id,
+            sid=session.sid,
+            factor=session.factor,
+            origin=origin,
+            detail={"by": by, "reason": reason},
+        ),
+        at=at,
+    )
+    return True
+
+
 class AdminRepository:
     """People, sessions and the audit log, for the admin HTTP API."""
 
@@ -294,22 +324,11 @@ class AdminRepository:
                         s.c.user_id == user_id, s.c.revoked_at.is_(None)
                     )
                 ).all()
-                for row in open_sessions:
-                    if tx.revoke_session(row.sid, at=now, reason="user_disabled"):
-                        revoked.append(row.sid)
-                        tx.audit(
-                            AuditEvent(
-                                "session_revoked",
-                                "success",
-                                username=username,
-                                client_id=row.client_id,
-                                sid=row.sid,
-                                factor=row.factor,
-                                origin=origin,
-                                detail={"by": by, "reason": "user_disabled"},
-                            ),
-                            at=now,
-                        )
+                revoked = [
+                    row.sid
+                    for row in open_sessions
+                    if _revoke(tx, row, username, "user_disabled", by=by, origin=origin, at=now)
+                ]
             detail: dict[str, Any] = {"by": by}
             if not enabled:
                 detail["sessions_revoked"] = len(revoked)
@@ -367,28 +386,13 @@ class AdminRepository:
         s, u = t.sessions, t.users
         with self._store.write() as tx:
             row = tx.connection.execute(
-                select(s.c.client_id, s.c.factor, u.c.username)
+                select(s.c.sid, s.c.client_id, s.c.factor, u.c.username)
                 .select_from(s.join(u, u.c.id == s.c.user_id))
                 .where(s.c.sid == sid)
             ).first()
             if row is None:
                 raise NotFound("No session has this id.")
-            if not tx.revoke_session(sid, at=now, reason="admin"):
-                return False
-            tx.audit(
-                AuditEvent(
-                    "session_revoked",
-                    "success",
-                    username=row.username,
-                    client_id=row.client_id,
-                    sid=sid,
-                    factor=row.factor,
-                    origin=origin,
-                    detail={"by": by, "reason": "admin"},
-                ),
-                at=now,
-            )
-            return True
+            return _revoke(tx, row, row.username, "admin", by=by, origin=origin, at=now)
 
     # -- the audit log ----------------------------------------------------------------
 

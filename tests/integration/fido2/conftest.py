@@ -5,28 +5,20 @@ unchanged: importing them here registers them for this directory too)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_deployment
 from tests.integration.pcsc.conftest import pcscd, vpcd_slot
+from tests.integration.store.conftest import db_url
 from tests.unit.factors.webauthn_keys import RP
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
 from tokenstile.store.webauthn_repository import WebAuthnRepository
 
-__all__ = ["pcscd", "vpcd_slot"]
+__all__ = ["db_url", "pcscd", "vpcd_slot"]
 
 START = 1_800_000_000.0
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'fido2.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 @pytest.fixture

@@ -24,8 +24,11 @@ import httpx
 import pytest
 
 from tests.conftest import PostgresCluster, ServerProcess, free_port, start_server
+from tests.integration.store.conftest import db_url
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
+
+__all__ = ["db_url"]
 
 
 @dataclass

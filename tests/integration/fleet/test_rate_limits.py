@@ -7,7 +7,6 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -142,14 +141,6 @@ def test_the_openapi_document_names_the_429(deployment: Deployment) -> None:
 
 
 # -- the counters --------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'limits.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 def test_the_migration_creates_the_table(db_url: str) -> None:

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_deployment
+from tests.integration.store.conftest import db_url
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
 from tokenstile.store.otp_repository import OtpRepository
 
+__all__ = ["db_url"]
+
 START = 1_800_000_000.0  # a multiple of 30 and 60
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'otp.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ revocation seen at once."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select
 
 from tests.conftest import add_user, make_deployment
+from tests.integration.store.races import at_once
 from tests.unit.factors.piv_test_pki import NOW, card_signature, make_ca, make_card_certificate
 from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
@@ -22,8 +22,6 @@ from tokenstile.deployment import Deployment
 from tokenstile.store import schema as t
 from tokenstile.store.database import current_revision, head_revision
 from tokenstile.store.piv_repository import PivRepository, PivSettings
-
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -37,26 +35,6 @@ def repository(dep: Deployment, **settings: Any) -> PivRepository:
     return PivRepository(
         dep.store, box=dep.kek, clock=dep.clock, settings=PivSettings(**settings), cache_seconds=0
     )
-
-
-def at_once(count: int, work: Callable[[int], T]) -> list[T]:
-    """``work(i)`` on ``count`` threads released together (each uses its own connection)."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def run(index: int) -> None:
-        barrier.wait(10)
-        try:
-            results[index] = work(index)
-        except Exception as exc:
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return results
 
 
 def test_migration_creates_what_the_schema_declares(dep: Deployment) -> None:

@@ -17,16 +17,16 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
+from tests.admin_tokens import new_admin_headers, token_for
 from tests.conftest import ServerProcess, add_user, make_deployment
 from tests.unit.factors.webauthn_keys import Kiosk
 from tokenstile.clock import FrozenClock, SystemClock
-from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, DEFAULT_KIOSK_CLIENT_ID, Deployment
+from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.factors.otp import totp_code
 from tokenstile.server.admin_routes import csv_cell
 from tokenstile.server.app import create_app
 from tokenstile.store import schema as t
 from tokenstile.store.admin_repository import AdminRepository, AuditFilter
-from tokenstile.tokens.model import User
 
 SEED = b"12345678901234567890"
 SEED_B32 = base64.b32encode(SEED).decode()
@@ -38,20 +38,9 @@ def http(deployment: Deployment) -> Iterator[TestClient]:
         yield client
 
 
-def token_for(dep: Deployment, user: User, client_id: str = DEFAULT_ADMIN_CLIENT_ID) -> str:
-    client = dep.store.find_client(client_id)
-    assert client is not None
-    return (
-        dep.token_service()
-        .open_session(user=user, client=client, factor="otp", amr=["otp"], acr="otp")
-        .access_token
-    )
-
-
 @pytest.fixture
 def admin(deployment: Deployment) -> dict[str, str]:
-    root = add_user(deployment, "root", is_admin=True)
-    return {"Authorization": f"Bearer {token_for(deployment, root)}"}
+    return new_admin_headers(deployment)
 
 
 def enroll_totp(http: TestClient, admin: dict[str, str], username: str, serial: str) -> None:

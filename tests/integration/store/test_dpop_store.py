@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -14,18 +12,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from tests.conftest import add_user, kiosk_client, make_deployment
+from tests.integration.store.races import at_once
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
 from tokenstile.store import schema as t
 from tokenstile.store.database import _alembic_config, current_revision, head_revision, upgrade
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'dpop.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 @pytest.fixture
@@ -102,23 +93,13 @@ def test_a_proof_is_remembered_once_and_forgotten_when_expired(dep: Deployment) 
 
 def test_many_connections_presenting_one_proof_at_once_see_one_winner(dep: Deployment) -> None:
     count = 8
-    barrier = threading.Barrier(count)
-    results: list[object] = [None] * count
     now = time.time()
 
-    def run(index: int) -> None:
-        barrier.wait(10)
-        try:
-            with dep.store.write() as tx:
-                results[index] = tx.remember_dpop_proof(b"k" * 32, expires_at=now + 60, now=now)
-        except Exception as exc:  # recorded, so the assertion shows it
-            results[index] = exc
+    def remember(_: int) -> bool:
+        with dep.store.write() as tx:
+            return tx.remember_dpop_proof(b"k" * 32, expires_at=now + 60, now=now)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    results = at_once(count, remember)
     assert sorted(results, key=str) == [False] * (count - 1) + [True]
     with dep.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.dpop_replay)).scalar() == 1

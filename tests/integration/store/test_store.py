@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import PostgresCluster, add_user, kiosk_client, make_deployment
+from tests.conftest import add_user, kiosk_client, make_deployment
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
 from tokenstile.errors import InvalidGrant, StoreError
 from tokenstile.store.database import current_revision, head_revision
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        cluster: PostgresCluster = request.getfixturevalue("postgres")
-        url = cluster.create_database(f"store_{abs(hash(tmp_path)) % 10**8}")
-    dep = make_deployment(url, FrozenClock())
+@pytest.fixture
+def any_deployment(db_url: str) -> Iterator[Deployment]:
+    dep = make_deployment(db_url, FrozenClock())
     yield dep
     dep.close()
 
