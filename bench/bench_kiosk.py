@@ -158,7 +158,7 @@ def tap_to_signed_in(environment: Any, runs: int) -> dict[str, float]:
     from tokenstile.kiosk.app import application, dispose
     from tokenstile.kiosk.devices import KioskDevices
     from tokenstile.kiosk.rules import KioskRules
-    from tokenstile.kiosk.service import BrokerSignIn
+    from tokenstile.kiosk.service import BrokerSignIn, KeyPrompts
     from tokenstile.kiosk.widgets import PinPad
     from tokenstile.kiosk.window import KioskWindow, Screen
 
@@ -222,9 +222,10 @@ def tap_to_signed_in(environment: Any, runs: int) -> dict[str, float]:
     plain: list[float] = []
     for index in range(runs + 2):
         began = time.perf_counter()
-        grant = service.login_fido2(
-            key, on_touch=lambda: None, on_pin=lambda _: KEY_PIN, cancel=threading.Event()
+        prompts = KeyPrompts(
+            on_touch=lambda: None, on_pin=lambda _: KEY_PIN, cancel=threading.Event()
         )
+        grant = service.login_fido2(key, prompts)
         service.save(grant)
         if index >= 2:
             plain.append(time.perf_counter() - began)

@@ -257,3 +257,124 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield factory
     for server in started:
         server.stop()
+
+
+# -- the OS keychain: gnome-keyring's Secret Service on a private D-Bus session ------------
+
+
+@dataclass(frozen=True)
+class SecretService:
+    """A D-Bus session bus of the test run with gnome-keyring's Secret Service on it."""
+
+    address: str
+    home: Path
+    runtime: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a process needs to reach this keychain (``keyring``, ``secret-tool``)."""
+        return {
+            "DBUS_SESSION_BUS_ADDRESS": self.address,
+            "HOME": str(self.home),
+            "XDG_DATA_HOME": str(self.home / ".local" / "share"),
+            "XDG_RUNTIME_DIR": str(self.runtime),
+        }
+
+    def secret_tool(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``secret-tool`` (libsecret, outside Python) against this keychain."""
+        return subprocess.run(
+            ["secret-tool", *args],
+            env={**os.environ, **self.env},
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+
+
+def _wait_for_secret_service(env: dict[str, str], daemon: subprocess.Popen[bytes]) -> None:
+    probe = [
+        sys.executable,
+        "-c",
+        "import secretstorage as s; s.get_default_collection(s.dbus_init())",
+    ]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if daemon.poll() is not None:
+            pytest.fail("gnome-keyring-daemon exited at start")
+        answer = subprocess.run(probe, check=False, env=env, capture_output=True, timeout=10)
+        if answer.returncode == 0:
+            return
+        time.sleep(0.1)
+    pytest.fail("the Secret Service did not come up on the private bus")
+
+
+@pytest.fixture(scope="session")
+def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretService]:
+    """TESTING.md's keychain recipe, once per run: ``dbus-daemon`` and
+    ``gnome-keyring-daemon`` of our own, stopped by their PIDs at the end."""
+    for tool in ("dbus-daemon", "gnome-keyring-daemon", "secret-tool"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed: run `make test`, which installs it")
+    home = tmp_path_factory.mktemp("keychain-home")
+    runtime = home / "run"
+    runtime.mkdir(mode=0o700)
+    bus = subprocess.Popen(
+        [
+            "dbus-daemon",
+            "--session",
+            "--nofork",
+            "--nopidfile",
+            f"--address=unix:path={runtime / 'bus'}",
+            "--print-address=1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    daemon: subprocess.Popen[bytes] | None = None
+    try:
+        assert bus.stdout is not None
+        address = bus.stdout.readline().decode().strip()
+        assert address.startswith("unix:"), address
+        service = SecretService(address, home, runtime)
+        env = {**os.environ, **service.env}
+        # --unlock reads the login keyring's password from stdin: with a password the
+        # keyring file on disk is encrypted (an empty one would leave it readable).
+        daemon = subprocess.Popen(
+            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        assert daemon.stdin is not None
+        daemon.stdin.write(b"keyring-password")
+        daemon.stdin.close()
+        _wait_for_secret_service(env, daemon)
+        yield service
+    finally:
+        if bus.stdout is not None:
+            bus.stdout.close()
+        for process in (daemon, bus):
+            if process is not None and process.poll() is None:
+                process.terminate()  # by its PID: other runs have their own daemons
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)
+
+
+@pytest.fixture
+def keychain(secret_service: SecretService, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The real keychain for this test (and its subprocesses), emptied before and after:
+    the broker's ``KeyringStore`` on it."""
+    from tokenstile.broker.store import KeyringStore
+
+    for name, value in secret_service.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    store = KeyringStore()
+    store.clear()
+    yield store
+    store.clear()

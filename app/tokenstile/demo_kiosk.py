@@ -27,12 +27,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from fido2.ctap import STATUS, CtapDevice
 
 from tokenstile import paths
 from tokenstile.devices.errors import DeviceError
@@ -210,11 +207,12 @@ class DemoTouch:
                     self._taps = 0
 
 
-class PluggableKey(CtapDevice):
-    """The software key behind a USB plug: unplugged, every call fails as a pulled key's."""
+class PluggableKey(VirtualAuthenticator):
+    """The software key behind a USB plug: unplugged, every call fails as a pulled key's
+    (hidraw's ``OSError``)."""
 
-    def __init__(self, key: VirtualAuthenticator, touch: DemoTouch) -> None:
-        self.key = key
+    def __init__(self, authenticator: Ctap2Authenticator, touch: DemoTouch) -> None:
+        super().__init__(authenticator)
         self.touch = touch
         self._plugged = False
 
@@ -226,29 +224,15 @@ class PluggableKey(CtapDevice):
         self._plugged = plugged
         self.touch.unplugged(not plugged)
         if not plugged:
-            self.key.power_cycle()
+            self.power_cycle()
 
-    @property
-    def capabilities(self) -> int:
-        return self.key.capabilities
-
-    def call(
-        self,
-        cmd: int,
-        data: bytes = b"",
-        event: threading.Event | None = None,
-        on_keepalive: Callable[[STATUS], None] | None = None,
-    ) -> bytes:
+    def call(self, cmd: int, *args: Any, **kwargs: Any) -> bytes:
         if not self._plugged:
             raise OSError("the demo security key is unplugged")
-        response = self.key.call(cmd, data, event, on_keepalive)
+        response = super().call(cmd, *args, **kwargs)
         if not self._plugged:
             raise OSError("the demo security key was unplugged")
         return response
-
-    @classmethod
-    def list_devices(cls) -> Iterator[CtapDevice]:
-        return iter(())
 
 
 class DemoKeySource:
@@ -541,10 +525,7 @@ def start_demo(
         timings["database"] = time.perf_counter() - started
         touch = DemoTouch(auto=True)
         key = PluggableKey(
-            VirtualAuthenticator(
-                Ctap2Authenticator(KeyFile(folder / "security-key.json"), presence=touch)
-            ),
-            touch,
+            Ctap2Authenticator(KeyFile(folder / "security-key.json"), presence=touch), touch
         )
         people = _enroll_people(deployment, settings, key, folder)
         applet, otp = people.applet, people.otp
@@ -634,7 +615,11 @@ def _enroll_people(
             at=deployment.clock.now(),
             audit=AuditEvent("user_added", "info", username=person.username, origin=ORIGIN),
         )
-    _enroll_key(deployment, key.key, "alex")
+    key.plug(True)  # the demo key is enrolled through its plug, as a USB key would be
+    try:
+        _enroll_key(deployment, key, "alex")
+    finally:
+        key.plug(False)
     applet = _enroll_card(deployment, folder / "piv-card.json", "casey", "Casey Cardholder")
     otp = [_enroll_otp(deployment, name) for name in ("taylor", "admin")]
     return _Enrolled(people=people, applet=applet, otp=otp)

@@ -7,7 +7,8 @@
   one-time codes, lockouts or sessions.
 * ``make_kiosk``: the real window over the real broker, with an in-memory session store
   that records what was done to it (the keychain itself is tested in
-  ``test_kiosk_keychain.py`` through gnome-keyring's Secret Service: ``secret_service``).
+  ``test_kiosk_keychain.py`` through gnome-keyring's Secret Service: ``keychain``, from
+  ``tests/conftest.py``).
 * The kiosk's clock is a ``FrozenClock`` the test moves: idle time and session lifetime
   pass without sleeping.
 """
@@ -18,11 +19,8 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt loads Qt
 
-import contextlib
 import itertools
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,7 +44,7 @@ from tokenstile.devices.piv import PivCard, PivSlot
 from tokenstile.factors.otp import totp_code
 from tokenstile.factors.webauthn import relying_party_for
 from tokenstile.factors.webauthn_registration import parse_registration
-from tokenstile.kiosk.devices import InProcessCardReader, KeyPresence
+from tokenstile.kiosk.devices import InProcessCardReader, KeyPresence, KioskDevices
 from tokenstile.kiosk.rules import KioskRules
 from tokenstile.kiosk.service import BrokerSignIn
 from tokenstile.kiosk.window import KioskWindow
@@ -58,12 +56,14 @@ from tokenstile.virtual.piv_card import PivCardApplet
 from tokenstile.virtual.piv_provision import create_piv_card
 
 CARD_PIN = "123456"
+SESSION_LIFETIME = 3600
 _names = itertools.count(1)
 
 
 @dataclass
 class Person:
     username: str
+    display_name: str
     key: VirtualAuthenticator
     card: PivCardApplet
     seed: bytes
@@ -81,9 +81,10 @@ class GuiService:
     server: ServerProcess
 
     def person(self, *, enroll_card: bool = True, card_pin_retries: int = 3) -> Person:
-        username = f"person{next(_names)}"
+        number = next(_names)
+        username, display_name = f"person{number}", f"Pat Person-{number}"
         dep = self.deployment
-        add_user(dep, username)
+        add_user(dep, username, display_name=display_name)
         origin = "https://localhost"  # a loopback issuer: the RP ID is localhost
         rp = relying_party_for(self.base_url)
         key = new_key()
@@ -105,7 +106,7 @@ class GuiService:
         OtpRepository(dep.store, box=dep.kek, clock=dep.clock).enroll_app(
             username, by="test", seed=seed
         )
-        return Person(username=username, key=key, card=card, seed=seed)
+        return Person(username=username, display_name=display_name, key=key, card=card, seed=seed)
 
     def refresh_works(self, refresh_token: str) -> bool:
         """Whether the service still takes ``refresh_token`` (False once revoked)."""
@@ -131,7 +132,10 @@ def _service(directory: Path) -> Iterator[GuiService]:
     )
     setup = Deployment(settings)
     setup.init()
-    server = start_server(settings, directory / "server.log")
+    # The session's absolute lifetime: an hour, which the kiosk's clock then passes.
+    server = start_server(
+        settings, directory / "server.log", {"TOKENSTILE_SESSION_LIFETIME": str(SESSION_LIFETIME)}
+    )
     service = GuiService(base_url=server.base_url, deployment=setup, server=server)
     try:
         yield service
@@ -196,7 +200,8 @@ class Kiosk:
 
 GUI_RULES = KioskRules(
     idle_lock_seconds=300.0,
-    session_lifetime_seconds=3600.0,
+    # Only for a service that does not say when the session ends; this one says (an hour).
+    session_lifetime_seconds=8 * 3600.0,
     retry_seconds=0.1,
     key_poll_seconds=0.02,
 )
@@ -206,15 +211,27 @@ GUI_RULES = KioskRules(
 def make_kiosk(qtbot: Any) -> Iterator[Callable[..., Kiosk]]:
     made: list[Kiosk] = []
 
-    def make(service: GuiService, *, store: Any = None, rules: KioskRules = GUI_RULES) -> Kiosk:
+    def make(
+        service: GuiService,
+        *,
+        store: Any = None,
+        rules: KioskRules = GUI_RULES,
+        devices: KioskDevices | None = None,
+    ) -> Kiosk:
+        """The kiosk over ``service``; its devices an in-process key and reader (the
+        test's hands on them) unless ``devices`` says otherwise."""
         store = store if store is not None else RecordingStore()
         broker = Broker(store=store)
-        sign_in = BrokerSignIn(service.base_url, broker=broker, rp_id="localhost")
+        sign_in = BrokerSignIn(service.base_url, broker=broker)
         keys = KeyPresence()
         reader = InProcessCardReader()
         clock = FrozenClock(time.time())
         window = KioskWindow(
-            sign_in, reader.devices(keys=keys), rules=rules, clock=clock, tick_ms=20
+            sign_in,
+            devices if devices is not None else reader.devices(keys=keys),
+            rules=rules,
+            clock=clock,
+            tick_ms=20,
         )
         qtbot.addWidget(window)
         window.show()
@@ -228,81 +245,3 @@ def make_kiosk(qtbot: Any) -> Iterator[Callable[..., Kiosk]]:
     for kiosk in made:
         kiosk.window.shutdown()
         kiosk.service.close()
-        # Until the broker can be closed itself: its cached HTTP clients (revocation).
-        for client in list(getattr(kiosk.service.broker, "_clients", {}).values()):
-            client.close()
-
-
-# -- a real Secret Service (gnome-keyring on a private D-Bus session) -------------------------
-
-
-@dataclass
-class SecretService:
-    env: dict[str, str]
-
-    def lookup(self) -> str:
-        """What ``secret-tool`` (libsecret, outside Python) finds for the session item."""
-        result = subprocess.run(
-            ["secret-tool", "lookup", "service", "tokenstile", "username", "session"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
-        return result.stdout
-
-
-@pytest.fixture
-def secret_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretService]:
-    """gnome-keyring's Secret Service on a D-Bus session of this test's own; the daemons
-    are stopped by their PIDs afterwards."""
-    for tool in ("dbus-daemon", "gnome-keyring-daemon", "secret-tool"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is not installed: run `make test`, which installs it")
-    home = tmp_path / "keyring-home"
-    (home / "data").mkdir(parents=True)
-    (home / "run").mkdir(mode=0o700)
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_RUNTIME_DIR": str(home / "run"),
-    }
-    bus = subprocess.Popen(
-        ["dbus-daemon", "--session", "--nofork", "--print-address=1", "--print-pid=1"],
-        stdout=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
-    assert bus.stdout is not None
-    address = bus.stdout.readline().strip()
-    env["DBUS_SESSION_BUS_ADDRESS"] = address
-    keyring_pids: list[int] = []
-    try:
-        daemon = subprocess.run(
-            ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
-            input="test-password",
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        )
-        for line in daemon.stdout.splitlines():
-            name, _, value = line.partition("=")
-            if name == "GNOME_KEYRING_CONTROL":
-                env[name] = value
-            if name == "GNOME_KEYRING_PID" and value.isdigit():
-                keyring_pids.append(int(value))
-        for name in ("DBUS_SESSION_BUS_ADDRESS", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "HOME"):
-            monkeypatch.setenv(name, env[name])
-        monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
-        yield SecretService(env=env)
-    finally:
-        for pid in keyring_pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 15)
-        bus.terminate()
-        bus.wait(10)
-        bus.stdout.close()

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractButton, QLineEdit
 
 from tests.gui.conftest import GuiService
@@ -99,3 +100,29 @@ def test_self_test_command_draws_the_window_without_a_server() -> None:
         check=False,
     )
     assert (result.returncode, result.stdout.strip()) == (0, "kiosk ok"), result.stderr
+
+
+def test_the_sign_in_tiles_keep_one_width_at_any_window_width(
+    qtbot: Any, make_kiosk: Any, gui_service: GuiService
+) -> None:
+    window = make_kiosk(gui_service).window
+    tiles = (window._key_tile, window._card_tile, window._code_tile)
+    for width in (1024, 1180, 1366, 1920):
+        window.resize(width, 800)
+        qtbot.waitUntil(lambda w=width: window.width() == w)  # type: ignore[misc]
+        widths = [tile.width() for tile in tiles]
+        assert max(widths) - min(widths) <= 1, (width, widths)  # a pixel of rounding
+
+
+def test_the_dark_button_carries_a_light_icon(make_kiosk: Any, gui_service: GuiService) -> None:
+    button = make_kiosk(gui_service).window._sign_in_code
+    image = button.icon().pixmap(QSize(28, 28)).toImage()
+    shown = [
+        QColor(image.pixel(x, y))
+        for x in range(image.width())
+        for y in range(image.height())
+        if QColor.fromRgba(image.pixel(x, y)).alpha() > 128
+    ]
+    assert shown
+    light = [c for c in shown if c.lightnessF() > 0.7]
+    assert len(light) > len(shown) / 2  # mostly light on the dark blue

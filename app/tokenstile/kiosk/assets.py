@@ -50,14 +50,17 @@ def icon_path(name: str) -> Path | None:
 
 
 def style_sheet(name: str = "kiosk") -> str:
+    """``resources/style/<name>.qss``, its ``url(icons/...)`` made absolute (Qt resolves a
+    relative one against the working directory, not the sheet)."""
     base = resources_dir()
     if base is None:
         return ""
     path = base / "style" / f"{name}.qss"
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError:
         return ""
+    return text.replace("url(icons/", f"url({(base / 'icons').as_posix()}/")
 
 
 def translations_dir() -> Path | None:

@@ -9,6 +9,9 @@ Two in-process devices live here for the demo's "demo devices" panel and for tes
 :class:`KeyPresence`, a software key that is there only while "tapped", and
 :class:`InProcessCardReader`, a reader an in-process card is inserted into and pulled
 from, with insert and remove events like pcscd's.
+
+:class:`KeyWatcher` polls the key source on its own thread and reports each key as it
+appears.
 """
 
 from __future__ import annotations
@@ -212,3 +215,81 @@ class InProcessCardReader:
                 monitor.callback(CardEvent(kind=kind, reader=self.name, atr=self.atr))
             except Exception:  # a receiver's failure must not stop the others
                 logger.exception("in-process card reader: a callback failed")
+
+
+def key_identity(key: SecurityKey) -> tuple[str, str]:
+    """What tells one attached key from another across looks (not the handle's id)."""
+    descriptor = getattr(key.device, "descriptor", None)
+    path = getattr(descriptor, "path", None)
+    if path is not None:
+        return (key.transport.value, str(path))
+    if key.transport is KeyTransport.NFC:
+        return (key.transport.value, key.name)
+    return (key.transport.value, str(id(key.device)))
+
+
+class KeyWatcher:
+    """Polls a key source on its own thread and reports each key as it appears, and
+    (``on_gone``, with its :func:`key_identity`) as it goes."""
+
+    def __init__(
+        self,
+        keys: KeyLookup,
+        on_key: Callable[[SecurityKey], None],
+        *,
+        interval: float,
+        on_gone: Callable[[tuple[str, str]], None] | None = None,
+    ) -> None:
+        self._keys = keys
+        self._on_key = on_key
+        self._on_gone = on_gone
+        self._interval = interval
+        self._stop = threading.Event()
+        self._forget = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="key-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def rescan(self) -> None:
+        """Report keys still attached as new on the next look (after a declined card)."""
+        self._forget.set()
+
+    def _run(self) -> None:
+        seen: set[tuple[str, str]] = set()
+        while not self._stop.is_set():
+            if self._forget.is_set():
+                self._forget.clear()
+                seen = set()
+            try:
+                keys = self._keys.find()
+            except DeviceError as exc:
+                # Not knowing is not "gone": nothing is reported until the next look.
+                logger.info("looking for security keys: %s", exc.message)
+                self._stop.wait(self._interval)
+                continue
+            except Exception:  # a broken transport must not end the watching
+                logger.exception("looking for security keys failed")
+                self._stop.wait(self._interval)
+                continue
+            now = {key_identity(key): key for key in keys}
+            new = [key for identity, key in now.items() if identity not in seen]
+            gone = seen - set(now)
+            seen = set(now)
+            if self._on_gone is not None and not self._stop.is_set():
+                for identity in gone:
+                    self._on_gone(identity)
+            for key in keys:
+                if key is not (new[0] if new else None):
+                    key.close()
+            if new and not self._stop.is_set():
+                self._on_key(new[0])
+            self._stop.wait(self._interval)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import json
 import threading
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from tokenstile.devices.piv import PivCard
 from tokenstile.devices.piv_login import PinPrompt as CardPinPrompt
 from tokenstile.devices.security_keys import SecurityKey
 from tokenstile.errors import TokenstileError
+from tokenstile.tokens.loopback import is_loopback
 
 ALL_FACTORS = ("fido2", "piv", "totp")
 
@@ -42,6 +42,15 @@ class FactorOffer:
     kinds: tuple[str, ...] = ALL_FACTORS
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyPrompts:
+    """What a security-key login tells the person, asks them, and how it is called off."""
+
+    on_touch: Callable[[], None]
+    on_pin: Callable[[KeyPinPrompt], str | None]
+    cancel: threading.Event
+
+
 class SignInService(Protocol):
     server: str
     client_id: str
@@ -50,14 +59,7 @@ class SignInService(Protocol):
 
     def login_totp(self, username: str, code: str) -> TokenGrant: ...
 
-    def login_fido2(
-        self,
-        key: SecurityKey,
-        *,
-        on_touch: Callable[[], None],
-        on_pin: Callable[[KeyPinPrompt], str | None],
-        cancel: threading.Event,
-    ) -> TokenGrant: ...
+    def login_fido2(self, key: SecurityKey, prompts: KeyPrompts) -> TokenGrant: ...
 
     def login_piv(
         self, card: PivCard, ask_pin: CardPinPrompt, *, cancel: threading.Event
@@ -78,29 +80,31 @@ class SignInService(Protocol):
         ...
 
 
-def default_rp_id(server: str) -> str:
-    """The RP ID the service uses by default: its host name, or localhost on loopback."""
-    host = urlsplit(server).hostname or "localhost"
+def key_origin(server: str, rp_id: str | None = None) -> str:
+    """The WebAuthn origin of a key login: ``https://<rp id>``, the RP ID the service
+    names (``GET /login/factors``); for a service that does not, its default (its host
+    name, or ``localhost`` on loopback)."""
+    if not rp_id:
+        host = urlsplit(server).hostname or "localhost"
+        rp_id = "localhost" if is_loopback(host) else host
+    return f"https://{rp_id}"
+
+
+def token_claims(access_token: str) -> dict[str, Any]:
+    """The payload of one of our JWT access tokens, read without checking the signature
+    ({} when it cannot be read): the kiosk and the console got it from their own service
+    over TLS a moment ago and only show it or compare it with what they already hold."""
     try:
-        if ipaddress.ip_address(host).is_loopback:
-            return "localhost"
-    except ValueError:
-        pass
-    return host
+        payload = access_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def grant_subject(grant: TokenGrant) -> str:
-    """Who a fresh grant signed in (``sub`` of its access token, as the service issued it).
-
-    Read without checking the signature: the kiosk got it from its own service over
-    TLS a moment ago and only compares it with the session it already holds.
-    """
-    try:
-        payload = grant.access_token.split(".")[1]
-        claims: Any = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error) as exc:
-        raise TokenstileError("The sign-in service answered an unreadable token.") from exc
-    subject = claims.get("sub") if isinstance(claims, dict) else None
+    """Who a fresh grant signed in (``sub`` of its access token, as the service issued it)."""
+    subject = token_claims(grant.access_token).get("sub")
     if not isinstance(subject, str):
         raise TokenstileError("The sign-in service answered a token without a subject.")
     return subject
@@ -124,29 +128,31 @@ class BrokerSignIn:
         # Lists the factors and revokes unused grants; each login gets its own client from
         # the broker (with a fresh DPoP key when the broker binds sessions to one).
         self.client = client or TokenServiceClient(self.server, client_id=client_id)
-        self.rp_id = rp_id or default_rp_id(self.server)
+        self._configured_rp_id = rp_id  # the kiosk_rp_id setting wins over the service
+        self.rp_id = rp_id
 
     def factors(self) -> FactorOffer:
-        kinds = tuple(kind for kind in self.client.factors() if kind in ALL_FACTORS)
-        return FactorOffer(kinds=kinds)
+        options = self.client.login_options()
+        if self._configured_rp_id is None:
+            self.rp_id = options.webauthn_rp_id
+        return FactorOffer(kinds=tuple(kind for kind in options.factors if kind in ALL_FACTORS))
 
     def login_totp(self, username: str, code: str) -> TokenGrant:
         with self._login_client() as client:
             return client.login_totp(username, code)
 
-    def login_fido2(
-        self,
-        key: SecurityKey,
-        *,
-        on_touch: Callable[[], None],
-        on_pin: Callable[[KeyPinPrompt], str | None],
-        cancel: threading.Event,
-    ) -> TokenGrant:
+    def login_fido2(self, key: SecurityKey, prompts: KeyPrompts) -> TokenGrant:
+        if self.rp_id is None:  # no answer from the service yet: ask it now
+            self.factors()
         security_key = SecurityKeyClient(
-            key, origin=f"https://{self.rp_id}", on_touch=on_touch, on_pin=on_pin, cancel=cancel
+            key,
+            origin=key_origin(self.server, self.rp_id),
+            on_touch=prompts.on_touch,
+            on_pin=prompts.on_pin,
+            cancel=prompts.cancel,
         )
         with self._login_client() as client:
-            return client.login_fido2(security_key, cancel=cancel)
+            return client.login_fido2(security_key, cancel=prompts.cancel)
 
     def login_piv(
         self, card: PivCard, ask_pin: CardPinPrompt, *, cancel: threading.Event
@@ -176,6 +182,4 @@ class BrokerSignIn:
 
     def close(self) -> None:
         self.client.close()
-        close_broker = getattr(self.broker, "close", None)
-        if callable(close_broker):
-            close_broker()
+        self.broker.close()

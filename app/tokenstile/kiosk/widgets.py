@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRegularExpression, QSize, Qt, Signal
+from dataclasses import dataclass
+
+from PySide6.QtCore import QCoreApplication, QRegularExpression, QSize, Qt, Signal
 from PySide6.QtGui import (
     QIcon,
     QKeyEvent,
@@ -25,7 +27,23 @@ from PySide6.QtWidgets import (
 
 from tokenstile.kiosk.assets import icon_path
 from tokenstile.kiosk.messages import Factor, tries_left
-from tokenstile.kiosk.workers import PinQuestion
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinQuestion:
+    """What the PIN pad shows."""
+
+    factor: Factor
+    retries_left: int | None
+    wrong: bool = False
+
+    @property
+    def min_length(self) -> int:
+        return 6 if self.factor is Factor.CARD else 4
+
+    @property
+    def max_length(self) -> int:
+        return 8 if self.factor is Factor.CARD else 63
 
 
 def icon(name: str) -> QIcon:
@@ -54,6 +72,29 @@ def text_label(text: str, object_name: str, *, wrap: bool = True) -> QLabel:
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
     label.setAccessibleName(text or object_name)
     return label
+
+
+def header_bar(section: str | None = None) -> tuple[QFrame, QHBoxLayout]:
+    """The white bar across the top of the kiosk and the console: the logo and the name
+    (and the part of the product, e.g. "Administration"); the caller adds the right side."""
+    header = QFrame()
+    header.setObjectName("header")
+    row = QHBoxLayout(header)
+    row.setContentsMargins(32, 16, 32, 16)
+    row.setSpacing(12)
+    name = QCoreApplication.translate("Header", "Tokenstile")
+    row.addWidget(icon_label("logo", 40, name))
+    brand = QLabel(name)
+    brand.setObjectName("brand")
+    brand.setAccessibleName(name)
+    row.addWidget(brand)
+    if section:
+        part = QLabel(section)
+        part.setObjectName("section")
+        part.setAccessibleName(section)
+        row.addWidget(part)
+    row.addStretch(1)
+    return header, row
 
 
 class KioskButton(QPushButton):
@@ -92,7 +133,9 @@ class FactorTile(QFrame):
         super().__init__()
         self.setObjectName("tile")
         self.setAccessibleName(heading)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        # The width comes from the row's equal stretch alone, never from the text: the
+        # tiles stay the same width at any window size (the style sheet bounds it).
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(28, 32, 28, 28)
         layout.setSpacing(14)

@@ -4,15 +4,15 @@ The window owns the shared-workstation rules (see :class:`~tokenstile.kiosk.rule
 card pulled -> signed out; idle -> locked; session lifetime over -> signed out; a second
 person's key, card or code -> the first session is revoked and wiped, then the second
 saved; Sign out -> revoked at the service. Nothing here blocks: the service, the
-keychain and the devices are reached on :class:`~tokenstile.kiosk.workers.Worker`'s
-thread, and every failure is shown through :func:`~tokenstile.kiosk.messages.explain`.
+keychain and the devices are reached on the one thread of a
+:class:`~tokenstile.kiosk.tasks.TaskRunner`, and every failure is shown through
+:func:`~tokenstile.kiosk.messages.explain`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +22,6 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QApplication,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -35,26 +34,28 @@ from tokenstile.broker import SessionInfo, TokenGrant
 from tokenstile.clock import Clock, SystemClock
 from tokenstile.devices.errors import CardRemoved, DeviceError
 from tokenstile.devices.fido2_client import PinPrompt as KeyPinPrompt
-from tokenstile.devices.fido2_errors import KeyWrongPin
+from tokenstile.devices.fido2_errors import KeyRemoved, KeyWrongPin
 from tokenstile.devices.monitor import CardEvent, CardEventKind
 from tokenstile.devices.piv_login import PinRequest
 from tokenstile.devices.security_keys import SecurityKey
 from tokenstile.errors import TokenstileError
-from tokenstile.kiosk.devices import CardWatch, KioskDevices
+from tokenstile.kiosk.devices import CardWatch, KeyWatcher, KioskDevices, key_identity
 from tokenstile.kiosk.messages import Factor, Problem, Severity, explain
 from tokenstile.kiosk.rules import KioskRules
-from tokenstile.kiosk.service import FactorOffer, SignInService, grant_subject
+from tokenstile.kiosk.service import FactorOffer, KeyPrompts, SignInService, grant_subject
+from tokenstile.kiosk.tasks import Task, TaskContext, TaskRunner
 from tokenstile.kiosk.widgets import (
     CodeEntry,
     FactorTile,
     PinPad,
+    PinQuestion,
     button,
     escape_shortcut,
+    header_bar,
     icon_label,
     set_icon,
     text_label,
 )
-from tokenstile.kiosk.workers import InteractionBridge, KeyWatcher, PinQuestion, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -108,16 +109,25 @@ FlowResult = SignedIn | Unlocked | Declined
 @dataclass(slots=True, kw_only=True)
 class _Flow:
     factor: Factor
-    cancel: threading.Event
-    bridge: InteractionBridge
-    reader: str | None = None
-    card_pulled: bool = False
+    reader: str | None = None  # the card's
+    key: tuple[str, str] | None = None  # the key's identity
+    pulled: bool = False  # the card or key was taken away during the flow
+    task: Task | None = None
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.task is not None and self.task.cancel_event.is_set()
 
 
 class _DeviceEvents(QObject):
     """Device callbacks (their own threads) -> queued signals (the GUI thread)."""
 
     key_appeared = Signal(object)  # SecurityKey
+    key_gone = Signal(object)  # its identity
     card_event = Signal(object)  # CardEvent
 
 
@@ -157,9 +167,11 @@ class KioskWindow(QMainWindow):
         self.setWindowTitle(self.tr("Tokenstile sign-in"))
         self.setMinimumSize(1024, 720)
 
-        self._worker = Worker(self)
+        # One thread: the service and the keychain see the calls in the order they were made.
+        self._tasks = TaskRunner(self, threads=1)
         self._events = _DeviceEvents(self)
         self._events.key_appeared.connect(self._on_key_appeared)
+        self._events.key_gone.connect(self._on_key_gone)
         self._events.card_event.connect(self._on_card_event)
         self._flow: _Flow | None = None
         self._session: SessionInfo | None = None
@@ -200,6 +212,7 @@ class KioskWindow(QMainWindow):
                 self.devices.keys,
                 self._events.key_appeared.emit,
                 interval=self.rules.key_poll_seconds,
+                on_gone=self._events.key_gone.emit,
             )
             self._key_watcher.start()
         if self.devices.card_monitor is not None:
@@ -207,7 +220,7 @@ class KioskWindow(QMainWindow):
             self._monitor.start()
         self._tick.start()
         self.check_service()
-        self._worker.submit(self.service.session, self._restored, self._log_failure)
+        self._run(self.service.session, self._restored, self._log_failure)
 
     def shutdown(self) -> None:
         """Stop watching and wait for the worker (a pending sign-out still happens)."""
@@ -217,15 +230,14 @@ class KioskWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self)
         if self._flow is not None:
-            self._flow.cancel.set()
-            self._flow.bridge.answer(None)
+            self._flow.cancel()
         if self._key_watcher is not None:
             self._key_watcher.stop()
             self._key_watcher = None
         if self._monitor is not None:
             self._monitor.stop()
             self._monitor = None
-        self._worker.wait(15_000)
+        self._tasks.wait(15_000)
         self._started = False
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
@@ -259,20 +271,20 @@ class KioskWindow(QMainWindow):
         """Start a key sign-in with ``key`` (what a key appearing does); False if busy."""
         if self._flow is not None:
             return False
-        self._start_flow(Factor.KEY, lambda flow: self._key_login(flow, key))
+        self._start_flow(Factor.KEY, lambda ctx: self._key_login(ctx, key), key=key_identity(key))
         return True
 
     def card_inserted(self, reader: str) -> bool:
         """Start a card sign-in with the card in ``reader``; False if busy or no cards."""
         if self._flow is not None or self.devices.open_card is None:
             return False
-        self._start_flow(Factor.CARD, lambda flow: self._card_login(flow, reader), reader=reader)
+        self._start_flow(Factor.CARD, lambda ctx: self._card_login(ctx, reader), reader=reader)
         return True
 
     def card_removed(self, reader: str) -> None:
         flow = self._flow
         if flow is not None and flow.reader == reader:
-            flow.card_pulled = True
+            flow.pulled = True
             self._cancel(flow)
         if (
             self._session is not None
@@ -291,7 +303,7 @@ class KioskWindow(QMainWindow):
     def submit_code(self, username: str, code: str) -> None:
         if self._flow is not None:
             return
-        self._start_flow(Factor.CODE, lambda _flow: self.service.login_totp(username, code))
+        self._start_flow(Factor.CODE, lambda _ctx: self.service.login_totp(username, code))
 
     def lock(self) -> None:
         if self._session is None or self._locked:
@@ -318,7 +330,7 @@ class KioskWindow(QMainWindow):
             self._show_problem(Problem(text=note, severity=Severity.INFO))
         self.session_ended.emit(reason)
         sid = info.sid
-        self._worker.submit(lambda: self._sign_out_if(sid), _ignore, self._sign_out_failed)
+        self._run(lambda: self._sign_out_if(sid), _ignore, self._sign_out_failed)
 
     def cancel_sign_in(self) -> None:
         if self._flow is not None:
@@ -329,10 +341,10 @@ class KioskWindow(QMainWindow):
         if self._checking:
             return
         self._checking = True
-        self._worker.submit(self.service.factors, self._service_answered, self._service_failed)
+        self._run(self.service.factors, self._service_answered, self._service_failed)
 
     def wait_for_worker(self, msecs: int = 10_000) -> bool:
-        return self._worker.wait(msecs)
+        return self._tasks.wait(msecs)
 
     # -- Qt plumbing --------------------------------------------------------------------------
 
@@ -349,70 +361,83 @@ class KioskWindow(QMainWindow):
 
     # -- the flows ---------------------------------------------------------------------------
 
-    def _start_flow(
-        self, factor: Factor, work: Callable[[_Flow], TokenGrant], *, reader: str | None = None
+    def _run(
+        self,
+        call: Callable[[], object],
+        on_done: Callable[[object], None],
+        on_error: Callable[[BaseException], None],
     ) -> None:
-        cancel = threading.Event()
-        bridge = InteractionBridge(cancel, self)
-        bridge.touch_needed.connect(self._on_touch_needed)
-        bridge.pin_needed.connect(self._on_pin_needed)
-        flow = _Flow(factor=factor, cancel=cancel, bridge=bridge, reader=reader)
+        self._tasks.start(lambda _ctx: call(), on_done=on_done, on_error=on_error)
+
+    def _start_flow(
+        self,
+        factor: Factor,
+        work: Callable[[TaskContext], TokenGrant],
+        *,
+        reader: str | None = None,
+        key: tuple[str, str] | None = None,
+    ) -> None:
+        flow = _Flow(factor=factor, reader=reader, key=key)
         self._flow = flow
         self._clear_problem()
         self._show_busy(factor)
         current = self._session
         switch = self.rules.switch_user
 
-        def run() -> FlowResult:
-            return self._finish_login(work(flow), current, switch=switch)
+        def run(ctx: TaskContext) -> FlowResult:
+            return self._finish_login(work(ctx), current, switch=switch)
 
-        self._worker.submit(
+        flow.task = self._tasks.start(
             run,
-            lambda result: self._flow_done(flow, result),
-            lambda error: self._flow_failed(flow, error),
+            on_done=lambda result: self._flow_done(flow, result),
+            on_error=lambda error: self._flow_failed(flow, error),
+            on_prompt=lambda _kind, question: self._on_pin_needed(flow, question),
+            on_progress=lambda _said: self._on_touch_needed(flow),
         )
 
     # These run on the worker thread: no widgets here.
 
-    def _key_login(self, flow: _Flow, key: SecurityKey) -> TokenGrant:
+    @staticmethod
+    def _ask_pin(ctx: TaskContext, question: PinQuestion) -> str | None:
+        answer = ctx.ask("pin", question)
+        return answer if isinstance(answer, str) else None
+
+    def _key_login(self, ctx: TaskContext, key: SecurityKey) -> TokenGrant:
         wrong = False
 
         def on_pin(prompt: KeyPinPrompt) -> str | None:
-            return flow.bridge.ask(
-                PinQuestion(factor=Factor.KEY, retries_left=prompt.retries_left, wrong=wrong)
-            )
+            question = PinQuestion(factor=Factor.KEY, retries_left=prompt.retries_left, wrong=wrong)
+            return self._ask_pin(ctx, question)
 
         try:
             while True:
                 try:
-                    return self.service.login_fido2(
-                        key, on_touch=flow.bridge.touch, on_pin=on_pin, cancel=flow.cancel
+                    prompts = KeyPrompts(
+                        on_touch=lambda: ctx.say("touch"), on_pin=on_pin, cancel=ctx.cancel
                     )
+                    return self.service.login_fido2(key, prompts)
                 except KeyWrongPin as exc:
                     # A fresh challenge and the PIN pad again, saying how many tries are left.
-                    if flow.cancel.is_set() or exc.retries_left == 0:
+                    if ctx.cancel.is_set() or exc.retries_left == 0:
                         raise
                     wrong = True
         finally:
             key.close()
 
-    def _card_login(self, flow: _Flow, reader: str) -> TokenGrant:
+    def _card_login(self, ctx: TaskContext, reader: str) -> TokenGrant:
         open_card = self.devices.open_card
         if open_card is None:
             raise DeviceError("This kiosk has no card reader.")
         card = open_card(reader)
 
         def ask(request: PinRequest) -> str | None:
-            return flow.bridge.ask(
-                PinQuestion(
-                    factor=Factor.CARD,
-                    retries_left=request.retries_left,
-                    wrong=request.wrong_pin,
-                )
+            question = PinQuestion(
+                factor=Factor.CARD, retries_left=request.retries_left, wrong=request.wrong_pin
             )
+            return self._ask_pin(ctx, question)
 
         try:
-            return self.service.login_piv(card, ask, cancel=flow.cancel)
+            return self.service.login_piv(card, ask, cancel=ctx.cancel)
         finally:
             with contextlib.suppress(DeviceError):
                 card.close()
@@ -468,9 +493,12 @@ class KioskWindow(QMainWindow):
 
     def _flow_failed(self, flow: _Flow, error: BaseException) -> None:
         self._flow = None
-        if flow.card_pulled:
-            problem = explain(CardRemoved("The card was removed."), factor=flow.factor)
-        elif flow.cancel.is_set():
+        if flow.pulled:
+            pulled = (
+                CardRemoved("The card was removed.") if flow.factor is Factor.CARD else KeyRemoved()
+            )
+            problem = explain(pulled, factor=flow.factor)
+        elif flow.cancelled:
             problem = Problem(
                 text=self.tr("Sign-in cancelled."), severity=Severity.INFO, cancelled=True
             )
@@ -485,18 +513,17 @@ class KioskWindow(QMainWindow):
             self._service_down = True
             self._retry.start(int(self.rules.retry_seconds * 1000))
         if self._session is not None:
-            self._worker.submit(self.service.session, self._reconciled, self._log_failure)
+            self._run(self.service.session, self._reconciled, self._log_failure)
         self._go_home()
 
     def _cancel(self, flow: _Flow) -> None:
-        flow.cancel.set()
-        flow.bridge.answer(None)
+        flow.cancel()
         self._busy_title.setText(self.tr("Cancelling…"))
         self._busy_detail.setText("")
         self._show(Screen.BUSY)
 
-    def _on_touch_needed(self) -> None:
-        if self._flow is None or self.sender() is not self._flow.bridge:
+    def _on_touch_needed(self, flow: _Flow) -> None:
+        if self._flow is not flow:
             return
         set_icon(self._busy_icon, "key", 120)
         self._busy_title.setText(self.tr("Touch your key"))
@@ -505,19 +532,19 @@ class KioskWindow(QMainWindow):
         )
         self._show(Screen.BUSY)
 
-    def _on_pin_needed(self, question: object) -> None:
-        if self._flow is None or self.sender() is not self._flow.bridge:
+    def _on_pin_needed(self, flow: _Flow, question: object) -> None:
+        if self._flow is not flow:
             return
-        assert isinstance(question, PinQuestion)  # noqa: S101 - the bridge's own type
+        assert isinstance(question, PinQuestion)  # noqa: S101 - the flow's own type
         self._pin.ask(question)
         self._show(Screen.PIN)
         self._pin.field.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _pin_entered(self, pin: str) -> None:
         flow = self._flow
-        if flow is None:
+        if flow is None or flow.task is None:
             return
-        flow.bridge.answer(pin)
+        flow.task.answer(pin)
         self._show_busy(flow.factor, checking=True)
 
     # -- the devices --------------------------------------------------------------------------
@@ -526,6 +553,12 @@ class KioskWindow(QMainWindow):
         assert isinstance(key, SecurityKey)  # noqa: S101 - the watcher's own type
         if not self.sign_in_with_key(key):
             key.close()
+
+    def _on_key_gone(self, identity: object) -> None:
+        flow = self._flow
+        if flow is not None and flow.key is not None and flow.key == identity:
+            flow.pulled = True
+            self._cancel(flow)
 
     def _on_card_event(self, event: object) -> None:
         assert isinstance(event, CardEvent)  # noqa: S101 - the monitor's own type
@@ -688,7 +721,7 @@ class KioskWindow(QMainWindow):
         info = self._session
         if info is None:
             return
-        name = info.username or info.subject
+        name = info.display_name or info.username or info.subject
         self._avatar.setText(_initials(name))
         self._avatar.setAccessibleName(self.tr("Signed in as %1").replace("%1", name))
         self._who.setText(name)
@@ -750,16 +783,7 @@ class KioskWindow(QMainWindow):
         self._apply_offer()
 
     def _header(self) -> QWidget:
-        header = QFrame()
-        header.setObjectName("header")
-        row = QHBoxLayout(header)
-        row.setContentsMargins(32, 16, 32, 16)
-        row.addWidget(icon_label("logo", 40, self.tr("Tokenstile")))
-        name = QLabel(self.tr("Tokenstile"))
-        name.setObjectName("brand")
-        name.setAccessibleName(self.tr("Tokenstile"))
-        row.addWidget(name)
-        row.addStretch(1)
+        header, row = header_bar()
         self._clock_label = QLabel()
         self._clock_label.setObjectName("clock")
         self._clock_label.setAccessibleName(self.tr("Time"))
@@ -785,11 +809,14 @@ class KioskWindow(QMainWindow):
         self._code_tile = FactorTile(
             "fob", self.tr("Code"), self.tr("Type your username and the code your fob shows.")
         )
+        tiles.addStretch(0)  # what the tiles leave at their widest: either side, not between
         for tile in (self._key_tile, self._card_tile, self._code_tile):
-            tiles.addWidget(tile)
+            tiles.addWidget(tile, 1)
+        tiles.addStretch(0)
         page.layout_.addSpacing(16)
         page.layout_.addLayout(tiles)
-        self._sign_in_code = button(self.tr("Enter a code"), "primary", icon_name="fob")
+        # The light fob: the dark one vanishes on the dark button.
+        self._sign_in_code = button(self.tr("Enter a code"), "primary", icon_name="fob-light")
         self._sign_in_code.clicked.connect(self.show_code_entry)
         page.layout_.addSpacing(16)
         page.layout_.addLayout(_centered(self._sign_in_code))

@@ -48,9 +48,33 @@ def credentials(window: AdminWindow) -> list[tuple[str, str, str]]:
     return [(c.kind, c.label, c.state) for c in window.people.credentials.records()]
 
 
-def sign_out_and_wait(window: AdminWindow) -> None:
+def close_and_find(
+    qtbot: QtBot, window: AdminWindow, dialog: EnrollDialog, enrolled: tuple[str, str, str]
+) -> None:
+    """Close the finished dialog; the person's list then shows what was enrolled."""
+    with qtbot.waitSignal(window.people.credentials_loaded, timeout=10_000):
+        dialog.cancel_button.click()  # now "Close"
+    assert enrolled in credentials(window)
+
+
+def sign_in_with(qtbot: QtBot, window: AdminWindow, device: str, pin: str, holder: str) -> None:
+    """Sign out, then sign ``holder`` in with their ``device`` ("key" or "card")."""
     window.sign_out()
     assert window.stack.currentWidget() is window.sign_in
+    page = window.sign_in
+    if device == "key":
+        choice, start, asked = page.key_button, page.key_start, "PIN of your security key"
+    else:
+        choice, start, asked = page.card_button, page.card_start, "PIN of your card"
+    choice.click()
+    start.click()
+    qtbot.waitUntil(page.pin.isVisible, timeout=10_000)
+    assert asked in page.prompt.text()
+    page.pin.setText(pin)
+    with qtbot.waitSignal(page.signed_in, timeout=10_000):
+        page.pin_submit.click()
+    assert window.session is not None
+    assert window.session.username == holder
 
 
 def test_enroll_a_security_key_with_its_first_pin_then_sign_in_with_it(
@@ -80,22 +104,9 @@ def test_enroll_a_security_key_with_its_first_pin_then_sign_in_with_it(
     assert dialog.status.text() == f"Enrolled the key “Blue key” for {holder.title()}."
     with SecurityKeyClient(devices.key, origin="https://localhost") as key:
         assert key.info().pin_set
-    with qtbot.waitSignal(window.people.credentials_loaded, timeout=10_000):
-        dialog.cancel_button.click()  # now "Close"
-    assert ("fido2", "Blue key", "active") in credentials(window)
-
+    close_and_find(qtbot, window, dialog, ("fido2", "Blue key", "active"))
     # The holder is an admin: the key (with its new PIN) signs them in.
-    sign_out_and_wait(window)
-    page = window.sign_in
-    page.key_button.click()
-    page.key_start.click()
-    qtbot.waitUntil(page.pin.isVisible, timeout=10_000)
-    assert "PIN of your security key" in page.prompt.text()
-    page.pin.setText(KEY_PIN)
-    with qtbot.waitSignal(page.signed_in, timeout=10_000):
-        page.pin_submit.click()
-    assert window.session is not None
-    assert window.session.username == holder
+    sign_in_with(qtbot, window, "key", KEY_PIN, holder)
 
 
 def test_enroll_the_certificate_on_a_card_then_sign_in_with_the_card(
@@ -120,21 +131,8 @@ def test_enroll_the_certificate_on_a_card_then_sign_in_with_the_card(
     dialog.pins.submit.click()
     wait_done(qtbot, dialog)
     assert "(its certificate)" in dialog.status.text()
-    with qtbot.waitSignal(window.people.credentials_loaded, timeout=10_000):
-        dialog.cancel_button.click()
-    assert ("piv", "Badge 7", "active") in credentials(window)
-
-    sign_out_and_wait(window)
-    page = window.sign_in
-    page.card_button.click()
-    page.card_start.click()
-    qtbot.waitUntil(page.pin.isVisible, timeout=10_000)
-    assert "PIN of your card" in page.prompt.text()
-    page.pin.setText(PIV_PIN)
-    with qtbot.waitSignal(page.signed_in, timeout=10_000):
-        page.pin_submit.click()
-    assert window.session is not None
-    assert window.session.username == holder
+    close_and_find(qtbot, window, dialog, ("piv", "Badge 7", "active"))
+    sign_in_with(qtbot, window, "card", PIV_PIN, holder)
 
 
 def test_generate_a_key_on_a_card_and_issue_its_certificate(
@@ -193,9 +191,7 @@ def test_set_up_an_authenticator_app_with_a_qr_code_and_one_code(
     dialog.confirm_button.click()
     wait_done(qtbot, dialog)
     assert dialog.confirmed
-    with qtbot.waitSignal(window.people.credentials_loaded, timeout=10_000):
-        dialog.cancel_button.click()
-    assert ("otp", "Phone", "active") in credentials(window)
+    close_and_find(qtbot, window, dialog, ("otp", "Phone", "active"))
 
 
 def test_an_app_left_unconfirmed_is_revoked(

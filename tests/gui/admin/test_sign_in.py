@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -16,7 +17,7 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from tests.gui.admin.conftest import Service, code_now, sign_in_with_code
-from tokenstile.kiosk.admin.console import AdminWindow
+from tokenstile.kiosk.admin.console import AdminWindow, run_admin_console
 
 
 def test_an_admin_signs_in_with_a_code_and_sees_people(
@@ -102,3 +103,10 @@ def test_every_control_has_an_accessible_name(admin_window: AdminWindow) -> None
         and not w.objectName().startswith("qt_")
     ]
     assert unnamed == []
+
+
+def test_the_entry_point_refuses_a_plain_http_server_elsewhere(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_admin_console("http://auth.example", argv=["tokenstile"]) == 1
+    assert "HTTPS" in capsys.readouterr().err

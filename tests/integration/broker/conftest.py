@@ -1,10 +1,10 @@
-"""The real OS keychain for the broker's tests: a private D-Bus session bus with
-gnome-keyring's Secret Service on it (TESTING.md's recipe), started once per test session
-and stopped by PID; and a real token service with a person who has a TOTP fob.
+"""The broker's tests: the real OS keychain (``keychain`` and ``secret_service`` from
+``tests/conftest.py``: gnome-keyring's Secret Service on a private D-Bus session, once
+per run) and a real token service with a person who has a TOTP fob.
 
-Each test gets the bus in its environment (``DBUS_SESSION_BUS_ADDRESS``, ``HOME``), so
-``keyring``, ``secret-tool`` and ``tokenstile`` subprocesses all see the same items; the
-session item is removed before and after each test.
+A test that takes ``keychain`` has the bus in its environment, so ``keyring``,
+``secret-tool`` and ``tokenstile`` subprocesses all see the same items; the session item
+is removed before and after each test.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServerProcess, add_user
+from tests.conftest import SecretService, ServerProcess, add_user
 from tokenstile.broker import Broker
-from tokenstile.broker.store import SERVICE, SESSION_ITEM, KeyringStore
+from tokenstile.broker.store import SERVICE, SESSION_ITEM
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
 from tokenstile.factors.otp import totp_code
@@ -29,103 +29,15 @@ from tokenstile.store.otp_repository import OtpRepository
 
 SEED = bytes(range(20))
 
-
-@dataclass(frozen=True)
-class SecretService:
-    address: str
-    home: Path
-    runtime: Path
-
-
-def _wait_for_secret_service(env: dict[str, str], daemon: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 15
-    probe = [
-        sys.executable,
-        "-c",
-        "import secretstorage as s; s.get_default_collection(s.dbus_init())",
-    ]
-    while time.monotonic() < deadline:
-        if daemon.poll() is not None:
-            pytest.fail("gnome-keyring-daemon exited at start")
-        if (
-            subprocess.run(probe, check=False, env=env, capture_output=True, timeout=10).returncode
-            == 0
-        ):
-            return
-        time.sleep(0.1)
-    pytest.fail("the Secret Service did not come up on the private bus")
-
-
-@pytest.fixture(scope="session")
-def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretService]:
-    home = tmp_path_factory.mktemp("keychain-home")
-    runtime = home / "run"
-    runtime.mkdir(mode=0o700)
-    bus = subprocess.Popen(
-        [
-            "dbus-daemon",
-            "--session",
-            "--nofork",
-            "--nopidfile",
-            f"--address=unix:path={runtime / 'bus'}",
-            "--print-address=1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    daemon: subprocess.Popen[bytes] | None = None
-    try:
-        assert bus.stdout is not None
-        address = bus.stdout.readline().decode().strip()
-        assert address.startswith("unix:"), address
-        env = {
-            **os.environ,
-            "HOME": str(home),
-            "XDG_DATA_HOME": str(home / ".local" / "share"),
-            "XDG_RUNTIME_DIR": str(runtime),
-            "DBUS_SESSION_BUS_ADDRESS": address,
-        }
-        # --unlock reads the login keyring's password from stdin: with a password the
-        # keyring file on disk is encrypted (an empty one would leave it readable).
-        daemon = subprocess.Popen(
-            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        assert daemon.stdin is not None
-        daemon.stdin.write(b"keyring-password")
-        daemon.stdin.close()
-        _wait_for_secret_service(env, daemon)
-        yield SecretService(address, home, runtime)
-    finally:
-        if bus.stdout is not None:
-            bus.stdout.close()
-        for process in (daemon, bus):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
-
-
-@pytest.fixture
-def keychain(
-    secret_service: SecretService, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[KeyringStore]:
-    """The real keychain for this test (and its subprocesses), emptied before and after."""
-    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", secret_service.address)
-    monkeypatch.setenv("HOME", str(secret_service.home))
-    monkeypatch.setenv("XDG_DATA_HOME", str(secret_service.home / ".local" / "share"))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(secret_service.runtime))
-    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
-    store = KeyringStore()
-    store.clear()
-    yield store
-    store.clear()
+__all__ = [
+    "SEED",
+    "SecretService",
+    "TokenService",
+    "keychain_item",
+    "secret_tool",
+    "sign_in",
+    "tokenstile",
+]
 
 
 def secret_tool(*args: str) -> subprocess.CompletedProcess[str]:

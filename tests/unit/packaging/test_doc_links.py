@@ -1,4 +1,4 @@
-"""Every relative link in docs/*.md and packaging/**/*.md points at a file that exists,
+"""Every relative link in README.md, docs/*.md and packaging/**/*.md points at a file that exists,
 and every #anchor at a heading of that file (GitHub's heading ids)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-DOCS = sorted([*ROOT.glob("docs/*.md"), *ROOT.glob("packaging/**/*.md")])
+DOCS = sorted([ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("packaging/**/*.md")])
 _FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 _CODE = re.compile(r"`[^`\n]*`")
 _INLINE = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from tokenstile.kiosk.admin.environment import Dialogs
-from tokenstile.kiosk.admin.tasks import TaskRunner
 from tokenstile.kiosk.admin.widgets import ApiPage, Table, button, field, local_time
+from tokenstile.kiosk.tasks import TaskRunner
 
 PAGE_SIZE = 100  # events per page
 # The events an admin most often looks for; the field takes any other name too.
@@ -96,7 +96,13 @@ class AuditPage(ApiPage):
             edit.setEnabled(False)
         self.use_since.toggled.connect(self.since.setEnabled)
         self.use_until.toggled.connect(self.until.setEnabled)
-        self.search_button = button(self.tr("&Search"), "auditSearch", default=True)
+        self.search_button = button(
+            self.tr("&Search"),
+            "auditSearch",
+            default=True,
+            role="primary",
+            icon_name="admin-search-light",
+        )
         self.search_button.clicked.connect(self.refresh)
         self.person.returnPressed.connect(self.refresh)
 
@@ -113,7 +119,10 @@ class AuditPage(ApiPage):
                 self.tr("Origin"),
                 self.tr("Detail"),
             ],
+            stretch=7,
+            widths={4: 180, 6: 190},  # client, origin
         )
+        self.table.set_placeholder(self.tr("No events match these filters."))
         self.newest_button = button(self.tr("&Newest"), "auditNewest")
         self.newest_button.setAccessibleName(self.tr("Newest events"))
         self.newest_button.clicked.connect(self.refresh)
@@ -127,21 +136,25 @@ class AuditPage(ApiPage):
         self.format.setAccessibleName(self.tr("Export format"))
         for key, name in FORMATS.items():
             self.format.addItem(name, key)
-        self.export_button = button(self.tr("&Export…"), "auditExport")
+        self.export_button = button(self.tr("&Export…"), "auditExport", icon_name="admin-export")
         self.export_button.clicked.connect(self.export)
 
         filters = QGridLayout()
-        filters.addWidget(QLabel(self.tr("Person")), 0, 0)
+        filters.setHorizontalSpacing(10)
+        filters.addWidget(_buddy(self.tr("&Person"), self.person), 0, 0)
         filters.addWidget(self.person, 0, 1)
-        filters.addWidget(QLabel(self.tr("Event")), 0, 2)
+        filters.addWidget(_buddy(self.tr("E&vent"), self.event_name), 0, 2)
         filters.addWidget(self.event_name, 0, 3)
-        filters.addWidget(QLabel(self.tr("Outcome")), 0, 4)
+        filters.addWidget(_buddy(self.tr("Ou&tcome"), self.outcome), 0, 4)
         filters.addWidget(self.outcome, 0, 5)
         filters.addWidget(self.use_since, 1, 0)
         filters.addWidget(self.since, 1, 1)
         filters.addWidget(self.use_until, 1, 2)
         filters.addWidget(self.until, 1, 3)
         filters.addWidget(self.search_button, 1, 5)
+        filters.setColumnStretch(1, 2)
+        filters.setColumnStretch(3, 2)
+        filters.setColumnStretch(5, 1)
         paging = QHBoxLayout()
         paging.addWidget(self.newest_button)
         paging.addWidget(self.older_button)
@@ -150,8 +163,9 @@ class AuditPage(ApiPage):
         paging.addWidget(self.format)
         paging.addWidget(self.export_button)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 16, 16, 8)
         layout.addLayout(filters)
-        layout.addWidget(self.table)
+        layout.addWidget(self.table, 1)
         layout.addLayout(paging)
         layout.addWidget(self.status)
         self.next_before_id: int | None = None
@@ -241,6 +255,12 @@ class AuditPage(ApiPage):
             self.exported.emit(path)
 
         self.call(work, done, busy=self.tr("Exporting…"))
+
+
+def _buddy(text: str, widget: QWidget) -> QLabel:
+    label = QLabel(text)
+    label.setBuddy(widget)
+    return label
 
 
 def _detail(detail: Any) -> str:

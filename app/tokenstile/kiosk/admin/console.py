@@ -13,11 +13,9 @@ import sys
 from collections.abc import Callable
 
 import httpx
-from PySide6.QtCore import QLocale, QTranslator
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QApplication,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QStackedWidget,
@@ -40,8 +38,9 @@ from tokenstile.kiosk.admin.people import PeoplePage
 from tokenstile.kiosk.admin.session import ADMIN_CLIENT_ID, AdminSession
 from tokenstile.kiosk.admin.sessions import SessionsPage
 from tokenstile.kiosk.admin.signin import SignInPage
-from tokenstile.kiosk.admin.tasks import TaskRunner
 from tokenstile.kiosk.admin.widgets import ApiPage, button
+from tokenstile.kiosk.tasks import TaskRunner
+from tokenstile.kiosk.widgets import header_bar, icon
 
 logger = logging.getLogger(__name__)
 
@@ -92,36 +91,46 @@ class AdminWindow(QMainWindow):
         for page in self.pages:
             page.session_ended.connect(self.session_ended)
 
+        self._build()
+        self.resize(1100, 760)
+        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh_current)
+
+    def _build(self) -> None:
+        header, row = header_bar(self.tr("Administration"))
         self.who = QLabel()
         self.who.setObjectName("signedInAs")
-        self.sign_out_button = button(self.tr("Sign &out"), "signOut")
+        self.who.setAccessibleName(self.tr("Signed in as"))
+        self.sign_out_button = button(self.tr("Sign &out"), "signOut", icon_name="sign-out-dark")
         self.sign_out_button.clicked.connect(self.sign_out)
-        header = QHBoxLayout()
-        title = QLabel(self.tr("Tokenstile administration"))
-        title.setObjectName("title")
-        header.addWidget(title)
-        header.addStretch(1)
-        header.addWidget(self.who)
-        header.addWidget(self.sign_out_button)
+        row.addWidget(self.who)
+        row.addWidget(self.sign_out_button)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("adminTabs")
         self.tabs.setAccessibleName(self.tr("Sections"))
-        self.tabs.addTab(self.people, self.tr("&People"))
-        self.tabs.addTab(self.sessions, self.tr("&Sessions"))
-        self.tabs.addTab(self.audit, self.tr("&Audit log"))
+        self.tabs.setIconSize(QSize(22, 22))
+        self.tabs.addTab(self.people, icon("admin-people"), self.tr("&People"))
+        self.tabs.addTab(self.sessions, icon("admin-sessions"), self.tr("&Sessions"))
+        self.tabs.addTab(self.audit, icon("admin-audit"), self.tr("&Audit log"))
         self.tabs.currentChanged.connect(self._tab_changed)
         self.console = QWidget()
         self.console.setObjectName("adminConsole")
         console_layout = QVBoxLayout(self.console)
-        console_layout.addLayout(header)
+        console_layout.setContentsMargins(24, 12, 24, 16)
         console_layout.addWidget(self.tabs)
 
         self.stack = QStackedWidget()
+        self.stack.setObjectName("adminScreens")
         self.stack.addWidget(self.sign_in)
         self.stack.addWidget(self.console)
-        self.setCentralWidget(self.stack)
-        self.resize(1100, 760)
-        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh_current)
+        root = QWidget()
+        root.setObjectName("adminRoot")
+        outer = QVBoxLayout(root)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(header)
+        outer.addWidget(self.stack, 1)
+        self.setCentralWidget(root)
+        self._signed_in_parts(visible=False)
 
     # -- signing in and out ---------------------------------------------------------------
 
@@ -131,6 +140,8 @@ class AdminWindow(QMainWindow):
             page.set_session(session)
         self.people.search.clear()
         self.who.setText(self.tr("Signed in as {username}").format(username=session.username))
+        self.who.setAccessibleName(self.who.text())
+        self._signed_in_parts(visible=True)
         self.stack.setCurrentWidget(self.console)
         self.tabs.setCurrentWidget(self.people)
         self.people.refresh()
@@ -143,7 +154,12 @@ class AdminWindow(QMainWindow):
         if session is not None:
             self.runner.start(lambda _ctx: session.sign_out())
         self.sign_in.reset(message or self.tr("Signed out."))
+        self._signed_in_parts(visible=False)
         self.stack.setCurrentWidget(self.sign_in)
+
+    def _signed_in_parts(self, *, visible: bool) -> None:
+        self.who.setVisible(visible)
+        self.sign_out_button.setVisible(visible)
 
     def session_ended(self) -> None:
         if self.session is not None:
@@ -175,32 +191,26 @@ class AdminWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def install_translations(app: QApplication) -> None:
-    """The console's translation for the system language, when one is shipped."""
-    folder = assets.translations_dir()
-    if folder is None:
-        return
-    translator = QTranslator(app)
-    if translator.load(QLocale(), "tokenstile", "_", str(folder)):
-        app.installTranslator(translator)
-
-
 def run_admin_console(server: str, *, argv: list[str]) -> int:
     """``tokenstile admin``: the console window until it is closed; the exit status."""
     from tokenstile.broker.client import check_server_url
     from tokenstile.config import load_settings
+    from tokenstile.kiosk.app import application, dispose
 
     try:
         server = check_server_url(server)
-        cards = CardAdministration.from_settings(load_settings())
+        settings = load_settings()
+        cards = CardAdministration.from_settings(settings)
     except TokenstileError as exc:
         print(exc.message, file=sys.stderr)
         return 1
-    existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(argv)
+    # The kiosk's fonts and translations; its style sheet, then the console's.
+    app = application(argv, locale=settings.kiosk_locale)
     app.setApplicationName("Tokenstile administration")
-    install_translations(app)
-    app.setStyleSheet(app.styleSheet() + style_sheet())
+    app.setStyleSheet(style_sheet())
     window = AdminWindow(server, devices=AdminDevices(cards=cards))
     window.show()
-    return int(app.exec())
+    try:
+        return int(app.exec())
+    finally:
+        dispose(window)

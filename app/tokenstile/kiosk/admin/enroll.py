@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import qrcode  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
@@ -54,16 +55,17 @@ from tokenstile.errors import TokenstileError
 from tokenstile.factors.piv import card_public_key, verify_challenge_signature
 from tokenstile.kiosk.admin.messages import describe
 from tokenstile.kiosk.admin.session import AdminSession, TaskCancelled
-from tokenstile.kiosk.admin.signin import key_origin
-from tokenstile.kiosk.admin.tasks import Task, TaskContext
 from tokenstile.kiosk.admin.widgets import (
     PinField,
     StatusLine,
     Table,
     button,
     field,
+    field_row,
     local_time,
 )
+from tokenstile.kiosk.service import key_origin
+from tokenstile.kiosk.tasks import Task, TaskContext
 
 if TYPE_CHECKING:
     from tokenstile.kiosk.admin.people import PeoplePage
@@ -157,6 +159,18 @@ class EnrollDialog(QDialog):
             on_end=self._ended,
             owner=self,
         )
+
+    def later(self, *widgets: QWidget) -> None:
+        """Widgets the dialog shows once the first step is done."""
+        for widget in widgets:
+            widget.setVisible(False)
+            self.body.addWidget(widget)
+
+    def start_with(self, text: str, accessible: str, slot: Callable[[], None]) -> None:
+        """What the Start button says and does."""
+        self.start_button.setText(text)
+        self.start_button.setAccessibleName(accessible)
+        self.start_button.clicked.connect(slot)
 
     def cancel(self) -> None:
         if self.task is not None and self.task.running:
@@ -269,7 +283,11 @@ class EnrollKeyDialog(EnrollDialog):
     def __init__(self, page: PeoplePage, person: dict[str, Any]) -> None:
         name = person.get("display_name") or person["username"]
         super().__init__(
-            page, person, page.tr("Enroll a security key for {name}").format(name=name)
+            page,
+            person,
+            QCoreApplication.translate(
+                "EnrollKeyDialog", "Enroll a security key for {name}"
+            ).format(name=name),
         )
         self.setObjectName("enrollKeyDialog")
         self.label = field(self.tr("Security key"), "keyLabel", self.tr("Name of the key"))
@@ -390,7 +408,13 @@ def card_proves_key(card: PivCard) -> bool:
 class EnrollCardDialog(EnrollDialog):
     def __init__(self, page: PeoplePage, person: dict[str, Any]) -> None:
         name = person.get("display_name") or person["username"]
-        super().__init__(page, person, page.tr("Enroll a smart card for {name}").format(name=name))
+        super().__init__(
+            page,
+            person,
+            QCoreApplication.translate("EnrollCardDialog", "Enroll a smart card for {name}").format(
+                name=name
+            ),
+        )
         self.setObjectName("enrollCardDialog")
         self.use_existing = QRadioButton(self.tr("&Use the certificate already on the card"))
         self.use_existing.setObjectName("cardUseCertificate")
@@ -539,7 +563,11 @@ class EnrollAppDialog(EnrollDialog):
     def __init__(self, page: PeoplePage, person: dict[str, Any]) -> None:
         name = person.get("display_name") or person["username"]
         super().__init__(
-            page, person, page.tr("Set up an authenticator app for {name}").format(name=name)
+            page,
+            person,
+            QCoreApplication.translate(
+                "EnrollAppDialog", "Set up an authenticator app for {name}"
+            ).format(name=name),
         )
         self.setObjectName("enrollAppDialog")
         self.serial: str | None = None
@@ -563,20 +591,9 @@ class EnrollAppDialog(EnrollDialog):
         self.confirm_button = button(self.tr("&Confirm"), "appConfirm")
         self.confirm_button.clicked.connect(self.confirm)
         self.code.returnPressed.connect(self.confirm)
-        confirm_row = QHBoxLayout()
-        code_label = QLabel(self.tr("C&ode from the app"))
-        code_label.setBuddy(self.code)
-        confirm_row.addWidget(code_label)
-        confirm_row.addWidget(self.code, 1)
-        confirm_row.addWidget(self.confirm_button)
-        self.confirm_area = QWidget()
-        self.confirm_area.setLayout(confirm_row)
-        for widget in (self.qr, self.secret, self.confirm_area):
-            widget.setVisible(False)
-            self.body.addWidget(widget)
-        self.start_button.setText(self.tr("Show QR code"))
-        self.start_button.setAccessibleName(self.tr("Show the QR code"))
-        self.start_button.clicked.connect(self.start)
+        self.confirm_area = field_row(self.tr("C&ode from the app"), self.code, self.confirm_button)
+        self.later(self.qr, self.secret, self.confirm_area)
+        self.start_with(self.tr("Show QR code"), self.tr("Show the QR code"), self.start)
 
     def start(self) -> None:
         label = self.label.text().strip() or self.tr("Authenticator app")
@@ -646,7 +663,11 @@ class EnrollAppDialog(EnrollDialog):
 class ImportPskcDialog(EnrollDialog):
     def __init__(self, page: PeoplePage, path: Path, assign_to: str) -> None:
         super().__init__(
-            page, {"username": assign_to}, page.tr("Import fobs from {file}").format(file=path.name)
+            page,
+            {"username": assign_to},
+            QCoreApplication.translate("ImportPskcDialog", "Import fobs from {file}").format(
+                file=path.name
+            ),
         )
         self.setObjectName("importPskcDialog")
         self.path = path
@@ -670,21 +691,12 @@ class ImportPskcDialog(EnrollDialog):
         self.assign_button = button(self.tr("&Hand over"), "assignFob")
         self.assign_button.setAccessibleName(self.tr("Hand the selected fob to the person"))
         self.assign_button.clicked.connect(self.assign)
-        assign_row = QHBoxLayout()
-        assign_label = QLabel(self.tr("Hand the selected fob &to"))
-        assign_label.setBuddy(self.assignee)
-        assign_row.addWidget(assign_label)
-        assign_row.addWidget(self.assignee, 1)
-        assign_row.addWidget(self.assign_button)
-        self.assign_area = QWidget()
-        self.assign_area.setLayout(assign_row)
-        for widget in (self.report, self.fobs, self.assign_area):
-            widget.setVisible(False)
-            self.body.addWidget(widget)
+        self.assign_area = field_row(
+            self.tr("Hand the selected fob &to"), self.assignee, self.assign_button
+        )
+        self.later(self.report, self.fobs, self.assign_area)
         self.imported: list[dict[str, Any]] = []
-        self.start_button.setText(self.tr("&Import"))
-        self.start_button.setAccessibleName(self.tr("Import the file"))
-        self.start_button.clicked.connect(self.start)
+        self.start_with(self.tr("&Import"), self.tr("Import the file"), self.start)
 
     def start(self) -> None:
         path, psk = self.path, self.psk.text().strip() or None

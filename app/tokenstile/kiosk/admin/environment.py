@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from tokenstile.config import Settings
@@ -82,15 +83,19 @@ class QtDialogs:
     def open_pskc(self, parent: QWidget) -> Path | None:
         name, _ = QFileDialog.getOpenFileName(
             parent,
-            parent.tr("Import a PSKC file"),
+            QCoreApplication.translate("QtDialogs", "Import a PSKC file"),
             str(Path.home()),
-            parent.tr("PSKC files (*.xml *.pskc *.pskcxml);;All files (*)"),
+            QCoreApplication.translate(
+                "QtDialogs", "PSKC files (*.xml *.pskc *.pskcxml);;All files (*)"
+            ),
         )
         return Path(name) if name else None
 
     def save_export(self, parent: QWidget, suggested: str) -> Path | None:
         name, _ = QFileDialog.getSaveFileName(
-            parent, parent.tr("Export the audit log"), str(Path.home() / suggested)
+            parent,
+            QCoreApplication.translate("QtDialogs", "Export the audit log"),
+            str(Path.home() / suggested),
         )
         return Path(name) if name else None
 

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 from tokenstile.kiosk.admin.environment import AdminDevices, Dialogs
 from tokenstile.kiosk.admin.messages import describe
 from tokenstile.kiosk.admin.session import AdminSession
-from tokenstile.kiosk.admin.tasks import TaskRunner
 from tokenstile.kiosk.admin.widgets import ApiPage, StatusLine, Table, button, field, local_time
+from tokenstile.kiosk.tasks import TaskRunner
 
 SEARCH_DELAY_MS = 250
 
@@ -142,7 +142,7 @@ class PeoplePage(ApiPage):
     people_loaded = Signal()
     credentials_loaded = Signal()
 
-    def __init__(  # noqa: PLR0915 - one screen's widgets, in reading order
+    def __init__(
         self,
         runner: TaskRunner,
         *,
@@ -159,7 +159,10 @@ class PeoplePage(ApiPage):
         self.dialog: QDialog | None = None
 
         self.search = field(
-            self.tr("Search by username or name"), "peopleSearch", self.tr("Search people")
+            self.tr("Search by username or name"),
+            "peopleSearch",
+            self.tr("Search people"),
+            search=True,
         )
         self.show_disabled = QCheckBox(self.tr("Show &disabled people"))
         self.show_disabled.setObjectName("showDisabled")
@@ -185,16 +188,20 @@ class PeoplePage(ApiPage):
                 self.tr("Cards"),
                 self.tr("Fobs"),
             ],
+            stretch=1,
         )
         self.table.itemSelectionChanged.connect(self._selected)
         self.count = QLabel()
         self.count.setObjectName("peopleCount")
 
-        self.add_button = button(self.tr("&Add person…"), "addPerson")
+        self.add_button = button(
+            self.tr("&Add person…"), "addPerson", role="primary", icon_name="admin-add-person"
+        )
         self.add_button.clicked.connect(self.add_person)
-        self.toggle_button = button(self.tr("D&isable"), "togglePerson")
+        self.toggle_button = button(self.tr("D&isable"), "togglePerson", icon_name="admin-disable")
         self.toggle_button.clicked.connect(self.toggle_person)
-        self.enroll_button = button(self.tr("&Enroll…"), "enroll")
+        self.enroll_button = button(self.tr("&Enroll"), "enroll", icon_name="admin-enroll")
+        self.enroll_button.setAccessibleName(self.tr("Enroll a key, card or app"))
         self.enroll_menu = QMenu(self.enroll_button)
         self.enroll_menu.setObjectName("enrollMenu")
         self.enroll_key_action = self.enroll_menu.addAction(self.tr("Security key (FIDO2)…"))
@@ -204,7 +211,9 @@ class PeoplePage(ApiPage):
         self.enroll_card_action.triggered.connect(self.enroll_card)
         self.enroll_app_action.triggered.connect(self.enroll_app)
         self.enroll_button.setMenu(self.enroll_menu)
-        self.import_button = button(self.tr("&Import fobs (PSKC)…"), "importPskc")
+        self.import_button = button(
+            self.tr("&Import fobs (PSKC)…"), "importPskc", icon_name="admin-import"
+        )
         self.import_button.clicked.connect(self.import_pskc)
 
         self.person_title = QLabel()
@@ -220,43 +229,58 @@ class PeoplePage(ApiPage):
                 self.tr("Last used"),
                 self.tr("Identifier"),
             ],
+            stretch=5,
         )
-        self.revoke_button = button(self.tr("&Revoke"), "revokeCredential")
+        self.credentials.set_placeholder(
+            self.tr("Select a person to see their keys, cards and fobs.")
+        )
+        self.revoke_button = button(
+            self.tr("&Revoke"), "revokeCredential", role="danger", icon_name="admin-revoke"
+        )
         self.revoke_button.setAccessibleName(self.tr("Revoke the selected credential"))
         self.revoke_button.clicked.connect(self.revoke_credential)
         self.credentials.itemSelectionChanged.connect(self._update_buttons)
 
-        top = QHBoxLayout()
-        top.addWidget(self.search, 1)
-        top.addWidget(self.show_disabled)
-        actions = QHBoxLayout()
-        for widget in (self.add_button, self.toggle_button, self.enroll_button, self.import_button):
-            actions.addWidget(widget)
-        actions.addStretch(1)
-        actions.addWidget(self.count)
+        self._lay_out()
+        self._selected()
+
+    def _lay_out(self) -> None:
+        # A tool bar (search and actions), the people, then the selected person's keys,
+        # cards and fobs with the one thing to do to them.
+        bar = QWidget()
+        bar.setObjectName("peopleTools")
+        tools = QHBoxLayout(bar)
+        tools.setContentsMargins(0, 0, 0, 0)
+        tools.setSpacing(8)
+        tools.addWidget(self.search, 1)
+        tools.addWidget(self.show_disabled)
+        tools.addSpacing(16)
+        for widget in (self.add_button, self.enroll_button, self.import_button, self.toggle_button):
+            tools.addWidget(widget)
         upper = QWidget()
         upper_layout = QVBoxLayout(upper)
-        upper_layout.setContentsMargins(0, 0, 0, 0)
-        upper_layout.addLayout(top)
-        upper_layout.addWidget(self.table)
-        upper_layout.addLayout(actions)
+        upper_layout.setContentsMargins(0, 0, 0, 8)
+        upper_layout.addWidget(bar)
+        upper_layout.addWidget(self.table, 1)
+        upper_layout.addWidget(self.count, 0, Qt.AlignmentFlag.AlignRight)
         lower = QWidget()
         lower_layout = QVBoxLayout(lower)
-        lower_layout.setContentsMargins(0, 0, 0, 0)
-        lower_layout.addWidget(self.person_title)
-        lower_layout.addWidget(self.credentials)
-        revoke_row = QHBoxLayout()
-        revoke_row.addWidget(self.revoke_button)
-        revoke_row.addStretch(1)
-        lower_layout.addLayout(revoke_row)
+        lower_layout.setContentsMargins(0, 8, 0, 0)
+        heading = QHBoxLayout()
+        heading.addWidget(self.person_title, 1)
+        heading.addWidget(self.revoke_button)
+        lower_layout.addLayout(heading)
+        lower_layout.addWidget(self.credentials, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setObjectName("peopleSplitter")
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(upper)
         splitter.addWidget(lower)
+        splitter.setSizes([330, 270])
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        layout.setContentsMargins(16, 16, 16, 8)
+        layout.addWidget(splitter, 1)
         layout.addWidget(self.status)
-        self._update_buttons()
 
     def clear(self) -> None:
         self.table.show_rows([])
@@ -307,6 +331,12 @@ class PeoplePage(ApiPage):
         self.table.blockSignals(False)
         total = int(answer.get("total", len(people)))
         self.count.setText(self.tr("{n} of {total} people").format(n=len(people), total=total))
+        query = self.search.text().strip()
+        self.table.set_placeholder(
+            self.tr("No one matches “{query}”.").format(query=query)
+            if query
+            else self.tr("No one here yet: add a person.")
+        )
         self._selected()
         self.people_loaded.emit()
 
@@ -352,11 +382,17 @@ class PeoplePage(ApiPage):
         person = self.person()
         self._update_buttons()
         if person is None:
-            self.person_title.setText(self.tr("Select a person to see their keys, cards and fobs."))
+            self.person_title.setText(self.tr("Keys, cards and fobs"))
+            self.credentials.set_placeholder(
+                self.tr("Select a person to see their keys, cards and fobs.")
+            )
             self.credentials.show_rows([])
             return
         name = person.get("display_name") or person["username"]
         self.person_title.setText(self.tr("Keys, cards and fobs of {name}").format(name=name))
+        self.credentials.set_placeholder(
+            self.tr("{name} has no keys, cards or fobs yet: use Enroll.").format(name=name)
+        )
         self.load_credentials()
 
     def load_credentials(self) -> None:

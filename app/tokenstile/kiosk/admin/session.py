@@ -9,9 +9,6 @@ shortly before it expires, and once more when the service says it is no longer v
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import threading
 import time
@@ -24,6 +21,7 @@ from tokenstile.broker.client import TokenServiceClient
 from tokenstile.broker.errors import NotLoggedIn, ServiceError, TokenRefused
 from tokenstile.broker.model import TokenGrant
 from tokenstile.errors import TokenstileError
+from tokenstile.kiosk.service import token_claims
 from tokenstile.tokens.model import ADMIN_SCOPE
 
 logger = logging.getLogger(__name__)
@@ -61,17 +59,6 @@ class AdminIdentity:
     sid: str
     factor: str
     acr: str
-
-
-def token_claims(access_token: str) -> dict[str, Any]:
-    """The payload of our JWT access token, for display only (the service verifies it)."""
-    try:
-        payload = access_token.split(".")[1]
-        data = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        claims = json.loads(data)
-    except (IndexError, ValueError, binascii.Error):
-        return {}
-    return claims if isinstance(claims, dict) else {}
 
 
 def admit(client: TokenServiceClient, grant: TokenGrant) -> AdminSession:

@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QVBoxLayout, QWidget
 
 from tokenstile.kiosk.admin.environment import Dialogs
 from tokenstile.kiosk.admin.people import SEARCH_DELAY_MS
-from tokenstile.kiosk.admin.tasks import TaskRunner
 from tokenstile.kiosk.admin.widgets import ApiPage, Table, button, field, local_time
+from tokenstile.kiosk.tasks import TaskRunner
 
 
 class SessionsPage(ApiPage):
@@ -23,12 +23,14 @@ class SessionsPage(ApiPage):
         super().__init__(runner, parent)
         self.setObjectName("sessionsPage")
         self.dialogs = dialogs
-        self.person = field(self.tr("All people"), "sessionsPerson", self.tr("Person"))
+        self.person = field(self.tr("All people"), "sessionsPerson", self.tr("Person"), search=True)
         self.active_only = QCheckBox(self.tr("&Live sessions only"))
         self.active_only.setObjectName("activeOnly")
         self.active_only.setAccessibleName(self.tr("Live sessions only"))
         self.active_only.setChecked(True)
-        self.refresh_button = button(self.tr("Re&fresh"), "refreshSessions")
+        self.refresh_button = button(
+            self.tr("Re&fresh"), "refreshSessions", icon_name="admin-refresh"
+        )
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(SEARCH_DELAY_MS)
@@ -49,21 +51,25 @@ class SessionsPage(ApiPage):
                 self.tr("Ends"),
                 self.tr("State"),
             ],
+            stretch=6,
         )
+        self.table.set_placeholder(self.tr("No sessions to show."))
         self.table.itemSelectionChanged.connect(self._update_buttons)
-        self.revoke_button = button(self.tr("&Revoke session"), "revokeSession")
+        self.revoke_button = button(
+            self.tr("&Revoke session"), "revokeSession", role="danger", icon_name="admin-revoke"
+        )
         self.revoke_button.clicked.connect(self.revoke)
-        top = QHBoxLayout()
-        top.addWidget(self.person, 1)
-        top.addWidget(self.active_only)
-        top.addWidget(self.refresh_button)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.revoke_button)
-        bottom.addStretch(1)
+        tools = QHBoxLayout()
+        tools.setSpacing(8)
+        tools.addWidget(self.person, 1)
+        tools.addWidget(self.active_only)
+        tools.addSpacing(16)
+        tools.addWidget(self.refresh_button)
+        tools.addWidget(self.revoke_button)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.table)
-        layout.addLayout(bottom)
+        layout.setContentsMargins(16, 16, 16, 8)
+        layout.addLayout(tools)
+        layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
         self._update_buttons()
 
@@ -106,6 +112,11 @@ class SessionsPage(ApiPage):
                     ],
                 )
             )
+        self.table.set_placeholder(
+            self.tr("No live sessions.")
+            if self.active_only.isChecked()
+            else self.tr("No sessions to show.")
+        )
         self.table.show_rows(rows)
         self._update_buttons()
         self.sessions_loaded.emit()

@@ -7,15 +7,14 @@ sentence and their session is revoked at once (:func:`~.session.admit`).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QFormLayout,
+    QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QSizePolicy,
@@ -30,21 +29,9 @@ from tokenstile.devices.piv_login import PinRequest
 from tokenstile.kiosk.admin.environment import AdminDevices
 from tokenstile.kiosk.admin.messages import describe
 from tokenstile.kiosk.admin.session import AdminSession, TaskCancelled, admit
-from tokenstile.kiosk.admin.tasks import Task, TaskContext, TaskRunner
 from tokenstile.kiosk.admin.widgets import PinField, StatusLine, button, field
-
-
-def key_origin(server: str, rp_id: str | None = None) -> str:
-    """The WebAuthn origin the service accepts by default: ``https://<rp id>``, where the
-    RP ID is the service's host name, or ``localhost`` on a loopback address."""
-    if rp_id:
-        return f"https://{rp_id}"
-    host = urlsplit(server).hostname or "localhost"
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    return "https://localhost" if loopback else f"https://{host}"
+from tokenstile.kiosk.service import key_origin
+from tokenstile.kiosk.tasks import Task, TaskContext, TaskRunner
 
 
 class SignInPage(QWidget):
@@ -64,29 +51,29 @@ class SignInPage(QWidget):
         super().__init__(parent)
         self.setObjectName("adminSignIn")
         self.server = server
-        self.rp_id: str | None = None  # the service's WebAuthn RP ID when it is not the default
         self._connect = connect
         self._devices = devices
         self._runner = runner
         self.task: Task | None = None
 
         title = QLabel(self.tr("Administrator sign-in"))
-        title.setObjectName("title")
+        title.setObjectName("signInTitle")
         title.setAccessibleName(title.text())
         lead = QLabel(self.tr("Sign in with your own security key, smart card or one-time code."))
         lead.setObjectName("lead")
         lead.setWordWrap(True)
         where = QLabel(self.tr("Token service: {server}").format(server=server))
-        where.setObjectName("hint")
+        where.setObjectName("serviceHint")
 
-        self.key_button = button(self.tr("Security key"), "factorKey")
-        self.card_button = button(self.tr("Smart card"), "factorCard")
-        self.code_button = button(self.tr("One-time code"), "factorCode")
+        self.key_button = button(self.tr("Security key"), "factorKey", icon_name="key")
+        self.card_button = button(self.tr("Smart card"), "factorCard", icon_name="card")
+        self.code_button = button(self.tr("One-time code"), "factorCode", icon_name="fob")
         self.factors = QButtonGroup(self)
         choices = QHBoxLayout()
         for index, choice in enumerate((self.key_button, self.card_button, self.code_button)):
             choice.setCheckable(True)
             choice.setProperty("role", "factor")
+            choice.setIconSize(QSize(26, 26))
             self.factors.addButton(choice, index)
             choices.addWidget(choice)
         self.factors.idClicked.connect(self._choose)
@@ -115,9 +102,14 @@ class SignInPage(QWidget):
         self.code_submit.clicked.connect(self.start_code)
         self.code.returnPressed.connect(self.start_code)
         self.username.returnPressed.connect(self.code.setFocus)
-        code_form = QFormLayout()
-        code_form.addRow(self.tr("&Username"), self.username)
-        code_form.addRow(self.tr("&Code"), self.code)
+        code_form = QGridLayout()  # labels centred on their fields (a form layout tops them)
+        for row, (text, entry) in enumerate(
+            ((self.tr("&Username"), self.username), (self.tr("&Code"), self.code))
+        ):
+            label = QLabel(text)
+            label.setBuddy(entry)
+            code_form.addWidget(label, row, 0)
+            code_form.addWidget(entry, row, 1)
         code_page = QWidget()
         code_layout = QVBoxLayout(code_page)
         code_layout.addLayout(code_form)
@@ -141,10 +133,13 @@ class SignInPage(QWidget):
         pin_row.addWidget(self.cancel_button)
         self.status = StatusLine("signInStatus")
 
-        column = QWidget()
-        column.setObjectName("signInColumn")
-        column.setMaximumWidth(760)
+        column = QFrame()
+        column.setObjectName("signInCard")
+        column.setMaximumWidth(780)
+        column.setMinimumWidth(720)
         layout = QVBoxLayout(column)
+        layout.setContentsMargins(36, 32, 36, 28)
+        layout.setSpacing(10)
         for widget in (title, lead, where):
             layout.addWidget(widget)
         layout.addSpacing(12)
@@ -201,6 +196,7 @@ class SignInPage(QWidget):
         def work(ctx: TaskContext) -> AdminSession:
             client = self._connect()
             try:
+                rp_id = client.login_options().webauthn_rp_id  # the origin the key signs for
                 ctx.say(self.tr("Insert or tap your security key."))
                 key = devices.key_finder.wait_for_key(timeout=devices.key_wait, cancel=ctx.cancel)
             except BaseException:
@@ -213,7 +209,7 @@ class SignInPage(QWidget):
 
             key_client = SecurityKeyClient(
                 key,
-                origin=key_origin(self.server, self.rp_id),
+                origin=key_origin(self.server, rp_id),
                 on_touch=lambda: ctx.say(self.tr("Touch your security key.")),
                 on_pin=on_pin,
                 cancel=ctx.cancel,

@@ -4,13 +4,15 @@ admin API on a worker."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -22,7 +24,8 @@ from PySide6.QtWidgets import (
 
 from tokenstile.kiosk.admin.messages import describe
 from tokenstile.kiosk.admin.session import AdminSession, SessionEnded
-from tokenstile.kiosk.admin.tasks import Task, TaskContext, TaskRunner
+from tokenstile.kiosk.tasks import Task, TaskContext, TaskRunner
+from tokenstile.kiosk.widgets import icon
 
 
 def local_time(epoch: float | None) -> str:
@@ -32,23 +35,55 @@ def local_time(epoch: float | None) -> str:
     return datetime.fromtimestamp(float(epoch)).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def button(text: str, name: str, *, default: bool = False) -> QPushButton:
-    """A push button with an accessible name (what a screen reader says)."""
+def button(
+    text: str,
+    name: str,
+    *,
+    default: bool = False,
+    role: str = "",
+    icon_name: str | None = None,
+) -> QPushButton:
+    """A push button with an accessible name (what a screen reader says).
+
+    ``role`` picks its look in ``admin.qss``: "" (white, outlined), ``primary`` (the one
+    action a screen is for, filled) or ``danger`` (revokes something, red).
+    """
     widget = QPushButton(text)
     widget.setObjectName(name)
-    widget.setAccessibleName(text.rstrip("…").strip())
+    widget.setAccessibleName(text.replace("&", "").rstrip("…").strip())
     widget.setAutoDefault(default)
     widget.setDefault(default)
+    widget.setCursor(Qt.CursorShape.PointingHandCursor)
+    if role:
+        widget.setProperty("role", role)
+    if icon_name:
+        widget.setIcon(icon(icon_name))
+        widget.setIconSize(QSize(18, 18))
     return widget
 
 
-def field(placeholder: str, name: str, accessible: str) -> QLineEdit:
+def field(placeholder: str, name: str, accessible: str, *, search: bool = False) -> QLineEdit:
     widget = QLineEdit()
     widget.setObjectName(name)
     widget.setPlaceholderText(placeholder)
     widget.setAccessibleName(accessible)
     widget.setClearButtonEnabled(True)
+    if search:
+        widget.addAction(icon("admin-search"), QLineEdit.ActionPosition.LeadingPosition)
     return widget
+
+
+def field_row(label: str, widget: QLineEdit, action: QPushButton) -> QWidget:
+    """A label, its field and the button that acts on it, on one line."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    caption = QLabel(label)
+    caption.setBuddy(widget)
+    layout.addWidget(caption)
+    layout.addWidget(widget, 1)
+    layout.addWidget(action)
+    return row
 
 
 class StatusLine(QLabel):
@@ -106,9 +141,22 @@ class PinField(QLineEdit):
 
 
 class Table(QTableWidget):
-    """A read-only table of whole rows; each row remembers the record it shows."""
+    """A read-only table of whole rows; each row remembers the record it shows.
 
-    def __init__(self, name: str, accessible: str, headers: Sequence[str]) -> None:
+    Columns fit their contents except ``stretch``, which takes what is left (the one a
+    reader needs whole: a name, a detail). An empty table says why in its middle
+    (:meth:`set_placeholder`) instead of showing a blank box.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        accessible: str,
+        headers: Sequence[str],
+        *,
+        stretch: int = 0,
+        widths: Mapping[int, int] | None = None,
+    ) -> None:
         super().__init__(0, len(headers))
         self.setObjectName(name)
         self.setAccessibleName(accessible)
@@ -117,10 +165,58 @@ class Table(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setTabKeyNavigation(False)
+        self.setShowGrid(False)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.verticalHeader().setVisible(False)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.horizontalHeader().setStretchLastSection(True)
+        self.verticalHeader().setDefaultSectionSize(36)
+        columns = self.horizontalHeader()
+        columns.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        columns.setHighlightSections(False)
+        columns.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        columns.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+        for column, width in (widths or {}).items():  # long values: a set width, elided
+            columns.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            columns.resizeSection(column, width)
+        columns.setStretchLastSection(False)
         self._records: list[Any] = []
+        self._placeholder = ""
+
+    def set_placeholder(self, text: str) -> None:
+        """What the empty table says ("Select a person to see…", "No sessions…")."""
+        self._placeholder = text
+        self.viewport().update()
+
+    @property
+    def placeholder(self) -> str:
+        return self._placeholder
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        super().paintEvent(event)
+        if self.rowCount() or not self._placeholder:
+            return
+        painter = QPainter(self.viewport())
+        try:
+            area = self.viewport().rect()
+            art = 72 if area.height() >= 180 else 0
+            text_top = area.center().y() - (art // 2) + 4
+            if art:
+                icon("admin-empty").paint(
+                    painter, QRect(area.center().x() - art // 2, text_top - art - 4, art, art)
+                )
+            painter.setPen(QColor("#6b7785"))
+            font = painter.font()
+            font.setPixelSize(16)
+            painter.setFont(font)
+            painter.drawText(
+                QRect(area.left() + 24, text_top + 8, area.width() - 48, 60),
+                int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+                | int(Qt.TextFlag.TextWordWrap),
+                self._placeholder,
+            )
+        finally:
+            painter.end()
 
     def show_rows(self, rows: Sequence[tuple[Any, Sequence[str]]]) -> None:
         """``rows`` of (record, cells); the selection is kept on the same record key."""
@@ -130,7 +226,9 @@ class Table(QTableWidget):
             row = self.rowCount()
             self.insertRow(row)
             for column, text in enumerate(cells):
-                self.setItem(row, column, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)  # the whole value of a cell cut short
+                self.setItem(row, column, item)
             self._records.append(record)
 
     def record(self, row: int | None = None) -> Any:
@@ -160,6 +258,7 @@ class ApiPage(QWidget):
 
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)  # a white sheet
         self.runner = runner
         self.session: AdminSession | None = None
         self.status = StatusLine(f"{type(self).__name__}Status")

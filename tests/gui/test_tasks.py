@@ -1,16 +1,15 @@
-"""The console's worker tasks with real Qt: outcomes come back on the GUI thread, a
-question blocks only the worker, cancel ends a wait, and a closed widget hears nothing."""
+"""The worker tasks of the kiosk and the console, with real Qt: outcomes come back on the
+GUI thread, a question blocks only the worker, cancel ends a wait, a closed widget hears
+nothing, and a one-thread runner keeps the order its tasks were started in."""
 
 from __future__ import annotations
 
 import threading
 
-import pytest
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
-from tokenstile.kiosk.admin.console import run_admin_console
-from tokenstile.kiosk.admin.tasks import TaskContext, TaskRunner
+from tokenstile.kiosk.tasks import TaskContext, TaskRunner
 
 
 def test_outcomes_and_questions_reach_the_gui_thread(qtbot: QtBot) -> None:
@@ -82,8 +81,10 @@ def isValid(obj: object) -> bool:  # noqa: N802 - shiboken's name
     return bool(shiboken6.isValid(obj))
 
 
-def test_the_entry_point_refuses_a_plain_http_server_elsewhere(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert run_admin_console("http://auth.example", argv=["tokenstile"]) == 1
-    assert "HTTPS" in capsys.readouterr().err
+def test_one_thread_keeps_the_order(qtbot: QtBot) -> None:
+    runner = TaskRunner(threads=1)
+    seen: list[int] = []
+    for number in range(5):
+        runner.start(lambda _ctx, n=number: seen.append(n))  # type: ignore[misc]
+    assert runner.wait(5_000)
+    assert seen == [0, 1, 2, 3, 4]

@@ -1,13 +1,18 @@
-"""Blocking work off the GUI thread, with a cancel event and questions back to the GUI.
+"""Blocking work off the GUI thread, for the kiosk and the admin console alike.
 
-A :class:`Task` runs ``work(context)`` on a thread pool. The work calls the token service
-or a device (both block: a key waits for a touch), and may ask the GUI something on the
-way — ``context.ask("pin", prompt)`` emits :attr:`TaskSignals.prompted` and waits until
-the GUI calls :meth:`Task.answer`, or the task is cancelled (then it returns ``None``).
-Results and failures come back as queued Qt signals, so slots run on the GUI thread::
+A :class:`Task` runs ``work(context)`` on a :class:`TaskRunner`'s threads. The work calls
+the token service, the keychain or a device (all block: a key waits for a touch), and may
+ask the GUI something on the way — ``context.ask("pin", question)`` emits a prompt and
+waits until the GUI calls :meth:`Task.answer`, or the task is cancelled (then it returns
+``None``). Results and failures come back as queued Qt signals, so the callbacks run on
+the GUI thread::
 
     task = runner.start(work, on_done=show, on_error=explain, on_prompt=ask_pin)
     cancel_button.clicked.connect(task.cancel)
+
+A runner with one thread runs its tasks one at a time, in the order they were started:
+the kiosk relies on that so that a sign-out and the next sign-in reach the keychain in
+the order they were asked for.
 """
 
 from __future__ import annotations
@@ -58,41 +63,33 @@ class TaskSignals(QObject):
         """False once the widget that started the task is gone (a closed dialog)."""
         return self.owner is None or shiboken6.isValid(self.owner)
 
+    def _deliver(self, calls: list[Callable[..., None]], *args: object) -> None:
+        if self._live():
+            for call in list(calls):
+                call(*args)
+
     @Slot(object)
     def _done(self, result: object) -> None:
-        if not self._live():
-            return
-        for call in self.on_done:
-            call(result)
+        self._deliver(self.on_done, result)
 
     @Slot(object)
     def _error(self, exc: BaseException) -> None:
-        if not self._live():
-            return
-        for call in self.on_error:
-            call(exc)
+        self._deliver(self.on_error, exc)
 
     @Slot(str, object)
     def _prompt(self, kind: str, payload: object) -> None:
-        if not self._live():
-            return
-        for call in self.on_prompt:
-            call(kind, payload)
+        self._deliver(self.on_prompt, kind, payload)
 
     @Slot(str)
     def _progress(self, text: str) -> None:
-        if not self._live():
-            return
-        for call in self.on_progress:
-            call(text)
+        self._deliver(self.on_progress, text)
 
     @Slot()
     def _end(self) -> None:
         live = self._live()
-        for call in self.on_end:
-            if not live and call is not self.forget:
-                continue
-            call()
+        for call in list(self.on_end):
+            if live or call is self.forget:
+                call()
 
 
 class TaskContext:
@@ -131,7 +128,7 @@ class Task(QRunnable):
         # start the next task at once.
         try:
             result = self._work(TaskContext(self))
-        except Exception as exc:  # noqa: BLE001 - every failure goes to the GUI as a sentence
+        except BaseException as exc:  # noqa: BLE001 - every failure goes to the GUI as a sentence
             logger.debug("task failed: %s", type(exc).__name__)
             self.done.set()
             self.signals.failed.emit(exc)
@@ -144,7 +141,7 @@ class Task(QRunnable):
 
     def ask(self, kind: str, payload: object) -> Any:
         with self._lock:
-            self._answered.clear()
+            self._answered.clear()  # nothing stale from an earlier question
             self._answer = None
         if self.cancel_event.is_set():
             return None
@@ -175,6 +172,7 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(threads)
+        self._pool.setExpiryTimeout(-1)  # a kiosk works all day: keep the threads
         self._tasks: set[Task] = set()
 
     def start(
@@ -189,7 +187,7 @@ class TaskRunner(QObject):
         owner: QObject | None = None,
     ) -> Task:
         """Run ``work`` on the pool; the callbacks run on the GUI thread while ``owner``
-        (the widget that asked) still exists."""
+        (the widget that asked; None: always) still exists."""
         task = Task(work, owner)
         signals = task.signals
         if on_done is not None:
@@ -216,6 +214,10 @@ class TaskRunner(QObject):
     @property
     def busy(self) -> bool:
         return any(task.running for task in self._tasks)
+
+    def wait(self, msecs: int = 10_000) -> bool:
+        """Wait for the tasks already started (shutdown and tests); False on time-out."""
+        return bool(self._pool.waitForDone(msecs))
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Cancel every task and wait for the workers (a device call ends at its time-out)."""
