@@ -12,6 +12,7 @@
                                            [--lifetime SECONDS] [--min-acr ACR]
     tokenstile manage --db URL rotate-keys [--alg ES256|EdDSA] [--now]
     tokenstile manage --db URL audit [--since ISO8601] [--json]
+    tokenstile manage --db URL purge [--dry-run]   (ended sessions, expired tokens and challenges)
     tokenstile manage --db URL totp|hotp add ... / otp import|list|revoke|unlock|resync|
                                            confirm|assign ...  (see tokenstile.cli_otp)
     tokenstile manage --db URL piv enroll|list|revoke ... / ca show|import / trust add ...
@@ -120,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     audit = actions.add_parser("audit", help="print the audit log")
     audit.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-27T08:00:00Z")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    purge = actions.add_parser("purge", help="delete ended sessions, expired tokens, challenges")
+    purge.add_argument("--dry-run", action="store_true", help="count only; delete nothing")
     add_otp_commands(actions)
     add_fido2_commands(actions)
     add_piv_commands(actions)
@@ -235,6 +238,8 @@ def _manage(args: argparse.Namespace) -> int:
             since = _parse_time(args.since) if args.since else None
             for entry in store.audit_entries(since=since):
                 _print_audit(entry, as_json=args.json)
+        elif args.action == "purge":
+            _manage_purge(args, deployment)
         elif args.action in OTP_ACTIONS:
             return run_otp_command(args, deployment)
         elif args.action in FIDO2_ACTIONS:
@@ -275,6 +280,24 @@ def _manage_user(args: argparse.Namespace, deployment: Deployment) -> int:
         ended = f"{len(revoked)} session{'' if len(revoked) == 1 else 's'}"
         print(f"{args.username} is disabled; {ended} ended.")
     return 0
+
+
+def _manage_purge(args: argparse.Namespace, deployment: Deployment) -> None:
+    from tokenstile.store.purge import longest_rate_limit_window, purge_expired
+
+    settings = deployment.settings
+    report = purge_expired(
+        deployment.store,
+        now=deployment.clock.now(),
+        keep_seconds=settings.purge_retention,
+        rate_limit_window=longest_rate_limit_window(settings),
+        dry_run=args.dry_run,
+        origin=MANAGE,
+    )
+    for table, count in report.counts.items():
+        print(f"{table}\t{count}")
+    done = "Would delete" if report.dry_run else "Deleted"
+    print(f"{done} {report.total} rows{' (dry run: nothing deleted)' if report.dry_run else ''}.")
 
 
 def _print_audit(entry: dict[str, Any], *, as_json: bool) -> None:

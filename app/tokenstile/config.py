@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     rate_limit_login_failures: int = Field(default=100, ge=0)
     rate_limit_login_failures_window: float = Field(default=300.0, gt=0, le=86_400)
 
+    # Purging rows that can never matter again (store/purge.py): an ended session stays
+    # ``purge_retention`` seconds (reuse detection, the admin's session list); each
+    # server process purges every ``purge_interval`` seconds (0: never).
+    purge_retention: float = Field(default=7 * 86_400.0, ge=0)
+    purge_interval: float = Field(default=3600.0, ge=0)
+
     # One-time codes (issue 3): the check windows and the lockout schedule.
     otp_window: int = Field(default=1, ge=0, le=10)
     otp_hotp_look_ahead: int = Field(default=10, ge=0, le=100)

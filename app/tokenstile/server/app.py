@@ -41,6 +41,7 @@ from tokenstile.server.piv_routes import piv_router
 from tokenstile.server.rate_limit import install_rate_limits
 from tokenstile.server.webauthn_routes import webauthn_router
 from tokenstile.server.wire import NO_STORE, json_response, read_form, request_origin
+from tokenstile.store.purge import PeriodicPurge
 from tokenstile.tokens.dpop import DpopProofError
 from tokenstile.tokens.model import Client
 from tokenstile.tokens.service import (
@@ -124,6 +125,7 @@ def create_app(deployment: Deployment) -> FastAPI:
         version=__version__,
         description="OAuth 2.0 token service for hardware-token logins (RFC 6749, 7009, "
         "7662, 8414, 9068).",
+        lifespan=PeriodicPurge.from_settings(store, deployment.clock, settings).lifespan,
     )
 
     clients = ClientDirectory(store, deployment.clock)
