@@ -153,8 +153,9 @@ def run_fido2_command(args: argparse.Namespace, deployment: Deployment) -> int:
     if action == "list":
         _print_credentials(repository.credentials(args.username))
     elif action == "revoke":
-        info = repository.revoke(parse_credential_id(args.credential_id), by=ACTOR, origin=ACTOR)
-        print(f"Revoked {info.credential_id} of {info.username}.")
+        done = repository.revoke(parse_credential_id(args.credential_id), by=ACTOR, origin=ACTOR)
+        info = done.info
+        print(f"Revoked {info.credential_id} of {info.username}; {done.sessions_text}.")
     else:
         info = repository.unsuspend(parse_credential_id(args.credential_id), by=ACTOR, origin=ACTOR)
         print(f"{info.credential_id} of {info.username} is active again.")

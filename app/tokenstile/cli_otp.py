@@ -126,8 +126,9 @@ def run_otp_command(args: argparse.Namespace, deployment: Deployment) -> int:
     if action == "list":
         _print_credentials(repository.credentials(args.username))
     elif action == "revoke":
-        info = repository.revoke(args.serial, by=ACTOR, origin=ACTOR)
-        print(f"Revoked {info.serial}{f' of {info.username}' if info.username else ''}.")
+        done = repository.revoke(args.serial, by=ACTOR, origin=ACTOR)
+        owner = f" of {done.info.username}" if done.info.username else ""
+        print(f"Revoked {done.info.serial}{owner}; {done.sessions_text}.")
     elif action == "unlock":
         serials = repository.unlock(args.username, by=ACTOR, origin=ACTOR)
         unlocked = f" and unlocked {', '.join(serials)}" if serials else ""

@@ -191,8 +191,9 @@ def run_piv_command(args: argparse.Namespace, deployment: Deployment) -> int:
     if action == "list":
         _print_cards(repository.cards(args.username))
     else:  # revoke
-        info = repository.revoke(args.fingerprint, by=ACTOR, origin=ACTOR)
-        print(f"Revoked the card {info.fingerprint} of {info.username}.")
+        done = repository.revoke(args.fingerprint, by=ACTOR, origin=ACTOR)
+        info = done.info
+        print(f"Revoked the card {info.fingerprint} of {info.username}; {done.sessions_text}.")
     return 0
 
 

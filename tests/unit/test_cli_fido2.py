@@ -111,7 +111,7 @@ def test_enroll_list_revoke(capsys: pytest.CaptureFixture[str], db: str, key: Pa
 
     code, out, _ = fido2(capsys, db, "revoke", credential_id)
     assert code == 0
-    assert out.strip() == f"Revoked {credential_id} of alice."
+    assert out.strip() == f"Revoked {credential_id} of alice; 0 sessions ended."
     assert listing(capsys, db, "alice")[0][2] == "revoked:admin"
     code, _, err = fido2(capsys, db, "revoke", credential_id)
     assert code == 1

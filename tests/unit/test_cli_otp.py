@@ -200,7 +200,8 @@ def test_a_bad_import_says_why_and_imports_nothing(
 
 def test_revoke_unlock_and_their_errors(capsys: pytest.CaptureFixture[str], db: str) -> None:
     run(capsys, db, "totp", "add", "alice", "--secret", SEED_B32, "--serial", "FOB-1")
-    assert run(capsys, db, "otp", "revoke", "FOB-1")[1].strip() == "Revoked FOB-1 of alice."
+    revoked = run(capsys, db, "otp", "revoke", "FOB-1")[1].strip()
+    assert revoked == "Revoked FOB-1 of alice; 0 sessions ended."
     code, _, err = run(capsys, db, "otp", "revoke", "FOB-1")
     assert (code, err.strip()) == (1, "tokenstile: Credential FOB-1 is already revoked.")
     code, _, err = run(capsys, db, "otp", "revoke", "NOPE")

@@ -236,7 +236,7 @@ def test_revoke_by_fingerprint_or_its_start(
     fp = card_fingerprint(applet)
     colons = ":".join(fp[i : i + 2] for i in range(0, 16, 2)).upper()
     code, out, _ = manage(capsys, db, "piv", "revoke", colons)
-    assert (code, out.strip()) == (0, f"Revoked the card {fp} of alice.")
+    assert (code, out.strip()) == (0, f"Revoked the card {fp} of alice; 0 sessions ended.")
     code, _, err = manage(capsys, db, "piv", "revoke", fp)
     assert code == 1
     assert "already revoked" in err

@@ -50,6 +50,7 @@ from tokenstile.server.dpop import dpop_jkt
 from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
 from tokenstile.store.otp_repository import OtpConflict, OtpRepository
+from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService
 
 OTP_ACR = "otp"
@@ -130,6 +131,7 @@ def otp_router(
                 origin=origin,
                 device={"serial": credential.serial} if credential is not None else None,
                 dpop_jkt=jkt,
+                credential=credential_ref("otp", credential.serial) if credential else None,
             )
         except InvalidGrant as exc:  # disabled between the check and the session
             raise InvalidGrant(REFUSED) from exc
@@ -247,6 +249,12 @@ class CredentialBody(BaseModel):
     manufacturer: str | None
     model: str | None
     not_after: float | None
+
+
+class RevokedCredentialBody(CredentialBody):
+    sessions_ended: int = Field(
+        description="how many sessions the revoked credential had opened that this ended"
+    )
 
 
 class EnrollmentResponseBody(BaseModel):
@@ -436,14 +444,14 @@ def _add_maintenance_routes(router: APIRouter, repository: Lazy[OtpRepository]) 
         router,
         "/revoke",
         SerialBody,
-        summary="Revoke a credential for good",
-        response_model=CredentialBody,
+        summary="Revoke a credential for good and end the sessions it opened",
+        response_model=RevokedCredentialBody,
     )
     async def revoke(request: Request, who: AdminPrincipal, body: SerialBody) -> Response:
-        info = await _call(
+        done = await _call(
             lambda: repository().revoke(body.serial, by=who.actor, origin=request_origin(request))
         )
-        return no_store_json(info.to_json())
+        return no_store_json({**done.info.to_json(), "sessions_ended": done.sessions_ended})
 
     @admin_post(
         router,

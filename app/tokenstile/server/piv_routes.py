@@ -66,7 +66,7 @@ from tokenstile.store.piv_repository import (
     load_anchor_files,
 )
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
-from tokenstile.tokens.model import Client
+from tokenstile.tokens.model import Client, credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService
 
 PIV_FACTOR = "piv"
@@ -197,6 +197,11 @@ def piv_router(
                 origin=origin,
                 device=device,
                 dpop_jkt=jkt,
+                credential=(
+                    credential_ref("piv", outcome.certificate.fingerprint)
+                    if outcome.certificate is not None
+                    else None
+                ),
             )
         except InvalidGrant as exc:  # disabled between the check and the session
             raise InvalidGrant(REFUSED) from exc
@@ -296,6 +301,12 @@ class CardBody(BaseModel):
     enrolled_by: str | None
     last_used_at: float | None
     revoked_at: float | None
+
+
+class RevokedCardBody(CardBody):
+    sessions_ended: int = Field(
+        description="how many sessions the revoked credential had opened that this ended"
+    )
 
 
 class IssueResponseBody(BaseModel):
@@ -437,16 +448,16 @@ def _admin_router(
         router,
         "/revoke",
         RevokeBody,
-        summary="Revoke a card for good (by its certificate fingerprint)",
-        response_model=CardBody,
+        summary="Revoke a card for good (by its certificate fingerprint) and end its sessions",
+        response_model=RevokedCardBody,
     )
     async def revoke(request: Request, who: AdminPrincipal, body: RevokeBody) -> Response:
-        info = await _call(
+        done = await _call(
             lambda: repository().revoke(
                 body.fingerprint, by=who.actor, origin=request_origin(request)
             )
         )
-        return no_store_json(info.to_json())
+        return no_store_json({**done.info.to_json(), "sessions_ended": done.sessions_ended})
 
     @router.get(
         "/ca",

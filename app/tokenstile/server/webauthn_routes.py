@@ -66,6 +66,7 @@ from tokenstile.store.webauthn_repository import (
     WebAuthnRepository,
     parse_credential_id,
 )
+from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService
 
 FIDO2_ACR = "phrh"  # phishing-resistant, hardware-protected (OpenID EAP ACR values)
@@ -153,6 +154,7 @@ def webauthn_router(
                     "credential_id": b64url(credential.credential_id),
                 },
                 dpop_jkt=jkt,
+                credential=credential_ref("fido2", b64url(credential.credential_id)),
             )
         except InvalidGrant as exc:  # disabled between the check and the session
             raise InvalidGrant("This account is disabled.") from exc
@@ -251,6 +253,12 @@ class CredentialBody(BaseModel):
     last_used_at: float | None
 
 
+class RevokedCredentialBody(CredentialBody):
+    sessions_ended: int = Field(
+        description="how many sessions the revoked credential had opened that this ended"
+    )
+
+
 class CredentialListBody(BaseModel):
     credentials: list[CredentialBody]
 
@@ -339,20 +347,20 @@ def _add_state_route(router: APIRouter, repository: Lazy[WebAuthnRepository], ve
         router,
         f"/{verb}",
         CredentialIdBody,
-        summary="Revoke a credential for good"
+        summary="Revoke a credential for good and end the sessions it opened"
         if verb == "revoke"
         else "Make a suspended credential usable again",
-        response_model=CredentialBody,
+        response_model=RevokedCredentialBody if verb == "revoke" else CredentialBody,
         name=f"fido2_{verb}",
     )
     async def change(request: Request, who: AdminPrincipal, body: CredentialIdBody) -> Response:
-        def work() -> WebAuthnCredentialInfo:
+        def work() -> dict[str, Any]:
             repo = repository()
-            action = repo.revoke if verb == "revoke" else repo.unsuspend
-            return action(
-                parse_credential_id(body.credential_id),
-                by=who.actor,
-                origin=request_origin(request),
-            )
+            credential_id = parse_credential_id(body.credential_id)
+            origin = request_origin(request)
+            if verb == "revoke":
+                done = repo.revoke(credential_id, by=who.actor, origin=origin)
+                return {**done.info.to_json(), "sessions_ended": done.sessions_ended}
+            return repo.unsuspend(credential_id, by=who.actor, origin=origin).to_json()
 
-        return no_store_json((await _call(work)).to_json())
+        return no_store_json(await _call(work))

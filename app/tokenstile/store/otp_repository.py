@@ -51,8 +51,14 @@ from tokenstile.factors.otp_lockout import FailureCount, LockoutPolicy
 from tokenstile.factors.otp_login import LoginStatus, OtpAuthenticator, OtpLoginOutcome
 from tokenstile.factors.pskc_import import ImportProblem, PskcImport, import_pskc
 from tokenstile.store import schema as t
-from tokenstile.store.repository import SqlTx, Store, is_plain_text
-from tokenstile.tokens.model import AuditEvent, User
+from tokenstile.store.repository import (
+    CREDENTIAL_REVOKED,
+    Revoked,
+    SqlTx,
+    Store,
+    is_plain_text,
+)
+from tokenstile.tokens.model import AuditEvent, User, credential_ref
 
 OTP_FACTOR = "otp"
 # Store statements a refused login with one credential runs (failure counts read,
@@ -1036,7 +1042,10 @@ class OtpRepository:
             )
         return self.credential(serial)
 
-    def revoke(self, serial: str, *, by: str, origin: str | None = None) -> OtpCredentialInfo:
+    def revoke(
+        self, serial: str, *, by: str, origin: str | None = None
+    ) -> Revoked[OtpCredentialInfo]:
+        """Revoke a credential for good, and end the sessions it opened."""
         now = self._clock.now()
         with self._store.write() as tx:
             credential = self._credential(tx, serial)
@@ -1058,7 +1067,14 @@ class OtpRepository:
                 ),
                 at=now,
             )
-        return self.credential(serial)
+            ended = tx.end_sessions_of(
+                credential_ref("otp", credential.serial),
+                reason=CREDENTIAL_REVOKED,
+                by=by,
+                origin=origin,
+                at=now,
+            )
+        return Revoked(info=self.credential(serial), sessions_ended=ended)
 
     def unlock(self, username: str, *, by: str, origin: str | None = None) -> list[str]:
         """Clear a person's failure count and unlock (and un-delay) their credentials;

@@ -57,8 +57,8 @@ from tokenstile.factors.piv_login import (
     PivLoginPolicy,
 )
 from tokenstile.store import schema as t
-from tokenstile.store.repository import SqlTx, Store
-from tokenstile.tokens.model import AuditEvent, User
+from tokenstile.store.repository import CREDENTIAL_REVOKED, Revoked, SqlTx, Store
+from tokenstile.tokens.model import AuditEvent, User, credential_ref
 
 PIV_FACTOR = "piv"
 CHECKER_CACHE_SECONDS = 10.0
@@ -704,8 +704,11 @@ class PivRepository:
                 stmt = stmt.where(_u.c.username == username)
             return [_info(row) for row in tx.connection.execute(stmt)]
 
-    def revoke(self, fingerprint: str, *, by: str, origin: str | None = None) -> PivCardInfo:
-        """Revoke a card for good: its next login step is refused, at every replica."""
+    def revoke(
+        self, fingerprint: str, *, by: str, origin: str | None = None
+    ) -> Revoked[PivCardInfo]:
+        """Revoke a card for good: its next login step is refused, at every replica, and
+        the sessions it opened end."""
         full = self.resolve(fingerprint)
         now = self._clock.now()
         with self._store.write() as tx:
@@ -737,7 +740,14 @@ class PivRepository:
                 ),
                 at=now,
             )
-        return self.card(full)
+            ended = tx.end_sessions_of(
+                credential_ref("piv", full),
+                reason=CREDENTIAL_REVOKED,
+                by=by,
+                origin=origin,
+                at=now,
+            )
+        return Revoked(info=self.card(full), sessions_ended=ended)
 
     # -- the issuing CA -------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -87,6 +88,7 @@ def _session(m: Any) -> Session:
         revoked_at=m["revoked_at"],
         revoke_reason=m["revoke_reason"],
         dpop_jkt=m["dpop_jkt"],
+        credential=m["credential"],
     )
 
 
@@ -220,6 +222,28 @@ _HOT_INSERT_AUDIT = _HotStatement(
 _FIND_REFRESH_COLUMNS = tuple(c.name for c in _FIND_REFRESH.selected_columns)
 
 
+# Why ``SqlTx.end_sessions_of`` ended a session: its credential was revoked by an admin,
+# or suspended at a login that presented a lower signature count (a cloned key).
+CREDENTIAL_REVOKED = "credential_revoked"
+CREDENTIAL_SUSPENDED = "credential_suspended"
+
+InfoT = TypeVar("InfoT")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revoked(Generic[InfoT]):
+    """A credential as it is after its revocation, and how many sessions that ended."""
+
+    info: InfoT
+    sessions_ended: int
+
+    @property
+    def sessions_text(self) -> str:
+        """``2 sessions ended`` (``1 session ended``), as the CLI reports it."""
+        n = self.sessions_ended
+        return f"{n} session{'' if n == 1 else 's'} ended"
+
+
 class SqlTx:
     """``TokenTx`` over one SQLAlchemy connection inside a transaction."""
 
@@ -312,6 +336,7 @@ class SqlTx:
                 idle_timeout=session.idle_timeout,
                 last_used_at=session.last_used_at,
                 dpop_jkt=session.dpop_jkt,
+                credential=session.credential,
             )
         )
 
@@ -331,6 +356,39 @@ class SqlTx:
             .values(revoked_at=at, revoke_reason=reason)
         )
         return result.rowcount == 1
+
+    def end_sessions_of(
+        self, credential: str, *, reason: str, by: str, origin: str | None, at: float
+    ) -> int:
+        """Revoke every session ``credential`` (``credential_ref``) opened that is not
+        revoked yet, each with its ``session_revoked`` audit row; how many it revoked.
+        Run inside the transaction that revokes or suspends the credential itself."""
+        s, u = t.sessions, t.users
+        rows = self._conn.execute(
+            select(s.c.sid, s.c.client_id, s.c.factor, u.c.username)
+            .select_from(s.join(u, u.c.id == s.c.user_id))
+            .where(s.c.credential == credential, s.c.revoked_at.is_(None))
+            .order_by(s.c.sid)
+        ).all()
+        ended = 0
+        for row in rows:
+            if not self.revoke_session(row.sid, at=at, reason=reason):
+                continue
+            ended += 1
+            self.audit(
+                AuditEvent(
+                    "session_revoked",
+                    "success",
+                    username=row.username,
+                    client_id=row.client_id,
+                    sid=row.sid,
+                    factor=row.factor,
+                    origin=origin,
+                    detail={"by": by, "reason": reason, "credential": credential},
+                ),
+                at=at,
+            )
+        return ended
 
     # opaque access tokens
     def add_opaque_token(

@@ -106,7 +106,11 @@ sessions = Table(
     Column("revoke_reason", String(64), nullable=True),
     # The RFC 7638 thumbprint (base64url SHA-256) of the DPoP key the tokens are bound to.
     Column("dpop_jkt", String(64), nullable=True),
+    # The credential that opened the session (``tokens.model.credential_ref``): revoking
+    # it ends the session.
+    Column("credential", Text, nullable=True),
     Index("ix_sessions_user_id", "user_id"),
+    Index("ix_sessions_credential", "credential"),
 )
 
 refresh_tokens = Table(

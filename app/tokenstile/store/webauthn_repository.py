@@ -56,8 +56,14 @@ from tokenstile.factors.webauthn_registration import (
     verify_registration,
 )
 from tokenstile.store import schema as t
-from tokenstile.store.repository import SqlTx, Store
-from tokenstile.tokens.model import AuditEvent, User
+from tokenstile.store.repository import (
+    CREDENTIAL_REVOKED,
+    CREDENTIAL_SUSPENDED,
+    Revoked,
+    SqlTx,
+    Store,
+)
+from tokenstile.tokens.model import AuditEvent, User, credential_ref
 
 FIDO2_FACTOR = "fido2"
 USER_HANDLE_BYTES = 32
@@ -367,6 +373,14 @@ class WebAuthnRepository:
                 ),
                 at=now,
             )
+            # A clone may be the one holding a session: end every one the key opened.
+            tx.end_sessions_of(
+                credential_ref("fido2", b64url(credential.credential_id)),
+                reason=CREDENTIAL_SUSPENDED,
+                by="counter_regression",
+                origin=origin,
+                at=now,
+            )
 
     # -- registration ---------------------------------------------------------------------
 
@@ -576,7 +590,8 @@ class WebAuthnRepository:
 
     def revoke(
         self, credential_id: bytes, *, by: str, origin: str | None = None
-    ) -> WebAuthnCredentialInfo:
+    ) -> Revoked[WebAuthnCredentialInfo]:
+        """Revoke a credential for good, and end the sessions it opened."""
         return self._change_state(
             credential_id, "revoked", frm=("active", "suspended"), by=by, origin=origin
         )
@@ -586,7 +601,9 @@ class WebAuthnRepository:
     ) -> WebAuthnCredentialInfo:
         """Make a suspended credential usable again. Its stored count stays: the key must
         present a higher one at its next login (or be suspended again)."""
-        return self._change_state(credential_id, "active", frm=("suspended",), by=by, origin=origin)
+        return self._change_state(
+            credential_id, "active", frm=("suspended",), by=by, origin=origin
+        ).info
 
     def _change_state(
         self,
@@ -596,7 +613,7 @@ class WebAuthnRepository:
         frm: tuple[str, ...],
         by: str,
         origin: str | None,
-    ) -> WebAuthnCredentialInfo:
+    ) -> Revoked[WebAuthnCredentialInfo]:
         now = self._clock.now()
         with self._store.write() as tx:
             conn = tx.connection
@@ -632,7 +649,16 @@ class WebAuthnRepository:
                 ),
                 at=now,
             )
-        return self.credential(credential_id)
+            ended = 0
+            if to == "revoked":
+                ended = tx.end_sessions_of(
+                    credential_ref("fido2", b64url(credential_id)),
+                    reason=CREDENTIAL_REVOKED,
+                    by=by,
+                    origin=origin,
+                    at=now,
+                )
+        return Revoked(info=self.credential(credential_id), sessions_ended=ended)
 
     @staticmethod
     def _user(tx: SqlTx, username: str) -> User:

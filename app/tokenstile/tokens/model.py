@@ -42,6 +42,13 @@ def is_valid_username(username: str) -> bool:
     return _USERNAME.fullmatch(username) is not None
 
 
+def credential_ref(kind: Literal["fido2", "piv", "otp"], key: str) -> str:
+    """What ``sessions.credential`` holds for the credential that opened a session:
+    ``fido2:<credential id, base64url>``, ``piv:<certificate fingerprint>``,
+    ``otp:<serial>``; revoking that credential ends the sessions that carry it."""
+    return f"{kind}:{key}"
+
+
 def acr_satisfies(acr: str, minimum: str | None) -> bool:
     if minimum is None:
         return True
@@ -103,6 +110,8 @@ class Session:
     revoke_reason: str | None = None
     # The RFC 7638 thumbprint of the DPoP key the session's tokens are bound to.
     dpop_jkt: str | None = None
+    # The credential that opened the session (``credential_ref``), if one did.
+    credential: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -257,11 +257,14 @@ class TokenService:
         auth_time: float | None = None,
         device: Mapping[str, Any] | None = None,
         dpop_jkt: str | None = None,
+        credential: str | None = None,
     ) -> TokenResponse:
         """Start a session after a factor succeeded: the first access + refresh token.
 
         ``device`` names the physical factor (fob serial, key AAGUID and credential,
         card certificate serial) so the audit row ties it to the session it opened.
+        ``credential`` (``credential_ref``) is kept on the session so revoking that
+        credential ends the session too.
         ``dpop_jkt``: the thumbprint of the key of a checked DPoP proof; the session and
         its tokens are then bound to that key (required for a ``dpop_bound`` client).
         """
@@ -292,6 +295,7 @@ class TokenService:
             idle_timeout=float(self._policy.session_idle),
             last_used_at=now,
             dpop_jkt=dpop_jkt,
+            credential=credential,
         )
         refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
         with self._store.write() as tx:

@@ -145,7 +145,7 @@ def test_revoke_and_unsuspend(any_deployment: Deployment, repo: WebAuthnReposito
     credential_id = enroll(repo, Kiosk())
     with pytest.raises(WebAuthnConflict, match="only a suspended"):
         repo.unsuspend(credential_id, by="test")
-    assert repo.revoke(credential_id, by="test").state == "revoked"
+    assert repo.revoke(credential_id, by="test").info.state == "revoked"
     with pytest.raises(WebAuthnConflict):
         repo.revoke(credential_id, by="test")
     with pytest.raises(NotFound):

@@ -257,7 +257,7 @@ def test_revoked_credentials_do_not_log_in_and_serials_are_unique(
     serial = enroll(repo, serial="FOB-7")
     with pytest.raises(OtpConflict, match="already enrolled"):
         enroll(repo, serial="FOB-7")
-    assert repo.revoke(serial, by="test").state == "revoked"
+    assert repo.revoke(serial, by="test").info.state == "revoked"
     with pytest.raises(OtpConflict, match="already revoked"):
         repo.revoke(serial, by="test")
     assert repo.login("alice", code_at()).outcome.status == "no_credential"
