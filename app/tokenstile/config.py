@@ -141,6 +141,7 @@ class Settings(BaseSettings):
     kiosk_key_poll_seconds: float = Field(default=0.5, gt=0, le=10)
     kiosk_locale: str | None = Field(default=None, min_length=2, max_length=16)
     kiosk_rp_id: str | None = Field(default=None, min_length=1, max_length=253)
+    admin_idle_minutes: float = Field(default=10.0, ge=0, le=24 * 60)  # 0: never
 
     @classmethod
     def settings_customise_sources(

@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -40,6 +39,7 @@ from tokenstile.devices.piv_login import PinRequest
 from tokenstile.devices.security_keys import SecurityKey
 from tokenstile.errors import TokenstileError
 from tokenstile.kiosk.devices import CardWatch, KeyWatcher, KioskDevices, key_identity
+from tokenstile.kiosk.idle import InputWatch
 from tokenstile.kiosk.messages import Factor, Problem, Severity, explain
 from tokenstile.kiosk.rules import KioskRules
 from tokenstile.kiosk.service import FactorOffer, KeyPrompts, SignInService, grant_subject
@@ -58,17 +58,6 @@ from tokenstile.kiosk.widgets import (
 )
 
 logger = logging.getLogger(__name__)
-
-_INPUT_EVENTS = frozenset(
-    {
-        QEvent.Type.KeyPress,
-        QEvent.Type.MouseButtonPress,
-        QEvent.Type.MouseMove,
-        QEvent.Type.Wheel,
-        QEvent.Type.TouchBegin,
-        QEvent.Type.TouchUpdate,
-    }
-)
 
 
 class Screen(Enum):
@@ -181,7 +170,7 @@ class KioskWindow(QMainWindow):
         self._problem: Problem | None = None
         self._service_down = False
         self._checking = False
-        self._last_input = self.clock.now()
+        self._input = InputWatch(self.clock, self)
         self._key_watcher: KeyWatcher | None = None
         self._monitor: CardWatch | None = None
         self._started = False
@@ -204,9 +193,7 @@ class KioskWindow(QMainWindow):
         if self._started:
             return
         self._started = True
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)
+        self._input.start()
         if self.devices.keys is not None:
             self._key_watcher = KeyWatcher(
                 self.devices.keys,
@@ -226,9 +213,7 @@ class KioskWindow(QMainWindow):
         """Stop watching and wait for the worker (a pending sign-out still happens)."""
         self._tick.stop()
         self._retry.stop()
-        app = QApplication.instance()
-        if app is not None:
-            app.removeEventFilter(self)
+        self._input.stop()
         if self._flow is not None:
             self._flow.cancel()
         if self._key_watcher is not None:
@@ -347,11 +332,6 @@ class KioskWindow(QMainWindow):
         return self._tasks.wait(msecs)
 
     # -- Qt plumbing --------------------------------------------------------------------------
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
-        if event.type() in _INPUT_EVENTS:
-            self._last_input = self.clock.now()
-        return False
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
         if event.key() == Qt.Key.Key_Escape and self.current_screen is Screen.BUSY:
@@ -476,7 +456,7 @@ class KioskWindow(QMainWindow):
             self._session = result.info
             self._session_reader = flow.reader if flow.factor is Factor.CARD else None
             self._locked = False
-            self._last_input = self.clock.now()
+            self._input.touch()
             self._update_session_labels()
             self._show(Screen.SIGNED_IN)
             self.session_started.emit(result.info)
@@ -484,7 +464,7 @@ class KioskWindow(QMainWindow):
         if isinstance(result, Unlocked):
             if self._session is not None and self._session.subject == result.subject:
                 self._locked = False
-                self._last_input = self.clock.now()
+                self._input.touch()
         elif isinstance(result, Declined):
             self._show_problem(
                 Problem(text=self.tr("Someone else is signed in here: they must sign out first."))
@@ -647,7 +627,12 @@ class KioskWindow(QMainWindow):
             self.sign_out(EndReason.SESSION_ENDED)
             return
         idle = self.rules.idle_lock_seconds
-        if idle > 0 and not self._locked and self._flow is None and now - self._last_input >= idle:
+        if (
+            idle > 0
+            and not self._locked
+            and self._flow is None
+            and self._input.idle_seconds() >= idle
+        ):
             self.lock()
 
     # -- screens ------------------------------------------------------------------------------

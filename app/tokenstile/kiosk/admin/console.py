@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 import httpx
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QLabel,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from tokenstile.broker.client import TokenServiceClient
+from tokenstile.clock import Clock, SystemClock
 from tokenstile.errors import TokenstileError
 from tokenstile.kiosk import assets
 from tokenstile.kiosk.admin.audit import AuditPage
@@ -39,6 +40,7 @@ from tokenstile.kiosk.admin.session import ADMIN_CLIENT_ID, AdminSession
 from tokenstile.kiosk.admin.sessions import SessionsPage
 from tokenstile.kiosk.admin.signin import SignInPage
 from tokenstile.kiosk.admin.widgets import ApiPage, button
+from tokenstile.kiosk.idle import InputWatch
 from tokenstile.kiosk.tasks import TaskRunner
 from tokenstile.kiosk.widgets import header_bar, icon
 
@@ -62,6 +64,10 @@ class AdminWindow(QMainWindow):
         devices: AdminDevices | None = None,
         dialogs: Dialogs | None = None,
         transport: httpx.BaseTransport | None = None,
+        idle_seconds: float = 600.0,
+        clock: Clock | None = None,
+        tick_ms: int = 1000,
+        people_page_size: int = 200,
     ) -> None:
         super().__init__()
         self.setObjectName("adminWindow")
@@ -72,6 +78,12 @@ class AdminWindow(QMainWindow):
         self.dialogs: Dialogs = dialogs or QtDialogs()
         self.runner = TaskRunner(self)
         self.session: AdminSession | None = None
+        self.idle_seconds = idle_seconds  # 0: never sign out for want of input
+        self.input = InputWatch(clock or SystemClock(), self)
+        self.input.start()
+        self._idle_tick = QTimer(self)
+        self._idle_tick.setInterval(tick_ms)
+        self._idle_tick.timeout.connect(self._check_idle)
 
         def connect() -> TokenServiceClient:
             return TokenServiceClient(server, client_id=ADMIN_CLIENT_ID, transport=transport)
@@ -83,7 +95,11 @@ class AdminWindow(QMainWindow):
         self.sign_in.signed_in.connect(self.enter)
 
         self.people = PeoplePage(
-            self.runner, server=server, devices=self.devices, dialogs=self.dialogs
+            self.runner,
+            server=server,
+            devices=self.devices,
+            dialogs=self.dialogs,
+            page_size=people_page_size,
         )
         self.sessions = SessionsPage(self.runner, dialogs=self.dialogs)
         self.audit = AuditPage(self.runner, dialogs=self.dialogs)
@@ -146,8 +162,12 @@ class AdminWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.people)
         self.people.refresh()
         self.people.search.setFocus()
+        self.input.touch()
+        if self.idle_seconds > 0:
+            self._idle_tick.start()
 
     def sign_out(self, message: str = "") -> None:
+        self._idle_tick.stop()
         session, self.session = self.session, None
         for page in self.pages:
             page.set_session(None)
@@ -165,6 +185,18 @@ class AdminWindow(QMainWindow):
         if self.session is not None:
             self.sign_out(self.tr("Your admin session has ended: sign in again."))
 
+    def _check_idle(self) -> None:
+        if self.session is None or self.idle_seconds <= 0:
+            return
+        if self.input.idle_seconds() >= self.idle_seconds:
+            self._close_dialogs()
+            minutes = max(1, round(self.idle_seconds / 60))
+            self.sign_out(
+                self.tr("Signed out after {n} minutes without activity.").format(n=minutes)
+                if minutes != 1
+                else self.tr("Signed out after 1 minute without activity.")
+            )
+
     def _tab_changed(self, _index: int) -> None:
         self.refresh_current()
 
@@ -179,11 +211,16 @@ class AdminWindow(QMainWindow):
         else:
             self.people.refresh()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+    def _close_dialogs(self) -> None:
         for page in self.pages:
             dialog = getattr(page, "dialog", None)
             if dialog is not None:
                 dialog.reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        self._close_dialogs()
+        self._idle_tick.stop()
+        self.input.stop()
         session, self.session = self.session, None
         if session is not None:
             self.runner.start(lambda _ctx: session.sign_out())
@@ -208,7 +245,11 @@ def run_admin_console(server: str, *, argv: list[str]) -> int:
     app = application(argv, locale=settings.kiosk_locale)
     app.setApplicationName("Tokenstile administration")
     app.setStyleSheet(style_sheet())
-    window = AdminWindow(server, devices=AdminDevices(cards=cards))
+    window = AdminWindow(
+        server,
+        devices=AdminDevices(cards=cards),
+        idle_seconds=settings.admin_idle_minutes * 60.0,
+    )
     window.show()
     try:
         return int(app.exec())

@@ -149,6 +149,7 @@ class PeoplePage(ApiPage):
         server: str,
         devices: AdminDevices,
         dialogs: Dialogs,
+        page_size: int = 200,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(runner, parent)
@@ -191,8 +192,7 @@ class PeoplePage(ApiPage):
             stretch=1,
         )
         self.table.itemSelectionChanged.connect(self._selected)
-        self.count = QLabel()
-        self.count.setObjectName("peopleCount")
+        self._paging(page_size)
 
         self.add_button = button(
             self.tr("&Add person…"), "addPerson", role="primary", icon_name="admin-add-person"
@@ -244,6 +244,19 @@ class PeoplePage(ApiPage):
         self._lay_out()
         self._selected()
 
+    def _paging(self, page_size: int) -> None:
+        """The count ("3 of 7 people"), the button for the next page, and what is listed."""
+        self.page_size = page_size
+        self._people: list[dict[str, Any]] = []
+        self._query: dict[str, Any] = {}
+        self._search_id = 0  # an answer to an older search is dropped
+        self.count = QLabel()
+        self.count.setObjectName("peopleCount")
+        self.more_button = button(self.tr("Show &more"), "showMorePeople")
+        self.more_button.setAccessibleName(self.tr("Show more people"))
+        self.more_button.clicked.connect(self.show_more)
+        self.more_button.setVisible(False)
+
     def _lay_out(self) -> None:
         # A tool bar (search and actions), the people, then the selected person's keys,
         # cards and fobs with the one thing to do to them.
@@ -262,7 +275,11 @@ class PeoplePage(ApiPage):
         upper_layout.setContentsMargins(0, 0, 0, 8)
         upper_layout.addWidget(bar)
         upper_layout.addWidget(self.table, 1)
-        upper_layout.addWidget(self.count, 0, Qt.AlignmentFlag.AlignRight)
+        footer = QHBoxLayout()
+        footer.addStretch(1)
+        footer.addWidget(self.count)
+        footer.addWidget(self.more_button)
+        upper_layout.addLayout(footer)
         lower = QWidget()
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 8, 0, 0)
@@ -283,6 +300,9 @@ class PeoplePage(ApiPage):
         layout.addWidget(self.status)
 
     def clear(self) -> None:
+        self._search_id += 1
+        self._people = []
+        self.more_button.setVisible(False)
         self.table.show_rows([])
         self.credentials.show_rows([])
         self.status.show_info("")
@@ -298,15 +318,38 @@ class PeoplePage(ApiPage):
         query = self.search.text().strip()
         params: dict[str, Any] = {
             "include_disabled": "true" if self.show_disabled.isChecked() else "false",
-            "limit": 200,
+            "limit": self.page_size,
         }
         if query:
             params["q"] = query
-        self.call(lambda s: s.get("/admin/users", params), self._show_people)
+        self._query = params
+        self._search_id += 1
+        self._fetch(offset=0)
 
-    def _show_people(self, answer: dict[str, Any]) -> None:
+    def show_more(self) -> None:
+        """The next page of the same search, added below the people already shown."""
+        self.more_button.setEnabled(False)
+        self._fetch(offset=len(self._people))
+
+    def _fetch(self, *, offset: int) -> None:
+        search_id, params = self._search_id, {**self._query, "offset": offset}
+
+        def answered(answer: dict[str, Any]) -> None:
+            if search_id != self._search_id:
+                return
+            found: list[dict[str, Any]] = answer.get("users", [])
+            self._people = found if offset == 0 else [*self._people, *found]
+            self._show_people(int(answer.get("total", len(self._people))))
+
+        def failed(exc: BaseException) -> None:
+            self.more_button.setEnabled(True)  # try again
+            self.status.show_error(describe(exc))
+
+        self.call(lambda s: s.get("/admin/users", params), answered, on_error=failed)
+
+    def _show_people(self, total: int) -> None:
         keep = self.person()
-        people: list[dict[str, Any]] = answer.get("users", [])
+        people = self._people
         rows = []
         for person in people:
             factors = person.get("factors", {})
@@ -329,7 +372,9 @@ class PeoplePage(ApiPage):
         if keep is not None:
             self.table.select_where(lambda p: p["username"] == keep["username"])
         self.table.blockSignals(False)
-        total = int(answer.get("total", len(people)))
+        more = len(people) < total
+        self.more_button.setVisible(more)
+        self.more_button.setEnabled(more)
         self.count.setText(self.tr("{n} of {total} people").format(n=len(people), total=total))
         query = self.search.text().strip()
         self.table.set_placeholder(
