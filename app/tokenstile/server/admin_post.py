@@ -7,15 +7,19 @@ only after the router's ``BearerAuth`` dependency admitted the caller::
     @admin_post(router, "/revoke", SerialBody, summary="Revoke", response_model=CredentialBody)
     async def revoke(request: Request, who: AdminPrincipal, body: SerialBody) -> Response:
         ...
+
+A response model that shows a repository's dataclass as it is takes its fields from it
+with ``@fields_of(Info)`` rather than repeating them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 from starlette.responses import Response
 
 from tokenstile.server import schemas
@@ -27,6 +31,7 @@ from tokenstile.server.admin_auth import (
 )
 
 _Body = TypeVar("_Body", bound=BaseModel)
+_Model = TypeVar("_Model", bound=BaseModel)
 
 AdminEndpoint = Callable[[Request, AdminPrincipal, _Body], Awaitable[Response]]
 
@@ -63,3 +68,17 @@ def admin_post(
         return endpoint
 
     return add
+
+
+def fields_of(info: type[Any]) -> Callable[[type[_Model]], type[_Model]]:
+    """Gives the decorated (empty) model every field of the dataclass ``info``, required
+    and of the same type, in the same order; its name and module stay the model's."""
+    hints = get_type_hints(info)
+    fields: dict[str, Any] = {
+        field.name: (hints[field.name], ...) for field in dataclasses.fields(info)
+    }
+
+    def build(model: type[_Model]) -> type[_Model]:
+        return create_model(model.__name__, __base__=model, __module__=model.__module__, **fields)
+
+    return build

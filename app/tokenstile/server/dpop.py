@@ -14,15 +14,17 @@ a remote client's own spelling is not trusted, as the ``Host`` header is its to 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVarTuple
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 
+from tokenstile.server.wire import no_store_json, request_origin, require_json
 from tokenstile.tokens.dpop import DpopProofError, check_token_binding
 from tokenstile.tokens.loopback import is_loopback
-from tokenstile.tokens.service import TokenService
+from tokenstile.tokens.service import TokenResponse, TokenService
 
 DPOP_HEADER = "dpop"
 
@@ -75,6 +77,24 @@ async def dpop_jkt(
     if not request.headers.getlist(DPOP_HEADER):
         return None
     return await run_in_threadpool(proof_jkt, request, service, access_token=access_token)
+
+
+_Args = TypeVarTuple("_Args")
+
+
+async def dpop_login(
+    request: Request,
+    service: TokenService,
+    parse: Callable[[bytes], tuple[*_Args]],
+    login: Callable[[*_Args, str, str | None], TokenResponse],
+) -> Response:
+    """A login route's whole answer: the JSON body through ``parse``, then, in a worker
+    thread, ``login(*parsed, origin, jkt)``, bound to the DPoP proof's key if one came."""
+    require_json(request)
+    args = parse(await request.body())
+    jkt = await dpop_jkt(request, service)  # RFC 9449: bind the session to this key
+    result = await run_in_threadpool(login, *args, request_origin(request), jkt)
+    return no_store_json(result.to_json())
 
 
 def presented_token(request: Request) -> tuple[str, str] | None:

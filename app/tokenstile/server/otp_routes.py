@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
@@ -44,12 +44,12 @@ from tokenstile.server.admin_auth import (
     admin_router,
     check_plain_text,
 )
-from tokenstile.server.admin_post import admin_post
+from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.clients import ClientDirectory
-from tokenstile.server.dpop import dpop_jkt
+from tokenstile.server.dpop import dpop_login
 from tokenstile.server.lazy import Lazy
-from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
-from tokenstile.store.otp_repository import OtpConflict, OtpRepository
+from tokenstile.server.wire import json_object, no_store_json, request_origin
+from tokenstile.store.otp_repository import OtpConflict, OtpCredentialInfo, OtpRepository
 from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService
 
@@ -59,6 +59,8 @@ OTP_AMR = ("otp",)
 REFUSED = "The username or the code is not valid."
 MAX_LOGIN_BYTES = 16 * 1024
 MAX_IMPORT_BYTES = MAX_PSKC_BYTES * 4 // 3 + MAX_CSV_BYTES + 64 * 1024
+
+_Body = TypeVar("_Body", bound=BaseModel)
 
 _LOGIN_BODY = schemas.json_body(
     {
@@ -112,10 +114,14 @@ def otp_router(
     directory = clients or ClientDirectory(deployment.store, deployment.clock)
 
     def login(
-        username: str, code: str, client_id: str, origin: str, jkt: str | None
+        username: str, code: str, client_id: str | None, origin: str, jkt: str | None
     ) -> TokenResponse:
         client = directory.session_client(
-            client_id, service, acr=OTP_ACR, factor="A one-time code", dpop=jkt is not None
+            client_id or DEFAULT_KIOSK_CLIENT_ID,
+            service,
+            acr=OTP_ACR,
+            factor="A one-time code",
+            dpop=jkt is not None,
         )
         result = repository().login(username, code, client_id=client.client_id, origin=origin)
         if result.user is None or not result.accepted:
@@ -147,18 +153,7 @@ def otp_router(
         openapi_extra=_LOGIN_BODY,
     )
     async def login_totp(request: Request) -> Response:
-        require_json(request)
-        username, code, client_id = parse_login(await request.body())
-        jkt = await dpop_jkt(request, service)  # RFC 9449: bind the session to this key
-        result = await run_in_threadpool(
-            login,
-            username,
-            code,
-            client_id or DEFAULT_KIOSK_CLIENT_ID,
-            request_origin(request),
-            jkt,
-        )
-        return no_store_json(result.to_json())
+        return await dpop_login(request, service, parse_login, login)
 
     router.include_router(_admin_router(repository, service, deployment))
     return router
@@ -232,23 +227,9 @@ class ResyncBody(BaseModel):
     code2: str = Field(max_length=64)
 
 
+@fields_of(OtpCredentialInfo)
 class CredentialBody(BaseModel):
-    serial: str
-    username: str | None
-    label: str
-    kind: str
-    algorithm: str
-    digits: int
-    period: int | None
-    state: str
-    drift: int
-    failures: int
-    created_at: float
-    last_used_at: float | None
-    enrolled_by: str | None
-    manufacturer: str | None
-    model: str | None
-    not_after: float | None
+    pass
 
 
 class RevokedCredentialBody(CredentialBody):
@@ -302,6 +283,25 @@ _call = AdminWork(
     (OtpConflict, 409, "conflict"),
     (OtpError, 400, "invalid_request"),
 )
+
+
+def _admin_action(
+    router: APIRouter,
+    path: str,
+    model: type[_Body],
+    work: Callable[[_Body, str, str], dict[str, Any]],
+    *,
+    summary: str,
+    response_model: Any = CredentialBody,
+) -> None:
+    """``POST path`` (named as ``work``): ``work(body, by, origin)`` in the thread pool,
+    the JSON it gives the answer."""
+
+    @admin_post(
+        router, path, model, summary=summary, response_model=response_model, name=work.__name__
+    )
+    async def route(request: Request, who: AdminPrincipal, body: _Body) -> Response:
+        return no_store_json(await _call(lambda: work(body, who.actor, request_origin(request))))
 
 
 def _admin_router(
@@ -371,20 +371,16 @@ def _add_enrollment_routes(router: APIRouter, repository: Lazy[OtpRepository]) -
 
         return no_store_json(await _call(work), 201)
 
-    @admin_post(
+    def confirm(body: ConfirmBody, by: str, origin: str) -> dict[str, Any]:
+        return repository().confirm(body.serial, body.code, by=by, origin=origin).to_json()
+
+    _admin_action(
         router,
         "/confirm",
         ConfirmBody,
+        confirm,
         summary="Activate a pending app credential with the first code it shows",
-        response_model=CredentialBody,
     )
-    async def confirm(request: Request, who: AdminPrincipal, body: ConfirmBody) -> Response:
-        info = await _call(
-            lambda: repository().confirm(
-                body.serial, body.code, by=who.actor, origin=request_origin(request)
-            )
-        )
-        return no_store_json(info.to_json())
 
     @admin_post(
         router,
@@ -425,58 +421,44 @@ def _add_maintenance_routes(router: APIRouter, repository: Lazy[OtpRepository]) 
         infos = await _call(lambda: repository().credentials(username))
         return no_store_json({"credentials": [info.to_json() for info in infos]})
 
-    @admin_post(
-        router,
-        "/assign",
-        AssignBody,
-        summary="Hand a fob to a person",
-        response_model=CredentialBody,
-    )
-    async def assign(request: Request, who: AdminPrincipal, body: AssignBody) -> Response:
-        info = await _call(
-            lambda: repository().assign(
-                body.serial, body.username, by=who.actor, origin=request_origin(request)
-            )
-        )
-        return no_store_json(info.to_json())
+    def assign(body: AssignBody, by: str, origin: str) -> dict[str, Any]:
+        return repository().assign(body.serial, body.username, by=by, origin=origin).to_json()
 
-    @admin_post(
+    _admin_action(router, "/assign", AssignBody, assign, summary="Hand a fob to a person")
+
+    def revoke(body: SerialBody, by: str, origin: str) -> dict[str, Any]:
+        done = repository().revoke(body.serial, by=by, origin=origin)
+        return {**done.info.to_json(), "sessions_ended": done.sessions_ended}
+
+    def unlock(body: UnlockBody, by: str, origin: str) -> dict[str, Any]:
+        serials = repository().unlock(body.username, by=by, origin=origin)
+        return {"username": body.username, "unlocked": serials}
+
+    def resync(body: ResyncBody, by: str, origin: str) -> dict[str, Any]:
+        found = repository().resync(body.serial, body.code1, body.code2, by=by, origin=origin)
+        return {"serial": body.serial, "drift": found.drift}
+
+    _admin_action(
         router,
         "/revoke",
         SerialBody,
+        revoke,
         summary="Revoke a credential for good and end the sessions it opened",
         response_model=RevokedCredentialBody,
     )
-    async def revoke(request: Request, who: AdminPrincipal, body: SerialBody) -> Response:
-        done = await _call(
-            lambda: repository().revoke(body.serial, by=who.actor, origin=request_origin(request))
-        )
-        return no_store_json({**done.info.to_json(), "sessions_ended": done.sessions_ended})
-
-    @admin_post(
+    _admin_action(
         router,
         "/unlock",
         UnlockBody,
+        unlock,
         summary="Clear a person's OTP failures and unlock their credentials",
         response_model=UnlockResponseBody,
     )
-    async def unlock(request: Request, who: AdminPrincipal, body: UnlockBody) -> Response:
-        serials = await _call(
-            lambda: repository().unlock(body.username, by=who.actor, origin=request_origin(request))
-        )
-        return no_store_json({"username": body.username, "unlocked": serials})
-
-    @admin_post(
+    _admin_action(
         router,
         "/resync",
         ResyncBody,
+        resync,
         summary="Resynchronise a credential from two consecutive codes",
         response_model=ResyncResponseBody,
     )
-    async def resync(request: Request, who: AdminPrincipal, body: ResyncBody) -> Response:
-        found = await _call(
-            lambda: repository().resync(
-                body.serial, body.code1, body.code2, by=who.actor, origin=request_origin(request)
-            )
-        )
-        return no_store_json({"serial": body.serial, "drift": found.drift})

@@ -54,12 +54,13 @@ from tokenstile.server.admin_auth import (
     admin_router,
     check_plain_text,
 )
-from tokenstile.server.admin_post import admin_post
+from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.clients import ClientDirectory
-from tokenstile.server.dpop import dpop_jkt
+from tokenstile.server.dpop import dpop_login
 from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
 from tokenstile.store.piv_repository import (
+    PivCardInfo,
     PivConflict,
     PivRepository,
     PivSettings,
@@ -240,11 +241,7 @@ def piv_router(
         openapi_extra=_LOGIN_BODY,
     )
     async def login_piv(request: Request) -> Response:
-        require_json(request)
-        handle, signature = parse_login_request(await request.body())
-        jkt = await dpop_jkt(request, service)  # RFC 9449: bind the session to this key
-        result = await run_in_threadpool(complete, handle, signature, request_origin(request), jkt)
-        return no_store_json(result.to_json())
+        return await dpop_login(request, service, parse_login_request, complete)
 
     router.include_router(_admin_router(repository, service, deployment))
     return router
@@ -283,24 +280,9 @@ class RevokeBody(BaseModel):
     )
 
 
+@fields_of(PivCardInfo)
 class CardBody(BaseModel):
-    fingerprint: str
-    username: str
-    cert_serial: str
-    subject: str
-    issuer: str
-    not_before: float
-    not_after: float
-    key_algorithm: str
-    upn: str | None
-    card_guid: str | None
-    label: str
-    source: str
-    state: str
-    created_at: float
-    enrolled_by: str | None
-    last_used_at: float | None
-    revoked_at: float | None
+    pass
 
 
 class RevokedCardBody(CardBody):

@@ -48,17 +48,11 @@ from tokenstile.server.admin_auth import (
     admin_router,
     check_plain_text,
 )
-from tokenstile.server.admin_post import admin_post
+from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.clients import ClientDirectory
-from tokenstile.server.dpop import dpop_jkt
+from tokenstile.server.dpop import dpop_login
 from tokenstile.server.lazy import Lazy
-from tokenstile.server.wire import (
-    is_json,
-    json_object,
-    no_store_json,
-    request_origin,
-    require_json,
-)
+from tokenstile.server.wire import is_json, json_object, no_store_json, request_origin
 from tokenstile.store.webauthn_repository import (
     FIDO2_FACTOR,
     WebAuthnConflict,
@@ -132,10 +126,14 @@ def webauthn_router(
     directory = clients or ClientDirectory(deployment.store, deployment.clock)
 
     def login(
-        handle: str, assertion: Any, client_id: str, origin: str, jkt: str | None
+        handle: str, assertion: Any, client_id: str | None, origin: str, jkt: str | None
     ) -> TokenResponse:
         client = directory.session_client(
-            client_id, service, acr=FIDO2_ACR, factor="A security key", dpop=jkt is not None
+            client_id or DEFAULT_KIOSK_CLIENT_ID,
+            service,
+            acr=FIDO2_ACR,
+            factor="A security key",
+            dpop=jkt is not None,
         )
         outcome = repository().login(handle, assertion, client_id=client.client_id, origin=origin)
         credential = outcome.credential
@@ -184,18 +182,7 @@ def webauthn_router(
         openapi_extra=_LOGIN_BODY,
     )
     async def login_webauthn(request: Request) -> Response:
-        require_json(request)
-        handle, assertion, client_id = parse_login(await request.body())
-        jkt = await dpop_jkt(request, service)  # RFC 9449: bind the session to this key
-        result = await run_in_threadpool(
-            login,
-            handle,
-            assertion,
-            client_id or DEFAULT_KIOSK_CLIENT_ID,
-            request_origin(request),
-            jkt,
-        )
-        return no_store_json(result.to_json())
+        return await dpop_login(request, service, parse_login, login)
 
     router.include_router(_admin_router(repository, service, deployment))
     return router
@@ -234,23 +221,9 @@ class RegisterOptionsBody(BaseModel):
     )
 
 
+@fields_of(WebAuthnCredentialInfo)
 class CredentialBody(BaseModel):
-    credential_id: str
-    username: str
-    label: str
-    aaguid: str
-    algorithm: str
-    sign_count: int
-    transports: list[str]
-    backup_eligible: bool
-    backup_state: bool
-    attestation_format: str
-    uv_method: str
-    state: str
-    state_reason: str | None
-    created_at: float
-    enrolled_by: str | None
-    last_used_at: float | None
+    pass
 
 
 class RevokedCredentialBody(CredentialBody):
