@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tokenstile import __version__
+from tokenstile.cli_format import format_time
 from tokenstile.errors import TokenstileError
 
 if TYPE_CHECKING:
@@ -157,10 +158,6 @@ def _parse_time(text: str) -> float:
     return parsed.timestamp()
 
 
-def _format_time(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _manage(args: argparse.Namespace) -> int:
     from tokenstile.cli_fido2 import FIDO2_ACTIONS, run_fido2_command
     from tokenstile.cli_otp import OTP_ACTIONS, run_otp_command
@@ -232,7 +229,7 @@ def _manage(args: argparse.Namespace) -> int:
             key = deployment.rotate_keys(alg=args.alg, immediately=args.now)
             print(
                 f"New signing key {key.kid} ({key.alg}), published now, signs from "
-                f"{_format_time(key.sign_from)}."
+                f"{format_time(key.sign_from)}."
             )
         elif args.action == "audit":
             since = _parse_time(args.since) if args.since else None
@@ -301,7 +298,7 @@ def _manage_purge(args: argparse.Namespace, deployment: Deployment) -> None:
 
 
 def _print_audit(entry: dict[str, Any], *, as_json: bool) -> None:
-    entry = {**entry, "at": _format_time(entry["at"])}
+    entry = {**entry, "at": format_time(entry["at"])}
     if as_json:
         print(json.dumps(entry, sort_keys=True))
         return

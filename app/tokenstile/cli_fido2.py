@@ -22,10 +22,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokenstile.cli_format import print_table, when
 from tokenstile.errors import TokenstileError
 
 if TYPE_CHECKING:
@@ -257,12 +257,6 @@ def _enroll(args: argparse.Namespace, repository: WebAuthnRepository) -> int:
     return 0
 
 
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "never"
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _print_credentials(infos: list[WebAuthnCredentialInfo]) -> None:
     if not infos:
         print("No security keys.")
@@ -278,11 +272,8 @@ def _print_credentials(infos: list[WebAuthnCredentialInfo]) -> None:
                 info.algorithm,
                 str(info.sign_count),
                 info.aaguid,
-                _when(info.last_used_at),
+                when(info.last_used_at),
                 info.label,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[-1]]))
+    print_table(rows)

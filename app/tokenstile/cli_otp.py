@@ -27,10 +27,10 @@ import contextlib
 import os
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokenstile.cli_format import print_table, when
 from tokenstile.errors import TokenstileError
 from tokenstile.factors.otp import HASH_NAMES, HashName, OtpParameters
 
@@ -255,12 +255,6 @@ def _import(args: argparse.Namespace, repository: OtpRepository) -> int:
     return 0
 
 
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "never"
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _print_credentials(infos: list[OtpCredentialInfo]) -> None:
     if not infos:
         print("No OTP credentials.")
@@ -280,11 +274,8 @@ def _print_credentials(infos: list[OtpCredentialInfo]) -> None:
                 info.kind.upper(),
                 params,
                 state,
-                _when(info.last_used_at),
+                when(info.last_used_at),
                 info.label,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[-1]]))
+    print_table(rows)

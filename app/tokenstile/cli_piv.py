@@ -28,10 +28,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokenstile.cli_format import print_table, when
 from tokenstile.errors import TokenstileError
 
 if TYPE_CHECKING:
@@ -271,7 +271,7 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, repository: PivRep
     proof = "it proved it holds the key" if args.pin is not None else "give --pin to test the key"
     print(f"Enrolled a card for {info.username}: {how}; {proof}.")
     print(f"  fingerprint: {info.fingerprint}")
-    print(f"  serial {info.cert_serial}, {info.subject}, valid until {_when(info.not_after)}")
+    print(f"  serial {info.cert_serial}, {info.subject}, valid until {when(info.not_after)}")
     return 0
 
 
@@ -304,7 +304,7 @@ def _show_ca(repository: PivRepository) -> None:
     active = cas[0]
     print(f"Issuing CA: {active.subject} ({active.source})")
     print(f"  fingerprint: {ca.fingerprint}")
-    print(f"  valid {_when(active.not_before)} to {_when(active.not_after)}")
+    print(f"  valid {when(active.not_before)} to {when(active.not_after)}")
     print(active.certificate_pem, end="")
     for retired in cas[1:]:
         print(f"Retired CA (its cards still work): {retired.subject} ({retired.fingerprint})")
@@ -318,14 +318,8 @@ def _show_ca(repository: PivRepository) -> None:
 def _print_anchor(anchor: CaCertificateInfo) -> None:
     print(
         f"Trust anchor ({anchor.source}): {anchor.subject} ({anchor.fingerprint}), "
-        f"valid until {_when(anchor.not_after)}"
+        f"valid until {when(anchor.not_after)}"
     )
-
-
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "never"
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _print_cards(infos: list[PivCardInfo]) -> None:
@@ -342,13 +336,10 @@ def _print_cards(infos: list[PivCardInfo]) -> None:
             info.state,
             info.key_algorithm,
             info.source,
-            _when(info.not_after),
-            _when(info.last_used_at),
+            when(info.not_after),
+            when(info.last_used_at),
             info.subject,
         )
         for info in infos
     )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[-1]]))
+    print_table(rows)

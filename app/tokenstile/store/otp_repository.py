@@ -56,6 +56,7 @@ from tokenstile.store.repository import (
     Revoked,
     SqlTx,
     Store,
+    clip,
     is_plain_text,
 )
 from tokenstile.tokens.model import AuditEvent, User, credential_ref
@@ -67,7 +68,6 @@ OTP_FACTOR = "otp"
 # the same shapes until it has run as many, so refusals cost the database the same.
 LOGIN_STATEMENTS = 4
 MAX_SERIAL_CHARS = 128
-_TEXT_CHARS = 256
 _USERNAME_CHARS = 128
 _IN_CHUNK = 500
 
@@ -177,6 +177,7 @@ _SELECT_INFO = select(*_INFO_COLUMNS, _u.c.username).select_from(
     _c.outerjoin(_u, _u.c.id == _c.c.user_id)
 )
 _SELECT_BY_SERIAL = select(_c).where(_c.c.serial == bindparam("serial"))
+_SERIAL_TAKEN = select(_c.c.id).where(_c.c.serial == bindparam("serial"))
 
 # No row has id 0: these run the statements of a counted refusal and change nothing.
 _NO_ROW = 0
@@ -467,36 +468,24 @@ class PskcImportResult:
         }
 
 
-class _ExistingSerials:
-    """``serial in this`` asks the database (inside the caller's transaction)."""
+class _InDatabase:
+    """``text in this`` runs ``statement`` with it as ``:key`` (inside the caller's
+    transaction): whether a row comes back."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, statement: Any, key: str) -> None:
         self._conn = conn
+        self._statement = statement
+        self._key = key
 
-    def __contains__(self, serial: object) -> bool:
-        if not isinstance(serial, str):
+    def __contains__(self, text: object) -> bool:
+        if not isinstance(text, str):
             return False
-        found = self._conn.execute(select(_c.c.id).where(_c.c.serial == serial)).first()
-        return found is not None
-
-
-class _KnownUsernames:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    def __contains__(self, username: object) -> bool:
-        if not isinstance(username, str):
-            return False
-        return self._conn.execute(_SELECT_USER, {"username": username}).first() is not None
+        return self._conn.execute(self._statement, {self._key: text}).first() is not None
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), _IN_CHUNK):
         yield values[start : start + _IN_CHUNK]
-
-
-def _clip(text: str | None, limit: int = _TEXT_CHARS) -> str | None:
-    return None if text is None else text[:limit]
 
 
 class OtpRepository:
@@ -680,13 +669,13 @@ class OtpRepository:
         state: CredentialState = "active" if active else "pending"
         try:
             with self._store.write() as tx:
-                user = self._user(tx, username)
+                user = tx.require_user(username)
                 tx.connection.execute(
                     _INSERT_CREDENTIAL,
                     {
                         "serial": enrollment.serial,
                         "user_id": user.id,
-                        "label": _clip(enrollment.label) or "",
+                        "label": clip(enrollment.label) or "",
                         "kind": params.kind,
                         "algorithm": params.algorithm,
                         "digits": params.digits,
@@ -697,7 +686,7 @@ class OtpRepository:
                         "drift": 0,
                         "failures": 0,
                         "created_at": now,
-                        "enrolled_by": _clip(by),
+                        "enrolled_by": clip(by),
                         "state_changed_at": now,
                     },
                 )
@@ -835,8 +824,8 @@ class OtpRepository:
                 now=now,
                 psk=psk,
                 assignments_csv=assignments_csv,
-                known_usernames=_KnownUsernames(tx.connection),
-                existing_serials=_ExistingSerials(tx.connection),
+                known_usernames=_InDatabase(tx.connection, _SELECT_USER, "username"),
+                existing_serials=_InDatabase(tx.connection, _SERIAL_TAKEN, "serial"),
             )
         if report.ok:
             long_serials = [
@@ -910,7 +899,7 @@ class OtpRepository:
             {
                 "serial": key.serial,
                 "user_id": user_ids[key.username] if key.username is not None else None,
-                "label": _clip(key.label) or key.serial,
+                "label": clip(key.label) or key.serial,
                 "kind": key.params.kind,
                 "algorithm": key.params.algorithm,
                 "digits": key.params.digits,
@@ -922,12 +911,12 @@ class OtpRepository:
                 "failures": 0,
                 "not_before": key.not_before,
                 "not_after": key.not_after,
-                "manufacturer": _clip(key.manufacturer),
-                "model": _clip(key.model),
-                "issuer": _clip(key.issuer),
-                "key_id": _clip(key.key_id),
+                "manufacturer": clip(key.manufacturer),
+                "model": clip(key.model),
+                "issuer": clip(key.issuer),
+                "key_id": clip(key.key_id),
                 "created_at": at,
-                "enrolled_by": _clip(by),
+                "enrolled_by": clip(by),
                 "state_changed_at": at,
             }
             for key in report.keys
@@ -1009,7 +998,7 @@ class OtpRepository:
         stmt = _SELECT_INFO.order_by(_c.c.id)
         with self._store.read() as tx:
             if username is not None:
-                user = self._user(tx, username)
+                user = tx.require_user(username)
                 stmt = stmt.where(_c.c.user_id == user.id)
             return [_info(row) for row in tx.connection.execute(stmt)]
 
@@ -1020,7 +1009,7 @@ class OtpRepository:
         now = self._clock.now()
         with self._store.write() as tx:
             credential = self._credential(tx, serial)
-            user = self._user(tx, username)
+            user = tx.require_user(username)
             if credential.state == "revoked":
                 raise OtpConflict(f"Credential {serial} is revoked.")
             previous = self._username_of(tx, credential)
@@ -1082,7 +1071,7 @@ class OtpRepository:
         now = self._clock.now()
         with self._store.write() as tx:
             conn = tx.connection
-            user = self._user(tx, username)
+            user = tx.require_user(username)
             locked = list(
                 conn.execute(
                     select(_c.c.serial).where(_c.c.user_id == user.id, _c.c.state == "locked")
@@ -1147,13 +1136,6 @@ class OtpRepository:
         return found
 
     # -- helpers --------------------------------------------------------------------------------
-
-    @staticmethod
-    def _user(tx: SqlTx, username: str) -> User:
-        row = tx.connection.execute(_SELECT_USER, {"username": username}).first()
-        if row is None:
-            raise NotFound(f"No user named {username!r}.")
-        return User(row.id, row.username, row.display_name, bool(row.is_admin), bool(row.enabled))
 
     @staticmethod
     def _credential(tx: SqlTx, serial: str) -> OtpCredential:

@@ -57,13 +57,19 @@ from tokenstile.factors.piv_login import (
     PivLoginPolicy,
 )
 from tokenstile.store import schema as t
-from tokenstile.store.repository import CREDENTIAL_REVOKED, Revoked, SqlTx, Store
+from tokenstile.store.repository import (
+    CREDENTIAL_REVOKED,
+    TEXT_CHARS,
+    Revoked,
+    SqlTx,
+    Store,
+    clip,
+)
 from tokenstile.tokens.model import AuditEvent, User, credential_ref
 
 PIV_FACTOR = "piv"
 CHECKER_CACHE_SECONDS = 10.0
 EXPIRED_CHALLENGES_KEPT = 60.0  # an expired handle is told apart from a made-up one a while
-_TEXT_CHARS = 256
 
 _cards = t.piv_cards
 _ch = t.piv_challenges
@@ -180,13 +186,13 @@ def _card_values(
         "not_before": summary.not_before,
         "not_after": summary.not_after,
         "key_algorithm": summary.key_algorithm or "?",
-        "upn": summary.upn[:_TEXT_CHARS] if summary.upn else None,
+        "upn": summary.upn[:TEXT_CHARS] if summary.upn else None,
         "card_guid": card_guid,
-        "label": (label or "PIV card")[:_TEXT_CHARS],
+        "label": (label or "PIV card")[:TEXT_CHARS],
         "source": source,
         "state": "active",
         "created_at": at,
-        "enrolled_by": by[:_TEXT_CHARS] if by else None,
+        "enrolled_by": by[:TEXT_CHARS] if by else None,
     }
 
 
@@ -403,10 +409,6 @@ def load_anchor_files(paths: Sequence[Path], *, now: float) -> list[x509.Certifi
     return anchors
 
 
-def _clip(text: str | None, limit: int = _TEXT_CHARS) -> str | None:
-    return None if text is None else text[:limit]
-
-
 class PivRepository:
     """Every PIV operation as one transaction, audited in that transaction.
 
@@ -547,7 +549,7 @@ class PivRepository:
         self.checker().check(parsed, now)
         summary = CertificateSummary.of(parsed)
         with self._store.write() as tx:
-            user = self._user(tx, username)
+            user = tx.require_user(username)
             self._insert_card(
                 tx,
                 summary,
@@ -582,7 +584,7 @@ class PivRepository:
         now = self._clock.now()
         domain = self.settings.upn_domain
         with self._store.write() as tx:
-            user = self._user(tx, username)
+            user = tx.require_user(username)
             certificate = ca.issue(
                 public_key,
                 common_name=user.display_name or user.username,
@@ -645,7 +647,7 @@ class PivRepository:
                 source=source,
                 at=at,
                 by=by,
-                card_guid=_clip(card_guid, 64),
+                card_guid=clip(card_guid, 64),
                 label=label,
             ),
         )
@@ -700,7 +702,7 @@ class PivRepository:
         stmt = _SELECT_INFO.order_by(_cards.c.id)
         with self._store.read() as tx:
             if username is not None:
-                self._user(tx, username)
+                tx.require_user(username)
                 stmt = stmt.where(_u.c.username == username)
             return [_info(row) for row in tx.connection.execute(stmt)]
 
@@ -720,7 +722,7 @@ class PivRepository:
             done = tx.connection.execute(
                 update(_cards)
                 .where(_cards.c.fingerprint == full, _cards.c.state == "active")
-                .values(state="revoked", revoked_at=now, revoked_by=by[:_TEXT_CHARS])
+                .values(state="revoked", revoked_at=now, revoked_by=by[:TEXT_CHARS])
             )
             if done.rowcount != 1:
                 raise PivConflict(f"The card {full[:16]}... is already revoked.")
@@ -772,17 +774,7 @@ class PivRepository:
         ca = IssuingCa.generate(self.settings.ca_name, now=now, days=self.settings.ca_days)
         try:
             with self._store.write() as tx:
-                tx.connection.execute(
-                    insert(_cas).values(
-                        fingerprint=ca.fingerprint,
-                        certificate=ca.certificate.public_bytes(Encoding.DER),
-                        sealed_key=ca.sealed_key(box),
-                        source="builtin",
-                        active=1,
-                        created_at=now,
-                        created_by=by[:_TEXT_CHARS],
-                    )
-                )
+                _insert_ca(tx.connection, ca, box, source="builtin", now=now, by=by)
                 tx.audit(
                     AuditEvent(
                         "piv_ca_created",
@@ -815,17 +807,7 @@ class PivRepository:
                 raise PivConflict("This CA was imported before.")
             retired = conn.execute(select(_cas.c.fingerprint).where(_cas.c.active == 1)).scalar()
             conn.execute(update(_cas).where(_cas.c.active == 1).values(active=None, retired_at=now))
-            conn.execute(
-                insert(_cas).values(
-                    fingerprint=ca.fingerprint,
-                    certificate=ca.certificate.public_bytes(Encoding.DER),
-                    sealed_key=ca.sealed_key(box),
-                    source="imported",
-                    active=1,
-                    created_at=now,
-                    created_by=by[:_TEXT_CHARS],
-                )
-            )
+            _insert_ca(conn, ca, box, source="imported", now=now, by=by)
             tx.audit(
                 AuditEvent(
                     "piv_ca_imported",
@@ -901,7 +883,7 @@ class PivRepository:
                         subject=info.subject[:512],
                         not_after=info.not_after,
                         added_at=now,
-                        added_by=by[:_TEXT_CHARS],
+                        added_by=by[:TEXT_CHARS],
                     )
                 )
                 added.append(info)
@@ -923,14 +905,22 @@ class PivRepository:
         self._forget_checker()
         return added, present
 
-    # -- helpers --------------------------------------------------------------------------------
 
-    @staticmethod
-    def _user(tx: SqlTx, username: str) -> User:
-        row = tx.connection.execute(_USER_BY_NAME, {"username": username}).first()
-        if row is None:
-            raise NotFound(f"No user named {username!r}.")
-        return _user(row)
+def _insert_ca(
+    conn: Connection, ca: IssuingCa, box: SecretBox, *, source: CaSource, now: float, by: str
+) -> None:
+    """Store ``ca`` (its key sealed) as the active issuing CA."""
+    conn.execute(
+        insert(_cas).values(
+            fingerprint=ca.fingerprint,
+            certificate=ca.certificate.public_bytes(Encoding.DER),
+            sealed_key=ca.sealed_key(box),
+            source=source,
+            active=1,
+            created_at=now,
+            created_by=by[:TEXT_CHARS],
+        )
+    )
 
 
 def _login_detail(

@@ -31,6 +31,8 @@ from tokenstile.tokens.model import (
 )
 
 T = TypeVar("T")
+# How much of a free-text value (a label, who did it) the factor tables keep.
+TEXT_CHARS = 256
 
 
 def is_plain_text(value: str) -> bool:
@@ -42,6 +44,11 @@ def is_plain_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def clip(text: str | None, limit: int = TEXT_CHARS) -> str | None:
+    """Cut free text (labels, who did it) to what its column holds."""
+    return None if text is None else text[:limit]
 
 
 def _json(value: Any) -> str:
@@ -418,6 +425,13 @@ class SqlTx:
     def get_user_by_name(self, username: str) -> User | None:
         row = self._conn.execute(select(t.users).where(t.users.c.username == username)).first()
         return _user(row) if row is not None else None
+
+    def require_user(self, username: str) -> User:
+        """The person by name, or ``NotFound``."""
+        user = self.get_user_by_name(username)
+        if user is None:
+            raise NotFound(f"No user named {username!r}.")
+        return user
 
     def get_client(self, client_id: str) -> Client | None:
         row = self._conn.execute(

@@ -62,6 +62,7 @@ from tokenstile.store.repository import (
     Revoked,
     SqlTx,
     Store,
+    clip,
 )
 from tokenstile.tokens.model import AuditEvent, User, credential_ref
 
@@ -69,7 +70,6 @@ FIDO2_FACTOR = "fido2"
 USER_HANDLE_BYTES = 32
 # Expired challenges stay this long, so a late answer hears "expired", not "unknown".
 KEEP_EXPIRED = 600.0
-_TEXT_CHARS = 256
 
 _w = t.webauthn_credentials
 _ch = t.webauthn_challenges
@@ -279,10 +279,6 @@ def parse_credential_id(text: str) -> bytes:
     return b64url_decode(text.strip(), "The credential ID", max_bytes=MAX_CREDENTIAL_ID_BYTES)
 
 
-def _clip(text: str | None, limit: int = _TEXT_CHARS) -> str | None:
-    return None if text is None else text[:limit]
-
-
 class WebAuthnRepository:
     """Every FIDO2 operation as one transaction, audited in that transaction."""
 
@@ -391,7 +387,7 @@ class WebAuthnRepository:
         now = self._clock.now()
         with self._store.write() as tx:
             conn = tx.connection
-            user = self._user(tx, username)
+            user = tx.require_user(username)
             handles = conn.execute(
                 select(_w.c.user_handle).where(_w.c.user_id == user.id).order_by(_w.c.id).limit(1)
             ).scalars()
@@ -413,8 +409,8 @@ class WebAuthnRepository:
                 expires_at=now + self.flow.ttl,
                 user_id=user.id,
                 context={
-                    "label": _clip(label),
-                    "by": _clip(by),
+                    "label": clip(label),
+                    "by": clip(by),
                     "user_handle": b64url(user_handle),
                 },
             )
@@ -425,7 +421,7 @@ class WebAuthnRepository:
                     username=user.username,
                     factor=FIDO2_FACTOR,
                     origin=origin,
-                    detail={"label": _clip(label), "by": by},
+                    detail={"label": clip(label), "by": by},
                 ),
                 at=now,
             )
@@ -529,7 +525,7 @@ class WebAuthnRepository:
                 "label": label,
                 "state": "active",
                 "created_at": now,
-                "enrolled_by": _clip(taken_by),
+                "enrolled_by": clip(taken_by),
                 "state_changed_at": now,
             },
         )
@@ -585,7 +581,7 @@ class WebAuthnRepository:
         stmt = _INFO.order_by(_w.c.id)
         with self._store.read() as tx:
             if username is not None:
-                stmt = stmt.where(_w.c.user_id == self._user(tx, username).id)
+                stmt = stmt.where(_w.c.user_id == tx.require_user(username).id)
             return [_info(row) for row in tx.connection.execute(stmt)]
 
     def revoke(
@@ -659,10 +655,3 @@ class WebAuthnRepository:
                     at=now,
                 )
         return Revoked(info=self.credential(credential_id), sessions_ended=ended)
-
-    @staticmethod
-    def _user(tx: SqlTx, username: str) -> User:
-        user = tx.get_user_by_name(username)
-        if user is None:
-            raise NotFound(f"No user named {username!r}.")
-        return user
