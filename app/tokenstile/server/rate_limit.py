@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 CHALLENGE_PATHS = ("/login/webauthn/options", "/login/piv/challenge")
 LOGIN_PATHS = ("/login/totp", "/login/webauthn", "/login/piv")
-PURGE_EVERY = 1000  # counted hits between two purges of ended windows (per process)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,18 +94,12 @@ class RateLimiter:
         self._store = store
         self._clock = clock
         self.limits = dict(limits)
-        self._longest = max((rule.window for rule in self.limits.values()), default=0.0)
-        self._since_purge = 0
 
     def hit(self, rule: Limit, key: str) -> Count:
         now = self._clock.now()
         count = self._store.hit(f"{rule.name} {key}", now=now, window=rule.window)
         if count.hits == rule.limit + 1:  # once per window: no log line per refused request
             log.warning("rate limit %s reached for %s", rule.name, key)
-        self._since_purge += 1
-        if self._since_purge >= PURGE_EVERY:
-            self._since_purge = 0
-            self._store.purge(before=now - self._longest)
         return count
 
     def refund(self, rule: Limit, key: str, count: Count) -> None:

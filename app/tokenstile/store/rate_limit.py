@@ -4,9 +4,9 @@ A bucket is a limit and what it counts for ("challenges 203.0.113.7"). One state
 both counts a hit and reads the count: an upsert that starts a new window when the
 stored one has ended (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``, on SQLite and
 PostgreSQL alike), so two replicas counting at once never lose a hit. A refund takes
-one hit back (a login that succeeded is not a failure). Rows of ended windows are
-deleted now and then. On SQLite the writes join the group commit (``group_commit``):
-a counted hit costs no fsync of its own.
+one hit back (a login that succeeded is not a failure). Rows of ended windows go with
+the periodic purge (``store.purge``). On SQLite the writes join the group commit
+(``group_commit``): a counted hit costs no fsync of its own.
 """
 
 from __future__ import annotations
