@@ -6,6 +6,7 @@ service is missing (``make test`` installs what these need).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -248,8 +249,14 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         setup = Deployment(settings)
         setup.init()
         setup.close()
-        # The server process reads every other setting from its environment.
-        env = {f"TOKENSTILE_{name.upper()}": str(value) for name, value in overrides.items()}
+        # The server process reads every other setting from its environment (lists and
+        # tables as JSON, as pydantic-settings reads them).
+        env = {
+            f"TOKENSTILE_{name.upper()}": (
+                json.dumps(value) if isinstance(value, list | tuple | dict) else str(value)
+            )
+            for name, value in overrides.items()
+        }
         server = start_server(settings, tmp_path / f"server-{port}.log", env)
         started.append(server)
         return server

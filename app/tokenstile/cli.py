@@ -10,7 +10,7 @@
     tokenstile manage --db URL client list
     tokenstile manage --db URL audience set AUDIENCE [--format jwt|opaque]
                                            [--lifetime SECONDS] [--min-acr ACR]
-    tokenstile manage --db URL rotate-keys [--alg ES256|EdDSA] [--now]
+    tokenstile manage --db URL rotate-keys [--alg ES256|EdDSA] [--now | --compromised]
     tokenstile manage --db URL audit [--since ISO8601] [--json]
     tokenstile manage --db URL purge [--dry-run]   (ended sessions, expired tokens and challenges)
     tokenstile manage --db URL totp|hotp add ... / otp import|list|revoke|unlock|resync|
@@ -115,8 +115,17 @@ def _parser() -> argparse.ArgumentParser:
 
     rotate = actions.add_parser("rotate-keys", help="add a new signing key")
     rotate.add_argument("--alg", choices=["ES256", "EdDSA"])
-    rotate.add_argument(
-        "--now", action="store_true", help="sign with it at once (after a key compromise)"
+    when = rotate.add_mutually_exclusive_group()
+    when.add_argument(
+        "--now",
+        action="store_true",
+        help="sign with it at once; older keys stay trusted until their tokens expire",
+    )
+    when.add_argument(
+        "--compromised",
+        action="store_true",
+        help="a signing key leaked: sign with the new key at once and distrust (delete) "
+        "every older key, so tokens they signed are refused",
     )
 
     audit = actions.add_parser("audit", help="print the audit log")
@@ -225,6 +234,17 @@ def _manage(args: argparse.Namespace) -> int:
                 ),
             )
             print(f"{args.audience}: {args.format} tokens.")
+        elif args.action == "rotate-keys" and args.compromised:
+            key, distrusted = deployment.distrust_keys(alg=args.alg, origin=MANAGE)
+            print(f"New signing key {key.kid} ({key.alg}) signs now.")
+            for kid in distrusted:
+                print(f"Distrusted and deleted signing key {kid}.")
+            print(
+                "Tokens signed by the distrusted keys are refused by the service now and "
+                "by resource servers at their next JWKS refresh; see docs/operations.md, "
+                "'Signing key compromised'.",
+                file=sys.stderr,
+            )
         elif args.action == "rotate-keys":
             key = deployment.rotate_keys(alg=args.alg, immediately=args.now)
             print(

@@ -57,7 +57,12 @@ def add_broker_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     login.add_argument("--reader", help="piv: the reader's name (or part of it)")
     login.add_argument("--client-id", help="the client to sign in as (default: the kiosk's)")
-    login.add_argument("--rp-id", help="fido2: the WebAuthn RP ID (default: what the server says)")
+    login.add_argument(
+        "--rp-id",
+        help="fido2: the WebAuthn RP ID, the --server host or a domain it belongs to "
+        "(default: the server's announcement when it belongs to the --server host, "
+        "else that host; localhost on loopback)",
+    )
     _add_token_options(commands.add_parser("token", help="print a valid access token"))
     commands.add_parser("status", help="who is signed in, where, until when")
     commands.add_parser("logout", help="revoke the session at the server and forget it here")
@@ -253,28 +258,15 @@ def _login_fido2(args: argparse.Namespace, client: TokenServiceClient) -> TokenG
 
     from tokenstile.cli_fido2 import open_security_key
 
-    rp_id = args.rp_id or _rp_id(client)
+    # The origin comes from --server (and --rp-id), never from the server's word: what
+    # it announces is only checked, and a mismatch stops here, before any key is opened.
+    _rp_id, origin = client.webauthn_origin(args.rp_id)
     key = open_security_key(args.device or "usb")
     try:
-        security_key = SecurityKeyClient(
-            key, origin=f"https://{rp_id}", on_touch=on_touch, on_pin=on_pin
-        )
+        security_key = SecurityKeyClient(key, origin=origin, on_touch=on_touch, on_pin=on_pin)
         return client.login_fido2(security_key, cancel=threading.Event())
     finally:
         key.close()
-
-
-def _rp_id(client: TokenServiceClient) -> str:
-    """What the server says (``/login/factors``), else what it derives from its URL."""
-    from urllib.parse import urlsplit
-
-    from tokenstile.tokens.loopback import is_loopback
-
-    said = client.webauthn_rp_id()
-    if said:
-        return said
-    host = urlsplit(client.server).hostname or "localhost"
-    return "localhost" if is_loopback(host) else host
 
 
 def _login_piv(args: argparse.Namespace, client: TokenServiceClient) -> TokenGrant:

@@ -6,13 +6,17 @@ the environment, the TOML file named by ``TOKENSTILE_CONFIG`` (or ``--config``),
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -61,6 +65,11 @@ class Settings(BaseSettings):
     db_connect_timeout: int = Field(default=5, ge=1, le=300)
     workers: int = Field(default=1, ge=1, le=64)
     forwarded_allow_ips: list[str] = Field(default_factory=list)
+    # More public URLs of this service besides the issuer (another name behind a proxy):
+    # a DPoP proof's htu must name an endpoint under the issuer or one of these (plus,
+    # for a loopback issuer, its other loopback spellings at the same port), never the
+    # Host or forwarded headers of the request. https://, or http:// on loopback.
+    public_urls: list[str] = Field(default_factory=list)
     rate_limit_challenges: int = Field(default=120, ge=0)
     rate_limit_challenges_window: float = Field(default=60.0, gt=0, le=86_400)
     rate_limit_login_failures: int = Field(default=100, ge=0)
@@ -143,6 +152,25 @@ class Settings(BaseSettings):
     kiosk_rp_id: str | None = Field(default=None, min_length=1, max_length=253)
     admin_idle_minutes: float = Field(default=10.0, ge=0, le=24 * 60)  # 0: never
 
+    # Scopes that only a factor login grants, at a client registered for them, to an
+    # admin: never a token exchange, never a refresh to another audience. The admin
+    # API's scope (tokenstile:admin) is always one. A list, or one string of scopes
+    # separated by spaces (TOKENSTILE_PRIVILEGED_SCOPES="tokenstile:admin hr:write").
+    privileged_scopes: Annotated[tuple[str, ...], NoDecode] = ("tokenstile:admin",)
+
+    @field_validator("privileged_scopes", mode="before")
+    @classmethod
+    def _split_scopes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else text.split()
+        return value
+
+    @field_validator("public_urls")
+    @classmethod
+    def _check_public_urls(cls, urls: list[str]) -> list[str]:
+        return [_public_url(url) for url in urls]
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -168,6 +196,29 @@ class Settings(BaseSettings):
         scheme = "https" if self.tls_cert else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
+
+
+def _public_url(url: str) -> str:
+    """``scheme://host[:port][/path]`` without a trailing slash, or a ValueError."""
+    parts = urlsplit(url.strip())
+    parts.port  # noqa: B018 - a ValueError for a bad port
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(f"{url!r} is not an https:// URL")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{url!r} must have no query, fragment or user")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ValueError(f"{url!r} must be https:// (plain http only on loopback)")
+    return url.strip().rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from tokenstile.clock import Clock, SystemClock
 from tokenstile.config import Settings
 from tokenstile.errors import ConfigError, KeyEncryptionError, StoreError
+from tokenstile.paths import make_private_dir
 from tokenstile.store.database import (
     PoolOptions,
     create_database_engine,
@@ -50,6 +51,13 @@ DEFAULT_KIOSK_CLIENT_ID = "tokenstile-kiosk"
 DEFAULT_ADMIN_CLIENT_ID = "tokenstile-admin-console"
 DEFAULT_SCOPES = ("openid", "profile", "offline_access")
 _KEK_CHECK = "kek_check"
+# How often (at most) a server asks the store for its key ids to see whether its key ring
+# is stale: one tiny query a second per process, whatever the load, so every replica signs
+# with a key made by ``rotate-keys --compromised`` (and stops signing with the distrusted
+# ones) within this many seconds. The full reload stays at ``key_reload_interval``.
+KEY_PROBE_INTERVAL = 1.0
+# The JWKS route probes this often at most, so a flood of JWKS requests costs no queries.
+JWKS_PROBE_INTERVAL = 0.1
 
 
 @dataclass
@@ -74,6 +82,7 @@ class Deployment:
         self._kek: KeyEncryptionKey | None = None
         self._ring: KeyRing | None = None
         self._ring_loaded_at = 0.0
+        self._ring_probed_at = 0.0
         self._ring_lock = threading.Lock()
 
     def close(self) -> None:
@@ -103,7 +112,7 @@ class Deployment:
             )
         kek, text = KeyEncryptionKey.generate()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(path.parent)  # 0700 where we create it
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="ascii") as fh:
                 fh.write(text + "\n")
@@ -193,41 +202,64 @@ class Deployment:
     def max_token_lifetime(self) -> int:
         return self.store.max_access_token_lifetime(self.settings.access_token_lifetime)
 
-    def keyring(self, *, force: bool = False) -> KeyRing:
+    def keyring(self, *, force: bool = False, fresh: bool = False) -> KeyRing:
+        """The signing keys, as of at most ``KEY_PROBE_INTERVAL`` seconds ago.
+
+        Reloaded in full every ``key_reload_interval``; in between, a probe of the stored
+        key ids (one small query, at most once per ``KEY_PROBE_INTERVAL``) reloads it at
+        once when a rotation changed the store. ``fresh``: as of at most
+        ``JWKS_PROBE_INTERVAL`` ago (the JWKS route); ``force``: reload now.
+        """
         now = self.clock.now()
+        reload_every = self.settings.key_reload_interval
+        probe_every = min(JWKS_PROBE_INTERVAL if fresh else KEY_PROBE_INTERVAL, reload_every)
         ring = self._ring
         if (
             ring is not None
             and not force
-            and now - self._ring_loaded_at < self.settings.key_reload_interval
+            and now - self._ring_probed_at < probe_every
+            and now - self._ring_loaded_at < reload_every
         ):
             return ring
         with self._ring_lock:
-            if (
-                self._ring is not None
-                and not force
-                and now - self._ring_loaded_at < (self.settings.key_reload_interval)
-            ):
-                return self._ring
-            keys = [
-                SigningKey.decrypt_private(
-                    kid=k.kid,
-                    alg=_algorithm(k.alg),
-                    blob=k.private_key,
-                    kek=self.kek,
-                    created_at=k.created_at,
-                    sign_from=k.sign_from,
-                )
-                for k in self.store.signing_keys()
-            ]
-            if not keys:
-                raise ConfigError("No signing key: run `tokenstile manage init`.")
-            self._ring = KeyRing(keys, max_token_lifetime=self.max_token_lifetime())
-            self._ring_loaded_at = now
-            return self._ring
+            ring = self._ring
+            if ring is not None and not force and now - self._ring_loaded_at < reload_every:
+                if now - self._ring_probed_at < probe_every:
+                    return ring  # another thread probed meanwhile
+                stored = self.store.signing_key_ids()
+                self._ring_probed_at = now
+                if stored == ring.ids():
+                    return ring
+            return self._load_ring(now)
 
-    def rotate_keys(self, *, alg: Algorithm | None = None, immediately: bool = False) -> SigningKey:
-        """Add a key that signs after the publication lead; drop keys no token needs."""
+    def _load_ring(self, now: float) -> KeyRing:
+        keys = [
+            SigningKey.decrypt_private(
+                kid=k.kid,
+                alg=_algorithm(k.alg),
+                blob=k.private_key,
+                kek=self.kek,
+                created_at=k.created_at,
+                sign_from=k.sign_from,
+            )
+            for k in self.store.signing_keys()
+        ]
+        if not keys:
+            raise ConfigError("No signing key: run `tokenstile manage init`.")
+        self._ring = KeyRing(keys, max_token_lifetime=self.max_token_lifetime())
+        self._ring_loaded_at = self._ring_probed_at = now
+        return self._ring
+
+    def rotate_keys(
+        self, *, alg: Algorithm | None = None, immediately: bool = False, compromised: bool = False
+    ) -> SigningKey:
+        """Add a key that signs after the publication lead; drop keys no token needs.
+
+        ``immediately``: the new key signs at once, the old ones stay published (and
+        trusted) until their last token expires. ``compromised``: see ``distrust_keys``.
+        """
+        if compromised:
+            return self.distrust_keys(alg=alg)[0]
         now = self.clock.now()
         lead = 0 if immediately else self.settings.publish_lead
         key = SigningKey.generate(
@@ -241,6 +273,41 @@ class Deployment:
             self.store.audit(AuditEvent("key_deleted", "info", detail={"kids": stale}), at=now)
             self.keyring(force=True)
         return key
+
+    def distrust_keys(
+        self, *, alg: Algorithm | None = None, origin: str = "tokenstile manage"
+    ) -> tuple[SigningKey, list[str]]:
+        """The answer to a stolen signing key: a new key that signs at once, and every
+        other key deleted (a compromised private key has no reason to be kept), in one
+        transaction with an ``alert`` audit event ``key_compromised`` naming them.
+
+        Deleted keys leave the JWKS at once and every replica's own token checks refuse
+        what they signed at once (they confirm the ``kid`` is still stored); replicas sign
+        with the new key within ``KEY_PROBE_INTERVAL``. Sessions are untouched: their next
+        refresh gets a token of the new key. Returns the new key and the distrusted kids.
+        """
+        now = self.clock.now()
+        key = SigningKey.generate(alg or self.settings.signing_alg, created_at=now, sign_from=now)
+        stored = StoredKey(
+            key.kid, key.alg, key.encrypt_private(self.kek), key.created_at, key.sign_from
+        )
+        distrusted = self.store.distrust_signing_keys(
+            stored,
+            audit=lambda kids: AuditEvent(
+                "key_compromised",
+                "alert",
+                origin=origin,
+                detail={"kid": key.kid, "alg": key.alg, "distrusted": kids},
+            ),
+            at=now,
+        )
+        log.warning(
+            "Signing keys distrusted after a compromise: %s; new key %s signs now.",
+            ", ".join(distrusted) or "none",
+            key.kid,
+        )
+        self.keyring(force=True)
+        return key, distrusted
 
     # -- clients ----------------------------------------------------------------------
 
@@ -296,6 +363,8 @@ class Deployment:
                 session_idle=s.session_idle,
                 refresh_grace=s.refresh_grace,
                 refresh_retry_after=s.refresh_retry_after,
+                privileged_scopes=frozenset(s.privileged_scopes),
+                max_token_lifetime=self.max_token_lifetime(),
             ),
         )
 

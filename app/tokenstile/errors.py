@@ -21,6 +21,7 @@ The tree::
     │   ├── TokenExpired               token_expired
     │   └── TokenNotYetValid           token_not_yet_valid
     ├── JwksUnavailable                jwks_unavailable
+    ├── OriginMismatch                 origin_mismatch (a server pretends to be another)
     └── OAuthError                     the RFC 6749 ``error`` value
         ├── InvalidRequest             invalid_request
         ├── InvalidClient              invalid_client       (401)
@@ -133,6 +134,14 @@ class TokenNotYetValid(InvalidToken):
 
 class JwksUnavailable(TokenstileError):
     code = "jwks_unavailable"
+
+
+class OriginMismatch(TokenstileError):
+    """The WebAuthn rp id a server announces (or a configured pin) does not belong to the
+    server URL the person named: a security-key login there is refused before the key is
+    touched (:mod:`tokenstile.broker.origin`)."""
+
+    code = "origin_mismatch"
 
 
 class OAuthError(TokenstileError):

@@ -29,6 +29,22 @@ def runtime_dir() -> Path:
     return Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False))
 
 
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` and its missing parents as 0700 (whatever the umask), for files
+    only this user may read; a directory that already exists is left as it is."""
+    missing: list[Path] = []
+    here = path
+    while not here.exists() and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made meanwhile by another process: theirs to set
+        directory.chmod(0o700)  # a umask such as 0o277 would have taken more
+
+
 def default_database_path() -> Path:
     return data_dir() / "tokenstile.db"
 

@@ -187,6 +187,9 @@ def test_a_card_nobody_enrolled_goes_to_the_service_desk(
 ) -> None:
     kiosk = make_kiosk(gui_service)
     kiosk.reader.insert(create_piv_card(holder="Stranger", pin=CARD_PIN))
+    # The service answers every card's certificate alike (a stranger must not learn who
+    # is enrolled), so the refusal comes after the PIN, when the card has signed.
+    type_pin(qtbot, kiosk, CARD_PIN)
     qtbot.waitUntil(lambda: kiosk.window.problem is not None, timeout=WAIT)
     assert banner(kiosk) == "This card is not enrolled here: see the service desk."
     assert kiosk.window.problem is not None

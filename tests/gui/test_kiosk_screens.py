@@ -16,7 +16,8 @@ from tests.gui.conftest import GuiService
 from tokenstile.broker import LoginRefused, ServerUnreachable
 from tokenstile.devices.errors import CardRemoved, PinBlocked, WrongPin
 from tokenstile.devices.fido2_errors import KeyPinBlocked, KeyTimedOut, KeyWrongPin
-from tokenstile.errors import TokenstileError
+from tokenstile.devices.piv_login import ForeignChallengeRefused
+from tokenstile.errors import OriginMismatch, TokenstileError
 from tokenstile.kiosk.messages import Factor, explain
 from tokenstile.kiosk.window import Screen
 
@@ -80,6 +81,18 @@ def test_failures_are_one_sentence_with_what_to_do() -> None:
             "The card was taken out too soon: insert it again to sign in.",
         ),
         (KeyTimedOut(), Factor.KEY, "The key was not touched in time: tap or insert it again."),
+        (
+            OriginMismatch("a server is pretending to be another"),
+            Factor.KEY,
+            "This sign-in service is pretending to be another one, so your key was not used: "
+            "tell the service desk.",
+        ),
+        (
+            ForeignChallengeRefused("130 bytes"),
+            Factor.CARD,
+            "This sign-in service asked the card to sign something else, so it signed "
+            "nothing: tell the service desk.",
+        ),
         (TokenstileError("odd"), None, "Something went wrong: try again, or see the service desk."),
     ]
     for error, factor, sentence in cases:

@@ -34,7 +34,8 @@ from tokenstile.broker.errors import (
     TokenRefused,
 )
 from tokenstile.broker.model import TokenGrant
-from tokenstile.errors import ConfigError
+from tokenstile.broker.origin import webauthn_origin
+from tokenstile.errors import ConfigError, OriginMismatch
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.tokens.loopback import is_loopback
 
@@ -240,9 +241,27 @@ class TokenServiceClient(Closing):
         return list(self.login_options().factors)
 
     def webauthn_rp_id(self) -> str | None:
-        """The RP ID the server's security-key logins use (``/login/factors``), or None."""
+        """The RP ID the server *announces* for security-key logins (``/login/factors``),
+        or None. Never use it as the origin: :meth:`webauthn_origin` decides that."""
         try:
             return self.login_options().webauthn_rp_id
+        except BrokerError:
+            return None
+
+    def webauthn_origin(
+        self, pinned_rp_id: str | None = None, *, announced: LoginOptions | None = None
+    ) -> tuple[str, str]:
+        """``(rp_id, origin)`` for a security-key login here, decided from this client's
+        server URL (and ``pinned_rp_id``) by :func:`~tokenstile.broker.origin.webauthn_origin`;
+        the server's announcement (``announced``, else ``/login/factors`` now) is only
+        checked against it. ``OriginMismatch`` when it does not belong."""
+        options = announced if announced is not None else self._login_options_quietly()
+        said = options.webauthn_rp_id if options is not None else None
+        return webauthn_origin(self.server, said, pinned_rp_id)
+
+    def _login_options_quietly(self) -> LoginOptions | None:
+        try:
+            return self.login_options()
         except BrokerError:
             return None
 
@@ -256,18 +275,23 @@ class TokenServiceClient(Closing):
     def login_fido2(
         self, key: SecurityKeyClient, *, cancel: threading.Event | None = None
     ) -> TokenGrant:
-        """Usernameless: the server's options, the key's assertion (touch, PIN), tokens."""
+        """Usernameless: the server's options, the key's assertion (touch, PIN), tokens.
+
+        ``key`` carries the origin :meth:`webauthn_origin` decided; the key is asked for
+        exactly that origin's rp id: options naming another are ``OriginMismatch``
+        before the key is touched."""
         try:
             options = self._json(self._send("POST", "/login/webauthn/options"))
         except ServerAnswer as answer:
             raise answer.refusal(LoginRefused) from None
-        if not isinstance(options, dict) or "publicKey" not in options:
+        if not isinstance(options, dict) or not isinstance(options.get("publicKey"), dict):
             raise BrokerError("The token service sent no security-key options.")
+        public_key = _bound_to_origin(options["publicKey"], key.origin, self.server)
         saved = key.cancel
         if cancel is not None:
             key.cancel = _EitherEvent(saved, cancel)
         try:
-            credential = key.authenticate(options["publicKey"])
+            credential = key.authenticate(public_key)
         finally:
             key.cancel = saved
         body = {"handle": options.get("handle"), "credential": credential}
@@ -411,6 +435,12 @@ class _PivServer:
     def __init__(self, client: TokenServiceClient) -> None:
         self._client = client
 
+    @property
+    def origin(self) -> str:
+        """The service as this client was configured with it: what the card's signature
+        names (never anything the server says about itself)."""
+        return self._client.server
+
     def begin(self, certificate: bytes) -> PivChallenge:
         from tokenstile.devices.piv_login import PivChallenge
 
@@ -442,6 +472,20 @@ class _PivServer:
         if not isinstance(body, dict):
             raise BrokerError("The token service answered something that is not a JSON object.")
         return body
+
+
+def _bound_to_origin(public_key: Mapping[str, Any], origin: str, server: str) -> dict[str, Any]:
+    """The request options with ``rpId`` the rp id of ``origin`` (``https://<rp id>``,
+    decided on this side); ``OriginMismatch`` when the server asks for another one."""
+    rp_id = urlsplit(origin).hostname or ""
+    asked = public_key.get("rpId")
+    if asked is not None and asked != rp_id:
+        raise OriginMismatch(
+            f"The token service at {server} asks the security key to sign in for "
+            f"{asked!r}, not {rp_id}: a server is pretending to be another, so the "
+            "security key was not used."
+        )
+    return {**public_key, "rpId": rp_id}
 
 
 class _EitherEvent(threading.Event):

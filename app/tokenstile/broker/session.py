@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Final
 from tokenstile.broker.closing import Closing
 from tokenstile.broker.errors import (
     BrokerError,
+    KeychainUnavailable,
     NotLoggedIn,
     ServerUnreachable,
     TokenRefused,
@@ -247,13 +248,31 @@ class Broker(Closing):
             dpop_jkt=key.thumbprint if key is not None else None,
             session_expires_at=grant.session_expires_at(issued_at=now),
         )
-        with self._locked():
-            old = self._load()
-            if old is not None and old.refresh_token != state.refresh_token:
-                self._revoke_quietly(old)
-            state = replace(state, display_name=self._display_name(state))
-            self._store.save(state.to_json())
-            self._restamp()
+        try:
+            # The store must work before anything is written, even the lock file: with
+            # no keychain nothing of this login touches the disk.
+            self._load()
+            with self._locked():
+                old = self._load()
+                if old is not None and old.refresh_token != state.refresh_token:
+                    self._revoke_quietly(old)
+                state = replace(state, display_name=self._display_name(state))
+                self._store.save(state.to_json())
+                self._restamp()
+        except KeychainUnavailable as exc:
+            # Never fall back to a file: the tokens are dropped, and revoked at the
+            # server so that none of them stays valid anywhere.
+            self._pending_dpop = None
+            undone = self._revoke_quietly(state)
+            raise KeychainUnavailable(
+                exc.message
+                + (
+                    " The sign-in was revoked at the server; nothing was kept."
+                    if undone
+                    else " Nothing was kept; the session stays valid at the server until "
+                    "it expires."
+                )
+            ) from exc
         self._pending_dpop = None
         self._forget()
         return state.info()

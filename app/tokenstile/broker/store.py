@@ -58,19 +58,58 @@ class SessionStore(Protocol):
 
 
 def _refused(backend: KeyringBackend) -> str | None:
-    """Why ``backend`` is no keychain (None: it is one)."""
-    module = type(backend).__module__
-    name = type(backend).__name__
+    """Why ``backend`` is no keychain (None: it is one).
+
+    Refused: keyring's ``fail`` and ``null`` backends; every backend of ``keyrings.alt``
+    (its plaintext and home-made encrypted files, its keyczar, multipart and legacy
+    wrappers: none is the OS keychain) and of ``keyrings.cryptfile``; and any backend
+    that keeps its items in a file of its own (a ``file_path``, as ``keyrings.alt``'s
+    ``FileBacked`` has) or calls itself plaintext.
+    """
+    kind = type(backend)
+    module, name = kind.__module__, kind.__name__
     if module in ("keyring.backends.fail", "keyring.backends.null"):
         return ""
-    if module.startswith("keyrings.alt.file") or "Plaintext" in name:
-        return f" ({module}.{name} keeps it in a file)"
+    lower = name.lower()
+    if _file_backend_name(module) or hasattr(kind, "file_path") or "file" in lower:
+        return _IN_A_FILE.format(name=f"{module}.{name}")
+    if "plaintext" in lower:
+        return _IN_A_FILE.format(name=f"{module}.{name}")
     return None
+
+
+_IN_A_FILE: Final = " ({name} keeps it in a file, not in the OS keychain)"
+
+
+def _file_backend_name(dotted: str) -> bool:
+    """A module or class of ``keyrings.alt`` or ``keyrings.cryptfile``."""
+    return dotted.strip().split(".")[:2] in (["keyrings", "alt"], ["keyrings", "cryptfile"])
+
+
+def _configured_name() -> str | None:
+    """The backend ``PYTHON_KEYRING_BACKEND`` or keyring's ``keyringrc.cfg`` names."""
+    named = os.environ.get("PYTHON_KEYRING_BACKEND")
+    if named:
+        return named
+    import configparser
+
+    from keyring.util import platform_
+
+    config = configparser.RawConfigParser()
+    try:
+        config.read(os.path.join(platform_.config_root(), "keyringrc.cfg"), encoding="utf-8")
+        return config.get("backend", "default-keyring").strip() or None
+    except (OSError, configparser.Error, UnicodeDecodeError):
+        return None
 
 
 def _chosen_backend() -> KeyringBackend:
     import keyring.core
 
+    named = _configured_name()
+    if named is not None and _file_backend_name(named):
+        # Refused by name, before it is even built (some prompt for a password).
+        raise KeychainUnavailable(NO_KEYCHAIN.format(why=_IN_A_FILE.format(name=named)))
     try:
         configured = keyring.core.load_env() or keyring.core.load_config()
     except Exception as exc:  # a bad PYTHON_KEYRING_BACKEND or keyringrc.cfg

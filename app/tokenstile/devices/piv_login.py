@@ -2,8 +2,17 @@
 
 DESIGN.md's flow, with the card in a reader::
 
-    read the 9A certificate ─► server: challenge ─► ask the PIN (retries shown after a
-    wrong one) ─► VERIFY ─► GENERAL AUTHENTICATE over SHA-256(challenge) ─► server: tokens
+    read the 9A certificate ─► server: challenge (exactly 32 bytes, or refused here)
+    ─► ask the PIN (retries shown after a wrong one) ─► VERIFY ─► GENERAL AUTHENTICATE
+    over SHA-256(login message) ─► server: tokens
+
+The card never signs bytes a server chose. The login message is built here
+(:func:`tokenstile.factors.piv_message.login_message`): a fixed, versioned prefix, the
+origin of the service this client connected to (``PivLoginServer.origin``: from the
+URL the person or the kiosk's configuration names, never from what a server says), and
+the 32-byte challenge. A challenge of any other length is refused before the PIN is
+asked or the card touched; a relayed challenge signed here names the relay's origin,
+which the real service refuses.
 
 The token service is reached through a :class:`PivLoginServer` the caller hands in (the
 broker speaks HTTP; tests use the ASGI app), so this module imports no HTTP client.
@@ -30,6 +39,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from tokenstile.devices.errors import DeviceError, PinBlocked, WrongPin
 from tokenstile.devices.monitor import CardEvent, CardEventKind
 from tokenstile.devices.piv import PivCard, PivSlot
+from tokenstile.factors.piv_message import (
+    CHALLENGE_BYTES,
+    ForeignChallenge,
+    NotAServiceUrl,
+    login_message,
+    service_origin,
+)
 
 _EXPIRY_MARGIN = 5.0  # seconds: ask for a new challenge rather than sign one about to lapse
 
@@ -38,6 +54,12 @@ class PinEntryCancelled(DeviceError):
     """The person cancelled at the PIN pad, or the login was cancelled."""
 
     code = "pin_entry_cancelled"
+
+
+class ForeignChallengeRefused(DeviceError):
+    """The server's challenge is not a Tokenstile login challenge: the card signs nothing."""
+
+    code = "piv_foreign_challenge"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,7 +72,14 @@ class PivChallenge:
 
 
 class PivLoginServer(Protocol):
-    """The token service's two PIV login steps (``/login/piv/challenge``, ``/login/piv``)."""
+    """The token service's two PIV login steps (``/login/piv/challenge``, ``/login/piv``).
+
+    ``origin`` is the URL of the service as the caller's own configuration names it
+    (``scheme://host[:port]``, any path ignored): the card's signature is bound to it.
+    """
+
+    @property
+    def origin(self) -> str: ...
 
     def begin(self, certificate: bytes) -> PivChallenge: ...
 
@@ -80,20 +109,39 @@ def login_with_card(
     """Sign in with the card: the server's token response.
 
     Raises :class:`WrongPin` never (the prompt is asked again, with the retries left),
-    :class:`PinBlocked` when the card locks, :class:`PinEntryCancelled`, and whatever the
-    card (``CardRemoved``...) or the server raises.
+    :class:`PinBlocked` when the card locks, :class:`PinEntryCancelled`,
+    :class:`ForeignChallengeRefused` (a challenge that is not 32 bytes, before the PIN is
+    asked), and whatever the card (``CardRemoved``...) or the server raises.
     """
     stop = cancel or threading.Event()
+    try:
+        origin = service_origin(server.origin)
+    except NotAServiceUrl as exc:
+        raise ForeignChallengeRefused(str(exc)) from exc
     certificate = card.read_certificate(PivSlot.AUTHENTICATION).public_bytes(Encoding.DER)
     challenge = server.begin(certificate)
+    message = _message(origin, challenge)  # before the PIN: a foreign challenge ends here
     asked_at = clock()
     _check(stop)
     _verify_pin(card, ask_pin, stop)
     _check(stop)
     if clock() - asked_at > challenge.expires_in - _EXPIRY_MARGIN:
         challenge = server.begin(certificate)  # the person took their time
-    signature = card.sign(challenge.challenge, slot=PivSlot.AUTHENTICATION)
+        message = _message(origin, challenge)
+    signature = card.sign(message, slot=PivSlot.AUTHENTICATION)
     return server.complete(challenge.handle, signature)
+
+
+def _message(origin: str, challenge: PivChallenge) -> bytes:
+    """The login message for ``challenge`` at ``origin``; refused unless 32 bytes."""
+    try:
+        return login_message(origin, challenge.challenge)
+    except ForeignChallenge as exc:
+        raise ForeignChallengeRefused(
+            f"The token service at {origin} sent a {len(challenge.challenge)}-byte "
+            f"challenge, not a {CHALLENGE_BYTES}-byte Tokenstile login challenge: the card "
+            "was not asked to sign it. A server may be pretending to be the token service."
+        ) from exc
 
 
 def _check(stop: threading.Event) -> None:

@@ -8,6 +8,11 @@ store. With the defaults::
 
 A success resets the count. Attempts refused during a delay are not checked and not
 counted, so waiting is always enough to get a fair try.
+
+The policy only judges a count; the bound holds because the login reads the count, judges
+it, checks the code and counts the failure while holding the person's credential rows
+locked (``OtpStore.otp_credentials``), so concurrent attempts, at any server process, are
+judged one after another and never on the same stale count.
 """
 
 from __future__ import annotations

@@ -9,6 +9,13 @@ and written inside the caller's transaction. What the route does::
         tx.audit(...)                              # every outcome, success or not
         if outcome.accepted: issue tokens with amr ["otp"]
 
+The lockout decides under a lock, not on a snapshot. The first read of an attempt,
+``otp_credentials``, locks the person's credential rows until the transaction ends (``FOR
+NO KEY UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already holds the database's
+write lock), and every count is read, judged, checked and raised under it. So attempts
+for one person run one after another, whichever server process they reach: each sees
+the failures of all before it, and no more codes are checked than the delay allows.
+
 Every refusal (unknown user, disabled user, malformed or wrong code, replay, delay,
 lock) must look the same on the wire; ``status`` is for the audit log only. Refusals
 that do not check a real credential check a dummy one sealed under the same KEK and
@@ -63,7 +70,10 @@ class OtpStore(Protocol):
     """
 
     def otp_credentials(self, user_id: int) -> Sequence[OtpCredential]:
-        """All the user's OTP credentials, in every state, oldest first."""
+        """All the user's OTP credentials, in every state, oldest first, and locked until
+        the transaction ends (``SELECT ... ORDER BY id FOR NO KEY UPDATE``): a concurrent
+        attempt for the same person waits here, then reads what this one wrote. The login
+        reads nothing before this, so its whole decision is made under the lock."""
         ...
 
     def record_otp_use(self, credential_id: int, *, counter: int, drift: int, at: float) -> bool:
@@ -105,7 +115,10 @@ class OtpStore(Protocol):
         """``state = 'locked' WHERE state = 'active'``; True if this call locked it."""
         ...
 
-    def user_otp_failures(self, user_id: int) -> FailureCount: ...
+    def user_otp_failures(self, user_id: int) -> FailureCount:
+        """The user's count, read after ``otp_credentials`` took the lock (at READ
+        COMMITTED a new statement sees every attempt committed before the lock came)."""
+        ...
 
     def record_user_otp_failure(self, user_id: int, *, at: float) -> FailureCount:
         """Atomic increment, like ``record_otp_failure``, of the user's count."""
@@ -136,6 +149,12 @@ class OtpLoginOutcome:
     def accepted(self) -> bool:
         return self.status == "accepted"
 
+    @property
+    def checked(self) -> bool:
+        """A code was checked against a real credential and did not sign in (counted as a
+        failure); every other refusal stopped before any code was looked at."""
+        return self.status in ("wrong_code", "replayed")
+
 
 class OtpAuthenticator:
     def __init__(
@@ -161,21 +180,26 @@ class OtpAuthenticator:
         )
 
     def authenticate(self, store: OtpStore, *, user_id: int | None, code: str) -> OtpLoginOutcome:
-        """Check a login code for a user; ``user_id`` None for an unknown or disabled user."""
-        now = self._clock.now()
+        """Check a login code for a user; ``user_id`` None for an unknown or disabled user.
+
+        The credentials are read first, which locks them (see ``OtpStore``); the counts,
+        the decision, the check and the failure count all happen under that lock.
+        """
         normalised = normalise_code(code)
         if normalised is None:
-            return self._refuse("malformed", now)
+            return self._refuse("malformed", self._clock.now())
         if user_id is None:
-            return self._refuse("unknown_user", now, normalised)
+            return self._refuse("unknown_user", self._clock.now(), normalised)
+        credentials = store.otp_credentials(user_id)  # concurrent attempts queue here
         user_failures = store.user_otp_failures(user_id)
+        now = self._clock.now()  # after the wait for the lock, so a delay is judged fairly
         decision = self.lockout.assess(user_failures, now=now)
         if decision.locked:
             return self._refuse("locked", now, normalised, user_locked=True)
         if not decision.allowed:
             return self._refuse("delayed", now, normalised, retry_at=decision.retry_at)
 
-        usable, delayed_until, any_locked = self._usable(store.otp_credentials(user_id), now)
+        usable, delayed_until, any_locked = self._usable(credentials, now)
         if not usable:
             if delayed_until is not None:
                 return self._refuse("delayed", now, normalised, retry_at=delayed_until)

@@ -4,9 +4,24 @@
 so the kiosk may begin on one server replica and finish on another::
 
     begin:    certificate (9A, DER) -> checks -> handle + 32-byte challenge, stored with
-              the card, the person and the client, for ``challenge_lifetime`` seconds
+              the card, the person, the client and the verdict of the checks, for
+              ``challenge_lifetime`` seconds
     complete: handle + signature    -> the challenge claimed by ONE conditional UPDATE
-              (``used_at IS NULL``) -> checks again -> signature over SHA-256(challenge)
+              (``used_at IS NULL``) -> checks again -> signature over SHA-256 of the
+              login message (``piv_message.login_message(service origin, challenge)``)
+
+The first step answers every well-formed certificate alike — enrolled or not, revoked,
+expired, its holder disabled: a handle and a challenge, stored the same way (a refused
+certificate's row carries its ``refusal``). Nobody learns from it whether a certificate
+is enrolled; the refusal comes at the second step, as the same sentence as a bad
+signature. Challenges live under random handles, are single use and expire; there is no
+per-certificate or per-person cap a stranger could fill (the per-address rate limits of
+the server bound how many one address asks for, ``max_pending_challenges`` bounds them
+all, and expired ones are purged).
+
+The signature is checked over the message built with the service's own origin (from its
+issuer URL, never from request headers): a challenge relayed by another server was signed
+naming that server, and fails here.
 
 Both steps run inside the caller's transaction, which also writes the audit row. Every
 refusal must look the same on the wire; ``status`` is for the audit log only. The
@@ -26,17 +41,19 @@ from cryptography import x509
 
 from tokenstile.factors.piv import (
     CertificateChecker,
+    CertificateRefused,
     CertificateSummary,
     MalformedCertificate,
     card_public_key,
     load_certificate,
     verify_challenge_signature,
 )
+from tokenstile.factors.piv_message import CHALLENGE_BYTES, login_message
 from tokenstile.tokens.jose import b64url_encode
 from tokenstile.tokens.model import User
 
-CHALLENGE_BYTES = 32
 HANDLE_BYTES = 32
+MAX_PENDING_CHALLENGES = 100_000
 _HANDLE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 CardState = Literal["active", "revoked"]
@@ -53,7 +70,7 @@ LoginStatus = Literal[
     "untrusted",
     "unknown_user",
     "user_disabled",
-    "too_many_challenges",
+    "busy",
     "unknown_handle",
     "reused",
     "handle_expired",
@@ -82,17 +99,21 @@ class PivCardRecord:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PendingChallenge:
     """A challenge handed out. ``card_id`` is None for a certificate mapped by its UPN
-    on first use; its ``certificate`` is then kept here until the signature proves it."""
+    on first use; its ``certificate`` is then kept here until the signature proves it.
+    ``refusal`` is set when the first step already refused the certificate (unknown,
+    revoked...): the second step then refuses whatever the signature (``user_id`` and
+    ``card_id`` are whatever was known, for the audit log)."""
 
     handle_hash: bytes
     challenge: bytes
     fingerprint: str
     card_id: int | None
-    user_id: int
+    user_id: int | None
     certificate: bytes | None
     client_id: str
     created_at: float
     expires_at: float
+    refusal: LoginStatus | None = None
 
 
 class PivStore(Protocol):
@@ -106,8 +127,9 @@ class PivStore(Protocol):
 
     def user_by_name(self, username: str) -> User | None: ...
 
-    def open_challenges(self, fingerprint: str, *, now: float) -> int:
-        """Unused, unexpired challenges of one certificate (a cap against flooding)."""
+    def pending_challenges(self, *, now: float, limit: int) -> int:
+        """Unexpired challenges of everyone, counted up to ``limit`` (a global bound, not
+        a per-certificate one: a stranger must not be able to fill a person's share)."""
         ...
 
     def add_challenge(self, challenge: PendingChallenge, *, now: float) -> None:
@@ -145,11 +167,16 @@ class PivStore(Protocol):
 @dataclass(frozen=True, slots=True)
 class PivLoginPolicy:
     challenge_lifetime: float = 120.0
-    max_open_challenges: int = 16
+    max_pending_challenges: int = MAX_PENDING_CHALLENGES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BeginOutcome:
+    """``status`` is the verdict on the certificate (for the audit log); ``handle`` and
+    ``challenge`` are handed out for every certificate that parses, accepted or not, so
+    that the answer does not tell whether it is enrolled. None only for a malformed
+    certificate and when the service holds ``max_pending_challenges`` (``busy``)."""
+
     status: LoginStatus
     user: User | None = None
     certificate: CertificateSummary | None = None
@@ -162,6 +189,11 @@ class BeginOutcome:
     def accepted(self) -> bool:
         return self.status == "accepted"
 
+    @property
+    def issued(self) -> bool:
+        """A challenge was handed out (whatever the verdict)."""
+        return self.handle is not None and self.challenge is not None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CompleteOutcome:
@@ -170,7 +202,8 @@ class CompleteOutcome:
     certificate: CertificateSummary | None = None
     card: PivCardRecord | None = None
     client_id: str | None = None
-    reused_fingerprint: str | None = None  # for the audit log of a reused handle
+    # for the audit log: the certificate of a reused handle, or of a refused challenge
+    reused_fingerprint: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -211,38 +244,32 @@ class PivAuthenticator:
             if username is not None and checker.chains_to_anchor(certificate, now):
                 user = store.user_by_name(username)
 
-        def outcome(status: LoginStatus) -> BeginOutcome:
-            return BeginOutcome(status=status, user=user, certificate=summary, card=card)
-
-        if card is not None and card.state != "active":
-            return outcome("revoked")
-        if refusal is not None:
-            return outcome(refusal.reason)
-        if user is None:
-            return outcome("unknown_certificate" if card is None else "unknown_user")
-        if not user.enabled:
-            return outcome("user_disabled")
-        if store.open_challenges(summary.fingerprint, now=now) >= self.policy.max_open_challenges:
-            return outcome("too_many_challenges")
+        status = _verdict(card, user, refusal)
+        bound = self.policy.max_pending_challenges
+        if store.pending_challenges(now=now, limit=bound) >= bound:
+            return BeginOutcome(status="busy", user=user, certificate=summary, card=card)
+        # The same work and the same answer whatever the verdict: a stored challenge.
         handle = b64url_encode(self._random(HANDLE_BYTES))
         challenge = self._random(CHALLENGE_BYTES)
         expires_at = now + self.policy.challenge_lifetime
+        accepted = status == "accepted"
         store.add_challenge(
             PendingChallenge(
                 handle_hash=handle_hash(handle),
                 challenge=challenge,
                 fingerprint=summary.fingerprint,
                 card_id=card.id if card is not None else None,
-                user_id=user.id,
-                certificate=certificate_der if card is None else None,
+                user_id=user.id if user is not None else None,
+                certificate=certificate_der if card is None and accepted else None,
                 client_id=client_id,
                 created_at=now,
                 expires_at=expires_at,
+                refusal=None if accepted else status,
             ),
             now=now,
         )
         return BeginOutcome(
-            status="accepted",
+            status=status,
             user=user,
             certificate=summary,
             card=card,
@@ -258,8 +285,11 @@ class PivAuthenticator:
         handle: str,
         signature: bytes,
         *,
+        origin: str,
         now: float,
     ) -> CompleteOutcome:
+        """``origin`` is the service's own (``piv_message.service_origin`` of its issuer
+        URL): the card must have signed the login message naming it."""
         if not _HANDLE.fullmatch(handle):
             return CompleteOutcome(status="unknown_handle")
         hashed = handle_hash(handle)
@@ -269,13 +299,21 @@ class PivAuthenticator:
             if used is None:
                 return CompleteOutcome(status="unknown_handle")
             return CompleteOutcome(status="reused", reused_fingerprint=used)
+        if pending.refusal is not None:  # refused at the first step, whatever was signed
+            return CompleteOutcome(
+                status=pending.refusal,
+                user=store.user(pending.user_id) if pending.user_id is not None else None,
+                card=store.card_by_id(pending.card_id) if pending.card_id is not None else None,
+                client_id=pending.client_id,
+                reused_fingerprint=pending.fingerprint,
+            )
         card = (
             store.card_by_id(pending.card_id)
             if pending.card_id is not None
             else store.card_by_fingerprint(pending.fingerprint)
         )
         der = card.certificate if card is not None else pending.certificate
-        user = store.user(pending.user_id)
+        user = store.user(pending.user_id) if pending.user_id is not None else None
         if der is None:  # pragma: no cover - a UPN challenge always keeps its certificate
             return CompleteOutcome(status="unknown_certificate", client_id=pending.client_id)
         certificate = load_certificate(der)
@@ -295,7 +333,7 @@ class PivAuthenticator:
             return outcome(status)
         assert user is not None  # noqa: S101 - checked above
         if not verify_challenge_signature(
-            card_public_key(certificate), pending.challenge, signature
+            card_public_key(certificate), login_message(origin, pending.challenge), signature
         ):
             return outcome("bad_signature")
         if card is None:
@@ -305,6 +343,21 @@ class PivAuthenticator:
         elif not store.record_card_use(card.id, at=now):
             return outcome("revoked")
         return outcome("accepted")
+
+
+def _verdict(
+    card: PivCardRecord | None, user: User | None, refusal: CertificateRefused | None
+) -> LoginStatus:
+    """What the first step thinks of the certificate (the audit log's reason)."""
+    if card is not None and card.state != "active":
+        return "revoked"
+    if refusal is not None:
+        return refusal.reason
+    if user is None:
+        return "unknown_certificate" if card is None else "unknown_user"
+    if not user.enabled:
+        return "user_disabled"
+    return "accepted"
 
 
 def _refusal_before_signature(

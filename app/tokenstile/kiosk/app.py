@@ -69,12 +69,15 @@ def run_kiosk(
     argv: Sequence[str] | None = None,
 ) -> int:
     """Show the kiosk until it is closed; the exit status."""
-    app = application(argv, locale=settings.kiosk_locale)
     if service is None:
         from tokenstile.broker import Broker
+        from tokenstile.broker.origin import webauthn_origin
 
         url = server or settings.kiosk_server or settings.issuer_url()
+        if settings.kiosk_rp_id is not None:  # a pin for another site: refuse to start
+            webauthn_origin(url, None, settings.kiosk_rp_id)
         service = BrokerSignIn(url, broker=Broker(settings=settings), rp_id=settings.kiosk_rp_id)
+    app = application(argv, locale=settings.kiosk_locale)
     window = KioskWindow(
         service,
         devices if devices is not None else KioskDevices.system(),

@@ -69,6 +69,17 @@ def tries_left(retries: int | None, *, device: Factor) -> str:
 
 # code -> sentence; the same for every factor.
 _BY_CODE: dict[str, str] = {
+    # a rogue sign-in service (tokenstile.broker.origin): the key was never used
+    "origin_mismatch": QT_TRANSLATE_NOOP(
+        "Messages",
+        "This sign-in service is pretending to be another one, so your key was not used: "
+        "tell the service desk.",
+    ),
+    "piv_foreign_challenge": QT_TRANSLATE_NOOP(
+        "Messages",
+        "This sign-in service asked the card to sign something else, so it signed nothing: "
+        "tell the service desk.",
+    ),
     # cards (tokenstile.devices.errors)
     "pin_blocked": QT_TRANSLATE_NOOP(
         "Messages",

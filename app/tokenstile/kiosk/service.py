@@ -15,7 +15,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from tokenstile.broker import (
     Broker,
@@ -24,13 +23,13 @@ from tokenstile.broker import (
     TokenGrant,
     TokenServiceClient,
 )
+from tokenstile.broker.origin import webauthn_origin
 from tokenstile.devices.fido2_client import PinPrompt as KeyPinPrompt
 from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.devices.piv import PivCard
 from tokenstile.devices.piv_login import PinPrompt as CardPinPrompt
 from tokenstile.devices.security_keys import SecurityKey
 from tokenstile.errors import TokenstileError
-from tokenstile.tokens.loopback import is_loopback
 
 ALL_FACTORS = ("fido2", "piv", "totp")
 
@@ -80,14 +79,15 @@ class SignInService(Protocol):
         ...
 
 
-def key_origin(server: str, rp_id: str | None = None) -> str:
-    """The WebAuthn origin of a key login: ``https://<rp id>``, the RP ID the service
-    names (``GET /login/factors``); for a service that does not, its default (its host
-    name, or ``localhost`` on loopback)."""
-    if not rp_id:
-        host = urlsplit(server).hostname or "localhost"
-        rp_id = "localhost" if is_loopback(host) else host
-    return f"https://{rp_id}"
+def key_origin(
+    server: str, announced_rp_id: str | None = None, pinned_rp_id: str | None = None
+) -> str:
+    """The WebAuthn origin of a key ceremony at ``server`` (the URL this machine's
+    configuration names): ``https://<rp id>``, decided by
+    :func:`~tokenstile.broker.origin.webauthn_origin`. What the service announces (at
+    ``/login/factors``, or as ``rp.id`` of registration options) is only checked against
+    ``server``; ``OriginMismatch`` when it does not belong to it."""
+    return webauthn_origin(server, announced_rp_id, pinned_rp_id)[1]
 
 
 def token_claims(access_token: str) -> dict[str, Any]:
@@ -128,13 +128,20 @@ class BrokerSignIn:
         # Lists the factors and revokes unused grants; each login gets its own client from
         # the broker (with a fresh DPoP key when the broker binds sessions to one).
         self.client = client or TokenServiceClient(self.server, client_id=client_id)
-        self._configured_rp_id = rp_id  # the kiosk_rp_id setting wins over the service
-        self.rp_id = rp_id
+        self._configured_rp_id = rp_id  # the kiosk_rp_id setting: a pin, checked too
+        self._announced_rp_id: str | None = None  # what the service said, unchecked
+        self._asked = False
+
+    @property
+    def rp_id(self) -> str:
+        """The rp id this kiosk's keys sign for (``OriginMismatch`` when the service's
+        announcement or the pin does not belong to the configured server URL)."""
+        return webauthn_origin(self.server, self._announced_rp_id, self._configured_rp_id)[0]
 
     def factors(self) -> FactorOffer:
         options = self.client.login_options()
-        if self._configured_rp_id is None:
-            self.rp_id = options.webauthn_rp_id
+        self._announced_rp_id = options.webauthn_rp_id
+        self._asked = True
         return FactorOffer(kinds=tuple(kind for kind in options.factors if kind in ALL_FACTORS))
 
     def login_totp(self, username: str, code: str) -> TokenGrant:
@@ -142,11 +149,14 @@ class BrokerSignIn:
             return client.login_totp(username, code)
 
     def login_fido2(self, key: SecurityKey, prompts: KeyPrompts) -> TokenGrant:
-        if self.rp_id is None:  # no answer from the service yet: ask it now
+        if not self._asked:  # no answer from the service yet: ask it now
             self.factors()
+        # Decided from the configured server URL (and the kiosk_rp_id pin) before the
+        # key is spoken to; the service's announcement is only checked against it.
+        _rp_id, origin = webauthn_origin(self.server, self._announced_rp_id, self._configured_rp_id)
         security_key = SecurityKeyClient(
             key,
-            origin=key_origin(self.server, self.rp_id),
+            origin=origin,
             on_touch=prompts.on_touch,
             on_pin=prompts.on_pin,
             cancel=prompts.cancel,

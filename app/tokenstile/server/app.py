@@ -243,7 +243,9 @@ def create_app(deployment: Deployment) -> FastAPI:
         tags=["discovery"],
     )
     async def jwks() -> Response:
-        ring = await run_in_threadpool(deployment.keyring)
+        # Checked against the store (at most every 0.1 s: a flood costs no queries), so a
+        # key distrusted by `rotate-keys --compromised` is gone at once.
+        ring = await run_in_threadpool(lambda: deployment.keyring(fresh=True))
         return json_response(
             ring.jwks(deployment.clock.now()),
             headers={"Cache-Control": f"public, max-age={settings.jwks_max_age}"},

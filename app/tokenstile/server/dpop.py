@@ -6,16 +6,24 @@ service; the checks themselves live in :mod:`tokenstile.tokens.dpop`. A route th
 accepts access tokens (userinfo, the admin API) reads ``Authorization: Bearer|DPoP``
 with :func:`presented_token` and enforces the binding with :func:`check_binding`.
 
-The proof's ``htu`` must name this endpoint under the issuer's URL (what the discovery
-document publishes, right behind a reverse proxy too). A request that reached us on a
-loopback address may also use the URL it was sent to (``localhost`` for ``127.0.0.1``):
-a remote client's own spelling is not trusted, as the ``Host`` header is its to choose.
+The proof's ``htu`` must name this endpoint under a URL the service is *configured*
+with (DESIGN.md: judge requests by configuration, not headers): the issuer (what the
+discovery document publishes, right behind a reverse proxy too), the ``public_urls``
+setting (more names of the service), and, for a base on ``localhost``, ``127.0.0.1`` or
+``[::1]``, the other spelling of the same address at the same scheme and port
+(``localhost`` for ``127.0.0.1``: a broker configured with ``http://localhost:8600`` for
+the issuer ``http://127.0.0.1:8600``). The URL the request arrived at is never one of
+them: it is built from the ``Host`` header (and, behind a trusted proxy,
+``X-Forwarded-Proto``), which whoever sends the request chooses, so a proof made for
+another server could be spent here by naming that server in ``Host``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVarTuple
+from typing import Any, Final, TypeVarTuple
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,7 +31,6 @@ from starlette.responses import Response
 
 from tokenstile.server.wire import no_store_json, request_origin, require_json
 from tokenstile.tokens.dpop import DpopProofError, check_token_binding
-from tokenstile.tokens.loopback import is_loopback
 from tokenstile.tokens.service import TokenResponse, TokenService
 
 DPOP_HEADER = "dpop"
@@ -39,16 +46,46 @@ def dpop_header(request: Request) -> str | None:
     return values[0].strip()
 
 
+# What else a loopback base may be spelt as: ``localhost`` is 127.0.0.1 or ::1, and
+# those are ``localhost`` (never 127.0.0.1 for ::1: another process may hold that port).
+_LOOPBACK_ALIASES: Final = {
+    "localhost": ("127.0.0.1", "[::1]"),
+    "127.0.0.1": ("localhost",),
+    "::1": ("localhost",),
+}
+
+
+@functools.lru_cache(maxsize=16)
+def service_urls(issuer: str, public_urls: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The base URLs of this service, from its configuration alone: the issuer, the
+    configured public URLs, and the other spellings of those on loopback."""
+    bases: list[str] = []
+    for url in (issuer, *public_urls):
+        base = url.rstrip("/")
+        parts = urlsplit(base)
+        port = f":{parts.port}" if parts.port is not None else ""
+        aliases = _LOOPBACK_ALIASES.get(parts.hostname or "", ())
+        bases += [base, *(parts._replace(netloc=f"{a}{port}").geturl() for a in aliases)]
+    return tuple(dict.fromkeys(bases))
+
+
+def _public_urls(request: Request) -> tuple[str, ...]:
+    """The ``public_urls`` setting of the deployment serving this request (none when
+    the app was not built by ``create_app``)."""
+    app = request.scope.get("app")
+    deployment = getattr(getattr(app, "state", None), "deployment", None)
+    urls = getattr(getattr(deployment, "settings", None), "public_urls", None) or ()
+    return tuple(urls)
+
+
 def endpoint_urls(request: Request, issuer: str) -> tuple[str, ...]:
-    """The URLs a proof's ``htu`` may give for the endpoint this request reached."""
-    path = request.url.path
+    """The URLs a proof's ``htu`` may give for the endpoint this request reached: its
+    path under each of :func:`service_urls`. Nothing from the request's headers."""
+    path = request.url.path  # the path only: scope["path"], never from Host
     root = request.scope.get("root_path") or ""
     if root and path.startswith(root):
         path = path[len(root) :]
-    urls = [issuer.rstrip("/") + path]
-    if is_loopback(request.url.hostname):
-        urls.append(str(request.url))
-    return tuple(urls)
+    return tuple(base + path for base in service_urls(issuer, _public_urls(request)))
 
 
 def proof_jkt(

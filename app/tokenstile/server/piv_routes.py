@@ -5,24 +5,32 @@ trip to the thread pool:
 
 ``POST /login/piv/challenge`` ``{"certificate": "<base64url DER of the 9A certificate>",
 "client_id": "..."}`` answers ``{"handle", "challenge" (base64url, 32 random bytes),
-"expires_in"}``. The challenge is kept in the database (single use, 2 minutes), so any
-replica can finish the login.
+"expires_in"}`` — for every certificate that parses, enrolled or not: the answer (status,
+members, work done) never tells a stranger whether a certificate is enrolled, and there
+is no per-card cap a stranger could fill. The challenge is kept in the database (single
+use, 2 minutes), so any replica can finish the login.
 
 ``POST /login/piv`` ``{"handle", "signature": "<base64url>"}``: the card's signature over
-SHA-256(challenge) — ECDSA P-256 (DER) or RSA-2048 PKCS#1 v1.5. Answers an RFC 6749
-token response; the access token carries ``amr ["sc", "pin", "mfa"]`` and ``acr
-"phrh"``, and the session's audit row names the certificate serial and fingerprint.
+SHA-256 of the login message ``piv_message.login_message(origin, challenge)``, where
+``origin`` is this service's own (its issuer URL as ``scheme://host[:port]``; never the
+``Host`` header) — ECDSA P-256 (DER) or RSA-2048 PKCS#1 v1.5. Answers an RFC 6749 token
+response; the access token carries ``amr ["sc", "pin", "mfa"]`` and ``acr "phrh"``, and
+the session's audit row names the certificate serial and fingerprint.
 
 Refusals:
 
-- 400 ``invalid_grant``, always with the same description, for everything about the card,
-  the certificate, the person or the signature: unknown, revoked, expired, not yet
-  valid or untrusted certificates, a key that cannot sign, a disabled person, an unknown,
-  reused or expired handle, a signature over anything else. The audit log says which;
+- 400 ``invalid_grant``, always with the same description, at ``/login/piv``, for
+  everything about the card, the certificate, the person or the signature: unknown,
+  revoked, expired, not yet valid or untrusted certificates, a key that cannot sign, a
+  disabled person, an unknown, reused or expired handle, a signature over anything else
+  (a challenge relayed through another server names that server). The audit log says
+  which;
 - 400 ``invalid_request`` for a body that is not a JSON object with the right string
   members, for text that is not base64url, and for bytes that are not a DER certificate;
 - 401 ``invalid_client`` / 400 ``unauthorized_client`` / 400 ``invalid_target`` for the
-  client, checked before the certificate.
+  client, checked before the certificate;
+- 503 ``temporarily_unavailable`` when the service holds its global bound of pending
+  challenges (the per-address rate limits make that a flood from many addresses).
 
 The admin endpoints need an admin's access token (``admin_auth``) and answer JSON; their
 errors are ``{"error", "error_description"}`` with 400, 404 or 409. Enrollment of a card's
@@ -43,7 +51,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
-from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
+from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound, StoreUnavailable
 from tokenstile.factors.piv import PivError, PivPublicKey, key_algorithm
 from tokenstile.factors.piv_login import BeginOutcome
 from tokenstile.server import schemas
@@ -97,8 +105,10 @@ _LOGIN_BODY = schemas.json_body(
         "handle": {"type": "string", "description": "from /login/piv/challenge"},
         "signature": {
             "type": "string",
-            "description": "base64url of the card's signature over SHA-256(challenge): "
-            "ECDSA P-256 (DER) or RSA-2048 PKCS#1 v1.5",
+            "description": "base64url of the card's signature over SHA-256 of the login "
+            "message: b'Tokenstile PIV login v1\\x00' || uint16 length of the service "
+            "origin || origin (scheme://host[:port]) || challenge; ECDSA P-256 (DER) or "
+            "RSA-2048 PKCS#1 v1.5 (docs/factors.md)",
         },
     },
     ["handle", "signature"],
@@ -107,7 +117,10 @@ _LOGIN_BODY = schemas.json_body(
 
 class ChallengeResponseBody(BaseModel):
     handle: str
-    challenge: str = Field(description="base64url of 32 random bytes; the card signs its SHA-256")
+    challenge: str = Field(
+        description="base64url of 32 random bytes; the card signs SHA-256 of the login "
+        "message that holds them with the service origin (docs/factors.md)"
+    )
     expires_in: int
 
 
@@ -171,8 +184,9 @@ def piv_router(
         outcome = repository().begin_login(certificate, client_id=client.client_id, origin=origin)
         if outcome.status == "malformed":
             raise InvalidRequest("The certificate member is not a DER X.509 certificate.")
-        if not outcome.accepted:
-            raise InvalidGrant(REFUSED)
+        if outcome.status == "busy":
+            raise StoreUnavailable("Too many PIV login challenges are pending.", reason="busy")
+        # Refused or not, the certificate gets a challenge: the refusal comes at /login/piv.
         return outcome
 
     def complete(handle: str, signature: bytes, origin: str, jkt: str | None) -> TokenResponse:
@@ -223,7 +237,7 @@ def piv_router(
         outcome = await run_in_threadpool(
             begin, certificate, client_id or DEFAULT_KIOSK_CLIENT_ID, request_origin(request)
         )
-        assert outcome.handle is not None  # noqa: S101 - an accepted outcome has both
+        assert outcome.handle is not None  # noqa: S101 - every outcome but those two has both
         assert outcome.challenge is not None  # noqa: S101
         body = {
             "handle": outcome.handle,

@@ -9,7 +9,9 @@ COMMITTED: a conditional UPDATE waits for a concurrent one and re-checks its WHE
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
 import threading
 import weakref
 from collections.abc import Iterator
@@ -35,6 +37,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from tokenstile.errors import ConfigError, StoreError, StoreNotInitialised, StoreUnavailable
+from tokenstile.paths import make_private_dir
 
 if TYPE_CHECKING:
     from tokenstile.config import Settings
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_OTHERS = stat.S_IRWXG | stat.S_IRWXO
 _WRITE = "tokenstile_write"
 # SQLite has one writer at a time. Threads of one process that BEGIN IMMEDIATE together
 # wait in SQLite's busy handler, which sleeps 1, 2, 5 ... 100 ms between tries: under
@@ -122,15 +126,54 @@ def create_database_engine(
     raise ConfigError(f"Unsupported database {backend!r}: use sqlite:/// or postgresql://.")
 
 
+def _private_database_file(path: Path) -> None:
+    """Create the SQLite file 0600, in a directory created 0700, before SQLite opens it
+    (SQLite would create it 0644 under the usual umask); SQLite gives the ``-wal`` and
+    ``-shm`` files beside it the database file's mode. An existing file keeps the mode
+    its admin gave it: a warning says when other users can read it."""
+    try:
+        make_private_dir(path.parent)
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"Cannot create the database directory {path.parent}: {exc.strerror}."
+        ) from exc
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if os.name == "posix" and path.is_file() and path.stat().st_mode & _OTHERS:
+            log.warning(
+                "The database file %s is readable by other users (mode %o); run "
+                "`chmod 600 %s` unless that is meant.",
+                path,
+                stat.S_IMODE(path.stat().st_mode),
+                path,
+            )
+        return
+    except OSError as exc:
+        raise StoreUnavailable(f"Cannot create the database {path}: {exc.strerror}.") from exc
+    os.close(fd)  # an empty file is an empty SQLite database
+
+
+def _private_sidecars(path: Path) -> None:
+    """Give SQLite's ``-wal`` and ``-shm`` files no more access than the database has
+    (SQLite does so itself; this holds even for a file another program left)."""
+    if os.name != "posix":
+        return
+    try:
+        allowed = stat.S_IMODE(path.stat().st_mode)
+        for suffix in ("-wal", "-shm"):
+            sidecar = Path(f"{path}{suffix}")
+            if sidecar.exists() and stat.S_IMODE(sidecar.stat().st_mode) & ~allowed:
+                sidecar.chmod(stat.S_IMODE(sidecar.stat().st_mode) & allowed)
+    except OSError as exc:
+        log.warning("cannot check the modes of %s's -wal and -shm files: %s", path, exc)
+
+
 def _sqlite_engine(url: str, database: str | None, synchronous: str) -> Engine:
-    if database and database != ":memory:":
+    path: Path | None = None
+    if database and database != ":memory:" and not database.startswith("file:"):
         path = Path(database)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreUnavailable(
-                f"Cannot create the database directory {path.parent}: {exc.strerror}."
-            ) from exc
+        _private_database_file(path)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -142,6 +185,8 @@ def _sqlite_engine(url: str, database: str | None, synchronous: str) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+        if path is not None:
+            _private_sidecars(path)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

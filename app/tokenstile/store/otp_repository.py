@@ -3,7 +3,9 @@
 ``SqlOtpStore`` is the factor's ``OtpStore`` port over one open transaction: every
 "record" is one conditional ``UPDATE`` whose row count decides, so the database, not a
 process, decides which of two simultaneous uses of a code wins; failure counts are
-incremented in the statement and read back with ``RETURNING``.
+incremented in the statement and read back with ``RETURNING``. A login's first read locks
+the person's credential rows (``FOR NO KEY UPDATE``) until it commits, so the lockout's
+read-judge-check-count runs for one person at a time across every server process.
 
 ``OtpRepository`` holds the operations, each one transaction with its audit row in it:
 the login attempt, enrollment of an app or a fob, confirmation of a pending app, PSKC
@@ -62,10 +64,11 @@ from tokenstile.store.repository import (
 from tokenstile.tokens.model import AuditEvent, User, credential_ref
 
 OTP_FACTOR = "otp"
-# Store statements a refused login with one credential runs (failure counts read,
-# credentials read, credential failure counted, user failure counted). A refusal that
-# stopped earlier (unknown user, delay, lock, malformed code) runs harmless statements of
-# the same shapes until it has run as many, so refusals cost the database the same.
+# Store statements a refused login with one credential runs (credentials read and
+# locked, user failure count read, credential failure counted, user failure counted). A
+# refusal that stopped earlier (unknown user, delay, lock, malformed code) runs harmless
+# statements of the same shapes until it has run as many, so refusals cost the database
+# the same.
 LOGIN_STATEMENTS = 4
 MAX_SERIAL_CHARS = 128
 _USERNAME_CHARS = 128
@@ -91,7 +94,16 @@ class OtpCodeRefused(OtpError):
 # -- prebuilt statements (the login runs these on every attempt) ----------------------------
 
 _SELECT_USER = select(_u).where(_u.c.username == bindparam("username"))
-_SELECT_CREDENTIALS = select(_c).where(_c.c.user_id == bindparam("uid")).order_by(_c.c.id)
+# Locks the rows in id order until the transaction ends (PostgreSQL: FOR NO KEY UPDATE,
+# which does not block foreign-key checks; SQLite: nothing to add, BEGIN IMMEDIATE already
+# holds the one write lock). Every login attempt for a person starts here, so attempts
+# queue instead of all judging the same failure count (issue 13, item 8).
+_SELECT_CREDENTIALS = (
+    select(_c)
+    .where(_c.c.user_id == bindparam("uid"))
+    .order_by(_c.c.id)
+    .with_for_update(key_share=True)
+)
 _SELECT_USER_FAILURES = select(_f.c.failures, _f.c.last_failure_at).where(
     _f.c.user_id == bindparam("uid")
 )
@@ -267,8 +279,8 @@ class SqlOtpStore:
     def pad_to(self, statements: int, *, at: float) -> None:
         """Run statements shaped like a counted refusal's until ``statements`` have run."""
         padding = (
-            (_SELECT_USER_FAILURES, {"uid": _NO_ROW}),
             (_SELECT_CREDENTIALS, {"uid": _NO_ROW}),
+            (_SELECT_USER_FAILURES, {"uid": _NO_ROW}),
             (_RECORD_FAILURE, {"cid": _NO_ROW, "at": at}),
             (_COUNT_USER_FAILURE, {"uid": _NO_ROW, "at": at}),
         )
@@ -567,7 +579,9 @@ class OtpRepository:
         at: float,
     ) -> None:
         name = _audit_text(username, _USERNAME_CHARS)
-        detail: dict[str, Any] = {"reason": outcome.status}
+        # ``checked``: the code was checked against a real credential and counted; False
+        # for a refusal that looked at no code (delay, lock, unknown person, malformed).
+        detail: dict[str, Any] = {"reason": outcome.status, "checked": outcome.checked}
         if user is not None and not user.enabled:
             detail["reason"] = "user_disabled"
         if outcome.credential is not None:
@@ -1072,11 +1086,14 @@ class OtpRepository:
         with self._store.write() as tx:
             conn = tx.connection
             user = tx.require_user(username)
-            locked = list(
-                conn.execute(
-                    select(_c.c.serial).where(_c.c.user_id == user.id, _c.c.state == "locked")
-                ).scalars()
-            )
+            # Locked in the order a login locks them, so the two never deadlock.
+            rows = conn.execute(
+                select(_c.c.serial, _c.c.state)
+                .where(_c.c.user_id == user.id)
+                .order_by(_c.c.id)
+                .with_for_update(key_share=True)
+            ).all()
+            locked = [row.serial for row in rows if row.state == "locked"]
             before = SqlOtpStore(conn).user_otp_failures(user.id)
             conn.execute(
                 update(_c)

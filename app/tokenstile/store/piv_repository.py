@@ -47,15 +47,18 @@ from tokenstile.factors.piv_ca import (
     load_trust_anchors,
 )
 from tokenstile.factors.piv_login import (
+    MAX_PENDING_CHALLENGES,
     BeginOutcome,
     CardSource,
     CardState,
     CompleteOutcome,
+    LoginStatus,
     PendingChallenge,
     PivAuthenticator,
     PivCardRecord,
     PivLoginPolicy,
 )
+from tokenstile.factors.piv_message import service_origin
 from tokenstile.store import schema as t
 from tokenstile.store.repository import (
     CREDENTIAL_REVOKED,
@@ -107,10 +110,13 @@ _CARD_BY_FINGERPRINT = _CARD_AND_USER.where(_cards.c.fingerprint == bindparam("f
 _CARD_BY_ID = _CARD_AND_USER.where(_cards.c.id == bindparam("cid"))
 _USER_BY_ID = select(_u).where(_u.c.id == bindparam("uid"))
 _USER_BY_NAME = select(_u).where(_u.c.username == bindparam("username"))
-_OPEN_CHALLENGES = select(func.count()).where(
-    _ch.c.fingerprint == bindparam("fp"),
-    _ch.c.used_at.is_(None),
-    _ch.c.expires_at > bindparam("now"),
+# Everyone's unexpired challenges, counted no further than the bound (the index on
+# expires_at is walked at most ``limit`` rows).
+_PENDING_CHALLENGES = select(func.count()).select_from(
+    select(_ch.c.expires_at)
+    .where(_ch.c.expires_at > bindparam("now"))
+    .limit(bindparam("limit"))
+    .subquery()
 )
 _DROP_EXPIRED = delete(_ch).where(_ch.c.expires_at < bindparam("before"))
 _INSERT_CHALLENGE = insert(_ch)
@@ -127,6 +133,7 @@ _CLAIM = (
         _ch.c.client_id,
         _ch.c.created_at,
         _ch.c.expires_at,
+        _ch.c.refusal,
     )
 )
 _CLAIMED_FINGERPRINT = select(_ch.c.fingerprint).where(
@@ -233,8 +240,8 @@ class SqlPivStore:
         row = self._conn.execute(_USER_BY_NAME, {"username": username}).first()
         return _user(row) if row is not None else None
 
-    def open_challenges(self, fingerprint: str, *, now: float) -> int:
-        count = self._conn.execute(_OPEN_CHALLENGES, {"fp": fingerprint, "now": now}).scalar()
+    def pending_challenges(self, *, now: float, limit: int) -> int:
+        count = self._conn.execute(_PENDING_CHALLENGES, {"now": now, "limit": limit}).scalar()
         return int(count or 0)
 
     def add_challenge(self, challenge: PendingChallenge, *, now: float) -> None:
@@ -251,6 +258,7 @@ class SqlPivStore:
                 "client_id": challenge.client_id,
                 "created_at": challenge.created_at,
                 "expires_at": challenge.expires_at,
+                "refusal": challenge.refusal,
             },
         )
 
@@ -268,6 +276,7 @@ class SqlPivStore:
             client_id=row.client_id,
             created_at=row.created_at,
             expires_at=row.expires_at,
+            refusal=cast(LoginStatus, row.refusal) if row.refusal is not None else None,
         )
 
     def claimed_challenge(self, handle_hash: bytes) -> str | None:
@@ -374,7 +383,9 @@ class PivSettings:
     """What the repository needs from the settings (see ``config.Settings``)."""
 
     challenge_lifetime: float = 120.0
-    max_open_challenges: int = 16
+    max_pending_challenges: int = MAX_PENDING_CHALLENGES
+    # The origin the card's signature must name: ``service_origin(issuer URL)``.
+    service_origin: str | None = None
     map_upn: bool = False
     upn_domain: str | None = None
     certificate_days: int = 1095
@@ -385,7 +396,7 @@ class PivSettings:
     def from_settings(cls, settings: Settings) -> PivSettings:
         return cls(
             challenge_lifetime=float(settings.piv_challenge_lifetime),
-            max_open_challenges=settings.piv_max_open_challenges,
+            service_origin=service_origin(settings.issuer_url()),
             map_upn=settings.piv_map_upn,
             upn_domain=settings.piv_upn_domain,
             certificate_days=settings.piv_certificate_days,
@@ -438,7 +449,7 @@ class PivRepository:
         self.authenticator = PivAuthenticator(
             PivLoginPolicy(
                 challenge_lifetime=self.settings.challenge_lifetime,
-                max_open_challenges=self.settings.max_open_challenges,
+                max_pending_challenges=self.settings.max_pending_challenges,
             )
         )
 
@@ -486,7 +497,7 @@ class PivRepository:
                 SqlPivStore(tx.connection), checker, certificate, client_id=client_id, now=now
             )
             detail = _login_detail(outcome.certificate, outcome.card, outcome.status)
-            if outcome.accepted:
+            if outcome.issued:
                 detail["expires_at"] = outcome.expires_at
             tx.audit(
                 AuditEvent(
@@ -505,12 +516,17 @@ class PivRepository:
     def complete_login(
         self, handle: str, signature: bytes, *, origin: str | None = None
     ) -> CompleteOutcome:
-        """Step two: claim the challenge once, check everything again, verify the signature."""
+        """Step two: claim the challenge once, check everything again, verify the signature
+        over the login message naming ``settings.service_origin`` (``origin`` is the
+        client's address, for the audit log)."""
+        service = self.settings.service_origin
+        if service is None:
+            raise ConfigError("The PIV login needs the service's origin (its issuer URL).")
         checker = self.checker()
         with self._store.write() as tx:
             now = self._clock.now()
             outcome = self.authenticator.complete(
-                SqlPivStore(tx.connection), checker, handle, signature, now=now
+                SqlPivStore(tx.connection), checker, handle, signature, origin=service, now=now
             )
             tx.audit(
                 AuditEvent(

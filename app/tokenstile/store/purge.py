@@ -7,6 +7,7 @@ What goes, and when:
   session list still see recent ones; its refresh tokens and opaque tokens go first
   (foreign keys: children before the parent);
 - opaque access tokens past their expiry (introspection answers "inactive" either way);
+- revoked access token ids (``revoked_access_tokens``) past the token's own expiry;
 - WebAuthn and PIV login challenges past their expiry plus the few minutes the
   repositories keep them so a late answer hears "expired";
 - DPoP proof records past their expiry (the token endpoint also drops some as it goes);
@@ -108,6 +109,7 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
     ended = _ended_sessions(now - keep_seconds)
     dead_sids = select(_s.c.sid).where(ended)
     wa, piv, dpop = t.webauthn_challenges, t.piv_challenges, t.dpop_replay
+    rat = t.revoked_access_tokens
     return [
         _Step(table=_rt, key=_rt.c.id, where=_rt.c.sid.in_(dead_sids)),
         _Step(
@@ -121,6 +123,7 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
             table=piv, key=piv.c.handle_hash, where=piv.c.expires_at < now - EXPIRED_CHALLENGES_KEPT
         ),
         _Step(table=dpop, key=dpop.c.key_hash, where=dpop.c.expires_at < now),
+        _Step(table=rat, key=rat.c.jti, where=rat.c.expires_at < now),
         _Step(
             table=rate_limits,
             key=rate_limits.c.bucket,

@@ -199,6 +199,9 @@ class _HotStatement:
 
 
 _HOT_FIND_REFRESH = _HotStatement(_FIND_REFRESH)
+_HOT_SIGNING_KEY_STORED = _HotStatement(
+    select(t.signing_keys.c.kid).where(t.signing_keys.c.kid == bindparam("kid"))
+)
 _HOT_INSERT_REFRESH = _HotStatement(
     insert(_rt)
     .values(
@@ -417,6 +420,34 @@ class SqlTx:
             return None
         return json.loads(row.claims), row.sid
 
+    def delete_opaque_token(self, token_hash: bytes) -> bool:
+        ot = t.opaque_tokens
+        done = self._conn.execute(ot.delete().where(ot.c.token_hash == token_hash))
+        return bool(done.rowcount)
+
+    # access tokens revoked alone (their session lives)
+    def revoke_access_token(self, jti: str, *, sid: str, expires_at: float, at: float) -> bool:
+        conn = self._conn
+        r = t.revoked_access_tokens
+        row = {"jti": jti, "sid": sid, "expires_at": expires_at, "revoked_at": at}
+        if conn.dialect.name == "sqlite":
+            done = conn.execute(
+                sqlite_insert(r).values(row).on_conflict_do_nothing().returning(r.c.jti)
+            )
+        elif conn.dialect.name == "postgresql":
+            done = conn.execute(
+                postgresql_insert(r).values(row).on_conflict_do_nothing().returning(r.c.jti)
+            )
+        else:  # pragma: no cover - the store supports these two only
+            raise StoreError(
+                f"Token revocation needs SQLite or PostgreSQL, not {conn.dialect.name}."
+            )
+        return done.first() is not None
+
+    def access_token_revoked(self, jti: str) -> bool:
+        r = t.revoked_access_tokens
+        return self._conn.execute(select(r.c.jti).where(r.c.jti == jti)).first() is not None
+
     # users, clients, audiences
     def get_user(self, user_id: int) -> User | None:
         row = self._conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
@@ -459,6 +490,12 @@ class SqlTx:
             )
         done = conn.execute(insert_new, {"key_hash": key, "expires_at": expires_at})
         return done.first() is not None
+
+    # signing keys
+    def signing_key_trusted(self, kid: str) -> bool:
+        """Whether the key ``kid`` is still stored: ``rotate-keys --compromised`` deletes
+        the keys it distrusts, so a replica whose key ring is older learns it here."""
+        return _HOT_SIGNING_KEY_STORED.execute(self._conn, {"kid": kid}).fetchone() is not None
 
     # audit
     def audit(self, event: AuditEvent, *, at: float) -> None:
@@ -545,6 +582,40 @@ class Store:
                 )
             )
             tx.audit(audit, at=at)
+
+    def signing_key_ids(self) -> frozenset[tuple[str, float]]:
+        """``(kid, sign_from)`` of every stored key: the cheap probe a server runs to see
+        whether its key ring is still what the store holds."""
+        sk = t.signing_keys
+        with self.read() as tx:
+            rows = tx.connection.execute(select(sk.c.kid, sk.c.sign_from)).all()
+        return frozenset((r.kid, r.sign_from) for r in rows)
+
+    def distrust_signing_keys(
+        self, key: StoredKey, *, audit: Callable[[list[str]], AuditEvent], at: float
+    ) -> list[str]:
+        """Store ``key`` and delete every other signing key, in one transaction.
+
+        The response to a compromise: a deleted key leaves the JWKS and no token it
+        signed passes the service's own checks any more. Returns the deleted kids;
+        ``audit`` makes the event that names them.
+        """
+        sk = t.signing_keys
+        with self.write() as tx:
+            conn = tx.connection
+            conn.execute(
+                insert(sk).values(
+                    kid=key.kid,
+                    alg=key.alg,
+                    private_key=key.private_key,
+                    created_at=key.created_at,
+                    sign_from=key.sign_from,
+                )
+            )
+            others = sorted(conn.execute(select(sk.c.kid).where(sk.c.kid != key.kid)).scalars())
+            conn.execute(sk.delete().where(sk.c.kid != key.kid))
+            tx.audit(audit(others), at=at)
+        return others
 
     def delete_signing_keys(self, kids: Sequence[str]) -> None:
         if not kids:

@@ -151,6 +151,20 @@ dpop_replay = Table(
     Index("ix_dpop_replay_expires_at", "expires_at"),
 )
 
+# Access tokens revoked alone (a derived token: exchanged, or for a resource server's
+# audience), by ``jti``, kept until the token would have expired anyway; the service's
+# own checks (introspection, userinfo, the admin API) consult it. Revoking a session's own
+# token ends the session instead. No foreign key: a row outlives nothing but its token.
+revoked_access_tokens = Table(
+    "revoked_access_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("sid", String(64), nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("revoked_at", Double, nullable=False),
+    Index("ix_revoked_access_tokens_expires_at", "expires_at"),
+)
+
 audit = Table(
     "audit",
     metadata,
@@ -247,6 +261,9 @@ piv_cards = Table(
 # Login challenges, single use (``used_at`` set by one conditional UPDATE), kept in the
 # database so any replica completes what another began. ``card_id`` is NULL (and the
 # certificate kept here) for a certificate mapped by its UPN that has no card row yet.
+# Every well-formed certificate gets one, enrolled or not (revision 0009): ``refusal``
+# holds why the first step refused it (``user_id`` NULL when nobody holds it), and the
+# second step then refuses whatever the signature.
 piv_challenges = Table(
     "piv_challenges",
     metadata,
@@ -254,14 +271,14 @@ piv_challenges = Table(
     Column("challenge", LargeBinary(32), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("card_id", Integer, ForeignKey("piv_cards.id"), nullable=True),
-    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
     Column("certificate", LargeBinary, nullable=True),
     Column("client_id", String(64), nullable=False),
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False),
     Column("used_at", Double, nullable=True),
+    Column("refusal", String(32), nullable=True),
     Index("ix_piv_challenges_expires_at", "expires_at"),
-    Index("ix_piv_challenges_fingerprint", "fingerprint"),
 )
 
 # Issuing CAs, the key sealed under the KEK. ``active`` is 1 on the one CA that issues

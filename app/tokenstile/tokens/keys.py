@@ -7,6 +7,10 @@ A key's life (times are epoch seconds)::
 
 ``rotate-keys`` stores the new key with ``sign_from = now + publish_lead`` so resource
 servers that cache the JWKS see it before the first token it signs reaches them.
+
+``rotate-keys --compromised`` cuts that life short: the new key signs at once and every
+older key is deleted from the store, so it leaves the JWKS and the service's own token
+checks (which confirm a token's ``kid`` is still stored) refuse what it signed.
 """
 
 from __future__ import annotations
@@ -160,8 +164,9 @@ def _key_context(kid: str) -> bytes:
 class KeyRing:
     """The signing keys known at one moment, ordered by ``sign_from``.
 
-    Pure: the server reloads it from the store now and then, so a rotation made by
-    ``tokenstile manage rotate-keys`` on another host reaches every replica.
+    Pure: the server reloads it from the store now and then (and at once when a cheap
+    probe of the stored key ids sees a change), so a rotation made by ``tokenstile
+    manage rotate-keys`` on another host reaches every replica.
     """
 
     def __init__(self, keys: Iterable[SigningKey], *, max_token_lifetime: float) -> None:
@@ -174,6 +179,10 @@ class KeyRing:
 
     def get(self, kid: str) -> SigningKey | None:
         return self._by_kid.get(kid)
+
+    def ids(self) -> frozenset[tuple[str, float]]:
+        """``(kid, sign_from)`` of every key: what a cheap probe of the store compares."""
+        return frozenset((k.kid, k.sign_from) for k in self._keys)
 
     def signer(self, now: float) -> SigningKey:
         """The newest key whose ``sign_from`` has come."""

@@ -187,6 +187,19 @@ class TokenTx(Protocol):
 
     def find_opaque_token(self, token_hash: bytes) -> tuple[dict[str, Any], str] | None: ...
 
+    def delete_opaque_token(self, token_hash: bytes) -> bool:
+        """Forget one opaque access token (revoked alone); True if it was stored."""
+        ...
+
+    def revoke_access_token(self, jti: str, *, sid: str, expires_at: float, at: float) -> bool:
+        """Deny the access token ``jti`` until ``expires_at`` (when it dies anyway) without
+        ending its session; False if it was denied already."""
+        ...
+
+    def access_token_revoked(self, jti: str) -> bool:
+        """Whether the access token ``jti`` was revoked alone (``revoke_access_token``)."""
+        ...
+
     def get_user(self, user_id: int) -> User | None: ...
 
     def get_client(self, client_id: str) -> Client | None: ...
@@ -196,6 +209,10 @@ class TokenTx(Protocol):
     def audiences(self) -> list[AudiencePolicy]: ...
 
     def audit(self, event: AuditEvent, *, at: float) -> None: ...
+
+    def signing_key_trusted(self, kid: str) -> bool:
+        """Whether the signing key ``kid`` is still trusted (stored)."""
+        ...
 
     def remember_dpop_proof(self, key: bytes, *, expires_at: float, now: float) -> bool:
         """Record a DPoP proof (hash of its key and jti); False if already recorded.

@@ -17,8 +17,16 @@ DPoP (RFC 9449): a session opened with a proof stores the key's thumbprint; its 
 tokens carry ``cnf.jkt`` and every refresh must prove the same key, checked before
 anything else about the refresh token, so a thief without the key cannot even trip reuse
 detection. Token exchange (RFC 8693) issues an app its own access token from a live
-session's access token: the session says who and how strongly; the app's registration
-says for which audiences and with which scopes.
+session's own local access token: the session says who and how strongly; the app's
+registration says for which audiences and with which scopes, never a privileged one.
+
+Exchange and refresh never widen. A privileged scope (``tokenstile:admin`` and those the
+``privileged_scopes`` setting names) comes only from a factor login at a client
+registered for it, to an admin; an exchange never carries one and a refresh never moves
+one to another audience. Only a session's own local token (audience
+``urn:tokenstile:local``, issued to the session's client) is a subject token; a token
+derived from it (exchanged, or for a resource server's audience) is not, and revoking
+one revokes that token alone, never the session.
 """
 
 from __future__ import annotations
@@ -64,7 +72,14 @@ REFRESH_TOKEN_BYTES = 32  # 256 bits
 GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
 OPAQUE_TOKEN_BYTES = 32
-EXCHANGE_CLIENT_KINDS = ("app", "kiosk")  # who may request a token exchange
+# Who may request a token exchange: a registered app, with the local token of any live
+# session (the per-app token on the person's desktop); a kiosk client (the kiosk, the admin
+# console) only with its own sessions' tokens, never another client's session. Never a
+# resource server.
+EXCHANGE_CLIENT_KINDS = ("app", "kiosk")
+# A token's iat may be this far ahead of our clock (another replica's clock), no more.
+IAT_LEEWAY = 60
+MAX_JTI_CHARS = 64
 MAX_OPAQUE_TOKEN_CHARS = 512
 
 
@@ -83,6 +98,13 @@ class SessionPolicy:
     # RFC 9449 proofs are accepted this long after their iat (and this far before it).
     dpop_max_age: float = 60.0
     dpop_max_future: float = 5.0
+    # Scopes never handed out by an exchange nor moved by a refresh to another audience,
+    # and granted at a login to admins only (ADMIN_SCOPE always is one).
+    privileged_scopes: frozenset[str] = frozenset({ADMIN_SCOPE})
+    # The longest lifetime of an access token the service issues (every audience); its
+    # own decoding refuses a token whose exp - iat is longer. None: access_token_lifetime
+    # (and the audiences' lifetimes the service has loaded count too, either way).
+    max_token_lifetime: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +204,7 @@ class TokenService:
         self._issuer = issuer
         self._clock = clock
         self._policy = policy or SessionPolicy()
+        self._privileged = frozenset(self._policy.privileged_scopes) | {ADMIN_SCOPE}
         self._policy_cache_seconds = policy_cache_seconds
         self._audiences: dict[str, AudiencePolicy] = {}
         self._audiences_loaded_at: float | None = None
@@ -199,6 +222,10 @@ class TokenService:
     @property
     def policy(self) -> SessionPolicy:
         return self._policy
+
+    @property
+    def privileged_scopes(self) -> frozenset[str]:
+        return self._privileged
 
     @property
     def dpop_algorithms(self) -> tuple[str, ...]:
@@ -457,7 +484,7 @@ class TokenService:
         aud = resource or session.audience
         self._check_audience_allowed(client, aud)
         self._check_assurance(aud, session.acr)
-        granted = self._narrow_scope(session.scope, scope)
+        granted = self._refresh_scope(session, user, scope, aud)
         successor_id = tx.add_refresh(
             token_hash=token_hash(new_refresh),
             sid=session.sid,
@@ -585,27 +612,27 @@ class TokenService:
         """An access token for ``audience`` from the access token of a live session.
 
         The session supplies the person and the assurance (``acr``, ``amr``,
-        ``auth_time``); the requesting ``client`` (an enabled app or kiosk) must be
-        registered for the audience, and its registered scopes bound the scope (the admin
-        scope only for an admin), as at a login. The audience's minimum ``acr`` must hold.
-        The subject token must be the session's own access token, not one issued by an
-        exchange: a resource server that received an app's token cannot trade it for
-        another app's. A subject token bound to a DPoP key needs a proof of that key
-        (``dpop_jkt``); the new token is bound to the proof's key whenever there is one.
-        No refresh token.
+        ``auth_time``); the requesting ``client`` (an enabled app; or a kiosk client, for
+        its own sessions only) must be registered for the audience, which is never the
+        token service's own. The scope
+        (``_exchange_scope``) is the app's registered scopes that are not privileged,
+        bounded by the session for the scopes its own client could have granted it. The
+        audience's minimum ``acr`` must hold. The subject token must be the session's own
+        local access token (audience ``urn:tokenstile:local``, issued to the session's
+        client), not one issued by an exchange or for a resource server's audience: a
+        resource server that received a token cannot trade it for another. A subject
+        token bound to a DPoP key needs a proof of that key (``dpop_jkt``); the new token
+        is bound to the proof's key whenever there is one. No refresh token.
         """
-        if not subject_token:
-            raise InvalidRequest("The subject_token parameter is missing.")
-        if subject_token_type != ACCESS_TOKEN_TYPE:
-            raise InvalidRequest(f"The subject_token_type must be {ACCESS_TOKEN_TYPE}.")
-        if requested_token_type not in (None, "", ACCESS_TOKEN_TYPE):
-            raise InvalidRequest(f"Only {ACCESS_TOKEN_TYPE} can be requested.")
-        if not audience:
-            raise InvalidRequest("The audience parameter is missing.")
-        if not client.enabled or client.kind not in EXCHANGE_CLIENT_KINDS:
-            raise UnauthorizedClient("This client may not obtain access tokens.")
-        if dpop_jkt is None and client.dpop_bound:
-            raise dpop_required()
+        self._check_exchange_request(
+            client=client,
+            subject_token=subject_token,
+            subject_token_type=subject_token_type,
+            audience=audience,
+            requested_token_type=requested_token_type,
+            dpop_jkt=dpop_jkt,
+        )
+        self._audience_policies()  # fresh before any transaction; only the cache inside
         now = self._clock.now()
         claims = self._subject_claims(subject_token, now)
         if claims is None:
@@ -624,9 +651,16 @@ class TokenService:
             raise DpopProofError(
                 "The subject token is bound to a DPoP key: send a DPoP proof made with it."
             )
+        if audience == LOCAL_AUDIENCE:
+            raise InvalidTarget(
+                "A token exchange issues a token for an app's own audience, never for the "
+                "token service itself."
+            )
         self._check_audience_allowed(client, audience)
-        self._audience_policies()  # fresh before the transaction; only the cache inside
         sid = str(claims.get("sid", ""))
+        jti = claims.get("jti")
+
+        ended_client = "The client this session was opened at is no longer enabled."
 
         def job(tx: TokenTx) -> tuple[OAuthError | None, _PendingAccessToken | None, str]:
             at = self._clock.now()
@@ -653,16 +687,29 @@ class TokenService:
             dead = self._dead_session(tx, session, user, at)
             if dead is not None:
                 return refuse(*dead)
-            if claims.get("client_id") != session.client_id or claims.get("aud") != (
-                session.audience
-            ):
+            if not self._is_session_token(claims, session):
                 return refuse(
                     "not_a_session_token",
-                    InvalidGrant("The subject token must be the session's own access token."),
+                    InvalidGrant(
+                        "The subject token must be the session's own access token "
+                        "(for the token service, issued to the session's client)."
+                    ),
                 )
+            if client.kind != "app" and client.client_id != session.client_id:
+                return refuse(
+                    "not_own_session",
+                    UnauthorizedClient(
+                        "A kiosk client may exchange only the tokens of its own sessions."
+                    ),
+                )
+            if isinstance(jti, str) and tx.access_token_revoked(jti):
+                return refuse("token_revoked", InvalidGrant("The subject token was revoked."))
+            session_client = tx.get_client(session.client_id)
+            if session_client is None or not session_client.enabled:
+                return refuse("session_client_disabled", InvalidGrant(ended_client))
             try:
                 self._check_assurance(audience, session.acr)
-                granted = " ".join(self._grant_scope(client, user, scope))
+                granted = self._exchange_scope(client, session, session_client, scope)
             except OAuthError as exc:
                 return refuse(exc.code, exc)
             tx.touch_session(sid, at=at)
@@ -705,6 +752,30 @@ class TokenService:
         return ExchangeResponse(self._sign(access), access.lifetime, granted, token_type)
 
     @staticmethod
+    def _check_exchange_request(
+        *,
+        client: Client,
+        subject_token: str,
+        subject_token_type: str,
+        audience: str,
+        requested_token_type: str | None,
+        dpop_jkt: str | None,
+    ) -> None:
+        """The refusals of an exchange request that need nothing stored."""
+        if not subject_token:
+            raise InvalidRequest("The subject_token parameter is missing.")
+        if subject_token_type != ACCESS_TOKEN_TYPE:
+            raise InvalidRequest(f"The subject_token_type must be {ACCESS_TOKEN_TYPE}.")
+        if requested_token_type not in (None, "", ACCESS_TOKEN_TYPE):
+            raise InvalidRequest(f"Only {ACCESS_TOKEN_TYPE} can be requested.")
+        if not audience:
+            raise InvalidRequest("The audience parameter is missing.")
+        if not client.enabled or client.kind not in EXCHANGE_CLIENT_KINDS:
+            raise UnauthorizedClient("This client may not request a token exchange.")
+        if dpop_jkt is None and client.dpop_bound:
+            raise dpop_required()
+
+    @staticmethod
     def _dead_session(
         tx: TokenTx, session: Session, user: User, at: float
     ) -> tuple[str, InvalidGrant] | None:
@@ -737,18 +808,84 @@ class TokenService:
 
     # -- helpers --------------------------------------------------------------------
 
-    @staticmethod
-    def _grant_scope(client: Client, user: User, requested: str | None) -> list[str]:
-        """The client's scopes (or the requested subset); the admin scope needs an admin."""
+    def _grant_scope(self, client: Client, user: User, requested: str | None) -> list[str]:
+        """At a factor login: the client's scopes (or the requested subset); a privileged
+        scope only for an admin."""
         wanted = list(dict.fromkeys(_split_scope(requested)))
         if not wanted:
-            return [s for s in client.scopes if s != ADMIN_SCOPE or user.is_admin]
+            return [s for s in client.scopes if user.is_admin or s not in self._privileged]
         refused = [s for s in wanted if s not in client.scopes]
         if refused:
             raise InvalidScope(f"This client may not request the scope {' '.join(refused)}.")
-        if ADMIN_SCOPE in wanted and not user.is_admin:
-            raise InvalidScope(f"Only administrators receive the scope {ADMIN_SCOPE}.")
+        privileged = [s for s in wanted if s in self._privileged]
+        if privileged and not user.is_admin:
+            raise InvalidScope(f"Only administrators receive the scope {' '.join(privileged)}.")
         return wanted
+
+    def _exchange_scope(
+        self, client: Client, session: Session, session_client: Client, requested: str | None
+    ) -> str:
+        """What an exchange grants: the requesting app's registered scopes (or the requested
+        subset) that are not privileged and that the session holds, where the session's
+        own client could have granted them (a scope only the app knows, such as
+        ``payroll:read``, comes from the app's registration). Never more than that."""
+        held = set(_split_scope(session.scope))
+        domain = set(session_client.scopes)
+
+        def withheld(s: str) -> bool:
+            return s in domain and s not in held
+
+        wanted = list(dict.fromkeys(_split_scope(requested)))
+        if not wanted:
+            return " ".join(
+                s for s in client.scopes if s not in self._privileged and not withheld(s)
+            )
+        privileged = [s for s in wanted if s in self._privileged]
+        if privileged:
+            raise InvalidScope(
+                f"The scope {' '.join(privileged)} is privileged: only a sign-in at a client "
+                "registered for it grants it, never a token exchange."
+            )
+        refused = [s for s in wanted if s not in client.scopes]
+        if refused:
+            raise InvalidScope(f"This client may not request the scope {' '.join(refused)}.")
+        missing = [s for s in wanted if withheld(s)]
+        if missing:
+            raise InvalidScope(f"The session was not granted the scope {' '.join(missing)}.")
+        return " ".join(wanted)
+
+    def _refresh_scope(
+        self, session: Session, user: User, requested: str | None, audience: str
+    ) -> str:
+        """What a refresh grants: the session's scope (or the requested subset). A
+        privileged scope stays only at the session's own audience and while the person is
+        an admin; asked for elsewhere it is refused, otherwise left out."""
+        granted = _split_scope(self._narrow_scope(session.scope, requested))
+        if audience == session.audience and user.is_admin:
+            return " ".join(granted)
+        privileged = [s for s in granted if s in self._privileged]
+        if privileged and requested is not None and requested.strip():
+            if not user.is_admin:
+                raise InvalidScope(f"Only administrators receive the scope {' '.join(privileged)}.")
+            raise InvalidScope(
+                f"The scope {' '.join(privileged)} is privileged: a refresh never moves it "
+                "to another audience."
+            )
+        return " ".join(s for s in granted if s not in self._privileged)
+
+    @staticmethod
+    def _is_session_token(claims: Mapping[str, Any], session: Session) -> bool:
+        """Whether ``claims`` are those of the session's own local token (the one the
+        broker holds), not a token derived from it."""
+        return claims.get("aud") == LOCAL_AUDIENCE and claims.get("client_id") == (
+            session.client_id
+        )
+
+    def _max_lifetime(self) -> int:
+        """The longest access-token lifetime this service issues (``exp - iat``)."""
+        bound = self._policy.max_token_lifetime or self._policy.access_token_lifetime
+        longest = max((p.lifetime or 0 for p in self._audiences.values()), default=0)
+        return max(bound, self._policy.access_token_lifetime, longest)
 
     @staticmethod
     def _narrow_scope(session_scope: str, requested: str | None) -> str:
@@ -858,13 +995,16 @@ class TokenService:
     def read_access_token(self, token: str) -> dict[str, Any] | None:
         """Claims of an access token we issued that is still good, else None.
 
-        Checks signature (or the opaque record), expiry and that the session lives.
+        Checks signature (or the opaque record), expiry, that the token was not revoked
+        alone (``revoke``) and that the session lives.
         """
         now = self._clock.now()
         if not token or len(token) > 8192:
             return None
         claims: dict[str, Any] | None
-        if token.count(".") == 2:
+        jwt_token = token.count(".") == 2
+        if jwt_token:
+            self._audience_policies()  # the lifetimes bound exp - iat (cached)
             claims = self._decode_own_jwt(token, now)
         else:
             with self._store.read() as tx:
@@ -877,9 +1017,10 @@ class TokenService:
         with self._store.read() as tx:
             session = tx.get_session(str(claims.get("sid", "")))
             user = tx.get_user(session.user_id) if session is not None else None
+            revoked = jwt_token and tx.access_token_revoked(str(claims["jti"]))
         if session is None or session.revoked_at is not None or user is None or not user.enabled:
             return None
-        return claims
+        return None if revoked else claims
 
     def _decode_own_jwt(self, token: str, now: float) -> dict[str, Any] | None:
         try:
@@ -902,13 +1043,25 @@ class TokenService:
                     "verify_exp": False,
                     "verify_iat": False,
                     "verify_nbf": False,
-                    "require": ["exp", "iat", "iss", "sub", "sid"],
+                    "require": ["exp", "iat", "iss", "sub", "sid", "jti"],
                 },
             )
         except jwt.PyJWTError:
             return None
-        if not isinstance(claims["exp"], int) or claims["exp"] <= now:
+        exp, iat, jti = claims["exp"], claims["iat"], claims["jti"]
+        if not isinstance(exp, int) or not isinstance(iat, int) or exp <= now:
             return None
+        # Never longer-lived than anything we issue, never issued in the future: a token
+        # minted with a stolen key for a year is refused even while its key is trusted.
+        if exp - iat > self._max_lifetime() or iat > now + IAT_LEEWAY:
+            return None
+        if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_CHARS:
+            return None
+        # `rotate-keys --compromised` deletes the keys it distrusts: refuse their tokens
+        # at once on every replica, however old this replica's key ring is.
+        with self._store.read() as tx:
+            if not tx.signing_key_trusted(key.kid):
+                return None
         return claims
 
     def introspect(self, *, token: str, hint: str | None, client: Client) -> dict[str, Any]:
@@ -928,67 +1081,119 @@ class TokenService:
         return inactive
 
     def revoke(self, *, token: str, client: Client, origin: str | None = None) -> None:
-        """RFC 7009: revoking a refresh or access token ends its session."""
+        """RFC 7009. Only the session's own client ends a session: with its refresh token,
+        or with the session's own local access token. A derived access token (exchanged,
+        or issued for a resource server's audience) is revoked alone, and only by the
+        client it was issued to: an opaque one is deleted, a JWT's ``jti`` is denied until
+        its ``exp``; the session lives on. Unknown tokens are ignored (section 2.2)."""
+        if not token or len(token) > 8192:
+            return
         now = self._clock.now()
+        decoded: dict[str, Any] | None = None
+        if token.count(".") == 2:
+            self._audience_policies()  # before the transaction: the lifetime bound
+            decoded = self._decode_own_jwt(token, now)
+            if decoded is None:
+                return
         with self._store.write() as tx:
-            sid: str | None = None
-            found = tx.find_refresh(token_hash(token))
+            found = tx.find_refresh(token_hash(token)) if decoded is None else None
             if found is not None:
                 if found.token.client_id != client.client_id:
-                    tx.audit(
-                        AuditEvent(
-                            "revoke",
-                            "failure",
-                            client_id=client.client_id,
-                            origin=origin,
-                            sid=found.session.sid,
-                            detail={"reason": "client_mismatch"},
-                        ),
-                        at=now,
-                    )
+                    self._revoke_refused(tx, client, found.session.sid, origin, now)
                     raise InvalidRequest("The token was not issued to this client.")
-                sid = found.session.sid
-                username: str | None = found.user.username
-            else:
-                claims = self._claims_for_revocation(tx, token, now)
-                if claims is not None:
-                    if claims.get("client_id") != client.client_id:
-                        raise InvalidRequest("The token was not issued to this client.")
-                    sid = str(claims.get("sid"))
-                    username = str(claims.get("sub"))
-            if sid is None:
-                return  # RFC 7009 section 2.2: unknown tokens are not an error
-            if tx.revoke_session(sid, at=now, reason="revoked"):
-                tx.audit(
-                    AuditEvent(
-                        "revoke",
-                        "success",
-                        username=username,
-                        client_id=client.client_id,
-                        sid=sid,
-                        origin=origin,
-                    ),
-                    at=now,
+                self._end_session(
+                    tx,
+                    found.session.sid,
+                    username=found.user.username,
+                    client=client,
+                    origin=origin,
+                    now=now,
                 )
+                return
+            opaque = None
+            if decoded is None:
+                stored = tx.find_opaque_token(token_hash(token))
+                opaque = stored[0] if stored is not None else None
+            claims = decoded if decoded is not None else opaque
+            if claims is None:
+                return  # RFC 7009 section 2.2: unknown tokens are not an error
+            sid = str(claims.get("sid", ""))
+            if claims.get("client_id") != client.client_id:
+                self._revoke_refused(tx, client, sid, origin, now)
+                raise InvalidRequest("The token was not issued to this client.")
+            session = tx.get_session(sid)
+            if session is None:
+                return
+            username = str(claims.get("sub"))
+            if self._is_session_token(claims, session):
+                self._end_session(tx, sid, username=username, client=client, origin=origin, now=now)
+                return
+            done = (
+                tx.delete_opaque_token(token_hash(token))
+                if opaque is not None
+                else tx.revoke_access_token(
+                    str(claims["jti"]), sid=sid, expires_at=float(claims["exp"]), at=now
+                )
+            )
+            event = AuditEvent(
+                "revoke",
+                "success",
+                username=username,
+                client_id=client.client_id,
+                sid=sid,
+                origin=origin,
+                detail={"token": "derived", "aud": claims.get("aud")},
+            )
+            if done:  # the derived token alone; the session lives
+                tx.audit(event, at=now)
 
-    def _claims_for_revocation(self, tx: TokenTx, token: str, now: float) -> dict[str, Any] | None:
-        if token.count(".") == 2:
-            return self._decode_own_jwt(token, now)
-        found = tx.find_opaque_token(token_hash(token))
-        return found[0] if found is not None else None
+    @staticmethod
+    def _revoke_refused(
+        tx: TokenTx, client: Client, sid: str, origin: str | None, now: float
+    ) -> None:
+        tx.audit(
+            AuditEvent(
+                "revoke",
+                "failure",
+                client_id=client.client_id,
+                origin=origin,
+                sid=sid or None,
+                detail={"reason": "client_mismatch"},
+            ),
+            at=now,
+        )
+
+    @staticmethod
+    def _end_session(
+        tx: TokenTx, sid: str, *, username: str, client: Client, origin: str | None, now: float
+    ) -> None:
+        if tx.revoke_session(sid, at=now, reason="revoked"):
+            tx.audit(
+                AuditEvent(
+                    "revoke",
+                    "success",
+                    username=username,
+                    client_id=client.client_id,
+                    sid=sid,
+                    origin=origin,
+                ),
+                at=now,
+            )
 
     def userinfo(self, access_token: str, *, dpop_jkt: str | None = None) -> dict[str, Any]:
-        """What userinfo shows. ``dpop_jkt``: the key of the checked proof sent with a
-        token under the DPoP scheme; a key-bound token needs it, an unbound one refuses it.
+        """What userinfo shows, to the session's own local token only: a token for another
+        audience (an app's, a resource server's) is refused. ``dpop_jkt``: the key of the
+        checked proof sent with a token under the DPoP scheme; a key-bound token needs it,
+        an unbound one refuses it.
         """
         claims = self.read_access_token(access_token)
-        if claims is None:
+        if claims is None or claims.get("aud") != LOCAL_AUDIENCE:
             raise TokenstileError("The access token is not valid.")
         check_token_binding(claims, dpop_jkt)
         with self._store.read() as tx:
             session = tx.get_session(claims["sid"])
             user = tx.get_user(session.user_id) if session else None
-        if user is None:
+        if user is None or session is None or not self._is_session_token(claims, session):
             raise TokenstileError("The access token is not valid.")
         return {
             "sub": user.username,

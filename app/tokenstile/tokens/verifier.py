@@ -173,7 +173,12 @@ class AccessTokenVerifier:
     of one (``https``, or ``http`` on a loopback address). A URL is fetched on first
     use and again when a token names an unknown ``kid``, at most once every
     ``jwks_refetch_interval`` seconds, and when the fetched set is older than
-    ``jwks_max_age`` (a failed refetch then keeps the old set). Safe to share between threads.
+    ``jwks_max_age`` (a failed refetch then keeps the old set, but never longer than
+    ``jwks_max_stale``, by default an hour or twice ``jwks_max_age``: past that every
+    token is refused as ``JwksUnavailable`` until a fetch succeeds). Each fetch replaces
+    the whole set, so a key the issuer withdrew (``rotate-keys --compromised``) stops
+    verifying at the next successful fetch: at the latest ``jwks_max_age`` after the
+    previous one, sooner when a token of a new key arrives. Safe to share between threads.
     """
 
     def __init__(
@@ -188,6 +193,7 @@ class AccessTokenVerifier:
         jwks_refetch_interval: float = 30.0,
         jwks_timeout: float = 5.0,
         jwks_max_age: float = 300.0,
+        jwks_max_stale: float | None = None,
         required_typ: str = "at+jwt",
         dpop_max_age: float = 60.0,
         dpop_max_future: float = 5.0,
@@ -233,6 +239,9 @@ class AccessTokenVerifier:
         # A fetched key set is trusted this long; then it is refetched, so a key the
         # issuer withdrew (after a compromise, say) stops verifying without a restart.
         self._max_age = jwks_max_age
+        # ... and if it cannot be refetched, kept at most this long: an issuer that cannot
+        # be reached must not keep a withdrawn key trusted forever.
+        self._max_stale = _max_stale(jwks_max_age, jwks_max_stale)
         self._fetched_at = -math.inf
         self._opener: urllib.request.OpenerDirector | None = None
         if isinstance(jwks, str):
@@ -459,12 +468,22 @@ class AccessTokenVerifier:
         return key
 
     def _refresh_stale_keys(self) -> None:
-        """Refetch a key set older than ``jwks_max_age``; on failure keep the old one."""
+        """Refetch a key set older than ``jwks_max_age``; on failure keep the old one,
+        until it is older than ``jwks_max_stale``."""
         assert self._jwks_url is not None  # noqa: S101
         with self._lock:
             now = self._clock.now()
             if not self._jwks_loaded or now - self._fetched_at <= self._max_age:
                 return  # never loaded (the unknown-kid path fetches) or another thread did
+            if now - self._fetched_at > self._max_stale:
+                logger.warning(
+                    "The signing keys could not be refreshed for %d s; refusing every token "
+                    "until the JWKS can be fetched again",
+                    int(now - self._fetched_at),
+                )
+                self._keys = {}
+                self._jwks_loaded = False  # the unknown-kid path refetches, rate-limited
+                return
             if now - self._last_fetch < self._refetch_interval:
                 return
             self._last_fetch = now
@@ -498,6 +517,16 @@ class AccessTokenVerifier:
             raise JwksUnavailable(f"The document at {url} is not a valid JWKS: {exc}.") from exc
         logger.info("Loaded %d signing keys from %s", len(keys), url)
         return keys
+
+
+def _max_stale(max_age: float, max_stale: float | None) -> float:
+    """How long a key set that cannot be refetched is kept (default: an hour, or twice
+    the max age when that is longer)."""
+    if max_stale is None:
+        return max(3600.0, 2 * max_age)
+    if not max_stale >= max_age:
+        raise ConfigError("The JWKS max stale time must be at least its max age.")
+    return max_stale
 
 
 def _claim_problem(name: str, value: object, expected: str) -> InvalidClaim:

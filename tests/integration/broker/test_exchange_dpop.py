@@ -74,7 +74,10 @@ def test_an_app_gets_a_token_narrowed_to_its_audience_by_exchange(
         Broker().access_token(audience=HR)
     assert refused.value.oauth_error in ("invalid_target", "insufficient_user_authentication")
 
+    # /userinfo answers the session's own token only, never one for an app's audience.
     with httpx.Client(base_url=service.url, auth=TokenstileAuth(audience=PAYROLL)) as http:
+        assert http.get("/userinfo").status_code == 401
+    with httpx.Client(base_url=service.url, auth=TokenstileAuth()) as http:
         assert http.get("/userinfo").json()["sub"] == "alice"
 
 

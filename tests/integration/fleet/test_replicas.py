@@ -88,7 +88,8 @@ def test_a_piv_login_begun_at_one_replica_completes_at_the_other(fleet: Fleet) -
         "piv", der, by="test"
     )
     with both(fleet) as (one, two):
-        server = HttpPivServer(one, two)
+        # The kiosk names the fleet (the balancer's URL, the issuer), not a replica.
+        server = HttpPivServer(one, two, service_url=fleet.replicas[0].settings.issuer_url())
         tokens = login_with_card(card, server, lambda _request: "123456")
     access = claims(tokens["access_token"])
     assert (access["sub"], access["acr"]) == ("piv", "phrh")

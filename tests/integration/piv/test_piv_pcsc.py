@@ -95,7 +95,8 @@ def test_login_begun_at_one_replica_finished_at_another(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     first = server_factory(db=db_url)
-    second = server_factory(db=db_url)
+    # Replicas of one service share its issuer: the origin the card's signature names.
+    second = server_factory(db=db_url, issuer=first.settings.issuer_url())
     setup = Deployment(load_settings(db=db_url))
     try:
         add_user(setup, "alice")
@@ -116,7 +117,7 @@ def test_login_begun_at_one_replica_finished_at_another(
             ["sc", "pin", "mfa"],
             "phrh",
         )
-        assert access["iss"] == second.base_url  # the replica that finished it signed it
+        assert access["iss"] == first.base_url  # the fleet's one issuer
         [begun] = audit(setup, "piv_challenge")
         [done] = audit(setup, "piv_login")
         [session] = audit(setup, "login")
@@ -294,9 +295,11 @@ def test_virtual_card_serve_command_puts_the_card_into_pcscd(
     assert [e["outcome"] for e in audit(dep, "piv_login")] == ["success"]
 
 
-def test_an_unknown_card_is_refused_before_the_pin(
+def test_an_unknown_card_is_refused_like_a_bad_signature(
     vpcd_slot: VpcdSlot, app: tuple[Deployment, TestClient]
 ) -> None:
+    # The challenge step answers every certificate alike (nobody learns who is
+    # enrolled): the PIN is asked, the card signs, and the second step refuses.
     _, http = app
     vpcd_slot(create_piv_card())
     card = open_piv_card(READERS[0])
@@ -307,4 +310,4 @@ def test_an_unknown_card_is_refused_before_the_pin(
     finally:
         card.close()
     assert refused.value.body == {"error": "invalid_grant", "error_description": REFUSED}
-    assert shown == []
+    assert shown == [PinRequest(retries_left=3)]

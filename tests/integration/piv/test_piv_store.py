@@ -15,7 +15,13 @@ from sqlalchemy import func, select
 
 from tests.conftest import add_user, make_deployment
 from tests.integration.store.races import at_once
-from tests.unit.factors.piv_test_pki import NOW, card_signature, make_ca, make_card_certificate
+from tests.unit.factors.piv_test_pki import (
+    NOW,
+    SERVICE_ORIGIN,
+    make_ca,
+    make_card_certificate,
+)
+from tests.unit.factors.piv_test_pki import login_signature as card_signature
 from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
@@ -32,6 +38,7 @@ def dep(db_url: str) -> Iterator[Deployment]:
 
 
 def repository(dep: Deployment, **settings: Any) -> PivRepository:
+    settings.setdefault("service_origin", SERVICE_ORIGIN)
     return PivRepository(
         dep.store, box=dep.kek, clock=dep.clock, settings=PivSettings(**settings), cache_seconds=0
     )
@@ -118,6 +125,53 @@ def test_the_builtin_ca_is_created_once_when_two_stations_ask_at_once(dep: Deplo
     assert [r.active for r in rows] == [1]
     created = [e for e in dep.store.audit_entries() if e["event"] == "piv_ca_created"]
     assert len(created) == 1
+
+
+def test_strangers_challenges_leave_the_cardholder_hers(dep: Deployment) -> None:
+    add_user(dep)
+    certificate, key = make_card_certificate()
+    der = certificate.public_bytes(Encoding.DER)
+    unknown = make_card_certificate()[0].public_bytes(Encoding.DER)
+    repo = repository(dep)
+    repo.register("alice", der, by="test")
+    strangers = [repo.begin_login(d, client_id="tokenstile-kiosk") for d in [der, unknown] * 40]
+    assert all(b.issued for b in strangers)
+    assert {b.status for b in strangers} == {"accepted", "unknown_certificate"}
+    with dep.engine.connect() as conn:
+        rows = conn.execute(select(t.piv_challenges.c.user_id, t.piv_challenges.c.refusal)).all()
+    assert sorted({(r.user_id is None, r.refusal) for r in rows}, key=str) == [
+        (False, None),
+        (True, "unknown_certificate"),
+    ]
+    mine = repo.begin_login(der, client_id="tokenstile-kiosk")
+    assert mine.handle is not None
+    assert mine.challenge is not None
+    assert repo.complete_login(mine.handle, card_signature(key, mine.challenge)).accepted
+    # An unknown certificate's challenge is refused at the second step, whatever is signed.
+    stranger = strangers[1]
+    assert stranger.handle is not None
+    refused = repo.complete_login(stranger.handle, b"\x01")
+    assert (refused.status, refused.accepted) == ("unknown_certificate", False)
+
+
+def test_the_global_bound_counts_everyones_challenges(dep: Deployment) -> None:
+    add_user(dep)
+    certificate, _ = make_card_certificate()
+    der = certificate.public_bytes(Encoding.DER)
+    repo = repository(dep, max_pending_challenges=5)
+    repo.register("alice", der, by="test")
+    statuses = [repo.begin_login(der, client_id="tokenstile-kiosk").status for _ in range(7)]
+    assert statuses == ["accepted"] * 5 + ["busy"] * 2
+    dep.clock.advance(121)  # type: ignore[attr-defined]
+    assert repo.begin_login(der, client_id="tokenstile-kiosk").accepted
+
+
+def test_the_second_step_needs_the_service_origin(dep: Deployment) -> None:
+    from tokenstile.errors import ConfigError
+
+    repo = PivRepository(dep.store, box=dep.kek, clock=dep.clock)
+    with pytest.raises(ConfigError, match="origin"):
+        repo.complete_login("A" * 43, b"\x01")
 
 
 def test_trust_anchors_reach_every_repository(dep: Deployment) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from tests.conftest import ServerProcess, add_user, kiosk_client
 from tests.unit.factors.piv_test_pki import NOW as PIV_NOW
-from tests.unit.factors.piv_test_pki import card_signature, make_card_certificate
+from tests.unit.factors.piv_test_pki import login_signature, make_card_certificate
 from tests.unit.factors.webauthn_keys import Kiosk
 from tokenstile.cli import main
 from tokenstile.clock import FrozenClock
@@ -331,7 +331,7 @@ def test_security_key_and_smart_card_logins_bind_the_session_too(
         "alice", der, by="test"
     )
     challenge = http.post("/login/piv/challenge", json={"certificate": b64url_encode(der)}).json()
-    signature = card_signature(card_key, b64url_decode(challenge["challenge"]))
+    signature = login_signature(card_key, b64url_decode(challenge["challenge"]))
     card_login = http.post(
         "/login/piv",
         json={"handle": challenge["handle"], "signature": b64url_encode(signature)},

@@ -164,6 +164,14 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
     )
     add_rows(
         dep,
+        t.revoked_access_tokens,
+        [
+            {"jti": "dead", "sid": sid, "expires_at": T0 - 1, "revoked_at": T0 - 600},
+            {"jti": "live", "sid": sid, "expires_at": T0 + 60, "revoked_at": T0 - 1},
+        ],
+    )
+    add_rows(
+        dep,
         rate_limits,
         [
             {"bucket": "challenges 192.0.2.1", "window_start": T0 - 301, "hits": 3},
@@ -181,11 +189,18 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
         "webauthn_challenges": 1,
         "piv_challenges": 1,
         "dpop_replay": 1,
+        "revoked_access_tokens": 1,
         "rate_limits": 1,
     }
     assert dry == PurgeReport(counts=expected, dry_run=True)
     assert report == PurgeReport(counts=expected)
-    for table in (t.opaque_tokens, t.webauthn_challenges, t.piv_challenges, t.dpop_replay):
+    for table in (
+        t.opaque_tokens,
+        t.webauthn_challenges,
+        t.piv_challenges,
+        t.dpop_replay,
+        t.revoked_access_tokens,
+    ):
         assert count(dep, table) == 1
     assert count(dep, rate_limits, rate_limits.c.bucket == "challenges 192.0.2.2") == 1
     assert sids(dep) == {sid}

@@ -153,3 +153,14 @@ def card_signature(key: PrivateKey, challenge: bytes) -> bytes:
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(challenge, ec.ECDSA(hashes.SHA256()))
     return key.sign(challenge, padding.PKCS1v15(), hashes.SHA256())
+
+
+SERVICE_ORIGIN = "https://auth.example"  # the issuer of ``tests.conftest.make_deployment``
+
+
+def login_signature(key: PrivateKey, challenge: bytes, origin: str = SERVICE_ORIGIN) -> bytes:
+    """What the card signs at a login at ``origin``: SHA-256 of the login message the
+    client builds around the server's challenge (``factors.piv_message``)."""
+    from tokenstile.factors.piv_message import login_message
+
+    return card_signature(key, login_message(origin, challenge))

@@ -9,15 +9,24 @@ from dataclasses import dataclass, field
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.unit.factors.piv_test_pki import NOW, card_signature, make_ca, make_card_certificate
+from tests.unit.factors.piv_test_pki import (
+    NOW,
+    card_signature,
+    login_signature,
+    make_ca,
+    make_card_certificate,
+)
 from tokenstile.factors.piv import CertificateChecker, CertificateSummary
 from tokenstile.factors.piv_login import (
     PendingChallenge,
     PivAuthenticator,
     PivCardRecord,
     PivLoginPolicy,
+    handle_hash,
 )
 from tokenstile.tokens.model import User
+
+ORIGIN = "https://auth.example"  # login_signature's default
 
 
 @dataclass
@@ -42,12 +51,8 @@ class MemoryPivStore:
     def user_by_name(self, username: str) -> User | None:
         return next((u for u in self.users.values() if u.username == username), None)
 
-    def open_challenges(self, fingerprint: str, *, now: float) -> int:
-        return sum(
-            1
-            for h, c in self.challenges.items()
-            if c.fingerprint == fingerprint and h not in self.used and c.expires_at > now
-        )
+    def pending_challenges(self, *, now: float, limit: int) -> int:
+        return min(limit, sum(1 for c in self.challenges.values() if c.expires_at > now))
 
     def add_challenge(self, challenge: PendingChallenge, *, now: float) -> None:
         self.challenges[challenge.handle_hash] = challenge
@@ -116,7 +121,7 @@ def store() -> MemoryPivStore:
 
 @pytest.fixture
 def auth() -> PivAuthenticator:
-    return PivAuthenticator(PivLoginPolicy(challenge_lifetime=120, max_open_challenges=3))
+    return PivAuthenticator(PivLoginPolicy(challenge_lifetime=120))
 
 
 def der(certificate: object) -> bytes:
@@ -142,7 +147,12 @@ def test_begin_then_complete_signs_in_and_records_the_use(
     assert pending.handle_hash != begun.handle.encode()  # stored hashed
     assert (pending.card_id, pending.certificate, pending.client_id) == (card.id, None, "kiosk")
     done = auth.complete(
-        store, checker, begun.handle, card_signature(key, begun.challenge), now=NOW + 5
+        store,
+        checker,
+        begun.handle,
+        login_signature(key, begun.challenge),
+        origin=ORIGIN,
+        now=NOW + 5,
     )
     assert done.accepted
     assert done.user == ALICE
@@ -151,7 +161,12 @@ def test_begin_then_complete_signs_in_and_records_the_use(
     assert done.certificate.fingerprint == card.fingerprint
     assert store.uses == [card.id]
     again = auth.complete(
-        store, checker, begun.handle, card_signature(key, begun.challenge), now=NOW + 6
+        store,
+        checker,
+        begun.handle,
+        login_signature(key, begun.challenge),
+        origin=ORIGIN,
+        now=NOW + 6,
     )
     assert (again.status, again.reused_fingerprint) == ("reused", card.fingerprint)
 
@@ -170,20 +185,38 @@ def test_begin_refusals(store: MemoryPivStore, auth: PivAuthenticator) -> None:
     orphan, _ = make_card_certificate()
     store.enroll(orphan, User(9, "gone", "", False, True))
     del store.users[9]
+    malformed = auth.begin(store, checker, b"\x30\x03\x02\x01\x01", client_id="k", now=NOW)
+    assert (malformed.status, malformed.handle, store.challenges) == ("malformed", None, {})
     cases = {
-        "malformed": b"\x30\x03\x02\x01\x01",
-        "unknown_certificate": der(unknown),
-        "revoked": der(revoked),
-        "expired": der(expired),
-        "not_yet_valid": der(future),
-        "user_disabled": der(disabled),
-        "unknown_user": der(orphan),
+        "unknown_certificate": (der(unknown), None),
+        "revoked": (der(revoked), ALICE),
+        "expired": (der(expired), ALICE),
+        "not_yet_valid": (der(future), ALICE),
+        "user_disabled": (der(disabled), BOB_DISABLED),
+        "unknown_user": (der(orphan), None),
     }
-    for expected, body in cases.items():
+    for expected, (body, holder) in cases.items():
+        # Refused or not, a certificate gets a challenge like any other: the answer does
+        # not tell a stranger whether it is enrolled.
         outcome = auth.begin(store, checker, body, client_id="kiosk", now=NOW)
         assert outcome.status == expected
-        assert outcome.handle is None
-    assert store.challenges == {}
+        assert not outcome.accepted
+        assert outcome.handle is not None
+        assert outcome.challenge is not None
+        assert len(outcome.challenge) == 32
+        assert outcome.expires_at == NOW + 120
+        pending = store.challenges[handle_hash(outcome.handle)]
+        assert pending.refusal == expected
+        assert pending.user_id == (holder.id if holder is not None else None)
+        assert pending.certificate is None
+        # The refusal comes at the second step, whatever was signed.
+        done = auth.complete(
+            store, checker, outcome.handle, b"any signature", origin=ORIGIN, now=NOW + 1
+        )
+        assert (done.status, done.accepted, done.user) == (expected, False, holder)
+        assert done.reused_fingerprint == pending.fingerprint
+        assert done.client_id == "kiosk"
+    assert len(store.challenges) == len(cases)
 
 
 def test_revoked_wins_over_expired(store: MemoryPivStore, auth: PivAuthenticator) -> None:
@@ -204,18 +237,73 @@ def test_an_enrolled_certificate_that_no_longer_chains_is_untrusted(
     assert outcome.status == "untrusted"
 
 
-def test_open_challenges_are_capped_per_card(store: MemoryPivStore, auth: PivAuthenticator) -> None:
-    certificate, _ = make_card_certificate()
+def test_strangers_cannot_use_up_a_cards_challenges(
+    store: MemoryPivStore, auth: PivAuthenticator
+) -> None:
+    certificate, key = make_card_certificate()
     store.enroll(certificate, ALICE)
     checker = CertificateChecker()
-    statuses = [
-        auth.begin(store, checker, der(certificate), client_id="k", now=NOW).status
-        for _ in range(4)
+    # Anyone can send the public certificate: no per-card cap for them to fill.
+    strangers = [
+        auth.begin(store, checker, der(certificate), client_id="k", now=NOW) for _ in range(200)
     ]
-    assert statuses == ["accepted"] * 3 + ["too_many_challenges"]
-    # Once they have expired the card may begin again.
-    later = auth.begin(store, checker, der(certificate), client_id="k", now=NOW + 121)
+    assert {s.status for s in strangers} == {"accepted"}
+    assert len({s.handle for s in strangers}) == 200
+    mine = auth.begin(store, checker, der(certificate), client_id="k", now=NOW)
+    assert mine.handle is not None
+    assert mine.challenge is not None
+    done = auth.complete(
+        store,
+        checker,
+        mine.handle,
+        login_signature(key, mine.challenge),
+        origin=ORIGIN,
+        now=NOW + 1,
+    )
+    assert done.accepted
+
+
+def test_a_global_bound_on_pending_challenges(store: MemoryPivStore) -> None:
+    auth = PivAuthenticator(PivLoginPolicy(challenge_lifetime=120, max_pending_challenges=3))
+    enrolled, _ = make_card_certificate()
+    store.enroll(enrolled, ALICE)
+    unknown, _ = make_card_certificate()
+    checker = CertificateChecker()
+    statuses = [
+        auth.begin(store, checker, der(c), client_id="k", now=NOW).status
+        for c in (enrolled, unknown, enrolled, unknown, enrolled)
+    ]
+    # Everyone's challenges count, enrolled or not: full is full for both alike.
+    assert statuses == ["accepted", "unknown_certificate", "accepted", "busy", "busy"]
+    assert len(store.challenges) == 3
+    later = auth.begin(store, checker, der(enrolled), client_id="k", now=NOW + 121)
     assert later.accepted
+
+
+def test_the_signature_must_name_the_service_origin(
+    store: MemoryPivStore, auth: PivAuthenticator
+) -> None:
+    certificate, key = make_card_certificate()
+    store.enroll(certificate, ALICE)
+    checker = CertificateChecker()
+
+    def attempt(signature_over: bytes | None, origin: str = ORIGIN) -> str:
+        begun = auth.begin(store, checker, der(certificate), client_id="k", now=NOW)
+        assert begun.handle is not None
+        assert begun.challenge is not None
+        message = begun.challenge if signature_over is None else signature_over
+        if signature_over == b"relay":
+            signature = login_signature(key, begun.challenge, "http://127.0.0.1:9999")
+        else:
+            signature = card_signature(key, message)
+        return auth.complete(store, checker, begun.handle, signature, origin=origin, now=NOW).status
+
+    # The bare challenge (what a card signed before the login message existed).
+    assert attempt(None) == "bad_signature"
+    # A challenge relayed by another server: the card signed that server's origin.
+    assert attempt(b"relay") == "bad_signature"
+    # Signed naming the origin this service has: accepted.
+    assert attempt(b"relay", origin="http://127.0.0.1:9999") == "accepted"
 
 
 def test_complete_refusals(store: MemoryPivStore, auth: PivAuthenticator) -> None:
@@ -230,34 +318,52 @@ def test_complete_refusals(store: MemoryPivStore, auth: PivAuthenticator) -> Non
         return begun.handle, begun.challenge
 
     handle, challenge = begin()
-    assert auth.complete(store, checker, "x" * 43, b"sig", now=NOW).status == "unknown_handle"
-    assert auth.complete(store, checker, "short", b"sig", now=NOW).status == "unknown_handle"
+    assert (
+        auth.complete(store, checker, "x" * 43, b"sig", origin=ORIGIN, now=NOW).status
+        == "unknown_handle"
+    )
+    assert (
+        auth.complete(store, checker, "short", b"sig", origin=ORIGIN, now=NOW).status
+        == "unknown_handle"
+    )
     other = os.urandom(32)
-    wrong = auth.complete(store, checker, handle, card_signature(key, other), now=NOW)
+    wrong = auth.complete(
+        store, checker, handle, login_signature(key, other), origin=ORIGIN, now=NOW
+    )
     assert wrong.status == "bad_signature"
     assert wrong.user == ALICE
     # The challenge was spent by the wrong signature: the right one now finds it used.
-    late = auth.complete(store, checker, handle, card_signature(key, challenge), now=NOW)
+    late = auth.complete(
+        store, checker, handle, login_signature(key, challenge), origin=ORIGIN, now=NOW
+    )
     assert late.status == "reused"
 
     handle, challenge = begin()
-    expired = auth.complete(store, checker, handle, card_signature(key, challenge), now=NOW + 120)
+    expired = auth.complete(
+        store, checker, handle, login_signature(key, challenge), origin=ORIGIN, now=NOW + 120
+    )
     assert expired.status == "handle_expired"
 
     handle, challenge = begin()
     store.cards[card.fingerprint] = dataclasses.replace(card, state="revoked")
-    revoked = auth.complete(store, checker, handle, card_signature(key, challenge), now=NOW)
+    revoked = auth.complete(
+        store, checker, handle, login_signature(key, challenge), origin=ORIGIN, now=NOW
+    )
     assert revoked.status == "revoked"
     store.cards[card.fingerprint] = card
 
     handle, challenge = begin()
     store.users[ALICE.id] = dataclasses.replace(ALICE, enabled=False)
-    disabled = auth.complete(store, checker, handle, card_signature(key, challenge), now=NOW)
+    disabled = auth.complete(
+        store, checker, handle, login_signature(key, challenge), origin=ORIGIN, now=NOW
+    )
     assert disabled.status == "user_disabled"
     store.users[ALICE.id] = ALICE
 
     handle, challenge = begin()
-    outcome = auth.complete(store, checker, handle, card_signature(key, challenge), now=NOW + 119)
+    outcome = auth.complete(
+        store, checker, handle, login_signature(key, challenge), origin=ORIGIN, now=NOW + 119
+    )
     assert outcome.accepted
 
 
@@ -270,8 +376,11 @@ def test_a_certificate_that_expires_between_the_steps_is_refused(
     begun = auth.begin(store, checker, der(certificate), client_id="k", now=NOW)
     assert begun.handle is not None
     assert begun.challenge is not None
-    signature = card_signature(key, begun.challenge)
-    assert auth.complete(store, checker, begun.handle, signature, now=NOW + 61).status == "expired"
+    signature = login_signature(key, begun.challenge)
+    assert (
+        auth.complete(store, checker, begun.handle, signature, origin=ORIGIN, now=NOW + 61).status
+        == "expired"
+    )
 
 
 def test_upn_mapping_needs_a_chain_and_records_the_card_on_first_login(
@@ -300,9 +409,9 @@ def test_upn_mapping_needs_a_chain_and_records_the_card_on_first_login(
     assert begun.user == ALICE
     assert begun.handle is not None
     assert begun.challenge is not None
-    assert next(iter(store.challenges.values())).certificate == der(certificate)
+    assert store.challenges[handle_hash(begun.handle)].certificate == der(certificate)
     done = auth.complete(
-        store, mapping, begun.handle, card_signature(key, begun.challenge), now=NOW
+        store, mapping, begun.handle, login_signature(key, begun.challenge), origin=ORIGIN, now=NOW
     )
     assert done.accepted
     assert done.card is not None
@@ -324,7 +433,9 @@ def test_upn_mapping_switched_off_between_the_steps(
     assert begun.handle is not None
     assert begun.challenge is not None
     off = CertificateChecker([corp.certificate])
-    done = auth.complete(store, off, begun.handle, card_signature(key, begun.challenge), now=NOW)
+    done = auth.complete(
+        store, off, begun.handle, login_signature(key, begun.challenge), origin=ORIGIN, now=NOW
+    )
     assert done.status == "unknown_certificate"
     assert store.cards == {}
 
@@ -340,6 +451,6 @@ def test_a_upn_challenge_fails_when_the_card_was_enrolled_for_someone_else_meanw
     assert begun.handle is not None
     assert begun.challenge is not None
     store.enroll(certificate, User(3, "carol", "Carol", False, True))
-    signature = card_signature(key, begun.challenge)
-    done = auth.complete(store, mapping, begun.handle, signature, now=NOW)
+    signature = login_signature(key, begun.challenge)
+    done = auth.complete(store, mapping, begun.handle, signature, origin=ORIGIN, now=NOW)
     assert done.status == "unknown_certificate"

@@ -12,6 +12,9 @@ from tokenstile.tokens.jose import b64url_decode, b64url_encode
 
 
 class _Poster(Protocol):
+    @property
+    def base_url(self) -> Any: ...
+
     def post(self, url: str, *, json: Any) -> Any: ...
 
 
@@ -25,12 +28,20 @@ class LoginRefused(Exception):
 @dataclass
 class HttpPivServer:
     """Begins at ``begin_client``, completes at ``complete_client`` (another replica) or
-    the same one."""
+    the same one. ``origin`` is the service URL the kiosk is configured with (the card's
+    signature names it): default the begin client's base URL."""
 
     begin_client: _Poster
     complete_client: _Poster | None = None
     client_id: str | None = None
     challenges: int = 0
+    service_url: str | None = None
+
+    @property
+    def origin(self) -> str:
+        if self.service_url is not None:
+            return self.service_url
+        return str(self.begin_client.base_url)
 
     def begin(self, certificate: bytes) -> PivChallenge:
         body: dict[str, Any] = {"certificate": b64url_encode(certificate)}

@@ -25,6 +25,7 @@ from tests.unit.factors.piv_test_pki import (
     DAY,
     NOW,
     card_signature,
+    login_signature,
     make_ca,
     make_card_certificate,
 )
@@ -34,8 +35,10 @@ from tokenstile.deployment import Deployment
 from tokenstile.devices import DirectConnection, PinBlocked, PivCard
 from tokenstile.devices.piv import KeyAlgorithm, ManagementKeyAlgorithm, PivSlot
 from tokenstile.devices.piv_login import (
+    ForeignChallengeRefused,
     PinEntryCancelled,
     PinRequest,
+    PivChallenge,
     login_with_card,
 )
 from tokenstile.server.app import create_app
@@ -224,34 +227,56 @@ def _enroll_at(
     return certificate.public_bytes(Encoding.DER), key
 
 
-def test_every_refusal_at_the_challenge_looks_the_same(
+def test_every_refusal_comes_at_the_signature_and_the_challenge_looks_the_same(
     http: TestClient, deployment: Deployment, repo: PivRepository, clock: FrozenClock
 ) -> None:
     for name in ("alice", "dora"):
         add_user(deployment, name)
-    unknown, _ = make_card_certificate()
-    revoked, _ = _enroll_at(repo, clock, "alice")
+    enrolled, _ = _enroll_at(repo, clock, "alice")
+    unknown, unknown_key = make_card_certificate()
+    revoked, revoked_key = _enroll_at(repo, clock, "alice")
     repo.revoke(_fingerprint(revoked), by="test")
-    expired, _ = _enroll_at(repo, clock, "alice", not_before=NOW - 10 * DAY, not_after=NOW - DAY)
-    future, _ = _enroll_at(repo, clock, "alice", not_before=NOW + DAY, not_after=NOW + 9 * DAY)
-    disabled, _ = _enroll_at(repo, clock, "dora")
+    expired, expired_key = _enroll_at(
+        repo, clock, "alice", not_before=NOW - 10 * DAY, not_after=NOW - DAY
+    )
+    future, future_key = _enroll_at(
+        repo, clock, "alice", not_before=NOW + DAY, not_after=NOW + 9 * DAY
+    )
+    disabled, disabled_key = _enroll_at(repo, clock, "dora")
     disable(deployment, "dora")
-    unsupported, _ = make_card_certificate(algorithm="ECCP384")
+    unsupported, unsupported_key = make_card_certificate(algorithm="ECCP384")
     cases = {
-        "unknown_certificate": unknown.public_bytes(Encoding.DER),
-        "revoked": revoked,
-        "expired": expired,
-        "not_yet_valid": future,
-        "user_disabled": disabled,
-        "unsupported_key": unsupported.public_bytes(Encoding.DER),
+        "unknown_certificate": (unknown.public_bytes(Encoding.DER), unknown_key),
+        "revoked": (revoked, revoked_key),
+        "expired": (expired, expired_key),
+        "not_yet_valid": (future, future_key),
+        "user_disabled": (disabled, disabled_key),
+        "unsupported_key": (unsupported.public_bytes(Encoding.DER), unsupported_key),
     }
-    for reason, der in cases.items():
+    good = challenge(http, enrolled)
+    assert good.status_code == 200
+    shape = {k: type(v) for k, v in good.json().items()}
+    for reason, (der, key) in cases.items():
+        # A stranger cannot tell an enrolled certificate from any other here...
         response = challenge(http, der)
-        assert (response.status_code, response.json()) == (400, REFUSAL), reason
-    reasons = [e["detail"]["reason"] for e in audit_events(deployment, "piv_challenge")]
-    assert reasons == list(cases)
-    failures = audit_events(deployment, "piv_challenge")
-    assert all(e["outcome"] == "failure" and e["detail"]["fingerprint"] for e in failures)
+        assert response.status_code == 200, reason
+        body = response.json()
+        assert {k: type(v) for k, v in body.items()} == shape, reason
+        assert len(b64url_decode(body["challenge"])) == 32
+        assert body["expires_in"] == good.json()["expires_in"]
+        # ...and the refusal at the second step is the sentence of a bad signature, even
+        # with a signature the card's key really made.
+        refused = finish(
+            http, body["handle"], login_signature(key, b64url_decode(body["challenge"]))
+        )
+        assert (refused.status_code, refused.json()) == (400, REFUSAL), reason
+    begun = audit_events(deployment, "piv_challenge")
+    assert [e["detail"].get("reason") for e in begun] == [None, *cases]
+    assert all(e["outcome"] == "failure" and e["detail"]["fingerprint"] for e in begun[1:])
+    logged = audit_events(deployment, "piv_login")
+    assert [e["detail"]["reason"] for e in logged] == list(cases)
+    assert all(e["outcome"] == "failure" and e["detail"]["fingerprint"] for e in logged)
+    assert audit_events(deployment, "login") == []
 
 
 def _fingerprint(der: bytes) -> str:
@@ -278,10 +303,13 @@ def test_an_untrusted_chain_is_refused_once_an_anchor_is_set(
         repo.register(
             "alice", make_card_certificate(stranger)[0].public_bytes(Encoding.DER), by="t"
         )
-    assert challenge(http, untrusted.public_bytes(Encoding.DER)).json() == REFUSAL
+    refused = challenge(http, untrusted.public_bytes(Encoding.DER))
+    assert refused.status_code == 200  # the refusal comes at the signature
+    assert finish(http, refused.json()["handle"], b"\x01").json() == REFUSAL
     assert challenge(http, trusted.public_bytes(Encoding.DER)).status_code == 200
     reasons = [e["detail"].get("reason") for e in audit_events(deployment, "piv_challenge")]
     assert reasons == ["untrusted", None]
+    assert [e["detail"]["reason"] for e in audit_events(deployment, "piv_login")] == ["untrusted"]
 
 
 def test_every_refusal_at_the_signature_looks_the_same(
@@ -298,26 +326,37 @@ def test_every_refusal_at_the_signature_looks_the_same(
 
     outcomes: list[tuple[str, Any]] = []
     handle, nonce = begin()
-    outcomes.append(("bad_signature", finish(http, handle, card_signature(key, b"x" * 32))))
-    outcomes.append(("reused", finish(http, handle, card_signature(key, nonce))))
+    outcomes.append(("bad_signature", finish(http, handle, login_signature(key, b"x" * 32))))
+    outcomes.append(("reused", finish(http, handle, login_signature(key, nonce))))
     # A signature over another (real) challenge of the same card.
     handle_a, _ = begin()
     _, nonce_b = begin()
-    outcomes.append(("bad_signature", finish(http, handle_a, card_signature(key, nonce_b))))
-    outcomes.append(("unknown_handle", finish(http, "A" * 43, card_signature(key, nonce_b))))
+    outcomes.append(("bad_signature", finish(http, handle_a, login_signature(key, nonce_b))))
+    # The bare challenge, as a card signed it before the login message existed.
+    handle, nonce = begin()
+    outcomes.append(("bad_signature", finish(http, handle, card_signature(key, nonce))))
+    # The right challenge in a login message naming another service: a relay.
+    handle, nonce = begin()
+    relayed = login_signature(key, nonce, "https://auth.example.evil")
+    outcomes.append(("bad_signature", finish(http, handle, relayed)))
+    handle, nonce = begin()
+    outcomes.append(
+        ("bad_signature", finish(http, handle, login_signature(key, nonce, "http://auth.example")))
+    )
+    outcomes.append(("unknown_handle", finish(http, "A" * 43, login_signature(key, nonce_b))))
     outcomes.append(("unknown_handle", finish(http, "nonsense", b"\x01")))
     handle, nonce = begin()
     clock.advance(121)
-    outcomes.append(("handle_expired", finish(http, handle, card_signature(key, nonce))))
+    outcomes.append(("handle_expired", finish(http, handle, login_signature(key, nonce))))
     handle, nonce = begin()
     disable(deployment, "alice")
-    outcomes.append(("user_disabled", finish(http, handle, card_signature(key, nonce))))
+    outcomes.append(("user_disabled", finish(http, handle, login_signature(key, nonce))))
     deployment.store.set_user_enabled(
         "alice", True, at=clock.now(), audit=AuditEvent("user_enabled", "info")
     )
     handle, nonce = begin()
     repo.revoke(info.fingerprint, by="test")
-    outcomes.append(("revoked", finish(http, handle, card_signature(key, nonce))))
+    outcomes.append(("revoked", finish(http, handle, login_signature(key, nonce))))
     for reason, response in outcomes:
         assert (response.status_code, response.json()) == (400, REFUSAL), reason
     logged = [e["detail"]["reason"] for e in audit_events(deployment, "piv_login")]
@@ -333,7 +372,7 @@ def test_a_handle_is_single_use_even_with_the_right_signature(
     der = certificate.public_bytes(Encoding.DER)
     repo.register("alice", der, by="test")
     body = challenge(http, der).json()
-    signature = card_signature(key, b64url_decode(body["challenge"]))
+    signature = login_signature(key, b64url_decode(body["challenge"]))
     assert finish(http, body["handle"], signature).status_code == 200
     again = finish(http, body["handle"], signature)
     assert (again.status_code, again.json()) == (400, REFUSAL)
@@ -414,7 +453,7 @@ def test_the_client_is_checked_before_the_card(
         audit=AuditEvent("audience_set", "info"),
     )
     body = challenge(http, der, client_id=app_client.client_id).json()
-    tokens = finish(http, body["handle"], card_signature(key, b64url_decode(body["challenge"])))
+    tokens = finish(http, body["handle"], login_signature(key, b64url_decode(body["challenge"])))
     assert tokens.status_code == 200
     access = claims(tokens.json()["access_token"])
     assert (access["aud"], access["client_id"]) == ("https://pay", app_client.client_id)
@@ -464,14 +503,88 @@ def test_a_challenge_that_lapsed_while_typing_is_asked_for_again(
     assert claims(tokens["access_token"])["sub"] == "alice"
 
 
-def test_an_unknown_card_is_refused_before_the_pin_is_asked(
-    http: TestClient, card: PivCard
+def test_an_unknown_card_is_refused_like_a_bad_signature(
+    http: TestClient, deployment: Deployment, card: PivCard
 ) -> None:
+    # The challenge step cannot say "unknown card" (a stranger would learn who is
+    # enrolled from it): the card signs, and the second step refuses.
     shown, ask = pins(PIN)
     with pytest.raises(LoginRefused) as refused:
         login_with_card(card, HttpPivServer(http), ask)
     assert (refused.value.status, refused.value.body) == (400, REFUSAL)
-    assert shown == []
+    assert shown == [PinRequest(retries_left=3)]
+    [logged] = audit_events(deployment, "piv_login")
+    assert (logged["outcome"], logged["detail"]["reason"]) == ("failure", "unknown_certificate")
+
+
+def test_the_signature_names_the_configured_service_not_the_host_header(
+    deployment: Deployment, repo: PivRepository, card: PivCard
+) -> None:
+    add_user(deployment)
+    repo.register("alice", card_der(card), by="test")
+    app = create_app(deployment)
+    # The request's Host says evil.example; the kiosk is configured with the issuer.
+    with TestClient(app, base_url="https://evil.example") as other_host:
+        configured = HttpPivServer(other_host, service_url="https://auth.example/")
+        tokens = login_with_card(card, configured, pins(PIN)[1])
+        assert claims(tokens["access_token"])["sub"] == "alice"
+        # A kiosk pointed at evil.example signs for evil.example: the service refuses,
+        # whatever Host header the request carries.
+        with pytest.raises(LoginRefused) as refused:
+            login_with_card(card, HttpPivServer(other_host), pins(PIN)[1])
+        assert refused.value.body == REFUSAL
+    logged = audit_events(deployment, "piv_login")
+    assert [(e["outcome"], e["detail"].get("reason")) for e in logged] == [
+        ("success", None),
+        ("failure", "bad_signature"),
+    ]
+
+
+class _RogueServer:
+    """A server that sends whatever challenge it likes."""
+
+    origin = "https://auth.example"
+
+    def __init__(self, challenge: bytes) -> None:
+        self.challenge = challenge
+        self.signatures: list[bytes] = []
+
+    def begin(self, certificate: bytes) -> PivChallenge:
+        return PivChallenge(handle="A" * 43, challenge=self.challenge)
+
+    def complete(self, handle: str, signature: bytes) -> dict[str, Any]:
+        self.signatures.append(signature)
+        return {}
+
+
+@pytest.mark.parametrize("length", [0, 16, 31, 33, 64, 130])
+def test_a_challenge_that_is_not_32_bytes_is_never_signed(card: PivCard, length: int) -> None:
+    rogue = _RogueServer(bytes(length))
+    shown, ask = pins(PIN)
+    with pytest.raises(ForeignChallengeRefused, match=f"{length}-byte challenge"):
+        login_with_card(card, rogue, ask)
+    assert shown == []  # refused before the PIN pad
+    assert rogue.signatures == []
+    assert card.pin_status().retries_left == 3
+
+
+def test_the_card_signs_the_login_message_not_the_challenge(card: PivCard) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tokenstile.factors.piv_message import login_message
+
+    nonce = bytes(range(32))
+    rogue = _RogueServer(nonce)
+    login_with_card(card, rogue, pins(PIN)[1])
+    [signature] = rogue.signatures
+    key = card.read_certificate().public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    message = login_message("https://auth.example", nonce)
+    assert message == (
+        b"Tokenstile PIV login v1\x00" + b"\x00\x14" + b"https://auth.example" + nonce
+    )
+    key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
 
 
 # -- UPN mapping ---------------------------------------------------------------------------------
@@ -497,11 +610,13 @@ def test_a_certificate_maps_to_a_person_by_its_upn_when_configured(
         with TestClient(create_app(dep), base_url="https://auth.example") as client:
             body = challenge(client, der).json()
             tokens = finish(
-                client, body["handle"], card_signature(key, b64url_decode(body["challenge"]))
+                client, body["handle"], login_signature(key, b64url_decode(body["challenge"]))
             )
             assert claims(tokens.json()["access_token"])["sub"] == "alice"
-            self_signed, _ = make_card_certificate(upn="alice@corp.example")
-            assert challenge(client, self_signed.public_bytes(Encoding.DER)).json() == REFUSAL
+            self_signed, self_key = make_card_certificate(upn="alice@corp.example")
+            other = challenge(client, self_signed.public_bytes(Encoding.DER)).json()
+            signed = login_signature(self_key, b64url_decode(other["challenge"]))
+            assert finish(client, other["handle"], signed).json() == REFUSAL
         repo = PivRepository(dep.store, box=dep.kek, clock=clock)
         [recorded] = repo.cards("alice")
         assert (recorded.source, recorded.upn, recorded.enrolled_by) == (
@@ -545,8 +660,8 @@ def test_the_admin_api_needs_an_admin_token(http: TestClient, deployment: Deploy
 def test_admin_enrolls_a_cards_certificate_lists_and_revokes_it(
     http: TestClient,
     deployment: Deployment,
+    card: PivCard,  # before the admin's token: it sets the clock to the card's time
     admin_headers: dict[str, str],
-    card: PivCard,
 ) -> None:
     add_user(deployment, "alice")
     guid = card.read_chuid().card_id
@@ -621,11 +736,11 @@ def test_admin_enrollment_bad_input(
 def test_admin_issues_a_certificate_for_a_key_generated_on_the_card(
     http: TestClient,
     deployment: Deployment,
-    admin_headers: dict[str, str],
     ec_applet_state: dict[str, Any],
     clock: FrozenClock,
 ) -> None:
     clock.set(time.time())
+    admin_headers = new_admin_headers(deployment)  # issued at the clock's time
     add_user(deployment, "alice", display_name="Alice Example")
     _, station = fresh_card(ec_applet_state)
     # The admin station: management key, a new key in 9A, its public key to the server.

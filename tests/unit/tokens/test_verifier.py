@@ -1178,3 +1178,31 @@ def test_stale_jwks_is_kept_when_the_refetch_fails(
     clock.advance(301)
     assert verifier.verify(pyjwt_token(es_key, make_claims(exp=NOW + 3600)))["sub"] == "user-42"
     assert jwks_server.requests == 2
+
+
+def test_a_jwks_that_cannot_be_refreshed_is_dropped_after_the_max_stale_time(
+    jwks_server: JwksServer, es_key: SigningKey, clock: FrozenClock
+) -> None:
+    # An issuer that withdrew a stolen key and then cannot be reached (or is blocked by
+    # the thief) must not leave the key trusted forever.
+    jwks_server.jwks = {"keys": [es_key.jwk]}
+    verifier = AccessTokenVerifier(
+        ISSUER, AUDIENCE, jwks_server.url, clock=clock, jwks_max_age=300, jwks_max_stale=900
+    )
+    long_lived = make_claims(exp=NOW + 7200)
+    verifier.verify(pyjwt_token(es_key, long_lived))
+    jwks_server.status = 500
+    clock.advance(899)
+    assert verifier.verify(pyjwt_token(es_key, long_lived))["sub"] == "user-42"
+    clock.advance(2)
+    reject(verifier, pyjwt_token(es_key, long_lived), JwksUnavailable, "jwks_unavailable")
+    jwks_server.status = 200
+    clock.advance(31)  # past the refetch rate limit: fetched again, trusted again
+    assert verifier.verify(pyjwt_token(es_key, long_lived))["sub"] == "user-42"
+
+
+def test_max_stale_below_max_age_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        AccessTokenVerifier(
+            ISSUER, AUDIENCE, "https://auth.example/jwks", jwks_max_age=300, jwks_max_stale=60
+        )

@@ -68,6 +68,7 @@ class AdminWindow(QMainWindow):
         clock: Clock | None = None,
         tick_ms: int = 1000,
         people_page_size: int = 200,
+        rp_id: str | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("adminWindow")
@@ -90,7 +91,7 @@ class AdminWindow(QMainWindow):
 
         self.connect_service: Callable[[], TokenServiceClient] = connect
         self.sign_in = SignInPage(
-            server=server, connect=connect, devices=self.devices, runner=self.runner
+            server=server, connect=connect, devices=self.devices, runner=self.runner, rp_id=rp_id
         )
         self.sign_in.signed_in.connect(self.enter)
 
@@ -249,6 +250,7 @@ def run_admin_console(server: str, *, argv: list[str]) -> int:
         server,
         devices=AdminDevices(cards=cards),
         idle_seconds=settings.admin_idle_minutes * 60.0,
+        rp_id=settings.kiosk_rp_id,  # the machine's own pin, checked against ``server``
     )
     window.show()
     try:

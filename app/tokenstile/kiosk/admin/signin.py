@@ -46,11 +46,13 @@ class SignInPage(QWidget):
         connect: Callable[[], TokenServiceClient],
         devices: AdminDevices,
         runner: TaskRunner,
+        rp_id: str | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("adminSignIn")
         self.server = server
+        self.rp_id = rp_id  # a pin (the kiosk_rp_id setting); checked against ``server``
         self._connect = connect
         self._devices = devices
         self._runner = runner
@@ -196,7 +198,9 @@ class SignInPage(QWidget):
         def work(ctx: TaskContext) -> AdminSession:
             client = self._connect()
             try:
-                rp_id = client.login_options().webauthn_rp_id  # the origin the key signs for
+                # The origin comes from the console's own server URL (and its pin); the
+                # service's announcement is only checked: a mismatch stops here.
+                origin = key_origin(self.server, client.login_options().webauthn_rp_id, self.rp_id)
                 ctx.say(self.tr("Insert or tap your security key."))
                 key = devices.key_finder.wait_for_key(timeout=devices.key_wait, cancel=ctx.cancel)
             except BaseException:
@@ -209,7 +213,7 @@ class SignInPage(QWidget):
 
             key_client = SecurityKeyClient(
                 key,
-                origin=key_origin(self.server, rp_id),
+                origin=origin,
                 on_touch=lambda: ctx.say(self.tr("Touch your security key.")),
                 on_pin=on_pin,
                 cancel=ctx.cancel,
