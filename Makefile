@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 # oathtool as an independent OTP generator; pcscd + vpcd for the virtual cards, OpenSC
 # as an independent PIV check, and swig + libpcsclite-dev to build pyscard.
 # gnome-keyring + dbus + libsecret-tools give the broker tests the real Secret Service; xvfb and
-# the xcb libraries let the kiosk render in a real X server for the screenshots; hyperfine
-# times whole commands in the benchmarks.
+# the xcb libraries let the kiosk render in a real X server for the screenshots, and xdotool
+# drives the demo there with real key and mouse events (tests/e2e/test_demo_desktop_x11.py);
+# hyperfine times whole commands in the benchmarks.
 DEBIAN_PACKAGES := postgresql wrk oathtool pcscd libpcsclite-dev swig vsmartcard-vpcd opensc gcc \
 	gnome-keyring dbus-daemon dbus-x11 libsecret-tools hyperfine \
 	xvfb xauth imagemagick libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon-x11-0 libxcb-cursor0 \
 	libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 \
-	libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core desktop-file-utils
+	libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core desktop-file-utils xdotool
 
 .PHONY: demo test check lint typecheck contracts pytest bench bench-fleet soak fuzz screenshots bundle \
 	system-packages clean
@@ -28,11 +29,12 @@ test: $(STAMP)
 check: lint typecheck contracts pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check app tests bench
-	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench examples
+	$(BIN)/ruff check app tests bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy examples/desktop-app/desktop_app.py
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports

@@ -77,12 +77,15 @@ class Screenshots:
             raise RuntimeError(f"screenshots: {what} did not happen within {timeout:.0f} s")
 
     def shot(self, widget: Any, name: str) -> None:
-        from PySide6.QtGui import QImage
-
         if self.only and name not in self.only:
             return
         self.settle()
-        image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        self.save(widget.grab().toImage(), name)
+
+    def save(self, picture: Any, name: str) -> None:
+        from PySide6.QtGui import QImage
+
+        image = picture.convertToFormat(QImage.Format.Format_RGB32)
         path = self.folder / f"{name}.png"
         if not image.save(str(path), "PNG", 0):  # quality 0: smallest file (zlib level 9)
             raise RuntimeError(f"screenshots: cannot write {path}")
@@ -99,10 +102,11 @@ class Screenshots:
     def run(self) -> int:
         from tokenstile.demo_kiosk import start_demo
 
-        environment = start_demo(pcsc=False)
+        environment = start_demo(pcsc=False, resource_server=True)
         try:
             self.kiosk_screens(environment)
             self.demo_screen(environment)
+            self.demo_with_app(environment)
             self.admin_screens(environment)
         finally:
             environment.close()
@@ -213,6 +217,59 @@ class Screenshots:
             window.close()
             dispose(window)
 
+    def demo_with_app(self, environment: Any) -> None:
+        """The demo with the sample desktop app beside it, after Alex signed in: the app
+        found the session, asked /userinfo for the name and called the resource server."""
+        from PySide6.QtCore import QPoint
+        from PySide6.QtGui import QColor, QImage, QPainter
+
+        from tokenstile.broker import Broker
+        from tokenstile.demo_kiosk import KEY_PIN, build_demo_window
+        from tokenstile.kiosk.app import dispose
+        from tokenstile.kiosk.window import Screen
+
+        if self.only and "demo-desktop-app" not in self.only:
+            return
+        sample = _sample_app()
+        window = build_demo_window(environment)
+        window.resize(1400, 820)
+        window.show()
+        window.kiosk.start()
+        # The app in this process over the same (memory) store: what a second process
+        # sees through the keychain when the demo runs for real.
+        watch = sample.SessionWatch(Broker(store=window.broker.store), environment.resource_url)
+        app_window = sample.AppWindow(watch, interval=0.2)
+        app_window.resize(440, 230)
+        app_window.show()
+        try:
+            environment.key.touch.auto = True
+            window.panel.plug.click()
+            self.must(lambda: window.kiosk.current_screen is Screen.PIN, "the key's PIN pad")
+            window.kiosk._pin.field.setText(KEY_PIN)
+            window.kiosk._pin.submit()
+            self.must(lambda: window.kiosk.current_screen is Screen.SIGNED_IN, "signing in")
+            self.must(lambda: "Hello" in app_window.api.text(), "the sample app's API call")
+            window.panel.plug.click()  # unplugged again
+            self.settle(timeout=0.5)
+            kiosk, app = window.grab().toImage(), app_window.grab().toImage()
+            gap = 24
+            width = kiosk.width() + gap + app.width()
+            canvas = QImage(width, kiosk.height(), QImage.Format.Format_RGB32)
+            canvas.fill(QColor("#cfd8e3"))
+            painter = QPainter(canvas)
+            painter.drawImage(QPoint(0, 0), kiosk)
+            painter.drawImage(QPoint(kiosk.width() + gap, 40), app)
+            painter.end()
+            self.save(canvas, "demo-desktop-app")
+        finally:
+            environment.key.touch.auto = False
+            app_window.close()
+            watch.close()
+            window.kiosk.shutdown()
+            window.close()
+            dispose(app_window)
+            dispose(window)
+
     def admin_screens(self, environment: Any) -> None:
         try:
             from tokenstile.kiosk.admin.console import AdminWindow, style_sheet
@@ -246,6 +303,21 @@ class Screenshots:
         finally:
             window.close()
             dispose(window)
+
+
+def _sample_app() -> Any:
+    """examples/desktop-app/desktop_app.py, imported (it is a script, not a package)."""
+    import importlib.util
+
+    from tokenstile.demo_app import SAMPLE_APP
+
+    spec = importlib.util.spec_from_file_location("desktop_app", SAMPLE_APP)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"screenshots: cannot load {SAMPLE_APP}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def _fill_code_entry(entry: Any, username: str, code: str) -> None:

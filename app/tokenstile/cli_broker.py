@@ -15,6 +15,8 @@ token exchange, requested as the app ``--client-id`` (or ``TOKENSTILE_BROKER_APP
 when given, else as the session's client. It runs before the rest of the CLI is
 imported (``cli.main``'s fast path), since apps may call it before every request.
 Not signed in: one sentence on stderr and exit status 2 (``token`` and ``status``).
+While a kiosk demo runs, ``token``, ``status`` and ``logout`` see the demo's session (see
+``broker/store.py``) and ``login`` is refused, so a real sign-in never lands in it.
 """
 
 from __future__ import annotations
@@ -172,6 +174,11 @@ def _status(broker: Broker) -> int:
         ("DPoP", f"bound to key {info.dpop_jkt}" if info.dpop_jkt else "no"),
         ("kept in", broker.store.location),
     ]
+    from tokenstile.broker.store import running_demo
+
+    demo = running_demo()
+    if demo is not None:
+        rows.append(("demo", f"the kiosk demo's session (process {demo.pid}, {demo.server})"))
     for name, value in rows:
         print(f"{name + ':':<14}{value}")
     return 0
@@ -216,6 +223,15 @@ def _ask_line(prompt: str) -> str | None:
 
 
 def _login(args: argparse.Namespace, broker: Broker) -> int:
+    from tokenstile.broker.store import running_demo
+
+    demo = running_demo()
+    if demo is not None:
+        # Its session is the one every app sees until it ends: a login now would land in
+        # the demo's item and vanish with it.
+        raise TokenstileError(
+            f"A kiosk demo is running (process {demo.pid}): end it before signing in here."
+        )
     with broker.login_client(args.server, client_id=args.client_id) as client:
         if args.factor == "totp":
             grant = _login_totp(args, client)

@@ -1,18 +1,24 @@
 """``tokenstile demo``: a fresh embedded token service on loopback, ready to look at.
 
-Until the kiosk exists this is what ``make demo`` runs: a new SQLite database in its own
-folder, a demo person, and the service listening on 127.0.0.1.
+What ``make demo`` runs on a machine without a display: a new SQLite database in its own
+folder, a demo person with a session already open, and the service listening on
+127.0.0.1. The session is kept as the kiosk demo keeps its own (the keychain item
+``demo-session``, see :mod:`tokenstile.demo_session`), so ``tokenstile token`` in another
+terminal prints the demo person's token while this runs; it is wiped at the end.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 
 from tokenstile import paths
+from tokenstile.broker import Broker, TokenGrant
 from tokenstile.config import load_settings
+from tokenstile.demo_session import DemoSession, open_demo_store, other_terminal_lines
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
-from tokenstile.factors.otp_enrollment import base32_secret, generate_seed
+from tokenstile.factors.otp_enrollment import AppEnrollment, base32_secret, generate_seed
 from tokenstile.server.run import serve
 from tokenstile.store.otp_repository import OtpRepository
 from tokenstile.tokens.model import AuditEvent
@@ -72,6 +78,39 @@ def run_demo() -> int:
     )
     print("  (run the second twice: the refresh token rotates, and reuse ends the session)")
     print()
+    demo_store = open_demo_store(settings)
+    broker = Broker(settings=settings, store=demo_store.store)
+    published = DemoSession(broker, issuer, shared=demo_store.shared)
+    published.publish()
+    try:
+        # (The service is not up yet: the name comes from /userinfo later, in the apps.)
+        broker.save_login(
+            TokenGrant.from_json(session.to_json()),
+            server=issuer,
+            client_id=DEFAULT_KIOSK_CLIENT_ID,
+        )
+        for line in other_terminal_lines(demo_store, signed_in="demo"):
+            print(line)
+        print()
+        _print_sign_in(enrollment, issuer)
+        print(f"Stop it with Ctrl+C (or `kill {os.getpid()}`).", flush=True)
+        # uvicorn re-raises the signal that stopped it: let SIGTERM end us through this
+        # function's cleanup, as Ctrl+C does, rather than at once.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
+        serve(settings, log_level="warning", on_ready="Ready.")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        published.withdraw(revoke=False)  # the service is gone; its database goes next time
+        broker.close()
+    return 0
+
+
+def _exit_cleanly(_number: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _print_sign_in(enrollment: AppEnrollment, issuer: str) -> None:
     print("Sign in as 'demo' with a one-time code (scan the QR into an authenticator app,")
     print("or generate the code with oathtool):")
     print(enrollment.qr_text())
@@ -81,6 +120,3 @@ def run_demo() -> int:
         f'-d "{{\\"username\\": \\"demo\\", \\"code\\": \\"$(oathtool --totp -b {secret})\\"}}"'
     )
     print()
-    print(f"Stop it with Ctrl+C (or `kill {os.getpid()}`).", flush=True)
-    serve(settings, log_level="warning", on_ready="Ready.")
-    return 0

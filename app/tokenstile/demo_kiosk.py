@@ -12,8 +12,13 @@ enrolls the demo people there:
 - ``taylor``: an authenticator app (TOTP; the panel shows its QR and current code);
 - ``admin``: the demo admin, with an authenticator app too.
 
-:func:`run_kiosk_demo` opens the kiosk window with the demo panel beside it. The window
-reaches the service over HTTP only, exactly as against a fleet server.
+:func:`run_kiosk_demo` opens the kiosk window with the demo panel beside it, and the
+sample desktop app (``examples/desktop-app/``) as a second small window. The window
+reaches the service over HTTP only, exactly as against a fleet server. The session is kept
+where real ones are, under the demo's own name (:mod:`tokenstile.demo_session`), so that
+``tokenstile token`` and every app on the machine see who is signed in at the demo; a
+small resource server (:mod:`tokenstile.demo_app`) on another loopback port checks the
+tokens the sample app sends it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tokenstile import paths
+from tokenstile.demo_session import MemorySessionStore
 from tokenstile.devices.errors import DeviceError
 from tokenstile.devices.piv import PivCard
 from tokenstile.devices.security_keys import KeyTransport, SecurityKey
@@ -47,6 +53,7 @@ if TYPE_CHECKING:
     import filelock
     import uvicorn
 
+    from tokenstile.broker.store import SessionStore
     from tokenstile.config import Settings
     from tokenstile.deployment import Deployment
     from tokenstile.virtual.piv_card import PivCardApplet
@@ -86,23 +93,20 @@ class DemoPerson:
 # -- the embedded token service --------------------------------------------------------------
 
 
-class EmbeddedService:
-    """The token service under uvicorn on a daemon thread, on a socket bound beforehand.
+class LoopbackServer:
+    """An ASGI app under uvicorn on a daemon thread, on a socket bound beforehand.
 
-    Binding first gives the port (and so the issuer URL) before the app exists, without
-    a race for a free port. :meth:`stop` asks uvicorn to finish and waits for it.
+    Binding first gives the port (and so the URL) before the app exists, without a race
+    for a free port. :meth:`stop` asks uvicorn to finish and waits for it.
     """
 
-    def __init__(self, deployment: Deployment, listener: socket.socket) -> None:
+    def __init__(self, app: Any, listener: socket.socket, *, name: str) -> None:
         import uvicorn
 
-        from tokenstile.server.app import create_app
-
-        self.deployment = deployment
-        self.url = deployment.settings.issuer_url()
+        self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         self._listener = listener
         config = uvicorn.Config(
-            create_app(deployment),
+            app,
             log_level="warning",
             access_log=False,
             server_header=False,
@@ -110,7 +114,7 @@ class EmbeddedService:
             lifespan="off",
         )
         self._server: uvicorn.Server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name="demo-token-service", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._failure: BaseException | None = None
 
     def _run(self) -> None:
@@ -124,7 +128,7 @@ class EmbeddedService:
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise DemoError(f"The demo token service did not start: {self._failure!r}.")
+                raise DemoError(f"The demo's {self._thread.name} did not start: {self._failure!r}.")
             time.sleep(0.005)
 
     def stop(self) -> None:
@@ -132,6 +136,17 @@ class EmbeddedService:
         if self._thread.is_alive():
             self._thread.join(10)
         self._listener.close()
+
+
+class EmbeddedService(LoopbackServer):
+    """The token service, in this process (see :class:`LoopbackServer`)."""
+
+    def __init__(self, deployment: Deployment, listener: socket.socket) -> None:
+        from tokenstile.server.app import create_app
+
+        super().__init__(create_app(deployment), listener, name="demo-token-service")
+        self.deployment = deployment
+        self.url = deployment.settings.issuer_url()
 
 
 def bind_loopback() -> socket.socket:
@@ -359,11 +374,17 @@ class DemoEnvironment:
     card: DemoCard
     otp: list[OtpSecret]
     timings: dict[str, float] = field(default_factory=dict)
+    resource: LoopbackServer | None = None  # the sample app's resource server
     _closed: bool = False
 
     @property
     def server_url(self) -> str:
         return self.service.url
+
+    @property
+    def resource_url(self) -> str | None:
+        """Where the demo's resource server answers ``/api/hello``."""
+        return self.resource.url if self.resource is not None else None
 
     # The panel's buttons.
 
@@ -479,6 +500,8 @@ class DemoEnvironment:
         self._closed = True
         self.key.plug(False)
         self.card.close()
+        if self.resource is not None:
+            self.resource.stop()
         self.service.stop()
         self.service.deployment.close()
 
@@ -494,11 +517,12 @@ def start_demo(
     auto_touch: bool = False,
     plug_key: bool = False,
     insert_card: bool = False,
+    resource_server: bool = False,
 ) -> DemoEnvironment:
     """Set up and start everything; the caller must :meth:`~DemoEnvironment.close` it.
 
     ``pcsc``: True needs pcscd with a free vpcd reader, False keeps the card in-process,
-    None uses pcscd when it runs.
+    None uses pcscd when it runs. ``resource_server``: serve the sample app's API too.
     """
     from tokenstile.config import load_settings
     from tokenstile.deployment import Deployment
@@ -520,6 +544,7 @@ def start_demo(
     deployment = Deployment(settings)
     card: DemoCard | None = None
     service: EmbeddedService | None = None
+    resource: LoopbackServer | None = None
     try:
         deployment.init()
         timings["database"] = time.perf_counter() - started
@@ -535,9 +560,22 @@ def start_demo(
         service = EmbeddedService(deployment, listener)
         service.start()
         timings["service"] = time.perf_counter() - started
+        if resource_server:
+            from tokenstile.demo_app import register_sample_app, resource_server_app
+
+            register_sample_app(deployment)
+
+            api = bind_loopback()
+            url = f"http://127.0.0.1:{api.getsockname()[1]}"
+            resource = LoopbackServer(
+                resource_server_app(service.url, url), api, name="demo-resource-server"
+            )
+            resource.start()
     except BaseException:
         if card is not None:
             card.close()
+        if resource is not None:
+            resource.stop()
         if service is not None:
             service.stop()
         listener.close()
@@ -551,6 +589,7 @@ def start_demo(
         card=card,
         otp=otp,
         timings=timings,
+        resource=resource,
     )
     if plug_key:
         environment.plug_key(True)
@@ -679,36 +718,18 @@ def _enroll_otp(deployment: Deployment, username: str) -> OtpSecret:
 # -- the window ----------------------------------------------------------------------------------
 
 
-class MemorySessionStore:
-    """The demo's session store: this process's memory, never the OS keychain.
-
-    A demo session belongs to a throwaway service; saving it in the keychain would
-    replace (and revoke) a real session of the person trying the demo.
-    """
-
-    def __init__(self) -> None:
-        self._document: str | None = None
-
-    @property
-    def location(self) -> str:
-        return "memory (kiosk demo)"
-
-    def load(self) -> str | None:
-        return self._document
-
-    def save(self, document: str) -> None:
-        self._document = document
-
-    def clear(self) -> None:
-        self._document = None
-
-
-def build_demo_window(environment: DemoEnvironment, settings: Settings | None = None) -> Any:
+def build_demo_window(
+    environment: DemoEnvironment,
+    settings: Settings | None = None,
+    *,
+    store: SessionStore | None = None,
+) -> Any:
     """The demo's top-level widget: the kiosk window with the demo panel beside it.
 
     Returns a ``DemoWindow`` (a ``QWidget``: ``.kiosk`` is the
-    :class:`~tokenstile.kiosk.window.KioskWindow`, ``.panel`` the demo panel). Needs the
-    ``QApplication``; call ``.kiosk.start()`` once it is shown.
+    :class:`~tokenstile.kiosk.window.KioskWindow`, ``.panel`` the demo panel, ``.broker``
+    the broker over ``store``, by default one in memory). Needs the ``QApplication``;
+    call ``.kiosk.start()`` once it is shown.
     """
     from PySide6.QtWidgets import QHBoxLayout, QWidget
 
@@ -720,7 +741,7 @@ def build_demo_window(environment: DemoEnvironment, settings: Settings | None = 
     from tokenstile.kiosk.window import KioskWindow
 
     chosen = settings or load_settings()
-    broker = Broker(settings=chosen, store=MemorySessionStore())
+    broker = Broker(settings=chosen, store=store if store is not None else MemorySessionStore())
     service = BrokerSignIn(environment.server_url, broker=broker)
 
     class DemoWindow(QWidget):
@@ -728,6 +749,7 @@ def build_demo_window(environment: DemoEnvironment, settings: Settings | None = 
             super().__init__()
             self.setObjectName("kioskDemo")
             self.setWindowTitle(self.tr("Tokenstile kiosk demo"))
+            self.broker = broker
             self.kiosk = KioskWindow(
                 service, environment.kiosk_devices(), rules=KioskRules.from_settings(chosen)
             )
@@ -816,44 +838,139 @@ def run_kiosk_demo(args: argparse.Namespace) -> int:
         from tokenstile.demo import run_demo
 
         return run_demo()
-    import signal
-
-    from PySide6.QtCore import QTimer
-
     from tokenstile.config import load_settings
+    from tokenstile.demo_app import SAMPLE_APP_ENV, SampleApp
+    from tokenstile.demo_session import DemoSession, open_demo_store
     from tokenstile.kiosk.app import application, dispose
 
     settings = load_settings(getattr(args, "config", None))
     app = application(sys.argv[:1], locale=settings.kiosk_locale)
-    environment = start_demo(auto_touch=bool(os.environ.get(AUTO_TOUCH_ENV)))
+    environment = start_demo(auto_touch=bool(os.environ.get(AUTO_TOUCH_ENV)), resource_server=True)
     window: Any = None
+    published: DemoSession | None = None
+    sample: SampleApp | None = None
     try:
-        for line in environment.describe():
-            print(line)
-        print("Close the window (or press Ctrl+C here) to end the demo.", flush=True)
-        window = build_demo_window(environment, settings)
+        demo_store = open_demo_store(settings)
+        window = build_demo_window(environment, settings, store=demo_store.store)
+        published = DemoSession(window.broker, environment.server_url, shared=demo_store.shared)
+        published.publish()
+        if environment.resource_url is not None and os.environ.get(SAMPLE_APP_ENV) != "off":
+            sample = SampleApp(environment.resource_url)
+        _print_opening(environment, demo_store, sample)
         if getattr(args, "fullscreen", False):
             window.showFullScreen()
         else:
             window.resize(1400, 820)
+            window.move(0, 0)
             window.show()
         window.kiosk.start()
-        script = None
-        if os.environ.get(SCRIPT_ENV) == "key":
-            script = DemoScript(environment, window)
-            QTimer.singleShot(0, script.start)
-        # Ctrl+C and SIGTERM end the demo cleanly; the timer lets Python see the signal.
-        for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, lambda *_: app.quit())
-        wake = QTimer()
-        wake.timeout.connect(lambda: None)
-        wake.start(200)
-        status = int(app.exec())
-        wake.stop()
-        return status
+        if sample is not None and sample.available and demo_store.shared:
+            sample.start()
+        return _run_window(app, environment, window)
     finally:
         if window is not None:
             window.kiosk.shutdown()
+        if published is not None:
+            published.withdraw()  # while the service still runs: the session is revoked
+        if sample is not None:
+            sample.stop()
+        if window is not None:
             dispose(window)
         environment.close()
         print("The demo has ended.", flush=True)
+
+
+def _print_opening(environment: DemoEnvironment, demo_store: Any, sample: Any) -> None:
+    from tokenstile.demo_session import other_terminal_lines
+
+    for line in environment.describe():
+        print(line)
+    shown_app = sample.command if sample is not None and sample.available else None
+    for line in other_terminal_lines(demo_store, sample_app=shown_app):
+        print(line)
+    if sample is not None and not sample.available:
+        print(f"The sample desktop app is not here ({sample.script}): it comes with the source.")
+    print("Close the window (or press Ctrl+C here) to end the demo.", flush=True)
+
+
+def _run_window(app: Any, environment: DemoEnvironment, window: Any) -> int:
+    """The event loop, with the test hooks; Ctrl+C and SIGTERM end it cleanly."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    layout = os.environ.get(LAYOUT_ENV)
+    if layout:
+        DemoLayout(window, Path(layout))
+    script = None
+    if os.environ.get(SCRIPT_ENV) == "key":
+        script = DemoScript(environment, window)
+        QTimer.singleShot(0, script.start)
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: app.quit())
+    wake = QTimer()  # lets Python see the signal
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    status = int(app.exec())
+    wake.stop()
+    return status
+
+
+LAYOUT_ENV = "TOKENSTILE_DEMO_LAYOUT"
+
+
+class DemoLayout:
+    """``TOKENSTILE_DEMO_LAYOUT=FILE``: where the demo's buttons are on the screen.
+
+    For the test that drives the demo with real X mouse and key events: a JSON object of
+    ``name: [x, y, width, height]`` in screen pixels (the visible ones only), written
+    again whenever the kiosk changes screen or the panel changes state.
+    """
+
+    def __init__(self, window: Any, path: Path) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.window = window
+        self.path = path
+        self._last = ""
+        self._timer = QTimer(window)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self.write)
+        self._timer.start()
+        window.kiosk.screen_changed.connect(lambda _screen: self.write())
+        self.write()
+
+    def widgets(self) -> dict[str, Any]:
+        kiosk, panel = self.window.kiosk, self.window.panel
+        return {
+            "plug": panel.plug,
+            "tap": panel.tap,
+            "card": panel.card,
+            "pin_field": kiosk._pin.field,
+            "sign_out": kiosk._sign_out_button,
+            "lock": kiosk._lock_button,
+            "enter_code": kiosk._sign_in_code,
+        }
+
+    def write(self) -> None:
+        import json
+
+        from PySide6.QtCore import QPoint
+
+        shown: dict[str, list[int]] = {}
+        for name, widget in self.widgets().items():
+            if widget.isVisible():
+                corner = widget.mapToGlobal(QPoint(0, 0))
+                shown[name] = [corner.x(), corner.y(), widget.width(), widget.height()]
+        state = {
+            "screen": self.window.kiosk.current_screen.value,
+            "key_waiting": self.window.panel.devices.key_waiting,
+            "widgets": shown,
+        }
+        text = json.dumps(state, sort_keys=True)
+        if text == self._last:
+            return
+        self._last = text
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, self.path)

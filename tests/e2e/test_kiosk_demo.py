@@ -274,7 +274,7 @@ def test_tokenstile_kiosk_demo_starts_offscreen_and_signs_in_with_the_software_k
         rest = _stop(proc)
     assert proc.returncode == 0, rest
     assert "The demo has ended." in rest
-    # The demo kept its session in memory: nothing in the keychain, the service is gone.
+    # The demo has ended: its service is gone (its session, wherever kept, with it).
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url.group(1)}/healthz", timeout=2)
 

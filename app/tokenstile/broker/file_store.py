@@ -54,22 +54,44 @@ def _read_passphrase_file(path: Path) -> str:
     return text
 
 
+def demo_store_file(path: Path) -> Path:
+    """The kiosk demo's file beside ``path`` (``demo-<name>``): never the real session's."""
+    return path.with_name(f"demo-{path.name}")
+
+
 class EncryptedFileStore:
-    def __init__(self, path: Path, passphrase: str) -> None:
+    """``follow_demo``: while a kiosk demo runs (``store.running_demo``), use its file,
+    :func:`demo_store_file` of ``path`` (what ``Broker()`` does; the demo pins its own)."""
+
+    def __init__(self, path: Path, passphrase: str, *, follow_demo: bool = False) -> None:
         if not passphrase:
             raise KeychainUnavailable(NO_PASSPHRASE)
-        self._path = path
+        self._file = path
+        self._follow_demo = follow_demo
         self._passphrase = passphrase.encode("utf-8")
 
+    @property
+    def _path(self) -> Path:
+        if self._follow_demo:
+            from tokenstile.broker.store import running_demo
+
+            if running_demo() is not None:
+                return demo_store_file(self._file)
+        return self._file
+
     @classmethod
-    def from_options(cls, options: BrokerOptions) -> EncryptedFileStore:
+    def from_options(cls, options: BrokerOptions, *, demo: bool = False) -> EncryptedFileStore:
+        """The store the options name; ``demo``: the kiosk demo's own file, pinned."""
         if options.store_passphrase_file is not None:
             passphrase = _read_passphrase_file(options.store_passphrase_file)
         elif options.store_passphrase:
             passphrase = options.store_passphrase
         else:
             raise KeychainUnavailable(NO_PASSPHRASE)
-        return cls(options.store_file or default_store_file(), passphrase)
+        path = options.store_file or default_store_file()
+        if demo:
+            return cls(demo_store_file(path), passphrase)
+        return cls(path, passphrase, follow_demo=True)
 
     @property
     def location(self) -> str:
@@ -87,16 +109,18 @@ class EncryptedFileStore:
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+        path = self._path  # once: a demo may start or end meanwhile
+
         try:
-            with self._path.open("rb") as handle:
+            with path.open("rb") as handle:
                 blob = handle.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise BrokerError(f"Cannot read {self._path} ({exc.strerror}).") from exc
+            raise BrokerError(f"Cannot read {path} ({exc.strerror}).") from exc
         header = len(MAGIC) + SALT_BYTES
         if len(blob) > MAX_FILE_BYTES or blob[:4] != MAGIC or len(blob) < header + NONCE_BYTES:
-            raise BrokerError(f"{self._path} is not a Tokenstile session file.")
+            raise BrokerError(f"{path} is not a Tokenstile session file.")
         salt, nonce = blob[4:header], blob[header : header + NONCE_BYTES]
         try:
             plain = AESGCM(self._key(salt)).decrypt(
@@ -104,7 +128,7 @@ class EncryptedFileStore:
             )
         except InvalidTag as exc:
             raise KeychainUnavailable(
-                f"{self._path} does not open with this passphrase (wrong passphrase, or the "
+                f"{path} does not open with this passphrase (wrong passphrase, or the "
                 "file was changed)."
             ) from exc
         return plain.decode("utf-8")
@@ -118,8 +142,9 @@ class EncryptedFileStore:
         self._write(aad + nonce + sealed)
 
     def _write(self, blob: bytes) -> None:
-        directory = self._path.parent
-        temporary = directory / f".{self._path.name}.{secrets.token_hex(4)}"
+        path = self._path  # once: a demo may start or end meanwhile
+        directory = path.parent
+        temporary = directory / f".{path.name}.{secrets.token_hex(4)}"
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -127,7 +152,7 @@ class EncryptedFileStore:
                 out.write(blob)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(temporary, self._path)
+            os.replace(temporary, path)
             dir_fd = os.open(directory, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -136,7 +161,7 @@ class EncryptedFileStore:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 temporary.unlink()
-            raise BrokerError(f"Cannot write {self._path} ({exc.strerror}).") from exc
+            raise BrokerError(f"Cannot write {path} ({exc.strerror}).") from exc
 
     def clear(self) -> None:
         try:

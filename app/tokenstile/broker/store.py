@@ -15,13 +15,27 @@ without a Secret Service the normal discovery runs. For the same reason a plain 
 ``secretstorage`` (what keyring's backend does underneath: the default collection, the
 attributes ``service`` and ``username``) when no other backend is configured; anything
 unusual there (no bus, a locked collection) goes the ``keyring`` way. Writes always do.
+
+**The kiosk demo's session.** ``tokenstile kiosk --demo`` (and ``tokenstile demo``) keep
+their session under the item ``demo-session``, never ``session``, so a demo can never
+replace a real session. While one runs, it leaves a marker, ``kiosk-demo.json`` in the
+user's runtime directory (mode 0600, written and removed under the broker's lock), naming
+its process. A store made without an explicit item (what ``Broker()``, ``tokenstile
+token`` and ``tokenstile status`` use) reads the marker on every call and, while it names
+a live process of this user, uses ``demo-session``; otherwise ``session``. The marker
+chooses only between those two fixed names: it names no item, server or file of its own.
+See ``docs/demo.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
 from tokenstile.broker.errors import KeychainUnavailable
@@ -34,6 +48,8 @@ _T_co = TypeVar("_T_co", covariant=True)
 
 SERVICE: Final = "tokenstile"
 SESSION_ITEM: Final = "session"
+DEMO_SESSION_ITEM: Final = "demo-session"  # the kiosk demo's: never the real one
+DEMO_MARKER_FILE: Final = "kiosk-demo.json"  # in the runtime directory while a demo runs
 
 NO_KEYCHAIN: Final = (
     "No OS keychain is available to keep the session{why}: start the desktop's keyring "
@@ -145,14 +161,20 @@ class KeyringStore:
     """The session as one keychain item: service ``tokenstile``, user ``session``.
 
     ``backend``: a ``keyring`` backend (tests hand in an in-memory one); default: the
-    system keychain.
+    system keychain. ``item``: pinned to one item (the demo pins ``demo-session``);
+    default: :func:`session_item`, asked on every call.
     """
 
-    def __init__(self, backend: KeyringBackend | None = None, *, item: str = SESSION_ITEM):
+    def __init__(self, backend: KeyringBackend | None = None, *, item: str | None = None):
         self._backend = backend
         self._checked = False
-        self._item = item
+        # None: ``session``, or ``demo-session`` while a kiosk demo runs (asked per call).
+        self._pinned = item
         self._discovered = False
+
+    @property
+    def _item(self) -> str:
+        return self._pinned if self._pinned is not None else session_item()
 
     @property
     def location(self) -> str:
@@ -179,22 +201,26 @@ class KeyringStore:
         return True
 
     def load(self) -> str | None:
+        item = self._item
         if self._backend is None and _may_read_directly():
-            found = _read_secret_service(self._item)
+            found = _read_secret_service(item)
             if found is not _UNREAD:
                 return found if isinstance(found, str) else None
-        document: str | None = self._call(lambda b: b.get_password(SERVICE, self._item))
+        document: str | None = self._call(lambda b: b.get_password(SERVICE, item))
         return document
 
     def save(self, document: str) -> None:
-        self._call(lambda b: b.set_password(SERVICE, self._item, document))
+        item = self._item
+        self._call(lambda b: b.set_password(SERVICE, item, document))
 
     def clear(self) -> None:
         from keyring.errors import PasswordDeleteError
 
+        item = self._item
+
         def delete(backend: KeyringBackend) -> None:
             with contextlib.suppress(PasswordDeleteError):  # nothing stored
-                backend.delete_password(SERVICE, self._item)
+                backend.delete_password(SERVICE, item)
 
         self._call(delete)
 
@@ -216,6 +242,106 @@ class KeyringStore:
         return not self._discovered and type(backend).__module__ == (
             "keyring.backends.SecretService"
         )
+
+
+# -- the kiosk demo's marker ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunningDemo:
+    """A kiosk demo that runs now: its process and its token service."""
+
+    pid: int
+    server: str
+
+
+def demo_marker_path() -> Path:
+    from tokenstile import paths
+
+    return paths.runtime_dir() / DEMO_MARKER_FILE
+
+
+def running_demo() -> RunningDemo | None:
+    """The demo whose session the default stores use now, or None.
+
+    A marker counts only when it is this user's, writable by nobody else, and names a
+    process that is alive and (on Linux) started when the marker says, so a demo that was
+    killed, or a PID reused since, never hides the real session.
+    """
+    path = demo_marker_path()
+    try:
+        with path.open("rb") as handle:
+            info = os.fstat(handle.fileno())
+            text = handle.read(4096)
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return None
+    try:
+        marker = json.loads(text)
+        pid, server, started = marker["pid"], marker["server"], marker.get("started")
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(pid, int) or pid <= 0 or not isinstance(server, str):
+        return None
+    if not _alive(pid, started):
+        return None
+    return RunningDemo(pid=pid, server=server)
+
+
+def session_item() -> str:
+    """The keychain item a store without an explicit item uses right now."""
+    return DEMO_SESSION_ITEM if running_demo() is not None else SESSION_ITEM
+
+
+def write_demo_marker(server: str) -> Path:
+    """Mark this process as the running demo (the caller holds the broker's lock)."""
+    path = demo_marker_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    body = {"pid": os.getpid(), "server": server, "started": _process_start(os.getpid())}
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(body, out)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    return path
+
+
+def remove_demo_marker() -> None:
+    """Remove the marker if this process wrote it (the caller holds the broker's lock)."""
+    found = running_demo()
+    if found is not None and found.pid != os.getpid():
+        return  # another demo's
+    with contextlib.suppress(FileNotFoundError):
+        demo_marker_path().unlink()
+
+
+def _process_start(pid: int) -> str | None:
+    """When ``pid`` started (field 22 of ``/proc/<pid>/stat``), None without ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    fields = stat.rpartition(b")")[2].split()  # the name may hold spaces and parentheses
+    return fields[19].decode("ascii") if len(fields) > 19 else None
+
+
+def _alive(pid: int, started: object) -> bool:
+    if isinstance(started, str):
+        return _process_start(pid) == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, though not ours to signal
+    return True
 
 
 _UNREAD: Final = object()

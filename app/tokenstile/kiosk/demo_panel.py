@@ -5,6 +5,11 @@ shows the one-time codes (with their QR codes) of the demo people. It knows them
 through a :class:`DemoDevices` object (``tokenstile.demo_kiosk.DemoEnvironment`` is
 one), so the kiosk package stays free of the server. Device work (a vpcd insert waits
 for pcscd) runs on a worker thread; a timer keeps the panel's state in step.
+
+The panel is hardware, not a form: its buttons never take the keyboard focus (a click on
+"Tap the key" leaves the typing where it was, in the kiosk's PIN field), and nothing
+typed ever reaches it. From the keyboard it answers to F2 (plug in or unplug the key),
+F3 (tap it) and F4 (insert or pull the card), wherever the focus is in the window.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -27,6 +32,9 @@ from PySide6.QtWidgets import (
 
 REFRESH_MS = 200
 QR_SIZE = 180
+PLUG_KEY = "F2"
+TAP_KEY = "F3"
+CARD_KEY = "F4"
 
 # The kiosk's style sheet sizes buttons for a touch screen; the panel is a side bar.
 _STYLE = """
@@ -40,7 +48,6 @@ _STYLE = """
 #demoPanel QPushButton { min-width: 0; min-height: 22px; padding: 6px 14px; font-size: 14px;
     border: 1px solid #b9c7d6; border-radius: 8px; background: #ffffff; color: #1e5a8a; }
 #demoPanel QPushButton:hover { background: #eef3f8; }
-#demoPanel QPushButton:focus { border: 2px solid #f2b33d; }
 #demoPanel QPushButton:disabled { color: #9aa4b0; background: #f4f6f9; }
 #demoPanel QPushButton[attention="true"] { background: #1e5a8a; color: #ffffff;
     border-color: #1e5a8a; font-weight: 600; }
@@ -95,10 +102,16 @@ def _label(text: str, role: str | None = None) -> QLabel:
     return label
 
 
-def _button(text: str, accessible: str, slot: Callable[[], None]) -> QPushButton:
+def _button(
+    text: str, accessible: str, slot: Callable[[], None], shortcut: str | None = None
+) -> QPushButton:
     button = QPushButton(text)
     button.setAccessibleName(accessible)
-    button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    # Like the kiosk's on-screen PIN pad keys: a click must not take the kiosk's focus.
+    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    if shortcut is not None:
+        button.setToolTip(shortcut)
+        button.setAccessibleDescription(shortcut)
     button.clicked.connect(slot)
     return button
 
@@ -189,14 +202,21 @@ class DemoPanel(QFrame):
         layout.addWidget(
             _label(self.tr("Stand-ins for the hardware: use them as you would the real thing."))
         )
+        keys_hint = self.tr("Keyboard: %1 plug in or unplug the key, %2 tap it, %3 the card.")
+        keys_hint = keys_hint.replace("%1", PLUG_KEY).replace("%2", TAP_KEY)
+        layout.addWidget(_label(keys_hint.replace("%3", CARD_KEY), "hint"))
 
         layout.addWidget(_label(self.tr("Security key"), "section"))
         layout.addWidget(_label(devices.key_hint, "hint"))
         self.key_state = _label("")
         layout.addWidget(self.key_state)
         keys = QHBoxLayout()
-        self.plug = _button(self.tr("Plug in"), self.tr("Plug in the security key"), self._plug)
-        self.tap = _button(self.tr("Tap the key"), self.tr("Tap the security key"), self._tap)
+        self.plug = _button(
+            self.tr("Plug in"), self.tr("Plug in the security key"), self._plug, PLUG_KEY
+        )
+        self.tap = _button(
+            self.tr("Tap the key"), self.tr("Tap the security key"), self._tap, TAP_KEY
+        )
         keys.addWidget(self.plug)
         keys.addWidget(self.tap)
         layout.addLayout(keys)
@@ -205,7 +225,9 @@ class DemoPanel(QFrame):
         layout.addWidget(_label(devices.card_hint, "hint"))
         self.card_state = _label("")
         layout.addWidget(self.card_state)
-        self.card = _button(self.tr("Insert card"), self.tr("Insert the smart card"), self._card)
+        self.card = _button(
+            self.tr("Insert card"), self.tr("Insert the smart card"), self._card, CARD_KEY
+        )
         layout.addWidget(self.card, 0, Qt.AlignmentFlag.AlignLeft)
 
         layout.addWidget(_label(self.tr("One-time codes"), "section"))
@@ -213,6 +235,15 @@ class DemoPanel(QFrame):
         for account in self.accounts:
             layout.addWidget(account)
         layout.addStretch(1)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        for sequence, slot in (
+            (PLUG_KEY, self._plug),
+            (TAP_KEY, self._tap),
+            (CARD_KEY, self._card),
+        ):
+            shortcut = QShortcut(QKeySequence(sequence), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(slot)
 
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
@@ -228,7 +259,8 @@ class DemoPanel(QFrame):
         self.devices_changed.emit()
 
     def _tap(self) -> None:
-        self.devices.tap_key()
+        if self.devices.key_plugged:
+            self.devices.tap_key()
         self.refresh()
 
     def _card(self) -> None:

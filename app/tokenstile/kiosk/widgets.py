@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QCoreApplication, QRegularExpression, QSize, Qt, Signal
 from PySide6.QtGui import (
+    QHideEvent,
     QIcon,
     QKeyEvent,
     QKeySequence,
@@ -254,6 +255,10 @@ class PinPad(QWidget):
             self.field.clear()
             self.submitted.emit(pin)
 
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt's name
+        self.field.clear()  # a PIN typed and then cancelled never waits on a hidden page
+        super().hideEvent(event)
+
     def _changed(self, text: str) -> None:
         minimum = self.question.min_length if self.question is not None else 4
         self.ok.setEnabled(len(text) >= minimum)
@@ -322,8 +327,11 @@ class CodeEntry(QWidget):
     def reset(self, username: str = "") -> None:
         self.username.setText(username)
         self.code.clear()
-        target = self.code if username else self.username
-        target.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.first_field().setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def first_field(self) -> QLineEdit:
+        """Where typing starts: the username, or the code when the username is there."""
+        return self.code if self.username.text().strip() else self.username
 
     def submit(self) -> None:
         if self.sign_in.isEnabled():
@@ -333,6 +341,10 @@ class CodeEntry(QWidget):
 
     def _next(self) -> None:
         self.code.setFocus(Qt.FocusReason.TabFocusReason)
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt's name
+        self.code.clear()  # a code typed and then left never waits on a hidden page
+        super().hideEvent(event)
 
     def _changed(self) -> None:
         digits = len(self.code.text().replace(" ", ""))

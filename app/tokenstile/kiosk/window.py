@@ -206,6 +206,7 @@ class KioskWindow(QMainWindow):
             self._monitor = self.devices.card_monitor(self._events.card_event.emit)
             self._monitor.start()
         self._tick.start()
+        self._focus(self.current_screen)  # now that the window is shown
         self.check_service()
         self._run(self.service.session, self._restored, self._log_failure)
 
@@ -283,7 +284,7 @@ class KioskWindow(QMainWindow):
             return
         username = self._session.username if self._session is not None else ""
         self._code.reset(username)
-        self._show(Screen.CODE)
+        self._show(Screen.CODE)  # focus: the username, or the code when it is known
 
     def submit_code(self, username: str, code: str) -> None:
         if self._flow is not None:
@@ -334,9 +335,15 @@ class KioskWindow(QMainWindow):
     # -- Qt plumbing --------------------------------------------------------------------------
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
-        if event.key() == Qt.Key.Key_Escape and self.current_screen is Screen.BUSY:
-            self.cancel_sign_in()
-            return
+        # Keys no focused widget took: Escape still cancels what the screen offers to.
+        if event.key() == Qt.Key.Key_Escape:
+            screen = self.current_screen
+            if screen in (Screen.BUSY, Screen.PIN):
+                self.cancel_sign_in()
+                return
+            if screen is Screen.CODE:
+                self._go_home()
+                return
         super().keyPressEvent(event)
 
     # -- the flows ---------------------------------------------------------------------------
@@ -518,7 +525,6 @@ class KioskWindow(QMainWindow):
         assert isinstance(question, PinQuestion)  # noqa: S101 - the flow's own type
         self._pin.ask(question)
         self._show(Screen.PIN)
-        self._pin.field.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _pin_entered(self, pin: str) -> None:
         flow = self._flow
@@ -646,15 +652,25 @@ class KioskWindow(QMainWindow):
 
     def _show(self, screen: Screen) -> None:
         self._stack.setCurrentWidget(self._pages[screen])
+        self._focus(screen)
+        self.screen_changed.emit(screen)
+
+    def _focus(self, screen: Screen) -> None:
+        """Keyboard focus to what ``screen`` expects: the PIN field, the username (or the
+        code when the username is known), else its main button. Taken from wherever it
+        was, the demo panel included, so that nothing typed goes to another page."""
         focus = {
             Screen.SIGN_IN: self._sign_in_code,
             Screen.BUSY: self._busy_cancel,
+            Screen.PIN: self._pin.field,
+            Screen.CODE: self._code.first_field(),
             Screen.SIGNED_IN: self._sign_out_button,
             Screen.LOCKED: self._locked_code,
-        }.get(screen)
-        if focus is not None and focus.isVisible():
+        }[screen]
+        if focus.isVisible():
             focus.setFocus(Qt.FocusReason.OtherFocusReason)
-        self.screen_changed.emit(screen)
+        elif self.isVisible():
+            self._pages[screen].setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _show_busy(self, factor: Factor, *, checking: bool = False) -> None:
         names = {Factor.KEY: "key", Factor.CARD: "card", Factor.CODE: "fob"}
