@@ -7,7 +7,7 @@ starts itself). The ``attacked`` fixture gives a fresh service on its own SQLite
 
 TOTP codes are single use per person: each ``login`` takes the next unused time step of
 that person's fob (the server's drift window admits one step ahead), so a test may sign the
-same person in twice in a row.
+same person in twice in a row; a third time within one 30-second step waits for the next.
 """
 
 from __future__ import annotations
@@ -83,9 +83,15 @@ class AttackedService:
             )
 
     def code(self, username: str) -> str:
-        """The next code of the person's fob that the server has not seen."""
+        """The next code of the person's fob that the server has not seen: the current
+        time step's, else the next one's (the server's drift window admits one step
+        ahead); a third login within one step waits for the next step to begin. Never an
+        earlier step, which a step boundary during the request would push out of the
+        window."""
         now_step = int(time.time()) // 30
-        step = max(now_step - 1, self._next_step.get(username, now_step - 1))
+        step = max(now_step, self._next_step.get(username, now_step))
+        if step > now_step + 1:
+            time.sleep((step - 1) * 30 - time.time() + 0.05)
         self._next_step[username] = step + 1
         return totp_code(SEED, step * 30.0)
 
