@@ -25,7 +25,7 @@ How a token is found, cheapest first:
 So at most one refresh of a session is in flight at a time, on the whole machine, and
 the server's refresh-token reuse detection never fires for apps that share a session.
 
-Refresh failures, following the server's rotation rules (``tokens/service.py``): an
+Refresh failures, following the server's rotation rules (``tokens/refresh.py``): an
 answer lost on the way back (time-out, reset after sending) and an ``invalid_grant``
 are retried once with the same refresh token after ``refresh_retry_delay`` (1.5 s: past
 the server's ``refresh_retry_after``, well within its ``refresh_grace``), which also
