@@ -55,14 +55,15 @@ from tokenstile.factors.webauthn import (  # noqa: E402
     relying_party_for,
 )
 from tokenstile.factors.webauthn_registration import parse_registration  # noqa: E402
+from tokenstile.factors.webauthn_service import WebAuthnService  # noqa: E402
 from tokenstile.server.webauthn_routes import parse_login  # noqa: E402
-from tokenstile.store.webauthn_repository import WebAuthnRepository  # noqa: E402
+from tokenstile.store.webauthn_repository import SqlWebAuthnStore  # noqa: E402
 from tokenstile.tokens.model import AuditEvent  # noqa: E402
 
 ALGS = {"ES256": -7, "EdDSA": -8}
 
 
-def enrolled_kiosk(repo: WebAuthnRepository, origin: str, alg: int) -> Kiosk:
+def enrolled_kiosk(repo: WebAuthnService, origin: str, alg: int) -> Kiosk:
     kiosk = Kiosk()
     kiosk.client = SecurityKeyClient(kiosk.device, origin=origin, on_pin=lambda _: "4711")
     options = repo.begin_registration("alice", label="bench", by="bench")
@@ -77,14 +78,12 @@ def enrolled_kiosk(repo: WebAuthnRepository, origin: str, alg: int) -> Kiosk:
     return kiosk
 
 
-def signature_alone(kiosk: Kiosk, repo: WebAuthnRepository, rounds: int) -> dict[str, float]:
+def signature_alone(kiosk: Kiosk, repo: WebAuthnService, rounds: int) -> dict[str, float]:
     """The verify of one real assertion, repeated; and with the COSE key decoded each time."""
     options = repo.login_options()
     assertion = parse_assertion(kiosk.authenticate(options.public_key))
     with repo._store.read() as tx:  # the stored COSE key, as a login reads it
-        from tokenstile.store.webauthn_repository import SqlWebAuthnStore
-
-        credential = SqlWebAuthnStore(tx.connection).find_credential(assertion.credential_id)
+        credential = tx.find_credential(assertion.credential_id)
     assert credential is not None
     message = assertion.authenticator_data.raw + assertion.client_data.hash
     key = load_public_key(credential.public_key)
@@ -101,7 +100,7 @@ def signature_alone(kiosk: Kiosk, repo: WebAuthnRepository, rounds: int) -> dict
 
 
 def in_process(
-    dep: Deployment, repo: WebAuthnRepository, kiosk: Kiosk, rounds: int
+    dep: Deployment, repo: WebAuthnService, kiosk: Kiosk, rounds: int
 ) -> dict[str, float]:
     service = dep.token_service()
     client = dep.store.find_client(DEFAULT_KIOSK_CLIENT_ID)
@@ -196,7 +195,9 @@ def over_http(args: argparse.Namespace, db: str, workdir: Path, rounds: int) -> 
                 raise RuntimeError((workdir / "server.log").read_text())
             time.sleep(0.05)
         setup = Deployment(load_settings(db=db, kek_file=workdir / "kek.key"))
-        repo = WebAuthnRepository(setup.store, rp=relying_party_for(issuer), clock=setup.clock)
+        repo = WebAuthnService(
+            SqlWebAuthnStore(setup.store), rp=relying_party_for(issuer), clock=setup.clock
+        )
         kiosk = enrolled_kiosk(repo, "https://localhost", ALGS[args.alg])
         options_t: list[float] = []
         login_t: list[float] = []
@@ -259,7 +260,7 @@ def main() -> int:
             audit=AuditEvent("user_added", "info"),
         )
         rp = relying_party_for("https://auth.example")
-        repo = WebAuthnRepository(dep.store, rp=rp, clock=dep.clock)
+        repo = WebAuthnService(SqlWebAuthnStore(dep.store), rp=rp, clock=dep.clock)
         kiosk = enrolled_kiosk(repo, "https://auth.example", ALGS[args.alg])
         in_process(dep, repo, kiosk, 50)  # warm-up
         local = in_process(dep, repo, kiosk, args.rounds)

@@ -32,10 +32,7 @@ if TYPE_CHECKING:
     from tokenstile.deployment import Deployment
     from tokenstile.devices.fido2_client import PinPrompt
     from tokenstile.devices.security_keys import SecurityKey
-    from tokenstile.store.webauthn_repository import (
-        WebAuthnCredentialInfo,
-        WebAuthnRepository,
-    )
+    from tokenstile.factors.webauthn_service import WebAuthnCredentialInfo, WebAuthnService
 
 FIDO2_ACTIONS = ("fido2",)
 ACTOR = "tokenstile manage"
@@ -126,14 +123,15 @@ def _create_virtual_key(path: Path, pin: str | None) -> int:
 # -- manage fido2 ------------------------------------------------------------------------------
 
 
-def repository_for(deployment: Deployment) -> WebAuthnRepository:
+def webauthn_service_for(deployment: Deployment) -> WebAuthnService:
     from tokenstile.factors.webauthn import relying_party_for
     from tokenstile.factors.webauthn_registration import AttestationPolicy
-    from tokenstile.store.webauthn_repository import WebAuthnRepository
+    from tokenstile.factors.webauthn_service import WebAuthnService
+    from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 
     s = deployment.settings
-    return WebAuthnRepository(
-        deployment.store,
+    return WebAuthnService(
+        SqlWebAuthnStore(deployment.store),
         rp=relying_party_for(
             s.issuer_url(), rp_id=s.rp_id, name=s.rp_name, origins=s.webauthn_origins
         ),
@@ -144,9 +142,9 @@ def repository_for(deployment: Deployment) -> WebAuthnRepository:
 
 def run_fido2_command(args: argparse.Namespace, deployment: Deployment) -> int:
     """Run one ``fido2`` command on a ready deployment; the exit status."""
-    from tokenstile.store.webauthn_repository import parse_credential_id
+    from tokenstile.factors.webauthn_service import parse_credential_id
 
-    repository = repository_for(deployment)
+    repository = webauthn_service_for(deployment)
     action = args.fido2_action
     if action == "enroll":
         return _enroll(args, repository)
@@ -207,7 +205,7 @@ def _touch() -> None:
     print("Touch your key.", file=sys.stderr, flush=True)
 
 
-def _enroll(args: argparse.Namespace, repository: WebAuthnRepository) -> int:
+def _enroll(args: argparse.Namespace, repository: WebAuthnService) -> int:
     from tokenstile.devices.fido2_client import SecurityKeyClient
     from tokenstile.devices.fido2_errors import KeyPinNotSet, KeyPinRequired
     from tokenstile.factors.webauthn_registration import parse_registration

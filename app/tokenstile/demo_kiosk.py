@@ -665,11 +665,11 @@ def _enroll_people(
 
 
 def _enroll_key(deployment: Deployment, key: VirtualAuthenticator, username: str) -> None:
-    from tokenstile.cli_fido2 import repository_for
+    from tokenstile.cli_fido2 import webauthn_service_for
     from tokenstile.devices.fido2_client import SecurityKeyClient
     from tokenstile.factors.webauthn_registration import parse_registration
 
-    repository = repository_for(deployment)
+    repository = webauthn_service_for(deployment)
     key.authenticator.provision_pin(KEY_PIN)
     client = SecurityKeyClient(key, origin=f"https://{repository.rp.id}", on_pin=lambda _: KEY_PIN)
     options = repository.begin_registration(

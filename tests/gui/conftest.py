@@ -44,13 +44,14 @@ from tokenstile.devices.piv import PivCard, PivSlot
 from tokenstile.factors.otp import totp_code
 from tokenstile.factors.webauthn import relying_party_for
 from tokenstile.factors.webauthn_registration import parse_registration
+from tokenstile.factors.webauthn_service import WebAuthnService
 from tokenstile.kiosk.devices import InProcessCardReader, KeyPresence, KioskDevices
 from tokenstile.kiosk.rules import KioskRules
 from tokenstile.kiosk.service import BrokerSignIn
 from tokenstile.kiosk.window import KioskWindow
 from tokenstile.store.otp_repository import OtpRepository
 from tokenstile.store.piv_repository import PivRepository
-from tokenstile.store.webauthn_repository import WebAuthnRepository
+from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 from tokenstile.virtual import VirtualAuthenticator
 from tokenstile.virtual.piv_card import PivCardApplet
 from tokenstile.virtual.piv_provision import create_piv_card
@@ -88,7 +89,7 @@ class GuiService:
         origin = "https://localhost"  # a loopback issuer: the RP ID is localhost
         rp = relying_party_for(self.base_url)
         key = new_key()
-        repo = WebAuthnRepository(dep.store, rp=rp, clock=dep.clock)
+        repo = WebAuthnService(SqlWebAuthnStore(dep.store), rp=rp, clock=dep.clock)
         options = repo.begin_registration(username, label="key", by="test")
         client = SecurityKeyClient(key, origin=origin, on_pin=lambda _prompt: KEY_PIN)
         answer = json.loads(json.dumps(client.register(options.public_key)))

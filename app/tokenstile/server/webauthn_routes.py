@@ -41,6 +41,13 @@ from tokenstile.factors.webauthn import (
 )
 from tokenstile.factors.webauthn_login import check_handle
 from tokenstile.factors.webauthn_registration import AttestationPolicy, parse_registration
+from tokenstile.factors.webauthn_service import (
+    FIDO2_FACTOR,
+    WebAuthnConflict,
+    WebAuthnCredentialInfo,
+    WebAuthnService,
+    parse_credential_id,
+)
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminPrincipal,
@@ -53,13 +60,7 @@ from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import is_json, json_object, no_store_json, request_origin
-from tokenstile.store.webauthn_repository import (
-    FIDO2_FACTOR,
-    WebAuthnConflict,
-    WebAuthnCredentialInfo,
-    WebAuthnRepository,
-    parse_credential_id,
-)
+from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService
 
@@ -105,10 +106,10 @@ def parse_login(body: bytes) -> tuple[str, Any, str | None]:
     return handle, assertion, client_id
 
 
-def _repository(deployment: Deployment, issuer: str) -> WebAuthnRepository:
+def _repository(deployment: Deployment, issuer: str) -> WebAuthnService:
     s = deployment.settings
-    return WebAuthnRepository(
-        deployment.store,
+    return WebAuthnService(
+        SqlWebAuthnStore(deployment.store),
         rp=relying_party_for(issuer, rp_id=s.rp_id, name=s.rp_name, origins=s.webauthn_origins),
         clock=deployment.clock,
         policy=AttestationPolicy.load(s.webauthn_aaguids, s.webauthn_attestation_roots),
@@ -250,7 +251,7 @@ _call = AdminWork(
 
 
 def _admin_router(
-    repository: Lazy[WebAuthnRepository], service: TokenService, deployment: Deployment
+    repository: Lazy[WebAuthnService], service: TokenService, deployment: Deployment
 ) -> APIRouter:
     router = admin_router(
         service,
@@ -315,7 +316,7 @@ def _admin_router(
     return router
 
 
-def _add_state_route(router: APIRouter, repository: Lazy[WebAuthnRepository], verb: str) -> None:
+def _add_state_route(router: APIRouter, repository: Lazy[WebAuthnService], verb: str) -> None:
     @admin_post(
         router,
         f"/{verb}",

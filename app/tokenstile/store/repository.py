@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -18,6 +17,11 @@ from tokenstile.errors import NotFound, StoreError
 from tokenstile.store import schema as t
 from tokenstile.store.database import transaction
 from tokenstile.store.group_commit import GroupCommitter
+
+# ``Revoked`` and the reasons moved to ``tokens.model`` (the factors use them); the OTP
+# and PIV adapters still import them from here.
+from tokenstile.tokens.model import CREDENTIAL_REVOKED as CREDENTIAL_REVOKED  # noqa: PLC0414
+from tokenstile.tokens.model import CREDENTIAL_SUSPENDED as CREDENTIAL_SUSPENDED  # noqa: PLC0414
 from tokenstile.tokens.model import (
     AudiencePolicy,
     AuditEvent,
@@ -29,6 +33,7 @@ from tokenstile.tokens.model import (
     StoredKey,
     User,
 )
+from tokenstile.tokens.model import Revoked as Revoked  # noqa: PLC0414
 
 T = TypeVar("T")
 # How much of a free-text value (a label, who did it) the factor tables keep.
@@ -230,28 +235,6 @@ _HOT_INSERT_AUDIT = _HotStatement(
     )
 )
 _FIND_REFRESH_COLUMNS = tuple(c.name for c in _FIND_REFRESH.selected_columns)
-
-
-# Why ``SqlTx.end_sessions_of`` ended a session: its credential was revoked by an admin,
-# or suspended at a login that presented a lower signature count (a cloned key).
-CREDENTIAL_REVOKED = "credential_revoked"
-CREDENTIAL_SUSPENDED = "credential_suspended"
-
-InfoT = TypeVar("InfoT")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Revoked(Generic[InfoT]):
-    """A credential as it is after its revocation, and how many sessions that ended."""
-
-    info: InfoT
-    sessions_ended: int
-
-    @property
-    def sessions_text(self) -> str:
-        """``2 sessions ended`` (``1 session ended``), as the CLI reports it."""
-        n = self.sessions_ended
-        return f"{n} session{'' if n == 1 else 's'} ended"
 
 
 class SqlTx:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -47,6 +47,28 @@ def credential_ref(kind: Literal["fido2", "piv", "otp"], key: str) -> str:
     ``fido2:<credential id, base64url>``, ``piv:<certificate fingerprint>``,
     ``otp:<serial>``; revoking that credential ends the sessions that carry it."""
     return f"{kind}:{key}"
+
+
+# Why the store ended a session (``end_sessions_of``): its credential was revoked by an admin,
+# or suspended at a login that presented a lower signature count (a cloned key).
+CREDENTIAL_REVOKED = "credential_revoked"
+CREDENTIAL_SUSPENDED = "credential_suspended"
+
+InfoT = TypeVar("InfoT")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revoked(Generic[InfoT]):
+    """A credential as it is after its revocation, and how many sessions that ended."""
+
+    info: InfoT
+    sessions_ended: int
+
+    @property
+    def sessions_text(self) -> str:
+        """``2 sessions ended`` (``1 session ended``), as the CLI reports it."""
+        n = self.sessions_ended
+        return f"{n} session{'' if n == 1 else 's'} ended"
 
 
 def acr_satisfies(acr: str, minimum: str | None) -> bool:

@@ -14,7 +14,8 @@ from tests.integration.store.conftest import db_url
 from tests.unit.factors.webauthn_keys import RP
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
-from tokenstile.store.webauthn_repository import WebAuthnRepository
+from tokenstile.factors.webauthn_service import WebAuthnService
+from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 
 __all__ = ["db_url", "pcscd", "vpcd_slot"]
 
@@ -34,5 +35,5 @@ def any_deployment(db_url: str, fido2_clock: FrozenClock) -> Iterator[Deployment
 
 
 @pytest.fixture
-def repo(any_deployment: Deployment, fido2_clock: FrozenClock) -> WebAuthnRepository:
-    return WebAuthnRepository(any_deployment.store, rp=RP, clock=fido2_clock)
+def repo(any_deployment: Deployment, fido2_clock: FrozenClock) -> WebAuthnService:
+    return WebAuthnService(SqlWebAuthnStore(any_deployment.store), rp=RP, clock=fido2_clock)

@@ -19,7 +19,8 @@ from tokenstile.deployment import Deployment
 from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.factors.webauthn import relying_party_for
 from tokenstile.factors.webauthn_registration import parse_registration
-from tokenstile.store.webauthn_repository import WebAuthnRepository
+from tokenstile.factors.webauthn_service import WebAuthnService
+from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 
 pytestmark = pytest.mark.server
 
@@ -35,7 +36,7 @@ def test_a_login_begun_at_one_replica_completes_at_the_other(
         # Servers on loopback: the RP ID is localhost, the kiosk's origin https://localhost.
         rp = relying_party_for(first.settings.issuer_url())
         assert rp.id == "localhost"
-        repo = WebAuthnRepository(setup.store, rp=rp, clock=setup.clock)
+        repo = WebAuthnService(SqlWebAuthnStore(setup.store), rp=rp, clock=setup.clock)
         kiosk = Kiosk()
         kiosk.client = SecurityKeyClient(
             kiosk.device, origin="https://localhost", on_pin=lambda _: "4711"

@@ -20,16 +20,16 @@ from tokenstile.deployment import Deployment
 from tokenstile.errors import NotFound
 from tokenstile.factors.webauthn import ChallengeRefused, parse_assertion
 from tokenstile.factors.webauthn_registration import parse_registration
-from tokenstile.store import schema as t
-from tokenstile.store.database import current_revision, head_revision
-from tokenstile.store.webauthn_repository import (
+from tokenstile.factors.webauthn_service import (
     WebAuthnConflict,
-    WebAuthnRepository,
+    WebAuthnService,
     parse_credential_id,
 )
+from tokenstile.store import schema as t
+from tokenstile.store.database import current_revision, head_revision
 
 
-def enroll(repo: WebAuthnRepository, kiosk: Kiosk, username: str = "alice") -> bytes:
+def enroll(repo: WebAuthnService, kiosk: Kiosk, username: str = "alice") -> bytes:
     options = repo.begin_registration(username, label="Blue key", by="test")
     info = repo.complete_registration(
         options.handle,
@@ -59,7 +59,7 @@ def test_migration_creates_what_the_schema_declares(any_deployment: Deployment) 
 
 
 def test_register_sign_in_and_the_counter_moves_forward(
-    any_deployment: Deployment, repo: WebAuthnRepository
+    any_deployment: Deployment, repo: WebAuthnService
 ) -> None:
     add_user(any_deployment)
     kiosk = Kiosk()
@@ -85,7 +85,7 @@ def test_register_sign_in_and_the_counter_moves_forward(
 
 
 def test_the_store_keeps_only_a_hash_of_each_handle(
-    any_deployment: Deployment, repo: WebAuthnRepository
+    any_deployment: Deployment, repo: WebAuthnService
 ) -> None:
     options = repo.login_options()
     with any_deployment.engine.connect() as conn:
@@ -96,7 +96,7 @@ def test_the_store_keeps_only_a_hash_of_each_handle(
 
 
 def test_one_handle_presented_at_once_by_many_signs_in_once(
-    any_deployment: Deployment, repo: WebAuthnRepository
+    any_deployment: Deployment, repo: WebAuthnService
 ) -> None:
     add_user(any_deployment)
     kiosk = Kiosk()
@@ -118,7 +118,7 @@ def test_one_handle_presented_at_once_by_many_signs_in_once(
 
 
 def test_two_clones_racing_suspend_the_credential(
-    any_deployment: Deployment, repo: WebAuthnRepository
+    any_deployment: Deployment, repo: WebAuthnService
 ) -> None:
     add_user(any_deployment)
     kiosk = Kiosk()
@@ -140,7 +140,7 @@ def test_two_clones_racing_suspend_the_credential(
     assert (alert["outcome"], alert["username"]) == ("alert", "alice")
 
 
-def test_revoke_and_unsuspend(any_deployment: Deployment, repo: WebAuthnRepository) -> None:
+def test_revoke_and_unsuspend(any_deployment: Deployment, repo: WebAuthnService) -> None:
     add_user(any_deployment)
     credential_id = enroll(repo, Kiosk())
     with pytest.raises(WebAuthnConflict, match="only a suspended"):
@@ -157,7 +157,7 @@ def test_revoke_and_unsuspend(any_deployment: Deployment, repo: WebAuthnReposito
 
 
 def test_registration_handles_are_single_use_and_expire(
-    any_deployment: Deployment, repo: WebAuthnRepository, fido2_clock: FrozenClock
+    any_deployment: Deployment, repo: WebAuthnService, fido2_clock: FrozenClock
 ) -> None:
     add_user(any_deployment)
     kiosk = Kiosk()

@@ -32,10 +32,11 @@ from tokenstile.devices.piv_login import login_with_card
 from tokenstile.factors.otp import totp_code
 from tokenstile.factors.webauthn import relying_party_for
 from tokenstile.factors.webauthn_registration import parse_registration
+from tokenstile.factors.webauthn_service import WebAuthnService
 from tokenstile.store import schema as t
 from tokenstile.store.otp_repository import OtpRepository
 from tokenstile.store.piv_repository import PivRepository
-from tokenstile.store.webauthn_repository import WebAuthnRepository
+from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 from tokenstile.tokens.verifier import AccessTokenVerifier
 from tokenstile.virtual.piv_card import PivCardApplet
 from tokenstile.virtual.piv_provision import create_piv_card
@@ -51,7 +52,7 @@ def claims(token: str) -> dict[str, Any]:
 def test_a_fido2_login_begun_at_one_replica_completes_at_the_other(fleet: Fleet) -> None:
     add_user(fleet.dep, "fido")
     rp = relying_party_for(fleet.replicas[0].settings.issuer_url())
-    repo = WebAuthnRepository(fleet.dep.store, rp=rp, clock=fleet.dep.clock)
+    repo = WebAuthnService(SqlWebAuthnStore(fleet.dep.store), rp=rp, clock=fleet.dep.clock)
     kiosk = Kiosk()
     kiosk.client = SecurityKeyClient(
         kiosk.device, origin="https://localhost", on_pin=lambda _: "4711"
