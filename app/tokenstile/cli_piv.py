@@ -37,7 +37,8 @@ from tokenstile.errors import TokenstileError
 if TYPE_CHECKING:
     from tokenstile.deployment import Deployment
     from tokenstile.devices.piv import PivCard
-    from tokenstile.store.piv_repository import CaCertificateInfo, PivCardInfo, PivRepository
+    from tokenstile.factors.piv_port import CaCertificateInfo, PivCardInfo
+    from tokenstile.factors.piv_service import PivService
 
 PIV_ACTIONS = ("piv", "ca", "trust")
 ACTOR = "tokenstile manage"
@@ -147,11 +148,14 @@ def _create_virtual_card(args: argparse.Namespace) -> int:
 # -- tokenstile manage piv|ca|trust ---------------------------------------------------------------
 
 
-def open_repository(deployment: Deployment) -> PivRepository:
-    from tokenstile.store.piv_repository import PivRepository, PivSettings, load_anchor_files
+def open_piv_service(deployment: Deployment) -> PivService:
+    """The PIV use cases over the deployment's database (one per command: its checker
+    cache lives as long as the command)."""
+    from tokenstile.factors.piv_service import PivSettings, load_anchor_files
+    from tokenstile.store.piv_repository import piv_service
 
     settings = deployment.settings
-    return PivRepository(
+    return piv_service(
         deployment.store,
         box=deployment.kek,
         clock=deployment.clock,
@@ -162,12 +166,12 @@ def open_repository(deployment: Deployment) -> PivRepository:
 
 def run_piv_command(args: argparse.Namespace, deployment: Deployment) -> int:
     """Run one PIV command on a ready deployment; the exit status."""
-    repository = open_repository(deployment)
+    piv = open_piv_service(deployment)
     if args.action == "ca":
         if args.ca_action == "show":
-            _show_ca(repository)
+            _show_ca(piv)
         else:
-            ca = repository.import_ca(
+            ca = piv.import_ca(
                 _read(args.certificate, "certificate file"),
                 _read(args.key, "key file"),
                 by=ACTOR,
@@ -177,9 +181,7 @@ def run_piv_command(args: argparse.Namespace, deployment: Deployment) -> int:
             print("Cards issued by an earlier CA keep working.")
         return 0
     if args.action == "trust":
-        added, present = repository.add_trust_anchors(
-            _read(args.file, "CA file"), by=ACTOR, origin=ACTOR
-        )
+        added, present = piv.add_trust_anchors(_read(args.file, "CA file"), by=ACTOR, origin=ACTOR)
         for anchor in added:
             print(f"Trusted {anchor.subject} ({anchor.fingerprint}).")
         for anchor in present:
@@ -187,11 +189,11 @@ def run_piv_command(args: argparse.Namespace, deployment: Deployment) -> int:
         return 0
     action = args.piv_action
     if action == "enroll":
-        return _enroll(args, deployment, repository)
+        return _enroll(args, deployment, piv)
     if action == "list":
-        _print_cards(repository.cards(args.username))
+        _print_cards(piv.cards(args.username))
     else:  # revoke
-        done = repository.revoke(args.fingerprint, by=ACTOR, origin=ACTOR)
+        done = piv.revoke(args.fingerprint, by=ACTOR, origin=ACTOR)
         info = done.info
         print(f"Revoked the card {info.fingerprint} of {info.username}; {done.sessions_text}.")
     return 0
@@ -219,7 +221,7 @@ def _management_key(deployment: Deployment) -> tuple[bytes, str]:
     return key, settings.piv_management_key_algorithm
 
 
-def _enroll(args: argparse.Namespace, deployment: Deployment, repository: PivRepository) -> int:
+def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -> int:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from tokenstile.devices.pcsc import open_piv_card
@@ -242,12 +244,12 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, repository: PivRep
             public_key = card.generate_key(
                 PivSlot.AUTHENTICATION, KeyAlgorithm[deployment.settings.piv_key_algorithm]
             )
-            info, certificate = repository.issue(
+            info, certificate = piv.issue(
                 args.username, public_key, by=ACTOR, origin=ACTOR, card_guid=guid
             )
             card.put_certificate(PivSlot.AUTHENTICATION, certificate)
             if args.pin is not None and not _card_proves_key(card):
-                repository.revoke(info.fingerprint, by=ACTOR, origin=ACTOR)
+                piv.revoke(info.fingerprint, by=ACTOR, origin=ACTOR)
                 raise TokenstileError(
                     "The card did not sign with its new key; the certificate was revoked."
                 )
@@ -258,7 +260,7 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, repository: PivRep
                 raise TokenstileError(
                     "The card's signature does not verify with its certificate: not enrolled."
                 )
-            info = repository.register(
+            info = piv.register(
                 args.username,
                 certificate.public_bytes(Encoding.DER),
                 by=ACTOR,
@@ -295,12 +297,12 @@ def _card_proves_key(card: PivCard) -> bool:
     return verify_challenge_signature(public_key, challenge, signature)
 
 
-def _show_ca(repository: PivRepository) -> None:
-    had = repository.issuing_cas()
-    ca = repository.issuing_ca(by=ACTOR, origin=ACTOR)
+def _show_ca(piv: PivService) -> None:
+    had = piv.issuing_cas()
+    ca = piv.issuing_ca(by=ACTOR, origin=ACTOR)
     if not had:
         print("Created the built-in issuing CA.", file=sys.stderr)
-    cas = repository.issuing_cas()
+    cas = piv.issuing_cas()
     active = cas[0]
     print(f"Issuing CA: {active.subject} ({active.source})")
     print(f"  fingerprint: {ca.fingerprint}")
@@ -308,7 +310,7 @@ def _show_ca(repository: PivRepository) -> None:
     print(active.certificate_pem, end="")
     for retired in cas[1:]:
         print(f"Retired CA (its cards still work): {retired.subject} ({retired.fingerprint})")
-    anchors = repository.trust_anchors()
+    anchors = piv.trust_anchors()
     if not anchors:
         print("Trust anchors: none (card certificates are trusted because they are enrolled).")
     for anchor in anchors:

@@ -688,10 +688,10 @@ def _enroll_key(deployment: Deployment, key: VirtualAuthenticator, username: str
 def _enroll_card(deployment: Deployment, path: Path, username: str, holder: str) -> PivCardApplet:
     from cryptography import x509
 
-    from tokenstile.cli_piv import open_repository
+    from tokenstile.cli_piv import open_piv_service
     from tokenstile.virtual.piv_provision import CertificateRequest, create_piv_card
 
-    repository = open_repository(deployment)
+    repository = open_piv_service(deployment)
 
     def issue(request: CertificateRequest) -> x509.Certificate:
         _info, certificate = repository.issue(

@@ -50,7 +50,7 @@ from tokenstile.kiosk.rules import KioskRules
 from tokenstile.kiosk.service import BrokerSignIn
 from tokenstile.kiosk.window import KioskWindow
 from tokenstile.store.otp_repository import OtpRepository
-from tokenstile.store.piv_repository import PivRepository
+from tokenstile.store.piv_repository import piv_service
 from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 from tokenstile.virtual import VirtualAuthenticator
 from tokenstile.virtual.piv_card import PivCardApplet
@@ -100,9 +100,7 @@ class GuiService:
         if enroll_card:
             reading = PivCard(DirectConnection(card))
             der = reading.read_certificate(PivSlot.AUTHENTICATION).public_bytes(Encoding.DER)
-            PivRepository(dep.store, box=dep.kek, clock=dep.clock).register(
-                username, der, by="test"
-            )
+            piv_service(dep.store, box=dep.kek, clock=dep.clock).register(username, der, by="test")
         seed = os.urandom(20)
         OtpRepository(dep.store, box=dep.kek, clock=dep.clock).enroll_app(
             username, by="test", seed=seed

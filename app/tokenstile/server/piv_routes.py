@@ -54,6 +54,8 @@ from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound, StoreUnavailable
 from tokenstile.factors.piv import PivError, PivPublicKey, key_algorithm
 from tokenstile.factors.piv_login import BeginOutcome
+from tokenstile.factors.piv_port import PivCardInfo, PivConflict
+from tokenstile.factors.piv_service import PIV_FACTOR, PivService, PivSettings, load_anchor_files
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminApiError,
@@ -67,18 +69,11 @@ from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
-from tokenstile.store.piv_repository import (
-    PivCardInfo,
-    PivConflict,
-    PivRepository,
-    PivSettings,
-    load_anchor_files,
-)
+from tokenstile.store.piv_repository import piv_service
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.tokens.model import Client, credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService
 
-PIV_FACTOR = "piv"
 PIV_ACR = "phrh"
 PIV_AMR = ("sc", "pin", "mfa")  # RFC 8176: smart card, PIN, multiple factors
 # The one description of every refusal about the card, the person or the signature.
@@ -161,12 +156,13 @@ def piv_router(
 ) -> APIRouter:
     """The PIV login routes and the PIV admin API, for ``app.include_router``."""
     # The trust anchor files of the settings are read when the app is built; the
-    # repository on first use (the issuing CA needs the KEK, read from the database).
+    # PIV service on first use (the issuing CA needs the KEK, read from the database).
+    # It is built once per app, so its trust-anchor checker cache lives as long as the app.
     settings = deployment.settings
     anchors = load_anchor_files(settings.piv_trust_anchors, now=deployment.clock.now())
     piv_settings = PivSettings.from_settings(settings)
-    repository = Lazy(
-        lambda: PivRepository(
+    piv = Lazy(
+        lambda: piv_service(
             deployment.store,
             box=deployment.kek,
             clock=deployment.clock,
@@ -181,7 +177,7 @@ def piv_router(
 
     def begin(certificate: bytes, client_id: str, origin: str) -> BeginOutcome:
         client = session_client(client_id)
-        outcome = repository().begin_login(certificate, client_id=client.client_id, origin=origin)
+        outcome = piv().begin_login(certificate, client_id=client.client_id, origin=origin)
         if outcome.status == "malformed":
             raise InvalidRequest("The certificate member is not a DER X.509 certificate.")
         if outcome.status == "busy":
@@ -190,7 +186,7 @@ def piv_router(
         return outcome
 
     def complete(handle: str, signature: bytes, origin: str, jkt: str | None) -> TokenResponse:
-        outcome = repository().complete_login(handle, signature, origin=origin)
+        outcome = piv().complete_login(handle, signature, origin=origin)
         if not outcome.accepted or outcome.user is None or outcome.client_id is None:
             raise InvalidGrant(REFUSED)
         client = session_client(outcome.client_id)
@@ -242,7 +238,7 @@ def piv_router(
         body = {
             "handle": outcome.handle,
             "challenge": b64url_encode(outcome.challenge),
-            "expires_in": int(repository().settings.challenge_lifetime),
+            "expires_in": int(piv().settings.challenge_lifetime),
         }
         return no_store_json(body)
 
@@ -257,7 +253,7 @@ def piv_router(
     async def login_piv(request: Request) -> Response:
         return await dpop_login(request, service, parse_login_request, complete)
 
-    router.include_router(_admin_router(repository, service, deployment))
+    router.include_router(_admin_router(piv, service, deployment))
     return router
 
 
@@ -371,7 +367,7 @@ def _public_key(der: bytes) -> PivPublicKey:
 
 
 def _admin_router(
-    repository: Lazy[PivRepository], service: TokenService, deployment: Deployment
+    piv: Lazy[PivService], service: TokenService, deployment: Deployment
 ) -> APIRouter:
     router = admin_router(
         service, deployment.store, prefix="/admin/piv", tags=["admin: piv"], responses=_ADMIN_ERRORS
@@ -389,7 +385,7 @@ def _admin_router(
         certificate = _b64(body.certificate, "certificate")
         guid = _guid(body.card_guid)
         info = await _call(
-            lambda: repository().register(
+            lambda: piv().register(
                 body.username,
                 certificate,
                 by=who.actor,
@@ -412,7 +408,7 @@ def _admin_router(
         public_key = _public_key(_b64(body.public_key, "public_key"))
         guid = _guid(body.card_guid)
         info, certificate = await _call(
-            lambda: repository().issue(
+            lambda: piv().issue(
                 body.username,
                 public_key,
                 by=who.actor,
@@ -437,7 +433,7 @@ def _admin_router(
     )
     async def cards(request: Request, username: str | None = None) -> Response:
         check_plain_text("username", username)
-        infos = await _call(lambda: repository().cards(username))
+        infos = await _call(lambda: piv().cards(username))
         return no_store_json({"cards": [info.to_json() for info in infos]})
 
     @admin_post(
@@ -449,9 +445,7 @@ def _admin_router(
     )
     async def revoke(request: Request, who: AdminPrincipal, body: RevokeBody) -> Response:
         done = await _call(
-            lambda: repository().revoke(
-                body.fingerprint, by=who.actor, origin=request_origin(request)
-            )
+            lambda: piv().revoke(body.fingerprint, by=who.actor, origin=request_origin(request))
         )
         return no_store_json({**done.info.to_json(), "sessions_ended": done.sessions_ended})
 
@@ -462,10 +456,10 @@ def _admin_router(
     )
     async def ca(request: Request) -> Response:
         def work() -> dict[str, Any]:
-            repo = repository()
+            current = piv()
             return {
-                "issuing_cas": [info.to_json() for info in repo.issuing_cas()],
-                "trust_anchors": [info.to_json() for info in repo.trust_anchors()],
+                "issuing_cas": [info.to_json() for info in current.issuing_cas()],
+                "trust_anchors": [info.to_json() for info in current.trust_anchors()],
             }
 
         return no_store_json(await _call(work))

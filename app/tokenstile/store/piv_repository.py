@@ -1,77 +1,46 @@
 """PIV cards, login challenges, issuing CAs and trust anchors in the database.
 
-``SqlPivStore`` is the factor's ``PivStore`` port over one open transaction. A challenge
-is claimed by one conditional ``UPDATE ... WHERE used_at IS NULL RETURNING``: of two
-requests presenting one handle, at one replica or two, the database lets exactly one
-have it.
-
-``PivRepository`` holds the operations, each one transaction with its audit row in it:
-the two login steps, enrollment of a card's own certificate, issuance of a certificate
-for a key generated on a card, listing, revocation, the issuing CA (built in on first
-use, or imported) and the trust anchors. Audit rows name the certificate's fingerprint
-and serial and the card's CHUID GUID; never a challenge or a signature.
+``SqlPivTx`` is the factor's ``PivTx`` port (``factors.piv_port``) over one open
+transaction, and ``SqlPivStorage`` opens them on a ``Store``; the use cases live in
+``factors.piv_service.PivService``, which ``piv_service`` builds over this adapter. A
+challenge is claimed by one conditional ``UPDATE ... WHERE used_at IS NULL RETURNING``:
+of two requests presenting one handle, at one replica or two, the database lets exactly
+one have it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import threading
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from tokenstile.clock import Clock
-from tokenstile.config import Settings
-from tokenstile.errors import ConfigError, NotFound, StoreError
-from tokenstile.factors.piv import (
-    CertificateChecker,
-    CertificateSummary,
-    PivError,
-    PivPublicKey,
-    fingerprint,
-    load_certificate,
-    normalise_fingerprint,
-)
-from tokenstile.factors.piv_ca import (
-    CaSource,
-    IssuingCa,
-    SecretBox,
-    load_trust_anchors,
-)
+from tokenstile.errors import StoreError
+from tokenstile.factors.piv import CertificateSummary
+from tokenstile.factors.piv_ca import CaSource, SecretBox
 from tokenstile.factors.piv_login import (
-    MAX_PENDING_CHALLENGES,
-    BeginOutcome,
     CardSource,
     CardState,
-    CompleteOutcome,
     LoginStatus,
     PendingChallenge,
-    PivAuthenticator,
     PivCardRecord,
-    PivLoginPolicy,
 )
-from tokenstile.factors.piv_message import service_origin
+from tokenstile.factors.piv_port import CaCertificateInfo, CardHolder, PivCardInfo, StoredCa
+from tokenstile.factors.piv_service import (
+    CHECKER_CACHE_SECONDS,
+    CheckerCache,
+    PivService,
+    PivSettings,
+)
 from tokenstile.store import schema as t
-from tokenstile.store.repository import (
-    CREDENTIAL_REVOKED,
-    TEXT_CHARS,
-    Revoked,
-    SqlTx,
-    Store,
-    clip,
-)
-from tokenstile.tokens.model import AuditEvent, User, credential_ref
+from tokenstile.store.repository import TEXT_CHARS, SqlTx, Store, clip
+from tokenstile.tokens.model import AuditEvent, User
 
-PIV_FACTOR = "piv"
-CHECKER_CACHE_SECONDS = 10.0
 EXPIRED_CHALLENGES_KEPT = 60.0  # an expired handle is told apart from a made-up one a while
 
 _cards = t.piv_cards
@@ -79,12 +48,6 @@ _ch = t.piv_challenges
 _cas = t.piv_issuing_cas
 _anchors = t.piv_trust_anchors
 _u = t.users
-
-
-class PivConflict(StoreError):
-    """The card or CA is not in a state that allows this (already enrolled, revoked...)."""
-
-    code = "piv_conflict"
 
 
 # -- prebuilt statements (the login runs these on every attempt) ----------------------------
@@ -154,6 +117,11 @@ _SELECT_INFO = select(*_INFO_COLUMNS, _u.c.username).select_from(
     _cards.join(_u, _u.c.id == _cards.c.user_id)
 )
 _ACTIVE_CA = select(_cas).where(_cas.c.active == 1)
+_CARD_HOLDER = (
+    select(_cards.c.state, _cards.c.cert_serial, _cards.c.card_guid, _u.c.username)
+    .select_from(_cards.join(_u, _u.c.id == _cards.c.user_id))
+    .where(_cards.c.fingerprint == bindparam("fp"))
+)
 
 
 def _user(row: Any) -> User:
@@ -203,12 +171,14 @@ def _card_values(
     }
 
 
-class SqlPivStore:
-    """``PivStore`` over one connection inside a transaction (see ``piv_login``)."""
+class SqlPivTx:
+    """``PivTx`` over one ``SqlTx`` (one connection inside a transaction)."""
 
-    __slots__ = ("_conn", "_holders", "_upn_insert")
+    __slots__ = ("_conn", "_holders", "_tx", "_upn_insert")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, tx: SqlTx) -> None:
+        self._tx = tx
+        conn: Connection = tx.connection
         self._conn = conn
         self._upn_insert = _UPN_CARD_INSERTS[conn.dialect.name]
         self._holders: dict[int, User] = {}  # read with their cards, in this transaction
@@ -298,34 +268,194 @@ class SqlPivStore:
         assert found is not None  # noqa: S101
         return found
 
+    # the transaction's audit log, people and sessions
+    def audit(self, event: AuditEvent, *, at: float) -> None:
+        self._tx.audit(event, at=at)
 
-# -- what callers see -----------------------------------------------------------------------
+    def require_user(self, username: str) -> User:
+        return self._tx.require_user(username)
+
+    def end_sessions_of(
+        self, credential: str, *, reason: str, by: str, origin: str | None, at: float
+    ) -> int:
+        return self._tx.end_sessions_of(credential, reason=reason, by=by, origin=origin, at=at)
+
+    # enrollment, listing, revocation
+    def card_holder(self, fingerprint: str) -> CardHolder | None:
+        row = self._conn.execute(_CARD_HOLDER, {"fp": fingerprint}).first()
+        if row is None:
+            return None
+        return CardHolder(
+            username=row.username,
+            state=cast(CardState, row.state),
+            cert_serial=row.cert_serial,
+            card_guid=row.card_guid,
+        )
+
+    def add_card(
+        self,
+        summary: CertificateSummary,
+        certificate: bytes,
+        *,
+        user_id: int,
+        source: CardSource,
+        at: float,
+        by: str,
+        card_guid: str | None,
+        label: str | None,
+    ) -> None:
+        self._conn.execute(
+            _INSERT_CARD,
+            _card_values(
+                summary,
+                certificate,
+                user_id=user_id,
+                source=source,
+                at=at,
+                by=by,
+                card_guid=clip(card_guid, 64),
+                label=label,
+            ),
+        )
+
+    def card_fingerprints(self, prefix: str, *, limit: int) -> list[str]:
+        found = self._conn.execute(
+            select(_cards.c.fingerprint)
+            .where(_cards.c.fingerprint.startswith(prefix, autoescape=True))
+            .limit(limit)
+        ).scalars()
+        return [str(fp) for fp in found]
+
+    def card_info(self, fingerprint: str) -> PivCardInfo | None:
+        row = self._conn.execute(_SELECT_INFO.where(_cards.c.fingerprint == fingerprint)).first()
+        return None if row is None else _info(row)
+
+    def card_infos(self, username: str | None = None) -> list[PivCardInfo]:
+        stmt = _SELECT_INFO.order_by(_cards.c.id)
+        if username is not None:
+            stmt = stmt.where(_u.c.username == username)
+        return [_info(row) for row in self._conn.execute(stmt)]
+
+    def revoke_card(self, fingerprint: str, *, at: float, by: str) -> bool:
+        done = self._conn.execute(
+            update(_cards)
+            .where(_cards.c.fingerprint == fingerprint, _cards.c.state == "active")
+            .values(state="revoked", revoked_at=at, revoked_by=by[:TEXT_CHARS])
+        )
+        return bool(done.rowcount == 1)
+
+    # issuing CAs
+    def active_ca(self) -> StoredCa | None:
+        row = self._conn.execute(_ACTIVE_CA).first()
+        return None if row is None else _stored_ca(row)
+
+    def ca_known(self, fingerprint: str) -> bool:
+        found = self._conn.execute(select(_cas.c.id).where(_cas.c.fingerprint == fingerprint))
+        return found.first() is not None
+
+    def retire_active_ca(self, *, at: float) -> str | None:
+        retired = self._conn.execute(select(_cas.c.fingerprint).where(_cas.c.active == 1)).scalar()
+        self._conn.execute(
+            update(_cas).where(_cas.c.active == 1).values(active=None, retired_at=at)
+        )
+        return None if retired is None else str(retired)
+
+    def add_ca(
+        self,
+        fingerprint: str,
+        certificate: bytes,
+        sealed_key: bytes,
+        *,
+        source: CaSource,
+        at: float,
+        by: str,
+    ) -> None:
+        self._conn.execute(
+            insert(_cas).values(
+                fingerprint=fingerprint,
+                certificate=certificate,
+                sealed_key=sealed_key,
+                source=source,
+                active=1,
+                created_at=at,
+                created_by=by[:TEXT_CHARS],
+            )
+        )
+
+    def issuing_cas(self) -> list[StoredCa]:
+        rows = self._conn.execute(
+            select(_cas).order_by(_cas.c.active.is_(None), _cas.c.id.desc())
+        ).all()
+        return [_stored_ca(row) for row in rows]
+
+    # trust anchors
+    def trust_anchors(self) -> list[bytes]:
+        found = self._conn.execute(select(_anchors.c.certificate).order_by(_anchors.c.added_at))
+        return [bytes(der) for der in found.scalars()]
+
+    def trust_anchor_known(self, fingerprint: str) -> bool:
+        found = self._conn.execute(
+            select(_anchors.c.fingerprint).where(_anchors.c.fingerprint == fingerprint)
+        )
+        return found.first() is not None
+
+    def add_trust_anchor(
+        self, info: CaCertificateInfo, certificate: bytes, *, at: float, by: str
+    ) -> None:
+        self._conn.execute(
+            insert(_anchors).values(
+                fingerprint=info.fingerprint,
+                certificate=certificate,
+                subject=info.subject[:512],
+                not_after=info.not_after,
+                added_at=at,
+                added_by=by[:TEXT_CHARS],
+            )
+        )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PivCardInfo:
-    """A card as an admin sees it."""
+class SqlPivStorage:
+    """``PivStorage`` on a ``Store``: each transaction a ``SqlPivTx``."""
 
-    fingerprint: str
-    username: str
-    cert_serial: str
-    subject: str
-    issuer: str
-    not_before: float
-    not_after: float
-    key_algorithm: str
-    upn: str | None
-    card_guid: str | None
-    label: str
-    source: str
-    state: str
-    created_at: float
-    enrolled_by: str | None
-    last_used_at: float | None
-    revoked_at: float | None
+    __slots__ = ("_store",)
 
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @contextmanager
+    def write(self) -> Iterator[SqlPivTx]:
+        with self._store.write() as tx:
+            yield SqlPivTx(tx)
+
+    @contextmanager
+    def read(self) -> Iterator[SqlPivTx]:
+        with self._store.read() as tx:
+            yield SqlPivTx(tx)
+
+    def is_duplicate(self, error: StoreError) -> bool:
+        return isinstance(error.__cause__, IntegrityError)
+
+
+def piv_service(
+    store: Store,
+    *,
+    box: SecretBox | None,
+    clock: Clock,
+    settings: PivSettings | None = None,
+    file_anchors: Sequence[x509.Certificate] = (),
+    cache_seconds: float = CHECKER_CACHE_SECONDS,
+    checker_cache: CheckerCache | None = None,
+) -> PivService:
+    """The PIV use cases over this database (what ``PivRepository(store, ...)`` was)."""
+    return PivService(
+        SqlPivStorage(store),
+        box=box,
+        clock=clock,
+        settings=settings,
+        file_anchors=file_anchors,
+        cache_seconds=cache_seconds,
+        checker_cache=checker_cache,
+    )
 
 
 def _info(row: Any) -> PivCardInfo:
@@ -350,610 +480,10 @@ def _info(row: Any) -> PivCardInfo:
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CaCertificateInfo:
-    """An issuing CA or a trust anchor: its certificate, never a key."""
-
-    fingerprint: str
-    subject: str
-    not_before: float
-    not_after: float
-    source: str  # builtin, imported, trust-anchor, settings
-    active: bool
-    certificate_pem: str
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def of(cls, certificate: x509.Certificate, *, source: str, active: bool) -> CaCertificateInfo:
-        return cls(
-            fingerprint=fingerprint(certificate),
-            subject=certificate.subject.rfc4514_string(),
-            not_before=certificate.not_valid_before_utc.timestamp(),
-            not_after=certificate.not_valid_after_utc.timestamp(),
-            source=source,
-            active=active,
-            certificate_pem=certificate.public_bytes(Encoding.PEM).decode("ascii"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class PivSettings:
-    """What the repository needs from the settings (see ``config.Settings``)."""
-
-    challenge_lifetime: float = 120.0
-    max_pending_challenges: int = MAX_PENDING_CHALLENGES
-    # The origin the card's signature must name: ``service_origin(issuer URL)``.
-    service_origin: str | None = None
-    map_upn: bool = False
-    upn_domain: str | None = None
-    certificate_days: int = 1095
-    ca_days: int = 3650
-    ca_name: str = "Tokenstile PIV Issuing CA"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PivSettings:
-        return cls(
-            challenge_lifetime=float(settings.piv_challenge_lifetime),
-            service_origin=service_origin(settings.issuer_url()),
-            map_upn=settings.piv_map_upn,
-            upn_domain=settings.piv_upn_domain,
-            certificate_days=settings.piv_certificate_days,
-            ca_days=settings.piv_ca_days,
-            ca_name=settings.piv_ca_name,
-        )
-
-
-def load_anchor_files(paths: Sequence[Path], *, now: float) -> list[x509.Certificate]:
-    """The trust anchors of the ``piv_trust_anchors`` setting, checked like ``trust add``."""
-    anchors: list[x509.Certificate] = []
-    for path in paths:
-        try:
-            pem = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"Cannot read the trust anchor file {path}: {exc.strerror}.") from exc
-        try:
-            anchors.extend(load_trust_anchors(pem, now=now))
-        except PivError as exc:
-            raise ConfigError(f"The trust anchor file {path}: {exc.message}") from exc
-    return anchors
-
-
-class PivRepository:
-    """Every PIV operation as one transaction, audited in that transaction.
-
-    ``by`` names who did an admin action (``tokenstile manage``, ``admin:alice``).
-    ``file_anchors`` are trust anchors from the settings (PEM files), trusted like the
-    ones stored with ``trust add``.
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        *,
-        box: SecretBox | None,
-        clock: Clock,
-        settings: PivSettings | None = None,
-        file_anchors: Sequence[x509.Certificate] = (),
-        cache_seconds: float = CHECKER_CACHE_SECONDS,
-    ) -> None:
-        self._store = store
-        self._box = box
-        self._clock = clock
-        self.settings = settings or PivSettings()
-        self._file_anchors = tuple(file_anchors)
-        self._cache_seconds = cache_seconds
-        self._checker: tuple[CertificateChecker, float] | None = None
-        self._checker_lock = threading.Lock()
-        self.authenticator = PivAuthenticator(
-            PivLoginPolicy(
-                challenge_lifetime=self.settings.challenge_lifetime,
-                max_pending_challenges=self.settings.max_pending_challenges,
-            )
-        )
-
-    # -- the checker (trust anchors + issuing CAs), cached briefly -----------------------------
-
-    def checker(self) -> CertificateChecker:
-        """The certificate checks as of now; a ``trust add`` made elsewhere is seen within
-        ``cache_seconds`` (monotonic time, not the injected clock)."""
-        cached = self._checker
-        if cached is not None and 0 <= time.monotonic() - cached[1] < self._cache_seconds:
-            return cached[0]
-        with self._checker_lock:
-            with self._store.read() as tx:
-                conn = tx.connection
-                anchors = [
-                    load_certificate(bytes(der))
-                    for der in conn.execute(select(_anchors.c.certificate)).scalars()
-                ]
-                issuers = [
-                    load_certificate(bytes(der))
-                    for der in conn.execute(select(_cas.c.certificate)).scalars()
-                ]
-            checker = CertificateChecker(
-                [*self._file_anchors, *anchors],
-                issuers,
-                map_upn=self.settings.map_upn,
-                upn_domain=self.settings.upn_domain,
-            )
-            self._checker = (checker, time.monotonic())
-        return checker
-
-    def _forget_checker(self) -> None:
-        self._checker = None
-
-    # -- login ----------------------------------------------------------------------------------
-
-    def begin_login(
-        self, certificate: bytes, *, client_id: str, origin: str | None = None
-    ) -> BeginOutcome:
-        """Step one: judge the certificate; store and hand out a challenge if it passes."""
-        checker = self.checker()
-        with self._store.write() as tx:
-            now = self._clock.now()
-            outcome = self.authenticator.begin(
-                SqlPivStore(tx.connection), checker, certificate, client_id=client_id, now=now
-            )
-            detail = _login_detail(outcome.certificate, outcome.card, outcome.status)
-            if outcome.issued:
-                detail["expires_at"] = outcome.expires_at
-            tx.audit(
-                AuditEvent(
-                    "piv_challenge",
-                    "success" if outcome.accepted else "failure",
-                    username=outcome.user.username if outcome.user is not None else None,
-                    client_id=client_id,
-                    factor=PIV_FACTOR,
-                    origin=origin,
-                    detail=detail,
-                ),
-                at=now,
-            )
-        return outcome
-
-    def complete_login(
-        self, handle: str, signature: bytes, *, origin: str | None = None
-    ) -> CompleteOutcome:
-        """Step two: claim the challenge once, check everything again, verify the signature
-        over the login message naming ``settings.service_origin`` (``origin`` is the
-        client's address, for the audit log)."""
-        service = self.settings.service_origin
-        if service is None:
-            raise ConfigError("The PIV login needs the service's origin (its issuer URL).")
-        checker = self.checker()
-        with self._store.write() as tx:
-            now = self._clock.now()
-            outcome = self.authenticator.complete(
-                SqlPivStore(tx.connection), checker, handle, signature, origin=service, now=now
-            )
-            tx.audit(
-                AuditEvent(
-                    "piv_login",
-                    "success" if outcome.accepted else "failure",
-                    username=outcome.user.username if outcome.user is not None else None,
-                    client_id=outcome.client_id,
-                    factor=PIV_FACTOR,
-                    origin=origin,
-                    detail=_login_detail(
-                        outcome.certificate,
-                        outcome.card,
-                        outcome.status,
-                        fingerprint=outcome.reused_fingerprint,
-                    ),
-                ),
-                at=now,
-            )
-        return outcome
-
-    # -- enrollment -----------------------------------------------------------------------------
-
-    def register(
-        self,
-        username: str,
-        certificate: bytes,
-        *,
-        by: str,
-        origin: str | None = None,
-        card_guid: str | None = None,
-        label: str | None = None,
-    ) -> PivCardInfo:
-        """Enroll the certificate a card already holds (its 9A certificate, DER)."""
-        parsed = load_certificate(certificate)
-        now = self._clock.now()
-        self.checker().check(parsed, now)
-        summary = CertificateSummary.of(parsed)
-        with self._store.write() as tx:
-            user = tx.require_user(username)
-            self._insert_card(
-                tx,
-                summary,
-                certificate,
-                user=user,
-                source="registered",
-                by=by,
-                origin=origin,
-                card_guid=card_guid,
-                label=label,
-                at=now,
-            )
-        return self.card(summary.fingerprint)
-
-    def issue(
-        self,
-        username: str,
-        public_key: PivPublicKey,
-        *,
-        by: str,
-        origin: str | None = None,
-        card_guid: str | None = None,
-        label: str | None = None,
-    ) -> tuple[PivCardInfo, x509.Certificate]:
-        """Certify a key generated on a card, from the issuing CA, and enroll it.
-
-        The station that generated the key writes the certificate to the card; the
-        service only ever accepts signatures that verify with this key, so a wrong key
-        yields a certificate nobody can log in with.
-        """
-        ca = self.issuing_ca(by=by, origin=origin)
-        now = self._clock.now()
-        domain = self.settings.upn_domain
-        with self._store.write() as tx:
-            user = tx.require_user(username)
-            certificate = ca.issue(
-                public_key,
-                common_name=user.display_name or user.username,
-                username=user.username,
-                upn=f"{user.username}@{domain}" if domain else None,
-                now=now,
-                days=self.settings.certificate_days,
-            )
-            der = certificate.public_bytes(Encoding.DER)
-            summary = CertificateSummary.of(certificate)
-            self._insert_card(
-                tx,
-                summary,
-                der,
-                user=user,
-                source="issued",
-                by=by,
-                origin=origin,
-                card_guid=card_guid,
-                label=label,
-                at=now,
-                extra={"ca": ca.fingerprint},
-            )
-        return self.card(summary.fingerprint), certificate
-
-    def _insert_card(
-        self,
-        tx: SqlTx,
-        summary: CertificateSummary,
-        der: bytes,
-        *,
-        user: User,
-        source: CardSource,
-        by: str,
-        origin: str | None,
-        card_guid: str | None,
-        label: str | None,
-        at: float,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        conn = tx.connection
-        existing = conn.execute(
-            select(_cards.c.state, _u.c.username)
-            .select_from(_cards.join(_u, _u.c.id == _cards.c.user_id))
-            .where(_cards.c.fingerprint == summary.fingerprint)
-        ).first()
-        if existing is not None:
-            if existing.state == "revoked":
-                raise PivConflict(
-                    "This certificate was revoked; it cannot be enrolled again. "
-                    "Issue the card a new certificate."
-                )
-            raise PivConflict(f"This certificate is already enrolled for {existing.username}.")
-        conn.execute(
-            _INSERT_CARD,
-            _card_values(
-                summary,
-                der,
-                user_id=user.id,
-                source=source,
-                at=at,
-                by=by,
-                card_guid=clip(card_guid, 64),
-                label=label,
-            ),
-        )
-        tx.audit(
-            AuditEvent(
-                "piv_enrolled",
-                "info",
-                username=user.username,
-                factor=PIV_FACTOR,
-                origin=origin,
-                detail={
-                    "fingerprint": summary.fingerprint,
-                    "cert_serial": summary.serial,
-                    "card_guid": card_guid,
-                    "source": source,
-                    "by": by,
-                    **(extra or {}),
-                },
-            ),
-            at=at,
-        )
-
-    # -- listing and revocation -----------------------------------------------------------------
-
-    def resolve(self, text: str) -> str:
-        """The full fingerprint of the one card whose fingerprint is or starts with ``text``."""
-        wanted = normalise_fingerprint(text)
-        with self._store.read() as tx:
-            found = list(
-                tx.connection.execute(
-                    select(_cards.c.fingerprint)
-                    .where(_cards.c.fingerprint.startswith(wanted, autoescape=True))
-                    .limit(2)
-                ).scalars()
-            )
-        if not found:
-            raise NotFound(f"No PIV card has a certificate fingerprint {text!r}.")
-        if len(found) > 1:
-            raise PivError(f"More than one card's fingerprint starts with {text!r}: give more.")
-        return str(found[0])
-
-    def card(self, fingerprint: str) -> PivCardInfo:
-        with self._store.read() as tx:
-            row = tx.connection.execute(
-                _SELECT_INFO.where(_cards.c.fingerprint == fingerprint)
-            ).first()
-        if row is None:
-            raise NotFound(f"No PIV card has the certificate fingerprint {fingerprint}.")
-        return _info(row)
-
-    def cards(self, username: str | None = None) -> list[PivCardInfo]:
-        stmt = _SELECT_INFO.order_by(_cards.c.id)
-        with self._store.read() as tx:
-            if username is not None:
-                tx.require_user(username)
-                stmt = stmt.where(_u.c.username == username)
-            return [_info(row) for row in tx.connection.execute(stmt)]
-
-    def revoke(
-        self, fingerprint: str, *, by: str, origin: str | None = None
-    ) -> Revoked[PivCardInfo]:
-        """Revoke a card for good: its next login step is refused, at every replica, and
-        the sessions it opened end."""
-        full = self.resolve(fingerprint)
-        now = self._clock.now()
-        with self._store.write() as tx:
-            row = tx.connection.execute(
-                select(_cards.c.cert_serial, _cards.c.card_guid, _u.c.username)
-                .select_from(_cards.join(_u, _u.c.id == _cards.c.user_id))
-                .where(_cards.c.fingerprint == full)
-            ).one()
-            done = tx.connection.execute(
-                update(_cards)
-                .where(_cards.c.fingerprint == full, _cards.c.state == "active")
-                .values(state="revoked", revoked_at=now, revoked_by=by[:TEXT_CHARS])
-            )
-            if done.rowcount != 1:
-                raise PivConflict(f"The card {full[:16]}... is already revoked.")
-            tx.audit(
-                AuditEvent(
-                    "piv_revoked",
-                    "info",
-                    username=row.username,
-                    factor=PIV_FACTOR,
-                    origin=origin,
-                    detail={
-                        "fingerprint": full,
-                        "cert_serial": row.cert_serial,
-                        "card_guid": row.card_guid,
-                        "by": by,
-                    },
-                ),
-                at=now,
-            )
-            ended = tx.end_sessions_of(
-                credential_ref("piv", full),
-                reason=CREDENTIAL_REVOKED,
-                by=by,
-                origin=origin,
-                at=now,
-            )
-        return Revoked(info=self.card(full), sessions_ended=ended)
-
-    # -- the issuing CA -------------------------------------------------------------------------
-
-    def _require_box(self) -> SecretBox:
-        if self._box is None:
-            raise StoreError("The issuing CA needs the key-encryption key.")
-        return self._box
-
-    def issuing_ca(self, *, create: bool = True, by: str, origin: str | None = None) -> IssuingCa:
-        """The CA that issues (its key opened with the KEK); the built-in one is created
-        the first time it is needed."""
-        box = self._require_box()
-        with self._store.read() as tx:
-            row = tx.connection.execute(_ACTIVE_CA).first()
-        if row is not None:
-            return IssuingCa.unseal(
-                bytes(row.certificate), bytes(row.sealed_key), box, cast(CaSource, row.source)
-            )
-        if not create:
-            raise NotFound("There is no issuing CA yet.")
-        now = self._clock.now()
-        ca = IssuingCa.generate(self.settings.ca_name, now=now, days=self.settings.ca_days)
-        try:
-            with self._store.write() as tx:
-                _insert_ca(tx.connection, ca, box, source="builtin", now=now, by=by)
-                tx.audit(
-                    AuditEvent(
-                        "piv_ca_created",
-                        "info",
-                        factor=PIV_FACTOR,
-                        origin=origin,
-                        detail={"ca": ca.fingerprint, "subject": ca.subject, "by": by},
-                    ),
-                    at=now,
-                )
-        except StoreError as exc:
-            if not isinstance(exc.__cause__, IntegrityError):
-                raise
-            # Another process created one at the same moment: use that one.
-            return self.issuing_ca(create=False, by=by, origin=origin)
-        self._forget_checker()
-        return ca
-
-    def import_ca(
-        self, certificate_pem: bytes, key_pem: bytes, *, by: str, origin: str | None = None
-    ) -> CaCertificateInfo:
-        """Make an organisation's CA the issuing CA; the previous one retires (its cards
-        keep working)."""
-        box = self._require_box()
-        now = self._clock.now()
-        ca = IssuingCa.from_pem(certificate_pem, key_pem, now=now)
-        with self._store.write() as tx:
-            conn = tx.connection
-            if conn.execute(select(_cas.c.id).where(_cas.c.fingerprint == ca.fingerprint)).first():
-                raise PivConflict("This CA was imported before.")
-            retired = conn.execute(select(_cas.c.fingerprint).where(_cas.c.active == 1)).scalar()
-            conn.execute(update(_cas).where(_cas.c.active == 1).values(active=None, retired_at=now))
-            _insert_ca(conn, ca, box, source="imported", now=now, by=by)
-            tx.audit(
-                AuditEvent(
-                    "piv_ca_imported",
-                    "info",
-                    factor=PIV_FACTOR,
-                    origin=origin,
-                    detail={
-                        "ca": ca.fingerprint,
-                        "subject": ca.subject,
-                        "retired": retired,
-                        "by": by,
-                    },
-                ),
-                at=now,
-            )
-        self._forget_checker()
-        return CaCertificateInfo.of(ca.certificate, source="imported", active=True)
-
-    def issuing_cas(self) -> list[CaCertificateInfo]:
-        """Every issuing CA, the active one first."""
-        with self._store.read() as tx:
-            rows = tx.connection.execute(
-                select(_cas.c.certificate, _cas.c.source, _cas.c.active).order_by(
-                    _cas.c.active.is_(None), _cas.c.id.desc()
-                )
-            ).all()
-        return [
-            CaCertificateInfo.of(
-                load_certificate(bytes(row.certificate)),
-                source=row.source,
-                active=row.active == 1,
-            )
-            for row in rows
-        ]
-
-    # -- trust anchors --------------------------------------------------------------------------
-
-    def trust_anchors(self) -> list[CaCertificateInfo]:
-        with self._store.read() as tx:
-            stored = [
-                load_certificate(bytes(der))
-                for der in tx.connection.execute(
-                    select(_anchors.c.certificate).order_by(_anchors.c.added_at)
-                ).scalars()
-            ]
-        return [
-            *(CaCertificateInfo.of(c, source="settings", active=True) for c in self._file_anchors),
-            *(CaCertificateInfo.of(c, source="trust-anchor", active=True) for c in stored),
-        ]
-
-    def add_trust_anchors(
-        self, pem: bytes, *, by: str, origin: str | None = None
-    ) -> tuple[list[CaCertificateInfo], list[CaCertificateInfo]]:
-        """Store the CA certificates of a PEM file; (added, already present)."""
-        now = self._clock.now()
-        certificates = load_trust_anchors(pem, now=now)
-        added: list[CaCertificateInfo] = []
-        present: list[CaCertificateInfo] = []
-        with self._store.write() as tx:
-            conn = tx.connection
-            for certificate in certificates:
-                info = CaCertificateInfo.of(certificate, source="trust-anchor", active=True)
-                known = conn.execute(
-                    select(_anchors.c.fingerprint).where(_anchors.c.fingerprint == info.fingerprint)
-                ).first()
-                if known is not None:
-                    present.append(info)
-                    continue
-                conn.execute(
-                    insert(_anchors).values(
-                        fingerprint=info.fingerprint,
-                        certificate=certificate.public_bytes(Encoding.DER),
-                        subject=info.subject[:512],
-                        not_after=info.not_after,
-                        added_at=now,
-                        added_by=by[:TEXT_CHARS],
-                    )
-                )
-                added.append(info)
-            if added:
-                tx.audit(
-                    AuditEvent(
-                        "piv_trust_anchor_added",
-                        "info",
-                        factor=PIV_FACTOR,
-                        origin=origin,
-                        detail={
-                            "anchors": [a.fingerprint for a in added],
-                            "subjects": [a.subject for a in added],
-                            "by": by,
-                        },
-                    ),
-                    at=now,
-                )
-        self._forget_checker()
-        return added, present
-
-
-def _insert_ca(
-    conn: Connection, ca: IssuingCa, box: SecretBox, *, source: CaSource, now: float, by: str
-) -> None:
-    """Store ``ca`` (its key sealed) as the active issuing CA."""
-    conn.execute(
-        insert(_cas).values(
-            fingerprint=ca.fingerprint,
-            certificate=ca.certificate.public_bytes(Encoding.DER),
-            sealed_key=ca.sealed_key(box),
-            source=source,
-            active=1,
-            created_at=now,
-            created_by=by[:TEXT_CHARS],
-        )
+def _stored_ca(row: Any) -> StoredCa:
+    return StoredCa(
+        certificate=bytes(row.certificate),
+        sealed_key=bytes(row.sealed_key),
+        source=cast(CaSource, row.source),
+        active=row.active == 1,
     )
-
-
-def _login_detail(
-    summary: CertificateSummary | None,
-    card: PivCardRecord | None,
-    status: str,
-    *,
-    fingerprint: str | None = None,
-) -> dict[str, Any]:
-    detail: dict[str, Any] = {}
-    if fingerprint is not None:
-        detail["fingerprint"] = fingerprint
-    if summary is not None:
-        detail["fingerprint"] = summary.fingerprint
-        detail["cert_serial"] = summary.serial
-    if card is not None and card.card_guid:
-        detail["card_guid"] = card.card_guid
-    if status != "accepted":
-        detail["reason"] = status
-    return detail

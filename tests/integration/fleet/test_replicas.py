@@ -35,7 +35,7 @@ from tokenstile.factors.webauthn_registration import parse_registration
 from tokenstile.factors.webauthn_service import WebAuthnService
 from tokenstile.store import schema as t
 from tokenstile.store.otp_repository import OtpRepository
-from tokenstile.store.piv_repository import PivRepository
+from tokenstile.store.piv_repository import piv_service
 from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 from tokenstile.tokens.verifier import AccessTokenVerifier
 from tokenstile.virtual.piv_card import PivCardApplet
@@ -85,7 +85,7 @@ def test_a_piv_login_begun_at_one_replica_completes_at_the_other(fleet: Fleet) -
     applet = PivCardApplet(create_piv_card(holder="Alice Example").state)
     card = PivCard(DirectConnection(applet))
     der = card.read_certificate().public_bytes(Encoding.DER)
-    PivRepository(fleet.dep.store, box=fleet.dep.kek, clock=fleet.dep.clock).register(
+    piv_service(fleet.dep.store, box=fleet.dep.kek, clock=fleet.dep.clock).register(
         "piv", der, by="test"
     )
     with both(fleet) as (one, two):

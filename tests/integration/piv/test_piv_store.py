@@ -25,9 +25,10 @@ from tests.unit.factors.piv_test_pki import login_signature as card_signature
 from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
+from tokenstile.factors.piv_service import PivService, PivSettings
 from tokenstile.store import schema as t
 from tokenstile.store.database import current_revision, head_revision
-from tokenstile.store.piv_repository import PivRepository, PivSettings
+from tokenstile.store.piv_repository import piv_service
 
 
 @pytest.fixture
@@ -37,9 +38,9 @@ def dep(db_url: str) -> Iterator[Deployment]:
     deployment.close()
 
 
-def repository(dep: Deployment, **settings: Any) -> PivRepository:
+def repository(dep: Deployment, **settings: Any) -> PivService:
     settings.setdefault("service_origin", SERVICE_ORIGIN)
-    return PivRepository(
+    return piv_service(
         dep.store, box=dep.kek, clock=dep.clock, settings=PivSettings(**settings), cache_seconds=0
     )
 
@@ -169,7 +170,7 @@ def test_the_global_bound_counts_everyones_challenges(dep: Deployment) -> None:
 def test_the_second_step_needs_the_service_origin(dep: Deployment) -> None:
     from tokenstile.errors import ConfigError
 
-    repo = PivRepository(dep.store, box=dep.kek, clock=dep.clock)
+    repo = piv_service(dep.store, box=dep.kek, clock=dep.clock)
     with pytest.raises(ConfigError, match="origin"):
         repo.complete_login("A" * 43, b"\x01")
 

@@ -34,7 +34,7 @@ from tokenstile.server.app import create_app
 from tokenstile.server.dpop import check_binding, presented_token
 from tokenstile.store import schema as t
 from tokenstile.store.otp_repository import OtpRepository
-from tokenstile.store.piv_repository import PivRepository
+from tokenstile.store.piv_repository import piv_service
 from tokenstile.tokens import AccessTokenVerifier
 from tokenstile.tokens.dpop import (
     DpopProofError,
@@ -327,9 +327,7 @@ def test_security_key_and_smart_card_logins_bind_the_session_too(
     clock.set(PIV_NOW)
     certificate, card_key = make_card_certificate()
     der = certificate.public_bytes(Encoding.DER)
-    PivRepository(deployment.store, box=deployment.kek, clock=clock).register(
-        "alice", der, by="test"
-    )
+    piv_service(deployment.store, box=deployment.kek, clock=clock).register("alice", der, by="test")
     challenge = http.post("/login/piv/challenge", json={"certificate": b64url_encode(der)}).json()
     signature = login_signature(card_key, b64url_decode(challenge["challenge"]))
     card_login = http.post(

@@ -25,7 +25,7 @@ from tokenstile.factors.otp import totp_code
 from tokenstile.server.app import create_app
 from tokenstile.store import schema as t
 from tokenstile.store.otp_repository import OtpRepository
-from tokenstile.store.piv_repository import PivRepository
+from tokenstile.store.piv_repository import piv_service
 from tokenstile.virtual.piv_provision import create_piv_card
 
 KIOSK = "tokenstile-kiosk"
@@ -215,7 +215,7 @@ def test_revoking_a_card_ends_its_sessions_only(
     admin = {"Authorization": f"Bearer {token_for(deployment, root)}"}
     card = PivCard(DirectConnection(PivCardApplet(create_piv_card(holder="Alice").state)))
     add_user(deployment, "alice")
-    info = PivRepository(deployment.store, box=deployment.kek, clock=clock).register(
+    info = piv_service(deployment.store, box=deployment.kek, clock=clock).register(
         "alice",
         card.read_certificate().public_bytes(_der()),
         by="test",

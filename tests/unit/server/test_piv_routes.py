@@ -41,9 +41,10 @@ from tokenstile.devices.piv_login import (
     PivChallenge,
     login_with_card,
 )
+from tokenstile.factors.piv_service import PivService
 from tokenstile.server.app import create_app
 from tokenstile.server.piv_routes import REFUSED
-from tokenstile.store.piv_repository import PivRepository
+from tokenstile.store.piv_repository import piv_service
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.tokens.model import AudiencePolicy, AuditEvent
 from tokenstile.virtual.piv_card import PivCardApplet
@@ -61,8 +62,8 @@ def http(deployment: Deployment) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def repo(deployment: Deployment, clock: FrozenClock) -> PivRepository:
-    return PivRepository(deployment.store, box=deployment.kek, clock=clock)
+def repo(deployment: Deployment, clock: FrozenClock) -> PivService:
+    return piv_service(deployment.store, box=deployment.kek, clock=clock)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,7 @@ def disable(dep: Deployment, username: str) -> None:
 def test_the_kiosk_signs_in_with_the_card_and_a_wrong_pin_shows_the_retries(
     http: TestClient,
     deployment: Deployment,
-    repo: PivRepository,
+    repo: PivService,
     card: PivCard,
 ) -> None:
     add_user(deployment, "alice", display_name="Alice Example")
@@ -184,7 +185,7 @@ def test_the_kiosk_signs_in_with_the_card_and_a_wrong_pin_shows_the_retries(
 def test_an_rsa_2048_card_signs_in_too(
     http: TestClient,
     deployment: Deployment,
-    repo: PivRepository,
+    repo: PivService,
     rsa_applet_state: dict[str, Any],
     clock: FrozenClock,
 ) -> None:
@@ -198,7 +199,7 @@ def test_an_rsa_2048_card_signs_in_too(
 
 
 def test_the_challenge_is_32_fresh_bytes_each_time(
-    http: TestClient, deployment: Deployment, repo: PivRepository
+    http: TestClient, deployment: Deployment, repo: PivService
 ) -> None:
     add_user(deployment)
     certificate, _ = make_card_certificate()
@@ -216,7 +217,7 @@ def test_the_challenge_is_32_fresh_bytes_each_time(
 
 
 def _enroll_at(
-    repo: PivRepository, clock: FrozenClock, username: str, **kwargs: Any
+    repo: PivService, clock: FrozenClock, username: str, **kwargs: Any
 ) -> tuple[bytes, Any]:
     """Enroll a test certificate while it is valid, then put the clock back."""
     certificate, key = make_card_certificate(**kwargs)
@@ -228,7 +229,7 @@ def _enroll_at(
 
 
 def test_every_refusal_comes_at_the_signature_and_the_challenge_looks_the_same(
-    http: TestClient, deployment: Deployment, repo: PivRepository, clock: FrozenClock
+    http: TestClient, deployment: Deployment, repo: PivService, clock: FrozenClock
 ) -> None:
     for name in ("alice", "dora"):
         add_user(deployment, name)
@@ -286,7 +287,7 @@ def _fingerprint(der: bytes) -> str:
 
 
 def test_an_untrusted_chain_is_refused_once_an_anchor_is_set(
-    http: TestClient, deployment: Deployment, repo: PivRepository
+    http: TestClient, deployment: Deployment, repo: PivService
 ) -> None:
     add_user(deployment)
     corp = make_ca("Corp Root")
@@ -313,7 +314,7 @@ def test_an_untrusted_chain_is_refused_once_an_anchor_is_set(
 
 
 def test_every_refusal_at_the_signature_looks_the_same(
-    http: TestClient, deployment: Deployment, repo: PivRepository, clock: FrozenClock
+    http: TestClient, deployment: Deployment, repo: PivService, clock: FrozenClock
 ) -> None:
     add_user(deployment)
     certificate, key = make_card_certificate()
@@ -365,7 +366,7 @@ def test_every_refusal_at_the_signature_looks_the_same(
 
 
 def test_a_handle_is_single_use_even_with_the_right_signature(
-    http: TestClient, deployment: Deployment, repo: PivRepository
+    http: TestClient, deployment: Deployment, repo: PivService
 ) -> None:
     add_user(deployment)
     certificate, key = make_card_certificate()
@@ -417,7 +418,7 @@ def test_garbage_der_is_audited_and_a_form_body_is_refused(
 
 
 def test_padded_base64url_is_tolerated(
-    http: TestClient, deployment: Deployment, repo: PivRepository
+    http: TestClient, deployment: Deployment, repo: PivService
 ) -> None:
     add_user(deployment)
     certificate, _ = make_card_certificate()
@@ -428,7 +429,7 @@ def test_padded_base64url_is_tolerated(
 
 
 def test_the_client_is_checked_before_the_card(
-    http: TestClient, deployment: Deployment, repo: PivRepository
+    http: TestClient, deployment: Deployment, repo: PivService
 ) -> None:
     add_user(deployment)
     certificate, key = make_card_certificate()
@@ -463,7 +464,7 @@ def test_the_client_is_checked_before_the_card(
 
 
 def test_pin_blocked_after_the_last_try_then_unblocked_with_the_puk(
-    http: TestClient, deployment: Deployment, repo: PivRepository, card: PivCard
+    http: TestClient, deployment: Deployment, repo: PivService, card: PivCard
 ) -> None:
     add_user(deployment)
     repo.register("alice", card_der(card), by="test")
@@ -482,7 +483,7 @@ def test_pin_blocked_after_the_last_try_then_unblocked_with_the_puk(
 
 
 def test_cancel_at_the_pin_pad(
-    http: TestClient, deployment: Deployment, repo: PivRepository, card: PivCard
+    http: TestClient, deployment: Deployment, repo: PivService, card: PivCard
 ) -> None:
     add_user(deployment)
     repo.register("alice", card_der(card), by="test")
@@ -492,7 +493,7 @@ def test_cancel_at_the_pin_pad(
 
 
 def test_a_challenge_that_lapsed_while_typing_is_asked_for_again(
-    http: TestClient, deployment: Deployment, repo: PivRepository, card: PivCard
+    http: TestClient, deployment: Deployment, repo: PivService, card: PivCard
 ) -> None:
     add_user(deployment)
     repo.register("alice", card_der(card), by="test")
@@ -518,7 +519,7 @@ def test_an_unknown_card_is_refused_like_a_bad_signature(
 
 
 def test_the_signature_names_the_configured_service_not_the_host_header(
-    deployment: Deployment, repo: PivRepository, card: PivCard
+    deployment: Deployment, repo: PivService, card: PivCard
 ) -> None:
     add_user(deployment)
     repo.register("alice", card_der(card), by="test")
@@ -617,7 +618,7 @@ def test_a_certificate_maps_to_a_person_by_its_upn_when_configured(
             other = challenge(client, self_signed.public_bytes(Encoding.DER)).json()
             signed = login_signature(self_key, b64url_decode(other["challenge"]))
             assert finish(client, other["handle"], signed).json() == REFUSAL
-        repo = PivRepository(dep.store, box=dep.kek, clock=clock)
+        repo = piv_service(dep.store, box=dep.kek, clock=clock)
         [recorded] = repo.cards("alice")
         assert (recorded.source, recorded.upn, recorded.enrolled_by) == (
             "upn",
@@ -813,7 +814,7 @@ def test_the_openapi_document_describes_the_piv_routes(http: TestClient) -> None
 
 
 def test_challenge_rows_are_hashed_and_expired_ones_are_dropped(
-    http: TestClient, deployment: Deployment, repo: PivRepository, clock: FrozenClock
+    http: TestClient, deployment: Deployment, repo: PivService, clock: FrozenClock
 ) -> None:
     from sqlalchemy import select
 

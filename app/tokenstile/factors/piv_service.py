@@ -1,0 +1,607 @@
+"""The PIV use cases, each one transaction over ``piv_port.PivTx`` with its audit row.
+
+``PivService`` holds the two login steps (``piv_login.PivAuthenticator`` judges, this
+module stores and audits), enrollment of a card's own certificate, issuance of a
+certificate for a key generated on a card, listing, revocation, the issuing CA (built in
+on first use, or imported) and the trust anchors. Audit rows name the certificate's
+fingerprint and serial and the card's CHUID GUID; never a challenge or a signature.
+
+The certificate checks (trust anchors + issuing CAs) are read from storage and kept in a
+``CheckerCache`` for ``CHECKER_CACHE_SECONDS``: a ``trust add`` made by another process
+is seen within that time. The cache belongs to whoever builds the service — the
+composition root builds one service (so one cache) per app or command and may hand a
+shared ``CheckerCache`` to several; a change made through this service forgets it at
+once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tokenstile.clock import Clock
+from tokenstile.errors import ConfigError, NotFound, StoreError
+from tokenstile.factors.piv import (
+    CertificateChecker,
+    CertificateSummary,
+    PivError,
+    PivPublicKey,
+    load_certificate,
+    normalise_fingerprint,
+)
+from tokenstile.factors.piv_ca import CaSource, IssuingCa, SecretBox, load_trust_anchors
+from tokenstile.factors.piv_login import (
+    MAX_PENDING_CHALLENGES,
+    BeginOutcome,
+    CardSource,
+    CompleteOutcome,
+    PivAuthenticator,
+    PivCardRecord,
+    PivLoginPolicy,
+)
+from tokenstile.factors.piv_message import service_origin
+from tokenstile.factors.piv_port import (
+    CaCertificateInfo,
+    PivCardInfo,
+    PivConflict,
+    PivStorage,
+    PivTx,
+)
+from tokenstile.tokens.model import (
+    CREDENTIAL_REVOKED,
+    AuditEvent,
+    Revoked,
+    User,
+    credential_ref,
+)
+
+if TYPE_CHECKING:
+    from tokenstile.config import Settings
+
+PIV_FACTOR = "piv"
+CHECKER_CACHE_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class PivSettings:
+    """What the PIV use cases need from the settings (see ``config.Settings``)."""
+
+    challenge_lifetime: float = 120.0
+    max_pending_challenges: int = MAX_PENDING_CHALLENGES
+    # The origin the card's signature must name: ``service_origin(issuer URL)``.
+    service_origin: str | None = None
+    map_upn: bool = False
+    upn_domain: str | None = None
+    certificate_days: int = 1095
+    ca_days: int = 3650
+    ca_name: str = "Tokenstile PIV Issuing CA"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PivSettings:
+        return cls(
+            challenge_lifetime=float(settings.piv_challenge_lifetime),
+            service_origin=service_origin(settings.issuer_url()),
+            map_upn=settings.piv_map_upn,
+            upn_domain=settings.piv_upn_domain,
+            certificate_days=settings.piv_certificate_days,
+            ca_days=settings.piv_ca_days,
+            ca_name=settings.piv_ca_name,
+        )
+
+
+def load_anchor_files(paths: Sequence[Path], *, now: float) -> list[x509.Certificate]:
+    """The trust anchors of the ``piv_trust_anchors`` setting, checked like ``trust add``."""
+    anchors: list[x509.Certificate] = []
+    for path in paths:
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"Cannot read the trust anchor file {path}: {exc.strerror}.") from exc
+        try:
+            anchors.extend(load_trust_anchors(pem, now=now))
+        except PivError as exc:
+            raise ConfigError(f"The trust anchor file {path}: {exc.message}") from exc
+    return anchors
+
+
+class CheckerCache:
+    """The latest ``CertificateChecker`` and when it was built (monotonic time, not the
+    injected clock); ``get`` rebuilds it after ``seconds``."""
+
+    def __init__(self, seconds: float = CHECKER_CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._checker: tuple[CertificateChecker, float] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, build: Callable[[], CertificateChecker]) -> CertificateChecker:
+        cached = self._checker
+        if cached is not None and 0 <= time.monotonic() - cached[1] < self.seconds:
+            return cached[0]
+        with self._lock:
+            checker = build()
+            self._checker = (checker, time.monotonic())
+        return checker
+
+    def forget(self) -> None:
+        self._checker = None
+
+
+class PivService:
+    """Every PIV operation as one transaction, audited in that transaction.
+
+    ``by`` names who did an admin action (``tokenstile manage``, ``admin:alice``).
+    ``file_anchors`` are trust anchors from the settings (PEM files), trusted like the
+    ones stored with ``trust add``. ``checker_cache`` may be shared; without one the
+    service keeps its own for ``cache_seconds``.
+    """
+
+    def __init__(
+        self,
+        storage: PivStorage,
+        *,
+        box: SecretBox | None,
+        clock: Clock,
+        settings: PivSettings | None = None,
+        file_anchors: Sequence[x509.Certificate] = (),
+        cache_seconds: float = CHECKER_CACHE_SECONDS,
+        checker_cache: CheckerCache | None = None,
+    ) -> None:
+        self._storage = storage
+        self._box = box
+        self._clock = clock
+        self.settings = settings or PivSettings()
+        self._file_anchors = tuple(file_anchors)
+        self._checkers = checker_cache or CheckerCache(cache_seconds)
+        self.authenticator = PivAuthenticator(
+            PivLoginPolicy(
+                challenge_lifetime=self.settings.challenge_lifetime,
+                max_pending_challenges=self.settings.max_pending_challenges,
+            )
+        )
+
+    # -- the checker (trust anchors + issuing CAs), cached briefly -----------------------------
+
+    def checker(self) -> CertificateChecker:
+        """The certificate checks as of now; a ``trust add`` made elsewhere is seen within
+        the cache's ``seconds``."""
+        return self._checkers.get(self._build_checker)
+
+    def _build_checker(self) -> CertificateChecker:
+        with self._storage.read() as tx:
+            anchors = [load_certificate(der) for der in tx.trust_anchors()]
+            issuers = [load_certificate(ca.certificate) for ca in tx.issuing_cas()]
+        return CertificateChecker(
+            [*self._file_anchors, *anchors],
+            issuers,
+            map_upn=self.settings.map_upn,
+            upn_domain=self.settings.upn_domain,
+        )
+
+    def _forget_checker(self) -> None:
+        self._checkers.forget()
+
+    # -- login ----------------------------------------------------------------------------------
+
+    def begin_login(
+        self, certificate: bytes, *, client_id: str, origin: str | None = None
+    ) -> BeginOutcome:
+        """Step one: judge the certificate; store and hand out a challenge if it passes."""
+        checker = self.checker()
+        with self._storage.write() as tx:
+            now = self._clock.now()
+            outcome = self.authenticator.begin(
+                tx, checker, certificate, client_id=client_id, now=now
+            )
+            detail = _login_detail(outcome.certificate, outcome.card, outcome.status)
+            if outcome.issued:
+                detail["expires_at"] = outcome.expires_at
+            tx.audit(
+                AuditEvent(
+                    "piv_challenge",
+                    "success" if outcome.accepted else "failure",
+                    username=outcome.user.username if outcome.user is not None else None,
+                    client_id=client_id,
+                    factor=PIV_FACTOR,
+                    origin=origin,
+                    detail=detail,
+                ),
+                at=now,
+            )
+        return outcome
+
+    def complete_login(
+        self, handle: str, signature: bytes, *, origin: str | None = None
+    ) -> CompleteOutcome:
+        """Step two: claim the challenge once, check everything again, verify the signature
+        over the login message naming ``settings.service_origin`` (``origin`` is the
+        client's address, for the audit log)."""
+        service = self.settings.service_origin
+        if service is None:
+            raise ConfigError("The PIV login needs the service's origin (its issuer URL).")
+        checker = self.checker()
+        with self._storage.write() as tx:
+            now = self._clock.now()
+            outcome = self.authenticator.complete(
+                tx, checker, handle, signature, origin=service, now=now
+            )
+            tx.audit(
+                AuditEvent(
+                    "piv_login",
+                    "success" if outcome.accepted else "failure",
+                    username=outcome.user.username if outcome.user is not None else None,
+                    client_id=outcome.client_id,
+                    factor=PIV_FACTOR,
+                    origin=origin,
+                    detail=_login_detail(
+                        outcome.certificate,
+                        outcome.card,
+                        outcome.status,
+                        fingerprint=outcome.reused_fingerprint,
+                    ),
+                ),
+                at=now,
+            )
+        return outcome
+
+    # -- enrollment -----------------------------------------------------------------------------
+
+    def register(
+        self,
+        username: str,
+        certificate: bytes,
+        *,
+        by: str,
+        origin: str | None = None,
+        card_guid: str | None = None,
+        label: str | None = None,
+    ) -> PivCardInfo:
+        """Enroll the certificate a card already holds (its 9A certificate, DER)."""
+        parsed = load_certificate(certificate)
+        now = self._clock.now()
+        self.checker().check(parsed, now)
+        summary = CertificateSummary.of(parsed)
+        with self._storage.write() as tx:
+            user = tx.require_user(username)
+            _enroll(
+                tx,
+                summary,
+                certificate,
+                user=user,
+                source="registered",
+                by=by,
+                origin=origin,
+                card_guid=card_guid,
+                label=label,
+                at=now,
+            )
+        return self.card(summary.fingerprint)
+
+    def issue(
+        self,
+        username: str,
+        public_key: PivPublicKey,
+        *,
+        by: str,
+        origin: str | None = None,
+        card_guid: str | None = None,
+        label: str | None = None,
+    ) -> tuple[PivCardInfo, x509.Certificate]:
+        """Certify a key generated on a card, from the issuing CA, and enroll it.
+
+        The station that generated the key writes the certificate to the card; the
+        service only ever accepts signatures that verify with this key, so a wrong key
+        yields a certificate nobody can log in with.
+        """
+        ca = self.issuing_ca(by=by, origin=origin)
+        now = self._clock.now()
+        domain = self.settings.upn_domain
+        with self._storage.write() as tx:
+            user = tx.require_user(username)
+            certificate = ca.issue(
+                public_key,
+                common_name=user.display_name or user.username,
+                username=user.username,
+                upn=f"{user.username}@{domain}" if domain else None,
+                now=now,
+                days=self.settings.certificate_days,
+            )
+            der = certificate.public_bytes(Encoding.DER)
+            summary = CertificateSummary.of(certificate)
+            _enroll(
+                tx,
+                summary,
+                der,
+                user=user,
+                source="issued",
+                by=by,
+                origin=origin,
+                card_guid=card_guid,
+                label=label,
+                at=now,
+                extra={"ca": ca.fingerprint},
+            )
+        return self.card(summary.fingerprint), certificate
+
+    # -- listing and revocation -----------------------------------------------------------------
+
+    def resolve(self, text: str) -> str:
+        """The full fingerprint of the one card whose fingerprint is or starts with ``text``."""
+        wanted = normalise_fingerprint(text)
+        with self._storage.read() as tx:
+            found = tx.card_fingerprints(wanted, limit=2)
+        if not found:
+            raise NotFound(f"No PIV card has a certificate fingerprint {text!r}.")
+        if len(found) > 1:
+            raise PivError(f"More than one card's fingerprint starts with {text!r}: give more.")
+        return found[0]
+
+    def card(self, fingerprint: str) -> PivCardInfo:
+        with self._storage.read() as tx:
+            info = tx.card_info(fingerprint)
+        if info is None:
+            raise NotFound(f"No PIV card has the certificate fingerprint {fingerprint}.")
+        return info
+
+    def cards(self, username: str | None = None) -> list[PivCardInfo]:
+        with self._storage.read() as tx:
+            if username is not None:
+                tx.require_user(username)
+            return tx.card_infos(username)
+
+    def revoke(
+        self, fingerprint: str, *, by: str, origin: str | None = None
+    ) -> Revoked[PivCardInfo]:
+        """Revoke a card for good: its next login step is refused, at every replica, and
+        the sessions it opened end."""
+        full = self.resolve(fingerprint)
+        now = self._clock.now()
+        with self._storage.write() as tx:
+            holder = tx.card_holder(full)
+            if holder is None:  # pragma: no cover - resolved just before; cards stay
+                raise NotFound(f"No PIV card has the certificate fingerprint {full}.")
+            if not tx.revoke_card(full, at=now, by=by):
+                raise PivConflict(f"The card {full[:16]}... is already revoked.")
+            tx.audit(
+                AuditEvent(
+                    "piv_revoked",
+                    "info",
+                    username=holder.username,
+                    factor=PIV_FACTOR,
+                    origin=origin,
+                    detail={
+                        "fingerprint": full,
+                        "cert_serial": holder.cert_serial,
+                        "card_guid": holder.card_guid,
+                        "by": by,
+                    },
+                ),
+                at=now,
+            )
+            ended = tx.end_sessions_of(
+                credential_ref("piv", full),
+                reason=CREDENTIAL_REVOKED,
+                by=by,
+                origin=origin,
+                at=now,
+            )
+        return Revoked(info=self.card(full), sessions_ended=ended)
+
+    # -- the issuing CA -------------------------------------------------------------------------
+
+    def _require_box(self) -> SecretBox:
+        if self._box is None:
+            raise StoreError("The issuing CA needs the key-encryption key.")
+        return self._box
+
+    def issuing_ca(self, *, create: bool = True, by: str, origin: str | None = None) -> IssuingCa:
+        """The CA that issues (its key opened with the KEK); the built-in one is created
+        the first time it is needed."""
+        box = self._require_box()
+        with self._storage.read() as tx:
+            stored = tx.active_ca()
+        if stored is not None:
+            return IssuingCa.unseal(stored.certificate, stored.sealed_key, box, stored.source)
+        if not create:
+            raise NotFound("There is no issuing CA yet.")
+        now = self._clock.now()
+        ca = IssuingCa.generate(self.settings.ca_name, now=now, days=self.settings.ca_days)
+        try:
+            with self._storage.write() as tx:
+                _store_ca(tx, ca, box, source="builtin", now=now, by=by)
+                tx.audit(
+                    AuditEvent(
+                        "piv_ca_created",
+                        "info",
+                        factor=PIV_FACTOR,
+                        origin=origin,
+                        detail={"ca": ca.fingerprint, "subject": ca.subject, "by": by},
+                    ),
+                    at=now,
+                )
+        except StoreError as exc:
+            if not self._storage.is_duplicate(exc):
+                raise
+            # Another process created one at the same moment: use that one.
+            return self.issuing_ca(create=False, by=by, origin=origin)
+        self._forget_checker()
+        return ca
+
+    def import_ca(
+        self, certificate_pem: bytes, key_pem: bytes, *, by: str, origin: str | None = None
+    ) -> CaCertificateInfo:
+        """Make an organisation's CA the issuing CA; the previous one retires (its cards
+        keep working)."""
+        box = self._require_box()
+        now = self._clock.now()
+        ca = IssuingCa.from_pem(certificate_pem, key_pem, now=now)
+        with self._storage.write() as tx:
+            if tx.ca_known(ca.fingerprint):
+                raise PivConflict("This CA was imported before.")
+            retired = tx.retire_active_ca(at=now)
+            _store_ca(tx, ca, box, source="imported", now=now, by=by)
+            tx.audit(
+                AuditEvent(
+                    "piv_ca_imported",
+                    "info",
+                    factor=PIV_FACTOR,
+                    origin=origin,
+                    detail={
+                        "ca": ca.fingerprint,
+                        "subject": ca.subject,
+                        "retired": retired,
+                        "by": by,
+                    },
+                ),
+                at=now,
+            )
+        self._forget_checker()
+        return CaCertificateInfo.of(ca.certificate, source="imported", active=True)
+
+    def issuing_cas(self) -> list[CaCertificateInfo]:
+        """Every issuing CA, the active one first."""
+        with self._storage.read() as tx:
+            stored = tx.issuing_cas()
+        return [
+            CaCertificateInfo.of(
+                load_certificate(ca.certificate), source=ca.source, active=ca.active
+            )
+            for ca in stored
+        ]
+
+    # -- trust anchors --------------------------------------------------------------------------
+
+    def trust_anchors(self) -> list[CaCertificateInfo]:
+        with self._storage.read() as tx:
+            stored = [load_certificate(der) for der in tx.trust_anchors()]
+        return [
+            *(CaCertificateInfo.of(c, source="settings", active=True) for c in self._file_anchors),
+            *(CaCertificateInfo.of(c, source="trust-anchor", active=True) for c in stored),
+        ]
+
+    def add_trust_anchors(
+        self, pem: bytes, *, by: str, origin: str | None = None
+    ) -> tuple[list[CaCertificateInfo], list[CaCertificateInfo]]:
+        """Store the CA certificates of a PEM file; (added, already present)."""
+        now = self._clock.now()
+        certificates = load_trust_anchors(pem, now=now)
+        added: list[CaCertificateInfo] = []
+        present: list[CaCertificateInfo] = []
+        with self._storage.write() as tx:
+            for certificate in certificates:
+                info = CaCertificateInfo.of(certificate, source="trust-anchor", active=True)
+                if tx.trust_anchor_known(info.fingerprint):
+                    present.append(info)
+                    continue
+                tx.add_trust_anchor(info, certificate.public_bytes(Encoding.DER), at=now, by=by)
+                added.append(info)
+            if added:
+                tx.audit(
+                    AuditEvent(
+                        "piv_trust_anchor_added",
+                        "info",
+                        factor=PIV_FACTOR,
+                        origin=origin,
+                        detail={
+                            "anchors": [a.fingerprint for a in added],
+                            "subjects": [a.subject for a in added],
+                            "by": by,
+                        },
+                    ),
+                    at=now,
+                )
+        self._forget_checker()
+        return added, present
+
+
+def _enroll(
+    tx: PivTx,
+    summary: CertificateSummary,
+    der: bytes,
+    *,
+    user: User,
+    source: CardSource,
+    by: str,
+    origin: str | None,
+    card_guid: str | None,
+    label: str | None,
+    at: float,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Store a card for ``user`` and audit it; a certificate enrolled before is refused."""
+    existing = tx.card_holder(summary.fingerprint)
+    if existing is not None:
+        if existing.state == "revoked":
+            raise PivConflict(
+                "This certificate was revoked; it cannot be enrolled again. "
+                "Issue the card a new certificate."
+            )
+        raise PivConflict(f"This certificate is already enrolled for {existing.username}.")
+    tx.add_card(
+        summary,
+        der,
+        user_id=user.id,
+        source=source,
+        at=at,
+        by=by,
+        card_guid=card_guid,
+        label=label,
+    )
+    tx.audit(
+        AuditEvent(
+            "piv_enrolled",
+            "info",
+            username=user.username,
+            factor=PIV_FACTOR,
+            origin=origin,
+            detail={
+                "fingerprint": summary.fingerprint,
+                "cert_serial": summary.serial,
+                "card_guid": card_guid,
+                "source": source,
+                "by": by,
+                **(extra or {}),
+            },
+        ),
+        at=at,
+    )
+
+
+def _store_ca(
+    tx: PivTx, ca: IssuingCa, box: SecretBox, *, source: CaSource, now: float, by: str
+) -> None:
+    """Store ``ca`` (its key sealed) as the active issuing CA."""
+    tx.add_ca(
+        ca.fingerprint,
+        ca.certificate.public_bytes(Encoding.DER),
+        ca.sealed_key(box),
+        source=source,
+        at=now,
+        by=by,
+    )
+
+
+def _login_detail(
+    summary: CertificateSummary | None,
+    card: PivCardRecord | None,
+    status: str,
+    *,
+    fingerprint: str | None = None,
+) -> dict[str, Any]:
+    detail: dict[str, Any] = {}
+    if fingerprint is not None:
+        detail["fingerprint"] = fingerprint
+    if summary is not None:
+        detail["fingerprint"] = summary.fingerprint
+        detail["cert_serial"] = summary.serial
+    if card is not None and card.card_guid:
+        detail["card_guid"] = card.card_guid
+    if status != "accepted":
+        detail["reason"] = status
+    return detail
