@@ -5,7 +5,7 @@ Two measurements, each for ECC P-256 and RSA-2048 cards::
     .venv/bin/python bench/bench_piv_login.py                 # 400 logins per part
     .venv/bin/python bench/bench_piv_login.py --sync NORMAL --logins 1000
 
-1. **In-process, no HTTP** (pinned to one core): for every login ``PivRepository
+1. **In-process, no HTTP** (pinned to one core): for every login ``PivService
    .begin_login`` (certificate judged, card and person read, challenge stored, audit row,
    commit), the card's signature made by the bench (not timed: the card does it), then
    ``complete_login`` (the challenge claimed by the conditional UPDATE, card and person
@@ -65,7 +65,7 @@ from tokenstile.factors.piv import (
     verify_challenge_signature,
 )
 from tokenstile.store import schema as t
-from tokenstile.store.piv_repository import PivRepository
+from tokenstile.store.piv_repository import piv_service
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -190,7 +190,7 @@ def timed(run: Callable[[], object], rounds: int) -> float:
 def in_process(
     dep: Deployment, cards: list[tuple[bytes, PrivateKey]], ca_cert: x509.Certificate
 ) -> dict[str, float]:
-    repo = PivRepository(dep.store, box=dep.kek, clock=dep.clock)
+    repo = piv_service(dep.store, box=dep.kek, clock=dep.clock)
     service = dep.token_service()
     client = dep.store.find_client(DEFAULT_KIOSK_CLIENT_ID)
     assert client is not None
