@@ -151,7 +151,7 @@ def _create_virtual_card(args: argparse.Namespace) -> int:
 def open_piv_service(deployment: Deployment) -> PivService:
     """The PIV use cases over the deployment's database (one per command: its checker
     cache lives as long as the command)."""
-    from tokenstile.factors.piv_service import PivSettings, load_anchor_files
+    from tokenstile.factors.piv_config import PivSettings, load_anchor_files
     from tokenstile.store.piv_repository import piv_service
 
     settings = deployment.settings

@@ -6,22 +6,14 @@ certificate for a key generated on a card, listing, revocation, the issuing CA (
 on first use, or imported) and the trust anchors. Audit rows name the certificate's
 fingerprint and serial and the card's CHUID GUID; never a challenge or a signature.
 
-The certificate checks (trust anchors + issuing CAs) are read from storage and kept in a
-``CheckerCache`` for ``CHECKER_CACHE_SECONDS``: a ``trust add`` made by another process
-is seen within that time. The cache belongs to whoever builds the service — the
-composition root builds one service (so one cache) per app or command and may hand a
-shared ``CheckerCache`` to several; a change made through this service forgets it at
-once.
+The certificate checks are cached in a ``piv_config.CheckerCache`` that the composition
+root owns (see ``piv_config``).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -37,8 +29,8 @@ from tokenstile.factors.piv import (
     normalise_fingerprint,
 )
 from tokenstile.factors.piv_ca import CaSource, IssuingCa, SecretBox, load_trust_anchors
+from tokenstile.factors.piv_config import CHECKER_CACHE_SECONDS, CheckerCache, PivSettings
 from tokenstile.factors.piv_login import (
-    MAX_PENDING_CHALLENGES,
     BeginOutcome,
     CardSource,
     CompleteOutcome,
@@ -46,7 +38,6 @@ from tokenstile.factors.piv_login import (
     PivCardRecord,
     PivLoginPolicy,
 )
-from tokenstile.factors.piv_message import service_origin
 from tokenstile.factors.piv_port import (
     CaCertificateInfo,
     PivCardInfo,
@@ -62,75 +53,7 @@ from tokenstile.tokens.model import (
     credential_ref,
 )
 
-if TYPE_CHECKING:
-    from tokenstile.config import Settings
-
 PIV_FACTOR = "piv"
-CHECKER_CACHE_SECONDS = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class PivSettings:
-    """What the PIV use cases need from the settings (see ``config.Settings``)."""
-
-    challenge_lifetime: float = 120.0
-    max_pending_challenges: int = MAX_PENDING_CHALLENGES
-    # The origin the card's signature must name: ``service_origin(issuer URL)``.
-    service_origin: str | None = None
-    map_upn: bool = False
-    upn_domain: str | None = None
-    certificate_days: int = 1095
-    ca_days: int = 3650
-    ca_name: str = "Tokenstile PIV Issuing CA"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PivSettings:
-        return cls(
-            challenge_lifetime=float(settings.piv_challenge_lifetime),
-            service_origin=service_origin(settings.issuer_url()),
-            map_upn=settings.piv_map_upn,
-            upn_domain=settings.piv_upn_domain,
-            certificate_days=settings.piv_certificate_days,
-            ca_days=settings.piv_ca_days,
-            ca_name=settings.piv_ca_name,
-        )
-
-
-def load_anchor_files(paths: Sequence[Path], *, now: float) -> list[x509.Certificate]:
-    """The trust anchors of the ``piv_trust_anchors`` setting, checked like ``trust add``."""
-    anchors: list[x509.Certificate] = []
-    for path in paths:
-        try:
-            pem = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"Cannot read the trust anchor file {path}: {exc.strerror}.") from exc
-        try:
-            anchors.extend(load_trust_anchors(pem, now=now))
-        except PivError as exc:
-            raise ConfigError(f"The trust anchor file {path}: {exc.message}") from exc
-    return anchors
-
-
-class CheckerCache:
-    """The latest ``CertificateChecker`` and when it was built (monotonic time, not the
-    injected clock); ``get`` rebuilds it after ``seconds``."""
-
-    def __init__(self, seconds: float = CHECKER_CACHE_SECONDS) -> None:
-        self.seconds = seconds
-        self._checker: tuple[CertificateChecker, float] | None = None
-        self._lock = threading.Lock()
-
-    def get(self, build: Callable[[], CertificateChecker]) -> CertificateChecker:
-        cached = self._checker
-        if cached is not None and 0 <= time.monotonic() - cached[1] < self.seconds:
-            return cached[0]
-        with self._lock:
-            checker = build()
-            self._checker = (checker, time.monotonic())
-        return checker
-
-    def forget(self) -> None:
-        self._checker = None
 
 
 class PivService:

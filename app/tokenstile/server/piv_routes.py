@@ -53,9 +53,10 @@ from starlette.responses import Response
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound, StoreUnavailable
 from tokenstile.factors.piv import PivError, PivPublicKey, key_algorithm
+from tokenstile.factors.piv_config import PivSettings, load_anchor_files
 from tokenstile.factors.piv_login import BeginOutcome
 from tokenstile.factors.piv_port import PivCardInfo, PivConflict
-from tokenstile.factors.piv_service import PIV_FACTOR, PivService, PivSettings, load_anchor_files
+from tokenstile.factors.piv_service import PIV_FACTOR, PivService
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminApiError,

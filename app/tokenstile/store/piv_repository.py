@@ -23,6 +23,7 @@ from tokenstile.clock import Clock
 from tokenstile.errors import StoreError
 from tokenstile.factors.piv import CertificateSummary
 from tokenstile.factors.piv_ca import CaSource, SecretBox
+from tokenstile.factors.piv_config import CHECKER_CACHE_SECONDS, CheckerCache, PivSettings
 from tokenstile.factors.piv_login import (
     CardSource,
     CardState,
@@ -31,12 +32,7 @@ from tokenstile.factors.piv_login import (
     PivCardRecord,
 )
 from tokenstile.factors.piv_port import CaCertificateInfo, CardHolder, PivCardInfo, StoredCa
-from tokenstile.factors.piv_service import (
-    CHECKER_CACHE_SECONDS,
-    CheckerCache,
-    PivService,
-    PivSettings,
-)
+from tokenstile.factors.piv_service import PivService
 from tokenstile.store import schema as t
 from tokenstile.store.repository import TEXT_CHARS, SqlTx, Store, clip
 from tokenstile.tokens.model import AuditEvent, User

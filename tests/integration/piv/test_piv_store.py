@@ -25,7 +25,8 @@ from tests.unit.factors.piv_test_pki import login_signature as card_signature
 from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
-from tokenstile.factors.piv_service import PivService, PivSettings
+from tokenstile.factors.piv_config import PivSettings
+from tokenstile.factors.piv_service import PivService
 from tokenstile.store import schema as t
 from tokenstile.store.database import current_revision, head_revision
 from tokenstile.store.piv_repository import piv_service
