@@ -36,7 +36,8 @@ from tokenstile.factors.otp import HASH_NAMES, HashName, OtpParameters
 
 if TYPE_CHECKING:
     from tokenstile.deployment import Deployment
-    from tokenstile.store.otp_repository import OtpCredentialInfo, OtpRepository
+    from tokenstile.factors.otp_service import OtpService
+    from tokenstile.factors.otp_tx import OtpCredentialInfo
 
 OTP_ACTIONS = ("totp", "hotp", "otp")
 ACTOR = "tokenstile manage"
@@ -113,9 +114,12 @@ def add_otp_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser
 
 def run_otp_command(args: argparse.Namespace, deployment: Deployment) -> int:
     """Run one OTP command on a ready deployment; the exit status."""
-    from tokenstile.store.otp_repository import OtpRepository
+    from tokenstile.factors.otp_service import OtpService
+    from tokenstile.store.otp_repository import SqlOtpStore
 
-    repository = OtpRepository(deployment.store, box=deployment.kek, clock=deployment.clock)
+    repository = OtpService(
+        SqlOtpStore(deployment.store), box=deployment.kek, clock=deployment.clock
+    )
     if args.action == "totp":
         return _totp_add(args, repository)
     if args.action == "hotp":
@@ -148,7 +152,7 @@ def run_otp_command(args: argparse.Namespace, deployment: Deployment) -> int:
     return 0
 
 
-def _totp_add(args: argparse.Namespace, repository: OtpRepository) -> int:
+def _totp_add(args: argparse.Namespace, repository: OtpService) -> int:
     from tokenstile.factors.otp_enrollment import parse_base32_secret
 
     seed = parse_base32_secret(args.secret) if args.secret is not None else None
@@ -206,7 +210,7 @@ def _stage_png(target: Path, png: bytes) -> Path:
     return Path(name)
 
 
-def _hotp_add(args: argparse.Namespace, repository: OtpRepository) -> int:
+def _hotp_add(args: argparse.Namespace, repository: OtpService) -> int:
     from tokenstile.factors.otp_enrollment import parse_base32_secret
 
     algorithm: HashName = args.algorithm
@@ -235,7 +239,7 @@ def _read_file(path: Path, limit: int, what: str) -> bytes:
     return data
 
 
-def _import(args: argparse.Namespace, repository: OtpRepository) -> int:
+def _import(args: argparse.Namespace, repository: OtpService) -> int:
     from tokenstile.factors.pskc_import import MAX_CSV_BYTES, MAX_PSKC_BYTES, parse_psk_hex
 
     data = _read_file(args.file, MAX_PSKC_BYTES, "PSKC file")

@@ -19,8 +19,9 @@ from tokenstile.config import load_settings
 from tokenstile.demo_session import DemoSession, open_demo_store, other_terminal_lines
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.factors.otp_enrollment import AppEnrollment, base32_secret, generate_seed
+from tokenstile.factors.otp_service import OtpService
 from tokenstile.server.run import serve
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.tokens.model import AuditEvent
 
 DEMO_PORT = 8600
@@ -51,7 +52,7 @@ def run_demo() -> int:
         client = deployment.store.find_client(DEFAULT_KIOSK_CLIENT_ID)
         assert client is not None  # noqa: S101 - init registers it
         # An authenticator app for the demo person: scan the QR, or let oathtool play it.
-        otp = OtpRepository(deployment.store, box=deployment.kek, clock=deployment.clock)
+        otp = OtpService(SqlOtpStore(deployment.store), box=deployment.kek, clock=deployment.clock)
         _info, enrollment = otp.enroll_app("demo", by="tokenstile demo", seed=generate_seed())
         # And a session already open, as after a login at the kiosk.
         session = deployment.token_service().open_session(

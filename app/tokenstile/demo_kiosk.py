@@ -704,9 +704,12 @@ def _enroll_card(deployment: Deployment, path: Path, username: str, holder: str)
 
 def _enroll_otp(deployment: Deployment, username: str) -> OtpSecret:
     from tokenstile.factors.otp_enrollment import generate_seed
-    from tokenstile.store.otp_repository import OtpRepository
+    from tokenstile.factors.otp_service import OtpService
+    from tokenstile.store.otp_repository import SqlOtpStore
 
-    repository = OtpRepository(deployment.store, box=deployment.kek, clock=deployment.clock)
+    repository = OtpService(
+        SqlOtpStore(deployment.store), box=deployment.kek, clock=deployment.clock
+    )
     _info, enrollment = repository.enroll_app(
         username, by=ORIGIN, origin=ORIGIN, seed=generate_seed(), label="Demo authenticator"
     )

@@ -27,7 +27,8 @@ from tests.conftest import ServerProcess, add_user
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
 from tokenstile.factors.otp import totp_code
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.factors.otp_service import OtpService
+from tokenstile.store.otp_repository import SqlOtpStore
 
 SEED = bytes(range(20))
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -78,7 +79,7 @@ class AttackedService:
         """A person with a TOTP fob (``SEED``)."""
         with self.deployment() as setup:
             add_user(setup, username, is_admin=admin)
-            OtpRepository(setup.store, box=setup.kek, clock=setup.clock).enroll_app(
+            OtpService(SqlOtpStore(setup.store), box=setup.kek, clock=setup.clock).enroll_app(
                 username, by="test", seed=SEED
             )
 

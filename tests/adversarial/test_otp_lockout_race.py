@@ -28,7 +28,8 @@ from tests.conftest import ServerProcess, add_user
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
 from tokenstile.factors.otp import totp_code
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.factors.otp_service import OtpService
+from tokenstile.store.otp_repository import SqlOtpStore
 
 SEED = bytes(range(20))
 GUESSES = 40
@@ -100,7 +101,7 @@ def test_concurrent_wrong_codes_at_two_replicas_check_no_more_than_the_delay_all
     setup = Deployment(load_settings(db=db))
     try:
         add_user(setup, "alice")
-        repo = OtpRepository(setup.store, box=setup.kek, clock=setup.clock)
+        repo = OtpService(SqlOtpStore(setup.store), box=setup.kek, clock=setup.clock)
         repo.enroll_app("alice", by="test", seed=SEED)
         second = server_factory(db=db, **SETTINGS)
 

@@ -42,6 +42,7 @@ from tokenstile.devices.connection import DirectConnection
 from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.devices.piv import PivCard, PivSlot
 from tokenstile.factors.otp import totp_code
+from tokenstile.factors.otp_service import OtpService
 from tokenstile.factors.webauthn import relying_party_for
 from tokenstile.factors.webauthn_registration import parse_registration
 from tokenstile.factors.webauthn_service import WebAuthnService
@@ -49,7 +50,7 @@ from tokenstile.kiosk.devices import InProcessCardReader, KeyPresence, KioskDevi
 from tokenstile.kiosk.rules import KioskRules
 from tokenstile.kiosk.service import BrokerSignIn
 from tokenstile.kiosk.window import KioskWindow
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.store.piv_repository import piv_service
 from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 from tokenstile.virtual import VirtualAuthenticator
@@ -102,7 +103,7 @@ class GuiService:
             der = reading.read_certificate(PivSlot.AUTHENTICATION).public_bytes(Encoding.DER)
             piv_service(dep.store, box=dep.kek, clock=dep.clock).register(username, der, by="test")
         seed = os.urandom(20)
-        OtpRepository(dep.store, box=dep.kek, clock=dep.clock).enroll_app(
+        OtpService(SqlOtpStore(dep.store), box=dep.kek, clock=dep.clock).enroll_app(
             username, by="test", seed=seed
         )
         return Person(username=username, display_name=display_name, key=key, card=card, seed=seed)

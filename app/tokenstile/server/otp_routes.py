@@ -35,6 +35,8 @@ from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
 from tokenstile.factors.otp import HashName, OtpError, OtpParameters, VerificationPolicy
 from tokenstile.factors.otp_enrollment import parse_base32_secret
 from tokenstile.factors.otp_lockout import LockoutPolicy
+from tokenstile.factors.otp_service import OtpService
+from tokenstile.factors.otp_tx import OtpConflict, OtpCredentialInfo
 from tokenstile.factors.pskc_import import MAX_CSV_BYTES, MAX_PSKC_BYTES, parse_psk_hex
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
@@ -49,7 +51,7 @@ from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import json_object, no_store_json, request_origin
-from tokenstile.store.otp_repository import OtpConflict, OtpCredentialInfo, OtpRepository
+from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService
 
@@ -103,8 +105,8 @@ def otp_router(
     """The OTP login route and the OTP admin API, for ``app.include_router``."""
     # The repository is built on first use: it needs the KEK, read from the database.
     repository = Lazy(
-        lambda: OtpRepository(
-            deployment.store,
+        lambda: OtpService(
+            SqlOtpStore(deployment.store),
             box=deployment.kek,
             clock=deployment.clock,
             policy=policy,
@@ -305,7 +307,7 @@ def _admin_action(
 
 
 def _admin_router(
-    repository: Lazy[OtpRepository], service: TokenService, deployment: Deployment
+    repository: Lazy[OtpService], service: TokenService, deployment: Deployment
 ) -> APIRouter:
     router = admin_router(
         service, deployment.store, prefix="/admin/otp", tags=["admin: otp"], responses=_ADMIN_ERRORS
@@ -315,7 +317,7 @@ def _admin_router(
     return router
 
 
-def _add_enrollment_routes(router: APIRouter, repository: Lazy[OtpRepository]) -> None:
+def _add_enrollment_routes(router: APIRouter, repository: Lazy[OtpService]) -> None:
     @admin_post(
         router,
         "/totp",
@@ -410,7 +412,7 @@ def _add_enrollment_routes(router: APIRouter, repository: Lazy[OtpRepository]) -
         return no_store_json(result.to_json())
 
 
-def _add_maintenance_routes(router: APIRouter, repository: Lazy[OtpRepository]) -> None:
+def _add_maintenance_routes(router: APIRouter, repository: Lazy[OtpService]) -> None:
     @router.get(
         "/credentials",
         summary="List OTP credentials (never their seeds), all or one person's",

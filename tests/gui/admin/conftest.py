@@ -22,9 +22,10 @@ from tokenstile.deployment import Deployment
 from tokenstile.devices import DirectConnection, PivCard
 from tokenstile.devices.security_keys import FixedKeys, KeyFinder
 from tokenstile.factors.otp import totp_code
+from tokenstile.factors.otp_service import OtpService
 from tokenstile.kiosk.admin.console import AdminWindow
 from tokenstile.kiosk.admin.environment import AdminDevices
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.virtual import VirtualAuthenticator
 from tokenstile.virtual.piv_card import PivCardApplet
 from tokenstile.virtual.piv_provision import create_piv_card
@@ -53,8 +54,8 @@ class Service:
         username = self.unique(prefix)
         add_user(self.deployment, username, is_admin=admin)
         seed = os.urandom(20)
-        OtpRepository(
-            self.deployment.store, box=self.deployment.kek, clock=self.deployment.clock
+        OtpService(
+            SqlOtpStore(self.deployment.store), box=self.deployment.kek, clock=self.deployment.clock
         ).enroll_app(username, by="test", seed=seed)
         return username, seed
 

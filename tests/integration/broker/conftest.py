@@ -25,7 +25,8 @@ from tokenstile.broker.store import SERVICE, SESSION_ITEM
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
 from tokenstile.factors.otp import totp_code
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.factors.otp_service import OtpService
+from tokenstile.store.otp_repository import SqlOtpStore
 
 SEED = bytes(range(20))
 
@@ -79,7 +80,7 @@ class TokenService:
         setup = self.deployment()
         try:
             add_user(setup, username)
-            OtpRepository(setup.store, box=setup.kek, clock=setup.clock).enroll_app(
+            OtpService(SqlOtpStore(setup.store), box=setup.kek, clock=setup.clock).enroll_app(
                 username, by="test", seed=SEED
             )
         finally:

@@ -18,9 +18,10 @@ from tests.integration.fleet.conftest import SHARED, Fleet, both, error_of, new_
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
 from tokenstile.factors.otp import totp_code
+from tokenstile.factors.otp_service import OtpService
 from tokenstile.server.app import create_app
 from tokenstile.store import schema as t
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.store.rate_limit import RateLimitStore
 
 FAILURES = SHARED["rate_limit_login_failures"]
@@ -28,7 +29,7 @@ CHALLENGES = SHARED["rate_limit_challenges"]
 
 
 def enroll(fleet: Fleet, *names: str) -> dict[str, bytes]:
-    repo = OtpRepository(fleet.dep.store, box=fleet.dep.kek, clock=fleet.dep.clock)
+    repo = OtpService(SqlOtpStore(fleet.dep.store), box=fleet.dep.kek, clock=fleet.dep.clock)
     seeds = {}
     for name in names:
         add_user(fleet.dep, name)

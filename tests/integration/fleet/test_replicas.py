@@ -30,11 +30,12 @@ from tokenstile.devices import DirectConnection, PivCard
 from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.devices.piv_login import login_with_card
 from tokenstile.factors.otp import totp_code
+from tokenstile.factors.otp_service import OtpService
 from tokenstile.factors.webauthn import relying_party_for
 from tokenstile.factors.webauthn_registration import parse_registration
 from tokenstile.factors.webauthn_service import WebAuthnService
 from tokenstile.store import schema as t
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.store.piv_repository import piv_service
 from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 from tokenstile.tokens.verifier import AccessTokenVerifier
@@ -120,7 +121,7 @@ def test_one_refresh_token_sent_to_both_replicas_at_once_rotates_once(fleet: Fle
 
 
 def test_one_otp_code_sent_to_both_replicas_at_once_signs_in_once(fleet: Fleet) -> None:
-    repo = OtpRepository(fleet.dep.store, box=fleet.dep.kek, clock=fleet.dep.clock)
+    repo = OtpService(SqlOtpStore(fleet.dep.store), box=fleet.dep.kek, clock=fleet.dep.clock)
     seeds = {}
     for name in (f"racer{n}" for n in range(6)):
         add_user(fleet.dep, name)
@@ -188,7 +189,7 @@ def test_a_key_rotation_is_seen_by_both_replicas(fleet: Fleet) -> None:
 
 def test_lockout_counts_attempts_spread_over_both_replicas(fleet: Fleet) -> None:
     # The shared fleet locks after 6 failures (SHARED).
-    repo = OtpRepository(fleet.dep.store, box=fleet.dep.kek, clock=fleet.dep.clock)
+    repo = OtpService(SqlOtpStore(fleet.dep.store), box=fleet.dep.kek, clock=fleet.dep.clock)
     add_user(fleet.dep, "locky")
     seed = os.urandom(20)
     info, _ = repo.enroll_app("locky", by="test", seed=seed)

@@ -10,7 +10,8 @@ from tests.conftest import make_deployment
 from tests.integration.store.conftest import db_url
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.factors.otp_service import OtpService
+from tokenstile.store.otp_repository import SqlOtpStore
 
 __all__ = ["db_url"]
 
@@ -30,5 +31,5 @@ def any_deployment(db_url: str, otp_clock: FrozenClock) -> Iterator[Deployment]:
 
 
 @pytest.fixture
-def repo(any_deployment: Deployment, otp_clock: FrozenClock) -> OtpRepository:
-    return OtpRepository(any_deployment.store, box=any_deployment.kek, clock=otp_clock)
+def repo(any_deployment: Deployment, otp_clock: FrozenClock) -> OtpService:
+    return OtpService(SqlOtpStore(any_deployment.store), box=any_deployment.kek, clock=otp_clock)

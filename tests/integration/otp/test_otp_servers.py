@@ -15,7 +15,8 @@ from tests.conftest import ServerProcess, add_user
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
 from tokenstile.factors.otp import totp_code
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.factors.otp_service import OtpService
+from tokenstile.store.otp_repository import SqlOtpStore
 
 pytestmark = pytest.mark.server
 
@@ -40,7 +41,7 @@ def test_one_code_at_two_replicas_signs_in_once(
     first = server_factory(db=db_url)
     setup = Deployment(load_settings(db=db_url))
     try:
-        repo = OtpRepository(setup.store, box=setup.kek, clock=setup.clock)
+        repo = OtpService(SqlOtpStore(setup.store), box=setup.kek, clock=setup.clock)
         seeds: dict[str, bytes] = {}
         for number in range(PEOPLE):
             name = f"person{number}"

@@ -28,9 +28,11 @@ from tokenstile.factors.otp import (
     totp_step,
 )
 from tokenstile.factors.otp_enrollment import parse_base32_secret
+from tokenstile.factors.otp_service import OtpService
+from tokenstile.factors.otp_tx import OtpCodeRefused, OtpConflict
 from tokenstile.store import schema as t
 from tokenstile.store.database import current_revision, head_revision
-from tokenstile.store.otp_repository import OtpCodeRefused, OtpConflict, OtpRepository
+from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.tokens.model import AuditEvent
 
 from .conftest import START
@@ -68,7 +70,7 @@ def audit(dep: Deployment, event: str) -> list[tuple[str, str | None, dict[str, 
     ]
 
 
-def enroll(repo: OtpRepository, username: str = "alice", **kwargs: Any) -> str:
+def enroll(repo: OtpService, username: str = "alice", **kwargs: Any) -> str:
     kwargs.setdefault("seed", SEED)
     info, _ = repo.enroll_app(username, by="test", **kwargs)
     return info.serial
@@ -88,7 +90,7 @@ def test_migration_creates_what_the_schema_declares(any_deployment: Deployment) 
 
 
 def test_sequential_replay_is_refused_and_drift_is_stored(
-    any_deployment: Deployment, repo: OtpRepository, otp_clock: FrozenClock
+    any_deployment: Deployment, repo: OtpService, otp_clock: FrozenClock
 ) -> None:
     add_user(any_deployment)
     serial = enroll(repo)
@@ -116,7 +118,7 @@ def _race_worker(db: str, kek_file: str, rounds: int, sync: tuple[Any, Any], wor
     barrier, results = sync
     clock = FrozenClock(START)
     dep = Deployment(load_settings(db=db, kek_file=kek_file), clock=clock)
-    repo = OtpRepository(dep.store, box=dep.kek, clock=clock)
+    repo = OtpService(SqlOtpStore(dep.store), box=dep.kek, clock=clock)
     try:
         for number in range(rounds):
             clock.set(START + 30 * number)
@@ -128,7 +130,7 @@ def _race_worker(db: str, kek_file: str, rounds: int, sync: tuple[Any, Any], wor
 
 
 def test_the_same_code_from_two_processes_at_once_is_accepted_once(
-    any_deployment: Deployment, repo: OtpRepository, db_url: str
+    any_deployment: Deployment, repo: OtpService, db_url: str
 ) -> None:
     add_user(any_deployment)
     enroll(repo)
@@ -157,7 +159,7 @@ def test_the_same_code_from_two_processes_at_once_is_accepted_once(
 
 
 def test_delay_then_lock_across_requests_and_unlock(
-    any_deployment: Deployment, repo: OtpRepository, otp_clock: FrozenClock
+    any_deployment: Deployment, repo: OtpService, otp_clock: FrozenClock
 ) -> None:
     add_user(any_deployment)
     serial = enroll(repo)
@@ -185,9 +187,7 @@ def test_delay_then_lock_across_requests_and_unlock(
     assert audit(any_deployment, "otp_unlocked")[0][2]["serials"] == [serial]
 
 
-def test_concurrent_failures_are_all_counted(
-    any_deployment: Deployment, repo: OtpRepository
-) -> None:
+def test_concurrent_failures_are_all_counted(any_deployment: Deployment, repo: OtpService) -> None:
     add_user(any_deployment)
     serial = enroll(repo)
     barrier = threading.Barrier(4)
@@ -206,7 +206,7 @@ def test_concurrent_failures_are_all_counted(
 
 
 def test_unknown_and_disabled_people_change_nothing_but_the_audit_log(
-    any_deployment: Deployment, repo: OtpRepository, otp_clock: FrozenClock
+    any_deployment: Deployment, repo: OtpService, otp_clock: FrozenClock
 ) -> None:
     add_user(any_deployment)
     serial = enroll(repo)
@@ -229,7 +229,7 @@ def test_unknown_and_disabled_people_change_nothing_but_the_audit_log(
 
 
 def test_pending_app_is_confirmed_by_its_first_code_and_seeds_are_sealed(
-    any_deployment: Deployment, repo: OtpRepository
+    any_deployment: Deployment, repo: OtpService
 ) -> None:
     add_user(any_deployment)
     info, enrollment = repo.enroll_app("alice", by="admin:root")
@@ -251,7 +251,7 @@ def test_pending_app_is_confirmed_by_its_first_code_and_seeds_are_sealed(
 
 
 def test_revoked_credentials_do_not_log_in_and_serials_are_unique(
-    any_deployment: Deployment, repo: OtpRepository
+    any_deployment: Deployment, repo: OtpService
 ) -> None:
     add_user(any_deployment)
     serial = enroll(repo, serial="FOB-7")
@@ -268,7 +268,7 @@ def test_revoked_credentials_do_not_log_in_and_serials_are_unique(
 
 
 def test_sha256_8_digit_60_second_fob_and_two_credentials(
-    any_deployment: Deployment, repo: OtpRepository
+    any_deployment: Deployment, repo: OtpService
 ) -> None:
     add_user(any_deployment)
     enroll(repo)
@@ -288,7 +288,7 @@ def test_sha256_8_digit_60_second_fob_and_two_credentials(
 # -- HOTP and resync --------------------------------------------------------------------
 
 
-def test_hotp_look_ahead_and_admin_resync(any_deployment: Deployment, repo: OtpRepository) -> None:
+def test_hotp_look_ahead_and_admin_resync(any_deployment: Deployment, repo: OtpService) -> None:
     add_user(any_deployment)
     info = repo.enroll_hotp("alice", SEED, by="test", counter=5)
     assert credential_row(any_deployment, info.serial).last_used == 4
@@ -308,7 +308,7 @@ def test_hotp_look_ahead_and_admin_resync(any_deployment: Deployment, repo: OtpR
 
 
 def test_totp_resync_of_a_far_drift_is_stored(
-    any_deployment: Deployment, repo: OtpRepository, otp_clock: FrozenClock
+    any_deployment: Deployment, repo: OtpService, otp_clock: FrozenClock
 ) -> None:
     add_user(any_deployment)
     serial = enroll(repo)
@@ -327,7 +327,7 @@ def stored_serials(dep: Deployment) -> list[str]:
         return list(conn.execute(select(t.otp_credentials.c.serial)).scalars())
 
 
-def test_pskc_import_is_all_or_nothing(any_deployment: Deployment, repo: OtpRepository) -> None:
+def test_pskc_import_is_all_or_nothing(any_deployment: Deployment, repo: OtpService) -> None:
     add_user(any_deployment, "bob")
     bad = repo.import_pskc((DATA / "one-bad-package.pskcxml").read_bytes(), by="test")
     assert not bad.ok
@@ -361,7 +361,7 @@ def test_pskc_import_is_all_or_nothing(any_deployment: Deployment, repo: OtpRepo
     assert [o for o, _ in outcomes] == ["failure", "failure", "failure", "success"]
 
 
-def test_pskc_import_with_a_pre_shared_key(any_deployment: Deployment, repo: OtpRepository) -> None:
+def test_pskc_import_with_a_pre_shared_key(any_deployment: Deployment, repo: OtpService) -> None:
     data = (DATA / "rfc6030-figure6.pskcxml").read_bytes()
     wrong = repo.import_pskc(data, by="test", psk=bytes(16))
     assert not wrong.ok
@@ -375,7 +375,7 @@ def test_pskc_import_with_a_pre_shared_key(any_deployment: Deployment, repo: Otp
 
 
 def test_no_seed_and_no_code_reaches_the_audit_log(
-    any_deployment: Deployment, repo: OtpRepository
+    any_deployment: Deployment, repo: OtpService
 ) -> None:
     add_user(any_deployment)
     info, enrollment = repo.enroll_app("alice", by="test")
@@ -399,7 +399,7 @@ def test_no_seed_and_no_code_reaches_the_audit_log(
         assert secret_text not in text
 
 
-def test_assign_moves_a_fob(any_deployment: Deployment, repo: OtpRepository) -> None:
+def test_assign_moves_a_fob(any_deployment: Deployment, repo: OtpService) -> None:
     add_user(any_deployment, "bob")
     repo.import_pskc((DATA / "totp-fobs.pskcxml").read_bytes(), by="test")
     assert repo.login("bob", totp_code(SHORT_SEED, START)).outcome.status == "no_credential"

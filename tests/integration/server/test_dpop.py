@@ -30,10 +30,11 @@ from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.factors.otp import totp_code
+from tokenstile.factors.otp_service import OtpService
 from tokenstile.server.app import create_app
 from tokenstile.server.dpop import check_binding, presented_token
 from tokenstile.store import schema as t
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.store.piv_repository import piv_service
 from tokenstile.tokens import AccessTokenVerifier
 from tokenstile.tokens.dpop import (
@@ -146,9 +147,9 @@ def http(deployment: Deployment) -> Iterator[TestClient]:
 @pytest.fixture
 def alice(deployment: Deployment) -> None:
     add_user(deployment, "alice")
-    OtpRepository(deployment.store, box=deployment.kek, clock=deployment.clock).enroll_app(
-        "alice", by="test", seed=SEED
-    )
+    OtpService(
+        SqlOtpStore(deployment.store), box=deployment.kek, clock=deployment.clock
+    ).enroll_app("alice", by="test", seed=SEED)
 
 
 @pytest.fixture
@@ -469,7 +470,7 @@ def test_a_proof_is_single_use_across_two_replicas(
     setup = Deployment(load_settings(db=first.settings.db))
     try:
         add_user(setup, "alice")
-        OtpRepository(setup.store, box=setup.kek, clock=setup.clock).enroll_app(
+        OtpService(SqlOtpStore(setup.store), box=setup.kek, clock=setup.clock).enroll_app(
             "alice", by="test", seed=SEED
         )
         setup.add_client(
@@ -568,9 +569,9 @@ def test_a_bound_admin_token_needs_its_key_at_the_admin_api(
     http: TestClient, deployment: Deployment, clock: FrozenClock
 ) -> None:
     add_user(deployment, "root", is_admin=True)
-    OtpRepository(deployment.store, box=deployment.kek, clock=deployment.clock).enroll_app(
-        "root", by="test", seed=SEED
-    )
+    OtpService(
+        SqlOtpStore(deployment.store), box=deployment.kek, clock=deployment.clock
+    ).enroll_app("root", by="test", seed=SEED)
     admin = Person(http, clock.now, client_id=DEFAULT_ADMIN_CLIENT_ID, key=new_key())
     assert admin.sign_in("root").status_code == 200
     token = admin.access_token
@@ -612,9 +613,9 @@ def test_an_unbound_admin_token_goes_as_bearer_only(
     http: TestClient, deployment: Deployment, clock: FrozenClock
 ) -> None:
     add_user(deployment, "root", is_admin=True)
-    OtpRepository(deployment.store, box=deployment.kek, clock=deployment.clock).enroll_app(
-        "root", by="test", seed=SEED
-    )
+    OtpService(
+        SqlOtpStore(deployment.store), box=deployment.kek, clock=deployment.clock
+    ).enroll_app("root", by="test", seed=SEED)
     admin = Person(http, clock.now, client_id=DEFAULT_ADMIN_CLIENT_ID)
     assert admin.sign_in("root").status_code == 200
     token = admin.access_token
@@ -640,7 +641,7 @@ def test_the_broker_client_proves_its_key_to_a_real_admin_api(
     setup = Deployment(load_settings(db=server.settings.db, issuer=server.settings.issuer))
     try:
         add_user(setup, "root", is_admin=True)
-        OtpRepository(setup.store, box=setup.kek, clock=setup.clock).enroll_app(
+        OtpService(SqlOtpStore(setup.store), box=setup.kek, clock=setup.clock).enroll_app(
             "root", by="test", seed=SEED
         )
     finally:

@@ -22,9 +22,10 @@ from tokenstile.deployment import Deployment
 from tokenstile.devices import DirectConnection, PivCard
 from tokenstile.devices.piv_login import login_with_card
 from tokenstile.factors.otp import totp_code
+from tokenstile.factors.otp_service import OtpService
 from tokenstile.server.app import create_app
 from tokenstile.store import schema as t
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.store.piv_repository import piv_service
 from tokenstile.virtual.piv_provision import create_piv_card
 
@@ -107,7 +108,7 @@ def two_otp_sessions(
     http: TestClient, deployment: Deployment, clock: FrozenClock
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     add_user(deployment, "alice")
-    repo = OtpRepository(deployment.store, box=deployment.kek, clock=clock)
+    repo = OtpService(SqlOtpStore(deployment.store), box=deployment.kek, clock=clock)
     repo.enroll_app("alice", by="test", seed=SEED_A)
     [first] = [c.serial for c in repo.credentials("alice")]
     repo.enroll_app("alice", by="test", seed=SEED_B)
@@ -221,7 +222,7 @@ def test_revoking_a_card_ends_its_sessions_only(
         by="test",
     )
     stolen = login_with_card(card, HttpPivServer(http), lambda _request: "123456")
-    OtpRepository(deployment.store, box=deployment.kek, clock=clock).enroll_app(
+    OtpService(SqlOtpStore(deployment.store), box=deployment.kek, clock=clock).enroll_app(
         "alice", by="test", seed=SEED_A
     )
     other = otp_login(http, SEED_A, clock)

@@ -21,10 +21,11 @@ from tests.conftest import add_user
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
 from tokenstile.factors.otp import OtpParameters, hotp_code, totp_code
+from tokenstile.factors.otp_service import OtpService
 from tokenstile.server.app import create_app
 from tokenstile.server.otp_routes import REFUSED
 from tokenstile.store import schema as t
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.tokens.model import AudiencePolicy, AuditEvent
 
 SEED = b"12345678901234567890"
@@ -41,8 +42,8 @@ def http(deployment: Deployment) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def repo(deployment: Deployment, clock: FrozenClock) -> OtpRepository:
-    return OtpRepository(deployment.store, box=deployment.kek, clock=clock)
+def repo(deployment: Deployment, clock: FrozenClock) -> OtpService:
+    return OtpService(SqlOtpStore(deployment.store), box=deployment.kek, clock=clock)
 
 
 def login(http: TestClient, username: str, code: str, **extra: Any) -> Any:
@@ -62,7 +63,7 @@ def audit_events(dep: Deployment, event: str) -> list[dict[str, Any]]:
 
 
 def test_a_good_code_gets_an_rfc6749_token_response_with_otp_amr(
-    http: TestClient, deployment: Deployment, repo: OtpRepository, clock: FrozenClock
+    http: TestClient, deployment: Deployment, repo: OtpService, clock: FrozenClock
 ) -> None:
     add_user(deployment)
     repo.enroll_app("alice", by="test", seed=SEED)
@@ -100,7 +101,7 @@ def _disable(dep: Deployment, username: str) -> None:
 
 
 def test_every_refusal_looks_the_same(
-    http: TestClient, deployment: Deployment, repo: OtpRepository, clock: FrozenClock
+    http: TestClient, deployment: Deployment, repo: OtpService, clock: FrozenClock
 ) -> None:
     now = clock.now()
     good = totp_code(SEED, now)
@@ -195,7 +196,7 @@ def test_requests_that_are_not_a_login_are_invalid_requests(
 
 
 def test_client_checks_come_before_the_code_is_spent(
-    http: TestClient, deployment: Deployment, repo: OtpRepository, clock: FrozenClock
+    http: TestClient, deployment: Deployment, repo: OtpService, clock: FrozenClock
 ) -> None:
     add_user(deployment)
     repo.enroll_app("alice", by="test", seed=SEED)
@@ -235,7 +236,7 @@ def test_client_checks_come_before_the_code_is_spent(
 def test_codes_from_oathtool_sign_in(
     http: TestClient,
     deployment: Deployment,
-    repo: OtpRepository,
+    repo: OtpService,
     clock: FrozenClock,
     case: tuple[list[str], OtpParameters],
 ) -> None:
@@ -256,7 +257,7 @@ def test_codes_from_oathtool_sign_in(
 
 
 def test_hotp_codes_sign_in_through_the_same_route(
-    http: TestClient, deployment: Deployment, repo: OtpRepository
+    http: TestClient, deployment: Deployment, repo: OtpService
 ) -> None:
     add_user(deployment)
     repo.enroll_hotp("alice", SEED, by="test", counter=3)
@@ -266,12 +267,12 @@ def test_hotp_codes_sign_in_through_the_same_route(
 
 
 def test_refusals_take_the_same_time(
-    http: TestClient, deployment: Deployment, repo: OtpRepository
+    http: TestClient, deployment: Deployment, repo: OtpService
 ) -> None:
     """Unknown person vs wrong code for a real one: medians of 200 interleaved calls.
 
     The refusal runs the same statements and HMAC work either way (see
-    ``OtpRepository.login``); measured here end to end, with the HTTP stack around it.
+    ``OtpService.login``); measured here end to end, with the HTTP stack around it.
     """
     add_user(deployment)
     repo.enroll_app("alice", by="test", seed=SEED)
@@ -488,7 +489,9 @@ def test_lockout_schedule_comes_from_the_settings(tmp_path: Path, clock: FrozenC
     )
     try:
         add_user(dep)
-        OtpRepository(dep.store, box=dep.kek, clock=clock).enroll_app("alice", by="t", seed=SEED)
+        OtpService(SqlOtpStore(dep.store), box=dep.kek, clock=clock).enroll_app(
+            "alice", by="t", seed=SEED
+        )
         with TestClient(create_app(dep), base_url="https://auth.example") as client:
             assert login(client, "alice", totp_code(SEED, clock.now())).status_code == 200
             clock.advance(30)
