@@ -10,6 +10,9 @@ What exists so far, the one-time-password factor:
   confirmation, resync) with single use decided by the store's conditional update.
 - ``otp_enrollment``: 160-bit seeds, ``otpauth://`` Key URIs, QR codes as PNG and text.
 - ``pskc_import``: all-or-nothing PSKC (RFC 6030) import with a serial,username CSV.
+- ``otp_tx``: the ``OtpTx`` transaction port, the timing decoy, OTP errors and results.
+- ``otp_service``: ``OtpService``, every OTP use case (login, enrollment, admin actions)
+  as one audited transaction; ``otp_import`` its PSKC import.
 
 WebAuthn and PIV follow in later issues (see DESIGN.md).
 """
