@@ -21,7 +21,7 @@ Where the time goes, two ways:
 - under the load, ``py-spy record --gil`` samples the server (from the load core) and
   the samples are split into the OTP check (seed opening, HMACs, window and padding),
   the ES256 signing (PyJWT ``encode``), and everything else;
-- in-process without HTTP, the same login (``OtpRepository.login`` then
+- in-process without HTTP, the same login (``OtpService.login`` then
   ``TokenService.open_session``) timed piece by piece.
 """
 
@@ -64,8 +64,9 @@ from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.factors import otp_login as login_module
 from tokenstile.factors.otp import seal_seed, totp_code
+from tokenstile.factors.otp_service import OtpService
 from tokenstile.store import schema as t
-from tokenstile.store.otp_repository import OtpRepository
+from tokenstile.store.otp_repository import SqlOtpStore
 
 WARMUP_REQUESTS = 300
 
@@ -133,7 +134,7 @@ end
 
 def enroll_people(dep: Deployment, count: int) -> list[tuple[str, bytes]]:
     """``count`` people with one active TOTP credential each (bulk rows, same columns as
-    ``OtpRepository.store_enrollment``); their usernames and seeds."""
+    ``OtpService.store_enrollment``); their usernames and seeds."""
     now = dep.clock.now()
     people = [(f"p{n:06d}", secrets.token_bytes(20)) for n in range(count)]
     with dep.store.write() as tx:
@@ -249,7 +250,7 @@ def settled_audit_counts(dep: Deployment) -> dict[tuple[str, str], int]:
 
 def in_process_profile(dep: Deployment, people: list[tuple[str, bytes]]) -> dict[str, float]:
     """Median microseconds of each piece of a login, without HTTP (warm, one thread)."""
-    repo = OtpRepository(dep.store, box=dep.kek, clock=dep.clock)
+    repo = OtpService(SqlOtpStore(dep.store), box=dep.kek, clock=dep.clock)
     service = dep.token_service()
     client = dep.store.find_client(DEFAULT_KIOSK_CLIENT_ID)
     assert client is not None
