@@ -30,9 +30,9 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from tokenstile.composition import Services
 from tokenstile.deployment import Deployment
 from tokenstile.errors import ConfigError, NotFound
-from tokenstile.factors.webauthn import relying_party_for
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminApiError,
@@ -114,19 +114,16 @@ def jsonl_rows(entries: list[dict[str, Any]]) -> bytes:
     return b"".join(json.dumps(e, separators=(",", ":")).encode("utf-8") + b"\n" for e in entries)
 
 
-def admin_api_router(deployment: Deployment, service: TokenService) -> APIRouter:
+def admin_api_router(services: Services) -> APIRouter:
     """``GET /login/factors`` and the people, sessions and audit admin API."""
+    deployment = services.deployment
+    service = services.token_service()
+    settings = services.settings
     repository = Lazy(lambda: AdminRepository(deployment.store, clock=deployment.clock))
-    settings = deployment.settings
 
     def rp_id() -> str | None:
         try:
-            return relying_party_for(
-                service.issuer,
-                rp_id=settings.rp_id,
-                name=settings.rp_name,
-                origins=settings.webauthn_origins,
-            ).id
+            return services.relying_party().id
         except ConfigError:
             return None
 

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
 from tokenstile import __version__
+from tokenstile.composition import Services
 from tokenstile.deployment import Deployment
 from tokenstile.errors import (
     InvalidClient,
@@ -30,11 +31,8 @@ from tokenstile.errors import (
     TokenstileError,
     UnsupportedGrantType,
 )
-from tokenstile.factors.otp import VerificationPolicy
-from tokenstile.factors.otp_lockout import LockoutPolicy
 from tokenstile.server import schemas
 from tokenstile.server.admin_routes import admin_api_router
-from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.piv_routes import piv_router
@@ -114,9 +112,12 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
 
 
-def create_app(deployment: Deployment) -> FastAPI:
+def create_app(deployment: Deployment, *, services: Services | None = None) -> FastAPI:
+    """The token service's ASGI app; its services come from ``services`` (by default a
+    ``Services`` of its own, so its caches live as long as the app)."""
     settings = deployment.settings
-    service: TokenService = deployment.token_service()
+    services = services or Services(deployment)
+    service: TokenService = services.token_service()
     issuer = service.issuer
     store = deployment.store
 
@@ -128,7 +129,7 @@ def create_app(deployment: Deployment) -> FastAPI:
         lifespan=PeriodicPurge.from_settings(store, deployment.clock, settings).lifespan,
     )
 
-    clients = ClientDirectory(store, deployment.clock)
+    clients = services.clients()
     find_client = clients.find
 
     def authenticate_client(
@@ -417,26 +418,12 @@ def create_app(deployment: Deployment) -> FastAPI:
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    app.include_router(
-        otp_router(
-            deployment,
-            service,
-            clients=clients,
-            policy=VerificationPolicy(
-                totp_window=settings.otp_window, hotp_look_ahead=settings.otp_hotp_look_ahead
-            ),
-            lockout=LockoutPolicy(
-                delay_after=settings.otp_delay_after,
-                lock_after=settings.otp_lock_after,
-                first_delay=settings.otp_first_delay,
-                max_delay=settings.otp_max_delay,
-            ),
-        )
-    )
-    app.include_router(webauthn_router(deployment, service, clients=clients))
-    app.include_router(piv_router(deployment, service, clients=clients))
-    app.include_router(admin_api_router(deployment, service))
+    app.include_router(otp_router(services))
+    app.include_router(webauthn_router(services))
+    app.include_router(piv_router(services))
+    app.include_router(admin_api_router(services))
     install_rate_limits(app, deployment)
     app.state.deployment = deployment
     app.state.service = service
+    app.state.services = services
     return app

@@ -30,11 +30,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from tokenstile.composition import Services
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
-from tokenstile.factors.otp import HashName, OtpError, OtpParameters, VerificationPolicy
+from tokenstile.factors.otp import HashName, OtpError, OtpParameters
 from tokenstile.factors.otp_enrollment import parse_base32_secret
-from tokenstile.factors.otp_lockout import LockoutPolicy
 from tokenstile.factors.otp_service import OtpService
 from tokenstile.factors.otp_tx import OtpConflict, OtpCredentialInfo
 from tokenstile.factors.pskc_import import MAX_CSV_BYTES, MAX_PSKC_BYTES, parse_psk_hex
@@ -47,11 +47,9 @@ from tokenstile.server.admin_auth import (
     check_plain_text,
 )
 from tokenstile.server.admin_post import admin_post, fields_of
-from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import json_object, no_store_json, request_origin
-from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService
 
@@ -94,26 +92,13 @@ def parse_login(body: bytes) -> tuple[str, str, str | None]:
     return username, code, client_id
 
 
-def otp_router(
-    deployment: Deployment,
-    service: TokenService,
-    *,
-    clients: ClientDirectory | None = None,
-    policy: VerificationPolicy | None = None,
-    lockout: LockoutPolicy | None = None,
-) -> APIRouter:
+def otp_router(services: Services) -> APIRouter:
     """The OTP login route and the OTP admin API, for ``app.include_router``."""
-    # The repository is built on first use: it needs the KEK, read from the database.
-    repository = Lazy(
-        lambda: OtpService(
-            SqlOtpStore(deployment.store),
-            box=deployment.kek,
-            clock=deployment.clock,
-            policy=policy,
-            lockout=lockout,
-        )
-    )
-    directory = clients or ClientDirectory(deployment.store, deployment.clock)
+    deployment = services.deployment
+    service = services.token_service()
+    # The OTP service is built on first use: it needs the KEK, read from the database.
+    repository = services.otp_service
+    directory = services.clients()
 
     def login(
         username: str, code: str, client_id: str | None, origin: str, jkt: str | None

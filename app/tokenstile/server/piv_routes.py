@@ -50,10 +50,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from tokenstile.composition import Services
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound, StoreUnavailable
 from tokenstile.factors.piv import PivError, PivPublicKey, key_algorithm
-from tokenstile.factors.piv_config import PivSettings, load_anchor_files
 from tokenstile.factors.piv_login import BeginOutcome
 from tokenstile.factors.piv_port import PivCardInfo, PivConflict
 from tokenstile.factors.piv_service import PIV_FACTOR, PivService
@@ -66,11 +66,9 @@ from tokenstile.server.admin_auth import (
     check_plain_text,
 )
 from tokenstile.server.admin_post import admin_post, fields_of
-from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
-from tokenstile.store.piv_repository import piv_service
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.tokens.model import Client, credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService
@@ -149,29 +147,17 @@ def parse_login_request(body: bytes) -> tuple[str, bytes]:
     return handle, decode_b64url(data.get("signature"), "signature")
 
 
-def piv_router(
-    deployment: Deployment,
-    service: TokenService,
-    *,
-    clients: ClientDirectory | None = None,
-) -> APIRouter:
+def piv_router(services: Services) -> APIRouter:
     """The PIV login routes and the PIV admin API, for ``app.include_router``."""
+    deployment = services.deployment
+    service = services.token_service()
     # The trust anchor files of the settings are read when the app is built; the
     # PIV service on first use (the issuing CA needs the KEK, read from the database).
-    # It is built once per app, so its trust-anchor checker cache lives as long as the app.
-    settings = deployment.settings
-    anchors = load_anchor_files(settings.piv_trust_anchors, now=deployment.clock.now())
-    piv_settings = PivSettings.from_settings(settings)
-    piv = Lazy(
-        lambda: piv_service(
-            deployment.store,
-            box=deployment.kek,
-            clock=deployment.clock,
-            settings=piv_settings,
-            file_anchors=anchors,
-        )
-    )
-    directory = clients or ClientDirectory(deployment.store, deployment.clock)
+    # It is built once per ``Services`` (one per app), so its trust-anchor checker cache
+    # lives as long as the app.
+    services.piv_anchors()
+    piv = services.piv_service
+    directory = services.clients()
 
     def session_client(client_id: str) -> Client:
         return directory.session_client(client_id, service, acr=PIV_ACR, factor="A smart card")

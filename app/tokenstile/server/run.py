@@ -20,6 +20,7 @@ import sys
 import time
 from typing import Any
 
+from tokenstile.composition import Services, uvicorn_config
 from tokenstile.config import Settings
 from tokenstile.deployment import Deployment
 from tokenstile.errors import ConfigError
@@ -61,19 +62,14 @@ def serve(settings: Settings, *, log_level: str = "info", on_ready: str | None =
 
 
 def _uvicorn_config(settings: Settings, app: Any, log_level: str) -> Any:
-    import uvicorn
-
     trusted = ",".join(settings.forwarded_allow_ips)
-    return uvicorn.Config(
+    return uvicorn_config(
         app,
+        log_level=log_level,
         host=settings.host,
         port=settings.port,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        log_level=log_level,
-        access_log=False,
-        server_header=False,
-        log_config=None,
         # X-Forwarded-For is believed only from the configured proxies (uvicorn's own
         # default trusts 127.0.0.1, which would let a local client pick its address).
         proxy_headers=bool(trusted),
@@ -86,9 +82,7 @@ def _serve_one(
 ) -> None:
     import uvicorn
 
-    from tokenstile.server.app import create_app
-
-    app = create_app(deployment)
+    app = Services(deployment).app()
     server = uvicorn.Server(_uvicorn_config(deployment.settings, app, log_level))
     if on_ready:
         original_startup = server.startup

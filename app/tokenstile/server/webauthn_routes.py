@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from tokenstile.composition import Services
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
 from tokenstile.factors.webauthn import (
@@ -37,10 +38,9 @@ from tokenstile.factors.webauthn import (
     MalformedResponse,
     b64url,
     parse_assertion,
-    relying_party_for,
 )
 from tokenstile.factors.webauthn_login import check_handle
-from tokenstile.factors.webauthn_registration import AttestationPolicy, parse_registration
+from tokenstile.factors.webauthn_registration import parse_registration
 from tokenstile.factors.webauthn_service import (
     FIDO2_FACTOR,
     WebAuthnConflict,
@@ -56,11 +56,9 @@ from tokenstile.server.admin_auth import (
     check_plain_text,
 )
 from tokenstile.server.admin_post import admin_post, fields_of
-from tokenstile.server.clients import ClientDirectory
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import is_json, json_object, no_store_json, request_origin
-from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService
 
@@ -106,25 +104,14 @@ def parse_login(body: bytes) -> tuple[str, Any, str | None]:
     return handle, assertion, client_id
 
 
-def _repository(deployment: Deployment, issuer: str) -> WebAuthnService:
-    s = deployment.settings
-    return WebAuthnService(
-        SqlWebAuthnStore(deployment.store),
-        rp=relying_party_for(issuer, rp_id=s.rp_id, name=s.rp_name, origins=s.webauthn_origins),
-        clock=deployment.clock,
-        policy=AttestationPolicy.load(s.webauthn_aaguids, s.webauthn_attestation_roots),
-    )
-
-
-def webauthn_router(
-    deployment: Deployment, service: TokenService, *, clients: ClientDirectory | None = None
-) -> APIRouter:
+def webauthn_router(services: Services) -> APIRouter:
     """The FIDO2 login routes and admin API, for ``app.include_router``."""
+    deployment = services.deployment
+    service = services.token_service()
     # Built on first use: a WebAuthn setting that is wrong fails the FIDO2 routes
     # (logged, 500) rather than the whole service's start.
-    issuer = service.issuer
-    repository = Lazy(lambda: _repository(deployment, issuer))
-    directory = clients or ClientDirectory(deployment.store, deployment.clock)
+    repository = services.webauthn_service
+    directory = services.clients()
 
     def login(
         handle: str, assertion: Any, client_id: str | None, origin: str, jkt: str | None

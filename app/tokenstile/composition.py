@@ -1,0 +1,202 @@
+"""The composition root: settings → database → repositories → services → app.
+
+:class:`Services` is the one place the use cases of a deployment are built: the token
+service, the client directory, the OTP, PIV and WebAuthn services (the relying party and
+attestation policy read from the settings once) and the ASGI app over them. The routes,
+the CLI, the demos and the benchmarks get their services here, never by constructing them.
+
+Each accessor builds its service on first use, once, and a failure builds nothing (the
+next call tries again): a service that needs the KEK, or a WebAuthn setting that is wrong,
+fails what uses it rather than the start of everything else. One ``Services`` is one set of
+caches: ``create_app`` makes one per app (the PIV checker cache lives as long as the app),
+a CLI command one per command.
+
+:class:`ThreadedServer` serves an ASGI app under uvicorn on a background thread on a
+loopback socket (the kiosk demo); ``tokenstile server`` serves in the foreground
+(:mod:`tokenstile.server.run`). Both build their uvicorn config with :func:`uvicorn_config`.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tokenstile.server.lazy import Lazy
+
+if TYPE_CHECKING:
+    import uvicorn
+    from cryptography import x509
+    from fastapi import FastAPI
+
+    from tokenstile.config import Settings
+    from tokenstile.deployment import Deployment
+    from tokenstile.factors.otp_service import OtpService
+    from tokenstile.factors.piv_service import PivService
+    from tokenstile.factors.webauthn import RelyingParty
+    from tokenstile.factors.webauthn_service import WebAuthnService
+    from tokenstile.server.clients import ClientDirectory
+
+
+class Services:
+    """The services of one deployment, each built on first use and kept."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.settings: Settings = deployment.settings
+        self.token_service = Lazy(deployment.token_service)
+        self.clients = Lazy(self._clients)
+        self.otp_service = Lazy(self._otp_service)
+        self.piv_anchors = Lazy(self._piv_anchors)
+        self.piv_service = Lazy(self._piv_service)
+        self.relying_party = Lazy(self._relying_party)
+        self.webauthn_service = Lazy(self._webauthn_service)
+        self.app = Lazy(self._app)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        from tokenstile.deployment import Deployment
+
+        return cls(Deployment(settings))
+
+    def _clients(self) -> ClientDirectory:
+        from tokenstile.server.clients import ClientDirectory
+
+        return ClientDirectory(self.deployment.store, self.deployment.clock)
+
+    def _otp_service(self) -> OtpService:
+        from tokenstile.factors.otp import VerificationPolicy
+        from tokenstile.factors.otp_lockout import LockoutPolicy
+        from tokenstile.factors.otp_service import OtpService
+        from tokenstile.store.otp_repository import SqlOtpStore
+
+        s, deployment = self.settings, self.deployment
+        return OtpService(
+            SqlOtpStore(deployment.store),
+            box=deployment.kek,
+            clock=deployment.clock,
+            policy=VerificationPolicy(
+                totp_window=s.otp_window, hotp_look_ahead=s.otp_hotp_look_ahead
+            ),
+            lockout=LockoutPolicy(
+                delay_after=s.otp_delay_after,
+                lock_after=s.otp_lock_after,
+                first_delay=s.otp_first_delay,
+                max_delay=s.otp_max_delay,
+            ),
+        )
+
+    def _piv_anchors(self) -> Sequence[x509.Certificate]:
+        from tokenstile.factors.piv_config import load_anchor_files
+
+        return load_anchor_files(self.settings.piv_trust_anchors, now=self.deployment.clock.now())
+
+    def _piv_service(self) -> PivService:
+        from tokenstile.factors.piv_config import PivSettings
+        from tokenstile.store.piv_repository import piv_service
+
+        deployment = self.deployment
+        return piv_service(
+            deployment.store,
+            box=deployment.kek,
+            clock=deployment.clock,
+            settings=PivSettings.from_settings(self.settings),
+            file_anchors=self.piv_anchors(),
+        )
+
+    def _relying_party(self) -> RelyingParty:
+        from tokenstile.factors.webauthn import relying_party_for
+
+        s = self.settings
+        return relying_party_for(
+            s.issuer_url(), rp_id=s.rp_id, name=s.rp_name, origins=s.webauthn_origins
+        )
+
+    def _webauthn_service(self) -> WebAuthnService:
+        from tokenstile.factors.webauthn_registration import AttestationPolicy
+        from tokenstile.factors.webauthn_service import WebAuthnService
+        from tokenstile.store.webauthn_repository import SqlWebAuthnStore
+
+        s = self.settings
+        return WebAuthnService(
+            SqlWebAuthnStore(self.deployment.store),
+            rp=self.relying_party(),
+            clock=self.deployment.clock,
+            policy=AttestationPolicy.load(s.webauthn_aaguids, s.webauthn_attestation_roots),
+        )
+
+    def _app(self) -> FastAPI:
+        from tokenstile.server.app import create_app
+
+        return create_app(self.deployment, services=self)
+
+
+# -- serving -----------------------------------------------------------------------------------
+
+
+def uvicorn_config(app: Any, *, log_level: str, **options: Any) -> uvicorn.Config:
+    """The uvicorn config of every Tokenstile listener: no access log, no server header,
+    the process's own logging; ``options`` add what differs (socket, TLS, proxies)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+        log_config=None,
+        **options,
+    )
+
+
+def bind_loopback() -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 at a port the system picked."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    listener.set_inheritable(False)
+    return listener
+
+
+class ThreadedServer:
+    """An ASGI app under uvicorn on a daemon thread, on a socket bound beforehand.
+
+    Binding first gives the port (and so the URL) before the app exists, without a race
+    for a free port. :meth:`stop` asks uvicorn to finish and waits for it.
+    """
+
+    def __init__(self, app: Any, listener: socket.socket, *, name: str) -> None:
+        import uvicorn
+
+        self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        self.name = name
+        self._listener = listener
+        config = uvicorn_config(app, log_level="warning", lifespan="off")
+        self._server: uvicorn.Server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.failure: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._listener])
+        except BaseException as exc:  # noqa: BLE001 - start() reports it; a thread cannot raise
+            self.failure = exc
+
+    def start(self, timeout: float = 15.0) -> bool:
+        """Start serving; whether it started within ``timeout`` (else see ``failure``)."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self._listener.close()
