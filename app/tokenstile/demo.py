@@ -15,13 +15,12 @@ import signal
 
 from tokenstile import paths
 from tokenstile.broker import Broker, TokenGrant
+from tokenstile.composition import Services
 from tokenstile.config import load_settings
 from tokenstile.demo_session import DemoSession, open_demo_store, other_terminal_lines
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.factors.otp_enrollment import AppEnrollment, base32_secret, generate_seed
-from tokenstile.factors.otp_service import OtpService
 from tokenstile.server.run import serve
-from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.tokens.model import AuditEvent
 
 DEMO_PORT = 8600
@@ -52,10 +51,11 @@ def run_demo() -> int:
         client = deployment.store.find_client(DEFAULT_KIOSK_CLIENT_ID)
         assert client is not None  # noqa: S101 - init registers it
         # An authenticator app for the demo person: scan the QR, or let oathtool play it.
-        otp = OtpService(SqlOtpStore(deployment.store), box=deployment.kek, clock=deployment.clock)
+        services = Services(deployment)
+        otp = services.otp_service()
         _info, enrollment = otp.enroll_app("demo", by="tokenstile demo", seed=generate_seed())
         # And a session already open, as after a login at the kiosk.
-        session = deployment.token_service().open_session(
+        session = services.token_service().open_session(
             user=user,
             client=client,
             factor="demo",

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tokenstile import paths
+from tokenstile.composition import Services, ThreadedServer, bind_loopback
 from tokenstile.demo_session import MemorySessionStore
 from tokenstile.devices.errors import DeviceError
 from tokenstile.devices.piv import PivCard
@@ -51,11 +52,9 @@ from tokenstile.virtual.user_presence import PresenceOutcome, PresenceRequest
 
 if TYPE_CHECKING:
     import filelock
-    import uvicorn
 
     from tokenstile.broker.store import SessionStore
     from tokenstile.config import Settings
-    from tokenstile.deployment import Deployment
     from tokenstile.virtual.piv_card import PivCardApplet
     from tokenstile.virtual.vpcd import VpcdCard
 
@@ -93,70 +92,23 @@ class DemoPerson:
 # -- the embedded token service --------------------------------------------------------------
 
 
-class LoopbackServer:
-    """An ASGI app under uvicorn on a daemon thread, on a socket bound beforehand.
+class LoopbackServer(ThreadedServer):
+    """An ASGI app served on a background thread (:class:`ThreadedServer`); a start that
+    fails is a :class:`DemoError`."""
 
-    Binding first gives the port (and so the URL) before the app exists, without a race
-    for a free port. :meth:`stop` asks uvicorn to finish and waits for it.
-    """
-
-    def __init__(self, app: Any, listener: socket.socket, *, name: str) -> None:
-        import uvicorn
-
-        self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        self._listener = listener
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            log_config=None,
-            lifespan="off",
-        )
-        self._server: uvicorn.Server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._failure: BaseException | None = None
-
-    def _run(self) -> None:
-        try:
-            self._server.run(sockets=[self._listener])
-        except BaseException as exc:  # noqa: BLE001 - start() reports it; a thread cannot raise
-            self._failure = exc
-
-    def start(self, timeout: float = 15.0) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise DemoError(f"The demo's {self._thread.name} did not start: {self._failure!r}.")
-            time.sleep(0.005)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(10)
-        self._listener.close()
+    def start(self, timeout: float = 15.0) -> None:  # type: ignore[override]
+        if not super().start(timeout):
+            raise DemoError(f"The demo's {self.name} did not start: {self.failure!r}.")
 
 
 class EmbeddedService(LoopbackServer):
     """The token service, in this process (see :class:`LoopbackServer`)."""
 
-    def __init__(self, deployment: Deployment, listener: socket.socket) -> None:
-        from tokenstile.server.app import create_app
-
-        super().__init__(create_app(deployment), listener, name="demo-token-service")
-        self.deployment = deployment
-        self.url = deployment.settings.issuer_url()
-
-
-def bind_loopback() -> socket.socket:
-    """A listening TCP socket on 127.0.0.1 at a port the system picked."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    listener.set_inheritable(False)
-    return listener
+    def __init__(self, services: Services, listener: socket.socket) -> None:
+        super().__init__(services.app(), listener, name="demo-token-service")
+        self.services = services
+        self.deployment = services.deployment
+        self.url = services.settings.issuer_url()
 
 
 # -- the software security key ---------------------------------------------------------------
@@ -552,12 +504,13 @@ def start_demo(
         key = PluggableKey(
             Ctap2Authenticator(KeyFile(folder / "security-key.json"), presence=touch), touch
         )
-        people = _enroll_people(deployment, settings, key, folder)
+        services = Services(deployment)
+        people = _enroll_people(services, key, folder)
         applet, otp = people.applet, people.otp
         timings["people"] = time.perf_counter() - started
         touch.auto = auto_touch
         card = _place_card(applet, pcsc=pcsc)
-        service = EmbeddedService(deployment, listener)
+        service = EmbeddedService(services, listener)
         service.start()
         timings["service"] = time.perf_counter() - started
         if resource_server:
@@ -613,11 +566,11 @@ class _Enrolled:
     otp: list[OtpSecret]
 
 
-def _enroll_people(
-    deployment: Deployment, settings: Settings, key: PluggableKey, folder: Path
-) -> _Enrolled:
+def _enroll_people(services: Services, key: PluggableKey, folder: Path) -> _Enrolled:
     """The demo people, enrolled the way the admin tools enroll them."""
     from tokenstile.tokens.model import AuditEvent
+
+    deployment = services.deployment
 
     people = [
         DemoPerson(
@@ -656,20 +609,19 @@ def _enroll_people(
         )
     key.plug(True)  # the demo key is enrolled through its plug, as a USB key would be
     try:
-        _enroll_key(deployment, key, "alex")
+        _enroll_key(services, key, "alex")
     finally:
         key.plug(False)
-    applet = _enroll_card(deployment, folder / "piv-card.json", "casey", "Casey Cardholder")
-    otp = [_enroll_otp(deployment, name) for name in ("taylor", "admin")]
+    applet = _enroll_card(services, folder / "piv-card.json", "casey", "Casey Cardholder")
+    otp = [_enroll_otp(services, name) for name in ("taylor", "admin")]
     return _Enrolled(people=people, applet=applet, otp=otp)
 
 
-def _enroll_key(deployment: Deployment, key: VirtualAuthenticator, username: str) -> None:
-    from tokenstile.cli_fido2 import webauthn_service_for
+def _enroll_key(services: Services, key: VirtualAuthenticator, username: str) -> None:
     from tokenstile.devices.fido2_client import SecurityKeyClient
     from tokenstile.factors.webauthn_registration import parse_registration
 
-    repository = webauthn_service_for(deployment)
+    repository = services.webauthn_service()
     key.authenticator.provision_pin(KEY_PIN)
     client = SecurityKeyClient(key, origin=f"https://{repository.rp.id}", on_pin=lambda _: KEY_PIN)
     options = repository.begin_registration(
@@ -685,13 +637,12 @@ def _enroll_key(deployment: Deployment, key: VirtualAuthenticator, username: str
     )
 
 
-def _enroll_card(deployment: Deployment, path: Path, username: str, holder: str) -> PivCardApplet:
+def _enroll_card(services: Services, path: Path, username: str, holder: str) -> PivCardApplet:
     from cryptography import x509
 
-    from tokenstile.cli_piv import open_piv_service
     from tokenstile.virtual.piv_provision import CertificateRequest, create_piv_card
 
-    repository = open_piv_service(deployment)
+    repository = services.piv_service()
 
     def issue(request: CertificateRequest) -> x509.Certificate:
         _info, certificate = repository.issue(
@@ -702,14 +653,10 @@ def _enroll_card(deployment: Deployment, path: Path, username: str, holder: str)
     return create_piv_card(path, holder=holder, pin=CARD_PIN, puk=CARD_PUK, issuer=issue)
 
 
-def _enroll_otp(deployment: Deployment, username: str) -> OtpSecret:
+def _enroll_otp(services: Services, username: str) -> OtpSecret:
     from tokenstile.factors.otp_enrollment import generate_seed
-    from tokenstile.factors.otp_service import OtpService
-    from tokenstile.store.otp_repository import SqlOtpStore
 
-    repository = OtpService(
-        SqlOtpStore(deployment.store), box=deployment.kek, clock=deployment.clock
-    )
+    repository = services.otp_service()
     _info, enrollment = repository.enroll_app(
         username, by=ORIGIN, origin=ORIGIN, seed=generate_seed(), label="Demo authenticator"
     )
