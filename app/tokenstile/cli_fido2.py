@@ -123,28 +123,12 @@ def _create_virtual_key(path: Path, pin: str | None) -> int:
 # -- manage fido2 ------------------------------------------------------------------------------
 
 
-def webauthn_service_for(deployment: Deployment) -> WebAuthnService:
-    from tokenstile.factors.webauthn import relying_party_for
-    from tokenstile.factors.webauthn_registration import AttestationPolicy
-    from tokenstile.factors.webauthn_service import WebAuthnService
-    from tokenstile.store.webauthn_repository import SqlWebAuthnStore
-
-    s = deployment.settings
-    return WebAuthnService(
-        SqlWebAuthnStore(deployment.store),
-        rp=relying_party_for(
-            s.issuer_url(), rp_id=s.rp_id, name=s.rp_name, origins=s.webauthn_origins
-        ),
-        clock=deployment.clock,
-        policy=AttestationPolicy.load(s.webauthn_aaguids, s.webauthn_attestation_roots),
-    )
-
-
 def run_fido2_command(args: argparse.Namespace, deployment: Deployment) -> int:
     """Run one ``fido2`` command on a ready deployment; the exit status."""
+    from tokenstile.composition import Services
     from tokenstile.factors.webauthn_service import parse_credential_id
 
-    repository = webauthn_service_for(deployment)
+    repository = Services(deployment).webauthn_service()
     action = args.fido2_action
     if action == "enroll":
         return _enroll(args, repository)

@@ -114,12 +114,9 @@ def add_otp_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser
 
 def run_otp_command(args: argparse.Namespace, deployment: Deployment) -> int:
     """Run one OTP command on a ready deployment; the exit status."""
-    from tokenstile.factors.otp_service import OtpService
-    from tokenstile.store.otp_repository import SqlOtpStore
+    from tokenstile.composition import Services
 
-    repository = OtpService(
-        SqlOtpStore(deployment.store), box=deployment.kek, clock=deployment.clock
-    )
+    repository = Services(deployment).otp_service()
     if args.action == "totp":
         return _totp_add(args, repository)
     if args.action == "hotp":

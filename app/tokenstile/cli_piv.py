@@ -148,25 +148,12 @@ def _create_virtual_card(args: argparse.Namespace) -> int:
 # -- tokenstile manage piv|ca|trust ---------------------------------------------------------------
 
 
-def open_piv_service(deployment: Deployment) -> PivService:
-    """The PIV use cases over the deployment's database (one per command: its checker
-    cache lives as long as the command)."""
-    from tokenstile.factors.piv_config import PivSettings, load_anchor_files
-    from tokenstile.store.piv_repository import piv_service
-
-    settings = deployment.settings
-    return piv_service(
-        deployment.store,
-        box=deployment.kek,
-        clock=deployment.clock,
-        settings=PivSettings.from_settings(settings),
-        file_anchors=load_anchor_files(settings.piv_trust_anchors, now=deployment.clock.now()),
-    )
-
-
 def run_piv_command(args: argparse.Namespace, deployment: Deployment) -> int:
     """Run one PIV command on a ready deployment; the exit status."""
-    piv = open_piv_service(deployment)
+    from tokenstile.composition import Services
+
+    # One PIV service per command: its checker cache lives as long as the command.
+    piv = Services(deployment).piv_service()
     if args.action == "ca":
         if args.ca_action == "show":
             _show_ca(piv)

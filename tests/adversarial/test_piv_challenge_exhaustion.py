@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.adversarial.conftest import AttackedService
 from tokenstile.broker.client import TokenServiceClient
-from tokenstile.cli_piv import open_piv_service
+from tokenstile.composition import Services
 from tokenstile.devices.connection import DirectConnection
 from tokenstile.devices.piv import PivCard, PivSlot
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
@@ -64,7 +64,7 @@ def test_strangers_cannot_exhaust_a_cards_challenges(
     alice_certificate = _new_card(alice_card)
     unknown_certificate = _new_card(tmp_path / "nobody.json")
     with service.deployment() as setup:
-        open_piv_service(setup).register("alice", alice_certificate, by="test")
+        Services(setup).piv_service().register("alice", alice_certificate, by="test")
 
     with service.http() as stranger:
         enrolled = [

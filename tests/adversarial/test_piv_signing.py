@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.adversarial.conftest import AttackedService
 from tokenstile.broker import Broker
-from tokenstile.cli_piv import open_piv_service
+from tokenstile.composition import Services
 from tokenstile.devices.connection import DirectConnection
 from tokenstile.devices.piv import PivCard, PivSlot
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
@@ -136,7 +136,9 @@ def with_card(
         PivSlot.AUTHENTICATION
     )
     with service.deployment() as setup:
-        open_piv_service(setup).register("alice", certificate.public_bytes(Encoding.DER), by="test")
+        Services(setup).piv_service().register(
+            "alice", certificate.public_bytes(Encoding.DER), by="test"
+        )
     return service, card
 
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from tests.integration.broker.conftest import TokenService, tokenstile
 from tokenstile.broker import Broker
 from tokenstile.broker.store import KeyringStore
-from tokenstile.cli_piv import open_piv_service
+from tokenstile.composition import Services
 from tokenstile.devices.connection import DirectConnection
 from tokenstile.devices.piv import PivCard, PivSlot
 from tokenstile.virtual.piv_card import PivCardApplet
@@ -46,7 +46,9 @@ def test_login_with_a_security_key_then_with_a_card(
         certificate = PivCard(DirectConnection(PivCardApplet.from_file(card))).read_certificate(
             PivSlot.AUTHENTICATION
         )
-        open_piv_service(setup).register("alice", certificate.public_bytes(Encoding.DER), by="test")
+        Services(setup).piv_service().register(
+            "alice", certificate.public_bytes(Encoding.DER), by="test"
+        )
     finally:
         setup.close()
 
