@@ -56,6 +56,7 @@ from harness import (
     stop_server,
     today,
 )
+from tokenstile.composition import Services
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.factors.piv import (
@@ -65,7 +66,6 @@ from tokenstile.factors.piv import (
     verify_challenge_signature,
 )
 from tokenstile.store import schema as t
-from tokenstile.store.piv_repository import piv_service
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -190,8 +190,9 @@ def timed(run: Callable[[], object], rounds: int) -> float:
 def in_process(
     dep: Deployment, cards: list[tuple[bytes, PrivateKey]], ca_cert: x509.Certificate
 ) -> dict[str, float]:
-    repo = piv_service(dep.store, box=dep.kek, clock=dep.clock)
-    service = dep.token_service()
+    services = Services(dep)
+    repo = services.piv_service()
+    service = services.token_service()
     client = dep.store.find_client(DEFAULT_KIOSK_CLIENT_ID)
     assert client is not None
     begin_t: list[float] = []

@@ -60,13 +60,12 @@ from harness import (
     timing,
     today,
 )
+from tokenstile.composition import Services
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.factors import otp_login as login_module
 from tokenstile.factors.otp import seal_seed, totp_code
-from tokenstile.factors.otp_service import OtpService
 from tokenstile.store import schema as t
-from tokenstile.store.otp_repository import SqlOtpStore
 
 WARMUP_REQUESTS = 300
 
@@ -250,8 +249,9 @@ def settled_audit_counts(dep: Deployment) -> dict[tuple[str, str], int]:
 
 def in_process_profile(dep: Deployment, people: list[tuple[str, bytes]]) -> dict[str, float]:
     """Median microseconds of each piece of a login, without HTTP (warm, one thread)."""
-    repo = OtpService(SqlOtpStore(dep.store), box=dep.kek, clock=dep.clock)
-    service = dep.token_service()
+    services = Services(dep)
+    repo = services.otp_service()
+    service = services.token_service()
     client = dep.store.find_client(DEFAULT_KIOSK_CLIENT_ID)
     assert client is not None
     at = dep.clock.now()

@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from tests.unit.factors.webauthn_keys import Kiosk  # noqa: E402
 
 from harness import free_port, machine, median_us, timing  # noqa: E402
+from tokenstile.composition import Services  # noqa: E402
 from tokenstile.config import load_settings  # noqa: E402
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment  # noqa: E402
 from tokenstile.devices.fido2_client import SecurityKeyClient  # noqa: E402
@@ -52,12 +53,10 @@ from tokenstile.factors.webauthn import (  # noqa: E402
     b64url,
     load_public_key,
     parse_assertion,
-    relying_party_for,
 )
 from tokenstile.factors.webauthn_registration import parse_registration  # noqa: E402
 from tokenstile.factors.webauthn_service import WebAuthnService  # noqa: E402
 from tokenstile.server.webauthn_routes import parse_login  # noqa: E402
-from tokenstile.store.webauthn_repository import SqlWebAuthnStore  # noqa: E402
 from tokenstile.tokens.model import AuditEvent  # noqa: E402
 
 ALGS = {"ES256": -7, "EdDSA": -8}
@@ -194,10 +193,8 @@ def over_http(args: argparse.Namespace, db: str, workdir: Path, rounds: int) -> 
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError((workdir / "server.log").read_text())
             time.sleep(0.05)
-        setup = Deployment(load_settings(db=db, kek_file=workdir / "kek.key"))
-        repo = WebAuthnService(
-            SqlWebAuthnStore(setup.store), rp=relying_party_for(issuer), clock=setup.clock
-        )
+        setup = Deployment(load_settings(db=db, kek_file=workdir / "kek.key", issuer=issuer))
+        repo = Services(setup).webauthn_service()
         kiosk = enrolled_kiosk(repo, "https://localhost", ALGS[args.alg])
         options_t: list[float] = []
         login_t: list[float] = []
@@ -259,8 +256,7 @@ def main() -> int:
             at=dep.clock.now(),
             audit=AuditEvent("user_added", "info"),
         )
-        rp = relying_party_for("https://auth.example")
-        repo = WebAuthnService(SqlWebAuthnStore(dep.store), rp=rp, clock=dep.clock)
+        repo = Services(dep).webauthn_service()
         kiosk = enrolled_kiosk(repo, "https://auth.example", ALGS[args.alg])
         in_process(dep, repo, kiosk, 50)  # warm-up
         local = in_process(dep, repo, kiosk, args.rounds)
