@@ -65,6 +65,7 @@ from tokenstile.factors.piv import (
     card_public_key,
     verify_challenge_signature,
 )
+from tokenstile.factors.piv_message import login_message, service_origin
 from tokenstile.store import schema as t
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 
@@ -72,8 +73,11 @@ PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 WARMUP = 50
 
 
-def sign(key: PrivateKey, challenge: bytes) -> bytes:
-    """What the card answers to GENERAL AUTHENTICATE over SHA-256(challenge)."""
+def sign(key: PrivateKey, challenge: bytes, service: str | None = None) -> bytes:
+    """What the card answers to GENERAL AUTHENTICATE over SHA-256 of the login message
+    naming ``service`` (factors/piv_message.py); of ``challenge`` itself when None."""
+    if service is not None:
+        challenge = login_message(service_origin(service), challenge)
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(challenge, ec.ECDSA(hashes.SHA256()))
     return key.sign(challenge, padding.PKCS1v15(), hashes.SHA256())
@@ -205,7 +209,8 @@ def in_process(
         assert outcome.accepted
         assert outcome.challenge is not None
         assert outcome.handle is not None
-        signature = sign(key, outcome.challenge)  # the card's work: not the server's
+        # The card's work, not the server's: over the message naming the service.
+        signature = sign(key, outcome.challenge, dep.settings.issuer_url())
         resumed = time.perf_counter()
         done = repo.complete_login(outcome.handle, signature, origin="bench")
         verified = time.perf_counter()
@@ -275,7 +280,7 @@ def over_http(base: str, pid: int, cards: list[tuple[bytes, PrivateKey]]) -> dic
             middle = time.perf_counter()
             assert answer.status_code == 200, answer.text
             body = answer.json()
-            signature = b64url_encode(sign(key, b64url_decode(body["challenge"])))
+            signature = b64url_encode(sign(key, b64url_decode(body["challenge"]), base))
             resumed = time.perf_counter()
             done = client.post(
                 "/login/piv",
