@@ -38,6 +38,12 @@ messages are written for the person reading them and never contain a secret.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Final
+
+# Every answer that carries a token, a challenge or an error (RFC 6749 section 5.1).
+NO_STORE: Final[Mapping[str, str]] = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
 
 class TokenstileError(Exception):
     """Root of every error Tokenstile raises on purpose."""
@@ -82,10 +88,123 @@ class KeyEncryptionError(TokenstileError):
     code = "kek_mismatch"
 
 
-class InvalidToken(TokenstileError):
-    """An access token a resource server must refuse."""
+class JwksUnavailable(TokenstileError):
+    code = "jwks_unavailable"
+
+
+class OriginMismatch(TokenstileError):
+    """The WebAuthn rp id a server announces (or a configured pin) does not belong to the
+    server URL the person named: a security-key login there is refused before the key is
+    touched (:mod:`tokenstile.broker.origin`)."""
+
+    code = "origin_mismatch"
+
+
+class OAuthError(TokenstileError):
+    """An error that goes on the wire as RFC 6749 section 5.2 JSON: its HTTP ``status``,
+    ``code`` as the ``error`` value, the message as ``error_description``, ``extra`` body
+    members, and headers that keep it out of every cache (plus a ``challenge``, if any).
+
+    The server renders every one through its one exception handler; ``headers`` given
+    here replace the whole header set (a challenge that must come first)."""
+
+    code = "server_error"
+    status: int = 400
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        status: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(description)
+        if status is not None:
+            self.status = status
+        self.extra = dict(extra or {})
+        self._headers = None if headers is None else dict(headers)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": self.code, "error_description": self.message, **self.extra}
+
+    def challenge(self) -> dict[str, str]:
+        """Headers after ``NO_STORE``: a ``WWW-Authenticate`` or a ``Retry-After``."""
+        return {}
+
+    def headers(self) -> dict[str, str]:
+        if self._headers is not None:
+            return dict(self._headers)
+        return {**NO_STORE, **self.challenge()}
+
+
+class InvalidRequest(OAuthError):
+    code = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    code = "invalid_client"
+    status = 401
+
+    def challenge(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="tokenstile"'}
+
+
+class InvalidGrant(OAuthError):
+    code = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    code = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    code = "unsupported_grant_type"
+
+
+class UnsupportedTokenType(OAuthError):
+    code = "unsupported_token_type"
+
+
+class InvalidScope(OAuthError):
+    code = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    code = "invalid_target"
+
+
+class InsufficientAssurance(InvalidTarget):
+    """The session's ``acr`` is below the audience's minimum."""
+
+
+class TemporarilyUnavailable(OAuthError):
+    """The service cannot answer now; ``retry_after`` (seconds) goes in ``Retry-After``."""
+
+    code = "temporarily_unavailable"
+    status = 503
+
+    def __init__(self, description: str, *, retry_after: str | None = None) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+    def challenge(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": self.retry_after}
+
+
+class ServerError(OAuthError):
+    """What the server answers for an error it did not mean to show: 500, no detail."""
+
+    code = "server_error"
+    status = 500
+
+
+class InvalidToken(OAuthError):
+    """An access token a resource server must refuse (RFC 6750 section 3.1 ``invalid_token``);
+    each subclass names the reason in its ``code``."""
 
     code = "invalid_token"
+    status = 401
 
 
 class MalformedToken(InvalidToken):
@@ -130,72 +249,3 @@ class TokenExpired(InvalidToken):
 
 class TokenNotYetValid(InvalidToken):
     code = "token_not_yet_valid"
-
-
-class JwksUnavailable(TokenstileError):
-    code = "jwks_unavailable"
-
-
-class OriginMismatch(TokenstileError):
-    """The WebAuthn rp id a server announces (or a configured pin) does not belong to the
-    server URL the person named: a security-key login there is refused before the key is
-    touched (:mod:`tokenstile.broker.origin`)."""
-
-    code = "origin_mismatch"
-
-
-class OAuthError(TokenstileError):
-    """An error that goes on the wire as RFC 6749 section 5.2 JSON."""
-
-    code = "server_error"
-    status: int = 400
-
-    def __init__(self, description: str, *, status: int | None = None) -> None:
-        super().__init__(description)
-        if status is not None:
-            self.status = status
-
-    def to_json(self) -> dict[str, str]:
-        return {"error": self.code, "error_description": self.message}
-
-
-class InvalidRequest(OAuthError):
-    code = "invalid_request"
-
-
-class InvalidClient(OAuthError):
-    code = "invalid_client"
-    status = 401
-
-
-class InvalidGrant(OAuthError):
-    code = "invalid_grant"
-
-
-class UnauthorizedClient(OAuthError):
-    code = "unauthorized_client"
-
-
-class UnsupportedGrantType(OAuthError):
-    code = "unsupported_grant_type"
-
-
-class UnsupportedTokenType(OAuthError):
-    code = "unsupported_token_type"
-
-
-class InvalidScope(OAuthError):
-    code = "invalid_scope"
-
-
-class InvalidTarget(OAuthError):
-    code = "invalid_target"
-
-
-class InsufficientAssurance(InvalidTarget):
-    """The session's ``acr`` is below the audience's minimum."""
-
-
-class TemporarilyUnavailable(OAuthError):
-    code = "temporarily_unavailable"
-    status = 503

@@ -1,8 +1,7 @@
 """The admin HTTP API of every factor: bearer-token authorisation (RFC 6750), bodies, errors.
 
-A router that serves admin endpoints is built by ``admin_router``: its routes are
-``AdminRoute``s and each has the dependency of a ``BearerAuth`` (``ADMIN_SCOPE``, enabled
-admins only)::
+A router that serves admin endpoints is built by ``admin_router``: each of its routes
+has the dependency of a ``BearerAuth`` (``ADMIN_SCOPE``, enabled admins only)::
 
     router = admin_router(service, store, prefix="/admin/otp", tags=["admin: otp"])
     call = AdminWork((NotFound, 404, "not_found"), (Conflict, 409, "conflict"))
@@ -31,28 +30,26 @@ What is refused, and how (RFC 6750 section 3; RFC 9449 section 7.1 for DPoP):
 - a good token without the scope, or of a person who is no longer an admin: 403
   ``insufficient_scope``.
 
-The route class turns ``BearerError`` and ``AdminApiError`` into JSON responses itself,
-so the application needs no extra exception handler. ``read_admin_body`` refuses a body
+``BearerError`` and ``AdminApiError`` are ``OAuthError`` subclasses: the application's one
+exception handler renders them like every other error. ``read_admin_body`` refuses a body
 that is not the endpoint's model with 400 ``invalid_request``; ``AdminWork`` runs the
 repository call in the thread pool and turns the repository's refusals into admin errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
 
-from tokenstile.errors import TokenstileError
+from tokenstile.errors import OAuthError, TokenstileError
 from tokenstile.server.dpop import check_binding, presented_token
-from tokenstile.server.wire import JSON, is_json, no_store_json
+from tokenstile.server.wire import JSON, is_json
 from tokenstile.store.repository import Store, is_plain_text
 from tokenstile.tokens.dpop import DPOP_ALGORITHMS, DpopProofError
 from tokenstile.tokens.model import ADMIN_SCOPE, LOCAL_AUDIENCE
@@ -74,23 +71,25 @@ bearer_scheme = HTTPBearer(
 NO_TOKEN = "Send an access token: Authorization: Bearer <token> (or DPoP <token>)."  # noqa: S105
 
 
-class BearerError(Exception):
-    """A refused access token; renders itself as RFC 6750 JSON plus its challenge.
+class BearerError(OAuthError):
+    """A refused access token: RFC 6750 JSON plus its ``WWW-Authenticate`` challenge.
 
     ``invalid_dpop_proof`` is challenged under the DPoP scheme (RFC 9449 section 7.1),
-    everything else under Bearer.
+    everything else under Bearer; with no ``error`` (no token was sent, section 3.1) the
+    challenge names none and the body says ``invalid_request``.
     """
+
+    code = "invalid_bearer_token"
 
     def __init__(
         self, status: int, error: str | None, description: str, *, scope: str | None = None
     ) -> None:
-        super().__init__(description)
-        self.status = status
+        super().__init__(description, status=status)
         self.error = error
-        self.description = description
+        self.code = error or "invalid_request"
         self.scope = scope
 
-    def response(self) -> Response:
+    def challenge(self) -> dict[str, str]:
         dpop_algs = " ".join(DPOP_ALGORITHMS)
         scheme = "DPoP" if self.error == "invalid_dpop_proof" else "Bearer"
         challenge = f'{scheme} realm="{REALM}"'
@@ -100,41 +99,20 @@ class BearerError(Exception):
             challenge += f', error="{self.error}"'
         if self.scope is not None:
             challenge += f', scope="{self.scope}"'
-        body = {"error": self.error or "invalid_request", "error_description": self.description}
-        return no_store_json(body, self.status, {"WWW-Authenticate": challenge})
+        return {"WWW-Authenticate": challenge}
 
 
-class AdminApiError(Exception):
-    """A refused admin request (bad input, unknown serial, wrong state): JSON, no trace."""
+class AdminApiError(OAuthError):
+    """A refused admin request (bad input, unknown serial, wrong state): JSON, no trace.
+    ``error`` is the answer's ``error`` value; ``extra`` members join the body."""
+
+    code = "admin_request_refused"
 
     def __init__(
         self, status: int, error: str, description: str, extra: dict[str, Any] | None = None
     ) -> None:
-        super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
-        self.extra = extra or {}
-
-    def response(self) -> Response:
-        body = {"error": self.error, "error_description": self.description, **self.extra}
-        return no_store_json(body, self.status)
-
-
-class AdminRoute(APIRoute):
-    """An ``APIRoute`` that renders ``BearerError`` and ``AdminApiError`` raised by its
-    dependencies or its endpoint; other errors reach the application's handlers."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def guarded(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except (BearerError, AdminApiError) as exc:
-                return exc.response()
-
-        return guarded
+        super().__init__(description, status=status, extra=extra)
+        self.code = error
 
 
 def check_plain_text(name: str, value: str | None) -> None:
@@ -291,11 +269,10 @@ def admin_router(
     responses: dict[int | str, dict[str, Any]] | None = None,
 ) -> APIRouter:
     """A router of admin endpoints: each needs an admin's access token (``BearerAuth``)
-    and renders its ``BearerError`` and ``AdminApiError`` itself (``AdminRoute``)."""
+    and raises ``BearerError`` and ``AdminApiError`` for the application's handler."""
     return APIRouter(
         prefix=prefix,
         tags=list(tags),
-        route_class=AdminRoute,
         dependencies=[Depends(bearer_scheme), Depends(BearerAuth(service, store))],
         responses=responses,
     )

@@ -26,8 +26,11 @@ from tokenstile.deployment import Deployment
 from tokenstile.errors import (
     InvalidClient,
     InvalidRequest,
+    InvalidToken,
     OAuthError,
+    ServerError,
     StoreUnavailable,
+    TemporarilyUnavailable,
     TokenstileError,
     UnsupportedGrantType,
 )
@@ -38,7 +41,13 @@ from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.piv_routes import piv_router
 from tokenstile.server.rate_limit import install_rate_limits
 from tokenstile.server.webauthn_routes import webauthn_router
-from tokenstile.server.wire import NO_STORE, json_response, read_form, request_origin
+from tokenstile.server.wire import (
+    NO_STORE,
+    error_response,
+    json_response,
+    read_form,
+    request_origin,
+)
 from tokenstile.store.purge import PeriodicPurge
 from tokenstile.tokens.dpop import DpopProofError
 from tokenstile.tokens.model import Client
@@ -85,13 +94,6 @@ def allowed_methods(app: FastAPI, request: Request) -> list[str]:
             for route in app.router.routes
         )
     ]
-
-
-def oauth_error_response(exc: OAuthError) -> Response:
-    headers = dict(NO_STORE)
-    if isinstance(exc, InvalidClient):
-        headers["WWW-Authenticate"] = 'Basic realm="tokenstile"'
-    return json_response(exc.to_json(), exc.status, headers)
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -156,35 +158,34 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
             raise InvalidClient("This client must authenticate with its secret.")
         return client
 
-    @app.exception_handler(OAuthError)
-    async def _oauth_error(_request: Request, exc: OAuthError) -> Response:
-        return oauth_error_response(exc)
+    def as_oauth_error(request: Request, exc: Exception) -> OAuthError:
+        """What the answer to ``exc`` says: an ``OAuthError`` as it is; the store's
+        unavailability as 503 with its ``Retry-After``; a refused request as FastAPI or
+        Starlette saw it; any other failure as 500 with no detail."""
+        if isinstance(exc, OAuthError):
+            return exc
+        if isinstance(exc, StoreUnavailable):
+            log.warning("store unavailable (%s): %s", exc.reason, exc.message)
+            sentence, retry_after = UNAVAILABLE.get(exc.reason, UNAVAILABLE["unreachable"])
+            return TemporarilyUnavailable(sentence, retry_after=retry_after)
+        if isinstance(exc, RequestValidationError):
+            return InvalidRequest("The request is malformed.")
+        if isinstance(exc, StarletteHTTPException):
+            headers = dict(exc.headers or {})
+            if exc.status_code == 405:
+                # Starlette names the methods of the first route matching the path only.
+                headers["Allow"] = ", ".join(allowed_methods(app, request))
+            return InvalidRequest(str(exc.detail), status=exc.status_code, headers=headers)
+        if isinstance(exc, TokenstileError):
+            log.error("request failed: %s (%s)", exc.message, exc.code)
+        return ServerError("The token service failed.")
 
-    @app.exception_handler(StoreUnavailable)
-    async def _unavailable(_request: Request, exc: StoreUnavailable) -> Response:
-        log.warning("store unavailable (%s): %s", exc.reason, exc.message)
-        sentence, retry_after = UNAVAILABLE.get(exc.reason, UNAVAILABLE["unreachable"])
-        body = {"error": "temporarily_unavailable", "error_description": sentence}
-        return json_response(body, 503, {**NO_STORE, "Retry-After": retry_after})
+    async def render_error(request: Request, exc: Exception) -> Response:
+        """The one exception handler: every error the application answers goes through it."""
+        return error_response(as_oauth_error(request, exc))
 
-    @app.exception_handler(TokenstileError)
-    async def _tokenstile_error(_request: Request, exc: TokenstileError) -> Response:
-        log.error("request failed: %s (%s)", exc.message, exc.code)
-        body = {"error": "server_error", "error_description": "The token service failed."}
-        return json_response(body, 500, NO_STORE)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
-        return oauth_error_response(InvalidRequest("The request is malformed."))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        body = {"error": "invalid_request", "error_description": str(exc.detail)}
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            # Starlette names the methods of the first route matching the path only.
-            headers["Allow"] = ", ".join(allowed_methods(app, request))
-        return json_response(body, exc.status_code, headers)
+    for kind in (TokenstileError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(kind, render_error)
 
     def metadata() -> dict[str, Any]:
         return {
@@ -365,13 +366,10 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
         # RFC 9449 section 7.1: a DPoP-bound token comes under the DPoP scheme, with a proof.
         challenge = f'Bearer realm="tokenstile", DPoP algs="{dpop_algs}"'
         if presented is None:
-            return json_response(
-                {
-                    "error": "invalid_request",
-                    "error_description": "Send a Bearer or DPoP access token.",
-                },
-                401,
-                {"WWW-Authenticate": challenge, **NO_STORE},
+            raise InvalidRequest(
+                "Send a Bearer or DPoP access token.",
+                status=401,
+                headers={"WWW-Authenticate": challenge, **NO_STORE},
             )
         kind, token_value = presented
 
@@ -389,17 +387,20 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
             raise
         except DpopProofError as exc:
             error = "invalid_dpop_proof" if kind == "dpop" else "invalid_token"
-            return json_response(
-                {"error": error, "error_description": exc.message},
-                401,
-                {"WWW-Authenticate": f'DPoP algs="{dpop_algs}", error="{error}"', **NO_STORE},
+            refused = InvalidToken(
+                exc.message,
+                headers={
+                    "WWW-Authenticate": f'DPoP algs="{dpop_algs}", error="{error}"',
+                    **NO_STORE,
+                },
             )
-        except TokenstileError:
-            return json_response(
-                {"error": "invalid_token", "error_description": "The access token is not valid."},
-                401,
-                {"WWW-Authenticate": f'{challenge}, error="invalid_token"', **NO_STORE},
-            )
+            refused.code = error
+            raise refused from exc
+        except TokenstileError as exc:
+            raise InvalidToken(
+                "The access token is not valid.",
+                headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"', **NO_STORE},
+            ) from exc
         return json_response(body, headers=NO_STORE)
 
     for method in ("GET", "POST"):

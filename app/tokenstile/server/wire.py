@@ -1,5 +1,7 @@
 """What every route puts on and takes off the wire: JSON out, strict JSON or form in.
 
+``error_response`` renders any ``OAuthError``; the application's one exception handler uses it.
+
 Answers are compact JSON; anything that carries a token, a challenge or an error is sent
 with ``NO_STORE`` (RFC 6749 section 5.1). Request bodies are read strictly: the right
 media type, a size cap, and no member or parameter given twice, so that two parsers can
@@ -16,11 +18,12 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokenstile.errors import InvalidRequest
+from tokenstile import errors
+from tokenstile.errors import InvalidRequest, OAuthError
 
 JSON: Final = "application/json"
 FORM: Final = "application/x-www-form-urlencoded"
-NO_STORE: Final[Mapping[str, str]] = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE: Final[Mapping[str, str]] = errors.NO_STORE  # defined where every error answer uses it
 MAX_FORM_BYTES: Final = 16 * 1024
 
 
@@ -45,6 +48,11 @@ def no_store_json(
 ) -> Response:
     """``body`` as compact JSON that no cache keeps; ``headers`` come after ``NO_STORE``."""
     return json_response(body, status, NO_STORE if headers is None else {**NO_STORE, **headers})
+
+
+def error_response(exc: OAuthError) -> Response:
+    """The one way an error goes on the wire: its status, its JSON, its headers."""
+    return json_response(exc.to_json(), exc.status, exc.headers())
 
 
 def request_origin(request: Request) -> str:

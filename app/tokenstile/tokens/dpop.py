@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from tokenstile.clock import Clock, SystemClock
-from tokenstile.errors import BadSignature, ConfigError, InvalidToken, OAuthError
+from tokenstile.errors import BadSignature, ConfigError, InvalidToken
 from tokenstile.tokens.jose import (
     STRICT_JSON,
     VerifyingKey,
@@ -86,14 +86,15 @@ _HEADER_CACHE_SIZE: Final = 256
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 
-class DpopProofError(OAuthError, InvalidToken):
+class DpopProofError(InvalidToken):
     """A DPoP proof is missing, malformed, or does not fit the request or the token.
 
-    An ``OAuthError`` (the token endpoint answers RFC 9449's ``invalid_dpop_proof``, 400)
-    and an ``InvalidToken`` (a resource server that catches those refuses the request).
+    An ``InvalidToken`` (a resource server that catches those refuses the request), and
+    so an ``OAuthError``: the token endpoint answers RFC 9449's ``invalid_dpop_proof``, 400.
     """
 
     code = "invalid_dpop_proof"
+    status = 400
 
 
 class ReplayCache(Protocol):
