@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 class DemoSessionError(TokenstileError):
     """Another demo's session is the one apps see now."""
 
-    code = "demo_error"
+    code = "demo_session_error"
 
 
 class MemorySessionStore:

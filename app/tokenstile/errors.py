@@ -1,39 +1,137 @@
-"""Every error Tokenstile raises on purpose, with a stable ``code``.
+"""Every error Tokenstile raises on purpose: one tree under ``TokenstileError``, each class
+with a stable ``code``.
 
-The tree::
+The whole tree, every class with the module (under ``tokenstile``) that defines it and its
+``code``; an ``OAuthError`` also shows its HTTP status where it differs from its parent's
+(``tests/unit/test_error_tree.py`` checks that this drawing names every class)::
 
-    TokenstileError                    code
-    ├── ConfigError                    config_error
-    ├── StoreError                     store_error
-    │   ├── StoreUnavailable           store_unavailable
-    │   ├── StoreNotInitialised        store_not_initialised
-    │   └── NotFound                   not_found
-    ├── KeyEncryptionError             kek_mismatch
-    ├── InvalidToken                   invalid_token   (what a resource server sees)
-    │   ├── MalformedToken             token_malformed
-    │   ├── TokenTooLarge              token_too_large
-    │   ├── UnsupportedAlgorithm       token_bad_alg
-    │   ├── ForbiddenHeader            token_forbidden_header
-    │   ├── WrongTokenType             token_wrong_typ
-    │   ├── UnknownKey                 token_unknown_kid
-    │   ├── BadSignature               token_bad_signature
-    │   ├── InvalidClaim               token_invalid_claim
-    │   ├── TokenExpired               token_expired
-    │   └── TokenNotYetValid           token_not_yet_valid
-    ├── JwksUnavailable                jwks_unavailable
-    ├── OriginMismatch                 origin_mismatch (a server pretends to be another)
-    └── OAuthError                     the RFC 6749 ``error`` value
-        ├── InvalidRequest             invalid_request
-        ├── InvalidClient              invalid_client       (401)
-        ├── InvalidGrant               invalid_grant
-        ├── UnauthorizedClient         unauthorized_client
-        ├── UnsupportedGrantType       unsupported_grant_type
-        ├── InvalidScope               invalid_scope
-        ├── InvalidTarget              invalid_target       (RFC 8707)
-        └── InsufficientAssurance      invalid_target with an acr explanation
+    class                              module                    code
+    TokenstileError                    errors                    tokenstile_error
+    ├── ConfigError                    errors                    config_error
+    ├── StoreError                     errors                    store_error
+    │   ├── StoreUnavailable           errors                    store_unavailable
+    │   ├── StoreNotInitialised        errors                    store_not_initialised
+    │   ├── NotFound                   errors                    not_found
+    │   ├── OtpConflict                factors.otp_tx            otp_conflict
+    │   │   └── OtpSerialTaken         factors.otp_tx            otp_conflict
+    │   ├── PivConflict                factors.piv_port          piv_conflict
+    │   ├── WebAuthnConflict           factors.webauthn_service  webauthn_conflict
+    │   └── AdminConflict              store.admin_repository    admin_conflict
+    ├── KeyEncryptionError             errors                    kek_mismatch
+    ├── JwksUnavailable                errors                    jwks_unavailable
+    ├── OriginMismatch                 errors                    origin_mismatch
+    ├── OAuthError                     errors                    server_error (400)
+    │   ├── InvalidRequest             errors                    invalid_request
+    │   ├── InvalidClient              errors                    invalid_client (401)
+    │   ├── InvalidGrant               errors                    invalid_grant
+    │   ├── UnauthorizedClient         errors                    unauthorized_client
+    │   ├── UnsupportedGrantType       errors                    unsupported_grant_type
+    │   ├── UnsupportedTokenType       errors                    unsupported_token_type
+    │   ├── InvalidScope               errors                    invalid_scope
+    │   ├── InvalidTarget              errors                    invalid_target
+    │   │   └── InsufficientAssurance  errors                    invalid_target
+    │   ├── TemporarilyUnavailable     errors                    temporarily_unavailable (503)
+    │   ├── ServerError                errors                    server_error (500)
+    │   ├── InvalidToken               errors                    invalid_token (401)
+    │   │   ├── MalformedToken         errors                    token_malformed
+    │   │   ├── TokenTooLarge          errors                    token_too_large
+    │   │   ├── UnsupportedAlgorithm   errors                    token_bad_alg
+    │   │   ├── ForbiddenHeader        errors                    token_forbidden_header
+    │   │   ├── WrongTokenType         errors                    token_wrong_typ
+    │   │   ├── UnknownKey             errors                    token_unknown_kid
+    │   │   ├── BadSignature           errors                    token_bad_signature
+    │   │   ├── InvalidClaim           errors                    token_invalid_claim
+    │   │   ├── TokenExpired           errors                    token_expired
+    │   │   ├── TokenNotYetValid       errors                    token_not_yet_valid
+    │   │   └── DpopProofError         tokens.dpop               invalid_dpop_proof (400)
+    │   ├── BearerError                server.admin_auth         invalid_bearer_token (401)
+    │   └── AdminApiError              server.admin_auth         admin_request_refused
+    ├── ServerAnswer                   broker.client             server_answer
+    ├── BrokerError                    broker.errors             broker_error
+    │   ├── NotLoggedIn                broker.errors             not_logged_in
+    │   ├── ServerUnreachable          broker.errors             server_unreachable
+    │   ├── KeychainUnavailable        broker.errors             keychain_unavailable
+    │   ├── ServerRefusal              broker.errors             broker_error
+    │   │   ├── LoginRefused           broker.errors             login_refused
+    │   │   └── TokenRefused           broker.errors             token_refused
+    │   └── ServiceError               broker.errors             service_error
+    ├── DemoError                      demo_kiosk                demo_error
+    ├── DemoSessionError               demo_session              demo_session_error
+    ├── DeviceError                    devices.errors            device_error
+    │   ├── PcscUnavailable            devices.errors            pcsc_unavailable
+    │   ├── NoReader                   devices.errors            no_reader
+    │   ├── NoCard                     devices.errors            no_card
+    │   ├── CardRemoved                devices.errors            card_removed
+    │   ├── CardReset                  devices.errors            card_reset
+    │   ├── CardInUse                  devices.errors            card_in_use
+    │   ├── CardCommunicationError     devices.errors            card_io_error
+    │   ├── NotPivCard                 devices.errors            not_piv_card
+    │   ├── InvalidCardData            devices.errors            invalid_card_data
+    │   ├── UnsupportedKey             devices.errors            unsupported_key
+    │   ├── InvalidPinFormat           devices.errors            invalid_pin_format
+    │   ├── NoSecurityKey              devices.errors            no_security_key
+    │   ├── CardCommandError           devices.errors            card_command_failed
+    │   │   ├── WrongPin               devices.errors            wrong_pin
+    │   │   ├── PinBlocked             devices.errors            pin_blocked
+    │   │   ├── WrongPuk               devices.errors            wrong_puk
+    │   │   ├── PukBlocked             devices.errors            puk_blocked
+    │   │   ├── PinRequired            devices.errors            pin_required
+    │   │   ├── ManagementKeyRejected  devices.errors            management_key_rejected
+    │   │   └── ObjectNotFound         devices.errors            object_not_found
+    │   │       └── NoCertificate      devices.errors            no_certificate
+    │   ├── SecurityKeyError           devices.fido2_errors      security_key_error
+    │   │   ├── KeyWrongPin            devices.fido2_errors      key_wrong_pin
+    │   │   ├── KeyPinBlocked          devices.fido2_errors      key_pin_blocked
+    │   │   ├── KeyPinAuthBlocked      devices.fido2_errors      key_pin_auth_blocked
+    │   │   ├── KeyPinNotSet           devices.fido2_errors      key_pin_not_set
+    │   │   ├── KeyPinRequired         devices.fido2_errors      key_pin_required
+    │   │   ├── KeyPinPolicy           devices.fido2_errors      key_pin_policy
+    │   │   ├── KeyUvBlocked           devices.fido2_errors      key_uv_blocked
+    │   │   ├── KeyUvFailed            devices.fido2_errors      key_uv_failed
+    │   │   ├── KeyTimedOut            devices.fido2_errors      key_timed_out
+    │   │   ├── KeyCancelled           devices.fido2_errors      key_cancelled
+    │   │   ├── KeyRemoved             devices.fido2_errors      key_removed
+    │   │   ├── KeyNoCredential        devices.fido2_errors      key_no_credential
+    │   │   ├── KeyAlreadyEnrolled     devices.fido2_errors      key_already_enrolled
+    │   │   ├── KeyDenied              devices.fido2_errors      key_denied
+    │   │   ├── KeyUnsupported         devices.fido2_errors      key_unsupported
+    │   │   └── KeyCommunicationError  devices.fido2_errors      key_io_error
+    │   ├── PinEntryCancelled          devices.piv_login         pin_entry_cancelled
+    │   └── ForeignChallengeRefused    devices.piv_login         piv_foreign_challenge
+    ├── OtpError                       factors.otp               otp_error
+    │   ├── InvalidOtpParameters       factors.otp               otp_bad_parameters
+    │   ├── InvalidOtpSecret           factors.otp               otp_bad_secret
+    │   ├── OtpResyncFailed            factors.otp               otp_resync_failed
+    │   └── OtpCodeRefused             factors.otp_tx            otp_code_refused
+    ├── PivError                       factors.piv               piv_error
+    │   ├── MalformedCertificate       factors.piv               piv_malformed_certificate
+    │   ├── CertificateRefused         factors.piv               piv_certificate_refused
+    │   ├── UnsupportedPublicKey       factors.piv               piv_unsupported_key
+    │   └── IssuingCaError             factors.piv               piv_ca_error
+    ├── NotAServiceUrl                 factors.piv_message       not_a_service_url
+    ├── ForeignChallenge               factors.piv_message       piv_foreign_message
+    ├── WebAuthnError                  factors.webauthn          webauthn_error
+    │   ├── MalformedResponse          factors.webauthn          webauthn_malformed
+    │   ├── ChallengeRefused           factors.webauthn          webauthn_challenge
+    │   └── CeremonyRejected           factors.webauthn          webauthn_rejected
+    ├── NotAdmin                       kiosk.admin.session       not_admin
+    ├── SessionEnded                   kiosk.admin.session       session_ended
+    ├── TaskCancelled                  kiosk.admin.session       task_cancelled
+    ├── JwkFormatError                 tokens.jose               jwk_format
+    ├── StatusWordError                virtual.apdu              status_word
+    ├── VirtualKeyFileError            virtual.key_file          virtual_key_file
+    ├── KeyOperationError              virtual.piv_keys          key_operation
+    ├── TlvError                       virtual.piv_objects       tlv_malformed
+    ├── VirtualCardFileError           virtual.piv_state         virtual_card_file
+    └── VpcdError                      virtual.vpcd              vpcd_unavailable
 
-The server turns an ``OAuthError`` into RFC 6749 section 5.2 JSON in one handler; the
-messages are written for the person reading them and never contain a secret.
+``OAuthError`` is every error the token service answers with: it carries its HTTP
+``status``, its ``code`` is the answer's ``error`` value (``BearerError`` and
+``AdminApiError`` take theirs per instance), and its ``headers`` keep it out of caches and
+add its challenge. The server renders every error through one exception handler
+(``server.app``): an ``OAuthError`` as it is, ``StoreUnavailable`` as
+``TemporarilyUnavailable``, anything else as ``ServerError`` without detail. The messages
+are written for the person reading them and never contain a secret.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from tokenstile.broker.errors import (
 )
 from tokenstile.broker.model import TokenGrant
 from tokenstile.broker.origin import webauthn_origin
-from tokenstile.errors import ConfigError, OriginMismatch
+from tokenstile.errors import ConfigError, OriginMismatch, TokenstileError
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.tokens.loopback import is_loopback
 
@@ -52,8 +52,10 @@ TOKEN_TYPE_ACCESS: Final = "urn:ietf:params:oauth:token-type:access_token"  # no
 _ERROR_BODY_LIMIT: Final = 300
 
 
-class ServerAnswer(Exception):
+class ServerAnswer(TokenstileError):
     """An OAuth error answer, before it becomes a ``LoginRefused`` or ``TokenRefused``."""
+
+    code = "server_answer"
 
     def __init__(
         self, status: int, error: str, description: str, retry_after: float | None

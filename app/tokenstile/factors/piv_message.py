@@ -34,18 +34,24 @@ import ipaddress
 from typing import Final
 from urllib.parse import urlsplit
 
+from tokenstile.errors import TokenstileError
+
 MESSAGE_PREFIX: Final = b"Tokenstile PIV login v1\x00"
 CHALLENGE_BYTES: Final = 32
 MAX_ORIGIN_BYTES: Final = 1024
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
-class NotAServiceUrl(ValueError):
+class NotAServiceUrl(TokenstileError):
     """A URL that names no token service origin (scheme http/https and a host)."""
 
+    code = "not_a_service_url"
 
-class ForeignChallenge(ValueError):
+
+class ForeignChallenge(TokenstileError):
     """A challenge that is not exactly 32 bytes: not a Tokenstile login, never signed."""
+
+    code = "piv_foreign_message"
 
 
 def service_origin(url: str) -> str:

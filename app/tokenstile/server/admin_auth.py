@@ -80,6 +80,7 @@ class BearerError(OAuthError):
     """
 
     code = "invalid_bearer_token"
+    status = 401
 
     def __init__(
         self, status: int, error: str | None, description: str, *, scope: str | None = None

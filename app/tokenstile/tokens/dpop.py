@@ -47,6 +47,7 @@ from tokenstile.clock import Clock, SystemClock
 from tokenstile.errors import BadSignature, ConfigError, InvalidToken
 from tokenstile.tokens.jose import (
     STRICT_JSON,
+    JwkFormatError,
     VerifyingKey,
     b64url_encode,
     b64url_strict,
@@ -321,7 +322,7 @@ class DpopVerifier:
             raise _problem("jwk carries private key material")
         try:
             key = verifying_key(key_jwk)
-        except (ValueError, UnicodeEncodeError):
+        except (JwkFormatError, ValueError, UnicodeEncodeError):
             raise _problem("carries a jwk that is not a valid public key") from None
         if key is None or key.alg != alg:
             raise _problem(f"says {alg} but its jwk is not a key for {alg}")

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from tokenstile.errors import BadSignature
+from tokenstile.errors import BadSignature, TokenstileError
 
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*")
 
@@ -116,8 +116,10 @@ def strict_header(part: bytes) -> Any:
 SIGNATURE_BYTES: Final = 64  # ES256 is raw r || s (RFC 7518 section 3.4); Ed25519 is 64
 
 
-class JwkFormatError(ValueError):
+class JwkFormatError(TokenstileError):
     """A JWK Set or one of its keys is not what RFC 7517 describes."""
+
+    code = "jwk_format"
 
 
 class Es256Key:

@@ -93,7 +93,7 @@ def _show(value: object) -> str:
 
 
 def _load_jwks(jwks: object) -> dict[str, _VerifyingKey]:
-    """The usable keys of a JWK Set by ``kid``; raise ``ValueError`` if it is no JWK Set."""
+    """The usable keys of a JWK Set by ``kid``; raise ``JwkFormatError`` if it is no JWK Set."""
     if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list):
         raise _JwksFormatError("not a JWK Set (a JSON object with a 'keys' array)")
     keys: dict[str, _VerifyingKey] = {}
@@ -110,7 +110,7 @@ def _load_jwks(jwks: object) -> dict[str, _VerifyingKey]:
             continue
         try:
             key = _public_key(jwk)
-        except (ValueError, UnicodeEncodeError, binascii.Error):
+        except (_JwksFormatError, ValueError, UnicodeEncodeError, binascii.Error):
             logger.warning("JWKS key %s is not a valid public key; ignored", _show(kid))
             continue
         if key is None:
@@ -255,7 +255,7 @@ class AccessTokenVerifier:
         else:
             try:
                 self._keys = _load_jwks(jwks)
-            except ValueError as exc:
+            except _JwksFormatError as exc:
                 raise ConfigError(
                     f"The JWKS given to the token verifier is invalid: {exc}."
                 ) from exc
@@ -513,7 +513,7 @@ class AccessTokenVerifier:
             raise JwksUnavailable(f"The JWKS at {url} is larger than {_MAX_JWKS_BYTES} bytes.")
         try:
             keys = _load_jwks(_JSON.decode(body.decode("utf-8")))
-        except ValueError as exc:
+        except (_JwksFormatError, ValueError) as exc:
             raise JwksUnavailable(f"The document at {url} is not a valid JWKS: {exc}.") from exc
         logger.info("Loaded %d signing keys from %s", len(keys), url)
         return keys

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from tokenstile.errors import TokenstileError
+
 
 class SW(IntEnum):
     """The status words the cards use (SP 800-73-4 Part 2 section 3, ISO 7816-4 5.6)."""
@@ -35,8 +37,10 @@ class SW(IntEnum):
     NO_PRECISE_DIAGNOSIS = 0x6F00
 
 
-class StatusWordError(Exception):
+class StatusWordError(TokenstileError):
     """Ends a command with ``sw`` and no data."""
+
+    code = "status_word"
 
     def __init__(self, sw: int) -> None:
         super().__init__(f"SW {sw:04X}")

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from tokenstile.errors import TokenstileError
 from tokenstile.virtual.piv_objects import Algorithm, tlv
 from tokenstile.virtual.piv_state import PivPrivateKey
 
@@ -30,8 +31,10 @@ MANAGEMENT_KEY_LENGTHS = {
 }
 
 
-class KeyOperationError(ValueError):
+class KeyOperationError(TokenstileError):
     """Input the key cannot work on (the card answers 6A80)."""
+
+    code = "key_operation"
 
 
 def generate_key(algorithm: Algorithm) -> PivPrivateKey:

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from datetime import date
 from enum import IntEnum
 
+from tokenstile.errors import TokenstileError
+
 PIV_AID = bytes.fromhex("A000000308000010000100")
 PIV_RID_PIX = bytes.fromhex("A00000030800001000")  # the AID without the version
 
@@ -91,8 +93,10 @@ def is_container_tag(tag: int) -> bool:
     return 0x5FC101 <= tag <= 0x5FC123
 
 
-class TlvError(ValueError):
+class TlvError(TokenstileError):
     """Bytes that are not BER-TLV (the card answers 6A80)."""
+
+    code = "tlv_malformed"
 
 
 def encode_length(length: int) -> bytes:
