@@ -273,3 +273,17 @@ class AccessTokenMinter:
             algorithm=key.alg,
             headers={"typ": "at+jwt", "kid": key.kid},
         )
+
+
+class MintingGrant:
+    """What a grant that issues tokens holds: the minter, and its store, clock, policy and
+    privileged scopes (``SessionOpening``, ``RefreshGrant``)."""
+
+    __slots__ = ("_clock", "_minter", "_policy", "_privileged", "_store")
+
+    def __init__(self, minter: AccessTokenMinter) -> None:
+        self._minter = minter
+        self._store = minter.store
+        self._clock = minter.clock
+        self._policy = minter.policy
+        self._privileged = minter.privileged

@@ -35,7 +35,7 @@ from tokenstile.errors import InvalidGrant, InvalidRequest, InvalidScope, OAuthE
 from tokenstile.tokens.dpop import DpopProofError
 from tokenstile.tokens.minting import (
     REFRESH_TOKEN_BYTES,
-    AccessTokenMinter,
+    MintingGrant,
     PendingAccessToken,
     TokenResponse,
     check_audience_allowed,
@@ -56,17 +56,10 @@ class _RefreshOutcome:
     session: Session | None = None
 
 
-class RefreshGrant:
+class RefreshGrant(MintingGrant):
     """Rotates a refresh token into a new access token and a new refresh token."""
 
-    __slots__ = ("_clock", "_minter", "_policy", "_privileged", "_store")
-
-    def __init__(self, minter: AccessTokenMinter) -> None:
-        self._minter = minter
-        self._store = minter.store
-        self._clock = minter.clock
-        self._policy = minter.policy
-        self._privileged = minter.privileged
+    __slots__ = ()
 
     def refresh(
         self,

@@ -14,7 +14,7 @@ from typing import Any
 from tokenstile.errors import InvalidGrant, InvalidScope, UnauthorizedClient
 from tokenstile.tokens.minting import (
     REFRESH_TOKEN_BYTES,
-    AccessTokenMinter,
+    MintingGrant,
     TokenResponse,
     check_audience_allowed,
     dpop_required,
@@ -24,17 +24,10 @@ from tokenstile.tokens.minting import (
 from tokenstile.tokens.model import AuditEvent, Client, Session, User
 
 
-class SessionOpening:
+class SessionOpening(MintingGrant):
     """The grant a factor login ends in (the factor itself was checked by the caller)."""
 
-    __slots__ = ("_clock", "_minter", "_policy", "_privileged", "_store")
-
-    def __init__(self, minter: AccessTokenMinter) -> None:
-        self._minter = minter
-        self._store = minter.store
-        self._clock = minter.clock
-        self._policy = minter.policy
-        self._privileged = minter.privileged
+    __slots__ = ()
 
     def open_session(
         self,
