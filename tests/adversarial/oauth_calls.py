@@ -6,10 +6,38 @@ from __future__ import annotations
 import httpx
 
 from tests.adversarial.conftest import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
+from tokenstile.deployment import Deployment
+from tokenstile.tokens.model import AudiencePolicy, AuditEvent
 
 PAYROLL = "https://payroll.example"  # a resource server's audience (JWT)
 HR = "https://hr.example"  # a resource server's audience configured opaque
 CUSTOM_PRIVILEGED = "hr:write"  # a scope an admin marked privileged
+
+
+def register_payroll_and_hr(
+    dep: Deployment, *, payroll_scopes: list[str], hr_scopes: list[str]
+) -> str:
+    """The apps the attacks go through: ``payroll`` (audience PAYROLL, JWT) and ``hr``
+    (audience HR, opaque), and the resource server ``payroll-api`` that may introspect
+    both audiences; its client secret."""
+    dep.add_client(
+        "payroll", kind="app", audiences=[PAYROLL], scopes=payroll_scopes, client_id="payroll"
+    )
+    dep.add_client("hr", kind="app", audiences=[HR], scopes=hr_scopes, client_id="hr")
+    _, secret = dep.add_client(
+        "payroll-api",
+        kind="resource-server",
+        audiences=[PAYROLL, HR],
+        scopes=[],
+        client_id="payroll-api",
+    )
+    assert secret is not None
+    dep.store.set_audience(
+        AudiencePolicy(HR, token_format="opaque"),
+        at=dep.clock.now(),
+        audit=AuditEvent("audience_set", "info"),
+    )
+    return secret
 
 
 def bearer(token: str) -> dict[str, str]:

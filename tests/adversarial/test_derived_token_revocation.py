@@ -21,11 +21,11 @@ from tests.adversarial.oauth_calls import (
     exchange,
     introspect,
     refresh,
+    register_payroll_and_hr,
     revoke,
     userinfo,
 )
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID
-from tokenstile.tokens.model import AudiencePolicy, AuditEvent
 
 
 @dataclass
@@ -41,26 +41,8 @@ def scene(attacked: Callable[..., AttackedService]) -> Scene:
     (opaque audience) registered; the payroll API may introspect both audiences."""
     service = attacked()
     with service.deployment() as dep:
-        dep.add_client(
-            "payroll",
-            kind="app",
-            audiences=[PAYROLL],
-            scopes=["openid", "payroll:read"],
-            client_id="payroll",
-        )
-        dep.add_client("hr", kind="app", audiences=[HR], scopes=["openid"], client_id="hr")
-        _, secret = dep.add_client(
-            "payroll-api",
-            kind="resource-server",
-            audiences=[PAYROLL, HR],
-            scopes=[],
-            client_id="payroll-api",
-        )
-        assert secret is not None
-        dep.store.set_audience(
-            AudiencePolicy(HR, token_format="opaque"),
-            at=dep.clock.now(),
-            audit=AuditEvent("audience_set", "info"),
+        secret = register_payroll_and_hr(
+            dep, payroll_scopes=["openid", "payroll:read"], hr_scopes=["openid"]
         )
     return Scene(service, ("payroll-api", secret), service.login("alice"))
 

@@ -25,11 +25,12 @@ from tests.adversarial.oauth_calls import (
     admin_users,
     exchange,
     refresh,
+    register_payroll_and_hr,
 )
 from tests.conftest import free_port, start_server
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, DEFAULT_KIOSK_CLIENT_ID, Deployment
-from tokenstile.tokens.model import ADMIN_SCOPE, LOCAL_AUDIENCE, AudiencePolicy, AuditEvent
+from tokenstile.tokens.model import ADMIN_SCOPE, LOCAL_AUDIENCE
 
 PRIVILEGED = {ADMIN_SCOPE, CUSTOM_PRIVILEGED}
 APP_SCOPE = "payroll:read"
@@ -184,28 +185,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         setup = Deployment(settings)
         try:
             setup.init()
-            setup.add_client(
-                "payroll",
-                kind="app",
-                audiences=[PAYROLL],
-                scopes=["openid", "profile", APP_SCOPE, ADMIN_SCOPE, CUSTOM_PRIVILEGED],
-                client_id="payroll",
-            )
-            setup.add_client(
-                "hr", kind="app", audiences=[HR], scopes=["openid", "hr:read"], client_id="hr"
-            )
-            _, secret = setup.add_client(
-                "payroll-api",
-                kind="resource-server",
-                audiences=[PAYROLL, HR],
-                scopes=[],
-                client_id="payroll-api",
-            )
-            assert secret is not None
-            setup.store.set_audience(
-                AudiencePolicy(HR, token_format="opaque"),
-                at=setup.clock.now(),
-                audit=AuditEvent("audience_set", "info"),
+            secret = register_payroll_and_hr(
+                setup,
+                payroll_scopes=["openid", "profile", APP_SCOPE, ADMIN_SCOPE, CUSTOM_PRIVILEGED],
+                hr_scopes=["openid", "hr:read"],
             )
         finally:
             setup.close()
