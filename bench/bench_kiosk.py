@@ -86,7 +86,7 @@ def ready(page):
         if isinstance(top, KioskWindow):
             return bool(top._invitation.text())
     return False
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 sys.exit(main(["kiosk", "--server", sys.argv[1]]))
 """
 )
@@ -154,7 +154,8 @@ def tap_to_signed_in(environment: Any, runs: int) -> dict[str, float]:
     from PySide6.QtCore import QEventLoop, QTimer
 
     from tokenstile.broker import Broker
-    from tokenstile.demo_kiosk import KEY_PIN, MemorySessionStore
+    from tokenstile.broker.memory_store import MemorySessionStore
+    from tokenstile.demo.kiosk import KEY_PIN
     from tokenstile.kiosk.app import application, dispose
     from tokenstile.kiosk.devices import KioskDevices
     from tokenstile.kiosk.rules import KioskRules
@@ -271,7 +272,7 @@ def main() -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     platform = os.environ.get("QT_QPA_PLATFORM") or ("xcb" if os.environ.get("DISPLAY") else "?")
 
-    from tokenstile.demo_kiosk import start_demo
+    from tokenstile.demo.kiosk import start_demo
 
     with tempfile.TemporaryDirectory(prefix="tokenstile-bench-kiosk-") as scratch:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSTILE_")}

@@ -4,7 +4,7 @@
 
 The screens are the real windows, driven through the real flows of the kiosk demo: the
 embedded token service, the software security key, the virtual card (in-process) and
-the demo people's one-time codes (see ``tokenstile.demo_kiosk``). Each file is the
+the demo people's one-time codes (see ``tokenstile.demo.kiosk``). Each file is the
 window as ``QWidget.grab()`` draws it in the X server it runs in (any Qt platform works,
 e.g. ``QT_QPA_PLATFORM=offscreen`` for a quick look; the README's come from Xvfb).
 """
@@ -100,7 +100,7 @@ class Screenshots:
     # -- the walk -----------------------------------------------------------------------------
 
     def run(self) -> int:
-        from tokenstile.demo_kiosk import start_demo
+        from tokenstile.demo.kiosk import start_demo
 
         environment = start_demo(pcsc=False, resource_server=True)
         try:
@@ -118,8 +118,9 @@ class Screenshots:
 
     def kiosk_screens(self, environment: Any) -> None:
         from tokenstile.broker import Broker
+        from tokenstile.broker.memory_store import MemorySessionStore
         from tokenstile.config import load_settings
-        from tokenstile.demo_kiosk import KEY_PIN, MemorySessionStore
+        from tokenstile.demo.kiosk import KEY_PIN
         from tokenstile.kiosk.app import dispose
         from tokenstile.kiosk.service import BrokerSignIn
         from tokenstile.kiosk.widgets import CodeEntry, PinPad
@@ -201,7 +202,7 @@ class Screenshots:
             dispose(window)
 
     def demo_screen(self, environment: Any) -> None:
-        from tokenstile.demo_kiosk import build_demo_window
+        from tokenstile.demo.kiosk import build_demo_window
         from tokenstile.kiosk.app import dispose
 
         window = build_demo_window(environment)
@@ -224,7 +225,7 @@ class Screenshots:
         from PySide6.QtGui import QColor, QImage, QPainter
 
         from tokenstile.broker import Broker
-        from tokenstile.demo_kiosk import KEY_PIN, build_demo_window
+        from tokenstile.demo.kiosk import KEY_PIN, build_demo_window
         from tokenstile.kiosk.app import dispose
         from tokenstile.kiosk.window import Screen
 
@@ -309,7 +310,7 @@ def _sample_app() -> Any:
     """examples/desktop-app/desktop_app.py, imported (it is a script, not a package)."""
     import importlib.util
 
-    from tokenstile.demo_app import SAMPLE_APP
+    from tokenstile.demo.sample_app import SAMPLE_APP
 
     spec = importlib.util.spec_from_file_location("desktop_app", SAMPLE_APP)
     if spec is None or spec.loader is None:

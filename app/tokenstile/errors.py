@@ -55,8 +55,8 @@ The whole tree, every class with the module (under ``tokenstile``) that defines 
     │   │   ├── LoginRefused           broker.errors             login_refused
     │   │   └── TokenRefused           broker.errors             token_refused
     │   └── ServiceError               broker.errors             service_error
-    ├── DemoError                      demo_kiosk                demo_error
-    ├── DemoSessionError               demo_session              demo_session_error
+    ├── DemoError                      demo.kiosk                demo_error
+    ├── DemoSessionError               demo.session              demo_session_error
     ├── DeviceError                    devices.errors            device_error
     │   ├── PcscUnavailable            devices.errors            pcsc_unavailable
     │   ├── NoReader                   devices.errors            no_reader

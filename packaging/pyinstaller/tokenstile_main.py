@@ -3,7 +3,7 @@
 import multiprocessing
 import sys
 
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()

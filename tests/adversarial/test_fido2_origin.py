@@ -210,7 +210,7 @@ def test_the_kiosk_refuses_a_rogue_before_the_key_is_touched(
     attacked: Any, keychain: Any, tmp_path: Path
 ) -> None:
     """The kiosk's (and the admin console's) path: ``BrokerSignIn`` at a rogue's URL."""
-    from tokenstile.cli_fido2 import open_security_key
+    from tokenstile.cli.fido2 import open_security_key
     from tokenstile.errors import OriginMismatch
     from tokenstile.kiosk.service import BrokerSignIn, KeyPrompts
 

@@ -18,7 +18,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from tokenstile.demo_kiosk import CARD_PIN, KEY_PIN, DemoEnvironment, build_demo_window, start_demo
+from tokenstile.demo.kiosk import CARD_PIN, KEY_PIN, DemoEnvironment, build_demo_window, start_demo
 from tokenstile.kiosk.window import Screen
 
 pytestmark = pytest.mark.server

@@ -20,7 +20,7 @@ from tests.conftest import free_port
 from tests.integration.pcsc.conftest import Pcscd, card_present, pcscd, wait_until
 from tests.unit.server.piv_client import HttpPivServer
 from tokenstile import paths
-from tokenstile.demo_kiosk import (
+from tokenstile.demo.kiosk import (
     CARD_PIN,
     KEY_PIN,
     DemoEnvironment,
@@ -173,7 +173,7 @@ def test_the_demo_panel_drives_the_software_devices(
 ) -> None:
     from PySide6.QtCore import Qt
 
-    from tokenstile.kiosk.demo_panel import DemoPanel
+    from tokenstile.demo.panel import DemoPanel
 
     panel = DemoPanel(demo)
     qtbot.addWidget(panel)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 from tokenstile.virtual import VirtualAuthenticator
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import tokenstile.cli
+import tokenstile.cli.main
 from tests.conftest import add_user, kiosk_client, make_deployment
 from tests.unit.test_cli import run
-from tokenstile.cli import _parser
+from tokenstile.cli.main import _parser
 from tokenstile.config import Settings
 from tokenstile.tokens.model import USERNAME_RULE
 
@@ -100,7 +100,7 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 
 
 def test_the_usage_text_names_every_command_and_flag() -> None:
-    usage = tokenstile.cli.__doc__ or ""
+    usage = tokenstile.cli.main.__doc__ or ""
     commands = _commands(_parser())
     for name, parser in commands.items():
         assert f"tokenstile {name}" in usage, name

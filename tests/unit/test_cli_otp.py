@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 from tokenstile.factors.otp import hotp_code, totp_code
 
 SEED = b"12345678901234567890"

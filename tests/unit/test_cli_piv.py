@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.unit.factors.piv_test_pki import make_ca
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 from tokenstile.devices import DirectConnection, PivCard
 from tokenstile.factors.piv import fingerprint
 from tokenstile.virtual.piv_card import PivCardApplet

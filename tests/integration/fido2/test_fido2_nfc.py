@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import add_user, make_deployment
 from tests.integration.pcsc.conftest import READERS, Pcscd, card_present, reader_lock, wait_until
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 from tokenstile.deployment import Deployment
 from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.devices.fido2_errors import KeyWrongPin

@@ -31,7 +31,7 @@ from tests.integration.pcsc.conftest import (
     wait_until,
 )
 from tests.unit.server.piv_client import HttpPivServer, LoginRefused
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment

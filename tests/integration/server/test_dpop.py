@@ -25,7 +25,7 @@ from tests.conftest import ServerProcess, add_user, kiosk_client
 from tests.unit.factors.piv_test_pki import NOW as PIV_NOW
 from tests.unit.factors.piv_test_pki import login_signature, make_card_certificate
 from tests.unit.factors.webauthn_keys import Kiosk
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, DEFAULT_KIOSK_CLIENT_ID, Deployment

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import add_user, kiosk_client, make_deployment
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import JWKS_PROBE_INTERVAL, KEY_PROBE_INTERVAL, Deployment
 from tokenstile.server.app import create_app

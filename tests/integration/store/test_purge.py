@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select
 
 from tests.conftest import ServerProcess, add_user, kiosk_client, make_deployment
 from tests.integration.store.races import at_once
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
 from tokenstile.server.app import create_app

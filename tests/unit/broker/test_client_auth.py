@@ -20,7 +20,7 @@ from tokenstile.broker import (
     TokenstileAuth,
 )
 from tokenstile.broker.store import KeyringStore
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 from tokenstile.clock import FrozenClock
 from tokenstile.errors import ConfigError
 from tokenstile.tokens.dpop import DpopVerifier

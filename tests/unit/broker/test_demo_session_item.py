@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.unit.broker.fakes import MemoryKeyring
-from tokenstile import cli_broker
 from tokenstile.broker.file_store import EncryptedFileStore
 from tokenstile.broker.options import BrokerOptions
 from tokenstile.broker.store import (
@@ -25,6 +24,7 @@ from tokenstile.broker.store import (
     session_item,
     write_demo_marker,
 )
+from tokenstile.cli import session as cli_session
 from tokenstile.errors import TokenstileError
 
 
@@ -104,6 +104,6 @@ def test_the_encrypted_file_store_has_a_demo_file_beside_the_real_one(tmp_path: 
 
 def test_login_is_refused_while_a_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
     write_demo_marker("http://127.0.0.1:8600")
-    args = cli_broker.argparse.Namespace(server="http://127.0.0.1:1", client_id=None)
+    args = cli_session.argparse.Namespace(server="http://127.0.0.1:1", client_id=None)
     with pytest.raises(TokenstileError, match="A kiosk demo is running"):
-        cli_broker._login(args, broker=None)  # type: ignore[arg-type]
+        cli_session._login(args, broker=None)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from tests.conftest import add_user
 from tests.unit.factors.webauthn_keys import Kiosk, resigned
 from tests.unit.server.piv_client import HttpPivServer
 from tests.unit.server.test_webauthn_routes import enroll, sign
-from tokenstile.cli import main
+from tokenstile.cli.main import main
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
 from tokenstile.devices import DirectConnection, PivCard

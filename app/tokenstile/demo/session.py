@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tokenstile.broker.errors import BrokerError, KeychainUnavailable
+from tokenstile.broker.memory_store import MemorySessionStore
 from tokenstile.errors import TokenstileError
 
 if TYPE_CHECKING:
@@ -45,27 +46,6 @@ class DemoSessionError(TokenstileError):
     """Another demo's session is the one apps see now."""
 
     code = "demo_session_error"
-
-
-class MemorySessionStore:
-    """A session store in this process's memory: what the demo falls back to when the
-    machine has no keychain (other programs then cannot see the demo's session)."""
-
-    def __init__(self) -> None:
-        self._document: str | None = None
-
-    @property
-    def location(self) -> str:
-        return "memory (kiosk demo)"
-
-    def load(self) -> str | None:
-        return self._document
-
-    def save(self, document: str) -> None:
-        self._document = document
-
-    def clear(self) -> None:
-        self._document = None
 
 
 @dataclass(frozen=True, slots=True)

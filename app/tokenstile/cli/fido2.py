@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokenstile.cli_format import print_table, when
+from tokenstile.cli.formatting import print_table, when
 from tokenstile.errors import TokenstileError
 
 if TYPE_CHECKING:

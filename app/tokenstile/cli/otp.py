@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokenstile.cli_format import print_table, when
+from tokenstile.cli.formatting import print_table, when
 from tokenstile.errors import TokenstileError
 from tokenstile.factors.otp import HASH_NAMES, HashName, OtpParameters
 

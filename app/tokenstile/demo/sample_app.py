@@ -35,7 +35,7 @@ HELLO_PATH: Final = "/api/hello"
 DEMO_APP_CLIENT_ID: Final = "tokenstile-demo-app"
 DEMO_API_AUDIENCE: Final = "urn:tokenstile:demo-api"
 SAMPLE_APP: Final = (
-    Path(__file__).resolve().parents[2] / "examples" / "desktop-app" / "desktop_app.py"
+    Path(__file__).resolve().parents[3] / "examples" / "desktop-app" / "desktop_app.py"
 )
 # Set to "off" to open the kiosk without the sample app's window.
 SAMPLE_APP_ENV: Final = "TOKENSTILE_DEMO_SAMPLE_APP"

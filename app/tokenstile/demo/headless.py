@@ -3,7 +3,7 @@
 What ``make demo`` runs on a machine without a display: a new SQLite database in its own
 folder, a demo person with a session already open, and the service listening on
 127.0.0.1. The session is kept as the kiosk demo keeps its own (the keychain item
-``demo-session``, see :mod:`tokenstile.demo_session`), so ``tokenstile token`` in another
+``demo-session``, see :mod:`tokenstile.demo.session`), so ``tokenstile token`` in another
 terminal prints the demo person's token while this runs; it is wiped at the end.
 """
 
@@ -17,7 +17,7 @@ from tokenstile import paths
 from tokenstile.broker import Broker, TokenGrant
 from tokenstile.composition import Services
 from tokenstile.config import load_settings
-from tokenstile.demo_session import DemoSession, open_demo_store, other_terminal_lines
+from tokenstile.demo.session import DemoSession, open_demo_store, other_terminal_lines
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.factors.otp_enrollment import AppEnrollment, base32_secret, generate_seed
 from tokenstile.server.run import serve

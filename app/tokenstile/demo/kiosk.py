@@ -15,9 +15,9 @@ enrolls the demo people there:
 :func:`run_kiosk_demo` opens the kiosk window with the demo panel beside it, and the
 sample desktop app (``examples/desktop-app/``) as a second small window. The window
 reaches the service over HTTP only, exactly as against a fleet server. The session is kept
-where real ones are, under the demo's own name (:mod:`tokenstile.demo_session`), so that
+where real ones are, under the demo's own name (:mod:`tokenstile.demo.session`), so that
 ``tokenstile token`` and every app on the machine see who is signed in at the demo; a
-small resource server (:mod:`tokenstile.demo_app`) on another loopback port checks the
+small resource server (:mod:`tokenstile.demo.sample_app`) on another loopback port checks the
 tokens the sample app sends it.
 """
 
@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tokenstile import paths
+from tokenstile.broker.memory_store import MemorySessionStore
 from tokenstile.composition import Services, ThreadedServer, bind_loopback
-from tokenstile.demo_session import MemorySessionStore
 from tokenstile.devices.errors import DeviceError
 from tokenstile.devices.piv import PivCard
 from tokenstile.devices.security_keys import KeyTransport, SecurityKey
@@ -316,7 +316,7 @@ class DemoEnvironment:
     """The running demo: the service, the people, and the software devices.
 
     It is the ``DemoDevices`` object the demo panel drives (see
-    :mod:`tokenstile.kiosk.demo_panel`).
+    :mod:`tokenstile.demo.panel`).
     """
 
     folder: Path
@@ -514,7 +514,7 @@ def start_demo(
         service.start()
         timings["service"] = time.perf_counter() - started
         if resource_server:
-            from tokenstile.demo_app import register_sample_app, resource_server_app
+            from tokenstile.demo.sample_app import register_sample_app, resource_server_app
 
             register_sample_app(deployment)
 
@@ -685,7 +685,7 @@ def build_demo_window(
 
     from tokenstile.broker import Broker
     from tokenstile.config import load_settings
-    from tokenstile.kiosk.demo_panel import DemoPanel
+    from tokenstile.demo.panel import DemoPanel
     from tokenstile.kiosk.rules import KioskRules
     from tokenstile.kiosk.service import BrokerSignIn
     from tokenstile.kiosk.window import KioskWindow
@@ -785,12 +785,12 @@ def run_kiosk_demo(args: argparse.Namespace) -> int:
     """``tokenstile kiosk --demo``; the exit status."""
     if not has_display():
         print(NO_DISPLAY, flush=True)
-        from tokenstile.demo import run_demo
+        from tokenstile.demo.headless import run_demo
 
         return run_demo()
     from tokenstile.config import load_settings
-    from tokenstile.demo_app import SAMPLE_APP_ENV, SampleApp
-    from tokenstile.demo_session import DemoSession, open_demo_store
+    from tokenstile.demo.sample_app import SAMPLE_APP_ENV, SampleApp
+    from tokenstile.demo.session import DemoSession, open_demo_store
     from tokenstile.kiosk.app import application, dispose
 
     settings = load_settings(getattr(args, "config", None))
@@ -831,7 +831,7 @@ def run_kiosk_demo(args: argparse.Namespace) -> int:
 
 
 def _print_opening(environment: DemoEnvironment, demo_store: Any, sample: Any) -> None:
-    from tokenstile.demo_session import other_terminal_lines
+    from tokenstile.demo.session import other_terminal_lines
 
     for line in environment.describe():
         print(line)

@@ -14,23 +14,23 @@
     tokenstile manage --db URL audit [--since ISO8601] [--json]
     tokenstile manage --db URL purge [--dry-run]   (ended sessions, expired tokens and challenges)
     tokenstile manage --db URL totp|hotp add ... / otp import|list|revoke|unlock|resync|
-                                           confirm|assign ...  (see tokenstile.cli_otp)
+                                           confirm|assign ...  (see tokenstile.cli.otp)
     tokenstile manage --db URL piv enroll|list|revoke ... / ca show|import / trust add ...
-                                           (see tokenstile.cli_piv)
-    tokenstile manage --db URL fido2 enroll|list|revoke|unsuspend ... (see tokenstile.cli_fido2)
+                                           (see tokenstile.cli.piv)
+    tokenstile manage --db URL fido2 enroll|list|revoke|unsuspend ... (see tokenstile.cli.fido2)
     tokenstile virtual-card create|serve PATH ...
     tokenstile virtual-key create|serve-nfc PATH ...
     tokenstile server [--db URL] [--host H] [--port P] [--issuer URL] [--rp-id ID]
                       [--tls-cert F --tls-key F] [--workers N]
     tokenstile demo
     tokenstile kiosk [--server URL] [--fullscreen] [--demo] [--self-test]
-    tokenstile admin [--server URL]             (the admin console; see tokenstile.cli_kiosk)
+    tokenstile admin [--server URL]             (the admin console; see tokenstile.cli.kiosk)
     tokenstile login --server URL --factor totp|fido2|piv [--username U]
                      [--device virtual:PATH|usb|nfc] [--reader NAME] [--client-id ID]
                      [--rp-id ID]
     tokenstile token [--audience A] [--scope S] [--client-id APP] [--min-ttl SECONDS] [--json]
     tokenstile status
-    tokenstile logout                           (see tokenstile.cli_broker)
+    tokenstile logout                           (see tokenstile.cli.session)
 
 Errors are one plain sentence on stderr and exit status 1 (2 for bad usage).
 """
@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tokenstile import __version__
-from tokenstile.cli_format import format_time
+from tokenstile.cli.formatting import format_time
 from tokenstile.errors import TokenstileError
 
 if TYPE_CHECKING:
@@ -62,11 +62,11 @@ MANAGE = "tokenstile manage"  # how audit rows name this command (origin, by)
 
 
 def _parser() -> argparse.ArgumentParser:
-    from tokenstile.cli_broker import add_broker_commands
-    from tokenstile.cli_fido2 import add_fido2_commands, add_virtual_key_commands
-    from tokenstile.cli_kiosk import add_kiosk_commands
-    from tokenstile.cli_otp import add_otp_commands
-    from tokenstile.cli_piv import add_piv_commands, add_virtual_card_commands
+    from tokenstile.cli.fido2 import add_fido2_commands, add_virtual_key_commands
+    from tokenstile.cli.kiosk import add_kiosk_commands
+    from tokenstile.cli.otp import add_otp_commands
+    from tokenstile.cli.piv import add_piv_commands, add_virtual_card_commands
+    from tokenstile.cli.session import add_broker_commands
 
     parser = argparse.ArgumentParser(
         prog="tokenstile", description="Hardware-token login for shared workplaces."
@@ -168,9 +168,9 @@ def _parse_time(text: str) -> float:
 
 
 def _manage(args: argparse.Namespace) -> int:
-    from tokenstile.cli_fido2 import FIDO2_ACTIONS, run_fido2_command
-    from tokenstile.cli_otp import OTP_ACTIONS, run_otp_command
-    from tokenstile.cli_piv import PIV_ACTIONS, run_piv_command
+    from tokenstile.cli.fido2 import FIDO2_ACTIONS, run_fido2_command
+    from tokenstile.cli.otp import OTP_ACTIONS, run_otp_command
+    from tokenstile.cli.piv import PIV_ACTIONS, run_piv_command
     from tokenstile.config import load_settings
     from tokenstile.deployment import Deployment
     from tokenstile.errors import ConfigError, NotFound
@@ -354,15 +354,15 @@ def _server(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["token"]:  # the fast path: apps may call it before every request
-        from tokenstile.cli_broker import token_main
+        from tokenstile.cli.session import token_main
 
         return token_main(arguments[1:])
     parser = _parser()
     args = parser.parse_args(arguments)
-    from tokenstile.cli_broker import BROKER_COMMANDS, run_broker_command
-    from tokenstile.cli_fido2 import run_virtual_key_command
-    from tokenstile.cli_kiosk import KIOSK_COMMANDS, run_kiosk_command
-    from tokenstile.cli_piv import run_virtual_card_command
+    from tokenstile.cli.fido2 import run_virtual_key_command
+    from tokenstile.cli.kiosk import KIOSK_COMMANDS, run_kiosk_command
+    from tokenstile.cli.piv import run_virtual_card_command
+    from tokenstile.cli.session import BROKER_COMMANDS, run_broker_command
     from tokenstile.logs import configure_logging
 
     configure_logging(args.log_level)
@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_kiosk_command(args)
         if args.command in BROKER_COMMANDS:
             return run_broker_command(args)
-        from tokenstile.demo import run_demo
+        from tokenstile.demo.headless import run_demo
 
         return run_demo()
     except TokenstileError as exc:

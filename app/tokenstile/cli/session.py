@@ -272,7 +272,7 @@ def _login_fido2(args: argparse.Namespace, client: TokenServiceClient) -> TokenG
     def on_touch() -> None:
         print("Touch your key.", file=sys.stderr, flush=True)
 
-    from tokenstile.cli_fido2 import open_security_key
+    from tokenstile.cli.fido2 import open_security_key
 
     # The origin comes from --server (and --rp-id), never from the server's word: what
     # it announces is only checked, and a mismatch stops here, before any key is opened.

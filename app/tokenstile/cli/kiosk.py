@@ -7,7 +7,7 @@
 
 ``--server`` defaults to ``TOKENSTILE_KIOSK_SERVER``, then this machine's issuer URL.
 ``--demo`` starts the embedded token service with demo people and devices first
-(:mod:`tokenstile.demo_kiosk`). ``--self-test`` builds the window, draws it once, prints
+(:mod:`tokenstile.demo.kiosk`). ``--self-test`` builds the window, draws it once, prints
 ``kiosk ok`` and exits: the packaging smoke test.
 """
 
@@ -47,11 +47,9 @@ def run_kiosk_command(args: argparse.Namespace) -> int:
 
         return self_test(argv)
     if args.demo:
-        import importlib
+        from tokenstile.demo.kiosk import run_kiosk_demo
 
-        demo = importlib.import_module("tokenstile.demo_kiosk")
-        status: int = demo.run_kiosk_demo(args)
-        return status
+        return run_kiosk_demo(args)
     from tokenstile.config import load_settings
     from tokenstile.kiosk.app import run_kiosk
 
