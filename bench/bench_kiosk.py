@@ -155,7 +155,7 @@ def tap_to_signed_in(environment: Any, runs: int) -> dict[str, float]:
 
     from tokenstile.broker import Broker
     from tokenstile.broker.memory_store import MemorySessionStore
-    from tokenstile.demo.kiosk import KEY_PIN
+    from tokenstile.demo.people import KEY_PIN
     from tokenstile.kiosk.app import application, dispose
     from tokenstile.kiosk.devices import KioskDevices
     from tokenstile.kiosk.rules import KioskRules
@@ -272,7 +272,7 @@ def main() -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     platform = os.environ.get("QT_QPA_PLATFORM") or ("xcb" if os.environ.get("DISPLAY") else "?")
 
-    from tokenstile.demo.kiosk import start_demo
+    from tokenstile.demo.environment import start_demo
 
     with tempfile.TemporaryDirectory(prefix="tokenstile-bench-kiosk-") as scratch:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSTILE_")}

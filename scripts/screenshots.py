@@ -100,7 +100,7 @@ class Screenshots:
     # -- the walk -----------------------------------------------------------------------------
 
     def run(self) -> int:
-        from tokenstile.demo.kiosk import start_demo
+        from tokenstile.demo.environment import start_demo
 
         environment = start_demo(pcsc=False, resource_server=True)
         try:
@@ -120,7 +120,7 @@ class Screenshots:
         from tokenstile.broker import Broker
         from tokenstile.broker.memory_store import MemorySessionStore
         from tokenstile.config import load_settings
-        from tokenstile.demo.kiosk import KEY_PIN
+        from tokenstile.demo.people import KEY_PIN
         from tokenstile.kiosk.app import dispose
         from tokenstile.kiosk.service import BrokerSignIn
         from tokenstile.kiosk.widgets import CodeEntry, PinPad
@@ -202,7 +202,7 @@ class Screenshots:
             dispose(window)
 
     def demo_screen(self, environment: Any) -> None:
-        from tokenstile.demo.kiosk import build_demo_window
+        from tokenstile.demo.window import build_demo_window
         from tokenstile.kiosk.app import dispose
 
         window = build_demo_window(environment)
@@ -225,7 +225,8 @@ class Screenshots:
         from PySide6.QtGui import QColor, QImage, QPainter
 
         from tokenstile.broker import Broker
-        from tokenstile.demo.kiosk import KEY_PIN, build_demo_window
+        from tokenstile.demo.people import KEY_PIN
+        from tokenstile.demo.window import build_demo_window
         from tokenstile.kiosk.app import dispose
         from tokenstile.kiosk.window import Screen
 

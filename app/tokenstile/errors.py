@@ -55,7 +55,7 @@ The whole tree, every class with the module (under ``tokenstile``) that defines 
     │   │   ├── LoginRefused           broker.errors             login_refused
     │   │   └── TokenRefused           broker.errors             token_refused
     │   └── ServiceError               broker.errors             service_error
-    ├── DemoError                      demo.kiosk                demo_error
+    ├── DemoError                      demo.errors               demo_error
     ├── DemoSessionError               demo.session              demo_session_error
     ├── DeviceError                    devices.errors            device_error
     │   ├── PcscUnavailable            devices.errors            pcsc_unavailable

@@ -33,7 +33,7 @@ import pytest
 
 from tests.conftest import SecretService
 from tokenstile.broker.store import DEMO_SESSION_ITEM, SERVICE, SESSION_ITEM, KeyringStore
-from tokenstile.demo.kiosk import CARD_PIN, KEY_PIN
+from tokenstile.demo.people import CARD_PIN, KEY_PIN
 from tokenstile.tokens.model import LOCAL_AUDIENCE
 from tokenstile.tokens.verifier import AccessTokenVerifier
 

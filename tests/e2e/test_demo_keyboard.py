@@ -18,7 +18,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from tokenstile.demo.kiosk import CARD_PIN, KEY_PIN, DemoEnvironment, build_demo_window, start_demo
+from tokenstile.demo.environment import DemoEnvironment, start_demo
+from tokenstile.demo.people import CARD_PIN, KEY_PIN
+from tokenstile.demo.window import build_demo_window
 from tokenstile.kiosk.window import Screen
 
 pytestmark = pytest.mark.server

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import ROOT
 from tokenstile.broker import Broker
 from tokenstile.broker.memory_store import MemorySessionStore
-from tokenstile.demo.kiosk import DemoEnvironment, start_demo
+from tokenstile.demo.environment import DemoEnvironment, start_demo
 from tokenstile.demo.sample_app import DEMO_API_AUDIENCE, DEMO_APP_CLIENT_ID, HELLO_PATH
 
 pytestmark = pytest.mark.server

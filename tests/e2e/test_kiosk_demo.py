@@ -20,13 +20,9 @@ from tests.conftest import free_port
 from tests.integration.pcsc.conftest import Pcscd, card_present, pcscd, wait_until
 from tests.unit.server.piv_client import HttpPivServer
 from tokenstile import paths
-from tokenstile.demo.kiosk import (
-    CARD_PIN,
-    KEY_PIN,
-    DemoEnvironment,
-    DemoError,
-    start_demo,
-)
+from tokenstile.demo.environment import DemoEnvironment, start_demo
+from tokenstile.demo.errors import DemoError
+from tokenstile.demo.people import CARD_PIN, KEY_PIN
 from tokenstile.devices.errors import CardRemoved
 from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.devices.pcsc import open_piv_card

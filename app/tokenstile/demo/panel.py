@@ -2,7 +2,7 @@
 
 It plugs and taps the software security key, inserts and pulls the virtual card, and
 shows the one-time codes (with their QR codes) of the demo people. It knows them only
-through a :class:`DemoDevices` object (``tokenstile.demo.kiosk.DemoEnvironment`` is
+through a :class:`DemoDevices` object (``tokenstile.demo.environment.DemoEnvironment`` is
 one), so the kiosk package stays free of the server. Device work (a vpcd insert waits
 for pcscd) runs on a worker thread; a timer keeps the panel's state in step.
 
