@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokenstile.cli.arguments import Subcommands, action_group
 from tokenstile.cli.formatting import print_table, when
 from tokenstile.errors import TokenstileError
 from tokenstile.factors.otp import HASH_NAMES, HashName, OtpParameters
@@ -54,11 +55,9 @@ def _counter(text: str) -> int:
     return value
 
 
-def add_otp_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_otp_commands(actions: Subcommands) -> None:
     """Register ``totp``, ``hotp`` and ``otp`` under ``tokenstile manage``."""
-    totp = actions.add_parser("totp", help="TOTP authenticator apps and fobs").add_subparsers(
-        dest="totp_action", required=True, metavar="ACTION"
-    )
+    totp = action_group(actions, "totp", help="TOTP authenticator apps and fobs")
     totp_add = totp.add_parser(
         "add", help="enroll TOTP for a person; prints the otpauth URI and a QR code"
     )
@@ -73,9 +72,7 @@ def add_otp_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser
     totp_add.add_argument("--label", default=None, help="what the person calls it")
     totp_add.add_argument("--serial", help="the serial printed on a fob (default: generated)")
 
-    hotp = actions.add_parser("hotp", help="HOTP (event counter) fobs").add_subparsers(
-        dest="hotp_action", required=True, metavar="ACTION"
-    )
+    hotp = action_group(actions, "hotp", help="HOTP (event counter) fobs")
     hotp_add = hotp.add_parser("add", help="enroll an HOTP fob for a person (active at once)")
     hotp_add.add_argument("username")
     hotp_add.add_argument("--secret", required=True, help="base32 seed of the fob")
@@ -87,9 +84,7 @@ def add_otp_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser
     hotp_add.add_argument("--label", default="HOTP fob")
     hotp_add.add_argument("--serial", help="the serial printed on the fob (default: generated)")
 
-    otp = actions.add_parser("otp", help="OTP credentials of every kind").add_subparsers(
-        dest="otp_action", required=True, metavar="ACTION"
-    )
+    otp = action_group(actions, "otp", help="OTP credentials of every kind")
     imp = otp.add_parser("import", help="import fob seeds from a PSKC file (all or nothing)")
     imp.add_argument("file", type=Path, metavar="FILE.pskc")
     imp.add_argument("--psk", metavar="HEX", help="pre-shared AES key of an encrypted file")
