@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokenstile.cli.arguments import Subcommands, action_group
+from tokenstile.cli.arguments import Subcommands, action_group, read_bounded
 from tokenstile.cli.formatting import print_table, when
 from tokenstile.errors import TokenstileError
 from tokenstile.factors.otp import HASH_NAMES, HashName, OtpParameters
@@ -221,14 +221,7 @@ def _hotp_add(args: argparse.Namespace, repository: OtpService) -> int:
 
 
 def _read_file(path: Path, limit: int, what: str) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        raise TokenstileError(f"Cannot read {what} {path}: {exc.strerror}.") from exc
-    if len(data) > limit:
-        raise TokenstileError(f"The {what} {path} is larger than {limit // 2**20} MiB.")
-    return data
+    return read_bounded(path, limit, what, size=f"{limit // 2**20} MiB")
 
 
 def _import(args: argparse.Namespace, repository: OtpService) -> int:

@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokenstile.cli.arguments import read_bounded
 from tokenstile.cli.formatting import print_table, when
 from tokenstile.errors import TokenstileError
 
@@ -187,14 +188,9 @@ def run_piv_command(args: argparse.Namespace, deployment: Deployment) -> int:
 
 
 def _read(path: Path, what: str) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_PEM_BYTES + 1)
-    except OSError as exc:
-        raise TokenstileError(f"Cannot read the {what} {path}: {exc.strerror}.") from exc
-    if len(data) > MAX_PEM_BYTES:
-        raise TokenstileError(f"The {what} {path} is larger than {MAX_PEM_BYTES // 1024} KiB.")
-    return data
+    return read_bounded(
+        path, MAX_PEM_BYTES, what, size=f"{MAX_PEM_BYTES // 1024} KiB", article="the "
+    )
 
 
 def _management_key(deployment: Deployment) -> tuple[bytes, str]:
