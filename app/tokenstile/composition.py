@@ -1,15 +1,16 @@
-"""The composition root: settings → database → repositories → services → app.
+"""The composition root: settings → database → repositories → services.
 
 :class:`Services` is the one place the use cases of a deployment are built: the token
 service, the client directory, the OTP, PIV and WebAuthn services (the relying party and
-attestation policy read from the settings once) and the ASGI app over them. The routes,
-the CLI, the demos and the benchmarks get their services here, never by constructing them.
+attestation policy read from the settings once). The routes, the CLI, the demos and the
+benchmarks get their services here, never by constructing them; the ASGI app over them is
+built by the server (:func:`tokenstile.server.app.create_app`), the layer above this one.
 
-Each accessor builds its service on first use, once, and a failure builds nothing (the
-next call tries again): a service that needs the KEK, or a WebAuthn setting that is wrong,
-fails what uses it rather than the start of everything else. One ``Services`` is one set of
-caches: ``create_app`` makes one per app (the PIV checker cache lives as long as the app),
-a CLI command one per command.
+Each accessor is a :class:`Lazy`: it builds its service on first use, once, and a failure
+builds nothing (the next call tries again): a service that needs the KEK, or a WebAuthn
+setting that is wrong, fails what uses it rather than the start of everything else. One
+``Services`` is one set of caches: ``create_app`` makes one per app unless handed one (the
+PIV checker cache lives as long as the app), a CLI command one per command.
 
 :class:`ThreadedServer` serves an ASGI app under uvicorn on a background thread on a
 loopback socket (the kiosk demo); ``tokenstile server`` serves in the foreground
@@ -21,15 +22,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-from tokenstile.server.lazy import Lazy
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     import uvicorn
     from cryptography import x509
-    from fastapi import FastAPI
 
     from tokenstile.config import Settings
     from tokenstile.deployment import Deployment
@@ -37,7 +35,34 @@ if TYPE_CHECKING:
     from tokenstile.factors.piv_service import PivService
     from tokenstile.factors.webauthn import RelyingParty
     from tokenstile.factors.webauthn_service import WebAuthnService
-    from tokenstile.server.clients import ClientDirectory
+    from tokenstile.store.clients import ClientDirectory
+
+_T = TypeVar("_T")
+
+
+class Lazy(Generic[_T]):
+    """A value built on first use, once, under a lock: calling it returns ``factory()``,
+    built by the first caller only.
+
+    A factory that raises builds nothing: the next call tries again (and a setting that
+    is wrong keeps failing the routes that need it, not the service's start).
+    """
+
+    __slots__ = ("_built", "_factory", "_lock")
+
+    def __init__(self, factory: Callable[[], _T]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._built: tuple[_T] | None = None
+
+    def __call__(self) -> _T:
+        built = self._built
+        if built is None:  # double-checked: the lock is taken only until it is built
+            with self._lock:
+                if self._built is None:
+                    self._built = (self._factory(),)
+                built = self._built
+        return built[0]
 
 
 class Services:
@@ -53,7 +78,6 @@ class Services:
         self.piv_service = Lazy(self._piv_service)
         self.relying_party = Lazy(self._relying_party)
         self.webauthn_service = Lazy(self._webauthn_service)
-        self.app = Lazy(self._app)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -62,7 +86,7 @@ class Services:
         return cls(Deployment(settings))
 
     def _clients(self) -> ClientDirectory:
-        from tokenstile.server.clients import ClientDirectory
+        from tokenstile.store.clients import ClientDirectory
 
         return ClientDirectory(self.deployment.store, self.deployment.clock)
 
@@ -126,11 +150,6 @@ class Services:
             clock=self.deployment.clock,
             policy=AttestationPolicy.load(s.webauthn_aaguids, s.webauthn_attestation_roots),
         )
-
-    def _app(self) -> FastAPI:
-        from tokenstile.server.app import create_app
-
-        return create_app(self.deployment, services=self)
 
 
 # -- serving -----------------------------------------------------------------------------------

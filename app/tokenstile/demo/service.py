@@ -10,6 +10,7 @@ import socket
 
 from tokenstile.composition import Services, ThreadedServer
 from tokenstile.demo.errors import DemoError
+from tokenstile.server.app import create_app
 
 
 class LoopbackServer(ThreadedServer):
@@ -25,7 +26,9 @@ class EmbeddedService(LoopbackServer):
     """The token service, in this process (see :class:`LoopbackServer`)."""
 
     def __init__(self, services: Services, listener: socket.socket) -> None:
-        super().__init__(services.app(), listener, name="demo-token-service")
+        super().__init__(
+            create_app(services.deployment, services=services), listener, name="demo-token-service"
+        )
         self.services = services
         self.deployment = services.deployment
         self.url = services.settings.issuer_url()

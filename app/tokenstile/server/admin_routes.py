@@ -30,7 +30,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from tokenstile.composition import Services
+from tokenstile.composition import Lazy, Services
 from tokenstile.deployment import Deployment
 from tokenstile.errors import ConfigError, NotFound
 from tokenstile.server import schemas
@@ -61,7 +61,6 @@ from tokenstile.server.admin_schemas import (
     check_display_name,
     check_new_username,
 )
-from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import NO_STORE, no_store_json, request_origin
 from tokenstile.store.admin_repository import AdminConflict, AdminRepository, AuditFilter
 from tokenstile.tokens.model import AuditEvent

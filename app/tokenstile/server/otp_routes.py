@@ -30,7 +30,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tokenstile.composition import Services
+from tokenstile.composition import Lazy, Services
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
 from tokenstile.factors.otp import HashName, OtpError, OtpParameters
@@ -48,7 +48,6 @@ from tokenstile.server.admin_auth import (
 )
 from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.dpop import dpop_login
-from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import json_object, no_store_json, request_origin
 from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService

@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tokenstile.composition import Services
+from tokenstile.composition import Lazy, Services
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound, StoreUnavailable
 from tokenstile.factors.piv import PivError, PivPublicKey, key_algorithm
@@ -67,7 +67,6 @@ from tokenstile.server.admin_auth import (
 )
 from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.dpop import dpop_login
-from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.tokens.model import Client, credential_ref

@@ -20,10 +20,11 @@ import sys
 import time
 from typing import Any
 
-from tokenstile.composition import Services, uvicorn_config
+from tokenstile.composition import uvicorn_config
 from tokenstile.config import Settings
 from tokenstile.deployment import Deployment
 from tokenstile.errors import ConfigError
+from tokenstile.server.app import create_app
 from tokenstile.tokens.loopback import is_loopback
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def _serve_one(
 ) -> None:
     import uvicorn
 
-    app = Services(deployment).app()
+    app = create_app(deployment)
     server = uvicorn.Server(_uvicorn_config(deployment.settings, app, log_level))
     if on_ready:
         original_startup = server.startup

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tokenstile.composition import Services
+from tokenstile.composition import Lazy, Services
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
 from tokenstile.factors.webauthn import (
@@ -57,7 +57,6 @@ from tokenstile.server.admin_auth import (
 )
 from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.dpop import dpop_login
-from tokenstile.server.lazy import Lazy
 from tokenstile.server.wire import is_json, json_object, no_store_json, request_origin
 from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse, TokenService

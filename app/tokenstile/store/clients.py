@@ -1,4 +1,9 @@
-"""The client registry as the routes see it: read on every request, so cached briefly."""
+"""The client registry as the routes see it: read from the store on every request, so
+cached briefly, and the check a login makes of the client it names.
+
+Built once per app by the composition root (``Services.clients``); the token, OTP, PIV
+and WebAuthn routes share it.
+"""
 
 from __future__ import annotations
 

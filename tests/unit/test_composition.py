@@ -1,4 +1,4 @@
-"""``server.lazy.Lazy``: built by the first caller only, retried after a failure."""
+"""``composition.Lazy``: built by the first caller only, retried after a failure."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tokenstile.server.lazy import Lazy
+from tokenstile.composition import Lazy
 
 
 def test_built_once_and_shared() -> None:
