@@ -31,6 +31,7 @@ The whole tree, every class with the module (under ``tokenstile``) that defines 
     │   ├── InvalidTarget              errors                    invalid_target
     │   │   └── InsufficientAssurance  errors                    invalid_target
     │   ├── TemporarilyUnavailable     errors                    temporarily_unavailable (503)
+    │   ├── RateLimited                errors                    slow_down (429)
     │   ├── ServerError                errors                    server_error (500)
     │   ├── InvalidToken               errors                    invalid_token (401)
     │   │   ├── MalformedToken         errors                    token_malformed
@@ -129,7 +130,8 @@ The whole tree, every class with the module (under ``tokenstile``) that defines 
 ``status``, its ``code`` is the answer's ``error`` value (``BearerError`` and
 ``AdminApiError`` take theirs per instance), and its ``headers`` keep it out of caches and
 add its challenge. The server renders every error through one exception handler
-(``server.app``): an ``OAuthError`` as it is, ``StoreUnavailable`` as
+(``server.app``), the rate limits' 429 (``RateLimited``) too: an ``OAuthError`` as it is,
+``StoreUnavailable`` as
 ``TemporarilyUnavailable``, anything else as ``ServerError`` without detail. The messages
 are written for the person reading them and never contain a secret.
 """
@@ -288,6 +290,21 @@ class TemporarilyUnavailable(OAuthError):
 
     def challenge(self) -> dict[str, str]:
         return {} if self.retry_after is None else {"Retry-After": self.retry_after}
+
+
+class RateLimited(OAuthError):
+    """Too many requests from one client address (``server.rate_limit``); ``retry_after``
+    (seconds) goes in ``Retry-After``."""
+
+    code = "slow_down"
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many requests from this address; retry in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+    def challenge(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ServerError(OAuthError):

@@ -423,7 +423,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     app.include_router(webauthn_router(services))
     app.include_router(piv_router(services))
     app.include_router(admin_api_router(services))
-    install_rate_limits(app, deployment)
+    install_rate_limits(app, deployment, render=render_error)
     app.state.deployment = deployment
     app.state.service = service
     app.state.services = services

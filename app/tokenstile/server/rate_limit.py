@@ -12,30 +12,31 @@ no trusted proxy in front) is not counted. Two limits:
   brute force spread over usernames and replicas; the per-person OTP lockout still
   bounds one spread over addresses.
 
-Over the limit: 429 with ``Retry-After`` and an OAuth-style error JSON, before the
-endpoint runs. When the database cannot count, the request goes on: the endpoint then
-answers for itself (503 when the database is down).
+Over the limit: a ``RateLimited`` error (429 with ``Retry-After`` and an OAuth-style error
+JSON), rendered by the application's one exception handler, before the endpoint runs.
+When the database cannot count, the request goes on: the endpoint then answers for itself
+(503 when the database is down).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokenstile.clock import Clock
 from tokenstile.config import Settings
 from tokenstile.deployment import Deployment
-from tokenstile.errors import StoreError
-from tokenstile.server.wire import NO_STORE
+from tokenstile.errors import RateLimited, StoreError
 from tokenstile.store.rate_limit import Count, RateLimitStore
 
 log = logging.getLogger(__name__)
@@ -109,28 +110,18 @@ class RateLimiter:
         return max(1, math.ceil(count.window_start + rule.window - self._clock.now()))
 
 
-def too_many_requests(retry_after: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    body = {
-        "error": "slow_down",
-        "error_description": "Too many requests from this address; "
-        f"retry in {retry_after} seconds.",
-    }
-    data = json.dumps(body, separators=(",", ":")).encode()
-    headers = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
-    headers += [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(data)).encode()),
-        (b"retry-after", str(retry_after).encode()),
-    ]
-    return data, headers
+ErrorRenderer = Callable[[Request, Exception], Awaitable[Response]]
+"""The application's one exception handler (``server.app``'s ``render_error``)."""
 
 
 class RateLimitMiddleware:
-    """Pure ASGI: other paths pass straight through."""
+    """Pure ASGI: other paths pass straight through. It runs outside the app's exception
+    middleware, so a refusal is handed to the one exception handler (``render``) here."""
 
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, render: ErrorRenderer) -> None:
         self._app = app
         self._limiter = limiter
+        self._render = render
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rule = self._limiter.limits.get(scope["path"]) if scope["type"] == "http" else None
@@ -145,9 +136,9 @@ class RateLimitMiddleware:
             await self._app(scope, receive, send)
             return
         if count.hits > rule.limit:
-            data, headers = too_many_requests(self._limiter.retry_after(rule, count))
-            await send({"type": "http.response.start", "status": 429, "headers": headers})
-            await send({"type": "http.response.body", "body": data})
+            refused = RateLimited(self._limiter.retry_after(rule, count))
+            response = await self._render(Request(scope, receive), refused)
+            await response(scope, receive, send)
             return
         if not rule.refund_success:
             await self._app(scope, receive, send)
@@ -173,11 +164,12 @@ TOO_MANY_REQUESTS: dict[str, Any] = {
 }
 
 
-def install_rate_limits(app: FastAPI, deployment: Deployment) -> None:
-    """Add the middleware and document the 429 on every limited operation."""
+def install_rate_limits(app: FastAPI, deployment: Deployment, *, render: ErrorRenderer) -> None:
+    """Add the middleware, refusing through ``render``, and document the 429 on every
+    limited operation."""
     limits = limits_from(deployment.settings)
     limiter = RateLimiter(RateLimitStore(deployment.store), deployment.clock, limits)
-    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, render=render)
     app.state.rate_limiter = limiter
     original: Callable[[], dict[str, Any]] = app.openapi
 
