@@ -3,7 +3,7 @@
 A router that serves admin endpoints is built by ``admin_router``: each of its routes
 has the dependency of a ``BearerAuth`` (``ADMIN_SCOPE``, enabled admins only)::
 
-    router = admin_router(service, store, prefix="/admin/otp", tags=["admin: otp"])
+    router = admin_router(services, prefix="/admin/otp", tags=["admin: otp"])
     call = AdminWork((NotFound, 404, "not_found"), (Conflict, 409, "conflict"))
 
     @router.post("/revoke")
@@ -47,6 +47,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from tokenstile.composition import Services
 from tokenstile.errors import OAuthError, TokenstileError
 from tokenstile.server.dpop import check_binding, presented_token
 from tokenstile.server.wire import JSON, is_json
@@ -262,8 +263,7 @@ class BearerAuth:
 
 
 def admin_router(
-    service: TokenService,
-    store: Store,
+    services: Services,
     *,
     prefix: str,
     tags: list[str],
@@ -271,9 +271,10 @@ def admin_router(
 ) -> APIRouter:
     """A router of admin endpoints: each needs an admin's access token (``BearerAuth``)
     and raises ``BearerError`` and ``AdminApiError`` for the application's handler."""
+    bearer = BearerAuth(services.token_service(), services.deployment.store)
     return APIRouter(
         prefix=prefix,
         tags=list(tags),
-        dependencies=[Depends(bearer_scheme), Depends(BearerAuth(service, store))],
+        dependencies=[Depends(bearer_scheme), Depends(bearer)],
         responses=responses,
     )

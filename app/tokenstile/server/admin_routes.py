@@ -20,6 +20,7 @@ mapped to people by their UPN, which needs no enrollment).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Iterator
@@ -31,7 +32,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from tokenstile.composition import Lazy, Services
-from tokenstile.deployment import Deployment
 from tokenstile.errors import ConfigError, NotFound
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
@@ -62,23 +62,14 @@ from tokenstile.server.admin_schemas import (
     check_new_username,
 )
 from tokenstile.server.wire import NO_STORE, no_store_json, request_origin
+from tokenstile.store import schema as t
 from tokenstile.store.admin_repository import AdminConflict, AdminRepository, AuditFilter
 from tokenstile.tokens.model import AuditEvent
-from tokenstile.tokens.service import TokenService
 
-CSV_COLUMNS = (
-    "id",
-    "at",
-    "at_utc",
-    "event",
-    "outcome",
-    "username",
-    "client_id",
-    "sid",
-    "factor",
-    "origin",
-    "detail",
-)
+# The export's columns: every column of the audit table, with ``at`` also as UTC text.
+_AUDIT_COLUMNS = tuple(column.name for column in t.audit.columns)
+CSV_COLUMNS = (*_AUDIT_COLUMNS[:2], "at_utc", *_AUDIT_COLUMNS[2:])
+_FILTER_FIELDS = {field.name for field in dataclasses.fields(AuditFilter)}
 # A cell a spreadsheet would read as a formula gets a leading quote (OWASP CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _LOGIN_FACTOR_NAMES = {"fido2": "fido2", "piv": "piv", "otp": "totp"}
@@ -116,7 +107,6 @@ def jsonl_rows(entries: list[dict[str, Any]]) -> bytes:
 def admin_api_router(services: Services) -> APIRouter:
     """``GET /login/factors`` and the people, sessions and audit admin API."""
     deployment = services.deployment
-    service = services.token_service()
     settings = services.settings
     repository = Lazy(lambda: AdminRepository(deployment.store, clock=deployment.clock))
 
@@ -147,21 +137,18 @@ def admin_api_router(services: Services) -> APIRouter:
         factors = [name for kind, name in _LOGIN_FACTOR_NAMES.items() if kind in kinds]
         return no_store_json({"factors": factors, "webauthn_rp_id": rp})
 
-    router.include_router(_people_router(repository, service, deployment))
-    router.include_router(_sessions_router(repository, service, deployment))
-    router.include_router(_audit_router(repository, service, deployment))
+    router.include_router(_people_router(services, repository))
+    router.include_router(_sessions_router(services, repository))
+    router.include_router(_audit_router(services, repository))
     return router
 
 
 # -- people ------------------------------------------------------------------------------------
 
 
-def _people_router(
-    repository: Lazy[AdminRepository], service: TokenService, deployment: Deployment
-) -> APIRouter:
+def _people_router(services: Services, repository: Lazy[AdminRepository]) -> APIRouter:
     router = admin_router(
-        service,
-        deployment.store,
+        services,
         prefix="/admin/users",
         tags=["admin: people"],
         responses=schemas.admin_errors(
@@ -248,12 +235,9 @@ def _people_router(
 # -- sessions ----------------------------------------------------------------------------------
 
 
-def _sessions_router(
-    repository: Lazy[AdminRepository], service: TokenService, deployment: Deployment
-) -> APIRouter:
+def _sessions_router(services: Services, repository: Lazy[AdminRepository]) -> APIRouter:
     router = admin_router(
-        service,
-        deployment.store,
+        services,
         prefix="/admin/sessions",
         tags=["admin: sessions"],
         responses=schemas.admin_errors(
@@ -305,21 +289,13 @@ def _sessions_router(
 def _audit_filter(query: AuditFilterQuery) -> AuditFilter:
     check_plain_text("username", query.username)
     check_plain_text("event", query.event)
-    return AuditFilter(
-        username=query.username,
-        event=query.event,
-        outcome=query.outcome,
-        since=query.since,
-        until=query.until,
-    )
+    return AuditFilter(**query.model_dump(include=_FILTER_FIELDS))
 
 
-def _audit_router(
-    repository: Lazy[AdminRepository], service: TokenService, deployment: Deployment
-) -> APIRouter:
+def _audit_router(services: Services, repository: Lazy[AdminRepository]) -> APIRouter:
+    clock = services.deployment.clock
     router = admin_router(
-        service,
-        deployment.store,
+        services,
         prefix="/admin/audit",
         tags=["admin: audit"],
         responses=schemas.admin_errors(
@@ -388,7 +364,7 @@ def _audit_router(
                 for batch in batches:
                     yield jsonl_rows(batch)
 
-        stamp = datetime.fromtimestamp(deployment.clock.now(), UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.fromtimestamp(clock.now(), UTC).strftime("%Y%m%dT%H%M%SZ")
         name = f"tokenstile-audit-{stamp}.{'csv' if as_csv else 'jsonl'}"
         return StreamingResponse(
             body(),

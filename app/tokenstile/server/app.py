@@ -158,6 +158,20 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
             raise InvalidClient("This client must authenticate with its secret.")
         return client
 
+    async def token_request(
+        request: Request, *, require_secret: bool
+    ) -> tuple[dict[str, str], Client, str]:
+        """The form of a revocation or introspection request, its client (authenticated)
+        and the ``token`` it names (RFC 7009 section 2.1, RFC 7662 section 2.1)."""
+        form = await read_form(request)
+        client = await run_in_threadpool(
+            authenticate_client, request, form, require_secret=require_secret
+        )
+        token_value = form.get("token", "")
+        if not token_value:
+            raise InvalidRequest("The token parameter is missing.")
+        return form, client, token_value
+
     def as_oauth_error(request: Request, exc: Exception) -> OAuthError:
         """What the answer to ``exc`` says: an ``OAuthError`` as it is; the store's
         unavailability as 503 with its ``Retry-After``; a refused request as FastAPI or
@@ -327,11 +341,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
         ),
     )
     async def revoke(request: Request) -> Response:
-        form = await read_form(request)
-        client = await run_in_threadpool(authenticate_client, request, form, require_secret=False)
-        token_value = form.get("token", "")
-        if not token_value:
-            raise InvalidRequest("The token parameter is missing.")
+        _, client, token_value = await token_request(request, require_secret=False)
         await run_in_threadpool(
             lambda: service.revoke(token=token_value, client=client, origin=request_origin(request))
         )
@@ -347,11 +357,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
         ),
     )
     async def introspect(request: Request) -> Response:
-        form = await read_form(request)
-        client = await run_in_threadpool(authenticate_client, request, form, require_secret=True)
-        token_value = form.get("token", "")
-        if not token_value:
-            raise InvalidRequest("The token parameter is missing.")
+        form, client, token_value = await token_request(request, require_secret=True)
         body = await run_in_threadpool(
             lambda: service.introspect(
                 token=token_value, hint=form.get("token_type_hint"), client=client

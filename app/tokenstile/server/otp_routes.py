@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from tokenstile.composition import Lazy, Services
-from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
+from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
 from tokenstile.factors.otp import HashName, OtpError, OtpParameters
 from tokenstile.factors.otp_enrollment import parse_base32_secret
@@ -50,7 +50,7 @@ from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.wire import json_object, no_store_json, request_origin
 from tokenstile.tokens.model import credential_ref
-from tokenstile.tokens.service import TokenResponse, TokenService
+from tokenstile.tokens.service import TokenResponse
 
 OTP_ACR = "otp"
 OTP_AMR = ("otp",)
@@ -93,7 +93,6 @@ def parse_login(body: bytes) -> tuple[str, str, str | None]:
 
 def otp_router(services: Services) -> APIRouter:
     """The OTP login route and the OTP admin API, for ``app.include_router``."""
-    deployment = services.deployment
     service = services.token_service()
     # The OTP service is built on first use: it needs the KEK, read from the database.
     repository = services.otp_service
@@ -141,7 +140,7 @@ def otp_router(services: Services) -> APIRouter:
     async def login_totp(request: Request) -> Response:
         return await dpop_login(request, service, parse_login, login)
 
-    router.include_router(_admin_router(repository, service, deployment))
+    router.include_router(_admin_router(services))
     return router
 
 
@@ -290,14 +289,12 @@ def _admin_action(
         return no_store_json(await _call(lambda: work(body, who.actor, request_origin(request))))
 
 
-def _admin_router(
-    repository: Lazy[OtpService], service: TokenService, deployment: Deployment
-) -> APIRouter:
+def _admin_router(services: Services) -> APIRouter:
     router = admin_router(
-        service, deployment.store, prefix="/admin/otp", tags=["admin: otp"], responses=_ADMIN_ERRORS
+        services, prefix="/admin/otp", tags=["admin: otp"], responses=_ADMIN_ERRORS
     )
-    _add_enrollment_routes(router, repository)
-    _add_maintenance_routes(router, repository)
+    _add_enrollment_routes(router, services.otp_service)
+    _add_maintenance_routes(router, services.otp_service)
     return router
 
 

@@ -50,13 +50,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tokenstile.composition import Lazy, Services
-from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
+from tokenstile.composition import Services
+from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound, StoreUnavailable
 from tokenstile.factors.piv import PivError, PivPublicKey, key_algorithm
 from tokenstile.factors.piv_login import BeginOutcome
 from tokenstile.factors.piv_port import PivCardInfo, PivConflict
-from tokenstile.factors.piv_service import PIV_FACTOR, PivService
+from tokenstile.factors.piv_service import PIV_FACTOR
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminApiError,
@@ -70,7 +70,7 @@ from tokenstile.server.dpop import dpop_login
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.tokens.model import Client, credential_ref
-from tokenstile.tokens.service import TokenResponse, TokenService
+from tokenstile.tokens.service import TokenResponse
 
 PIV_ACR = "phrh"
 PIV_AMR = ("sc", "pin", "mfa")  # RFC 8176: smart card, PIN, multiple factors
@@ -148,7 +148,6 @@ def parse_login_request(body: bytes) -> tuple[str, bytes]:
 
 def piv_router(services: Services) -> APIRouter:
     """The PIV login routes and the PIV admin API, for ``app.include_router``."""
-    deployment = services.deployment
     service = services.token_service()
     # The trust anchor files of the settings are read when the app is built; the
     # PIV service on first use (the issuing CA needs the KEK, read from the database).
@@ -239,7 +238,7 @@ def piv_router(services: Services) -> APIRouter:
     async def login_piv(request: Request) -> Response:
         return await dpop_login(request, service, parse_login_request, complete)
 
-    router.include_router(_admin_router(piv, service, deployment))
+    router.include_router(_admin_router(services))
     return router
 
 
@@ -352,11 +351,10 @@ def _public_key(der: bytes) -> PivPublicKey:
     return key
 
 
-def _admin_router(
-    piv: Lazy[PivService], service: TokenService, deployment: Deployment
-) -> APIRouter:
+def _admin_router(services: Services) -> APIRouter:
+    piv = services.piv_service
     router = admin_router(
-        service, deployment.store, prefix="/admin/piv", tags=["admin: piv"], responses=_ADMIN_ERRORS
+        services, prefix="/admin/piv", tags=["admin: piv"], responses=_ADMIN_ERRORS
     )
 
     @admin_post(

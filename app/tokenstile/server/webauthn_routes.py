@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tokenstile.composition import Lazy, Services
-from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
+from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
 from tokenstile.factors.webauthn import (
     CeremonyRejected,
@@ -59,7 +59,7 @@ from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.wire import is_json, json_object, no_store_json, request_origin
 from tokenstile.tokens.model import credential_ref
-from tokenstile.tokens.service import TokenResponse, TokenService
+from tokenstile.tokens.service import TokenResponse
 
 FIDO2_ACR = "phrh"  # phishing-resistant, hardware-protected (OpenID EAP ACR values)
 MAX_LOGIN_BYTES = 16 * 1024
@@ -105,7 +105,6 @@ def parse_login(body: bytes) -> tuple[str, Any, str | None]:
 
 def webauthn_router(services: Services) -> APIRouter:
     """The FIDO2 login routes and admin API, for ``app.include_router``."""
-    deployment = services.deployment
     service = services.token_service()
     # Built on first use: a WebAuthn setting that is wrong fails the FIDO2 routes
     # (logged, 500) rather than the whole service's start.
@@ -171,7 +170,7 @@ def webauthn_router(services: Services) -> APIRouter:
     async def login_webauthn(request: Request) -> Response:
         return await dpop_login(request, service, parse_login, login)
 
-    router.include_router(_admin_router(repository, service, deployment))
+    router.include_router(_admin_router(services))
     return router
 
 
@@ -236,15 +235,10 @@ _call = AdminWork(
 )
 
 
-def _admin_router(
-    repository: Lazy[WebAuthnService], service: TokenService, deployment: Deployment
-) -> APIRouter:
+def _admin_router(services: Services) -> APIRouter:
+    repository = services.webauthn_service
     router = admin_router(
-        service,
-        deployment.store,
-        prefix="/admin/fido2",
-        tags=["admin: fido2"],
-        responses=_ADMIN_ERRORS,
+        services, prefix="/admin/fido2", tags=["admin: fido2"], responses=_ADMIN_ERRORS
     )
 
     @admin_post(
