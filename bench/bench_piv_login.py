@@ -65,7 +65,7 @@ from tokenstile.factors.piv import (
     card_public_key,
     verify_challenge_signature,
 )
-from tokenstile.factors.piv_message import login_message, service_origin
+from tokenstile.protocol.piv_message import login_message, service_origin
 from tokenstile.store import schema as t
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 
@@ -75,7 +75,7 @@ WARMUP = 50
 
 def sign(key: PrivateKey, challenge: bytes, service: str | None = None) -> bytes:
     """What the card answers to GENERAL AUTHENTICATE over SHA-256 of the login message
-    naming ``service`` (factors/piv_message.py); of ``challenge`` itself when None."""
+    naming ``service`` (protocol/piv_message.py); of ``challenge`` itself when None."""
     if service is not None:
         challenge = login_message(service_origin(service), challenge)
     if isinstance(key, ec.EllipticCurvePrivateKey):

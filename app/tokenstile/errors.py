@@ -109,8 +109,8 @@ The whole tree, every class with the module (under ``tokenstile``) that defines 
     │   ├── CertificateRefused         factors.piv               piv_certificate_refused
     │   ├── UnsupportedPublicKey       factors.piv               piv_unsupported_key
     │   └── IssuingCaError             factors.piv               piv_ca_error
-    ├── NotAServiceUrl                 factors.piv_message       not_a_service_url
-    ├── ForeignChallenge               factors.piv_message       piv_foreign_message
+    ├── NotAServiceUrl                 protocol.piv_message      not_a_service_url
+    ├── ForeignChallenge               protocol.piv_message      piv_foreign_message
     ├── WebAuthnError                  factors.webauthn          webauthn_error
     │   ├── MalformedResponse          factors.webauthn          webauthn_malformed
     │   ├── ChallengeRefused           factors.webauthn          webauthn_challenge

@@ -7,7 +7,7 @@ DESIGN.md's flow, with the card in a reader::
     over SHA-256(login message) ─► server: tokens
 
 The card never signs bytes a server chose. The login message is built here
-(:func:`tokenstile.factors.piv_message.login_message`): a fixed, versioned prefix, the
+(:func:`tokenstile.protocol.piv_message.login_message`): a fixed, versioned prefix, the
 origin of the service this client connected to (``PivLoginServer.origin``: from the
 URL the person or the kiosk's configuration names, never from what a server says), and
 the 32-byte challenge. A challenge of any other length is refused before the PIN is
@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from tokenstile.devices.errors import DeviceError, PinBlocked, WrongPin
 from tokenstile.devices.monitor import CardEvent, CardEventKind
 from tokenstile.devices.piv import PivCard, PivSlot
-from tokenstile.factors.piv_message import (
+from tokenstile.protocol.piv_message import (
     CHALLENGE_BYTES,
     ForeignChallenge,
     NotAServiceUrl,

@@ -23,7 +23,7 @@ from tokenstile.errors import ConfigError
 from tokenstile.factors.piv import CertificateChecker, PivError
 from tokenstile.factors.piv_ca import load_trust_anchors
 from tokenstile.factors.piv_login import MAX_PENDING_CHALLENGES
-from tokenstile.factors.piv_message import service_origin
+from tokenstile.protocol.piv_message import service_origin
 
 if TYPE_CHECKING:
     from tokenstile.config import Settings

@@ -160,7 +160,7 @@ SERVICE_ORIGIN = "https://auth.example"  # the issuer of ``tests.conftest.make_d
 
 def login_signature(key: PrivateKey, challenge: bytes, origin: str = SERVICE_ORIGIN) -> bytes:
     """What the card signs at a login at ``origin``: SHA-256 of the login message the
-    client builds around the server's challenge (``factors.piv_message``)."""
-    from tokenstile.factors.piv_message import login_message
+    client builds around the server's challenge (``protocol.piv_message``)."""
+    from tokenstile.protocol.piv_message import login_message
 
     return card_signature(key, login_message(origin, challenge))

@@ -573,7 +573,7 @@ def test_the_card_signs_the_login_message_not_the_challenge(card: PivCard) -> No
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from tokenstile.factors.piv_message import login_message
+    from tokenstile.protocol.piv_message import login_message
 
     nonce = bytes(range(32))
     rogue = _RogueServer(nonce)
