@@ -307,6 +307,7 @@ def test_options_for_another_rp_id_are_refused_before_the_key_is_asked() -> None
     """A rogue that announces nothing (or the right rp id) but relays the real service's
     request options, ``rpId: auth.example``: the key is never asked for them."""
     from tokenstile.broker.client import TokenServiceClient
+    from tokenstile.devices.key_ceremonies import login_with_key
     from tokenstile.errors import OriginMismatch
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -331,6 +332,6 @@ def test_options_for_another_rp_id_are_refused_before_the_key_is_asked() -> None
         assert (rp_id, origin) == ("localhost", "https://localhost")
         key = Key(origin)
         with pytest.raises(OriginMismatch) as refused:
-            client.login_fido2(key)  # type: ignore[arg-type]
+            login_with_key(key, client.webauthn_login_steps())  # type: ignore[arg-type]
     assert PRETENDING in refused.value.message
     assert asked == []

@@ -24,6 +24,7 @@ from tokenstile.broker.client import TokenServiceClient
 from tokenstile.composition import Services
 from tokenstile.devices.connection import DirectConnection
 from tokenstile.devices.piv import PivCard, PivSlot
+from tokenstile.devices.piv_login import login_with_card
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.virtual.piv_card import PivCardApplet
 
@@ -101,7 +102,7 @@ def test_strangers_cannot_exhaust_a_cards_challenges(
     # alice's own login, after all that.
     card = PivCard(DirectConnection(PivCardApplet.from_file(alice_card)))
     with TokenServiceClient(service.url) as client:
-        grant = client.login_piv(card, lambda _request: PIN)
+        grant = login_with_card(card, client.piv_login_steps(), lambda _request: PIN)
     assert grant.access_token
     successes = [e for e in service.audit("piv_login") if e["outcome"] == "success"]
     assert [e["username"] for e in successes] == ["alice"]

@@ -7,14 +7,19 @@ A confidential client (``client_secret``) authenticates at ``/token`` and ``/rev
 with HTTP Basic (RFC 6749 section 2.3.1).
 The server's OAuth errors come back as :class:`LoginRefused` (a login) or
 :class:`TokenRefused` (refresh, exchange, revocation) with the server's sentence;
-no answer at all is :class:`ServerUnreachable`. Errors of the devices pass through.
+no answer at all is :class:`ServerUnreachable`.
+
+Logins with a device are two HTTP steps each, and the device's part runs between them in
+:mod:`tokenstile.devices` (which this package never imports):
+:meth:`TokenServiceClient.webauthn_login_steps` for ``devices.key_ceremonies.login_with_key``,
+:meth:`TokenServiceClient.piv_login_steps` for ``devices.piv_login.login_with_card``.
+Errors of the devices pass through them unchanged.
 
 A remote server is spoken to over HTTPS only; plain HTTP is allowed on loopback.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +40,13 @@ from tokenstile.broker.errors import (
 )
 from tokenstile.broker.model import TokenGrant
 from tokenstile.broker.origin import webauthn_origin
-from tokenstile.errors import ConfigError, OriginMismatch, TokenstileError
+from tokenstile.errors import ConfigError, TokenstileError
+from tokenstile.protocol.piv_message import PivChallenge
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.tokens.loopback import is_loopback
 
 if TYPE_CHECKING:
     from tokenstile.broker.dpop import DpopKey
-    from tokenstile.devices.fido2_client import SecurityKeyClient
-    from tokenstile.devices.piv import PivCard
-    from tokenstile.devices.piv_login import PinPrompt, PivChallenge
 
 DEFAULT_CLIENT_ID: Final = "tokenstile-kiosk"  # deployment.DEFAULT_KIOSK_CLIENT_ID
 GRANT_REFRESH: Final = "refresh_token"
@@ -274,48 +277,15 @@ class TokenServiceClient(Closing):
         )
         return grant
 
-    def login_fido2(
-        self, key: SecurityKeyClient, *, cancel: threading.Event | None = None
-    ) -> TokenGrant:
-        """Usernameless: the server's options, the key's assertion (touch, PIN), tokens.
+    def webauthn_login_steps(self) -> WebAuthnLoginSteps:
+        """The two HTTP steps of a usernameless security-key login, for
+        ``devices.key_ceremonies.login_with_key``; its answer is a :class:`TokenGrant`."""
+        return WebAuthnLoginSteps(self)
 
-        ``key`` carries the origin :meth:`webauthn_origin` decided; the key is asked for
-        exactly that origin's rp id: options naming another are ``OriginMismatch``
-        before the key is touched."""
-        try:
-            options = self._json(self._send("POST", "/login/webauthn/options"))
-        except ServerAnswer as answer:
-            raise answer.refusal(LoginRefused) from None
-        if not isinstance(options, dict) or not isinstance(options.get("publicKey"), dict):
-            raise BrokerError("The token service sent no security-key options.")
-        public_key = _bound_to_origin(options["publicKey"], key.origin, self.server)
-        saved = key.cancel
-        if cancel is not None:
-            key.cancel = _EitherEvent(saved, cancel)
-        try:
-            credential = key.authenticate(public_key)
-        finally:
-            key.cancel = saved
-        body = {"handle": options.get("handle"), "credential": credential}
-        body["client_id"] = self.client_id
-        grant: TokenGrant = self._grant(
-            self._send("POST", "/login/webauthn", proof=True, json=body), LoginRefused
-        )
-        return grant
-
-    def login_piv(
-        self, card: PivCard, ask_pin: PinPrompt, *, cancel: threading.Event | None = None
-    ) -> TokenGrant:
-        """The card's certificate, the server's challenge, the PIN, the card's signature."""
-        from tokenstile.devices.piv_login import login_with_card
-
-        answer = login_with_card(card, _PivServer(self), ask_pin, cancel=cancel)
-        try:
-            return TokenGrant.from_json(answer)
-        except ValueError as exc:
-            raise BrokerError(
-                f"The token service answered a token response that cannot be used ({exc})."
-            ) from exc
+    def piv_login_steps(self) -> PivLoginSteps:
+        """The two HTTP steps of a card login, for ``devices.piv_login.login_with_card``;
+        its answer is a :class:`TokenGrant`."""
+        return PivLoginSteps(self)
 
     # -- tokens --------------------------------------------------------------------------
 
@@ -431,8 +401,40 @@ class TokenServiceClient(Closing):
         self._http.close()
 
 
-class _PivServer:
-    """``PivLoginServer`` over HTTP for :func:`~tokenstile.devices.piv_login.login_with_card`."""
+class WebAuthnLoginSteps:
+    """``/login/webauthn/options`` and ``/login/webauthn``: a security-key login's HTTP."""
+
+    def __init__(self, client: TokenServiceClient) -> None:
+        self._client = client
+
+    @property
+    def origin(self) -> str:
+        """The service as this client was configured with it."""
+        return self._client.server
+
+    def begin(self) -> dict[str, Any]:
+        """The server's options: ``{"handle": ..., "publicKey": {...}}``."""
+        client = self._client
+        try:
+            options = client._json(client._send("POST", "/login/webauthn/options"))
+        except ServerAnswer as answer:
+            raise answer.refusal(LoginRefused) from None
+        if not isinstance(options, dict) or not isinstance(options.get("publicKey"), dict):
+            raise BrokerError("The token service sent no security-key options.")
+        return options
+
+    def complete(self, handle: Any, credential: Mapping[str, Any]) -> TokenGrant:
+        """The key's assertion for ``handle``: the tokens."""
+        client = self._client
+        body = {"handle": handle, "credential": credential, "client_id": client.client_id}
+        grant: TokenGrant = client._grant(
+            client._send("POST", "/login/webauthn", proof=True, json=body), LoginRefused
+        )
+        return grant
+
+
+class PivLoginSteps:
+    """``/login/piv/challenge`` and ``/login/piv``: a card login's HTTP."""
 
     def __init__(self, client: TokenServiceClient) -> None:
         self._client = client
@@ -444,8 +446,6 @@ class _PivServer:
         return self._client.server
 
     def begin(self, certificate: bytes) -> PivChallenge:
-        from tokenstile.devices.piv_login import PivChallenge
-
         body = {"certificate": b64url_encode(certificate), "client_id": self._client.client_id}
         answer = self._answer(self._client._send("POST", "/login/piv/challenge", json=body))
         try:
@@ -459,12 +459,15 @@ class _PivServer:
                 "The token service sent a PIV challenge that cannot be used."
             ) from exc
 
-    def complete(self, handle: str, signature: bytes) -> Mapping[str, Any]:
+    def complete(self, handle: str, signature: bytes) -> TokenGrant:
         body = {"handle": handle, "signature": b64url_encode(signature)}
-        answer: Mapping[str, Any] = self._answer(
-            self._client._send("POST", "/login/piv", proof=True, json=body)
-        )
-        return answer
+        answer = self._answer(self._client._send("POST", "/login/piv", proof=True, json=body))
+        try:
+            return TokenGrant.from_json(answer)
+        except ValueError as exc:
+            raise BrokerError(
+                f"The token service answered a token response that cannot be used ({exc})."
+            ) from exc
 
     def _answer(self, response: httpx.Response) -> Any:
         try:
@@ -474,36 +477,6 @@ class _PivServer:
         if not isinstance(body, dict):
             raise BrokerError("The token service answered something that is not a JSON object.")
         return body
-
-
-def _bound_to_origin(public_key: Mapping[str, Any], origin: str, server: str) -> dict[str, Any]:
-    """The request options with ``rpId`` the rp id of ``origin`` (``https://<rp id>``,
-    decided on this side); ``OriginMismatch`` when the server asks for another one."""
-    rp_id = urlsplit(origin).hostname or ""
-    asked = public_key.get("rpId")
-    if asked is not None and asked != rp_id:
-        raise OriginMismatch(
-            f"The token service at {server} asks the security key to sign in for "
-            f"{asked!r}, not {rp_id}: a server is pretending to be another, so the "
-            "security key was not used."
-        )
-    return {**public_key, "rpId": rp_id}
-
-
-class _EitherEvent(threading.Event):
-    """Set when either event is: the key's own cancel event, or the caller's."""
-
-    def __init__(self, first: threading.Event, second: threading.Event) -> None:
-        super().__init__()
-        self._events = (first, second)
-
-    def is_set(self) -> bool:
-        return super().is_set() or any(e.is_set() for e in self._events)
-
-    def set(self) -> None:
-        super().set()
-        for event in self._events:
-            event.set()
 
 
 def _error_of(response: httpx.Response) -> str | None:

@@ -261,6 +261,7 @@ def _login_totp(args: argparse.Namespace, client: TokenServiceClient) -> TokenGr
 def _login_fido2(args: argparse.Namespace, client: TokenServiceClient) -> TokenGrant:
     from tokenstile.devices.fido2_client import SecurityKeyClient
     from tokenstile.devices.fido2_errors import KeyPinRequired
+    from tokenstile.devices.key_ceremonies import login_with_key
 
     def on_pin(prompt: KeyPinPrompt) -> str | None:
         tries = f" ({prompt.retries_left} tries left)" if prompt.retries_left is not None else ""
@@ -280,12 +281,14 @@ def _login_fido2(args: argparse.Namespace, client: TokenServiceClient) -> TokenG
     key = open_security_key(args.device or "usb")
     try:
         security_key = SecurityKeyClient(key, origin=origin, on_touch=on_touch, on_pin=on_pin)
-        return client.login_fido2(security_key, cancel=threading.Event())
+        return login_with_key(security_key, client.webauthn_login_steps(), cancel=threading.Event())
     finally:
         key.close()
 
 
 def _login_piv(args: argparse.Namespace, client: TokenServiceClient) -> TokenGrant:
+    from tokenstile.devices.piv_login import login_with_card
+
     def ask_pin(request: PinRequest) -> str | None:
         if request.wrong_pin:
             print("Wrong PIN.", file=sys.stderr)
@@ -294,7 +297,7 @@ def _login_piv(args: argparse.Namespace, client: TokenServiceClient) -> TokenGra
 
     card = _open_card(args)
     try:
-        return client.login_piv(card, ask_pin)
+        return login_with_card(card, client.piv_login_steps(), ask_pin)
     finally:
         card.close()
 

@@ -1,4 +1,9 @@
-"""The kiosk's side of a PIV login: the card, the PIN, and the server's challenge.
+"""The card's ceremonies: a PIV login, the PIN loop, and the card's identity.
+
+Every station that holds a card calls these (the kiosk, the admin console, the CLI):
+:func:`login_with_card` between the two HTTP steps of a login, :func:`verify_card_pin`
+(the PIN pad asked again after a wrong PIN, with the tries left), :func:`card_guid` and
+:func:`card_proves_key` when a card is enrolled.
 
 DESIGN.md's flow, with the card in a reader::
 
@@ -15,7 +20,8 @@ asked or the card touched; a relayed challenge signed here names the relay's ori
 which the real service refuses.
 
 The token service is reached through a :class:`PivLoginServer` the caller hands in (the
-broker speaks HTTP; tests use the ASGI app), so this module imports no HTTP client.
+broker's plain HTTP steps, ``TokenServiceClient.piv_login_steps()``; tests use the ASGI
+app), so this module imports no HTTP client and the broker no device.
 The PIN comes from a :data:`PinPrompt`: the GUI's PIN pad, or a test's list. A
 challenge that expired while the person typed is asked for again before the card signs.
 
@@ -28,24 +34,49 @@ Pulling the card ends the kiosk session: :func:`end_session_on_removal` is the
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tokenstile.devices.errors import DeviceError, PinBlocked, WrongPin
+from tokenstile.devices.errors import (
+    CardCommandError,
+    DeviceError,
+    InvalidCardData,
+    PinBlocked,
+    WrongPin,
+)
 from tokenstile.devices.monitor import CardEvent, CardEventKind
 from tokenstile.devices.piv import PivCard, PivSlot
 from tokenstile.protocol.piv_message import (
     CHALLENGE_BYTES,
     ForeignChallenge,
     NotAServiceUrl,
+    PivChallenge,
+    card_signature_verifies,
     login_message,
     service_origin,
 )
+
+__all__ = [
+    "ForeignChallengeRefused",
+    "PinEntryCancelled",
+    "PinPrompt",
+    "PinRequest",
+    "PivChallenge",
+    "PivLoginServer",
+    "card_guid",
+    "card_proves_key",
+    "end_session_on_removal",
+    "login_with_card",
+    "verify_card_pin",
+]
+
+Answer_co = TypeVar("Answer_co", covariant=True)
 
 _EXPIRY_MARGIN = 5.0  # seconds: ask for a new challenge rather than sign one about to lapse
 
@@ -62,20 +93,13 @@ class ForeignChallengeRefused(DeviceError):
     code = "piv_foreign_challenge"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PivChallenge:
-    """What the server answered to the certificate."""
-
-    handle: str
-    challenge: bytes
-    expires_in: float = 120.0
-
-
-class PivLoginServer(Protocol):
+class PivLoginServer(Protocol[Answer_co]):
     """The token service's two PIV login steps (``/login/piv/challenge``, ``/login/piv``).
 
     ``origin`` is the URL of the service as the caller's own configuration names it
     (``scheme://host[:port]``, any path ignored): the card's signature is bound to it.
+    ``complete`` answers what the login gives (the token response, or the broker's
+    ``TokenGrant``).
     """
 
     @property
@@ -83,7 +107,7 @@ class PivLoginServer(Protocol):
 
     def begin(self, certificate: bytes) -> PivChallenge: ...
 
-    def complete(self, handle: str, signature: bytes) -> Mapping[str, Any]: ...
+    def complete(self, handle: str, signature: bytes) -> Answer_co: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,12 +124,12 @@ PinPrompt = Callable[[PinRequest], str | None]
 
 def login_with_card(
     card: PivCard,
-    server: PivLoginServer,
+    server: PivLoginServer[Answer_co],
     ask_pin: PinPrompt,
     *,
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> Mapping[str, Any]:
+) -> Answer_co:
     """Sign in with the card: the server's token response.
 
     Raises :class:`WrongPin` never (the prompt is asked again, with the retries left),
@@ -123,7 +147,7 @@ def login_with_card(
     message = _message(origin, challenge)  # before the PIN: a foreign challenge ends here
     asked_at = clock()
     _check(stop)
-    _verify_pin(card, ask_pin, stop)
+    verify_card_pin(card, ask_pin, cancel=stop)
     _check(stop)
     if clock() - asked_at > challenge.expires_in - _EXPIRY_MARGIN:
         challenge = server.begin(certificate)  # the person took their time
@@ -149,7 +173,14 @@ def _check(stop: threading.Event) -> None:
         raise PinEntryCancelled("The login was cancelled.")
 
 
-def _verify_pin(card: PivCard, ask_pin: PinPrompt, stop: threading.Event) -> None:
+def verify_card_pin(
+    card: PivCard, ask_pin: PinPrompt, *, cancel: threading.Event | None = None
+) -> None:
+    """The PIN loop: ``ask_pin`` until the card takes the PIN, again after a wrong one
+    (with the tries left). Nothing is asked when the card already holds it;
+    :class:`PinBlocked` when it is locked; :class:`PinEntryCancelled` when the prompt
+    answers None or ``cancel`` is set."""
+    stop = cancel or threading.Event()
     status = card.pin_status()
     if status.verified:
         return
@@ -167,6 +198,23 @@ def _verify_pin(card: PivCard, ask_pin: PinPrompt, stop: threading.Event) -> Non
             request = PinRequest(retries_left=exc.retries_left, wrong_pin=True)
             continue
         return
+
+
+def card_guid(card: PivCard) -> str | None:
+    """The card's GUID from its CHUID (hex), or None when it has no readable one."""
+    try:
+        return card.read_chuid().card_id
+    except (CardCommandError, InvalidCardData):
+        return None
+
+
+def card_proves_key(card: PivCard) -> bool:
+    """The card signs a fresh challenge that verifies with its 9A certificate (the PIN
+    already verified): it holds the key the certificate names."""
+    challenge = os.urandom(CHALLENGE_BYTES)
+    signature = card.sign(challenge, slot=PivSlot.AUTHENTICATION)
+    certificate = card.read_certificate(PivSlot.AUTHENTICATION)
+    return card_signature_verifies(certificate, challenge, signature)
 
 
 def end_session_on_removal(

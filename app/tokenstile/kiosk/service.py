@@ -26,8 +26,10 @@ from tokenstile.broker import (
 from tokenstile.broker.origin import webauthn_origin
 from tokenstile.devices.fido2_client import PinPrompt as KeyPinPrompt
 from tokenstile.devices.fido2_client import SecurityKeyClient
+from tokenstile.devices.key_ceremonies import login_with_key
 from tokenstile.devices.piv import PivCard
 from tokenstile.devices.piv_login import PinPrompt as CardPinPrompt
+from tokenstile.devices.piv_login import login_with_card
 from tokenstile.devices.security_keys import SecurityKey
 from tokenstile.errors import TokenstileError
 
@@ -162,13 +164,15 @@ class BrokerSignIn:
             cancel=prompts.cancel,
         )
         with self._login_client() as client:
-            return client.login_fido2(security_key, cancel=prompts.cancel)
+            return login_with_key(
+                security_key, client.webauthn_login_steps(), cancel=prompts.cancel
+            )
 
     def login_piv(
         self, card: PivCard, ask_pin: CardPinPrompt, *, cancel: threading.Event
     ) -> TokenGrant:
         with self._login_client() as client:
-            return client.login_piv(card, ask_pin, cancel=cancel)
+            return login_with_card(card, client.piv_login_steps(), ask_pin, cancel=cancel)
 
     def _login_client(self) -> TokenServiceClient:
         return self.broker.login_client(self.server, client_id=self.client_id)

@@ -26,19 +26,30 @@ with a DER SEQUENCE or SET (0x30, 0x31); SSH signs a length-prefixed session id.
 length is fixed by the origin: a challenge of any other length is refused before the
 PIN is asked or the card touched. The version in the prefix lets a later format change
 without one signature ever meaning two things.
+
+Also here: :class:`PivChallenge`, the server's answer to a certificate, and
+:func:`card_signature_verifies`, the check an enrolling station makes that a card holds
+the key of its certificate (the same signature format as a login).
 """
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from tokenstile.errors import TokenstileError
 
 MESSAGE_PREFIX: Final = b"Tokenstile PIV login v1\x00"
 CHALLENGE_BYTES: Final = 32
 MAX_ORIGIN_BYTES: Final = 1024
+MAX_SIGNATURE_BYTES: Final = 512
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
@@ -52,6 +63,15 @@ class ForeignChallenge(TokenstileError):
     """A challenge that is not exactly 32 bytes: not a Tokenstile login, never signed."""
 
     code = "piv_foreign_message"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PivChallenge:
+    """What the server answers to the card's certificate (``/login/piv/challenge``)."""
+
+    handle: str
+    challenge: bytes
+    expires_in: float = 120.0
 
 
 def service_origin(url: str) -> str:
@@ -94,3 +114,31 @@ def login_message(origin: str, challenge: bytes) -> bytes:
         raise NotAServiceUrl(f"{origin!r} is not a service origin (scheme://host[:port]).")
     encoded = origin.encode("ascii")
     return MESSAGE_PREFIX + len(encoded).to_bytes(2, "big") + encoded + bytes(challenge)
+
+
+def card_signature_verifies(
+    certificate: x509.Certificate, message: bytes, signature: bytes
+) -> bool:
+    """The card's GENERAL AUTHENTICATE answer over SHA-256(``message``) verifies with
+    ``certificate``'s key: ECDSA P-256 (DER) or RSA-2048 PKCS#1 v1.5. A key of any
+    other kind verifies nothing."""
+    try:
+        public_key = certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    if not signature or len(signature) > MAX_SIGNATURE_BYTES:
+        return False
+    try:
+        if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(
+            public_key.curve, ec.SECP256R1
+        ):
+            public_key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size == 2048:
+            if len(signature) != public_key.key_size // 8:
+                return False
+            public_key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            return False
+    except (InvalidSignature, ValueError):
+        return False
+    return True

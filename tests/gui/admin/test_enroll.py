@@ -18,14 +18,9 @@ from tokenstile.devices import DirectConnection, PivCard
 from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.factors.otp import totp_code
 from tokenstile.kiosk.admin.console import AdminWindow
-from tokenstile.kiosk.admin.enroll import (
-    EnrollAppDialog,
-    EnrollCardDialog,
-    EnrollDialog,
-    EnrollKeyDialog,
-    ImportPskcDialog,
-    qr_image,
-)
+from tokenstile.kiosk.admin.enroll import EnrollCardDialog, EnrollKeyDialog
+from tokenstile.kiosk.admin.enroll_frame import EnrollDialog
+from tokenstile.kiosk.admin.enroll_otp import EnrollAppDialog, ImportPskcDialog, qr_image
 
 PSKC_FILE = Path(__file__).parents[2] / "unit" / "factors" / "data" / "totp-fobs.pskcxml"
 KEY_PIN = "2468"

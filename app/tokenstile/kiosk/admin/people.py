@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from tokenstile.kiosk.admin.environment import AdminDevices, Dialogs
 from tokenstile.kiosk.admin.messages import describe
 from tokenstile.kiosk.admin.session import AdminSession
-from tokenstile.kiosk.admin.widgets import ApiPage, StatusLine, Table, button, field, local_time
+from tokenstile.kiosk.admin.widgets import DevicePage, StatusLine, Table, button, field, local_time
 from tokenstile.kiosk.tasks import TaskRunner
 
 SEARCH_DELAY_MS = 250
@@ -136,7 +136,7 @@ class AddPersonDialog(QDialog):
         self._page.call(lambda s: s.post("/admin/users", body), done, on_error=failed)
 
 
-class PeoplePage(ApiPage):
+class PeoplePage(DevicePage):
     """Search, the list of people, and the selected person's credentials."""
 
     people_loaded = Signal()
@@ -530,14 +530,14 @@ class PeoplePage(ApiPage):
             self._open(EnrollCardDialog(self, person))
 
     def enroll_app(self) -> None:
-        from tokenstile.kiosk.admin.enroll import EnrollAppDialog
+        from tokenstile.kiosk.admin.enroll_otp import EnrollAppDialog
 
         person = self.person()
         if person is not None:
             self._open(EnrollAppDialog(self, person))
 
     def import_pskc(self) -> None:
-        from tokenstile.kiosk.admin.enroll import ImportPskcDialog
+        from tokenstile.kiosk.admin.enroll_otp import ImportPskcDialog
 
         path = self.dialogs.open_pskc(self)
         if path is None:

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 
 from tokenstile.broker.client import TokenServiceClient
 from tokenstile.devices.fido2_client import PinPrompt, SecurityKeyClient
-from tokenstile.devices.piv_login import PinRequest
+from tokenstile.devices.key_ceremonies import login_with_key
+from tokenstile.devices.piv_login import PinRequest, login_with_card
 from tokenstile.kiosk.admin.environment import AdminDevices
 from tokenstile.kiosk.admin.messages import describe
 from tokenstile.kiosk.admin.session import AdminSession, TaskCancelled, admit
@@ -220,7 +221,10 @@ class SignInPage(QWidget):
             )
             try:
                 return self._admit(
-                    client, lambda: client.login_fido2(key_client, cancel=ctx.cancel)
+                    client,
+                    lambda: login_with_key(
+                        key_client, client.webauthn_login_steps(), cancel=ctx.cancel
+                    ),
                 )
             finally:
                 key_client.close()
@@ -244,7 +248,10 @@ class SignInPage(QWidget):
 
             try:
                 return self._admit(
-                    client, lambda: client.login_piv(card, ask_pin, cancel=ctx.cancel)
+                    client,
+                    lambda: login_with_card(
+                        card, client.piv_login_steps(), ask_pin, cancel=ctx.cancel
+                    ),
                 )
             finally:
                 card.close()

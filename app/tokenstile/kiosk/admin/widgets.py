@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tokenstile.kiosk.admin.environment import AdminDevices
 from tokenstile.kiosk.admin.messages import describe
 from tokenstile.kiosk.admin.session import AdminSession, SessionEnded
 from tokenstile.kiosk.tasks import Task, TaskContext, TaskRunner
@@ -309,3 +310,11 @@ class ApiPage(QWidget):
             return work(session)
 
         return self.runner.start(run, on_done=done, on_error=failed, on_end=ended, owner=self)
+
+
+class DevicePage(ApiPage):
+    """An admin page that enrolls this station's devices (the people page): what the
+    enrollment dialogs open on, without importing the page itself."""
+
+    server: str  # the service URL a key's WebAuthn origin is derived from
+    devices: AdminDevices  # where security keys and cards come from
