@@ -23,7 +23,7 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tokenstile.cli.formatting import print_table, when
 from tokenstile.errors import TokenstileError
@@ -190,8 +190,8 @@ def _touch() -> None:
 
 
 def _enroll(args: argparse.Namespace, repository: WebAuthnService) -> int:
-    from tokenstile.devices.fido2_client import SecurityKeyClient
     from tokenstile.devices.fido2_errors import KeyPinNotSet, KeyPinRequired
+    from tokenstile.devices.key_ceremonies import enroll_security_key
     from tokenstile.factors.webauthn_registration import parse_registration
 
     interactive = sys.stdin.isatty()
@@ -204,31 +204,39 @@ def _enroll(args: argparse.Namespace, repository: WebAuthnService) -> int:
             return _ask_pin(prompt)
         raise KeyPinRequired()
 
+    def new_pin() -> str:
+        nonlocal pin
+        if pin is None and not interactive:
+            raise KeyPinNotSet()
+        pin = pin if pin is not None else _new_pin()
+        return pin
+
     rp = repository.rp
     origin = f"https://{rp.id}" if f"https://{rp.id}" in rp.origins else sorted(rp.origins)[0]
     repository.credentials(args.username)  # an unknown person fails before the key is asked
     key = open_security_key(args.device)
-    try:
-        client = SecurityKeyClient(key, origin=origin, on_touch=_touch, on_pin=on_pin)
-        info = client.info()
-        if not info.resident_keys:
-            raise TokenstileError("This key cannot keep credentials (no resident keys).")
-        if not info.pin_set and not info.builtin_uv:
-            if pin is None and not interactive:
-                raise KeyPinNotSet()
-            pin = pin if pin is not None else _new_pin()
-            client.set_pin(pin)
-            print("Set the key's PIN.", file=sys.stderr)
-        kind = "Software" if key.transport.value == "virtual" else key.transport.value.upper()
-        label = args.label or f"{kind} security key"
+    kind = "Software" if key.transport.value == "virtual" else key.transport.value.upper()
+    label = args.label or f"{kind} security key"
+
+    def begin() -> dict[str, Any]:
         options = repository.begin_registration(args.username, label=label, by=ACTOR, origin=ACTOR)
-        response = client.register(options.public_key)
-        stored = repository.complete_registration(
-            options.handle,
-            parse_registration(response),
-            by=ACTOR,
-            origin=ACTOR,
-            uv_method=info.uv_method,
+        return {"handle": options.handle, "publicKey": options.public_key}
+
+    def complete(handle: str, response: dict[str, Any], uv_method: str) -> WebAuthnCredentialInfo:
+        return repository.complete_registration(
+            handle, parse_registration(response), by=ACTOR, origin=ACTOR, uv_method=uv_method
+        )
+
+    try:
+        stored = enroll_security_key(
+            key,
+            begin,
+            complete,
+            origin=origin,
+            new_pin=new_pin,
+            on_pin=on_pin,
+            on_touch=_touch,
+            on_pin_set=lambda: print("Set the key's PIN.", file=sys.stderr),
         )
     finally:
         key.close()

@@ -26,7 +26,6 @@ certificate's key; a card that cannot is not enrolled. Errors are one sentence.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +36,6 @@ from tokenstile.errors import TokenstileError
 
 if TYPE_CHECKING:
     from tokenstile.deployment import Deployment
-    from tokenstile.devices.piv import PivCard
     from tokenstile.factors.piv_port import CaCertificateInfo, PivCardInfo
     from tokenstile.factors.piv_service import PivService
 
@@ -209,13 +207,14 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
 
     from tokenstile.devices.pcsc import open_piv_card
     from tokenstile.devices.piv import KeyAlgorithm, ManagementKeyAlgorithm, PivSlot
+    from tokenstile.devices.piv_login import card_guid, card_proves_key
     from tokenstile.errors import NotFound
 
     if deployment.store.find_user(args.username) is None:
         raise NotFound(f"No user named {args.username!r}.")
     card = open_piv_card(args.reader, exclusive=True)
     try:
-        guid = _card_guid(card)
+        guid = card_guid(card)
         if args.pin is not None:
             card.verify_pin(args.pin)  # before anything changes on the card
         if args.generate:
@@ -231,7 +230,7 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
                 args.username, public_key, by=ACTOR, origin=ACTOR, card_guid=guid
             )
             card.put_certificate(PivSlot.AUTHENTICATION, certificate)
-            if args.pin is not None and not _card_proves_key(card):
+            if args.pin is not None and not card_proves_key(card):
                 piv.revoke(info.fingerprint, by=ACTOR, origin=ACTOR)
                 raise TokenstileError(
                     "The card did not sign with its new key; the certificate was revoked."
@@ -239,7 +238,7 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
             how = f"new {info.key_algorithm} key, certificate from the issuing CA"
         else:
             certificate = card.read_certificate(PivSlot.AUTHENTICATION)
-            if args.pin is not None and not _card_proves_key(card):
+            if args.pin is not None and not card_proves_key(card):
                 raise TokenstileError(
                     "The card's signature does not verify with its certificate: not enrolled."
                 )
@@ -258,26 +257,6 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
     print(f"  fingerprint: {info.fingerprint}")
     print(f"  serial {info.cert_serial}, {info.subject}, valid until {when(info.not_after)}")
     return 0
-
-
-def _card_guid(card: PivCard) -> str | None:
-    from tokenstile.devices.errors import CardCommandError, InvalidCardData
-
-    try:
-        return card.read_chuid().card_id
-    except (CardCommandError, InvalidCardData):
-        return None
-
-
-def _card_proves_key(card: PivCard) -> bool:
-    """The card signs a fresh challenge that verifies with its 9A certificate."""
-    from tokenstile.devices.piv import PivSlot
-    from tokenstile.factors.piv import card_public_key, verify_challenge_signature
-
-    challenge = os.urandom(32)
-    signature = card.sign(challenge, slot=PivSlot.AUTHENTICATION)
-    public_key = card_public_key(card.read_certificate(PivSlot.AUTHENTICATION))
-    return verify_challenge_signature(public_key, challenge, signature)
 
 
 def _show_ca(piv: PivService) -> None:
