@@ -52,6 +52,17 @@ def _unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _hint_and_pins(dialog: EnrollDialog, hint: str) -> PinRows:
+    """What a device's dialog shows under its form: the hint, then the PIN rows it
+    opens when the key or card asks for a PIN."""
+    label = QLabel(hint)
+    label.setWordWrap(True)
+    dialog.body.addWidget(label)
+    pins = PinRows(dialog)
+    dialog.body.addWidget(pins)
+    return pins
+
+
 # -- a security key ------------------------------------------------------------------------
 
 
@@ -71,15 +82,12 @@ class EnrollKeyDialog(EnrollDialog):
         form = QFormLayout()
         form.addRow(self.tr("&Name of the key"), self.label)
         self.body.addLayout(form)
-        hint = QLabel(
+        self.pins = _hint_and_pins(
+            self,
             self.tr(
                 "Insert or tap the key, then press Start. {name} may need to type its PIN."
-            ).format(name=self.name)
+            ).format(name=self.name),
         )
-        hint.setWordWrap(True)
-        self.body.addWidget(hint)
-        self.pins = PinRows(self)
-        self.body.addWidget(self.pins)
         self.start_button.clicked.connect(self.start)
 
     def start(self) -> None:
@@ -187,16 +195,13 @@ class EnrollCardDialog(EnrollDialog):
         self.body.addWidget(self.use_existing)
         self.body.addWidget(self.generate)
         self.body.addLayout(form)
-        hint = QLabel(
+        self.pins = _hint_and_pins(
+            self,
             self.tr(
                 "Insert the card, then press Start. {name} types the card's PIN so the "
                 "card can prove it holds its key."
-            ).format(name=self.name)
+            ).format(name=self.name),
         )
-        hint.setWordWrap(True)
-        self.body.addWidget(hint)
-        self.pins = PinRows(self)
-        self.body.addWidget(self.pins)
         self.start_button.clicked.connect(self.start)
 
     def start(self) -> None:

@@ -22,7 +22,7 @@ from tokenstile.broker.errors import NotLoggedIn, ServiceError, TokenRefused
 from tokenstile.broker.model import TokenGrant
 from tokenstile.errors import TokenstileError
 from tokenstile.kiosk.service import token_claims
-from tokenstile.tokens.model import ADMIN_SCOPE
+from tokenstile.protocol.scopes import ADMIN_SCOPE
 
 logger = logging.getLogger(__name__)
 
