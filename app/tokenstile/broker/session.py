@@ -37,13 +37,10 @@ answer at all, the cached token is served while it is valid, then
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
@@ -64,6 +61,7 @@ from tokenstile.broker.model import (
     session_claims,
 )
 from tokenstile.broker.options import BrokerOptions
+from tokenstile.broker.session_lock import LOCK_FILE, SessionLock
 from tokenstile.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
@@ -74,10 +72,10 @@ if TYPE_CHECKING:
     from tokenstile.broker.store import SessionStore
     from tokenstile.config import Settings
 
+__all__ = ["LOCK_FILE", "NOT_SIGNED_IN", "Broker", "open_store"]
+
 log = logging.getLogger(__name__)
 
-LOCK_FILE: Final = "broker.lock"
-STAMP_FILE: Final = "broker-session.stamp"
 SUBJECT_MIN_TTL: Final = 15  # seconds an exchange's subject token must still have
 UNREACHABLE_BACKOFF: Final = 5.0  # seconds to serve a valid cached token without asking
 NOT_SIGNED_IN: Final = (
@@ -125,12 +123,9 @@ class Broker(Closing):
         self._transport = transport
         from tokenstile import paths
 
-        self._runtime = paths.runtime_dir()
-        self._stamp_path = str(self._runtime / STAMP_FILE)
+        self._lock = SessionLock(paths.runtime_dir(), timeout=self.options.lock_timeout)
         self._memo: dict[_Key, AccessToken] = {}
         self._memo_stamp: tuple[int, int] | None = None
-        self._mutex = threading.RLock()
-        self._file_lock: object | None = None
         self._dpop_keys: dict[str, DpopKey] = {}
         self._pending_dpop: DpopKey | None = None
         self._session_key: DpopKey | None = None  # the key of the session in the memo
@@ -168,7 +163,7 @@ class Broker(Closing):
         if (
             memo is not None
             and memo.expires_at - self._clock.now() >= min_ttl
-            and self._stamp() == self._memo_stamp
+            and self._lock.stamp() == self._memo_stamp
         ):
             return memo
         return self._find(audience, scope, min_ttl, rejected=None)
@@ -189,7 +184,7 @@ class Broker(Closing):
     ) -> str:
         """A DPoP proof for one request with the session's key (``ath`` with a token)."""
         key = self._session_key
-        if key is None or self._stamp() != self._memo_stamp:
+        if key is None or self._lock.stamp() != self._memo_stamp:
             key = self._dpop_key(self._require())
         if key is None:
             raise BrokerError("This session is not bound to a DPoP key.")
@@ -252,13 +247,13 @@ class Broker(Closing):
             # The store must work before anything is written, even the lock file: with
             # no keychain nothing of this login touches the disk.
             self._load()
-            with self._locked():
+            with self._lock.held():
                 old = self._load()
                 if old is not None and old.refresh_token != state.refresh_token:
                     self._revoke_quietly(old)
                 state = replace(state, display_name=self._display_name(state))
                 self._store.save(state.to_json())
-                self._restamp()
+                self._lock.restamp()
         except KeychainUnavailable as exc:
             # Never fall back to a file: the tokens are dropped, and revoked at the
             # server so that none of them stays valid anywhere.
@@ -297,13 +292,13 @@ class Broker(Closing):
     def logout(self) -> bool:
         """Revoke the session at the server, then clear the keychain. False when the
         server could not be told (the session then lives there until it expires)."""
-        with self._locked():
+        with self._lock.held():
             state = self._load()
             told = True
             if state is not None:
                 told = self._revoke_quietly(state)
             self._store.clear()
-            self._restamp()
+            self._lock.restamp()
         self._forget()
         return told
 
@@ -317,13 +312,13 @@ class Broker(Closing):
         *,
         rejected: AccessToken | None,
     ) -> AccessToken:
-        stamp = self._stamp()
+        stamp = self._lock.stamp()
         state = self._require()
         now = self._clock.now()
         seen = self._lookup(state, audience, scope, self.app_id)
         if seen is not None and _usable(seen, now, min_ttl) and not _same(seen, rejected):
             return self._remember((audience, scope), seen, stamp, state)
-        with self._locked():
+        with self._lock.held():
             state = self._require()
             now = self._clock.now()
             current = self._lookup(state, audience, scope, self.app_id)
@@ -488,7 +483,7 @@ class Broker(Closing):
 
     def _clear_session(self) -> None:
         self._store.clear()
-        self._restamp()
+        self._lock.restamp()
         self._forget()
 
     def _forget(self) -> None:
@@ -549,59 +544,6 @@ class Broker(Closing):
 
     def _pause(self) -> None:
         time.sleep(self.options.refresh_retry_delay)
-
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self._stamp_path)
-        except OSError:
-            return None
-        return (st.st_ino, st.st_mtime_ns)
-
-    def _restamp(self) -> None:
-        """Tell every process's memory that the session changed (login, logout)."""
-        import secrets
-
-        temporary = f"{self._stamp_path}.{secrets.token_hex(4)}"
-        try:
-            with open(temporary, "w", encoding="ascii") as out:
-                out.write(secrets.token_hex(8))
-            os.replace(temporary, self._stamp_path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            log.warning("could not mark the session change in %s: %s", self._runtime, exc)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """This process's and every other process's refresh lock for the session."""
-        with self._mutex:
-            if self._file_lock is None:
-                self._file_lock = self._make_file_lock()
-            from filelock import FileLock, Timeout
-
-            assert isinstance(self._file_lock, FileLock)  # noqa: S101 - for mypy
-            try:
-                self._file_lock.acquire(timeout=self.options.lock_timeout)
-            except Timeout as exc:
-                raise BrokerError(
-                    f"Another program has held the session lock for "
-                    f"{self.options.lock_timeout:g} s; try again."
-                ) from exc
-            try:
-                yield
-            finally:
-                self._file_lock.release()
-
-    def _make_file_lock(self) -> object:
-        from filelock import FileLock
-
-        try:
-            self._runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BrokerError(
-                f"Cannot create the runtime directory {self._runtime} ({exc.strerror})."
-            ) from exc
-        return FileLock(str(self._runtime / LOCK_FILE), mode=0o600)
 
 
 def _close_clients(clients: dict[tuple[str, str], TokenServiceClient]) -> None:
