@@ -12,8 +12,12 @@
   watcher thread, surviving pcscd restarts.
 - :mod:`~tokenstile.devices.security_keys`: FIDO2 keys over USB HID, NFC (PC/SC) or
   handed in (the demo's virtual key) behind one ``KeyFinder``.
+- :mod:`~tokenstile.devices.key_ceremonies`: a security key's login and enrollment
+  (with its first PIN), run between two server steps the caller hands in.
+- :mod:`~tokenstile.devices.piv_login`: a card's login between two server steps, the PIN
+  loop, and the card's identity (GUID, proof that it holds its certificate's key).
 
-Nothing here imports Qt, HTTP clients or the server: device calls block, so the GUI
+Nothing here imports Qt, HTTP clients, the broker or the server: device calls block, so the GUI
 runs them on a worker thread. pyscard exceptions never leave this package.
 """
 
