@@ -68,20 +68,15 @@ def _hint_and_pins(dialog: EnrollDialog, hint: str) -> PinRows:
 
 class EnrollKeyDialog(EnrollDialog):
     def __init__(self, page: DevicePage, person: dict[str, Any]) -> None:
-        name = person.get("display_name") or person["username"]
-        super().__init__(
-            page,
-            person,
-            QCoreApplication.translate(
-                "EnrollKeyDialog", "Enroll a security key for {name}"
-            ).format(name=name),
-        )
+        title = QCoreApplication.translate("EnrollKeyDialog", "Enroll a security key for {name}")
+        super().__init__(page, person, title)
         self.setObjectName("enrollKeyDialog")
-        self.label = field(self.tr("Security key"), "keyLabel", self.tr("Name of the key"))
-        self.label.setText(self.tr("Security key"))
-        form = QFormLayout()
-        form.addRow(self.tr("&Name of the key"), self.label)
-        self.body.addLayout(form)
+        self.label = self.label_field(
+            self.tr("Security key"),
+            "keyLabel",
+            self.tr("Name of the key"),
+            self.tr("&Name of the key"),
+        )
         self.pins = _hint_and_pins(
             self,
             self.tr(
@@ -169,14 +164,8 @@ class EnrollKeyDialog(EnrollDialog):
 
 class EnrollCardDialog(EnrollDialog):
     def __init__(self, page: DevicePage, person: dict[str, Any]) -> None:
-        name = person.get("display_name") or person["username"]
-        super().__init__(
-            page,
-            person,
-            QCoreApplication.translate("EnrollCardDialog", "Enroll a smart card for {name}").format(
-                name=name
-            ),
-        )
+        title = QCoreApplication.translate("EnrollCardDialog", "Enroll a smart card for {name}")
+        super().__init__(page, person, title)
         self.setObjectName("enrollCardDialog")
         self.use_existing = QRadioButton(self.tr("&Use the certificate already on the card"))
         self.use_existing.setObjectName("cardUseCertificate")

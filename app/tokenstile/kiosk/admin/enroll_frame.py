@@ -12,23 +12,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QDialog, QFormLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from tokenstile.kiosk.admin.messages import describe
 from tokenstile.kiosk.admin.session import AdminSession, TaskCancelled
-from tokenstile.kiosk.admin.widgets import DevicePage, PinField, StatusLine, button
+from tokenstile.kiosk.admin.widgets import DevicePage, PinField, StatusLine, button, field
 from tokenstile.kiosk.tasks import Task
 
 
 class EnrollDialog(QDialog):
     """The frame every enrollment shares: a title, the steps, prompts, status, buttons."""
 
-    def __init__(self, page: DevicePage, person: dict[str, Any], title: str) -> None:
+    def __init__(self, page: DevicePage, person: dict[str, Any], title: str, **names: str) -> None:
+        """``title`` (translated) names the person as ``{name}``, and ``names`` more."""
         super().__init__(page)
         self.page = page
         self.person = person
         self.username: str = person["username"]
         self.name: str = person.get("display_name") or self.username
+        title = title.format(name=self.name, **names)
         self.task: Task | None = None
         self.result_record: Any = None
         self.setWindowTitle(title)
@@ -78,6 +88,16 @@ class EnrollDialog(QDialog):
             on_end=self._ended,
             owner=self,
         )
+
+    def label_field(self, default: str, name: str, accessible: str, row: str) -> QLineEdit:
+        """What the person calls the key or app, ``default`` until typed over, in its
+        own form row."""
+        edit = field(default, name, accessible)
+        edit.setText(default)
+        form = QFormLayout()
+        form.addRow(row, edit)
+        self.body.addLayout(form)
+        return edit
 
     def later(self, *widgets: QWidget) -> None:
         """Widgets the dialog shows once the first step is done."""

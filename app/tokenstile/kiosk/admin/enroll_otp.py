@@ -53,23 +53,17 @@ def qr_image(text: str, *, scale: int = 8) -> QImage:
 
 class EnrollAppDialog(EnrollDialog):
     def __init__(self, page: DevicePage, person: dict[str, Any]) -> None:
-        name = person.get("display_name") or person["username"]
-        super().__init__(
-            page,
-            person,
-            QCoreApplication.translate(
-                "EnrollAppDialog", "Set up an authenticator app for {name}"
-            ).format(name=name),
+        title = QCoreApplication.translate(
+            "EnrollAppDialog", "Set up an authenticator app for {name}"
         )
+        super().__init__(page, person, title)
         self.setObjectName("enrollAppDialog")
         self.serial: str | None = None
         self.uri: str | None = None
         self.confirmed = False
-        self.label = field(self.tr("Authenticator app"), "appLabel", self.tr("Name of the app"))
-        self.label.setText(self.tr("Authenticator app"))
-        form = QFormLayout()
-        form.addRow(self.tr("&Name"), self.label)
-        self.body.addLayout(form)
+        self.label = self.label_field(
+            self.tr("Authenticator app"), "appLabel", self.tr("Name of the app"), self.tr("&Name")
+        )
         self.qr = QLabel()
         self.qr.setObjectName("qrCode")
         self.qr.setAccessibleName(self.tr("QR code to scan with the authenticator app"))
@@ -157,9 +151,8 @@ class ImportPskcDialog(EnrollDialog):
         super().__init__(
             page,
             {"username": assign_to},
-            QCoreApplication.translate("ImportPskcDialog", "Import fobs from {file}").format(
-                file=path.name
-            ),
+            QCoreApplication.translate("ImportPskcDialog", "Import fobs from {file}"),
+            file=path.name,
         )
         self.setObjectName("importPskcDialog")
         self.path = path
