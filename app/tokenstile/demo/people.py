@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tokenstile.composition import Services
 from tokenstile.virtual.ctap_device import VirtualAuthenticator
@@ -108,22 +108,27 @@ def enroll_people(services: Services, key: PluggableKey, folder: Path) -> Enroll
 
 
 def _enroll_key(services: Services, key: VirtualAuthenticator, username: str) -> None:
-    from tokenstile.devices.fido2_client import SecurityKeyClient
+    from tokenstile.devices.key_ceremonies import enroll_security_key
     from tokenstile.factors.webauthn_registration import parse_registration
 
     repository = services.webauthn_service()
     key.authenticator.provision_pin(KEY_PIN)
-    client = SecurityKeyClient(key, origin=f"https://{repository.rp.id}", on_pin=lambda _: KEY_PIN)
-    options = repository.begin_registration(
-        username, label="Demo security key", by=ORIGIN, origin=ORIGIN
-    )
-    response = client.register(options.public_key)
-    repository.complete_registration(
-        options.handle,
-        parse_registration(response),
-        by=ORIGIN,
-        origin=ORIGIN,
-        uv_method=client.info().uv_method,
+
+    def begin() -> dict[str, Any]:
+        options = repository.begin_registration(
+            username, label="Demo security key", by=ORIGIN, origin=ORIGIN
+        )
+        return {"handle": options.handle, "publicKey": options.public_key}
+
+    enroll_security_key(
+        key,
+        begin,
+        lambda handle, response, uv_method: repository.complete_registration(
+            handle, parse_registration(response), by=ORIGIN, origin=ORIGIN, uv_method=uv_method
+        ),
+        origin=f"https://{repository.rp.id}",
+        new_pin=lambda: KEY_PIN,
+        on_pin=lambda _prompt: KEY_PIN,
     )
 
 
