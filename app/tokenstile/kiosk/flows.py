@@ -1,0 +1,167 @@
+"""The kiosk's sign-in flows: the work that runs on the window's worker thread, and what
+a flow and a session end in.
+
+A flow reads a security key, a card or a code into a grant through the
+:class:`~tokenstile.kiosk.service.SignInService`, then applies the shared-workstation
+rule: nobody signed in -> save the session; the same person -> unlock; someone else ->
+revoke and wipe the first session, then save the second (or decline when switching user
+is off). Nothing here touches a widget: PIN questions go through the task's
+:meth:`~tokenstile.kiosk.tasks.TaskContext.ask`, "touch your key" through its ``say``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from enum import Enum
+
+from tokenstile.broker import SessionInfo, TokenGrant
+from tokenstile.devices.errors import DeviceError
+from tokenstile.devices.fido2_client import PinPrompt as KeyPinPrompt
+from tokenstile.devices.fido2_errors import KeyWrongPin
+from tokenstile.devices.piv_login import PinRequest
+from tokenstile.devices.security_keys import SecurityKey
+from tokenstile.errors import TokenstileError
+from tokenstile.kiosk.devices import CardOpener
+from tokenstile.kiosk.messages import Factor
+from tokenstile.kiosk.service import KeyPrompts, SignInService, grant_subject
+from tokenstile.kiosk.tasks import Task, TaskContext
+from tokenstile.kiosk.widgets import PinQuestion
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, kw_only=True)
+class Flow:
+    """One sign-in under way, as the GUI thread follows it."""
+
+    factor: Factor
+    reader: str | None = None  # the card's
+    key: tuple[str, str] | None = None  # the key's identity
+    pulled: bool = False  # the card or key was taken away during the flow
+    task: Task | None = None
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.task is not None and self.task.cancel_event.is_set()
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    info: SessionInfo
+    switched: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Unlocked:
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class Declined:
+    """Someone else is signed in and switching user is turned off."""
+
+
+FlowResult = SignedIn | Unlocked | Declined
+
+
+class EndReason(Enum):
+    """Why a session ended here."""
+
+    SIGNED_OUT = "signed_out"
+    CARD_REMOVED = "card_removed"
+    SESSION_ENDED = "session_ended"
+    SWITCHED = "switched"
+
+
+def session_end(info: SessionInfo, lifetime_seconds: float) -> float:
+    """When ``info``'s session ends: the service's word, else sign-in time + lifetime."""
+    if info.session_expires_at is not None:
+        return info.session_expires_at
+    return info.auth_time + lifetime_seconds
+
+
+# Everything below runs on the worker thread.
+
+
+def ask_pin(ctx: TaskContext, question: PinQuestion) -> str | None:
+    answer = ctx.ask("pin", question)
+    return answer if isinstance(answer, str) else None
+
+
+def key_login(service: SignInService, ctx: TaskContext, key: SecurityKey) -> TokenGrant:
+    wrong = False
+
+    def on_pin(prompt: KeyPinPrompt) -> str | None:
+        question = PinQuestion(factor=Factor.KEY, retries_left=prompt.retries_left, wrong=wrong)
+        return ask_pin(ctx, question)
+
+    try:
+        while True:
+            try:
+                prompts = KeyPrompts(
+                    on_touch=lambda: ctx.say("touch"), on_pin=on_pin, cancel=ctx.cancel
+                )
+                return service.login_fido2(key, prompts)
+            except KeyWrongPin as exc:
+                # A fresh challenge and the PIN pad again, saying how many tries are left.
+                if ctx.cancel.is_set() or exc.retries_left == 0:
+                    raise
+                wrong = True
+    finally:
+        key.close()
+
+
+def card_login(
+    service: SignInService,
+    ctx: TaskContext,
+    open_card: CardOpener | None,
+    reader: str,
+) -> TokenGrant:
+    if open_card is None:
+        raise DeviceError("This kiosk has no card reader.")
+    card = open_card(reader)
+
+    def ask(request: PinRequest) -> str | None:
+        question = PinQuestion(
+            factor=Factor.CARD, retries_left=request.retries_left, wrong=request.wrong_pin
+        )
+        return ask_pin(ctx, question)
+
+    try:
+        return service.login_piv(card, ask, cancel=ctx.cancel)
+    finally:
+        with contextlib.suppress(DeviceError):
+            card.close()
+
+
+def finish_login(
+    service: SignInService, grant: TokenGrant, current: SessionInfo | None, *, switch: bool
+) -> FlowResult:
+    if current is None:
+        return SignedIn(service.save(grant), switched=False)
+    subject = grant_subject(grant)
+    if subject == current.subject:
+        service.discard(grant)  # proof of who it is; the session stays the same
+        return Unlocked(subject)
+    if not switch:
+        service.discard(grant)
+        return Declined()
+    # The first person's session is revoked and wiped before the second one is saved.
+    try:
+        service.sign_out()
+    except TokenstileError as exc:
+        logger.warning("switching user: the first session could not be revoked: %s", exc.code)
+    return SignedIn(service.save(grant), switched=True)
+
+
+def sign_out_if(service: SignInService, sid: str) -> None:
+    """Sign out the keychain's session if it is still ``sid`` (not a newer one)."""
+    current = service.session()
+    if current is not None and current.sid == sid:
+        service.sign_out()
