@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from types import TracebackType
+from contextlib import AbstractContextManager
 from typing import Any
 
 from smartcard import scard
@@ -113,7 +113,7 @@ def readers_with_cards() -> dict[str, bytes]:
         context.release()
 
 
-class PcscConnection:
+class PcscConnection(AbstractContextManager["PcscConnection", None]):
     """A :class:`~tokenstile.devices.connection.SmartCardConnection` to a card via pcscd.
 
     ``exclusive`` keeps other programs off the card until :meth:`close`. Closing resets
@@ -132,15 +132,7 @@ class PcscConnection:
             raise
         self._open = True
 
-    def __enter__(self) -> PcscConnection:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @property

@@ -94,9 +94,28 @@ def parse_command(apdu: bytes) -> CommandApdu:
     return CommandApdu(cla=cla, ins=ins, p1=p1, p2=p2, data=data, ne=ne, extended=extended)
 
 
-def response_piece(outgoing: bytes, ne: int) -> tuple[bytes, bytes, int]:
-    """The next piece of a reply of at most ``ne`` bytes, what is left, and its SW."""
-    piece, rest = outgoing[:ne], outgoing[ne:]
-    if rest:
-        return piece, rest, 0x6100 | (min(len(rest), 0x100) & 0xFF)  # 6100: 256 or more
-    return piece, rest, SW.OK
+class PendingReply:
+    """The part of a reply the host has not fetched yet (section 5.3.4)."""
+
+    def __init__(self) -> None:
+        self._outgoing = b""
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._outgoing)
+
+    def send(self, data: bytes, ne: int) -> tuple[bytes, int]:
+        """Answer with ``data``: its first piece of at most ``ne`` bytes, and its SW."""
+        self._outgoing = data
+        return self.next_piece(ne)
+
+    def next_piece(self, ne: int) -> tuple[bytes, int]:
+        """GET RESPONSE: the next piece of at most ``ne`` bytes, and its SW."""
+        piece, self._outgoing = self._outgoing[:ne], self._outgoing[ne:]
+        if self._outgoing:
+            return piece, 0x6100 | (min(len(self._outgoing), 0x100) & 0xFF)  # 6100: 256 or more
+        return piece, SW.OK
+
+    def drop(self) -> None:
+        """Any other command abandons an unread reply."""
+        self._outgoing = b""

@@ -220,9 +220,7 @@ class PinGuard:
         pin_hash_enc = params.required(_PIN_HASH_ENC, bytes)
         new_pin_enc = params.required(_NEW_PIN_ENC, bytes)
         pin_uv_auth_param = params.required(_PIN_UV_AUTH_PARAM, bytes)
-        protocol = self.protocol(version)
-        self._check_may_try_pin()
-        shared = self._decapsulate(protocol, peer)
+        protocol, shared = self._pin_channel(version, peer)
         if not protocol.verify(shared, new_pin_enc + pin_hash_enc, pin_uv_auth_param):
             raise CtapError(ERR.PIN_AUTH_INVALID)
         self._check_pin_hash(protocol, shared, pin_hash_enc)
@@ -239,9 +237,7 @@ class PinGuard:
         version = params.required(_PROTOCOL, int)
         peer = params.required(_KEY_AGREEMENT, dict)
         pin_hash_enc = params.required(_PIN_HASH_ENC, bytes)
-        protocol = self.protocol(version)
-        self._check_may_try_pin()
-        shared = self._decapsulate(protocol, peer)
+        protocol, shared = self._pin_channel(version, peer)
         self._check_pin_hash(protocol, shared, pin_hash_enc)
         # resetPinUvAuthToken() for every protocol, then beginUsingPinUvAuthToken()
         self._token = PinUvAuthToken(
@@ -252,6 +248,12 @@ class PinGuard:
             issued_at=self._clock.now(),
         )
         return {_R_TOKEN: protocol.encrypt(shared, self._token.value)}
+
+    def _pin_channel(self, version: int, peer: dict[Any, Any]) -> tuple[PinUvAuthProtocol, bytes]:
+        """The protocol and shared secret of a command that offers the PIN's hash."""
+        protocol = self.protocol(version)
+        self._check_may_try_pin()
+        return protocol, self._decapsulate(protocol, peer)
 
     def _check_may_try_pin(self) -> None:
         if not self.is_set:

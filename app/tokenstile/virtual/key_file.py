@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tokenstile.errors import TokenstileError
 from tokenstile.virtual.key_state import STATE_FORMAT, STATE_VERSION, KeyState
-from tokenstile.virtual.sealed_file import SealedJsonFile
+from tokenstile.virtual.sealed_file import FileKind, SealedStateFile
 
 
 class VirtualKeyFileError(TokenstileError):
@@ -22,25 +22,11 @@ class VirtualKeyFileError(TokenstileError):
     code = "virtual_key_file"
 
 
-class KeyFile:
+_KIND = FileKind(STATE_FORMAT, STATE_VERSION, VirtualKeyFileError, "virtual key file")
+
+
+class KeyFile(SealedStateFile[KeyState]):
     """A :class:`~tokenstile.virtual.key_state.KeyStateStore` backed by one file."""
 
     def __init__(self, path: Path | str, *, kek: bytes | None = None) -> None:
-        self._file = SealedJsonFile(
-            path,
-            kek=kek,
-            format=STATE_FORMAT,
-            version=STATE_VERSION,
-            error=VirtualKeyFileError,
-            kind="virtual key file",
-        )
-        self.path = self._file.path
-
-    def exists(self) -> bool:
-        return self._file.exists()
-
-    def load(self) -> KeyState | None:
-        return self._file.load(KeyState.from_json)
-
-    def save(self, state: KeyState) -> None:
-        self._file.save(state.to_json())
+        super().__init__(path, kek=kek, kind=_KIND, parse=KeyState.from_json)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from fido2.ctap import STATUS, CtapError
 
-from tokenstile.virtual.apdu import CommandApdu, StatusWordError, parse_command, response_piece
+from tokenstile.virtual.apdu import CommandApdu, PendingReply, StatusWordError, parse_command
 from tokenstile.virtual.ctap2_authenticator import Ctap2Authenticator
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class CtapNfcApplet:
         self._selected = False
         self._chain = b""
         self._chain_ins: int | None = None
-        self._outgoing = b""
+        self._reply = PendingReply()
         self._pending: _Pending | None = None
 
     def power_cycle(self) -> None:
@@ -71,7 +71,7 @@ class CtapNfcApplet:
         self._pending = None
         self._selected = False
         self._chain, self._chain_ins = b"", None
-        self._outgoing = b""
+        self._reply.drop()
         self.authenticator.power_cycle()
 
     def handle_apdu(self, apdu: bytes) -> bytes:
@@ -85,10 +85,10 @@ class CtapNfcApplet:
 
     def _handle(self, command: CommandApdu) -> tuple[bytes, int]:
         if command.cla == 0x00 and command.ins == _INS_GET_RESPONSE:
-            if not self._outgoing:
+            if not self._reply.waiting:
                 raise StatusWordError(SW_CONDITIONS_NOT_SATISFIED)
-            return self._next_piece(command.ne)
-        self._outgoing = b""  # any other command abandons an unread reply
+            return self._reply.next_piece(command.ne)
+        self._reply.drop()  # any other command abandons an unread reply
         if command.cla & _CHAINING:
             if self._chain_ins not in (None, command.ins):
                 self._chain = b""
@@ -121,13 +121,13 @@ class CtapNfcApplet:
             self._selected = False
             raise StatusWordError(SW_FILE_NOT_FOUND)
         self._selected = True
-        return self._send(SELECT_RESPONSE, command.ne)
+        return self._reply.send(SELECT_RESPONSE, command.ne)
 
     def _ctap_message(self, command: CommandApdu, request: bytes) -> tuple[bytes, int]:
         if self._pending is not None:
-            return self._send(bytes([CtapError.ERR.CHANNEL_BUSY]), command.ne)
+            return self._reply.send(bytes([CtapError.ERR.CHANNEL_BUSY]), command.ne)
         if not command.p1 & _P1_GET_RESPONSE_SUPPORTED:
-            return self._send(self.authenticator.process(request), command.ne)
+            return self._reply.send(self.authenticator.process(request), command.ne)
         pending = _Pending(done=threading.Event(), cancel=threading.Event())
 
         def keepalive(status: STATUS) -> None:
@@ -154,12 +154,4 @@ class CtapNfcApplet:
         if not pending.done.wait(self._keepalive_interval):
             return bytes([pending.status]), SW_UPDATE
         self._pending = None
-        return self._send(pending.response, ne)
-
-    def _send(self, data: bytes, ne: int) -> tuple[bytes, int]:
-        self._outgoing = data
-        return self._next_piece(ne)
-
-    def _next_piece(self, ne: int) -> tuple[bytes, int]:
-        piece, self._outgoing, sw = response_piece(self._outgoing, ne)
-        return piece, sw
+        return self._reply.send(pending.response, ne)

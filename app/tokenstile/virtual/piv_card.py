@@ -35,9 +35,9 @@ from pathlib import Path
 from tokenstile.virtual.apdu import (
     SW,
     CommandApdu,
+    PendingReply,
     StatusWordError,
     parse_command,
-    response_piece,
 )
 from tokenstile.virtual.piv_keys import (
     KeyOperationError,
@@ -195,11 +195,11 @@ class PivCardApplet:
             try:
                 data, sw = self._handle(parse_command(apdu))
             except StatusWordError as exc:
-                self._outgoing = b""
+                self._reply.drop()
                 return struct.pack(">H", exc.sw)
             except Exception:  # a bug must answer like a card, never kill the reader thread
                 logger.exception("virtual PIV card: a command failed inside the card")
-                self._outgoing = b""
+                self._reply.drop()
                 return struct.pack(">H", SW.NO_PRECISE_DIAGNOSIS)
             return data + struct.pack(">H", sw)
 
@@ -211,7 +211,7 @@ class PivCardApplet:
         self._management_authenticated = False
         self._management_pending: tuple[int, bytes] | None = None  # (tag, expected)
         self._chain: tuple[tuple[int, int, int], bytes] | None = None
-        self._outgoing = b""
+        self._reply = PendingReply()
 
     def _handle(self, command: CommandApdu) -> tuple[bytes, int]:
         if command.cla & 0x0C:
@@ -219,10 +219,10 @@ class PivCardApplet:
         if command.cla & ~_CHAINING & 0xFF:
             raise StatusWordError(SW.CLA_NOT_SUPPORTED)
         if command.ins == _INS_GET_RESPONSE and not command.cla & _CHAINING:
-            if not self._outgoing:
+            if not self._reply.waiting:
                 raise StatusWordError(SW.CONDITIONS_NOT_SATISFIED)
-            return self._next_piece(command.ne)
-        self._outgoing = b""  # any other command abandons an unread reply
+            return self._reply.next_piece(command.ne)
+        self._reply.drop()  # any other command abandons an unread reply
 
         header = (command.ins, command.p1, command.p2)
         data = command.data
@@ -258,15 +258,7 @@ class PivCardApplet:
             reply = handlers[command.ins](command, data)
         else:
             raise StatusWordError(SW.INS_NOT_SUPPORTED)
-        return self._send(reply, command.ne)
-
-    def _send(self, data: bytes, ne: int) -> tuple[bytes, int]:
-        self._outgoing = data
-        return self._next_piece(ne)
-
-    def _next_piece(self, ne: int) -> tuple[bytes, int]:
-        piece, self._outgoing, sw = response_piece(self._outgoing, ne)
-        return piece, sw
+        return self._reply.send(reply, command.ne)
 
     def _save(self) -> None:
         if self._store is not None:

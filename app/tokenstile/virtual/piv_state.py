@@ -18,7 +18,6 @@ import base64
 import hashlib
 import hmac
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tokenstile.errors import TokenstileError
 from tokenstile.virtual.piv_objects import Algorithm, Slot
-from tokenstile.virtual.sealed_file import SealedJsonFile
+from tokenstile.virtual.sealed_file import FileKind, SealedStateFile
 
 STATE_FORMAT = "tokenstile-virtual-piv-card"
 STATE_VERSION = 1
@@ -178,28 +177,11 @@ class MemoryPivStore:
         self.saves += 1
 
 
-class PivCardFile:
+_KIND = FileKind(STATE_FORMAT, STATE_VERSION, VirtualCardFileError, "virtual card file")
+
+
+class PivCardFile(SealedStateFile[PivCardState]):
     """A :class:`PivStateStore` backed by one file."""
 
     def __init__(self, path: Path | str, *, kek: bytes | None = None) -> None:
-        self._file = SealedJsonFile(
-            path,
-            kek=kek,
-            format=STATE_FORMAT,
-            version=STATE_VERSION,
-            error=VirtualCardFileError,
-            kind="virtual card file",
-        )
-        self.path = self._file.path
-        self._lock = threading.Lock()
-
-    def exists(self) -> bool:
-        return self._file.exists()
-
-    def load(self) -> PivCardState | None:
-        return self._file.load(PivCardState.from_json)
-
-    def save(self, state: PivCardState) -> None:
-        document = state.to_json()
-        with self._lock:
-            self._file.save(document)
+        super().__init__(path, kek=kek, kind=_KIND, parse=PivCardState.from_json)

@@ -1,5 +1,8 @@
 """One JSON document in a private file, so a virtual device survives restarts.
 
+:class:`SealedJsonFile` reads and writes the document; :class:`SealedStateFile` is the
+state store a virtual device is handed (the key's and the card's files are two of them).
+
 The file is created with mode 0600 and replaced atomically (temporary file in the same
 directory, fsync, ``os.replace``), so a crash leaves either the old or the new document
 and never half of one. With a key-encryption key (32 bytes, e.g. kept in the OS
@@ -15,9 +18,11 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,6 +30,24 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from tokenstile.errors import TokenstileError
 
 _T = TypeVar("_T")
+
+
+class JsonState(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+_S = TypeVar("_S", bound=JsonState)
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """One kind of state file: its format and version (bound into the seal), the error
+    its failures raise, and what their messages call it ("virtual key file")."""
+
+    format: str
+    version: int
+    error: type[TokenstileError]
+    name: str
 
 
 def write_private_file(path: Path, payload: bytes) -> None:
@@ -115,6 +138,42 @@ class SealedJsonFile:
                 f"cannot open {self.path}: wrong key-encryption key or damaged file"
             ) from exc
         return _json_object(plain)
+
+
+class SealedStateFile(Generic[_S]):
+    """A device's state store backed by one file of ``kind``: states read with ``parse``,
+    written one at a time."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        kek: bytes | None,
+        kind: FileKind,
+        parse: Callable[[dict[str, Any]], _S],
+    ) -> None:
+        self._file = SealedJsonFile(
+            path,
+            kek=kek,
+            format=kind.format,
+            version=kind.version,
+            error=kind.error,
+            kind=kind.name,
+        )
+        self._parse = parse
+        self.path = self._file.path
+        self._lock = threading.Lock()
+
+    def exists(self) -> bool:
+        return self._file.exists()
+
+    def load(self) -> _S | None:
+        return self._file.load(self._parse)
+
+    def save(self, state: _S) -> None:
+        document = state.to_json()
+        with self._lock:
+            self._file.save(document)
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

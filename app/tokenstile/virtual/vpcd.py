@@ -21,8 +21,8 @@ import socket
 import struct
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
 from tokenstile.errors import TokenstileError
@@ -65,7 +65,7 @@ class VpcdError(TokenstileError):
     code = "vpcd_unavailable"
 
 
-class VpcdCard:
+class VpcdCard(AbstractContextManager["VpcdCard", None]):
     """``card`` in vpcd reader ``reader`` (0 or 1) of the local pcscd.
 
     Not inserted until :meth:`insert`. Use as a context manager, or call :meth:`close`:
@@ -101,15 +101,7 @@ class VpcdCard:
         self._thread: threading.Thread | None = None
         self.connections = 0  # how many times the card has entered the reader
 
-    def __enter__(self) -> VpcdCard:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @property
