@@ -4,19 +4,22 @@ A request is the command byte followed by its CBOR parameters; the response is a
 byte followed, on success, by canonical CBOR (CTAP 2.1 section 8). Transports wrap this
 processor: :mod:`tokenstile.virtual.ctap_device` in-process, and
 :mod:`tokenstile.virtual.nfc_applet` over ISO 7816 APDUs.
+
+Command groups with state or parsing of their own live beside this module:
+:mod:`~tokenstile.virtual.client_pin`, :mod:`~tokenstile.virtual.credential_management`
+and :mod:`~tokenstile.virtual.make_credential`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum, IntFlag
-from typing import Any
+from typing import Any, TypedDict
 
 from fido2 import cbor
 from fido2.ctap import STATUS, CtapError
@@ -26,19 +29,18 @@ from tokenstile.virtual import credential_keys
 from tokenstile.virtual.attestation import AttestationMode, attestation_statement
 from tokenstile.virtual.client_pin import Permission, PinGuard, PinUvAuthToken
 from tokenstile.virtual.credential_management import CredentialManagementCommand
-from tokenstile.virtual.ctap_params import (
-    ERR,
-    CtapParams,
-    options_map,
-    required_member,
-    text_or_none,
-)
+from tokenstile.virtual.ctap_params import ERR, CtapParams, options_map
 from tokenstile.virtual.key_state import (
     CounterMode,
     KeyState,
     KeyStateStore,
     MemoryKeyStore,
     StoredCredential,
+)
+from tokenstile.virtual.make_credential import (
+    NewCredentialRequest,
+    resident_count,
+    store_new_credential,
 )
 from tokenstile.virtual.user_presence import (
     PresenceOutcome,
@@ -54,7 +56,6 @@ KeepaliveCallback = Callable[[STATUS], None]
 MAX_MSG_SIZE = 1200
 MAX_CREDENTIALS_IN_LIST = 8
 MAX_CREDENTIAL_ID_LENGTH = 128
-CREDENTIAL_ID_LENGTH = 32
 # Section 6.3: the platform must fetch the next assertion within 30 s of the last one.
 NEXT_ASSERTION_TIMEOUT = 30.0
 # Section 6.6: authenticatorReset is only honoured shortly after power-up.
@@ -85,47 +86,6 @@ class _Call:
     on_keepalive: KeepaliveCallback | None
 
 
-@dataclass(frozen=True, kw_only=True)
-class _NewCredentialRequest:
-    client_data_hash: bytes
-    rp_id: str
-    rp_name: str | None
-    user_id: bytes
-    user_name: str | None
-    user_display_name: str | None
-    alg: int
-    exclude_list: list[Any]
-    resident: bool
-
-    @classmethod
-    def parse(cls, params: CtapParams, *, has_token: bool) -> _NewCredentialRequest:
-        client_data_hash = params.required(0x01, bytes)
-        rp = params.required(0x02, dict)
-        user = params.required(0x03, dict)
-        key_params = params.required(0x04, list)
-        exclude_list = params.optional(0x05, list) or []
-        params.optional(0x06, dict)  # no extensions are offered; inputs are ignored
-        options = options_map(params.optional(0x07, dict))
-        request = cls(
-            client_data_hash=client_data_hash,
-            rp_id=required_member(rp, "id", str),
-            rp_name=text_or_none(rp, "name"),
-            user_id=required_member(user, "id", bytes),
-            user_name=text_or_none(user, "name"),
-            user_display_name=text_or_none(user, "displayName"),
-            alg=_choose_algorithm(key_params),
-            exclude_list=exclude_list,
-            resident=options.get("rk", False),
-        )
-        if params.raw(0x0A) is not None:
-            raise CtapError(ERR.INVALID_PARAMETER)  # no enterprise attestation
-        if options.get("up") is False:
-            raise CtapError(ERR.INVALID_OPTION)
-        if options.get("uv") and not has_token:
-            raise CtapError(ERR.INVALID_OPTION)  # no built-in user verification
-        return request
-
-
 @dataclass(kw_only=True)
 class _AssertionBatch:
     """What authenticatorGetNextAssertion continues (section 6.3)."""
@@ -136,6 +96,16 @@ class _AssertionBatch:
     remaining: list[bytes]
     total: int
     last_at: float
+
+
+class _BuildOptions(TypedDict):
+    """What a clone is built with besides its store and its presence."""
+
+    attestation: AttestationMode
+    transports: Sequence[str]
+    clock: Clock
+    max_resident_credentials: int
+    reset_window: float | None
 
 
 class Ctap2Authenticator:
@@ -167,6 +137,13 @@ class Ctap2Authenticator:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._max_resident = max_resident_credentials
         self._reset_window = reset_window
+        self._build_options = _BuildOptions(
+            attestation=attestation,
+            transports=self._transports,
+            clock=self._clock,
+            max_resident_credentials=max_resident_credentials,
+            reset_window=reset_window,
+        )
         self._lock = threading.RLock()
         state = self._store.load()
         if state is None:
@@ -248,15 +225,7 @@ class Ctap2Authenticator:
         with self._lock:
             store = MemoryKeyStore()
             store.save(self._state)
-            return Ctap2Authenticator(
-                store,
-                presence=self.presence,
-                attestation=self._attestation,
-                transports=self._transports,
-                clock=self._clock,
-                max_resident_credentials=self._max_resident,
-                reset_window=self._reset_window,
-            )
+            return Ctap2Authenticator(store, presence=self.presence, **self._build_options)
 
     def power_cycle(self) -> None:
         """Unplug and plug in again: volatile state (PIN tokens, pending commands) is lost."""
@@ -330,7 +299,7 @@ class Ctap2Authenticator:
             ],
             0x0D: 4,
             0x0E: 1,
-            0x14: max(0, self._max_resident - self._resident_count()),
+            0x14: max(0, self._max_resident - resident_count(self._state)),
         }
 
     def _make_credential(self, params: CtapParams, call: _Call) -> dict[Any, Any]:
@@ -338,7 +307,7 @@ class Ctap2Authenticator:
         pin_uv_auth_param = params.optional(0x08, bytes)
         protocol_version = params.optional(0x09, int)
         self._check_pin_uv_auth_param_shape(pin_uv_auth_param, protocol_version, call)
-        request = _NewCredentialRequest.parse(params, has_token=pin_uv_auth_param is not None)
+        request = NewCredentialRequest.parse(params, has_token=pin_uv_auth_param is not None)
 
         if pin_uv_auth_param is not None:
             token = self._pin.verify(
@@ -363,7 +332,7 @@ class Ctap2Authenticator:
         if pin_uv_auth_param is not None:
             self._pin.clear_permissions_after_presence()
 
-        credential = self._store_new_credential(request)
+        credential = store_new_credential(self._state, request, max_resident=self._max_resident)
         count = self._next_global_count() if self._state.counter_mode is CounterMode.GLOBAL else 0
         flags = AuthDataFlag.UP | AuthDataFlag.AT
         if pin_uv_auth_param is not None:
@@ -387,35 +356,6 @@ class Ctap2Authenticator:
         self._persist()
         logger.info("virtual key: new credential (discoverable: %s)", request.resident)
         return {0x01: fmt, 0x02: auth_data, 0x03: statement}
-
-    def _store_new_credential(self, request: _NewCredentialRequest) -> StoredCredential:
-        if request.resident:
-            # A new discoverable credential replaces the one of the same RP and user.
-            replaced = [
-                c
-                for c in self._state.credentials
-                if c.discoverable and c.rp_id == request.rp_id and c.user_id == request.user_id
-            ]
-            if not replaced and self._resident_count() >= self._max_resident:
-                raise CtapError(ERR.KEY_STORE_FULL)
-            for old in replaced:
-                self._state.credentials.remove(old)
-        credential = StoredCredential(
-            credential_id=os.urandom(CREDENTIAL_ID_LENGTH),
-            rp_id=request.rp_id,
-            rp_name=request.rp_name,
-            user_id=request.user_id,
-            user_name=request.user_name,
-            user_display_name=request.user_display_name,
-            algorithm=request.alg,
-            private_key=credential_keys.generate_private_key(request.alg),
-            discoverable=request.resident,
-            sign_count=0,
-            sequence=self._state.next_sequence,
-        )
-        self._state.next_sequence += 1
-        self._state.credentials.append(credential)
-        return credential
 
     def _get_assertion(self, params: CtapParams, call: _Call) -> dict[Any, Any]:
         # Section 6.2.2
@@ -582,9 +522,6 @@ class Ctap2Authenticator:
                 return credential
         raise KeyError("no such credential on this key")
 
-    def _resident_count(self) -> int:
-        return sum(1 for c in self._state.credentials if c.discoverable)
-
     def _next_global_count(self) -> int:
         self._state.global_sign_count = min(self._state.global_sign_count + 1, MAX_SIGN_COUNT)
         return self._state.global_sign_count
@@ -605,16 +542,3 @@ def _bind_rp(token: PinUvAuthToken, rp_id: str) -> None:
         token.rp_id = rp_id
     elif token.rp_id != rp_id:
         raise CtapError(ERR.PIN_AUTH_INVALID)
-
-
-def _choose_algorithm(key_params: list[Any]) -> int:
-    # The RP lists algorithms by preference; the first one this key supports wins.
-    for entry in key_params:
-        if not isinstance(entry, dict):
-            raise CtapError(ERR.CBOR_UNEXPECTED_TYPE)
-        alg, kind = entry.get("alg"), entry.get("type")
-        if not isinstance(alg, int) or isinstance(alg, bool) or not isinstance(kind, str):
-            raise CtapError(ERR.CBOR_UNEXPECTED_TYPE)
-        if kind == "public-key" and alg in credential_keys.SUPPORTED_ALGORITHMS:
-            return alg
-    raise CtapError(ERR.UNSUPPORTED_ALGORITHM)
