@@ -212,7 +212,7 @@ def open_sessions(dep: Deployment, count: int) -> list[str]:
     assert client is not None
     service = dep.token_service()
     return [
-        service.open_session(
+        service.sessions.open_session(
             user=user, client=client, factor="otp", amr=["otp"], acr="otp"
         ).refresh_token
         for _ in range(count)

@@ -216,7 +216,7 @@ def in_process(
         verified = time.perf_counter()
         assert done.accepted, done.status
         assert done.user is not None
-        service.open_session(
+        service.sessions.open_session(
             user=done.user,
             client=client,
             factor="piv",

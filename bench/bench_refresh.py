@@ -71,7 +71,7 @@ def make_sessions(dep: Deployment, count: int) -> list[str]:
     )
     client = dep.store.find_client(DEFAULT_KIOSK_CLIENT_ID)
     assert client is not None
-    first = dep.token_service().open_session(
+    first = dep.token_service().sessions.open_session(
         user=user, client=client, factor="otp", amr=["otp"], acr="otp"
     )
     # Clone what open_session wrote, row for row, with fresh sids and tokens.

@@ -274,7 +274,7 @@ def in_process_profile(dep: Deployment, people: list[tuple[str, bytes]]) -> dict
             result = repo.login(name, code, client_id=client.client_id, origin="bench")
             middle = time.perf_counter()
             assert result.user is not None, result.outcome.status
-            service.open_session(
+            service.sessions.open_session(
                 user=result.user, client=client, factor="otp", amr=["otp"], acr="otp"
             )
             ended = time.perf_counter()

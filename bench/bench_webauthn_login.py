@@ -129,7 +129,7 @@ def in_process(
             credential = outcome.credential
             assert outcome.accepted, outcome.status
             assert credential is not None
-            service.open_session(
+            service.sessions.open_session(
                 user=credential.user,
                 client=client,
                 factor="fido2",

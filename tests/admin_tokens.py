@@ -14,7 +14,7 @@ def token_for(dep: Deployment, user: User, client_id: str = DEFAULT_ADMIN_CLIENT
     assert client is not None
     return (
         dep.token_service()
-        .open_session(user=user, client=client, factor="otp", amr=["otp"], acr="otp")
+        .sessions.open_session(user=user, client=client, factor="otp", amr=["otp"], acr="otp")
         .access_token
     )
 

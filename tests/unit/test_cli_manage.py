@@ -47,7 +47,7 @@ def test_user_disable_ends_the_persons_live_sessions(
         add_user(setup, "bob")
         service = setup.token_service()
         opened = [
-            service.open_session(
+            service.sessions.open_session(
                 user=user, client=kiosk_client(setup), factor="otp", amr=["otp"], acr="otp"
             )
             for user in (alice, alice, setup.store.find_user("bob"))

@@ -55,7 +55,7 @@ def run_demo() -> int:
         otp = services.otp_service()
         _info, enrollment = otp.enroll_app("demo", by="tokenstile demo", seed=generate_seed())
         # And a session already open, as after a login at the kiosk.
-        session = services.token_service().open_session(
+        session = services.token_service().sessions.open_session(
             user=user,
             client=client,
             factor="demo",

@@ -193,7 +193,7 @@ def admin_principal(request: Request) -> AdminPrincipal:
 class BearerAuth:
     """A FastAPI dependency: the ``AdminPrincipal`` of a valid token with ``scope``.
 
-    The token is read by ``TokenService.read_access_token`` (our signature or opaque
+    The token is read by ``TokenIntrospection.read_access_token`` (our signature or opaque
     record, expiry, a live session of an enabled person); its DPoP binding must hold
     (``server.dpop.check_binding``); its audience must include ``audience``; with
     ``require_admin`` the person must still be an admin now, not only when the token
@@ -227,7 +227,7 @@ class BearerAuth:
     def check(self, request: Request, scheme: str, token: str) -> AdminPrincipal:
         """The principal of ``token`` sent under ``scheme`` (``bearer`` or ``dpop``), or
         ``BearerError`` (sync: it reads the database and records the proof's ``jti``)."""
-        claims = self._service.read_access_token(token)
+        claims = self._service.introspection.read_access_token(token)
         if claims is None:
             raise BearerError(401, "invalid_token", "The access token is not valid.")
         try:

@@ -304,7 +304,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
             if grant == GRANT_TOKEN_EXCHANGE:
                 if "actor_token" in form:
                     raise InvalidRequest("Delegation (actor_token) is not supported.")
-                return service.exchange(
+                return service.exchange_grant.exchange(
                     client=client,
                     subject_token=form.get("subject_token", ""),
                     subject_token_type=form.get("subject_token_type", ""),
@@ -314,7 +314,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
                     dpop_jkt=jkt,
                     origin=origin,
                 )
-            return service.refresh(
+            return service.refresh_grant.refresh(
                 refresh_token=form.get("refresh_token", ""),
                 client=client,
                 scope=form.get("scope"),
@@ -343,7 +343,9 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     async def revoke(request: Request) -> Response:
         _, client, token_value = await token_request(request, require_secret=False)
         await run_in_threadpool(
-            lambda: service.revoke(token=token_value, client=client, origin=request_origin(request))
+            lambda: service.introspection.revoke(
+                token=token_value, client=client, origin=request_origin(request)
+            )
         )
         return Response(status_code=200, headers=NO_STORE)
 
@@ -359,7 +361,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     async def introspect(request: Request) -> Response:
         form, client, token_value = await token_request(request, require_secret=True)
         body = await run_in_threadpool(
-            lambda: service.introspect(
+            lambda: service.introspection.introspect(
                 token=token_value, hint=form.get("token_type_hint"), client=client
             )
         )
@@ -385,7 +387,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
                 jkt = proof_jkt(request, service, access_token=token_value)
                 if jkt is None:
                     raise DpopProofError("The DPoP scheme needs a DPoP proof header.")
-            return service.userinfo(token_value, dpop_jkt=jkt)
+            return service.introspection.userinfo(token_value, dpop_jkt=jkt)
 
         try:
             body = await run_in_threadpool(work)

@@ -113,7 +113,7 @@ def otp_router(services: Services) -> APIRouter:
             raise InvalidGrant(REFUSED)
         try:
             credential = result.outcome.credential
-            return service.open_session(
+            return service.sessions.open_session(
                 user=result.user,
                 client=client,
                 factor="otp",

@@ -184,7 +184,7 @@ def piv_router(services: Services) -> APIRouter:
         if outcome.card is not None and outcome.card.card_guid:
             device["card_guid"] = outcome.card.card_guid
         try:
-            return service.open_session(
+            return service.sessions.open_session(
                 user=outcome.user,
                 client=client,
                 factor=PIV_FACTOR,

@@ -126,7 +126,7 @@ def webauthn_router(services: Services) -> APIRouter:
         if not outcome.accepted or credential is None:
             raise InvalidGrant(outcome.describe())
         try:
-            return service.open_session(
+            return service.sessions.open_session(
                 user=credential.user,
                 client=client,
                 factor=FIDO2_FACTOR,

@@ -197,7 +197,7 @@ def _person(row: Row[Any]) -> PersonInfo:
 
 
 def _live(now: float) -> ColumnElement[bool]:
-    """A session a refresh would still accept at ``now`` (see ``TokenService.refresh``)."""
+    """A session a refresh would still accept at ``now`` (see ``RefreshGrant.refresh``)."""
     s = t.sessions
     return and_(
         s.c.revoked_at.is_(None), s.c.expires_at > now, s.c.last_used_at + s.c.idle_timeout > now

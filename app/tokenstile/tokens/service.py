@@ -11,14 +11,17 @@ Each grant and concern lives in its own module, over the ``TokenTx`` protocol:
   revocation, userinfo (``TokenIntrospection``);
 * ``clients``: client secrets.
 
-``TokenService`` wires them together and keeps the one public surface the routes, the
-CLI, bench and the tests call. The names they import from here are re-exported.
+``TokenService`` wires them together over one minter and one DPoP verifier, and hands
+the grants out as they are: callers say which grant they use
+(``service.sessions.open_session(...)``, ``service.refresh_grant.refresh(...)``,
+``service.exchange_grant.exchange(...)``, ``service.introspection.revoke(...)``), so each
+signature is written once, in its grant. The names callers import from here are
+re-exported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from tokenstile.clock import Clock
 from tokenstile.tokens.clients import check_client_secret, client_secret_hash
@@ -41,7 +44,7 @@ from tokenstile.tokens.minting import (
     dpop_required,
     token_hash,
 )
-from tokenstile.tokens.model import AudiencePolicy, Client, TokenStore, User
+from tokenstile.tokens.model import AudiencePolicy, TokenStore
 from tokenstile.tokens.refresh import MAX_OPAQUE_TOKEN_CHARS, RefreshGrant
 from tokenstile.tokens.sessions import SessionOpening
 
@@ -80,6 +83,13 @@ class _StoreReplayCache:
 
 
 class TokenService:
+    """The grants over one minter and one DPoP verifier.
+
+    ``sessions`` (``SessionOpening``), ``refresh_grant`` (``RefreshGrant``),
+    ``exchange_grant`` (``TokenExchangeGrant``) and ``introspection``
+    (``TokenIntrospection``: reading, introspection, revocation, userinfo).
+    """
+
     def __init__(
         self,
         store: TokenStore,
@@ -99,10 +109,10 @@ class TokenService:
             policy=policy,
             policy_cache_seconds=policy_cache_seconds,
         )
-        self._sessions = SessionOpening(minter)
-        self._refresh = RefreshGrant(minter)
-        self._introspection = TokenIntrospection(minter)
-        self._exchange = TokenExchangeGrant(minter, self._introspection)
+        self.sessions = SessionOpening(minter)
+        self.refresh_grant = RefreshGrant(minter)
+        self.introspection = TokenIntrospection(minter)
+        self.exchange_grant = TokenExchangeGrant(minter, self.introspection)
         self._dpop = DpopVerifier(
             clock=clock,
             replay=_StoreReplayCache(store),
@@ -141,101 +151,3 @@ class TokenService:
     def audience_policy(self, audience: str) -> AudiencePolicy | None:
         """Per-audience policy, cached briefly: it is read on every token issued."""
         return self._minter.audience_policies().get(audience)
-
-    # -- the grants (each documented in its module) ----------------------------------
-
-    def open_session(
-        self,
-        *,
-        user: User,
-        client: Client,
-        factor: str,
-        amr: Sequence[str],
-        acr: str,
-        scope: str | None = None,
-        audience: str | None = None,
-        origin: str | None = None,
-        auth_time: float | None = None,
-        device: Mapping[str, Any] | None = None,
-        dpop_jkt: str | None = None,
-        credential: str | None = None,
-    ) -> TokenResponse:
-        """Start a session after a factor succeeded (``sessions.SessionOpening``)."""
-        return self._sessions.open_session(
-            user=user,
-            client=client,
-            factor=factor,
-            amr=amr,
-            acr=acr,
-            scope=scope,
-            audience=audience,
-            origin=origin,
-            auth_time=auth_time,
-            device=device,
-            dpop_jkt=dpop_jkt,
-            credential=credential,
-        )
-
-    def refresh(
-        self,
-        *,
-        refresh_token: str,
-        client: Client,
-        scope: str | None = None,
-        resource: str | None = None,
-        received_at: float | None = None,
-        origin: str | None = None,
-        dpop_jkt: str | None = None,
-    ) -> TokenResponse:
-        """The refresh grant with rotation (``refresh.RefreshGrant``)."""
-        return self._refresh.refresh(
-            refresh_token=refresh_token,
-            client=client,
-            scope=scope,
-            resource=resource,
-            received_at=received_at,
-            origin=origin,
-            dpop_jkt=dpop_jkt,
-        )
-
-    def exchange(
-        self,
-        *,
-        client: Client,
-        subject_token: str,
-        subject_token_type: str,
-        audience: str,
-        scope: str | None = None,
-        requested_token_type: str | None = None,
-        dpop_jkt: str | None = None,
-        origin: str | None = None,
-    ) -> ExchangeResponse:
-        """RFC 8693 token exchange, which never widens (``exchange.TokenExchangeGrant``)."""
-        return self._exchange.exchange(
-            client=client,
-            subject_token=subject_token,
-            subject_token_type=subject_token_type,
-            audience=audience,
-            scope=scope,
-            requested_token_type=requested_token_type,
-            dpop_jkt=dpop_jkt,
-            origin=origin,
-        )
-
-    # -- introspection, revocation, userinfo (``introspection.TokenIntrospection``) --
-
-    def read_access_token(self, token: str) -> dict[str, Any] | None:
-        """Claims of an access token we issued that is still good, else None."""
-        return self._introspection.read_access_token(token)
-
-    def introspect(self, *, token: str, hint: str | None, client: Client) -> dict[str, Any]:
-        """RFC 7662: what a resource server may know about a token meant for it."""
-        return self._introspection.introspect(token=token, hint=hint, client=client)
-
-    def revoke(self, *, token: str, client: Client, origin: str | None = None) -> None:
-        """RFC 7009: a session's own token ends the session; a derived one is revoked alone."""
-        self._introspection.revoke(token=token, client=client, origin=origin)
-
-    def userinfo(self, access_token: str, *, dpop_jkt: str | None = None) -> dict[str, Any]:
-        """What userinfo shows, to the session's own local token only."""
-        return self._introspection.userinfo(access_token, dpop_jkt=dpop_jkt)

@@ -146,7 +146,9 @@ def test_sigkill_mid_storm_leaves_every_family_consistent(
         chains = [
             Chain(r.sid, [r.refresh_token])
             for r in (
-                service.open_session(user=user, client=client, factor="otp", amr=["otp"], acr="otp")
+                service.sessions.open_session(
+                    user=user, client=client, factor="otp", amr=["otp"], acr="otp"
+                )
                 for _ in range(SESSIONS)
             )
         ]

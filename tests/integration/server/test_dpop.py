@@ -294,7 +294,7 @@ def test_security_key_and_smart_card_logins_bind_the_session_too(
     assert admin_client is not None
     admin_token = (
         deployment.token_service()
-        .open_session(user=root, client=admin_client, factor="otp", amr=["otp"], acr="otp")
+        .sessions.open_session(user=root, client=admin_client, factor="otp", amr=["otp"], acr="otp")
         .access_token
     )
     admin = {"Authorization": f"Bearer {admin_token}"}
@@ -517,7 +517,7 @@ def test_the_binding_check_offered_to_other_token_routes(
         presented = presented_token(request)
         assert presented is not None
         scheme, token = presented
-        claims_ = service.read_access_token(token)
+        claims_ = service.introspection.read_access_token(token)
         assert claims_ is not None
         try:
             check_binding(request, service, scheme=scheme, token=token, claims=claims_)
@@ -526,7 +526,7 @@ def test_the_binding_check_offered_to_other_token_routes(
         return {"sub": str(claims_["sub"])}
 
     key = new_key()
-    bound = service.open_session(
+    bound = service.sessions.open_session(
         user=add_user(deployment, "bob"),
         client=kiosk_client(deployment),
         factor="otp",
@@ -555,7 +555,7 @@ def test_the_binding_check_offered_to_other_token_routes(
         assert "not made with the key" in call("DPoP", bound, new_key())["refused"]
         alice = deployment.store.find_user("alice")
         assert alice is not None
-        plain = service.open_session(
+        plain = service.sessions.open_session(
             user=alice, client=kiosk_client(deployment), factor="otp", amr=["otp"], acr="otp"
         ).access_token
         assert call("Bearer", plain) == {"sub": "alice"}

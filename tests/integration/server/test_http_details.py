@@ -64,7 +64,7 @@ def test_a_read_only_database_is_not_called_unreachable(
     db = tmp_path / "ts.db"
     setup = make_deployment(f"sqlite:///{db}")
     try:
-        session = setup.token_service().open_session(
+        session = setup.token_service().sessions.open_session(
             user=add_user(setup), client=kiosk_client(setup), factor="otp", amr=["otp"], acr="otp"
         )
     finally:

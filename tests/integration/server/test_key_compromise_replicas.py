@@ -44,7 +44,7 @@ def replicas(
 
 def sign_in(dep: Deployment, username: str = "alice") -> TokenResponse:
     user = dep.store.find_user(username) or add_user(dep, username)
-    return dep.token_service().open_session(
+    return dep.token_service().sessions.open_session(
         user=user, client=kiosk_client(dep), factor="otp", amr=["otp"], acr="otp"
     )
 
@@ -61,7 +61,7 @@ def test_a_distrusted_key_is_refused_at_once_by_a_replica_with_a_fresh_key_ring(
     service = two.token_service()
     session = sign_in(two)
     old = kid_of(session.access_token)
-    assert service.read_access_token(session.access_token) is not None
+    assert service.introspection.read_access_token(session.access_token) is not None
 
     key, distrusted = one.distrust_keys()
     assert distrusted == [old]
@@ -70,14 +70,16 @@ def test_a_distrusted_key_is_refused_at_once_by_a_replica_with_a_fresh_key_ring(
     # No time has passed: replica two's ring still holds the old key, yet its own checks
     # (introspection, userinfo, the admin API, exchange, revocation) refuse its tokens.
     assert two.keyring().get(old) is not None
-    assert service.read_access_token(session.access_token) is None
+    assert service.introspection.read_access_token(session.access_token) is None
 
     # Within KEY_PROBE_INTERVAL replica two signs with the new key; the session lives on.
     clock.advance(KEY_PROBE_INTERVAL)
-    renewed = service.refresh(refresh_token=session.refresh_token, client=kiosk_client(two))
+    renewed = service.refresh_grant.refresh(
+        refresh_token=session.refresh_token, client=kiosk_client(two)
+    )
     assert kid_of(renewed.access_token) == key.kid
     assert renewed.sid == session.sid
-    assert service.read_access_token(renewed.access_token) is not None
+    assert service.introspection.read_access_token(renewed.access_token) is not None
 
     [event] = [e for e in one.store.audit_entries() if e["event"] == "key_compromised"]
     assert event["outcome"] == "alert"
@@ -107,9 +109,11 @@ def test_rotate_keys_now_keeps_the_old_key_trusted_until_its_tokens_expire(
     old = kid_of(session.access_token)
     new = one.rotate_keys(immediately=True)
     clock.advance(KEY_PROBE_INTERVAL)
-    assert service.read_access_token(session.access_token) is not None
+    assert service.introspection.read_access_token(session.access_token) is not None
     assert {k.kid for k in two.keyring().published(clock.now())} == {old, new.kid}
-    renewed = service.refresh(refresh_token=session.refresh_token, client=kiosk_client(two))
+    renewed = service.refresh_grant.refresh(
+        refresh_token=session.refresh_token, client=kiosk_client(two)
+    )
     assert kid_of(renewed.access_token) == new.kid
     assert not [e for e in one.store.audit_entries() if e["event"] == "key_compromised"]
 

@@ -66,7 +66,9 @@ def open_sessions(dep: Deployment, count: int, username: str = "alice") -> list[
     user = dep.store.find_user(username) or add_user(dep, username)
     service, client = dep.token_service(), kiosk_client(dep)
     opened = (
-        service.open_session(user=user, client=client, factor="otp", amr=["otp"], acr="otp")
+        service.sessions.open_session(
+            user=user, client=client, factor="otp", amr=["otp"], acr="otp"
+        )
         for _ in range(count)
     )
     return [(r.sid, r.refresh_token) for r in opened]
@@ -319,7 +321,7 @@ def test_retry_after_lost_response_within_grace(
         assert revoked(dep, sid) == (None, None)
 
         # The successor the retry replaced is dead; presenting it is reuse of a
-        # superseded token, which ends the family (see TokenService.refresh).
+        # superseded token, which ends the family (see RefreshGrant.refresh).
         status, body = post_refresh(client, lost["refresh_token"])
         assert (status, body["error"]) == (400, "invalid_grant")
         assert revoked(dep, sid)[1] == "refresh_token_reuse"

@@ -53,7 +53,7 @@ def files_app(deployment: Deployment) -> str:
 
 def sign_in(dep: Deployment, username: str = "alice", **kwargs: Any) -> TokenResponse:
     user = dep.store.find_user(username) or add_user(dep, username)
-    return dep.token_service().open_session(
+    return dep.token_service().sessions.open_session(
         user=user, client=kiosk_client(dep), factor="otp", amr=["otp"], acr="otp", **kwargs
     )
 
@@ -237,7 +237,7 @@ def test_only_an_enabled_app_or_kiosk_may_exchange(
     client = deployment.store.find_client(files_app)
     assert client is not None
     with pytest.raises(UnauthorizedClient):
-        deployment.token_service().exchange(
+        deployment.token_service().exchange_grant.exchange(
             client=dataclasses.replace(client, **change),
             subject_token=subject,
             subject_token_type=ACCESS,
@@ -363,7 +363,7 @@ def test_the_audience_minimum_assurance_holds(
     subject = sign_in(deployment).access_token
     assert "assurance" in refused(exchange(http, subject), "invalid_target")
     assert exchanges(deployment)[-1]["detail"]["reason"] == "invalid_target"
-    card = deployment.token_service().open_session(
+    card = deployment.token_service().sessions.open_session(
         user=add_user(deployment, "bob"),
         client=kiosk_client(deployment),
         factor="piv",

@@ -64,7 +64,7 @@ def test_an_existing_database_upgrades_with_its_rows_unbound_and_downgrades(
     assert old.dpop_bound is False
     assert kiosk_client(dep).dpop_bound is False
     user = add_user(dep)
-    response = dep.token_service().open_session(
+    response = dep.token_service().sessions.open_session(
         user=user, client=old, factor="otp", amr=["otp"], acr="otp", dpop_jkt="j" * 43
     )
     with dep.store.read() as tx:

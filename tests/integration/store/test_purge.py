@@ -44,13 +44,13 @@ def dep(db_url: str, clock: FrozenClock) -> Iterator[Deployment]:
 
 
 def open_session(dep: Deployment, user: User) -> TokenResponse:
-    return dep.token_service().open_session(
+    return dep.token_service().sessions.open_session(
         user=user, client=kiosk_client(dep), factor="otp", amr=["otp"], acr="otp"
     )
 
 
 def refresh(dep: Deployment, response: TokenResponse) -> TokenResponse:
-    return dep.token_service().refresh(
+    return dep.token_service().refresh_grant.refresh(
         refresh_token=response.refresh_token, client=kiosk_client(dep)
     )
 
@@ -256,7 +256,7 @@ def test_manage_purge_dry_run_deletes_nothing_then_purge_does(
         alice = add_user(dep)
         now = time.time()
         for at in (now - 30 * DAY, now - 30 * DAY, now):
-            response = dep.token_service().open_session(
+            response = dep.token_service().sessions.open_session(
                 user=alice, client=kiosk_client(dep), factor="otp", amr=["otp"], acr="otp"
             )
             dep.store.run_write(

@@ -36,7 +36,7 @@ def test_the_migration_creates_what_the_schema_declares_and_downgrades(dep: Depl
 
 
 def test_a_token_is_denied_once_and_an_opaque_one_deleted(dep: Deployment) -> None:
-    session = dep.token_service().open_session(
+    session = dep.token_service().sessions.open_session(
         user=add_user(dep), client=kiosk_client(dep), factor="otp", amr=["otp"], acr="otp"
     )
     with dep.store.write() as tx:

@@ -43,7 +43,7 @@ def test_the_migration_creates_what_the_schema_declares(dep: Deployment) -> None
 def test_older_sessions_upgrade_without_a_credential_and_it_downgrades(dep: Deployment) -> None:
     user = add_user(dep)
     service = dep.token_service()
-    old = service.open_session(
+    old = service.sessions.open_session(
         user=user, client=kiosk_client(dep), factor="otp", amr=["otp"], acr="otp"
     )
     downgrade(dep, "0006")
@@ -51,7 +51,7 @@ def test_older_sessions_upgrade_without_a_credential_and_it_downgrades(dep: Depl
     assert "credential" not in columns
     upgrade(dep.engine)
     assert current_revision(dep.engine) == head_revision()
-    new = service.open_session(
+    new = service.sessions.open_session(
         user=user,
         client=kiosk_client(dep),
         factor="otp",

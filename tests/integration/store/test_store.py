@@ -42,7 +42,7 @@ def test_rotation_has_one_winner_across_connections(any_deployment: Deployment) 
     dep = any_deployment
     svc = dep.token_service()
     client = kiosk_client(dep)
-    first = svc.open_session(
+    first = svc.sessions.open_session(
         user=add_user(dep), client=client, factor="otp", amr=["otp"], acr="otp"
     )
     dep.clock.advance(1)  # type: ignore[attr-defined]
@@ -53,7 +53,9 @@ def test_rotation_has_one_winner_across_connections(any_deployment: Deployment) 
     def attempt() -> None:
         barrier.wait()
         try:
-            svc.refresh(refresh_token=first.refresh_token, client=client, received_at=started)
+            svc.refresh_grant.refresh(
+                refresh_token=first.refresh_token, client=client, received_at=started
+            )
             outcomes.append("ok")
         except InvalidGrant:
             outcomes.append("refused")

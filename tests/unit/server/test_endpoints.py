@@ -26,7 +26,7 @@ def http(deployment: Deployment) -> Iterator[TestClient]:
 
 def session_for(dep: Deployment, username: str = "alice") -> TokenResponse:
     user = dep.store.find_user(username) or add_user(dep, username)
-    return dep.token_service().open_session(
+    return dep.token_service().sessions.open_session(
         user=user, client=kiosk_client(dep), factor="otp", amr=["otp"], acr="otp"
     )
 
@@ -244,7 +244,7 @@ def test_introspection_of_opaque_tokens(http: TestClient, deployment: Deployment
         "vault", kind="resource-server", audiences=["https://vault"], scopes=[]
     )
     assert secret is not None
-    result = dep.token_service().open_session(
+    result = dep.token_service().sessions.open_session(
         user=add_user(dep), client=app, factor="otp", amr=["otp"], acr="otp"
     )
     body = http.post(

@@ -34,7 +34,7 @@ def client(dep: Deployment, client_id: str) -> Client:
 
 def login(dep: Deployment, svc: TokenService, username: str, at: Client) -> TokenResponse:
     user = dep.store.find_user(username) or add_user(dep, username, is_admin=username == "root")
-    return svc.open_session(user=user, client=at, factor="otp", amr=["otp"], acr="otp")
+    return svc.sessions.open_session(user=user, client=at, factor="otp", amr=["otp"], acr="otp")
 
 
 def forge(dep: Deployment, **claims: Any) -> str:
@@ -64,19 +64,26 @@ def test_the_services_own_decoding_refuses_tokens_longer_lived_than_it_issues(
     session = login(deployment, service, "alice", kiosk_client(deployment))
     sid = jwt.decode(session.access_token, options={"verify_signature": False})["sid"]
     now = int(clock.now())
-    assert service.read_access_token(forge(deployment, sid=sid)) is not None  # the control
+    assert (
+        service.introspection.read_access_token(forge(deployment, sid=sid)) is not None
+    )  # the control
     year = forge(deployment, sid=sid, exp=now + 365 * 86_400)
-    assert service.read_access_token(year) is None
+    assert service.introspection.read_access_token(year) is None
     future = forge(deployment, sid=sid, iat=now + 3600, exp=now + 3600 + 600)
-    assert service.read_access_token(future) is None
-    assert service.read_access_token(forge(deployment, sid=sid, jti=None)) is None
+    assert service.introspection.read_access_token(future) is None
+    assert service.introspection.read_access_token(forge(deployment, sid=sid, jti=None)) is None
     # An audience's longer lifetime counts: its tokens are ours.
     deployment.store.set_audience(
         AudiencePolicy(LOCAL_AUDIENCE, lifetime=7200), at=clock.now(), audit=AuditEvent("a", "info")
     )
     longer = deployment.token_service()
-    assert longer.read_access_token(forge(deployment, sid=sid, exp=now + 7200)) is not None
-    assert longer.read_access_token(forge(deployment, sid=sid, exp=now + 7201)) is None
+    assert (
+        longer.introspection.read_access_token(forge(deployment, sid=sid, exp=now + 7200))
+        is not None
+    )
+    assert (
+        longer.introspection.read_access_token(forge(deployment, sid=sid, exp=now + 7201)) is None
+    )
 
 
 def test_a_privileged_scope_is_granted_only_at_a_login_to_an_admin(
@@ -98,7 +105,7 @@ def test_a_privileged_scope_is_granted_only_at_a_login_to_an_admin(
         assert login(dep, svc, "alice", desk).scope == "openid"
         assert login(dep, svc, "root", desk).scope == "openid hr:write"
         with pytest.raises(InvalidScope, match="hr:write"):
-            svc.open_session(
+            svc.sessions.open_session(
                 user=add_user(dep, "bob"),
                 client=desk,
                 factor="otp",
@@ -118,18 +125,20 @@ def test_a_refresh_keeps_a_privileged_scope_only_at_the_sessions_own_audience(
     )
     session = login(deployment, service, "root", console)
     assert ADMIN_SCOPE in session.scope.split()
-    moved = service.refresh(refresh_token=session.refresh_token, client=console, resource=PAYROLL)
+    moved = service.refresh_grant.refresh(
+        refresh_token=session.refresh_token, client=console, resource=PAYROLL
+    )
     assert moved.scope == "openid profile"
     with pytest.raises(InvalidScope, match="privileged"):
-        service.refresh(
+        service.refresh_grant.refresh(
             refresh_token=moved.refresh_token, client=console, resource=PAYROLL, scope=ADMIN_SCOPE
         )
-    own = service.refresh(refresh_token=moved.refresh_token, client=console)
+    own = service.refresh_grant.refresh(refresh_token=moved.refresh_token, client=console)
     assert ADMIN_SCOPE in own.scope.split()
     # An admin no more: the next refresh leaves the privileged scope out.
     with deployment.store.write() as tx:
         tx.connection.exec_driver_sql("UPDATE users SET is_admin = false WHERE username = 'root'")
-    demoted = service.refresh(refresh_token=own.refresh_token, client=console)
+    demoted = service.refresh_grant.refresh(refresh_token=own.refresh_token, client=console)
     assert ADMIN_SCOPE not in demoted.scope.split()
 
 
@@ -139,7 +148,7 @@ def test_exchange_refuses_the_local_audience_and_other_clients_sessions(
     kiosk = login(deployment, service, "root", kiosk_client(deployment))
     console = client(deployment, DEFAULT_ADMIN_CLIENT_ID)
     with pytest.raises(InvalidTarget):
-        service.exchange(
+        service.exchange_grant.exchange(
             client=console,
             subject_token=kiosk.access_token,
             subject_token_type=ACCESS_TOKEN_TYPE,
@@ -147,7 +156,7 @@ def test_exchange_refuses_the_local_audience_and_other_clients_sessions(
         )
     desk = dataclasses.replace(console, audiences=(LOCAL_AUDIENCE, PAYROLL))
     with pytest.raises(UnauthorizedClient, match="own sessions"):
-        service.exchange(
+        service.exchange_grant.exchange(
             client=desk,
             subject_token=kiosk.access_token,
             subject_token_type=ACCESS_TOKEN_TYPE,
@@ -162,19 +171,19 @@ def test_revoking_a_derived_token_revokes_it_alone_until_it_expires(
         "payroll", kind="app", audiences=[PAYROLL], scopes=["payroll:read"], client_id="payroll"
     )
     session = login(deployment, service, "alice", kiosk_client(deployment))
-    derived = service.exchange(
+    derived = service.exchange_grant.exchange(
         client=payroll,
         subject_token=session.access_token,
         subject_token_type=ACCESS_TOKEN_TYPE,
         audience=PAYROLL,
     ).access_token
-    assert service.read_access_token(derived) is not None
-    service.revoke(token=derived, client=payroll)
-    assert service.read_access_token(derived) is None
-    assert service.read_access_token(session.access_token) is not None
+    assert service.introspection.read_access_token(derived) is not None
+    service.introspection.revoke(token=derived, client=payroll)
+    assert service.introspection.read_access_token(derived) is None
+    assert service.introspection.read_access_token(session.access_token) is not None
     # The derived token is no subject token, revoked or not.
     with pytest.raises(InvalidGrant):
-        service.exchange(
+        service.exchange_grant.exchange(
             client=payroll,
             subject_token=derived,
             subject_token_type=ACCESS_TOKEN_TYPE,

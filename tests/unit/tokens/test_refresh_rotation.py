@@ -28,7 +28,7 @@ def login(
     dep: Deployment, svc: TokenService, username: str = "alice", **kw: object
 ) -> TokenResponse:
     user = dep.store.find_user(username) or add_user(dep, username)
-    return svc.open_session(
+    return svc.sessions.open_session(
         user=user,
         client=kiosk_client(dep),
         factor=str(kw.get("factor", "fido2")),
@@ -103,7 +103,7 @@ def test_every_refresh_rotates(
     seen = {current.refresh_token}
     for _ in range(5):
         clock.advance(60)
-        current = service.refresh(refresh_token=current.refresh_token, client=client)
+        current = service.refresh_grant.refresh(refresh_token=current.refresh_token, client=client)
         assert current.refresh_token not in seen
         seen.add(current.refresh_token)
     assert len(audit_of(deployment, "refresh")) == 5
@@ -115,17 +115,17 @@ def test_reuse_after_grace_revokes_the_whole_family(
     client = kiosk_client(deployment)
     first = login(deployment, service)
     clock.advance(1)
-    second = service.refresh(refresh_token=first.refresh_token, client=client)
+    second = service.refresh_grant.refresh(refresh_token=first.refresh_token, client=client)
     clock.advance(60)  # well past the 10 s grace
     with pytest.raises(InvalidGrant, match="already used"):
-        service.refresh(refresh_token=first.refresh_token, client=client)
+        service.refresh_grant.refresh(refresh_token=first.refresh_token, client=client)
     # The legitimate successor dies with the family.
     with pytest.raises(InvalidGrant, match="ended"):
-        service.refresh(refresh_token=second.refresh_token, client=client)
+        service.refresh_grant.refresh(refresh_token=second.refresh_token, client=client)
     alerts = [e for e in deployment.store.audit_entries() if e["outcome"] == "alert"]
     assert len(alerts) == 1
     assert alerts[0]["detail"] == {"reason": "refresh_token_reuse"}
-    assert service.read_access_token(second.access_token) is None
+    assert service.introspection.read_access_token(second.access_token) is None
 
 
 def test_retry_within_grace_after_lost_response_keeps_the_session(
@@ -134,14 +134,14 @@ def test_retry_within_grace_after_lost_response_keeps_the_session(
     client = kiosk_client(deployment)
     first = login(deployment, service)
     clock.advance(1)
-    lost = service.refresh(refresh_token=first.refresh_token, client=client)
+    lost = service.refresh_grant.refresh(refresh_token=first.refresh_token, client=client)
     clock.advance(3)  # the client timed out and retries with the token it still has
-    retry = service.refresh(refresh_token=first.refresh_token, client=client)
+    retry = service.refresh_grant.refresh(refresh_token=first.refresh_token, client=client)
     assert retry.sid == first.sid
     # The lost response's token was never used; it is retired, quietly for the retry,
     # and treated as reuse only if it ever turns up.
     clock.advance(1)
-    third = service.refresh(refresh_token=retry.refresh_token, client=client)
+    third = service.refresh_grant.refresh(refresh_token=retry.refresh_token, client=client)
     assert third.sid == first.sid
     assert [e["event"] for e in deployment.store.audit_entries() if e["outcome"] == "success"][
         -3:
@@ -155,12 +155,12 @@ def test_retry_is_refused_once_the_successor_was_used(
     client = kiosk_client(deployment)
     first = login(deployment, service)
     clock.advance(1)
-    second = service.refresh(refresh_token=first.refresh_token, client=client)
+    second = service.refresh_grant.refresh(refresh_token=first.refresh_token, client=client)
     clock.advance(1)
-    service.refresh(refresh_token=second.refresh_token, client=client)
+    service.refresh_grant.refresh(refresh_token=second.refresh_token, client=client)
     clock.advance(1)  # inside the grace period, but the successor has been used: theft
     with pytest.raises(InvalidGrant):
-        service.refresh(refresh_token=first.refresh_token, client=client)
+        service.refresh_grant.refresh(refresh_token=first.refresh_token, client=client)
     assert deployment.store.sessions_of("alice")[0].revoke_reason == "refresh_token_reuse"
 
 
@@ -171,11 +171,18 @@ def test_concurrent_duplicate_loses_without_harming_the_family(
     first = login(deployment, service)
     clock.advance(1)
     began = clock.now()  # both requests arrived now; one was stored first
-    winner = service.refresh(refresh_token=first.refresh_token, client=client, received_at=began)
+    winner = service.refresh_grant.refresh(
+        refresh_token=first.refresh_token, client=client, received_at=began
+    )
     with pytest.raises(InvalidGrant, match="just used by another request"):
-        service.refresh(refresh_token=first.refresh_token, client=client, received_at=began)
+        service.refresh_grant.refresh(
+            refresh_token=first.refresh_token, client=client, received_at=began
+        )
     clock.advance(1)
-    assert service.refresh(refresh_token=winner.refresh_token, client=client).sid == winner.sid
+    assert (
+        service.refresh_grant.refresh(refresh_token=winner.refresh_token, client=client).sid
+        == winner.sid
+    )
 
 
 def test_refresh_by_another_client_is_refused_and_harmless(
@@ -184,13 +191,15 @@ def test_refresh_by_another_client_is_refused_and_harmless(
     first = login(deployment, service)
     other, _ = deployment.add_client("desk-app", kind="app", audiences=[], scopes=[])
     with pytest.raises(InvalidGrant, match="another client"):
-        service.refresh(refresh_token=first.refresh_token, client=other)
-    assert service.refresh(refresh_token=first.refresh_token, client=kiosk_client(deployment))
+        service.refresh_grant.refresh(refresh_token=first.refresh_token, client=other)
+    assert service.refresh_grant.refresh(
+        refresh_token=first.refresh_token, client=kiosk_client(deployment)
+    )
 
 
 def test_unknown_refresh_token(deployment: Deployment, service: TokenService) -> None:
     with pytest.raises(InvalidGrant, match="not valid"):
-        service.refresh(refresh_token="x" * 43, client=kiosk_client(deployment))
+        service.refresh_grant.refresh(refresh_token="x" * 43, client=kiosk_client(deployment))
     assert audit_of(deployment, "refresh")[0]["detail"] == {"reason": "unknown_token"}
 
 
@@ -203,9 +212,9 @@ def test_session_absolute_lifetime(
         clock.advance(1800)
         if clock.now() >= 1_800_000_000 + 12 * 3600:
             with pytest.raises(InvalidGrant, match="time limit"):
-                service.refresh(refresh_token=current.refresh_token, client=client)
+                service.refresh_grant.refresh(refresh_token=current.refresh_token, client=client)
             return
-        current = service.refresh(refresh_token=current.refresh_token, client=client)
+        current = service.refresh_grant.refresh(refresh_token=current.refresh_token, client=client)
     pytest.fail("the session outlived its absolute lifetime")
 
 
@@ -215,7 +224,9 @@ def test_session_idle_limit(
     current = login(deployment, service)
     clock.advance(3600)
     with pytest.raises(InvalidGrant, match="idle"):
-        service.refresh(refresh_token=current.refresh_token, client=kiosk_client(deployment))
+        service.refresh_grant.refresh(
+            refresh_token=current.refresh_token, client=kiosk_client(deployment)
+        )
 
 
 def test_disabled_user_cannot_refresh(deployment: Deployment, service: TokenService) -> None:
@@ -224,17 +235,23 @@ def test_disabled_user_cannot_refresh(deployment: Deployment, service: TokenServ
         "alice", False, at=deployment.clock.now(), audit=AuditEvent("user_disabled", "info")
     )
     with pytest.raises(InvalidGrant, match="disabled"):
-        service.refresh(refresh_token=current.refresh_token, client=kiosk_client(deployment))
-    assert service.read_access_token(current.access_token) is None
+        service.refresh_grant.refresh(
+            refresh_token=current.refresh_token, client=kiosk_client(deployment)
+        )
+    assert service.introspection.read_access_token(current.access_token) is None
 
 
 def test_scope_can_narrow_but_not_widen(deployment: Deployment, service: TokenService) -> None:
     client = kiosk_client(deployment)
     first = login(deployment, service)
-    narrowed = service.refresh(refresh_token=first.refresh_token, client=client, scope="openid")
+    narrowed = service.refresh_grant.refresh(
+        refresh_token=first.refresh_token, client=client, scope="openid"
+    )
     assert narrowed.scope == "openid"
     with pytest.raises(InvalidScope):
-        service.refresh(refresh_token=narrowed.refresh_token, client=client, scope="admin")
+        service.refresh_grant.refresh(
+            refresh_token=narrowed.refresh_token, client=client, scope="admin"
+        )
 
 
 def test_audience_must_be_allowed_for_the_client(
@@ -242,7 +259,7 @@ def test_audience_must_be_allowed_for_the_client(
 ) -> None:
     first = login(deployment, service)
     with pytest.raises(InvalidTarget):
-        service.refresh(
+        service.refresh_grant.refresh(
             refresh_token=first.refresh_token,
             client=kiosk_client(deployment),
             resource="https://payroll.example",
@@ -259,8 +276,8 @@ def test_audience_minimum_assurance(deployment: Deployment, service: TokenServic
     app, _ = dep.add_client("payroll", kind="app", audiences=["https://payroll.example"], scopes=[])
     user = add_user(dep, "bob")
     with pytest.raises(InsufficientAssurance):
-        service.open_session(user=user, client=app, factor="otp", amr=["otp"], acr="otp")
-    strong = service.open_session(
+        service.sessions.open_session(user=user, client=app, factor="otp", amr=["otp"], acr="otp")
+    strong = service.sessions.open_session(
         user=user, client=app, factor="fido2", amr=["hwk", "pin", "mfa"], acr="phrh"
     )
     assert claims_of(dep, strong.access_token, "https://payroll.example")["sub"] == "bob"
@@ -277,16 +294,18 @@ def test_per_audience_lifetime_and_opaque_tokens(
     )
     app, _ = dep.add_client("vault", kind="app", audiences=["https://vault.example"], scopes=[])
     user = add_user(dep, "carol")
-    result = service.open_session(
+    result = service.sessions.open_session(
         user=user, client=app, factor="piv", amr=["sc", "pin"], acr="phrh"
     )
     assert result.expires_in == 120
     assert result.access_token.count(".") == 0  # opaque
-    claims = service.read_access_token(result.access_token)
+    claims = service.introspection.read_access_token(result.access_token)
     assert claims is not None
     assert claims["aud"] == "https://vault.example"
-    service.revoke(token=result.refresh_token, client=app)
-    assert service.read_access_token(result.access_token) is None  # instant revocation
+    service.introspection.revoke(token=result.refresh_token, client=app)
+    assert (
+        service.introspection.read_access_token(result.access_token) is None
+    )  # instant revocation
     clock.advance(121)
 
 
@@ -297,7 +316,7 @@ def test_resource_servers_cannot_open_sessions(
         "api", kind="resource-server", audiences=["https://api"], scopes=[]
     )
     with pytest.raises(UnauthorizedClient):
-        service.open_session(
+        service.sessions.open_session(
             user=add_user(deployment), client=rs, factor="otp", amr=["otp"], acr="otp"
         )
 
@@ -307,20 +326,20 @@ def test_revoking_a_refresh_token_ends_the_session(
 ) -> None:
     client = kiosk_client(deployment)
     first = login(deployment, service)
-    service.revoke(token=first.refresh_token, client=client)
+    service.introspection.revoke(token=first.refresh_token, client=client)
     with pytest.raises(InvalidGrant, match="ended"):
-        service.refresh(refresh_token=first.refresh_token, client=client)
-    assert service.read_access_token(first.access_token) is None
-    service.revoke(token="never-issued", client=client)  # RFC 7009: not an error
+        service.refresh_grant.refresh(refresh_token=first.refresh_token, client=client)
+    assert service.introspection.read_access_token(first.access_token) is None
+    service.introspection.revoke(token="never-issued", client=client)  # RFC 7009: not an error
 
 
 def test_access_token_expiry(
     deployment: Deployment, service: TokenService, clock: FrozenClock
 ) -> None:
     first = login(deployment, service)
-    assert service.read_access_token(first.access_token) is not None
+    assert service.introspection.read_access_token(first.access_token) is not None
     clock.advance(601)
-    assert service.read_access_token(first.access_token) is None
+    assert service.introspection.read_access_token(first.access_token) is None
 
 
 def test_eddsa_signing(tmp_path: object, clock: FrozenClock) -> None:
@@ -331,7 +350,7 @@ def test_eddsa_signing(tmp_path: object, clock: FrozenClock) -> None:
         svc = dep.token_service()
         result = login(dep, svc)
         assert jwt.get_unverified_header(result.access_token)["alg"] == "EdDSA"
-        assert svc.read_access_token(result.access_token) is not None
+        assert svc.introspection.read_access_token(result.access_token) is not None
     finally:
         dep.close()
 
@@ -344,10 +363,12 @@ def test_admin_scope_only_for_admins(deployment: Deployment, service: TokenServi
     assert console is not None
     person = add_user(deployment, "pat")
     boss = add_user(deployment, "boss", is_admin=True)
-    plain = service.open_session(user=person, client=console, factor="otp", amr=["otp"], acr="otp")
+    plain = service.sessions.open_session(
+        user=person, client=console, factor="otp", amr=["otp"], acr="otp"
+    )
     assert "tokenstile:admin" not in plain.scope.split()
     with pytest.raises(ScopeError, match="administrators"):
-        service.open_session(
+        service.sessions.open_session(
             user=person,
             client=console,
             factor="otp",
@@ -355,9 +376,11 @@ def test_admin_scope_only_for_admins(deployment: Deployment, service: TokenServi
             acr="otp",
             scope="openid tokenstile:admin",
         )
-    admin = service.open_session(user=boss, client=console, factor="otp", amr=["otp"], acr="otp")
+    admin = service.sessions.open_session(
+        user=boss, client=console, factor="otp", amr=["otp"], acr="otp"
+    )
     assert "tokenstile:admin" in admin.scope.split()
-    kiosk = service.open_session(
+    kiosk = service.sessions.open_session(
         user=boss, client=kiosk_client(deployment), factor="otp", amr=["otp"], acr="otp"
     )
     assert "tokenstile:admin" not in kiosk.scope.split()
@@ -370,11 +393,11 @@ def test_a_retry_too_soon_is_refused_harmlessly_then_honoured(
     client = kiosk_client(deployment)
     first = login(deployment, service)
     clock.advance(1)
-    service.refresh(refresh_token=first.refresh_token, client=client)  # response lost
+    service.refresh_grant.refresh(refresh_token=first.refresh_token, client=client)  # response lost
     clock.advance(0.5)
     with pytest.raises(InvalidGrant, match="retry in a moment"):
-        service.refresh(refresh_token=first.refresh_token, client=client)
+        service.refresh_grant.refresh(refresh_token=first.refresh_token, client=client)
     clock.advance(1)  # 1.5 s after the rotation: a retry after a lost response
-    retry = service.refresh(refresh_token=first.refresh_token, client=client)
+    retry = service.refresh_grant.refresh(refresh_token=first.refresh_token, client=client)
     assert retry.sid == first.sid
     assert deployment.store.sessions_of("alice")[0].revoked_at is None
