@@ -26,6 +26,7 @@ from tokenstile.store.database import (
     require_current_schema,
     upgrade,
 )
+from tokenstile.store.purge import PeriodicPurge
 from tokenstile.store.repository import Store
 from tokenstile.tokens.keys import (
     KEK_CHECK_CONTEXT,
@@ -60,6 +61,11 @@ KEY_PROBE_INTERVAL = 1.0
 JWKS_PROBE_INTERVAL = 0.1
 
 
+def longest_rate_limit_window(settings: Settings) -> float:
+    """How long a rate-limit counter may matter: the purge keeps it that long."""
+    return max(settings.rate_limit_challenges_window, settings.rate_limit_login_failures_window)
+
+
 @dataclass
 class InitReport:
     created_schema: bool = False
@@ -76,7 +82,14 @@ class Deployment:
         self.engine: Engine = create_database_engine(
             settings.db,
             sqlite_synchronous=settings.sqlite_synchronous,
-            pool=PoolOptions.from_settings(settings),
+            pool=PoolOptions(
+                size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                timeout=settings.db_pool_timeout,
+                recycle=settings.db_pool_recycle,
+                pre_ping=settings.db_pool_pre_ping,
+                connect_timeout=settings.db_connect_timeout,
+            ),
         )
         self.store = Store(self.engine)
         self._kek: KeyEncryptionKey | None = None
@@ -88,6 +101,16 @@ class Deployment:
     def close(self) -> None:
         self.store.close()
         self.engine.dispose()
+
+    def periodic_purge(self) -> PeriodicPurge:
+        """The server's purge thread, as the settings set it (the store reads no settings)."""
+        return PeriodicPurge(
+            self.store,
+            self.clock,
+            interval=self.settings.purge_interval,
+            keep_seconds=self.settings.purge_retention,
+            rate_limit_window=longest_rate_limit_window(self.settings),
+        )
 
     # -- KEK ----------------------------------------------------------------------
 

@@ -260,7 +260,8 @@ def _manage_user(args: argparse.Namespace, deployment: Deployment) -> int:
 
 
 def _manage_purge(args: argparse.Namespace, deployment: Deployment) -> None:
-    from tokenstile.store.purge import longest_rate_limit_window, purge_expired
+    from tokenstile.deployment import longest_rate_limit_window
+    from tokenstile.store.purge import purge_expired
 
     settings = deployment.settings
     report = purge_expired(

@@ -48,7 +48,6 @@ from tokenstile.server.wire import (
     read_form,
     request_origin,
 )
-from tokenstile.store.purge import PeriodicPurge
 from tokenstile.tokens.dpop import DpopProofError
 from tokenstile.tokens.model import Client
 from tokenstile.tokens.service import (
@@ -121,14 +120,13 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     services = services or Services(deployment)
     service: TokenService = services.token_service()
     issuer = service.issuer
-    store = deployment.store
 
     app = FastAPI(
         title="Tokenstile token service",
         version=__version__,
         description="OAuth 2.0 token service for hardware-token logins (RFC 6749, 7009, "
         "7662, 8414, 9068).",
-        lifespan=PeriodicPurge.from_settings(store, deployment.clock, settings).lifespan,
+        lifespan=deployment.periodic_purge().lifespan,
     )
 
     clients = services.clients()

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -38,9 +38,6 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from tokenstile.errors import ConfigError, StoreError, StoreNotInitialised, StoreUnavailable
 from tokenstile.paths import make_private_dir
-
-if TYPE_CHECKING:
-    from tokenstile.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +76,6 @@ class PoolOptions:
     recycle: int = 1800
     pre_ping: bool = True
     connect_timeout: int = 5
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PoolOptions:
-        return cls(
-            size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            timeout=settings.db_pool_timeout,
-            recycle=settings.db_pool_recycle,
-            pre_ping=settings.db_pool_pre_ping,
-            connect_timeout=settings.db_connect_timeout,
-        )
 
 
 def create_database_engine(

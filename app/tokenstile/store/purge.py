@@ -31,7 +31,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Table, delete, func, or_, select
 
@@ -44,9 +44,6 @@ from tokenstile.store.rate_limit import rate_limits
 from tokenstile.store.repository import SqlTx, Store
 from tokenstile.store.webauthn_repository import KEEP_EXPIRED
 from tokenstile.tokens.model import AuditEvent
-
-if TYPE_CHECKING:
-    from tokenstile.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +72,6 @@ class PurgeReport:
 
     def describe(self) -> str:
         return ", ".join(f"{table} {count}" for table, count in self.counts.items())
-
-
-def longest_rate_limit_window(settings: Settings) -> float:
-    return max(settings.rate_limit_challenges_window, settings.rate_limit_login_failures_window)
 
 
 def _ended_sessions(cutoff: float) -> ColumnElement[bool]:
@@ -230,16 +223,6 @@ class PeriodicPurge:
         self._window = rate_limit_window
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    @classmethod
-    def from_settings(cls, store: Store, clock: Clock, settings: Settings) -> PeriodicPurge:
-        return cls(
-            store,
-            clock,
-            interval=settings.purge_interval,
-            keep_seconds=settings.purge_retention,
-            rate_limit_window=longest_rate_limit_window(settings),
-        )
 
     def start(self) -> None:
         if self._interval <= 0 or self._thread is not None:
