@@ -23,7 +23,8 @@ from sqlalchemy import ColumnElement, Row, RowMapping, Table, and_, func, or_, s
 from tokenstile.clock import Clock
 from tokenstile.errors import NotFound, StoreError
 from tokenstile.store import schema as t
-from tokenstile.store.repository import SqlTx, Store
+from tokenstile.store.repository import Store
+from tokenstile.store.token_tx import SqlTx
 from tokenstile.tokens.model import AuditEvent
 
 FACTOR_KINDS = ("fido2", "piv", "otp")

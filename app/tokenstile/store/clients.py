@@ -11,7 +11,8 @@ import threading
 
 from tokenstile.clock import Clock
 from tokenstile.errors import InsufficientAssurance, InvalidClient, UnauthorizedClient
-from tokenstile.store.repository import Store, is_plain_text
+from tokenstile.store.repository import Store
+from tokenstile.store.rows import is_plain_text
 from tokenstile.tokens.model import Client, acr_satisfies
 from tokenstile.tokens.service import TokenService, dpop_required
 

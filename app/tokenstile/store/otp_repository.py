@@ -26,7 +26,9 @@ from tokenstile.factors.otp import CredentialState, HashName, OtpCredential, Otp
 from tokenstile.factors.otp_lockout import FailureCount
 from tokenstile.factors.otp_tx import NewOtpCredential, OtpCredentialInfo, OtpSerialTaken
 from tokenstile.store import schema as t
-from tokenstile.store.repository import SqlTx, Store, clip, is_plain_text
+from tokenstile.store.repository import Store
+from tokenstile.store.rows import clip, is_plain_text
+from tokenstile.store.token_tx import SqlTx
 from tokenstile.tokens.model import AuditEvent, User
 
 _IN_CHUNK = 500

@@ -34,7 +34,9 @@ from tokenstile.factors.piv_login import (
 from tokenstile.factors.piv_port import CaCertificateInfo, CardHolder, PivCardInfo, StoredCa
 from tokenstile.factors.piv_service import PivService
 from tokenstile.store import schema as t
-from tokenstile.store.repository import TEXT_CHARS, SqlTx, Store, clip
+from tokenstile.store.repository import Store
+from tokenstile.store.rows import TEXT_CHARS, clip, user_from_row
+from tokenstile.store.token_tx import SqlTx
 from tokenstile.tokens.model import AuditEvent, User
 
 EXPIRED_CHALLENGES_KEPT = 60.0  # an expired handle is told apart from a made-up one a while
@@ -120,10 +122,6 @@ _CARD_HOLDER = (
 )
 
 
-def _user(row: Any) -> User:
-    return User(row.id, row.username, row.display_name, bool(row.is_admin), bool(row.enabled))
-
-
 def _card(row: Any) -> PivCardRecord:
     return PivCardRecord(
         id=row.id,
@@ -200,11 +198,11 @@ class SqlPivTx:
         if held is not None:
             return held
         row = self._conn.execute(_USER_BY_ID, {"uid": user_id}).first()
-        return _user(row) if row is not None else None
+        return user_from_row(row) if row is not None else None
 
     def user_by_name(self, username: str) -> User | None:
         row = self._conn.execute(_USER_BY_NAME, {"username": username}).first()
-        return _user(row) if row is not None else None
+        return user_from_row(row) if row is not None else None
 
     def pending_challenges(self, *, now: float, limit: int) -> int:
         count = self._conn.execute(_PENDING_CHALLENGES, {"now": now, "limit": limit}).scalar()

@@ -41,7 +41,8 @@ from tokenstile.store import schema as t
 from tokenstile.store.database import transaction
 from tokenstile.store.piv_repository import EXPIRED_CHALLENGES_KEPT
 from tokenstile.store.rate_limit import rate_limits
-from tokenstile.store.repository import SqlTx, Store
+from tokenstile.store.repository import Store
+from tokenstile.store.token_tx import SqlTx
 from tokenstile.store.webauthn_repository import KEEP_EXPIRED
 from tokenstile.tokens.model import AuditEvent
 

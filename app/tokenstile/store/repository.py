@@ -1,501 +1,37 @@
-"""The store: the token service's port (``TokenStore``) plus the admin operations."""
+"""The store: the token service's database (``TokenStore``) and its admin operations.
+
+``Store`` opens the transactions (``run_write``, ``write``, ``read``: each hands out a
+``token_tx.SqlTx``) and keeps what the ``manage`` commands and the wiring change outside
+a grant: meta values, signing keys, people, clients, audiences, the audit log.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import aliased
+from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tokenstile.errors import NotFound, StoreError
 from tokenstile.store import schema as t
 from tokenstile.store.database import transaction
 from tokenstile.store.group_commit import GroupCommitter
-
-# ``Revoked`` and the reasons moved to ``tokens.model`` (the factors use them); the OTP
-# and PIV adapters still import them from here.
-from tokenstile.tokens.model import CREDENTIAL_REVOKED as CREDENTIAL_REVOKED  # noqa: PLC0414
-from tokenstile.tokens.model import CREDENTIAL_SUSPENDED as CREDENTIAL_SUSPENDED  # noqa: PLC0414
+from tokenstile.store.rows import client_from_row, json_text, session_from_row
+from tokenstile.store.token_tx import SqlTx
 from tokenstile.tokens.model import (
     AudiencePolicy,
     AuditEvent,
     Client,
     ClientKind,
-    RefreshLookup,
-    RefreshToken,
     Session,
     StoredKey,
     User,
 )
-from tokenstile.tokens.model import Revoked as Revoked  # noqa: PLC0414
 
 T = TypeVar("T")
-# How much of a free-text value (a label, who did it) the factor tables keep.
-TEXT_CHARS = 256
-
-
-def is_plain_text(value: str) -> bool:
-    """Text a database takes as a parameter: no NUL, and valid UTF-8 (no lone surrogate)."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def clip(text: str | None, limit: int = TEXT_CHARS) -> str | None:
-    """Cut free text (labels, who did it) to what its column holds."""
-    return None if text is None else text[:limit]
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _user(row: Row[Any]) -> User:
-    return User(row.id, row.username, row.display_name, bool(row.is_admin), bool(row.enabled))
-
-
-def _client(row: Row[Any]) -> Client:
-    return Client(
-        client_id=row.client_id,
-        name=row.name,
-        kind=cast(ClientKind, row.kind),
-        secret_hash=row.secret_hash,
-        audiences=tuple(json.loads(row.audiences)),
-        scopes=tuple(json.loads(row.scopes)),
-        enabled=bool(row.enabled),
-        dpop_bound=bool(row.dpop_bound),
-    )
-
-
-def _audience(row: Row[Any]) -> AudiencePolicy:
-    fmt: Literal["jwt", "opaque"] = "opaque" if row.token_format == "opaque" else "jwt"  # noqa: S105
-    return AudiencePolicy(row.audience, fmt, row.lifetime, row.min_acr)
-
-
-def _session(m: Any) -> Session:
-    return Session(
-        sid=m["sid"],
-        user_id=m["user_id"],
-        client_id=m["client_id"],
-        audience=m["audience"],
-        scope=m["scope"],
-        amr=tuple(json.loads(m["amr"])),
-        acr=m["acr"],
-        factor=m["factor"],
-        auth_time=m["auth_time"],
-        created_at=m["created_at"],
-        expires_at=m["expires_at"],
-        idle_timeout=m["idle_timeout"],
-        last_used_at=m["last_used_at"],
-        revoked_at=m["revoked_at"],
-        revoke_reason=m["revoke_reason"],
-        dpop_jkt=m["dpop_jkt"],
-        credential=m["credential"],
-    )
-
-
-_succ = aliased(t.refresh_tokens, name="succ")
-# Built once: the refresh grant runs this on every request.
-_FIND_REFRESH = (
-    select(
-        t.refresh_tokens.c.id,
-        t.refresh_tokens.c.client_id.label("rt_client_id"),
-        t.refresh_tokens.c.created_at.label("rt_created_at"),
-        t.refresh_tokens.c.used_at,
-        t.refresh_tokens.c.successor_id,
-        t.refresh_tokens.c.superseded_at,
-        *t.sessions.c,
-        t.users.c.username,
-        t.users.c.display_name,
-        t.users.c.is_admin,
-        t.users.c.enabled,
-        _succ.c.used_at.label("succ_used_at"),
-        _succ.c.superseded_at.label("succ_superseded_at"),
-        _succ.c.created_at.label("succ_created_at"),
-    )
-    .select_from(
-        t.refresh_tokens.join(t.sessions, t.sessions.c.sid == t.refresh_tokens.c.sid)
-        .join(t.users, t.users.c.id == t.sessions.c.user_id)
-        .outerjoin(_succ, _succ.c.id == t.refresh_tokens.c.successor_id)
-    )
-    .where(t.refresh_tokens.c.token_hash == bindparam("token_hash"))
-)
-
-
-_rt = t.refresh_tokens
-_INSERT_REFRESH = insert(_rt)
-_CLAIM_REFRESH = (
-    update(_rt)
-    .where(_rt.c.id == bindparam("tid"), _rt.c.used_at.is_(None), _rt.c.superseded_at.is_(None))
-    .values(used_at=bindparam("at"), successor_id=bindparam("succ"))
-)
-_SUPERSEDE_REFRESH = (
-    update(_rt)
-    .where(_rt.c.id == bindparam("tid"), _rt.c.used_at.is_(None), _rt.c.superseded_at.is_(None))
-    .values(superseded_at=bindparam("at"))
-)
-_RELINK_REFRESH = (
-    update(_rt).where(_rt.c.id == bindparam("tid")).values(successor_id=bindparam("succ"))
-)
-_TOUCH_SESSION = (
-    update(t.sessions)
-    .where(t.sessions.c.sid == bindparam("the_sid"))
-    .values(last_used_at=bindparam("at"))
-)
-_INSERT_AUDIT = insert(t.audit)
-_SELECT_AUDIENCES = select(t.audiences)
-_PURGE_DPOP_REPLAY = t.dpop_replay.delete().where(t.dpop_replay.c.expires_at < bindparam("now"))
-# A proof seen before makes the INSERT do nothing (and return no row) instead of failing
-# the transaction, which may hold other callers' work (group commit). RETURNING, as
-# psycopg reports no row count for it.
-_INSERT_DPOP_REPLAY = {
-    "sqlite": sqlite_insert(t.dpop_replay)
-    .on_conflict_do_nothing()
-    .returning(t.dpop_replay.c.key_hash),
-    "postgresql": postgresql_insert(t.dpop_replay)
-    .on_conflict_do_nothing()
-    .returning(t.dpop_replay.c.key_hash),
-}
-
-
-class _HotStatement:
-    """A statement of the refresh grant, run on the driver's own cursor.
-
-    SQLAlchemy's execution machinery costs ~40 us a statement, more than SQLite takes to
-    run it; the refresh grant runs five. The statement is compiled once per dialect and
-    executed inside the same transaction, on the same connection, as everything else.
-    """
-
-    __slots__ = ("_compiled", "_statement")
-
-    def __init__(self, statement: Any) -> None:
-        self._statement = statement
-        self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
-
-    def execute(self, conn: Connection, params: dict[str, Any]) -> Any:
-        dialect = conn.dialect
-        compiled = self._compiled.get(dialect.name)
-        if compiled is None:
-            done = self._statement.compile(dialect=dialect)
-            order = tuple(done.positiontup) if done.positional else None
-            compiled = self._compiled[dialect.name] = (str(done), order)
-        sql, order = compiled
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        values = tuple(params[name] for name in order) if order else params
-        try:
-            cursor.execute(sql, values)
-        except dialect.loaded_dbapi.Error as exc:
-            # Wrapped as SQLAlchemy would have, so ``transaction()`` maps a full or
-            # read-only disk (or a lost server) to StoreUnavailable, not a 500.
-            raise DBAPIError.instance(
-                sql, values, exc, dialect.loaded_dbapi.Error, dialect=dialect
-            ) from exc
-        return cursor
-
-
-_HOT_FIND_REFRESH = _HotStatement(_FIND_REFRESH)
-_HOT_SIGNING_KEY_STORED = _HotStatement(
-    select(t.signing_keys.c.kid).where(t.signing_keys.c.kid == bindparam("kid"))
-)
-_HOT_INSERT_REFRESH = _HotStatement(
-    insert(_rt)
-    .values(
-        {c: bindparam(c) for c in ("token_hash", "sid", "client_id", "parent_id", "created_at")}
-    )
-    .returning(_rt.c.id)
-)
-_HOT_CLAIM_REFRESH = _HotStatement(_CLAIM_REFRESH)
-_HOT_TOUCH_SESSION = _HotStatement(_TOUCH_SESSION)
-_HOT_INSERT_AUDIT = _HotStatement(
-    _INSERT_AUDIT.values(
-        {
-            c: bindparam(c)
-            for c in (
-                "at",
-                "event",
-                "outcome",
-                "username",
-                "client_id",
-                "sid",
-                "factor",
-                "origin",
-                "detail",
-            )
-        }
-    )
-)
-_FIND_REFRESH_COLUMNS = tuple(c.name for c in _FIND_REFRESH.selected_columns)
-
-
-class SqlTx:
-    """``TokenTx`` over one SQLAlchemy connection inside a transaction."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    @property
-    def connection(self) -> Connection:
-        return self._conn
-
-    # refresh tokens
-    def find_refresh(self, token_hash: bytes) -> RefreshLookup | None:
-        found = _HOT_FIND_REFRESH.execute(self._conn, {"token_hash": token_hash}).fetchone()
-        if found is None:
-            return None
-        row = dict(zip(_FIND_REFRESH_COLUMNS, found, strict=True))
-        token = RefreshToken(
-            id=row["id"],
-            sid=row["sid"],
-            client_id=row["rt_client_id"],
-            created_at=row["rt_created_at"],
-            used_at=row["used_at"],
-            successor_id=row["successor_id"],
-            superseded_at=row["superseded_at"],
-        )
-        successor = None
-        if row["successor_id"] is not None:
-            successor = RefreshToken(
-                id=row["successor_id"],
-                sid=row["sid"],
-                client_id=row["rt_client_id"],
-                created_at=row["succ_created_at"],
-                used_at=row["succ_used_at"],
-                successor_id=None,
-                superseded_at=row["succ_superseded_at"],
-            )
-        user = User(
-            row["user_id"],
-            row["username"],
-            row["display_name"],
-            bool(row["is_admin"]),
-            bool(row["enabled"]),
-        )
-        return RefreshLookup(token, _session(row), user, successor)
-
-    def add_refresh(
-        self, *, token_hash: bytes, sid: str, client_id: str, parent_id: int | None, at: float
-    ) -> int:
-        cursor = _HOT_INSERT_REFRESH.execute(
-            self._conn,
-            {
-                "token_hash": token_hash,
-                "sid": sid,
-                "client_id": client_id,
-                "parent_id": parent_id,
-                "created_at": at,
-            },
-        )
-        return int(cursor.fetchone()[0])
-
-    def claim_refresh(self, token_id: int, *, successor_id: int, at: float) -> bool:
-        cursor = _HOT_CLAIM_REFRESH.execute(
-            self._conn, {"tid": token_id, "at": at, "succ": successor_id}
-        )
-        return bool(cursor.rowcount == 1)
-
-    def supersede_refresh(self, token_id: int, *, at: float) -> bool:
-        return self._conn.execute(_SUPERSEDE_REFRESH, {"tid": token_id, "at": at}).rowcount == 1
-
-    def relink_refresh(self, token_id: int, *, successor_id: int) -> None:
-        self._conn.execute(_RELINK_REFRESH, {"tid": token_id, "succ": successor_id})
-
-    # sessions
-    def add_session(self, session: Session) -> None:
-        self._conn.execute(
-            insert(t.sessions).values(
-                sid=session.sid,
-                user_id=session.user_id,
-                client_id=session.client_id,
-                audience=session.audience,
-                scope=session.scope,
-                amr=_json(list(session.amr)),
-                acr=session.acr,
-                factor=session.factor,
-                auth_time=session.auth_time,
-                created_at=session.created_at,
-                expires_at=session.expires_at,
-                idle_timeout=session.idle_timeout,
-                last_used_at=session.last_used_at,
-                dpop_jkt=session.dpop_jkt,
-                credential=session.credential,
-            )
-        )
-
-    def get_session(self, sid: str) -> Session | None:
-        row = self._conn.execute(select(t.sessions).where(t.sessions.c.sid == sid)).mappings()
-        first = row.first()
-        return _session(first) if first is not None else None
-
-    def touch_session(self, sid: str, *, at: float) -> None:
-        _HOT_TOUCH_SESSION.execute(self._conn, {"the_sid": sid, "at": at})
-
-    def revoke_session(self, sid: str, *, at: float, reason: str) -> bool:
-        s = t.sessions
-        result = self._conn.execute(
-            update(s)
-            .where(s.c.sid == sid, s.c.revoked_at.is_(None))
-            .values(revoked_at=at, revoke_reason=reason)
-        )
-        return result.rowcount == 1
-
-    def end_sessions_of(
-        self, credential: str, *, reason: str, by: str, origin: str | None, at: float
-    ) -> int:
-        """Revoke every session ``credential`` (``credential_ref``) opened that is not
-        revoked yet, each with its ``session_revoked`` audit row; how many it revoked.
-        Run inside the transaction that revokes or suspends the credential itself."""
-        s, u = t.sessions, t.users
-        rows = self._conn.execute(
-            select(s.c.sid, s.c.client_id, s.c.factor, u.c.username)
-            .select_from(s.join(u, u.c.id == s.c.user_id))
-            .where(s.c.credential == credential, s.c.revoked_at.is_(None))
-            .order_by(s.c.sid)
-        ).all()
-        ended = 0
-        for row in rows:
-            if not self.revoke_session(row.sid, at=at, reason=reason):
-                continue
-            ended += 1
-            self.audit(
-                AuditEvent(
-                    "session_revoked",
-                    "success",
-                    username=row.username,
-                    client_id=row.client_id,
-                    sid=row.sid,
-                    factor=row.factor,
-                    origin=origin,
-                    detail={"by": by, "reason": reason, "credential": credential},
-                ),
-                at=at,
-            )
-        return ended
-
-    # opaque access tokens
-    def add_opaque_token(
-        self, *, token_hash: bytes, sid: str, claims: dict[str, Any], expires_at: float
-    ) -> None:
-        self._conn.execute(
-            insert(t.opaque_tokens).values(
-                token_hash=token_hash, sid=sid, claims=_json(claims), expires_at=expires_at
-            )
-        )
-
-    def find_opaque_token(self, token_hash: bytes) -> tuple[dict[str, Any], str] | None:
-        row = self._conn.execute(
-            select(t.opaque_tokens.c.claims, t.opaque_tokens.c.sid).where(
-                t.opaque_tokens.c.token_hash == token_hash
-            )
-        ).first()
-        if row is None:
-            return None
-        return json.loads(row.claims), row.sid
-
-    def delete_opaque_token(self, token_hash: bytes) -> bool:
-        ot = t.opaque_tokens
-        done = self._conn.execute(ot.delete().where(ot.c.token_hash == token_hash))
-        return bool(done.rowcount)
-
-    # access tokens revoked alone (their session lives)
-    def revoke_access_token(self, jti: str, *, sid: str, expires_at: float, at: float) -> bool:
-        conn = self._conn
-        r = t.revoked_access_tokens
-        row = {"jti": jti, "sid": sid, "expires_at": expires_at, "revoked_at": at}
-        if conn.dialect.name == "sqlite":
-            done = conn.execute(
-                sqlite_insert(r).values(row).on_conflict_do_nothing().returning(r.c.jti)
-            )
-        elif conn.dialect.name == "postgresql":
-            done = conn.execute(
-                postgresql_insert(r).values(row).on_conflict_do_nothing().returning(r.c.jti)
-            )
-        else:  # pragma: no cover - the store supports these two only
-            raise StoreError(
-                f"Token revocation needs SQLite or PostgreSQL, not {conn.dialect.name}."
-            )
-        return done.first() is not None
-
-    def access_token_revoked(self, jti: str) -> bool:
-        r = t.revoked_access_tokens
-        return self._conn.execute(select(r.c.jti).where(r.c.jti == jti)).first() is not None
-
-    # users, clients, audiences
-    def get_user(self, user_id: int) -> User | None:
-        row = self._conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
-        return _user(row) if row is not None else None
-
-    def get_user_by_name(self, username: str) -> User | None:
-        row = self._conn.execute(select(t.users).where(t.users.c.username == username)).first()
-        return _user(row) if row is not None else None
-
-    def require_user(self, username: str) -> User:
-        """The person by name, or ``NotFound``."""
-        user = self.get_user_by_name(username)
-        if user is None:
-            raise NotFound(f"No user named {username!r}.")
-        return user
-
-    def get_client(self, client_id: str) -> Client | None:
-        row = self._conn.execute(
-            select(t.clients).where(t.clients.c.client_id == client_id)
-        ).first()
-        return _client(row) if row is not None else None
-
-    def get_audience(self, audience: str) -> AudiencePolicy | None:
-        row = self._conn.execute(
-            select(t.audiences).where(t.audiences.c.audience == audience)
-        ).first()
-        return _audience(row) if row is not None else None
-
-    def audiences(self) -> list[AudiencePolicy]:
-        return [_audience(row) for row in self._conn.execute(_SELECT_AUDIENCES)]
-
-    # DPoP proofs seen (replay protection shared by every replica)
-    def remember_dpop_proof(self, key: bytes, *, expires_at: float, now: float) -> bool:
-        conn = self._conn
-        conn.execute(_PURGE_DPOP_REPLAY, {"now": now})
-        insert_new = _INSERT_DPOP_REPLAY.get(conn.dialect.name)
-        if insert_new is None:  # pragma: no cover - the store supports these two only
-            raise StoreError(
-                f"DPoP replay records need SQLite or PostgreSQL, not {conn.dialect.name}."
-            )
-        done = conn.execute(insert_new, {"key_hash": key, "expires_at": expires_at})
-        return done.first() is not None
-
-    # signing keys
-    def signing_key_trusted(self, kid: str) -> bool:
-        """Whether the key ``kid`` is still stored: ``rotate-keys --compromised`` deletes
-        the keys it distrusts, so a replica whose key ring is older learns it here."""
-        return _HOT_SIGNING_KEY_STORED.execute(self._conn, {"kid": kid}).fetchone() is not None
-
-    # audit
-    def audit(self, event: AuditEvent, *, at: float) -> None:
-        _HOT_INSERT_AUDIT.execute(
-            self._conn,
-            {
-                "at": at,
-                "event": event.event,
-                "outcome": event.outcome,
-                "username": event.username,
-                "client_id": event.client_id,
-                "sid": event.sid,
-                "factor": event.factor,
-                "origin": event.origin[:256] if event.origin else None,
-                "detail": _json(event.detail),
-            },
-        )
 
 
 class Store:
@@ -667,8 +203,8 @@ class Store:
                         name=name,
                         kind=kind,
                         secret_hash=secret_hash,
-                        audiences=_json(list(audiences)),
-                        scopes=_json(list(scopes)),
+                        audiences=json_text(list(audiences)),
+                        scopes=json_text(list(scopes)),
                         enabled=True,
                         created_at=at,
                         dpop_bound=dpop_bound,
@@ -697,12 +233,12 @@ class Store:
     def find_client_by_name(self, name: str) -> Client | None:
         with self.read() as tx:
             row = tx.connection.execute(select(t.clients).where(t.clients.c.name == name)).first()
-        return _client(row) if row is not None else None
+        return client_from_row(row) if row is not None else None
 
     def list_clients(self) -> list[Client]:
         with self.read() as tx:
             rows = tx.connection.execute(select(t.clients).order_by(t.clients.c.name)).all()
-        return [_client(r) for r in rows]
+        return [client_from_row(r) for r in rows]
 
     # audiences
     def set_audience(self, policy: AudiencePolicy, *, at: float, audit: AuditEvent) -> None:
@@ -752,4 +288,4 @@ class Store:
             .order_by(s.c.created_at)
         )
         with self.read() as tx:
-            return [_session(m) for m in tx.connection.execute(stmt).mappings()]
+            return [session_from_row(m) for m in tx.connection.execute(stmt).mappings()]

@@ -30,7 +30,8 @@ from tokenstile.factors.webauthn_service import (
     WebAuthnCredentialInfo,
 )
 from tokenstile.store import schema as t
-from tokenstile.store.repository import SqlTx, Store
+from tokenstile.store.repository import Store
+from tokenstile.store.token_tx import SqlTx
 from tokenstile.tokens.model import AuditEvent, User
 
 # Expired challenges stay this long, so a late answer hears "expired", not "unknown".

@@ -15,7 +15,7 @@ from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
 from tokenstile.store import schema as t
 from tokenstile.store.database import _alembic_config, current_revision, head_revision, upgrade
-from tokenstile.store.repository import CREDENTIAL_REVOKED
+from tokenstile.tokens.model import CREDENTIAL_REVOKED
 
 
 @pytest.fixture
