@@ -119,11 +119,12 @@ class Services:
 
     def _piv_service(self) -> PivService:
         from tokenstile.factors.piv_config import PivSettings
-        from tokenstile.store.piv_repository import piv_service
+        from tokenstile.factors.piv_service import PivService
+        from tokenstile.store.piv_repository import SqlPivStorage
 
         deployment = self.deployment
-        return piv_service(
-            deployment.store,
+        return PivService(
+            SqlPivStorage(deployment.store),
             box=deployment.kek,
             clock=deployment.clock,
             settings=PivSettings.from_settings(self.settings),

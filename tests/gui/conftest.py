@@ -43,6 +43,7 @@ from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.devices.piv import PivCard, PivSlot
 from tokenstile.factors.otp import totp_code
 from tokenstile.factors.otp_service import OtpService
+from tokenstile.factors.piv_service import PivService
 from tokenstile.factors.webauthn import relying_party_for
 from tokenstile.factors.webauthn_registration import parse_registration
 from tokenstile.factors.webauthn_service import WebAuthnService
@@ -51,7 +52,7 @@ from tokenstile.kiosk.rules import KioskRules
 from tokenstile.kiosk.service import BrokerSignIn
 from tokenstile.kiosk.window import KioskWindow
 from tokenstile.store.otp_repository import SqlOtpStore
-from tokenstile.store.piv_repository import piv_service
+from tokenstile.store.piv_repository import SqlPivStorage
 from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 from tokenstile.virtual import VirtualAuthenticator
 from tokenstile.virtual.piv_card import PivCardApplet
@@ -101,7 +102,9 @@ class GuiService:
         if enroll_card:
             reading = PivCard(DirectConnection(card))
             der = reading.read_certificate(PivSlot.AUTHENTICATION).public_bytes(Encoding.DER)
-            piv_service(dep.store, box=dep.kek, clock=dep.clock).register(username, der, by="test")
+            PivService(SqlPivStorage(dep.store), box=dep.kek, clock=dep.clock).register(
+                username, der, by="test"
+            )
         seed = os.urandom(20)
         OtpService(SqlOtpStore(dep.store), box=dep.kek, clock=dep.clock).enroll_app(
             username, by="test", seed=seed

@@ -2,28 +2,26 @@
 
 ``SqlPivTx`` is the factor's ``PivTx`` port (``factors.piv_port``) over one open
 transaction, and ``SqlPivStorage`` opens them on a ``Store``; the use cases live in
-``factors.piv_service.PivService``, which ``piv_service`` builds over this adapter. A
-challenge is claimed by one conditional ``UPDATE ... WHERE used_at IS NULL RETURNING``:
-of two requests presenting one handle, at one replica or two, the database lets exactly
-one have it.
+``factors.piv_service.PivService``, built over this adapter
+(``PivService(SqlPivStorage(store), ...)``, as the composition root does). A challenge
+is claimed by one conditional ``UPDATE ... WHERE used_at IS NULL RETURNING``: of two
+requests presenting one handle, at one replica or two, the database lets exactly one
+have it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from cryptography import x509
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from tokenstile.clock import Clock
 from tokenstile.errors import StoreError
 from tokenstile.factors.piv import CertificateSummary
-from tokenstile.factors.piv_ca import CaSource, SecretBox
-from tokenstile.factors.piv_config import CHECKER_CACHE_SECONDS, CheckerCache, PivSettings
+from tokenstile.factors.piv_ca import CaSource
 from tokenstile.factors.piv_login import (
     CardSource,
     CardState,
@@ -32,7 +30,6 @@ from tokenstile.factors.piv_login import (
     PivCardRecord,
 )
 from tokenstile.factors.piv_port import CaCertificateInfo, CardHolder, PivCardInfo, StoredCa
-from tokenstile.factors.piv_service import PivService
 from tokenstile.store import schema as t
 from tokenstile.store.repository import Store
 from tokenstile.store.rows import TEXT_CHARS, clip, user_from_row
@@ -428,28 +425,6 @@ class SqlPivStorage:
 
     def is_duplicate(self, error: StoreError) -> bool:
         return isinstance(error.__cause__, IntegrityError)
-
-
-def piv_service(
-    store: Store,
-    *,
-    box: SecretBox | None,
-    clock: Clock,
-    settings: PivSettings | None = None,
-    file_anchors: Sequence[x509.Certificate] = (),
-    cache_seconds: float = CHECKER_CACHE_SECONDS,
-    checker_cache: CheckerCache | None = None,
-) -> PivService:
-    """The PIV use cases over this database (what ``PivRepository(store, ...)`` was)."""
-    return PivService(
-        SqlPivStorage(store),
-        box=box,
-        clock=clock,
-        settings=settings,
-        file_anchors=file_anchors,
-        cache_seconds=cache_seconds,
-        checker_cache=checker_cache,
-    )
 
 
 def _info(row: Any) -> PivCardInfo:

@@ -31,12 +31,13 @@ from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.devices.piv_login import login_with_card
 from tokenstile.factors.otp import totp_code
 from tokenstile.factors.otp_service import OtpService
+from tokenstile.factors.piv_service import PivService
 from tokenstile.factors.webauthn import relying_party_for
 from tokenstile.factors.webauthn_registration import parse_registration
 from tokenstile.factors.webauthn_service import WebAuthnService
 from tokenstile.store import schema as t
 from tokenstile.store.otp_repository import SqlOtpStore
-from tokenstile.store.piv_repository import piv_service
+from tokenstile.store.piv_repository import SqlPivStorage
 from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 from tokenstile.tokens.verifier import AccessTokenVerifier
 from tokenstile.virtual.piv_card import PivCardApplet
@@ -86,7 +87,7 @@ def test_a_piv_login_begun_at_one_replica_completes_at_the_other(fleet: Fleet) -
     applet = PivCardApplet(create_piv_card(holder="Alice Example").state)
     card = PivCard(DirectConnection(applet))
     der = card.read_certificate().public_bytes(Encoding.DER)
-    piv_service(fleet.dep.store, box=fleet.dep.kek, clock=fleet.dep.clock).register(
+    PivService(SqlPivStorage(fleet.dep.store), box=fleet.dep.kek, clock=fleet.dep.clock).register(
         "piv", der, by="test"
     )
     with both(fleet) as (one, two):

@@ -29,7 +29,7 @@ from tokenstile.factors.piv_config import PivSettings
 from tokenstile.factors.piv_service import PivService
 from tokenstile.store import schema as t
 from tokenstile.store.database import current_revision, head_revision
-from tokenstile.store.piv_repository import piv_service
+from tokenstile.store.piv_repository import SqlPivStorage
 
 
 @pytest.fixture
@@ -41,8 +41,12 @@ def dep(db_url: str) -> Iterator[Deployment]:
 
 def repository(dep: Deployment, **settings: Any) -> PivService:
     settings.setdefault("service_origin", SERVICE_ORIGIN)
-    return piv_service(
-        dep.store, box=dep.kek, clock=dep.clock, settings=PivSettings(**settings), cache_seconds=0
+    return PivService(
+        SqlPivStorage(dep.store),
+        box=dep.kek,
+        clock=dep.clock,
+        settings=PivSettings(**settings),
+        cache_seconds=0,
     )
 
 
@@ -171,7 +175,7 @@ def test_the_global_bound_counts_everyones_challenges(dep: Deployment) -> None:
 def test_the_second_step_needs_the_service_origin(dep: Deployment) -> None:
     from tokenstile.errors import ConfigError
 
-    repo = piv_service(dep.store, box=dep.kek, clock=dep.clock)
+    repo = PivService(SqlPivStorage(dep.store), box=dep.kek, clock=dep.clock)
     with pytest.raises(ConfigError, match="origin"):
         repo.complete_login("A" * 43, b"\x01")
 

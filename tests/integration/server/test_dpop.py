@@ -31,11 +31,12 @@ from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.factors.otp import totp_code
 from tokenstile.factors.otp_service import OtpService
+from tokenstile.factors.piv_service import PivService
 from tokenstile.server.app import create_app
 from tokenstile.server.dpop import check_binding, presented_token
 from tokenstile.store import schema as t
 from tokenstile.store.otp_repository import SqlOtpStore
-from tokenstile.store.piv_repository import piv_service
+from tokenstile.store.piv_repository import SqlPivStorage
 from tokenstile.tokens import AccessTokenVerifier
 from tokenstile.tokens.dpop import (
     DpopProofError,
@@ -328,7 +329,9 @@ def test_security_key_and_smart_card_logins_bind_the_session_too(
     clock.set(PIV_NOW)
     certificate, card_key = make_card_certificate()
     der = certificate.public_bytes(Encoding.DER)
-    piv_service(deployment.store, box=deployment.kek, clock=clock).register("alice", der, by="test")
+    PivService(SqlPivStorage(deployment.store), box=deployment.kek, clock=clock).register(
+        "alice", der, by="test"
+    )
     challenge = http.post("/login/piv/challenge", json={"certificate": b64url_encode(der)}).json()
     signature = login_signature(card_key, b64url_decode(challenge["challenge"]))
     card_login = http.post(

@@ -23,10 +23,11 @@ from tokenstile.devices import DirectConnection, PivCard
 from tokenstile.devices.piv_login import login_with_card
 from tokenstile.factors.otp import totp_code
 from tokenstile.factors.otp_service import OtpService
+from tokenstile.factors.piv_service import PivService
 from tokenstile.server.app import create_app
 from tokenstile.store import schema as t
 from tokenstile.store.otp_repository import SqlOtpStore
-from tokenstile.store.piv_repository import piv_service
+from tokenstile.store.piv_repository import SqlPivStorage
 from tokenstile.virtual.piv_provision import create_piv_card
 
 KIOSK = "tokenstile-kiosk"
@@ -216,7 +217,7 @@ def test_revoking_a_card_ends_its_sessions_only(
     admin = {"Authorization": f"Bearer {token_for(deployment, root)}"}
     card = PivCard(DirectConnection(PivCardApplet(create_piv_card(holder="Alice").state)))
     add_user(deployment, "alice")
-    info = piv_service(deployment.store, box=deployment.kek, clock=clock).register(
+    info = PivService(SqlPivStorage(deployment.store), box=deployment.kek, clock=clock).register(
         "alice",
         card.read_certificate().public_bytes(_der()),
         by="test",

@@ -44,7 +44,7 @@ from tokenstile.devices.piv_login import (
 from tokenstile.factors.piv_service import PivService
 from tokenstile.server.app import create_app
 from tokenstile.server.piv_routes import REFUSED
-from tokenstile.store.piv_repository import piv_service
+from tokenstile.store.piv_repository import SqlPivStorage
 from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.tokens.model import AudiencePolicy, AuditEvent
 from tokenstile.virtual.piv_card import PivCardApplet
@@ -63,7 +63,7 @@ def http(deployment: Deployment) -> Iterator[TestClient]:
 
 @pytest.fixture
 def repo(deployment: Deployment, clock: FrozenClock) -> PivService:
-    return piv_service(deployment.store, box=deployment.kek, clock=clock)
+    return PivService(SqlPivStorage(deployment.store), box=deployment.kek, clock=clock)
 
 
 @pytest.fixture(scope="module")
@@ -618,7 +618,7 @@ def test_a_certificate_maps_to_a_person_by_its_upn_when_configured(
             other = challenge(client, self_signed.public_bytes(Encoding.DER)).json()
             signed = login_signature(self_key, b64url_decode(other["challenge"]))
             assert finish(client, other["handle"], signed).json() == REFUSAL
-        repo = piv_service(dep.store, box=dep.kek, clock=clock)
+        repo = PivService(SqlPivStorage(dep.store), box=dep.kek, clock=clock)
         [recorded] = repo.cards("alice")
         assert (recorded.source, recorded.upn, recorded.enrolled_by) == (
             "upn",
