@@ -51,7 +51,6 @@ from tokenstile.factors.otp_tx import (
     OtpSerialTaken,
     OtpTx,
     OtpTxStore,
-    PskcImportResult,
     decoy_credential,
 )
 from tokenstile.tokens.model import (
@@ -97,7 +96,10 @@ class OtpService:
         self.issuer_name = issuer_name
         self.authenticator = OtpAuthenticator(box=box, clock=clock, policy=policy, lockout=lockout)
         self._decoy = decoy_credential(box)
-        self._importer = PskcImporter(store, box=box, clock=clock, infos=self._infos)
+        # ``import_pskc(data, *, by, origin, psk, assignments_csv)``: every key of a PSKC
+        # file or none, assigned from a ``serial,username`` CSV; written once, in
+        # ``otp_import.PskcImporter.run``.
+        self.import_pskc = PskcImporter(store, box=box, clock=clock, infos=self._infos).run
 
     # -- login ------------------------------------------------------------------------------
 
@@ -369,21 +371,6 @@ class OtpService:
                 "The code does not match: check the phone's clock and type the code shown now."
             )
         return self.credential(serial)
-
-    def import_pskc(
-        self,
-        data: bytes,
-        *,
-        by: str,
-        origin: str | None = None,
-        psk: bytes | None = None,
-        assignments_csv: str | None = None,
-    ) -> PskcImportResult:
-        """Import every key of a PSKC file or none; assign from a ``serial,username`` CSV
-        (see ``otp_import``)."""
-        return self._importer.run(
-            data, by=by, origin=origin, psk=psk, assignments_csv=assignments_csv
-        )
 
     # -- administration -------------------------------------------------------------------------
 
