@@ -177,17 +177,17 @@ class TokenIntrospection:
                     str(claims["jti"]), sid=sid, expires_at=float(claims["exp"]), at=now
                 )
             )
-            event = AuditEvent(
-                "revoke",
-                "success",
-                username=username,
-                client_id=client.client_id,
-                sid=sid,
-                origin=origin,
-                detail={"token": "derived", "aud": claims.get("aud")},
-            )
             if done:  # the derived token alone; the session lives
-                tx.audit(event, at=now)
+                tx.audit(
+                    _revoked(
+                        username,
+                        client,
+                        sid,
+                        origin,
+                        detail={"token": "derived", "aud": claims.get("aud")},
+                    ),
+                    at=now,
+                )
 
     @staticmethod
     def _revoke_refused(
@@ -210,17 +210,7 @@ class TokenIntrospection:
         tx: TokenTx, sid: str, *, username: str, client: Client, origin: str | None, now: float
     ) -> None:
         if tx.revoke_session(sid, at=now, reason="revoked"):
-            tx.audit(
-                AuditEvent(
-                    "revoke",
-                    "success",
-                    username=username,
-                    client_id=client.client_id,
-                    sid=sid,
-                    origin=origin,
-                ),
-                at=now,
-            )
+            tx.audit(_revoked(username, client, sid, origin), at=now)
 
     def userinfo(self, access_token: str, *, dpop_jkt: str | None = None) -> dict[str, Any]:
         """What userinfo shows, to the session's own local token only: a token for another
@@ -245,3 +235,23 @@ class TokenIntrospection:
             "acr": claims.get("acr"),
             "auth_time": claims.get("auth_time"),
         }
+
+
+def _revoked(
+    username: str,
+    client: Client,
+    sid: str,
+    origin: str | None,
+    *,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """The audit row of a revocation that took: a whole session, or a derived token."""
+    return AuditEvent(
+        "revoke",
+        "success",
+        username=username,
+        client_id=client.client_id,
+        sid=sid,
+        origin=origin,
+        detail=detail or {},
+    )
