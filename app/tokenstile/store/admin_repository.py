@@ -24,7 +24,7 @@ from tokenstile.clock import Clock
 from tokenstile.errors import NotFound, StoreError
 from tokenstile.store import schema as t
 from tokenstile.store.repository import Store
-from tokenstile.store.token_tx import SqlTx
+from tokenstile.store.token_tx import SESSION_ROWS, SqlTx
 from tokenstile.tokens.model import AuditEvent
 
 FACTOR_KINDS = ("fido2", "piv", "otp")
@@ -205,36 +205,6 @@ def _live(now: float) -> ColumnElement[bool]:
     )
 
 
-def _revoke(
-    tx: SqlTx,
-    session: Row[*tuple[Any, ...]],
-    username: str,
-    reason: str,
-    *,
-    by: str,
-    origin: str | None,
-    at: float,
-) -> bool:
-    """Revoke a session (a row of its ``sid``, ``client_id``, ``factor``) with its
-    ``session_revoked`` audit row; False when it was revoked already."""
-    if not tx.revoke_session(session.sid, at=at, reason=reason):
-        return False
-    tx.audit(
-        AuditEvent(
-            "session_revoked",
-            "success",
-            username=username,
-            client_id=session.client_id,
-            sid=session.sid,
-            factor=session.factor,
-            origin=origin,
-            detail={"by": by, "reason": reason},
-        ),
-        at=at,
-    )
-    return True
-
-
 class AdminRepository:
     """People, sessions and the audit log, for the admin HTTP API."""
 
@@ -321,14 +291,12 @@ class AdminRepository:
             revoked: list[str] = []
             if not enabled:
                 open_sessions = conn.execute(
-                    select(s.c.sid, s.c.client_id, s.c.factor).where(
-                        s.c.user_id == user_id, s.c.revoked_at.is_(None)
-                    )
+                    SESSION_ROWS.where(s.c.user_id == user_id, s.c.revoked_at.is_(None))
                 ).all()
                 revoked = [
                     row.sid
                     for row in open_sessions
-                    if _revoke(tx, row, username, "user_disabled", by=by, origin=origin, at=now)
+                    if tx.end_session(row, reason="user_disabled", by=by, origin=origin, at=now)
                 ]
             detail: dict[str, Any] = {"by": by}
             if not enabled:
@@ -384,16 +352,11 @@ class AdminRepository:
     def revoke_session(self, sid: str, *, by: str, origin: str | None) -> bool:
         """Revoke one session; False when it was revoked already."""
         now = self._clock.now()
-        s, u = t.sessions, t.users
         with self._store.write() as tx:
-            row = tx.connection.execute(
-                select(s.c.sid, s.c.client_id, s.c.factor, u.c.username)
-                .select_from(s.join(u, u.c.id == s.c.user_id))
-                .where(s.c.sid == sid)
-            ).first()
+            row = tx.connection.execute(SESSION_ROWS.where(t.sessions.c.sid == sid)).first()
             if row is None:
                 raise NotFound("No session has this id.")
-            return _revoke(tx, row, row.username, "admin", by=by, origin=origin, at=now)
+            return tx.end_session(row, reason="admin", by=by, origin=origin, at=now)
 
     # -- the audit log ----------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -165,6 +165,10 @@ _HOT_INSERT_AUDIT = _HotStatement(
     )
 )
 _FIND_REFRESH_COLUMNS = tuple(c.name for c in _FIND_REFRESH.selected_columns)
+# What ``SqlTx.end_session`` needs to know of a session: select from this and filter.
+SESSION_ROWS = select(
+    t.sessions.c.sid, t.sessions.c.client_id, t.sessions.c.factor, t.users.c.username
+).select_from(t.sessions.join(t.users, t.users.c.id == t.sessions.c.user_id))
 
 
 class SqlTx:
@@ -286,32 +290,49 @@ class SqlTx:
         """Revoke every session ``credential`` (``credential_ref``) opened that is not
         revoked yet, each with its ``session_revoked`` audit row; how many it revoked.
         Run inside the transaction that revokes or suspends the credential itself."""
-        s, u = t.sessions, t.users
+        s = t.sessions
         rows = self._conn.execute(
-            select(s.c.sid, s.c.client_id, s.c.factor, u.c.username)
-            .select_from(s.join(u, u.c.id == s.c.user_id))
-            .where(s.c.credential == credential, s.c.revoked_at.is_(None))
-            .order_by(s.c.sid)
-        ).all()
-        ended = 0
-        for row in rows:
-            if not self.revoke_session(row.sid, at=at, reason=reason):
-                continue
-            ended += 1
-            self.audit(
-                AuditEvent(
-                    "session_revoked",
-                    "success",
-                    username=row.username,
-                    client_id=row.client_id,
-                    sid=row.sid,
-                    factor=row.factor,
-                    origin=origin,
-                    detail={"by": by, "reason": reason, "credential": credential},
-                ),
-                at=at,
+            SESSION_ROWS.where(s.c.credential == credential, s.c.revoked_at.is_(None)).order_by(
+                s.c.sid
             )
-        return ended
+        ).all()
+        return sum(
+            self.end_session(row, reason=reason, by=by, origin=origin, at=at, credential=credential)
+            for row in rows
+        )
+
+    def end_session(
+        self,
+        row: Row[*tuple[Any, ...]],
+        *,
+        reason: str,
+        by: str,
+        origin: str | None,
+        at: float,
+        credential: str | None = None,
+    ) -> bool:
+        """Revoke one session (a row of ``SESSION_ROWS``) with its ``session_revoked``
+        audit row (``by``: who ended it; ``credential``: the credential whose revocation
+        ended it); False when it was revoked already."""
+        if not self.revoke_session(row.sid, at=at, reason=reason):
+            return False
+        detail = {"by": by, "reason": reason}
+        if credential is not None:
+            detail["credential"] = credential
+        self.audit(
+            AuditEvent(
+                "session_revoked",
+                "success",
+                username=row.username,
+                client_id=row.client_id,
+                sid=row.sid,
+                factor=row.factor,
+                origin=origin,
+                detail=detail,
+            ),
+            at=at,
+        )
+        return True
 
     # opaque access tokens
     def add_opaque_token(
