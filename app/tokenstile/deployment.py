@@ -36,6 +36,7 @@ from tokenstile.tokens.keys import (
     KeyRing,
     SigningKey,
 )
+from tokenstile.tokens.minting import AccessTokenMinter
 from tokenstile.tokens.model import (
     ADMIN_SCOPE,
     LOCAL_AUDIENCE,
@@ -376,19 +377,21 @@ class Deployment:
     def token_service(self) -> TokenService:
         s = self.settings
         return TokenService(
-            self.store,
-            self.keyring,
-            issuer=s.issuer_url(),
-            clock=self.clock,
-            policy=SessionPolicy(
-                access_token_lifetime=s.access_token_lifetime,
-                session_lifetime=s.session_lifetime,
-                session_idle=s.session_idle,
-                refresh_grace=s.refresh_grace,
-                refresh_retry_after=s.refresh_retry_after,
-                privileged_scopes=frozenset(s.privileged_scopes),
-                max_token_lifetime=self.max_token_lifetime(),
-            ),
+            AccessTokenMinter(
+                self.store,
+                self.keyring,
+                issuer=s.issuer_url(),
+                clock=self.clock,
+                policy=SessionPolicy(
+                    access_token_lifetime=s.access_token_lifetime,
+                    session_lifetime=s.session_lifetime,
+                    session_idle=s.session_idle,
+                    refresh_grace=s.refresh_grace,
+                    refresh_retry_after=s.refresh_retry_after,
+                    privileged_scopes=frozenset(s.privileged_scopes),
+                    max_token_lifetime=self.max_token_lifetime(),
+                ),
+            )
         )
 
 

@@ -144,7 +144,7 @@ class AccessTokenMinter:
         issuer: str,
         clock: Clock,
         policy: SessionPolicy,
-        policy_cache_seconds: float,
+        policy_cache_seconds: float = 10.0,
     ) -> None:
         self.store = store
         self.issuer = issuer

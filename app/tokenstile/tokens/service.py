@@ -21,9 +21,8 @@ re-exported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from tokenstile.clock import Clock
 from tokenstile.tokens.clients import check_client_secret, client_secret_hash
 from tokenstile.tokens.dpop import DpopVerifier
 from tokenstile.tokens.exchange import (
@@ -34,7 +33,6 @@ from tokenstile.tokens.exchange import (
     TokenExchangeGrant,
 )
 from tokenstile.tokens.introspection import IAT_LEEWAY, MAX_JTI_CHARS, TokenIntrospection
-from tokenstile.tokens.keys import KeyRing
 from tokenstile.tokens.minting import (
     OPAQUE_TOKEN_BYTES,
     REFRESH_TOKEN_BYTES,
@@ -83,41 +81,25 @@ class _StoreReplayCache:
 
 
 class TokenService:
-    """The grants over one minter and one DPoP verifier.
+    """The grants over one minter (``AccessTokenMinter``: store, keys, issuer, clock,
+    policy) and one DPoP verifier.
 
     ``sessions`` (``SessionOpening``), ``refresh_grant`` (``RefreshGrant``),
     ``exchange_grant`` (``TokenExchangeGrant``) and ``introspection``
     (``TokenIntrospection``: reading, introspection, revocation, userinfo).
     """
 
-    def __init__(
-        self,
-        store: TokenStore,
-        keyring: Callable[[], KeyRing],
-        *,
-        issuer: str,
-        clock: Clock,
-        policy: SessionPolicy | None = None,
-        policy_cache_seconds: float = 10.0,
-    ) -> None:
-        policy = policy or SessionPolicy()
-        self._minter = minter = AccessTokenMinter(
-            store,
-            keyring,
-            issuer=issuer,
-            clock=clock,
-            policy=policy,
-            policy_cache_seconds=policy_cache_seconds,
-        )
+    def __init__(self, minter: AccessTokenMinter) -> None:
+        self._minter = minter
         self.sessions = SessionOpening(minter)
         self.refresh_grant = RefreshGrant(minter)
         self.introspection = TokenIntrospection(minter)
         self.exchange_grant = TokenExchangeGrant(minter, self.introspection)
         self._dpop = DpopVerifier(
-            clock=clock,
-            replay=_StoreReplayCache(store),
-            max_age=policy.dpop_max_age,
-            max_future=policy.dpop_max_future,
+            clock=minter.clock,
+            replay=_StoreReplayCache(minter.store),
+            max_age=minter.policy.dpop_max_age,
+            max_future=minter.policy.dpop_max_future,
         )
 
     @property
