@@ -3,6 +3,12 @@
 Times are epoch seconds (double precision) so SQLite and PostgreSQL compare them alike.
 Secrets never appear here in the clear: refresh tokens, opaque access tokens and client
 secrets are hashes; private keys are AES-GCM blobs under the key-encryption key.
+
+Each table is written out column by column, as its migration wrote it. The credential
+tables (``piv_cards``, ``otp_credentials``, ``webauthn_credentials``) and the challenge
+tables look alike, but each column is a fact about its own table, checked against the
+migrations; a shared column helper would hide what a table holds and could not follow
+one table's change without the others.
 """
 
 from __future__ import annotations
