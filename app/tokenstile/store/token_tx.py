@@ -147,22 +147,8 @@ _HOT_INSERT_REFRESH = _HotStatement(
 _HOT_CLAIM_REFRESH = _HotStatement(_CLAIM_REFRESH)
 _HOT_TOUCH_SESSION = _HotStatement(_TOUCH_SESSION)
 _HOT_INSERT_AUDIT = _HotStatement(
-    _INSERT_AUDIT.values(
-        {
-            c: bindparam(c)
-            for c in (
-                "at",
-                "event",
-                "outcome",
-                "username",
-                "client_id",
-                "sid",
-                "factor",
-                "origin",
-                "detail",
-            )
-        }
-    )
+    # Every column but the id, as ``schema.audit`` names them.
+    _INSERT_AUDIT.values({c.name: bindparam(c.name) for c in t.audit.c if not c.primary_key})
 )
 _FIND_REFRESH_COLUMNS = tuple(c.name for c in _FIND_REFRESH.selected_columns)
 # What ``SqlTx.end_session`` needs to know of a session: select from this and filter.
