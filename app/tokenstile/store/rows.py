@@ -8,6 +8,7 @@ JSON columns are written in one canonical form (``json_text``).
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import Any, Literal, cast
 
 from sqlalchemy import Row
@@ -60,23 +61,22 @@ def audience_from_row(row: Row[Any]) -> AudiencePolicy:
     return AudiencePolicy(row.audience, fmt, row.lifetime, row.min_acr)
 
 
+# The ``sessions`` columns carry the names of ``Session``'s fields; ``amr`` is JSON there.
+_SESSION_FIELDS = tuple(f.name for f in fields(Session))
+# A new session is not revoked: these stay NULL until ``revoke_session``.
+_REVOCATION_FIELDS = frozenset({"revoked_at", "revoke_reason"})
+
+
 def session_from_row(m: Any) -> Session:
-    return Session(
-        sid=m["sid"],
-        user_id=m["user_id"],
-        client_id=m["client_id"],
-        audience=m["audience"],
-        scope=m["scope"],
-        amr=tuple(json.loads(m["amr"])),
-        acr=m["acr"],
-        factor=m["factor"],
-        auth_time=m["auth_time"],
-        created_at=m["created_at"],
-        expires_at=m["expires_at"],
-        idle_timeout=m["idle_timeout"],
-        last_used_at=m["last_used_at"],
-        revoked_at=m["revoked_at"],
-        revoke_reason=m["revoke_reason"],
-        dpop_jkt=m["dpop_jkt"],
-        credential=m["credential"],
-    )
+    values = {name: m[name] for name in _SESSION_FIELDS}
+    values["amr"] = tuple(json.loads(m["amr"]))
+    return Session(**values)
+
+
+def session_values(session: Session) -> dict[str, Any]:
+    """The ``sessions`` row of a new session."""
+    values = {
+        name: getattr(session, name) for name in _SESSION_FIELDS if name not in _REVOCATION_FIELDS
+    }
+    values["amr"] = json_text(list(session.amr))
+    return values

@@ -22,6 +22,7 @@ from tokenstile.store.rows import (
     client_from_row,
     json_text,
     session_from_row,
+    session_values,
     user_from_row,
 )
 from tokenstile.tokens.model import (
@@ -233,25 +234,7 @@ class SqlTx:
 
     # sessions
     def add_session(self, session: Session) -> None:
-        self._conn.execute(
-            insert(t.sessions).values(
-                sid=session.sid,
-                user_id=session.user_id,
-                client_id=session.client_id,
-                audience=session.audience,
-                scope=session.scope,
-                amr=json_text(list(session.amr)),
-                acr=session.acr,
-                factor=session.factor,
-                auth_time=session.auth_time,
-                created_at=session.created_at,
-                expires_at=session.expires_at,
-                idle_timeout=session.idle_timeout,
-                last_used_at=session.last_used_at,
-                dpop_jkt=session.dpop_jkt,
-                credential=session.credential,
-            )
-        )
+        self._conn.execute(insert(t.sessions).values(session_values(session)))
 
     def get_session(self, sid: str) -> Session | None:
         row = self._conn.execute(select(t.sessions).where(t.sessions.c.sid == sid)).mappings()
