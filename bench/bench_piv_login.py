@@ -10,7 +10,7 @@ Two measurements, each for ECC P-256 and RSA-2048 cards::
    commit), the card's signature made by the bench (not timed: the card does it), then
    ``complete_login`` (the challenge claimed by the conditional UPDATE, card and person
    read, certificate checked again, signature verified, card use recorded, audit row,
-   commit) and ``TokenService.open_session`` (session, refresh token, audit row, commit,
+   commit) and ``TokenService.sessions.open_session`` (session, refresh token, audit row, commit,
    ES256 access token). Medians of each part, next to the medians of
    ``verify_challenge_signature`` alone and of the certificate checks alone (without and
    with a trust anchor, i.e. with RFC 5280 path validation).

@@ -22,7 +22,7 @@ Where the time goes, two ways:
   the samples are split into the OTP check (seed opening, HMACs, window and padding),
   the ES256 signing (PyJWT ``encode``), and everything else;
 - in-process without HTTP, the same login (``OtpService.login`` then
-  ``TokenService.open_session``) timed piece by piece.
+  ``TokenService.sessions.open_session``) timed piece by piece.
 """
 
 from __future__ import annotations
