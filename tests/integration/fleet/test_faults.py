@@ -52,13 +52,13 @@ class Client:
         self.replica = first
         self.statuses: list[int] = []
         self.unavailable: list[httpx.Response] = []
+        self.done = 0  # rotations so far, read by the test while the load runs
 
     def run(self, stop: threading.Event) -> int:
-        done = 0
         while not stop.is_set():
             for chain in self.chains:
-                done += self.rotate(chain)
-        return done
+                self.done += self.rotate(chain)
+        return self.done
 
     def rotate(self, chain: Chain) -> int:
         for _ in range(200):
@@ -102,6 +102,15 @@ def load(
     return clients, stop, (pool, futures)
 
 
+def rotations_reach(clients: list[Client], count: int, what: str, timeout: float = 60) -> None:
+    """Wait until the load has rotated ``count`` tokens in all: progress, not a fixed sleep,
+    so a busy machine makes the test slower, never wrong."""
+    deadline = time.monotonic() + timeout
+    while sum(c.done for c in clients) < count:
+        assert time.monotonic() < deadline, f"{what}: {sum(c.done for c in clients)} rotations"
+        time.sleep(0.05)
+
+
 def finish(stop: threading.Event, running: Any) -> int:
     pool, futures = running
     stop.set()
@@ -136,10 +145,11 @@ def test_sigkill_one_replica_under_load_clients_go_on_at_the_other(
     fleet = fleet_factory(refresh_retry_after=RETRY_AFTER, refresh_grace=60)
     chains = chains_of(fleet.dep, 24)
     clients, stop, running = load(fleet, chains, 4)
-    time.sleep(1.5)
+    rotations_reach(clients, 30, "the load never got going")
     fleet.replicas[0].process.kill()  # SIGKILL: mid-request, nothing flushed
     fleet.replicas[0].process.wait(10)
-    time.sleep(1.5)
+    after_kill = sum(c.done for c in clients)
+    rotations_reach(clients, after_kill + 30, "the survivor never took the load")
     rotations = finish(stop, running)
 
     assert rotations > 50, "the load never got going"
@@ -173,11 +183,15 @@ def test_postgres_restart_under_load_answers_503_then_recovers(
     # The package's shared fleet: it must recover for the tests after this one too.
     chains = chains_of(fleet.dep, 16)
     clients, stop, running = load(fleet, chains, 4)
-    time.sleep(1.0)
+    rotations_reach(clients, 30, "the load never got going")
     restart_with_a_pause(postgres, lambda: sum(len(c.unavailable) for c in clients) >= 4)
     time.sleep(1.0)  # the replicas reconnect by themselves: no restart, no signal
     marks = [len(c.statuses) for c in clients]
-    time.sleep(1.0)
+    rotations_reach(clients, sum(c.done for c in clients) + 30, "no rotation after the restart")
+    deadline = time.monotonic() + 60
+    while any(len(c.statuses) <= mark for c, mark in zip(clients, marks, strict=True)):
+        assert time.monotonic() < deadline, "a client was never answered after the restart"
+        time.sleep(0.05)
     rotations = finish(stop, running)
 
     statuses = {s for c in clients for s in c.statuses}
