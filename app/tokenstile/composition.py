@@ -118,8 +118,10 @@ class Services:
         return load_anchor_files(self.settings.piv_trust_anchors, now=self.deployment.clock.now())
 
     def _piv_service(self) -> PivService:
-        from tokenstile.factors.piv_config import PivSettings
+        from tokenstile.factors.piv_config import PivSettings, revocation_settings
+        from tokenstile.factors.piv_revocation import RevocationChecker
         from tokenstile.factors.piv_service import PivService
+        from tokenstile.fetch.http import HttpFetcher
         from tokenstile.store.piv_repository import SqlPivStorage
 
         deployment = self.deployment
@@ -129,6 +131,13 @@ class Services:
             clock=deployment.clock,
             settings=PivSettings.from_settings(self.settings),
             file_anchors=self.piv_anchors(),
+            revocation=RevocationChecker(
+                HttpFetcher(
+                    timeout=self.settings.piv_revocation_timeout,
+                    max_bytes=self.settings.piv_revocation_max_bytes,
+                ),
+                revocation_settings(self.settings),
+            ),
         )
 
     def _relying_party(self) -> RelyingParty:

@@ -105,6 +105,22 @@ class Settings(BaseSettings):
     piv_management_key: SecretStr | None = None
     piv_management_key_algorithm: Literal["TDES", "AES128", "AES192", "AES256"] = "TDES"
 
+    # PIV revocation (issue 16, piv-revocation): the policy for certificates from trust
+    # anchors (require: no fresh OCSP/CRL answer refuses; prefer: it lets in, logged and
+    # audited; off), overridden per anchor (its SHA-256 fingerprint -> policy); a CRL
+    # (URL or file) and an OCSP responder per anchor, used instead of what the
+    # certificate names; the fetch bounds; and how long the built-in CA's CRL is valid.
+    piv_revocation_policy: Literal["require", "prefer", "off"] = "require"
+    piv_revocation_anchor_policies: dict[str, Literal["require", "prefer", "off"]] = Field(
+        default_factory=dict
+    )
+    piv_revocation_crl: dict[str, str] = Field(default_factory=dict)
+    piv_revocation_ocsp: dict[str, str] = Field(default_factory=dict)
+    piv_revocation_ocsp_nonce: bool = True
+    piv_revocation_timeout: float = Field(default=5.0, gt=0, le=60)
+    piv_revocation_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    piv_ca_crl_hours: int = Field(default=24, ge=1, le=24 * 31)
+
     # FIDO2 security keys (issue 4): the WebAuthn relying party (RP ID: default the
     # issuer's host, or localhost on loopback; origins: default https://<rp id>) and the
     # attestation policy (an AAGUID allow-list and trusted packed-attestation roots as

@@ -8,6 +8,10 @@
     tokenstile manage --db URL piv list [USERNAME]
     tokenstile manage --db URL piv revoke FINGERPRINT
     tokenstile manage --db URL ca show | ca import CERT.pem KEY.pem | trust add CA.pem
+    tokenstile manage --db URL ca crl [--out FILE]
+
+``ca crl`` writes the issuing CA's CRL (the certificates it issued whose cards are
+revoked; what ``GET /pki/ca.crl`` serves): DER to ``FILE``, or PEM to standard output.
 
 ``piv enroll`` runs at an enrollment station with the card in a reader (PC/SC):
 
@@ -76,6 +80,8 @@ def add_piv_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser
     imported = ca.add_parser("import", help="issue from an organisation's CA from now on")
     imported.add_argument("certificate", type=Path, metavar="CERT.pem")
     imported.add_argument("key", type=Path, metavar="KEY.pem")
+    crl = ca.add_parser("crl", help="write the issuing CA's CRL (DER to --out, else PEM)")
+    crl.add_argument("--out", type=Path, metavar="FILE", help="write DER to FILE")
 
     trust = actions.add_parser(
         "trust", help="trust anchors for card certificates issued elsewhere"
@@ -156,6 +162,8 @@ def run_piv_command(args: argparse.Namespace, deployment: Deployment) -> int:
     if args.action == "ca":
         if args.ca_action == "show":
             _show_ca(piv)
+        elif args.ca_action == "crl":
+            _write_crl(piv, args.out)
         else:
             ca = piv.import_ca(
                 _read(args.certificate, "certificate file"),
@@ -183,6 +191,21 @@ def run_piv_command(args: argparse.Namespace, deployment: Deployment) -> int:
         info = done.info
         print(f"Revoked the card {info.fingerprint} of {info.username}; {done.sessions_text}.")
     return 0
+
+
+def _write_crl(piv: PivService, out: Path | None) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    crl = piv.ca_crl()
+    if out is None:
+        sys.stdout.write(crl.public_bytes(Encoding.PEM).decode("ascii"))
+        return
+    try:
+        out.write_bytes(crl.public_bytes(Encoding.DER))
+    except OSError as exc:
+        raise TokenstileError(f"Cannot write {out}: {exc.strerror}.") from exc
+    count = len(list(crl))
+    print(f"Wrote the CRL of {crl.issuer.rfc4514_string()} ({count} revoked) to {out}.")
 
 
 def _read(path: Path, what: str) -> bytes:

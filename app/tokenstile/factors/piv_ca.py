@@ -9,17 +9,22 @@ An issued certificate is a PIV Authentication certificate: the card's public key
 person's name (CN) and username (UID), ``digitalSignature`` key usage, client
 authentication and smart card logon extended key usages, the UPN when one is given,
 and key identifiers that chain it to the CA.
+
+The CA publishes revocation: ``IssuingCa.crl`` signs a CRL (RFC 5280) listing the serials
+of the certificates it issued whose cards were revoked in Tokenstile. Its CRL number is
+the issue time in milliseconds (grows without a counter in the database).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
@@ -252,6 +257,43 @@ class IssuingCa:
             .add_extension(authority, False)
         )
         return builder.sign(self.private_key, _hash_for(self.private_key))
+
+    # -- revocation -----------------------------------------------------------------------------
+
+    def crl(
+        self, revoked: Sequence[tuple[int, float]], *, now: float, hours: int
+    ) -> x509.CertificateRevocationList:
+        """A CRL of ``revoked`` (serial number, revocation time), valid ``hours``."""
+        this_update = _at(now)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.certificate.subject)
+            .last_update(this_update)
+            .next_update(this_update + dt.timedelta(hours=hours))
+            .add_extension(x509.CRLNumber(int(now * 1000)), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key()),
+                critical=False,
+            )
+        )
+        for serial, revoked_at in sorted(revoked):
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(serial)
+                .revocation_date(_at(revoked_at))
+                .build()
+            )
+        return builder.sign(self.private_key, _hash_for(self.private_key))
+
+    def issued(self, certificate: x509.Certificate) -> bool:
+        """Whether this CA signed ``certificate``."""
+        if certificate.issuer != self.certificate.subject:
+            return False
+        try:
+            certificate.verify_directly_issued_by(self.certificate)
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            return False
+        return True
 
 
 def _usable_ca_key(key: object) -> bool:

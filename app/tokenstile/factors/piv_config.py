@@ -23,6 +23,7 @@ from tokenstile.errors import ConfigError
 from tokenstile.factors.piv import CertificateChecker, PivError
 from tokenstile.factors.piv_ca import load_trust_anchors
 from tokenstile.factors.piv_login import MAX_PENDING_CHALLENGES
+from tokenstile.factors.piv_revocation import RevocationSettings
 from tokenstile.protocol.piv_message import service_origin
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class PivSettings:
     certificate_days: int = 1095
     ca_days: int = 3650
     ca_name: str = "Tokenstile PIV Issuing CA"
+    ca_crl_hours: int = 24
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PivSettings:
@@ -55,7 +57,24 @@ class PivSettings:
             certificate_days=settings.piv_certificate_days,
             ca_days=settings.piv_ca_days,
             ca_name=settings.piv_ca_name,
+            ca_crl_hours=settings.piv_ca_crl_hours,
         )
+
+
+def revocation_settings(settings: Settings) -> RevocationSettings:
+    """The revocation policy and sources of ``settings`` (``piv_revocation_*``)."""
+    try:
+        return RevocationSettings(
+            policy=settings.piv_revocation_policy,
+            anchor_policies=settings.piv_revocation_anchor_policies,
+            crl_sources=settings.piv_revocation_crl,
+            ocsp_responders=settings.piv_revocation_ocsp,
+            nonce=settings.piv_revocation_ocsp_nonce,
+        )
+    except PivError as exc:
+        raise ConfigError(
+            f"piv_revocation_*: an anchor is named by its SHA-256 fingerprint: {exc.message}"
+        ) from exc
 
 
 def load_anchor_files(paths: Sequence[Path], *, now: float) -> list[x509.Certificate]:

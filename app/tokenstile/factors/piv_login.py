@@ -23,6 +23,11 @@ The signature is checked over the message built with the service's own origin (f
 issuer URL, never from request headers): a challenge relayed by another server was signed
 naming that server, and fails here.
 
+The revocation check (``piv_revocation``: OCSP or CRL, over the network) runs before
+the first step's transaction, in ``PivService``; its refusal (``revoked`` or
+``revocation_unavailable``) is handed to ``begin`` and stored as the challenge's
+``refusal`` like any other, so the second step refuses it too.
+
 Both steps run inside the caller's transaction, which also writes the audit row. Every
 refusal must look the same on the wire; ``status`` is for the audit log only. The
 handle is stored as its SHA-256 hash, like refresh tokens.
@@ -63,6 +68,7 @@ LoginStatus = Literal[
     "malformed",
     "unknown_certificate",
     "revoked",
+    "revocation_unavailable",
     "unsupported_key",
     "not_yet_valid",
     "expired",
@@ -228,7 +234,10 @@ class PivAuthenticator:
         *,
         client_id: str,
         now: float,
+        revocation: LoginStatus | None = None,
     ) -> BeginOutcome:
+        """``revocation`` is the revocation check's refusal, made before the transaction
+        (``revoked``, ``revocation_unavailable``), or None."""
         try:
             certificate = load_certificate(certificate_der)
         except MalformedCertificate:
@@ -244,7 +253,7 @@ class PivAuthenticator:
             if username is not None and checker.chains_to_anchor(certificate, now):
                 user = store.user_by_name(username)
 
-        status = _verdict(card, user, refusal)
+        status = _verdict(card, user, refusal, revocation)
         bound = self.policy.max_pending_challenges
         if store.pending_challenges(now=now, limit=bound) >= bound:
             return BeginOutcome(status="busy", user=user, certificate=summary, card=card)
@@ -346,13 +355,18 @@ class PivAuthenticator:
 
 
 def _verdict(
-    card: PivCardRecord | None, user: User | None, refusal: CertificateRefused | None
+    card: PivCardRecord | None,
+    user: User | None,
+    refusal: CertificateRefused | None,
+    revocation: LoginStatus | None = None,
 ) -> LoginStatus:
     """What the first step thinks of the certificate (the audit log's reason)."""
     if card is not None and card.state != "active":
         return "revoked"
     if refusal is not None:
         return refusal.reason
+    if revocation is not None:
+        return revocation
     if user is None:
         return "unknown_certificate" if card is None else "unknown_user"
     if not user.enabled:

@@ -149,6 +149,10 @@ class PivTx(PivStore, Protocol):
         """Mark an active card revoked; False when it was not active."""
         ...
 
+    def revoked_certificates(self) -> list[tuple[bytes, float]]:
+        """Every revoked card's certificate (DER) and when it was revoked (for the CRL)."""
+        ...
+
     # issuing CAs
     def active_ca(self) -> StoredCa | None: ...
 

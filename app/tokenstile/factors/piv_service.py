@@ -7,7 +7,10 @@ on first use, or imported) and the trust anchors. Audit rows name the certificat
 fingerprint and serial and the card's CHUID GUID; never a challenge or a signature.
 
 The certificate checks are cached in a ``piv_config.CheckerCache`` that the composition
-root owns (see ``piv_config``).
+root owns (see ``piv_config``). The revocation checks (``piv_revocation``) run at
+enrollment and at the first login step, before the transaction (they may fetch over the
+network); their verdict goes into the audit row (``revocation``). The issuing CA's CRL
+(``ca_crl``) comes from a ``piv_crl.CrlPublisher``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tokenstile.factors.piv import (
 )
 from tokenstile.factors.piv_ca import CaSource, IssuingCa, SecretBox, load_trust_anchors
 from tokenstile.factors.piv_config import CHECKER_CACHE_SECONDS, CheckerCache, PivSettings
+from tokenstile.factors.piv_crl import CrlPublisher
 from tokenstile.factors.piv_login import (
     BeginOutcome,
     CardSource,
@@ -44,6 +48,11 @@ from tokenstile.factors.piv_port import (
     PivConflict,
     PivStorage,
     PivTx,
+)
+from tokenstile.factors.piv_revocation import (
+    NOT_CHECKED,
+    RevocationChecker,
+    RevocationVerdict,
 )
 from tokenstile.tokens.model import (
     CREDENTIAL_REVOKED,
@@ -75,6 +84,7 @@ class PivService:
         file_anchors: Sequence[x509.Certificate] = (),
         cache_seconds: float = CHECKER_CACHE_SECONDS,
         checker_cache: CheckerCache | None = None,
+        revocation: RevocationChecker | None = None,
     ) -> None:
         self._storage = storage
         self._box = box
@@ -82,6 +92,10 @@ class PivService:
         self.settings = settings or PivSettings()
         self._file_anchors = tuple(file_anchors)
         self._checkers = checker_cache or CheckerCache(cache_seconds)
+        self.revocation = revocation
+        self._crl = CrlPublisher(
+            storage, box=self._require_box, clock=clock, hours=self.settings.ca_crl_hours
+        )
         self.authenticator = PivAuthenticator(
             PivLoginPolicy(
                 challenge_lifetime=self.settings.challenge_lifetime,
@@ -109,6 +123,29 @@ class PivService:
 
     def _forget_checker(self) -> None:
         self._checkers.forget()
+        self._crl.forget()
+
+    def revocation_verdict(
+        self, certificate: x509.Certificate, checker: CertificateChecker, now: float
+    ) -> RevocationVerdict:
+        """The revocation check of a certificate that passes ``checker`` (else not
+        checked: it is refused anyway, and nothing is fetched for it)."""
+        if (
+            self.revocation is None
+            or not checker.checks_chains
+            or checker.refusal(certificate, now) is not None
+        ):
+            return NOT_CHECKED
+        return self.revocation.verdict(
+            certificate, anchors=checker.anchors, issuers=checker.issuers, now=now
+        )
+
+    def _login_revocation(self, der: bytes, checker: CertificateChecker) -> RevocationVerdict:
+        try:
+            certificate = load_certificate(der)
+        except PivError:
+            return NOT_CHECKED
+        return self.revocation_verdict(certificate, checker, self._clock.now())
 
     # -- login ----------------------------------------------------------------------------------
 
@@ -117,12 +154,20 @@ class PivService:
     ) -> BeginOutcome:
         """Step one: judge the certificate; store and hand out a challenge if it passes."""
         checker = self.checker()
+        revocation = self._login_revocation(certificate, checker)
         with self._storage.write() as tx:
             now = self._clock.now()
             outcome = self.authenticator.begin(
-                tx, checker, certificate, client_id=client_id, now=now
+                tx,
+                checker,
+                certificate,
+                client_id=client_id,
+                now=now,
+                revocation=revocation.login_status if revocation.refused else None,
             )
             detail = _login_detail(outcome.certificate, outcome.card, outcome.status)
+            if revocation.checked:
+                detail["revocation"] = revocation.audit()
             if outcome.issued:
                 detail["expires_at"] = outcome.expires_at
             tx.audit(
@@ -188,8 +233,30 @@ class PivService:
         """Enroll the certificate a card already holds (its 9A certificate, DER)."""
         parsed = load_certificate(certificate)
         now = self._clock.now()
-        self.checker().check(parsed, now)
+        checker = self.checker()
+        checker.check(parsed, now)
         summary = CertificateSummary.of(parsed)
+        revocation = self.revocation_verdict(parsed, checker, now)
+        if revocation.refused:
+            with self._storage.write() as tx:
+                tx.audit(
+                    AuditEvent(
+                        "piv_enroll_refused",
+                        "failure",
+                        username=username,
+                        factor=PIV_FACTOR,
+                        origin=origin,
+                        detail={
+                            "fingerprint": summary.fingerprint,
+                            "cert_serial": summary.serial,
+                            "reason": revocation.login_status,
+                            "revocation": revocation.audit(),
+                            "by": by,
+                        },
+                    ),
+                    at=now,
+                )
+            raise revocation.error()
         with self._storage.write() as tx:
             user = tx.require_user(username)
             _enroll(
@@ -203,6 +270,7 @@ class PivService:
                 card_guid=card_guid,
                 label=label,
                 at=now,
+                extra={"revocation": revocation.audit()} if revocation.checked else None,
             )
         return self.card(summary.fingerprint)
 
@@ -314,7 +382,13 @@ class PivService:
                 origin=origin,
                 at=now,
             )
+        self._crl.forget()
         return Revoked(info=self.card(full), sessions_ended=ended)
+
+    def ca_crl(self) -> x509.CertificateRevocationList:
+        """The active issuing CA's CRL (``piv_crl``): its certificates whose cards are
+        revoked."""
+        return self._crl.crl()
 
     # -- the issuing CA -------------------------------------------------------------------------
 

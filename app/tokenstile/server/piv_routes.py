@@ -32,6 +32,11 @@ Refusals:
 - 503 ``temporarily_unavailable`` when the service holds its global bound of pending
   challenges (the per-address rate limits make that a flood from many addresses).
 
+``GET /pki/ca.crl`` publishes the issuing CA's revocation: its CRL (DER,
+``application/pkix-crl``), signed on demand and cached (``piv_crl``), with
+``Last-Modified`` (thisUpdate), ``Expires`` (nextUpdate) and a short ``max-age``. Not in
+the OpenAPI document: it is a PKI artefact, not an API; 404 until there is a CA.
+
 The admin endpoints need an admin's access token (``admin_auth``) and answer JSON; their
 errors are ``{"error", "error_description"}`` with 400, 404 or 409. Enrollment of a card's
 own certificate takes the certificate; issuance takes the public key of a key pair the
@@ -41,9 +46,12 @@ certificate from the issuing CA, and the station writes it to the card.
 
 from __future__ import annotations
 
+import email.utils
+import hashlib
 import re
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_public_key
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,6 +62,7 @@ from tokenstile.composition import Services
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound, StoreUnavailable
 from tokenstile.factors.piv import PivError, PivPublicKey, key_algorithm
+from tokenstile.factors.piv_crl import CRL_CACHE_SECONDS
 from tokenstile.factors.piv_login import BeginOutcome
 from tokenstile.factors.piv_port import PivCardInfo, PivConflict
 from tokenstile.factors.piv_service import PIV_FACTOR
@@ -238,8 +247,30 @@ def piv_router(services: Services) -> APIRouter:
     async def login_piv(request: Request) -> Response:
         return await dpop_login(request, service, parse_login_request, complete)
 
+    @router.get("/pki/ca.crl", include_in_schema=False)
+    async def ca_crl() -> Response:
+        try:
+            crl = await run_in_threadpool(lambda: piv().ca_crl())
+        except NotFound:
+            return Response(
+                b"There is no issuing CA yet.\n", status_code=404, media_type="text/plain"
+            )
+        return crl_response(crl.public_bytes(Encoding.DER), crl)
+
     router.include_router(_admin_router(services))
     return router
+
+
+def crl_response(der: bytes, crl: x509.CertificateRevocationList) -> Response:
+    """The CRL as a PKI client fetches it (RFC 2585 media type, cacheable briefly)."""
+    headers = {
+        "Cache-Control": f"public, max-age={int(CRL_CACHE_SECONDS)}",
+        "Last-Modified": email.utils.format_datetime(crl.last_update_utc, usegmt=True),
+        "ETag": '"' + hashlib.sha256(der).hexdigest()[:32] + '"',
+    }
+    if crl.next_update_utc is not None:
+        headers["Expires"] = email.utils.format_datetime(crl.next_update_utc, usegmt=True)
+    return Response(der, media_type="application/pkix-crl", headers=headers)
 
 
 # -- the admin API -------------------------------------------------------------------------------

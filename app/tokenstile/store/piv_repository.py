@@ -335,6 +335,14 @@ class SqlPivTx:
         )
         return bool(done.rowcount == 1)
 
+    def revoked_certificates(self) -> list[tuple[bytes, float]]:
+        rows = self._conn.execute(
+            select(_cards.c.certificate, _cards.c.revoked_at)
+            .where(_cards.c.state == "revoked")
+            .order_by(_cards.c.id)
+        )
+        return [(bytes(row.certificate), float(row.revoked_at or 0.0)) for row in rows]
+
     # issuing CAs
     def active_ca(self) -> StoredCa | None:
         row = self._conn.execute(_ACTIVE_CA).first()
