@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
@@ -306,3 +307,55 @@ def test_judge_ocsp_directly_refuses_a_missing_nonce(ca: Authority, card: x509.C
             now=NOW,
             source="x",
         )
+
+
+def test_prefer_logs_what_it_let_in(
+    ca: Authority, card: x509.Certificate, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="tokenstile.factors.piv_revocation"):
+        verdict = checker(FakeFetcher(), ca, "prefer").check(card, ca.certificate, now=NOW)
+    assert not verdict.refused
+    assert "No fresh revocation answer (policy prefer)" in caplog.text
+
+
+def test_a_pem_crl_is_read_too(ca: Authority, card: x509.Certificate) -> None:
+    der = make_crl(ca, [card.serial_number], now=NOW)
+    pem = x509.load_der_x509_crl(der).public_bytes(Encoding.PEM)
+    verdict = checker(FakeFetcher({CRL_URL: pem}), ca).check(card, ca.certificate, now=NOW)
+    assert verdict.status == "revoked"
+
+
+def test_the_builtin_ca_signs_a_crl_of_its_revoked_certificates() -> None:
+    from tokenstile.factors.piv_ca import IssuingCa
+
+    builtin = IssuingCa.generate("Tokenstile PIV Issuing CA", now=NOW, days=3650)
+    other = revocation_ca(NOW, "Another CA")
+    mine = builtin.issue(
+        make_card(other, now=NOW)[1].public_key(),
+        common_name="Alice",
+        username="alice",
+        upn=None,
+        now=NOW,
+        days=365,
+    )
+    assert builtin.issued(mine)
+    assert not builtin.issued(make_card(other, now=NOW)[0])
+    crl = builtin.crl([(mine.serial_number, NOW - 5)], now=NOW, hours=24)
+    public_key = builtin.certificate.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    assert crl.is_signature_valid(public_key)
+    assert crl.issuer == builtin.certificate.subject
+    assert crl.next_update_utc is not None
+    assert crl.next_update_utc.timestamp() - NOW == 24 * 3600
+    entry = crl.get_revoked_certificate_by_serial_number(mine.serial_number)
+    assert entry is not None
+    assert entry.revocation_date_utc.timestamp() == NOW - 5
+    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    later = builtin.crl([], now=NOW + 1, hours=24)
+    assert later.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number > number
+    # a relying party with nothing but the CRL and the CA certificate sees the card revoked
+    verdict = RevocationChecker(
+        FakeFetcher({"file:/ca.crl": crl.public_bytes(Encoding.DER)}),
+        RevocationSettings(crl_sources={fingerprint(builtin.certificate): "/ca.crl"}),
+    ).check(mine, builtin.certificate, now=NOW)
+    assert verdict.status == "revoked"
