@@ -247,9 +247,7 @@ class PivService:
                         factor=PIV_FACTOR,
                         origin=origin,
                         detail={
-                            "fingerprint": summary.fingerprint,
-                            "cert_serial": summary.serial,
-                            "reason": revocation.login_status,
+                            **_login_detail(summary, None, revocation.login_status),
                             "revocation": revocation.audit(),
                             "by": by,
                         },

@@ -17,6 +17,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from tests.unit.factors.piv_test_pki import DAY, Authority, PrivateKey, at, make_ca
+from tokenstile.factors.piv import authentication_certificate_builder
 
 OCSP_URL = "http://ocsp.test/"
 CRL_URL = "http://crl.test/ca.crl"
@@ -50,36 +51,16 @@ def make_card(
     crl_url: str | None = CRL_URL,
     name: str = "Alice Example",
 ) -> tuple[x509.Certificate, PrivateKey]:
-    """A card's 9A certificate from ``ca`` that names where its revocation is published."""
+    """A card's 9A certificate from ``ca`` (the profile the built-in CA issues) that names
+    where its revocation is published."""
     key = ec.generate_private_key(ec.SECP256R1())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca.name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(at(now - DAY))
-        .not_valid_after(at(now + 365 * DAY))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), False
-        )
-    )
+    builder = authentication_certificate_builder(
+        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]),
+        issuer_name=ca.name,
+        public_key=key.public_key(),
+        not_before=at(now - DAY),
+        not_after=at(now + 365 * DAY),
+    ).add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), False)
     if ocsp_url is not None:
         builder = builder.add_extension(
             x509.AuthorityInformationAccess(
