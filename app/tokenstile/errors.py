@@ -108,7 +108,10 @@ The whole tree, every class with the module (under ``tokenstile``) that defines 
     │   ├── MalformedCertificate       factors.piv               piv_malformed_certificate
     │   ├── CertificateRefused         factors.piv               piv_certificate_refused
     │   ├── UnsupportedPublicKey       factors.piv               piv_unsupported_key
-    │   └── IssuingCaError             factors.piv               piv_ca_error
+    │   ├── IssuingCaError             factors.piv               piv_ca_error
+    │   ├── RevocationUnavailable      factors.piv_revocation    piv_revocation_unavailable
+    │   │   └── FetchFailed            factors.piv_revocation    piv_revocation_fetch_failed
+    │   └── CertificateRevoked         factors.piv_revocation    piv_certificate_revoked
     ├── NotAServiceUrl                 protocol.piv_message      not_a_service_url
     ├── ForeignChallenge               protocol.piv_message      piv_foreign_message
     ├── WebAuthnError                  factors.webauthn          webauthn_error

@@ -33,6 +33,11 @@ names no source, under an anchor with none configured, has nothing to check
 (``no_source``): it is let in, since the CA publishes no revocation at all. Certificates
 of the service's own issuing CAs are not checked here: their revocation is the card's
 state in the database, which the login reads anyway (``builtin``).
+
+The errors (under ``piv.PivError``): ``RevocationUnavailable`` (one source gave no usable
+answer; ``FetchFailed`` when the bytes could not be fetched) stays inside the checker
+and becomes part of the verdict's message; ``CertificateRevoked`` is what enrollment
+raises for a refused verdict.
 """
 
 from __future__ import annotations
