@@ -65,9 +65,9 @@ from tokenstile.factors.piv import (
     card_public_key,
     verify_challenge_signature,
 )
+from tokenstile.protocol.jose import b64url_decode, b64url_encode
 from tokenstile.protocol.piv_message import login_message, service_origin
 from tokenstile.store import schema as t
-from tokenstile.tokens.jose import b64url_decode, b64url_encode
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 WARMUP = 50

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from tokenstile.protocol.jose import b64url_decode
 from tokenstile.tokens import AccessTokenVerifier
-from tokenstile.tokens.jose import b64url_decode
 from tokenstile.tokens.keys import SigningKey
 
 ISSUER = "https://auth.example"

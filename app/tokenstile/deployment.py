@@ -20,6 +20,7 @@ from tokenstile.clock import Clock, SystemClock
 from tokenstile.config import Settings
 from tokenstile.errors import ConfigError, KeyEncryptionError, StoreError
 from tokenstile.paths import make_private_dir
+from tokenstile.protocol.scopes import ADMIN_SCOPE
 from tokenstile.store.database import (
     PoolOptions,
     create_database_engine,
@@ -38,7 +39,6 @@ from tokenstile.tokens.keys import (
 )
 from tokenstile.tokens.minting import AccessTokenMinter
 from tokenstile.tokens.model import (
-    ADMIN_SCOPE,
     LOCAL_AUDIENCE,
     AuditEvent,
     Client,

@@ -20,8 +20,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.adversarial.conftest import AttackedService, Json, unverified_claims
-from tokenstile.tokens.dpop import jwk_thumbprint, make_dpop_proof
-from tokenstile.tokens.jose import b64url_decode
+from tokenstile.protocol.dpop import make_dpop_proof
+from tokenstile.protocol.jose import b64url_decode, jwk_thumbprint
 
 ENDPOINT = "/login/totp"
 

@@ -30,7 +30,8 @@ from tests.adversarial.oauth_calls import (
 from tests.conftest import free_port, start_server
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, DEFAULT_KIOSK_CLIENT_ID, Deployment
-from tokenstile.tokens.model import ADMIN_SCOPE, LOCAL_AUDIENCE
+from tokenstile.protocol.scopes import ADMIN_SCOPE
+from tokenstile.tokens.model import LOCAL_AUDIENCE
 
 PRIVILEGED = {ADMIN_SCOPE, CUSTOM_PRIVILEGED}
 APP_SCOPE = "payroll:read"

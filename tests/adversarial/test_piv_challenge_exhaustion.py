@@ -25,7 +25,7 @@ from tokenstile.composition import Services
 from tokenstile.devices.connection import DirectConnection
 from tokenstile.devices.piv import PivCard, PivSlot
 from tokenstile.devices.piv_login import login_with_card
-from tokenstile.tokens.jose import b64url_decode, b64url_encode
+from tokenstile.protocol.jose import b64url_decode, b64url_encode
 from tokenstile.virtual.piv_card import PivCardApplet
 
 PIN = "123456"

@@ -37,7 +37,7 @@ from tokenstile.broker import Broker
 from tokenstile.composition import Services
 from tokenstile.devices.connection import DirectConnection
 from tokenstile.devices.piv import PivCard, PivSlot
-from tokenstile.tokens.jose import b64url_decode, b64url_encode
+from tokenstile.protocol.jose import b64url_decode, b64url_encode
 from tokenstile.virtual.piv_card import PivCardApplet
 
 PIN = "123456"

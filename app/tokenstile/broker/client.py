@@ -41,9 +41,9 @@ from tokenstile.broker.errors import (
 from tokenstile.broker.model import TokenGrant
 from tokenstile.broker.origin import webauthn_origin
 from tokenstile.errors import ConfigError, TokenstileError
+from tokenstile.protocol.jose import b64url_decode, b64url_encode
+from tokenstile.protocol.loopback import is_loopback
 from tokenstile.protocol.piv_message import PivChallenge
-from tokenstile.tokens.jose import b64url_decode, b64url_encode
-from tokenstile.tokens.loopback import is_loopback
 
 if TYPE_CHECKING:
     from tokenstile.broker.dpop import DpopKey

@@ -2,7 +2,7 @@
 
 Its private half lives only in the keychain item of the session (as a private JWK); the
 token service binds the session's tokens to its thumbprint (``cnf.jkt``). Proofs are made
-by :func:`tokenstile.tokens.dpop.make_dpop_proof`, the same code the server checks against.
+by :func:`tokenstile.protocol.dpop.make_dpop_proof`, the wire format the server checks.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tokenstile.broker.errors import BrokerError
-from tokenstile.tokens.dpop import dpop_public_jwk, jwk_thumbprint, make_dpop_proof
-from tokenstile.tokens.jose import b64url_decode, b64url_encode
+from tokenstile.protocol.dpop import dpop_public_jwk, make_dpop_proof
+from tokenstile.protocol.jose import b64url_decode, b64url_encode, jwk_thumbprint
 
 
 class DpopKey:

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from publicsuffixlist import PublicSuffixList
 
 from tokenstile.errors import OriginMismatch
-from tokenstile.tokens.loopback import is_loopback
+from tokenstile.protocol.loopback import is_loopback
 
 LOOPBACK_RP_ID: Final = "localhost"
 _DOMAIN: Final = re.compile(

@@ -133,7 +133,7 @@ class DemoSession:
         from filelock import FileLock
 
         from tokenstile import paths
-        from tokenstile.broker.session import LOCK_FILE
+        from tokenstile.broker.session_lock import LOCK_FILE
 
         runtime = paths.runtime_dir()
         runtime.mkdir(mode=0o700, parents=True, exist_ok=True)

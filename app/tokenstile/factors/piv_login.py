@@ -53,8 +53,8 @@ from tokenstile.factors.piv import (
     load_certificate,
     verify_challenge_signature,
 )
+from tokenstile.protocol.jose import b64url_encode
 from tokenstile.protocol.piv_message import CHALLENGE_BYTES, login_message
-from tokenstile.tokens.jose import b64url_encode
 from tokenstile.tokens.model import User
 
 HANDLE_BYTES = 32

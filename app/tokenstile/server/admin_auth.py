@@ -49,12 +49,13 @@ from starlette.concurrency import run_in_threadpool
 
 from tokenstile.composition import Services
 from tokenstile.errors import OAuthError, TokenstileError
+from tokenstile.protocol.scopes import ADMIN_SCOPE
 from tokenstile.server.dpop import check_binding, presented_token
 from tokenstile.server.wire import JSON, is_json
 from tokenstile.store.repository import Store
 from tokenstile.store.rows import is_plain_text
 from tokenstile.tokens.dpop import DPOP_ALGORITHMS, DpopProofError
-from tokenstile.tokens.model import ADMIN_SCOPE, LOCAL_AUDIENCE
+from tokenstile.tokens.model import LOCAL_AUDIENCE
 from tokenstile.tokens.service import TokenService
 
 REALM = "tokenstile"

@@ -66,6 +66,7 @@ from tokenstile.factors.piv_crl import CRL_CACHE_SECONDS
 from tokenstile.factors.piv_login import BeginOutcome
 from tokenstile.factors.piv_port import PivCardInfo, PivConflict
 from tokenstile.factors.piv_service import PIV_FACTOR
+from tokenstile.protocol.jose import b64url_decode, b64url_encode
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminApiError,
@@ -77,7 +78,6 @@ from tokenstile.server.admin_auth import (
 from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
-from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.tokens.model import Client, credential_ref
 from tokenstile.tokens.service import TokenResponse
 

@@ -24,8 +24,8 @@ from tokenstile.composition import uvicorn_config
 from tokenstile.config import Settings
 from tokenstile.deployment import Deployment
 from tokenstile.errors import ConfigError
+from tokenstile.protocol.loopback import is_loopback
 from tokenstile.server.app import create_app
-from tokenstile.tokens.loopback import is_loopback
 
 log = logging.getLogger(__name__)
 

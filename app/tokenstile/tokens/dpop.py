@@ -22,40 +22,34 @@ whoever receives a bound token checks that the proof comes with it, signed by th
 * ``ath`` matches when an access token is presented; the thumbprint matches the one the
   token is bound to when the caller says which.
 
-Proof creation (:func:`make_dpop_proof`) is here too, so the broker uses the same code.
+Proof making (what the broker does) lives in :mod:`tokenstile.protocol.dpop`, with the
+``typ`` and the ``ath`` hash both sides share.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import secrets
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
 from tokenstile.clock import Clock, SystemClock
 from tokenstile.errors import BadSignature, ConfigError, InvalidToken
+from tokenstile.protocol.dpop import DPOP_TYP, access_token_hash
+from tokenstile.protocol.jose import jwk_thumbprint
 from tokenstile.tokens.jose import (
     STRICT_JSON,
     JwkFormatError,
     VerifyingKey,
-    b64url_encode,
     b64url_strict,
-    jwk_thumbprint,
     strict_header,
     verifying_key,
 )
-from tokenstile.tokens.keys import Algorithm, public_jwk
 
 __all__ = [
     "DPOP_ALGORITHMS",
@@ -64,15 +58,10 @@ __all__ = [
     "DpopVerifier",
     "MemoryReplayCache",
     "ReplayCache",
-    "access_token_hash",
     "check_token_binding",
-    "dpop_public_jwk",
-    "jwk_thumbprint",
-    "make_dpop_proof",
     "normalize_htu",
 ]
 
-DPOP_TYP: Final = "dpop+jwt"
 DPOP_ALGORITHMS: Final = ("ES256", "EdDSA")
 MAX_PROOF_BYTES: Final = 4096
 MIN_JTI_CHARS: Final = 12
@@ -83,8 +72,6 @@ DEFAULT_MAX_FUTURE: Final = 5.0
 _PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _HEADER_CACHE_SIZE: Final = 256
-
-PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 
 class DpopProofError(InvalidToken):
@@ -158,12 +145,6 @@ class _ProofKey:
     key: VerifyingKey
     jkt: str
     jwk: dict[str, Any]
-
-
-def access_token_hash(access_token: str) -> str:
-    """The ``ath`` claim: base64url of the SHA-256 of the token's ASCII bytes."""
-    # Access tokens are ASCII; UTF-8 gives the same bytes for them and never fails.
-    return b64url_encode(hashlib.sha256(access_token.encode("utf-8")).digest())
 
 
 def normalize_htu(url: str) -> str | None:
@@ -388,58 +369,3 @@ def check_token_binding(claims: Mapping[str, Any], proven_jkt: str | None) -> No
             "The access token is bound to a DPoP key: send it with the DPoP scheme and a proof."
         )
     raise DpopProofError("The DPoP proof is not made with the key the token is bound to.")
-
-
-# -- making proofs (clients) ---------------------------------------------------------
-
-
-def dpop_public_jwk(private_key: PrivateKey) -> dict[str, Any]:
-    """The public JWK a proof carries: only the members RFC 7638 hashes."""
-    full = public_jwk(private_key.public_key(), _algorithm(private_key))
-    return {name: full[name] for name in ("kty", "crv", "x", "y") if name in full}
-
-
-def _algorithm(private_key: PrivateKey) -> Algorithm:
-    if isinstance(private_key, ec.EllipticCurvePrivateKey):
-        if not isinstance(private_key.curve, ec.SECP256R1):
-            raise ConfigError("A DPoP key must be an EC P-256 or an Ed25519 key.")
-        return "ES256"
-    if isinstance(private_key, ed25519.Ed25519PrivateKey):
-        return "EdDSA"
-    raise ConfigError("A DPoP key must be an EC P-256 or an Ed25519 key.")
-
-
-def make_dpop_proof(
-    private_key: PrivateKey,
-    *,
-    method: str,
-    url: str,
-    access_token: str | None = None,
-    nonce: str | None = None,
-    now: float | None = None,
-) -> str:
-    """A fresh DPoP proof for one request (``ath`` when an access token goes with it)."""
-    alg = _algorithm(private_key)
-    parts = urlsplit(url)
-    header = {"typ": DPOP_TYP, "alg": alg, "jwk": dpop_public_jwk(private_key)}
-    claims: dict[str, Any] = {
-        "jti": secrets.token_urlsafe(16),
-        "htm": method.upper(),
-        "htu": parts._replace(query="", fragment="").geturl(),
-        "iat": int(time.time() if now is None else now),
-    }
-    if access_token is not None:
-        claims["ath"] = access_token_hash(access_token)
-    if nonce is not None:
-        claims["nonce"] = nonce
-    signing_input = f"{_segment(header)}.{_segment(claims)}".encode("ascii")
-    if isinstance(private_key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    else:
-        signature = private_key.sign(signing_input)
-    return f"{signing_input.decode('ascii')}.{b64url_encode(signature)}"
-
-
-def _segment(value: dict[str, Any]) -> str:
-    return b64url_encode(json.dumps(value, separators=(",", ":")).encode("utf-8"))

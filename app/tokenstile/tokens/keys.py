@@ -28,7 +28,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tokenstile.errors import ConfigError, KeyEncryptionError
-from tokenstile.tokens.jose import b64url_decode, b64url_encode, jwk_thumbprint
+from tokenstile.protocol.jose import (
+    b64url_decode,
+    b64url_encode,
+    jwk_thumbprint,
+    public_jwk_members,
+)
 
 Algorithm = Literal["ES256", "EdDSA"]
 ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "EdDSA")
@@ -90,17 +95,7 @@ KEK_CHECK_PLAINTEXT = b"tokenstile key-encryption key check v1"
 
 def public_jwk(public_key: PublicKey, alg: Algorithm) -> dict[str, Any]:
     """The public JWK with ``kid`` set to its RFC 7638 thumbprint."""
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        numbers = public_key.public_numbers()
-        jwk: dict[str, Any] = {
-            "kty": "EC",
-            "crv": "P-256",
-            "x": b64url_encode(numbers.x.to_bytes(32, "big")),
-            "y": b64url_encode(numbers.y.to_bytes(32, "big")),
-        }
-    else:
-        raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+    jwk = public_jwk_members(public_key)
     jwk["kid"] = jwk_thumbprint(jwk)
     jwk["alg"] = alg
     jwk["use"] = "sig"

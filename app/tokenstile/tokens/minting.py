@@ -26,10 +26,10 @@ import jwt
 
 from tokenstile.clock import Clock
 from tokenstile.errors import InsufficientAssurance, InvalidTarget
+from tokenstile.protocol.scopes import ADMIN_SCOPE
 from tokenstile.tokens.dpop import DpopProofError
 from tokenstile.tokens.keys import KeyRing
 from tokenstile.tokens.model import (
-    ADMIN_SCOPE,
     LOCAL_AUDIENCE,
     AudiencePolicy,
     Client,

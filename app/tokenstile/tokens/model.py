@@ -19,9 +19,6 @@ CLIENT_KINDS: tuple[ClientKind, ...] = ("kiosk", "app", "resource-server")
 # The audience the kiosk and the broker receive by default; userinfo accepts it.
 LOCAL_AUDIENCE = "urn:tokenstile:local"
 
-# The scope of the admin HTTP API; only people marked admin ever receive it.
-ADMIN_SCOPE = "tokenstile:admin"
-
 # Assurance levels, weakest first. ``phrh``/``phr`` follow the OpenID EAP ACR values.
 ACR_LEVELS: tuple[str, ...] = ("otp", "mfa", "phr", "phrh")
 

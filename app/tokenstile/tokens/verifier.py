@@ -53,6 +53,7 @@ from tokenstile.errors import (
     UnsupportedAlgorithm,
     WrongTokenType,
 )
+from tokenstile.protocol.loopback import is_loopback
 from tokenstile.tokens.dpop import DpopProofError, DpopVerifier, ReplayCache
 from tokenstile.tokens.jose import STRICT_JSON as _JSON
 from tokenstile.tokens.jose import JwkFormatError as _JwksFormatError
@@ -60,7 +61,6 @@ from tokenstile.tokens.jose import VerifyingKey as _VerifyingKey
 from tokenstile.tokens.jose import b64url_strict as _b64url
 from tokenstile.tokens.jose import strict_header as _strict_header
 from tokenstile.tokens.jose import verifying_key as _public_key
-from tokenstile.tokens.loopback import is_loopback
 
 __all__ = ["AccessTokenVerifier"]
 

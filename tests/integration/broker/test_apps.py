@@ -14,7 +14,7 @@ import pytest
 from tests.integration.broker.conftest import TokenService, sign_in, tokenstile
 from tokenstile.broker import Broker, NotLoggedIn, TokenRefused
 from tokenstile.broker.store import KeyringStore
-from tokenstile.tokens.model import ADMIN_SCOPE
+from tokenstile.protocol.scopes import ADMIN_SCOPE
 
 pytestmark = [pytest.mark.server]
 

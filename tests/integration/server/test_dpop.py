@@ -32,20 +32,15 @@ from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, DEFAULT_KIOSK_CLIENT_
 from tokenstile.factors.otp import totp_code
 from tokenstile.factors.otp_service import OtpService
 from tokenstile.factors.piv_service import PivService
+from tokenstile.protocol.dpop import PrivateKey, dpop_public_jwk, make_dpop_proof
+from tokenstile.protocol.jose import b64url_decode, b64url_encode, jwk_thumbprint
 from tokenstile.server.app import create_app
 from tokenstile.server.dpop import check_binding, presented_token
 from tokenstile.store import schema as t
 from tokenstile.store.otp_repository import SqlOtpStore
 from tokenstile.store.piv_repository import SqlPivStorage
 from tokenstile.tokens import AccessTokenVerifier
-from tokenstile.tokens.dpop import (
-    DpopProofError,
-    PrivateKey,
-    dpop_public_jwk,
-    jwk_thumbprint,
-    make_dpop_proof,
-)
-from tokenstile.tokens.jose import b64url_decode, b64url_encode
+from tokenstile.tokens.dpop import DpopProofError
 
 ISSUER = "https://auth.example"
 SEED = b"12345678901234567890"

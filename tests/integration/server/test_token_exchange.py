@@ -23,10 +23,12 @@ from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.errors import UnauthorizedClient
+from tokenstile.protocol.dpop import dpop_public_jwk, make_dpop_proof
+from tokenstile.protocol.jose import jwk_thumbprint
+from tokenstile.protocol.scopes import ADMIN_SCOPE
 from tokenstile.server.app import create_app
 from tokenstile.tokens import AccessTokenVerifier
-from tokenstile.tokens.dpop import dpop_public_jwk, jwk_thumbprint, make_dpop_proof
-from tokenstile.tokens.model import ADMIN_SCOPE, AudiencePolicy, AuditEvent
+from tokenstile.tokens.model import AudiencePolicy, AuditEvent
 from tokenstile.tokens.service import TokenResponse
 
 ISSUER = "https://auth.example"

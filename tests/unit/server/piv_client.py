@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tokenstile.devices.piv_login import PivChallenge
-from tokenstile.tokens.jose import b64url_decode, b64url_encode
+from tokenstile.protocol.jose import b64url_decode, b64url_encode
 
 
 class _Poster(Protocol):

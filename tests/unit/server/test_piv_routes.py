@@ -42,10 +42,10 @@ from tokenstile.devices.piv_login import (
     login_with_card,
 )
 from tokenstile.factors.piv_service import PivService
+from tokenstile.protocol.jose import b64url_decode, b64url_encode
 from tokenstile.server.app import create_app
 from tokenstile.server.piv_routes import REFUSED
 from tokenstile.store.piv_repository import SqlPivStorage
-from tokenstile.tokens.jose import b64url_decode, b64url_encode
 from tokenstile.tokens.model import AudiencePolicy, AuditEvent
 from tokenstile.virtual.piv_card import PivCardApplet
 from tokenstile.virtual.piv_objects import Algorithm

@@ -19,19 +19,20 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from tokenstile.clock import FrozenClock
 from tokenstile.errors import ConfigError, InvalidToken, OAuthError
+from tokenstile.protocol.dpop import (
+    PrivateKey,
+    access_token_hash,
+    dpop_public_jwk,
+    make_dpop_proof,
+)
+from tokenstile.protocol.jose import b64url_decode, b64url_encode, jwk_thumbprint
 from tokenstile.tokens.dpop import (
     DpopProofError,
     DpopVerifier,
     MemoryReplayCache,
-    PrivateKey,
-    access_token_hash,
     check_token_binding,
-    dpop_public_jwk,
-    jwk_thumbprint,
-    make_dpop_proof,
     normalize_htu,
 )
-from tokenstile.tokens.jose import b64url_decode, b64url_encode
 
 NOW = 1_800_000_000
 URL = "https://auth.example/token"

@@ -4,7 +4,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from tokenstile.errors import ConfigError, KeyEncryptionError
-from tokenstile.tokens.jose import b64url_decode, b64url_encode, jwk_thumbprint
+from tokenstile.protocol.jose import b64url_decode, b64url_encode, jwk_thumbprint
 from tokenstile.tokens.keys import KeyEncryptionKey, KeyRing, SigningKey
 
 RFC7638_JWK = {

@@ -14,8 +14,9 @@ from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
 from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, Deployment
 from tokenstile.errors import InvalidGrant, InvalidScope, InvalidTarget, UnauthorizedClient
+from tokenstile.protocol.scopes import ADMIN_SCOPE
 from tokenstile.store.purge import purge_expired
-from tokenstile.tokens.model import ADMIN_SCOPE, LOCAL_AUDIENCE, AudiencePolicy, AuditEvent, Client
+from tokenstile.tokens.model import LOCAL_AUDIENCE, AudiencePolicy, AuditEvent, Client
 from tokenstile.tokens.service import ACCESS_TOKEN_TYPE, TokenResponse, TokenService
 
 PAYROLL = "https://payroll.example"

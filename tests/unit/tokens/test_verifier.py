@@ -43,8 +43,8 @@ from tokenstile.errors import (
     UnsupportedAlgorithm,
     WrongTokenType,
 )
+from tokenstile.protocol.jose import b64url_encode
 from tokenstile.tokens import AccessTokenVerifier
-from tokenstile.tokens.jose import b64url_encode
 from tokenstile.tokens.keys import SigningKey
 
 NOW = 1_800_000_000

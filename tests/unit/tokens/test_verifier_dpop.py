@@ -11,14 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from tokenstile.clock import FrozenClock
 from tokenstile.errors import ConfigError, InvalidClaim, InvalidToken
+from tokenstile.protocol.dpop import dpop_public_jwk, make_dpop_proof
+from tokenstile.protocol.jose import jwk_thumbprint
 from tokenstile.tokens import AccessTokenVerifier
-from tokenstile.tokens.dpop import (
-    DpopProofError,
-    MemoryReplayCache,
-    dpop_public_jwk,
-    jwk_thumbprint,
-    make_dpop_proof,
-)
+from tokenstile.tokens.dpop import DpopProofError, MemoryReplayCache
 from tokenstile.tokens.keys import SigningKey
 
 NOW = 1_800_000_000
