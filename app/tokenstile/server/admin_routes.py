@@ -147,6 +147,16 @@ def admin_api_router(services: Services) -> APIRouter:
 
 
 def _people_router(services: Services, repository: Lazy[AdminRepository]) -> APIRouter:
+    async def set_enabled(
+        request: Request, who: AdminPrincipal, username: str, *, enabled: bool
+    ) -> Response:
+        person, _ = await _call(
+            lambda: repository().set_enabled(
+                username, enabled, by=who.actor, origin=request_origin(request)
+            )
+        )
+        return no_store_json(person.to_json())
+
     router = admin_router(
         services,
         prefix="/admin/users",
@@ -207,12 +217,7 @@ def _people_router(services: Services, repository: Lazy[AdminRepository]) -> API
     async def disable(request: Request, who: AdminPrincipal, body: UsernameBody) -> Response:
         if body.username == who.username:
             raise AdminApiError(409, "conflict", "You cannot disable your own account.")
-        person, _ = await _call(
-            lambda: repository().set_enabled(
-                body.username, False, by=who.actor, origin=request_origin(request)
-            )
-        )
-        return no_store_json(person.to_json())
+        return await set_enabled(request, who, body.username, enabled=False)
 
     @admin_post(
         router,
@@ -222,12 +227,7 @@ def _people_router(services: Services, repository: Lazy[AdminRepository]) -> API
         response_model=PersonBody,
     )
     async def enable(request: Request, who: AdminPrincipal, body: UsernameBody) -> Response:
-        person, _ = await _call(
-            lambda: repository().set_enabled(
-                body.username, True, by=who.actor, origin=request_origin(request)
-            )
-        )
-        return no_store_json(person.to_json())
+        return await set_enabled(request, who, body.username, enabled=True)
 
     return router
 

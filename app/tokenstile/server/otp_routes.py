@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -147,36 +147,42 @@ def otp_router(services: Services) -> APIRouter:
 # -- the admin API -------------------------------------------------------------------------------
 
 
+# The constraints every body below repeats, written once.
+Username = Annotated[str, Field(min_length=1, max_length=128)]
+Serial = Annotated[str, Field(min_length=1, max_length=128)]
+OtpDigits = Literal[6, 8]
+
+
 class TotpEnrollBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=128)
+    username: Username
     secret: str | None = Field(
         default=None,
         description="base32 seed the admin already has (a fob): active at once. "
         "Without it a 160-bit seed is generated and the credential stays pending "
         "until /admin/otp/confirm.",
     )
-    algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
-    digits: Literal[6, 8] = 6
+    algorithm: HashName = "SHA1"
+    digits: OtpDigits = 6
     period: Literal[30, 60] = 30
     label: str = Field(default="Authenticator app", min_length=1, max_length=256)
-    serial: str | None = Field(default=None, min_length=1, max_length=128)
+    serial: Serial | None = None
 
 
 class HotpEnrollBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=128)
+    username: Username
     secret: str = Field(description="base32 seed of the fob")
     counter: int = Field(default=0, ge=0, description="the next counter the fob will use")
-    algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
-    digits: Literal[6, 8] = 6
+    algorithm: HashName = "SHA1"
+    digits: OtpDigits = 6
     label: str = Field(default="HOTP fob", min_length=1, max_length=256)
-    serial: str | None = Field(default=None, min_length=1, max_length=128)
+    serial: Serial | None = None
 
 
 class ConfirmBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    serial: str = Field(min_length=1, max_length=128)
+    serial: Serial
     code: str = Field(max_length=64)
 
 
@@ -191,23 +197,23 @@ class ImportBody(BaseModel):
 
 class AssignBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    serial: str = Field(min_length=1, max_length=128)
-    username: str = Field(min_length=1, max_length=128)
+    serial: Serial
+    username: Username
 
 
 class SerialBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    serial: str = Field(min_length=1, max_length=128)
+    serial: Serial
 
 
 class UnlockBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=128)
+    username: Username
 
 
 class ResyncBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    serial: str = Field(min_length=1, max_length=128)
+    serial: Serial
     code1: str = Field(max_length=64)
     code2: str = Field(max_length=64)
 
@@ -310,8 +316,9 @@ def _add_enrollment_routes(router: APIRouter, repository: Lazy[OtpService]) -> N
     async def enroll_totp(request: Request, who: AdminPrincipal, body: TotpEnrollBody) -> Response:
         def work() -> dict[str, Any]:
             seed = parse_base32_secret(body.secret) if body.secret is not None else None
-            algorithm: HashName = body.algorithm
-            params = OtpParameters.totp(algorithm=algorithm, digits=body.digits, period=body.period)
+            params = OtpParameters.totp(
+                algorithm=body.algorithm, digits=body.digits, period=body.period
+            )
             info, enrollment = repository().enroll_app(
                 body.username,
                 by=who.actor,
@@ -339,14 +346,13 @@ def _add_enrollment_routes(router: APIRouter, repository: Lazy[OtpService]) -> N
     )
     async def enroll_hotp(request: Request, who: AdminPrincipal, body: HotpEnrollBody) -> Response:
         def work() -> dict[str, Any]:
-            algorithm: HashName = body.algorithm
             info = repository().enroll_hotp(
                 body.username,
                 parse_base32_secret(body.secret),
                 by=who.actor,
                 origin=request_origin(request),
                 counter=body.counter,
-                params=OtpParameters.hotp(algorithm=algorithm, digits=body.digits),
+                params=OtpParameters.hotp(algorithm=body.algorithm, digits=body.digits),
                 label=body.label,
                 serial=body.serial,
             )
