@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tokenstile.cli.arguments import action_group
 from tokenstile.cli.formatting import print_table, when
 from tokenstile.errors import TokenstileError
 
@@ -41,9 +42,7 @@ KEY_WAIT = 30.0  # seconds to wait for a USB key to be inserted or an NFC key ta
 
 def add_fido2_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``fido2`` under ``tokenstile manage``."""
-    fido2 = actions.add_parser("fido2", help="FIDO2 security keys").add_subparsers(
-        dest="fido2_action", required=True, metavar="ACTION"
-    )
+    fido2 = action_group(actions, "fido2", help="FIDO2 security keys")
     enroll = fido2.add_parser("enroll", help="enroll a security key for a person, here")
     enroll.add_argument("username")
     enroll.add_argument(
@@ -66,9 +65,12 @@ def add_fido2_commands(actions: argparse._SubParsersAction[argparse.ArgumentPars
 
 def add_virtual_key_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the top-level ``virtual-key`` group."""
-    group = commands.add_parser(
-        "virtual-key", help="the software FIDO2 key (demo and tests)"
-    ).add_subparsers(dest="virtual_key_action", required=True, metavar="ACTION")
+    group = action_group(
+        commands,
+        "virtual-key",
+        help="the software FIDO2 key (demo and tests)",
+        dest="virtual_key_action",
+    )
     create = group.add_parser("create", help="create a software key kept in PATH")
     create.add_argument("path", type=Path, metavar="PATH")
     create.add_argument("--pin", help="give the key a PIN (4 to 63 characters)")

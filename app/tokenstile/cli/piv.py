@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokenstile.cli.arguments import read_bounded
+from tokenstile.cli.arguments import action_group, read_bounded
 from tokenstile.cli.formatting import print_table, when
 from tokenstile.errors import TokenstileError
 
@@ -53,9 +53,7 @@ DEFAULT_MANAGEMENT_KEY = "010203040506070801020304050607080102030405060708"
 
 def add_piv_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``piv``, ``ca`` and ``trust`` under ``tokenstile manage``."""
-    piv = actions.add_parser("piv", help="PIV smart cards").add_subparsers(
-        dest="piv_action", required=True, metavar="ACTION"
-    )
+    piv = action_group(actions, "piv", help="PIV smart cards")
     enroll = piv.add_parser(
         "enroll", help="enroll the card in a reader for a person (its certificate, or a new key)"
     )
@@ -73,9 +71,7 @@ def add_piv_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser
         "fingerprint", help="SHA-256 fingerprint of its certificate (or its first digits)"
     )
 
-    ca = actions.add_parser("ca", help="the issuing CA for card certificates").add_subparsers(
-        dest="ca_action", required=True, metavar="ACTION"
-    )
+    ca = action_group(actions, "ca", help="the issuing CA for card certificates")
     ca.add_parser("show", help="print the issuing CA (created on first use) and the anchors")
     imported = ca.add_parser("import", help="issue from an organisation's CA from now on")
     imported.add_argument("certificate", type=Path, metavar="CERT.pem")
@@ -83,9 +79,9 @@ def add_piv_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser
     crl = ca.add_parser("crl", help="write the issuing CA's CRL (DER to --out, else PEM)")
     crl.add_argument("--out", type=Path, metavar="FILE", help="write DER to FILE")
 
-    trust = actions.add_parser(
-        "trust", help="trust anchors for card certificates issued elsewhere"
-    ).add_subparsers(dest="trust_action", required=True, metavar="ACTION")
+    trust = action_group(
+        actions, "trust", help="trust anchors for card certificates issued elsewhere"
+    )
     trust.add_parser("add", help="trust the CA certificate(s) of a PEM file").add_argument(
         "file", type=Path, metavar="CA.pem"
     )
@@ -95,9 +91,12 @@ def add_virtual_card_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Register ``tokenstile virtual-card create|serve``."""
-    virtual = commands.add_parser(
-        "virtual-card", help="a software PIV card for the demo and tests"
-    ).add_subparsers(dest="card_action", required=True, metavar="ACTION")
+    virtual = action_group(
+        commands,
+        "virtual-card",
+        help="a software PIV card for the demo and tests",
+        dest="card_action",
+    )
     create = virtual.add_parser("create", help="create a virtual PIV card kept in a file")
     create.add_argument("path", type=Path, metavar="PATH")
     create.add_argument("--pin", default="123456", help="6 to 8 digits (default 123456)")
