@@ -91,6 +91,14 @@ def _domain(value: str) -> str | None:
     return text if _DOMAIN.match(text) else None
 
 
+def _domain_of(host: str, rp_id: str, refusal: str) -> str:
+    """``rp_id`` as a domain that ``host`` belongs to, or ``OriginMismatch(refusal)``."""
+    domain = _domain(rp_id)
+    if domain is None or not belongs_to(domain, host):
+        raise OriginMismatch(refusal)
+    return domain
+
+
 def webauthn_origin(
     server_url: str, announced_rp_id: str | None = None, pinned_rp_id: str | None = None
 ) -> tuple[str, str]:
@@ -101,21 +109,21 @@ def webauthn_origin(
     rp_id = host
     pinned = None
     if pinned_rp_id is not None:
-        pinned = _domain(pinned_rp_id)
-        if pinned is None or not belongs_to(pinned, host):
-            raise OriginMismatch(
-                f"The security key is set to sign in for {pinned_rp_id!r}, which is not "
-                f"{host} (the token service named) or a domain it belongs to: "
-                f"{_PRETENDING}. Check the rp id and the server settings."
-            )
+        pinned = _domain_of(
+            host,
+            pinned_rp_id,
+            f"The security key is set to sign in for {pinned_rp_id!r}, which is not "
+            f"{host} (the token service named) or a domain it belongs to: "
+            f"{_PRETENDING}. Check the rp id and the server settings.",
+        )
         rp_id = pinned
     if announced_rp_id is not None:
-        announced = _domain(announced_rp_id)
-        if announced is None or not belongs_to(announced, host):
-            raise OriginMismatch(
-                f"The token service at {host} says its security-key sign-ins are for "
-                f"{announced_rp_id!r}, a site it does not belong to: {_PRETENDING}."
-            )
+        announced = _domain_of(
+            host,
+            announced_rp_id,
+            f"The token service at {host} says its security-key sign-ins are for "
+            f"{announced_rp_id!r}, a site it does not belong to: {_PRETENDING}.",
+        )
         if pinned is not None and announced != pinned:
             raise OriginMismatch(
                 f"The token service at {host} says its security-key sign-ins are for "
