@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -23,10 +23,16 @@ from PySide6.QtWidgets import (
 from tokenstile.kiosk.admin.environment import AdminDevices, Dialogs
 from tokenstile.kiosk.admin.messages import describe
 from tokenstile.kiosk.admin.session import AdminSession
-from tokenstile.kiosk.admin.widgets import DevicePage, StatusLine, Table, button, field, local_time
+from tokenstile.kiosk.admin.widgets import (
+    DevicePage,
+    StatusLine,
+    Table,
+    button,
+    field,
+    local_time,
+    search_as_you_type,
+)
 from tokenstile.kiosk.tasks import TaskRunner
-
-SEARCH_DELAY_MS = 250
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,12 +175,7 @@ class PeoplePage(DevicePage):
         self.show_disabled.setObjectName("showDisabled")
         self.show_disabled.setAccessibleName(self.tr("Show disabled people"))
         self.show_disabled.setChecked(True)
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(SEARCH_DELAY_MS)
-        self._debounce.timeout.connect(self.refresh)
-        self.search.textChanged.connect(lambda _text: self._debounce.start())
-        self.search.returnPressed.connect(self.refresh)
+        self._debounce = search_as_you_type(self.search, self.refresh, self)
         self.show_disabled.toggled.connect(lambda _on: self.refresh())
 
         self.table = Table(

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QVBoxLayout, QWidget
 
 from tokenstile.kiosk.admin.environment import Dialogs
-from tokenstile.kiosk.admin.people import SEARCH_DELAY_MS
-from tokenstile.kiosk.admin.widgets import ApiPage, Table, button, field, local_time
+from tokenstile.kiosk.admin.widgets import (
+    ApiPage,
+    Table,
+    button,
+    field,
+    local_time,
+    search_as_you_type,
+)
 from tokenstile.kiosk.tasks import TaskRunner
 
 
@@ -31,12 +37,7 @@ class SessionsPage(ApiPage):
         self.refresh_button = button(
             self.tr("Re&fresh"), "refreshSessions", icon_name="admin-refresh"
         )
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(SEARCH_DELAY_MS)
-        self._debounce.timeout.connect(self.refresh)
-        self.person.textChanged.connect(lambda _text: self._debounce.start())
-        self.person.returnPressed.connect(self.refresh)
+        self._debounce = search_as_you_type(self.person, self.refresh, self)
         self.active_only.toggled.connect(lambda _on: self.refresh())
         self.refresh_button.clicked.connect(self.refresh)
         self.table = Table(

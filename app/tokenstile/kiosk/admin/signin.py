@@ -7,7 +7,8 @@ sentence and their session is revoked at once (:func:`~.session.admit`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -33,6 +34,16 @@ from tokenstile.kiosk.admin.session import AdminSession, TaskCancelled, admit
 from tokenstile.kiosk.admin.widgets import PinField, StatusLine, button, field
 from tokenstile.kiosk.service import key_origin
 from tokenstile.kiosk.tasks import Task, TaskContext, TaskRunner
+
+
+@contextmanager
+def _closed_on_failure(client: TokenServiceClient) -> Iterator[None]:
+    """Close the client a sign-in opened when the sign-in fails (or is cancelled)."""
+    try:
+        yield
+    except BaseException:
+        client.close()
+        raise
 
 
 class SignInPage(QWidget):
@@ -198,15 +209,12 @@ class SignInPage(QWidget):
 
         def work(ctx: TaskContext) -> AdminSession:
             client = self._connect()
-            try:
+            with _closed_on_failure(client):
                 # The origin comes from the console's own server URL (and its pin); the
                 # service's announcement is only checked: a mismatch stops here.
                 origin = key_origin(self.server, client.login_options().webauthn_rp_id, self.rp_id)
                 ctx.say(self.tr("Insert or tap your security key."))
                 key = devices.key_finder.wait_for_key(timeout=devices.key_wait, cancel=ctx.cancel)
-            except BaseException:
-                client.close()
-                raise
 
             def on_pin(prompt: PinPrompt) -> str | None:
                 answer = ctx.ask("key-pin", prompt)
@@ -236,11 +244,8 @@ class SignInPage(QWidget):
 
         def work(ctx: TaskContext) -> AdminSession:
             client = self._connect()
-            try:
+            with _closed_on_failure(client):
                 card = devices.open_card()
-            except BaseException:
-                client.close()
-                raise
 
             def ask_pin(request: PinRequest) -> str | None:
                 answer = ctx.ask("card-pin", request)
@@ -260,11 +265,8 @@ class SignInPage(QWidget):
 
     @staticmethod
     def _admit(client: TokenServiceClient, login: Callable[[], Any]) -> AdminSession:
-        try:
+        with _closed_on_failure(client):
             return admit(client, login())
-        except BaseException:
-            client.close()
-            raise
 
     # -- running one ------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtCore import QObject, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -72,6 +72,24 @@ def field(placeholder: str, name: str, accessible: str, *, search: bool = False)
     if search:
         widget.addAction(icon("admin-search"), QLineEdit.ActionPosition.LeadingPosition)
     return widget
+
+
+# How long a search field waits after the last key before it asks the service.
+SEARCH_DELAY_MS = 250
+
+
+def search_as_you_type(edit: QLineEdit, search: Callable[[], None], parent: QObject) -> QTimer:
+    """Run ``search`` once typing in ``edit`` pauses, and at once on Enter.
+
+    ``search`` stops the returned timer when it runs, so a pending search is not repeated.
+    """
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(SEARCH_DELAY_MS)
+    timer.timeout.connect(search)
+    edit.textChanged.connect(lambda _text: timer.start())
+    edit.returnPressed.connect(search)
+    return timer
 
 
 def field_row(label: str, widget: QLineEdit, action: QPushButton) -> QWidget:
