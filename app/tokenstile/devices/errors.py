@@ -87,6 +87,11 @@ class NoSecurityKey(DeviceError):
     code = "no_security_key"
 
 
+def tries_left(retries_left: int) -> str:
+    """``1 try left`` or ``N tries left``: what a card or key says after a wrong PIN."""
+    return f"{retries_left} {'try' if retries_left == 1 else 'tries'} left"
+
+
 class CardCommandError(DeviceError):
     """The card answered a status word other than ``9000``."""
 
@@ -101,8 +106,7 @@ class WrongPin(CardCommandError):
     code = "wrong_pin"
 
     def __init__(self, retries_left: int, sw: int) -> None:
-        tries = "try" if retries_left == 1 else "tries"
-        super().__init__(f"Wrong PIN: {retries_left} {tries} left before the card locks.", sw)
+        super().__init__(f"Wrong PIN: {tries_left(retries_left)} before the card locks.", sw)
         self.retries_left = retries_left
 
 
@@ -117,8 +121,7 @@ class WrongPuk(CardCommandError):
     code = "wrong_puk"
 
     def __init__(self, retries_left: int, sw: int) -> None:
-        tries = "try" if retries_left == 1 else "tries"
-        super().__init__(f"Wrong PUK: {retries_left} {tries} left.", sw)
+        super().__init__(f"Wrong PUK: {tries_left(retries_left)}.", sw)
         self.retries_left = retries_left
 
 

@@ -27,7 +27,7 @@ are caught. Messages are sentences for a person and never contain a PIN.
 
 from __future__ import annotations
 
-from tokenstile.devices.errors import DeviceError
+from tokenstile.devices.errors import DeviceError, tries_left
 
 
 class SecurityKeyError(DeviceError):
@@ -41,8 +41,7 @@ class KeyWrongPin(SecurityKeyError):
         if retries_left is None:
             message = "Wrong PIN."
         else:
-            tries = "try" if retries_left == 1 else "tries"
-            message = f"Wrong PIN: {retries_left} {tries} left before the key locks."
+            message = f"Wrong PIN: {tries_left(retries_left)} before the key locks."
         super().__init__(message)
         self.retries_left = retries_left
 
