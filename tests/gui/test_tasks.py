@@ -56,6 +56,21 @@ def test_cancel_ends_a_question_and_the_failure_is_reported(qtbot: QtBot) -> Non
     assert isinstance(failures[0], RuntimeError)
 
 
+def test_ask_text_gives_only_text(qtbot: QtBot) -> None:
+    runner = TaskRunner()
+    answers: list[str | None] = []
+    given: list[object] = ["1234", 1234]
+
+    def work(ctx: TaskContext) -> None:
+        answers.append(ctx.ask_text("pin", "first"))
+        answers.append(ctx.ask_text("pin"))
+
+    task = runner.start(work, on_prompt=lambda _kind, _payload: task.answer(given.pop(0)))
+    qtbot.waitUntil(lambda: len(answers) == 2, timeout=5_000)
+    assert answers == ["1234", None]
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5_000)
+
+
 def test_a_closed_owner_hears_nothing(qtbot: QtBot) -> None:
     runner = TaskRunner()
     owner = QWidget()

@@ -90,8 +90,7 @@ def session_end(info: SessionInfo, lifetime_seconds: float) -> float:
 
 
 def ask_pin(ctx: TaskContext, question: PinQuestion) -> str | None:
-    answer = ctx.ask("pin", question)
-    return answer if isinstance(answer, str) else None
+    return ctx.ask_text("pin", question)
 
 
 def key_login(service: SignInService, ctx: TaskContext, key: SecurityKey) -> TokenGrant:

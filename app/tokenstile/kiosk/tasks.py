@@ -106,6 +106,11 @@ class TaskContext:
         """The GUI's answer to ``kind`` (``None`` when cancelled); blocks the worker."""
         return self._task.ask(kind, payload)
 
+    def ask_text(self, kind: str, payload: object = None) -> str | None:
+        """The text the person gave for ``kind`` (a PIN), or ``None`` when cancelled."""
+        answer = self.ask(kind, payload)
+        return answer if isinstance(answer, str) else None
+
     def say(self, text: str) -> None:
         """A status line for the GUI ("Touch the key")."""
         self._task.signals.progressed.emit(text)

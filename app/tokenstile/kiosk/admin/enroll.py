@@ -97,12 +97,11 @@ class EnrollKeyDialog(EnrollDialog):
         key = devices.key_finder.wait_for_key(timeout=devices.key_wait, cancel=ctx.cancel)
 
         def on_pin(prompt: PinPrompt) -> str | None:
-            answer = ctx.ask("key-pin", prompt)
-            return answer if isinstance(answer, str) else None
+            return ctx.ask_text("key-pin", prompt)
 
         def new_pin() -> str:
-            chosen = ctx.ask("new-pin", None)
-            if not isinstance(chosen, str):
+            chosen = ctx.ask_text("new-pin")
+            if chosen is None:
                 raise TaskCancelled()
             ctx.say(self.tr("Setting the key's PIN…"))
             return chosen
@@ -235,8 +234,8 @@ class EnrollCardDialog(EnrollDialog):
 
     def _verify_pin(self, ctx: TaskContext, card: PivCard) -> None:
         def ask_pin(request: PinRequest) -> str:
-            pin = ctx.ask("card-pin", request)
-            if not isinstance(pin, str):
+            pin = ctx.ask_text("card-pin", request)
+            if pin is None:
                 raise TaskCancelled()
             return pin
 

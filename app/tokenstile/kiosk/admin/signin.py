@@ -217,8 +217,7 @@ class SignInPage(QWidget):
                 key = devices.key_finder.wait_for_key(timeout=devices.key_wait, cancel=ctx.cancel)
 
             def on_pin(prompt: PinPrompt) -> str | None:
-                answer = ctx.ask("key-pin", prompt)
-                return answer if isinstance(answer, str) else None
+                return ctx.ask_text("key-pin", prompt)
 
             key_client = SecurityKeyClient(
                 key,
@@ -248,8 +247,7 @@ class SignInPage(QWidget):
                 card = devices.open_card()
 
             def ask_pin(request: PinRequest) -> str | None:
-                answer = ctx.ask("card-pin", request)
-                return answer if isinstance(answer, str) else None
+                return ctx.ask_text("card-pin", request)
 
             try:
                 return self._admit(
