@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -162,12 +161,7 @@ class AuditPage(ApiPage):
         paging.addStretch(1)
         paging.addWidget(self.format)
         paging.addWidget(self.export_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(16, 16, 16, 8)
-        layout.addLayout(filters)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(paging)
-        layout.addWidget(self.status)
+        self.lay_out(self.table, above=filters, below=paging)
         self.next_before_id: int | None = None
         self.page_number = 1
         self.page_size = PAGE_SIZE

@@ -3,6 +3,7 @@ with revoke; and the doors to enrollment."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -295,10 +296,7 @@ class PeoplePage(DevicePage):
         splitter.addWidget(upper)
         splitter.addWidget(lower)
         splitter.setSizes([330, 270])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(16, 16, 16, 8)
-        layout.addWidget(splitter, 1)
-        layout.addWidget(self.status)
+        self.lay_out(splitter)
 
     def clear(self) -> None:
         self._search_id += 1
@@ -510,6 +508,12 @@ class PeoplePage(DevicePage):
         dialog.finished.connect(lambda _result: self._closed(dialog))
         dialog.open()
 
+    def _enroll(self, dialog: Callable[[DevicePage, dict[str, Any]], QDialog]) -> None:
+        """Open an enrollment ``dialog`` for the selected person (none: nothing happens)."""
+        person = self.person()
+        if person is not None:
+            self._open(dialog(self, person))
+
     def _closed(self, dialog: QDialog) -> None:
         if self.dialog is dialog:
             self.dialog = None
@@ -519,23 +523,17 @@ class PeoplePage(DevicePage):
     def enroll_key(self) -> None:
         from tokenstile.kiosk.admin.enroll import EnrollKeyDialog
 
-        person = self.person()
-        if person is not None:
-            self._open(EnrollKeyDialog(self, person))
+        self._enroll(EnrollKeyDialog)
 
     def enroll_card(self) -> None:
         from tokenstile.kiosk.admin.enroll import EnrollCardDialog
 
-        person = self.person()
-        if person is not None:
-            self._open(EnrollCardDialog(self, person))
+        self._enroll(EnrollCardDialog)
 
     def enroll_app(self) -> None:
         from tokenstile.kiosk.admin.enroll_otp import EnrollAppDialog
 
-        person = self.person()
-        if person is not None:
-            self._open(EnrollAppDialog(self, person))
+        self._enroll(EnrollAppDialog)
 
     def import_pskc(self) -> None:
         from tokenstile.kiosk.admin.enroll_otp import ImportPskcDialog

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QWidget
 
 from tokenstile.kiosk.admin.environment import Dialogs
 from tokenstile.kiosk.admin.widgets import (
@@ -67,11 +67,7 @@ class SessionsPage(ApiPage):
         tools.addSpacing(16)
         tools.addWidget(self.refresh_button)
         tools.addWidget(self.revoke_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(16, 16, 16, 8)
-        layout.addLayout(tools)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.status)
+        self.lay_out(self.table, above=tools)
         self._update_buttons()
 
     def clear(self) -> None:

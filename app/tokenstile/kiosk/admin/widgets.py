@@ -15,10 +15,12 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -291,6 +293,20 @@ class ApiPage(QWidget):
     def clear(self) -> None:
         """Forget what the last admin saw."""
         self.status.show_info("")
+
+    def lay_out(
+        self, main: QWidget, *, above: QLayout | None = None, below: QLayout | None = None
+    ) -> None:
+        """The page's column: ``above`` (filters, tools), ``main`` taking the room left,
+        ``below`` (paging), and the status line at the foot."""
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 16, 16, 8)
+        if above is not None:
+            layout.addLayout(above)
+        layout.addWidget(main, 1)
+        if below is not None:
+            layout.addLayout(below)
+        layout.addWidget(self.status)
 
     def call(
         self,
