@@ -6,8 +6,9 @@ The tree::
     ├── NotLoggedIn             not_logged_in        no session, or the server ended it
     ├── ServerUnreachable       server_unreachable   no answer, and no cached token to serve
     ├── KeychainUnavailable     keychain_unavailable the message names the fix
-    ├── LoginRefused            login_refused        the server said no to a login
-    ├── TokenRefused            token_refused        the server said no to a token request
+    ├── ServerRefusal           broker_error         the server answered an OAuth error
+    │   ├── LoginRefused        login_refused        the server said no to a login
+    │   └── TokenRefused        token_refused        the server said no to a token request
     │                                                (exchange: audience, scope, acr)
     └── ServiceError            service_error        an admin API call failed (status, error)
 
