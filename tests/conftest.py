@@ -38,6 +38,9 @@ def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("TOKENSTILE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TOKENSTILE_RUNTIME_DIR", str(tmp_path / "run"))
+    # The suite's deployments enroll the project's software key (tests of the refusal
+    # turn this off for their own deployment).
+    monkeypatch.setenv("TOKENSTILE_WEBAUTHN_ALLOW_SOFTWARE_KEYS", "true")
 
 
 def free_port() -> int:

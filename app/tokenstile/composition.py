@@ -158,7 +158,11 @@ class Services:
             SqlWebAuthnStore(self.deployment.store),
             rp=self.relying_party(),
             clock=self.deployment.clock,
-            policy=AttestationPolicy.load(s.webauthn_aaguids, s.webauthn_attestation_roots),
+            policy=AttestationPolicy.load(
+                s.webauthn_aaguids,
+                s.webauthn_attestation_roots,
+                allow_software_keys=s.webauthn_allow_software_keys,
+            ),
         )
 
 

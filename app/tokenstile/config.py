@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -26,6 +26,14 @@ from tokenstile import paths
 from tokenstile.errors import ConfigError
 
 _CONFIG_FILE_ENV = "TOKENSTILE_CONFIG"
+
+# FIDO2 trust (issue 16): the start-up refusal of an AAGUID allow-list nothing verifies.
+AAGUIDS_WITHOUT_ROOTS = (
+    "webauthn_aaguids is set but webauthn_attestation_roots is not: an AAGUID is only "
+    "the key's own claim, which counts only when its attestation chains to a trusted "
+    "root. Add the manufacturers' attestation roots (PEM files) to "
+    "webauthn_attestation_roots, or remove webauthn_aaguids."
+)
 
 
 class Settings(BaseSettings):
@@ -130,6 +138,17 @@ class Settings(BaseSettings):
     webauthn_origins: list[str] = Field(default_factory=list)
     webauthn_aaguids: list[str] = Field(default_factory=list)
     webauthn_attestation_roots: list[Path] = Field(default_factory=list)
+
+    # Trust in the hardware itself, FIDO2 (issue 16): whether keys that say they are
+    # software (the project's virtual key) may be enrolled at all (they never sign in as
+    # a hardware key); an AAGUID allow-list without attestation roots is refused below.
+    webauthn_allow_software_keys: bool = False
+
+    @model_validator(mode="after")
+    def _aaguids_need_roots(self) -> Settings:
+        if self.webauthn_aaguids and not self.webauthn_attestation_roots:
+            raise ValueError(AAGUIDS_WITHOUT_ROOTS)
+        return self
 
     # The local token broker (issue 6): where the session is kept (the OS keychain; or,
     # opted into on a headless host, a file encrypted under a passphrase given directly

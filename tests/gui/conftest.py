@@ -32,6 +32,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.conftest import ServerProcess, add_user, free_port, start_server
+from tests.unit.factors.webauthn_keys import SOFTWARE_KEYS_ALLOWED
 from tests.unit.virtual.ceremony import PIN as KEY_PIN
 from tests.unit.virtual.ceremony import new_key
 from tokenstile.broker import Broker
@@ -91,7 +92,9 @@ class GuiService:
         origin = "https://localhost"  # a loopback issuer: the RP ID is localhost
         rp = relying_party_for(self.base_url)
         key = new_key()
-        repo = WebAuthnService(SqlWebAuthnStore(dep.store), rp=rp, clock=dep.clock)
+        repo = WebAuthnService(
+            SqlWebAuthnStore(dep.store), rp=rp, clock=dep.clock, policy=SOFTWARE_KEYS_ALLOWED
+        )
         options = repo.begin_registration(username, label="key", by="test")
         client = SecurityKeyClient(key, origin=origin, on_pin=lambda _prompt: KEY_PIN)
         answer = json.loads(json.dumps(client.register(options.public_key)))

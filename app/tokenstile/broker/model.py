@@ -19,7 +19,7 @@ FORMAT_VERSION: Final = 1
 MAX_EXCHANGED: Final = 16  # per-app tokens kept in the session (the item stays small)
 
 # RFC 8176 amr values -> the factor that produced them.
-_FACTOR_BY_AMR: Final = (("hwk", "fido2"), ("sc", "piv"), ("otp", "totp"))
+_FACTOR_BY_AMR: Final = (("hwk", "fido2"), ("swk", "fido2"), ("sc", "piv"), ("otp", "totp"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,7 +5,7 @@
     tokenstile virtual-key create PATH [--pin PIN]
     tokenstile virtual-key serve-nfc PATH [--reader 0|1]
     tokenstile manage --db URL fido2 enroll USERNAME --device virtual:PATH|usb|nfc
-                                    [--pin PIN] [--label TEXT]
+                                    [--pin PIN] [--label TEXT] [--vouch]
     tokenstile manage --db URL fido2 list [USERNAME]
     tokenstile manage --db URL fido2 revoke CREDENTIAL_ID
     tokenstile manage --db URL fido2 unsuspend CREDENTIAL_ID
@@ -13,7 +13,10 @@
 ``fido2 enroll`` is the offline admin's ceremony: the database directly (no HTTP), the
 key on this machine. It asks for the key's PIN without echo when ``--pin`` is not given
 and standard input is a terminal, sets a first PIN on a key that has none (``--pin``, or
-typed twice), and says when to touch the key. Credential IDs are base64url, as
+typed twice), and says when to touch the key. ``--vouch`` is the admin's word that the
+key is hardware although its attestation was not verified to a configured root (it is
+recorded in the audit row; a key that says it is software stays software). Credential
+IDs are base64url, as
 ``fido2 list`` prints them. Errors are one sentence and change nothing.
 """
 
@@ -53,6 +56,12 @@ def add_fido2_commands(actions: argparse._SubParsersAction[argparse.ArgumentPars
     )
     enroll.add_argument("--pin", help="the key's PIN (or its first PIN, for a key without one)")
     enroll.add_argument("--label", default=None, help="what the person calls the key")
+    enroll.add_argument(
+        "--vouch",
+        action="store_true",
+        help="vouch that the key is hardware although no configured attestation root "
+        "verified it (audited): its logins then get amr hwk and acr phrh",
+    )
     listing = fido2.add_parser("list", help="list credentials (all, or one person's)")
     listing.add_argument("username", nargs="?")
     fido2.add_parser("revoke", help="revoke a credential for good").add_argument(
@@ -226,7 +235,12 @@ def _enroll(args: argparse.Namespace, repository: WebAuthnService) -> int:
 
     def complete(handle: str, response: dict[str, Any], uv_method: str) -> WebAuthnCredentialInfo:
         return repository.complete_registration(
-            handle, parse_registration(response), by=ACTOR, origin=ACTOR, uv_method=uv_method
+            handle,
+            parse_registration(response),
+            by=ACTOR,
+            origin=ACTOR,
+            uv_method=uv_method,
+            vouched=args.vouch,
         )
 
     try:

@@ -211,6 +211,8 @@ def start_demo(
         port=port,
         issuer=f"http://127.0.0.1:{port}",
         sqlite_synchronous="NORMAL",
+        # The demo's key is the software key: allowed here, and its logins say so (swk).
+        webauthn_allow_software_keys=True,
     )
     deployment = Deployment(settings)
     card: DemoCard | None = None

@@ -54,13 +54,14 @@ def run_demo() -> int:
         services = Services(deployment)
         otp = services.otp_service()
         _info, enrollment = otp.enroll_app("demo", by="tokenstile demo", seed=generate_seed())
-        # And a session already open, as after a login at the kiosk.
+        # And a session already open, as after a login at the kiosk with the demo's
+        # software key (a software-secured key: swk, phr).
         session = services.token_service().sessions.open_session(
             user=user,
             client=client,
             factor="demo",
-            amr=["hwk", "pin", "mfa"],
-            acr="phrh",
+            amr=["swk", "pin", "mfa"],
+            acr="phr",
             origin="tokenstile demo",
         )
     finally:

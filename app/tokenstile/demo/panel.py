@@ -208,6 +208,9 @@ class DemoPanel(QFrame):
 
         layout.addWidget(_label(self.tr("Security key"), "section"))
         layout.addWidget(_label(devices.key_hint, "hint"))
+        layout.addWidget(
+            _label(self.tr("The demo allows this software key; it signs in as one (swk)."), "hint")
+        )
         self.key_state = _label("")
         layout.addWidget(self.key_state)
         keys = QHBoxLayout()

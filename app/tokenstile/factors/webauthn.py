@@ -88,6 +88,7 @@ RejectReason = Literal[
     "not_discoverable",
     "attestation_refused",
     "aaguid_not_allowed",
+    "software_key",
 ]
 
 # What a person reads for each refusal (on the wire and in the CLI).
@@ -107,6 +108,8 @@ REJECTIONS: dict[str, str] = {
     "not_discoverable": "The key made a credential it does not keep (not discoverable).",
     "attestation_refused": "The key's attestation is not from a trusted manufacturer.",
     "aaguid_not_allowed": "This model of security key is not allowed here.",
+    "software_key": "This is a software key, not a hardware security key: this service "
+    "does not enroll software keys (webauthn_allow_software_keys).",
 }
 
 
@@ -502,18 +505,33 @@ UvMethod = Literal["pin", "builtin", "unknown"]
 UV_METHODS: tuple[str, ...] = ("pin", "builtin", "unknown")
 
 
-def login_amr(uv_method: str) -> tuple[str, ...]:
+# acr (OpenID EAP ACR values): phishing-resistant, and hardware-protected only when the
+# key's hardware was verified (attestation to a root) or vouched for by an admin.
+HARDWARE_ACR = "phrh"
+SOFTWARE_ACR = "phr"
+
+
+def login_amr(uv_method: str, *, hardware: bool = True) -> tuple[str, ...]:
     """The ``amr`` of a FIDO2 login (user verification is always required here).
 
-    ``hwk``: proof of possession of a hardware-secured key. ``mfa``: that key plus the
-    user verification it performed (something known or something one is). ``pin`` only
-    when the PIN must have been the verification: the assertion's UV flag does not say
-    how the user was verified, so it rests on what enrollment learned from the key's
-    getInfo: a key with clientPin but no built-in user verification ("pin") can only
-    verify by PIN; a key with built-in UV ("builtin", a fingerprint reader) or one
-    enrolled without that knowledge ("unknown") gets no method value, rather than a
+    ``hwk``: proof of possession of a hardware-secured key, for a credential whose
+    hardware was verified at enrollment (``hardware``); ``swk`` (a software-secured key)
+    for every other, since nothing showed its key is kept in hardware. ``mfa``: that key
+    plus the user verification it performed (something known or something one is).
+    ``pin`` only when the PIN must have been the verification: the assertion's UV flag
+    does not say how the user was verified, so it rests on what enrollment learned from
+    the key's getInfo: a key with clientPin but no built-in user verification ("pin")
+    can only verify by PIN; a key with built-in UV ("builtin", a fingerprint reader) or
+    one enrolled without that knowledge ("unknown") gets no method value, rather than a
     guess (``fpt`` would be as unfounded as ``pin``).
     """
+    key = "hwk" if hardware else "swk"
     if uv_method == "pin":
-        return ("hwk", "pin", "mfa")
-    return ("hwk", "mfa")
+        return (key, "pin", "mfa")
+    return (key, "mfa")
+
+
+def login_acr(*, hardware: bool) -> str:
+    """``phrh`` for a verified hardware key, ``phr`` for any other (both phishing-resistant:
+    the key signs for this RP ID and origin only)."""
+    return HARDWARE_ACR if hardware else SOFTWARE_ACR

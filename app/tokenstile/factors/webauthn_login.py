@@ -37,8 +37,10 @@ from tokenstile.factors.webauthn import (
     check_assertion,
     counter_advances,
     load_public_key,
+    login_acr,
     login_amr,
 )
+from tokenstile.factors.webauthn_registration import HARDWARE_ASSURANCES
 from tokenstile.tokens.model import User
 
 CredentialState = Literal["active", "suspended", "revoked"]
@@ -108,6 +110,13 @@ class WebAuthnCredential:
     state: CredentialState
     uv_method: str
     label: str
+    # What enrollment verified (``webauthn_registration.Assurance``); only "attested"
+    # and "vouched" sign in as a hardware key.
+    assurance: str = "unverified"
+
+    @property
+    def hardware(self) -> bool:
+        return self.assurance in HARDWARE_ASSURANCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +198,15 @@ class LoginOutcome:
 
     @property
     def amr(self) -> tuple[str, ...]:
-        return login_amr(self.credential.uv_method) if self.credential is not None else ()
+        credential = self.credential
+        if credential is None:
+            return ()
+        return login_amr(credential.uv_method, hardware=credential.hardware)
+
+    @property
+    def acr(self) -> str:
+        """``phrh`` only for a credential whose hardware was verified or vouched for."""
+        return login_acr(hardware=self.credential is not None and self.credential.hardware)
 
     def describe(self) -> str:
         from tokenstile.factors.webauthn import REJECTIONS

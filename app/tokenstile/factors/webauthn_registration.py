@@ -14,6 +14,14 @@ the client gives one, and the attestation under :class:`AttestationPolicy`:
 - no roots: ``none`` is accepted; a ``packed`` statement is verified (its signature, and
   its certificate's form) but not trusted; other formats are taken as they come;
 - roots: only ``packed`` with an ``x5c`` chain to one of the roots, valid now.
+
+What the attestation earned is the credential's :data:`Assurance`: ``attested`` (a
+certificate chain to a configured hardware root, valid now) is the only one a
+registration earns by itself; ``vouched`` is an admin's word at enrollment; a key that
+says it is software (the project's virtual key, by its attestation certificate) is
+``software`` and refused unless the policy allows software keys; everything else is
+``unverified``. Only ``attested`` and ``vouched`` sign in as a hardware key
+(``factors.webauthn.login_amr``).
 """
 
 from __future__ import annotations
@@ -23,14 +31,16 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 from fido2.attestation.base import InvalidAttestation, verify_x509_chain
 from fido2.attestation.packed import PackedAttestation
 from fido2.webauthn import AuthenticatorData as Fido2AuthenticatorData
 
+from tokenstile.config import AAGUIDS_WITHOUT_ROOTS
 from tokenstile.errors import ConfigError
 from tokenstile.factors.webauthn import (
     ALGORITHMS,
@@ -60,14 +70,26 @@ MAX_ATTESTATION_BYTES = 32 * 1024
 TRANSPORTS = ("usb", "nfc", "ble", "hybrid", "internal", "smart-card")
 _DER = Encoding.DER
 
+Assurance = Literal["attested", "vouched", "unverified", "software"]
+ASSURANCES: tuple[Assurance, ...] = ("attested", "vouched", "unverified", "software")
+# What signs in as a hardware-bound key (amr hwk, acr phrh); the rest is swk.
+HARDWARE_ASSURANCES: frozenset[str] = frozenset({"attested", "vouched"})
+
+# How the project's software key (``tokenstile.virtual``) names its attestation
+# certificate: an honest software authenticator says what it is, and is known by it.
+SOFTWARE_KEY_ORGANIZATION = "Tokenstile"
+SOFTWARE_KEY_ATTESTATION_NAME = "Tokenstile Virtual Key"
+
 
 @dataclass(frozen=True, slots=True)
 class AttestationPolicy:
-    """Which keys may be enrolled: ``aaguids`` (empty: any model) and trusted ``roots``
-    (DER certificates; empty: attestation is not required to chain anywhere)."""
+    """Which keys may be enrolled: ``aaguids`` (empty: any model), trusted ``roots``
+    (DER certificates; empty: attestation is not required to chain anywhere), and
+    whether a key that says it is software may be enrolled at all."""
 
     aaguids: frozenset[str] = frozenset()
     roots: tuple[bytes, ...] = ()
+    allow_software_keys: bool = False
 
     @property
     def conveyance(self) -> str:
@@ -75,9 +97,17 @@ class AttestationPolicy:
 
     @classmethod
     def load(
-        cls, aaguids: Iterable[str] = (), root_files: Iterable[Path] = ()
+        cls,
+        aaguids: Iterable[str] = (),
+        root_files: Iterable[Path] = (),
+        *,
+        allow_software_keys: bool = False,
     ) -> AttestationPolicy:
-        """From settings: AAGUID strings and PEM files of trusted roots."""
+        """From settings: AAGUID strings and PEM files of trusted roots.
+
+        An AAGUID is only the key's claim about its model: an allow-list means something
+        only when the attestation that carries it must chain to a root, so an allow-list
+        without roots is a configuration error."""
         allowed: set[str] = set()
         for text in aaguids:
             try:
@@ -97,7 +127,9 @@ class AttestationPolicy:
             except ValueError as exc:
                 raise ConfigError(f"{path} holds no PEM certificate.") from exc
             roots += [c.public_bytes(_DER) for c in certs]
-        return cls(frozenset(allowed), tuple(roots))
+        if allowed and not roots:
+            raise ConfigError(AAGUIDS_WITHOUT_ROOTS)
+        return cls(frozenset(allowed), tuple(roots), allow_software_keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +145,14 @@ class NewCredential:
     attestation_format: str
     attestation_trusted: bool
     transports: tuple[str, ...] = field(default=())
+    software: bool = False  # the key said it is software (its attestation certificate)
+
+    @property
+    def assurance(self) -> Assurance:
+        """What the registration alone earned (an admin may still vouch)."""
+        if self.software:
+            return "software"
+        return "attested" if self.attestation_trusted else "unverified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +261,7 @@ def verify_registration(
     aaguid_text = str(uuid.UUID(bytes=aaguid))
     if policy.aaguids and aaguid_text not in policy.aaguids:
         raise CeremonyRejected("aaguid_not_allowed")
-    trusted = _check_attestation(
+    trusted, software = _check_attestation(
         fmt,
         att_stmt=att_stmt,
         raw_auth=raw_auth,
@@ -229,6 +269,8 @@ def verify_registration(
         policy=policy,
         now=now,
     )
+    if software and not policy.allow_software_keys:
+        raise CeremonyRejected("software_key")
     return NewCredential(
         credential_id=credential_id,
         public_key=public_key,
@@ -239,6 +281,7 @@ def verify_registration(
         attestation_format=fmt,
         attestation_trusted=trusted,
         transports=registration.transports,
+        software=software,
     )
 
 
@@ -267,20 +310,21 @@ def _check_attestation(
     client_data_hash: bytes,
     policy: AttestationPolicy,
     now: float,
-) -> bool:
-    """True when the attestation chains to a trusted root (only checked with roots)."""
+) -> tuple[bool, bool]:
+    """Whether the attestation chains to a trusted root (only checked with roots), and
+    whether its certificate says the key is software."""
     if fmt == "none":
         if att_stmt:
             raise MalformedResponse("A 'none' attestation carries a statement.")
         if policy.roots:
             raise CeremonyRejected("attestation_refused")
-        return False
+        return False, False
     if fmt != "packed":
         if policy.roots:
             raise CeremonyRejected(
                 "attestation_refused", f"The attestation format {fmt!r} cannot be verified here."
             )
-        return False
+        return False, False
     try:
         result = PackedAttestation().verify(
             att_stmt, Fido2AuthenticatorData(raw_auth), client_data_hash
@@ -289,8 +333,9 @@ def _check_attestation(
         raise CeremonyRejected(
             "attestation_refused", "The key's packed attestation does not verify."
         ) from exc
+    software = bool(result.trust_path) and says_software(result.trust_path[0])
     if not policy.roots:
-        return False
+        return False, software
     if not result.trust_path:
         raise CeremonyRejected("attestation_refused", "The key attested itself (no certificate).")
     at = datetime.datetime.fromtimestamp(now, datetime.UTC)
@@ -305,5 +350,16 @@ def _check_attestation(
             verify_x509_chain([*result.trust_path, root])
         except InvalidAttestation:
             continue
-        return True
+        return True, software
     raise CeremonyRejected("attestation_refused")
+
+
+def says_software(certificate: bytes) -> bool:
+    """Whether a (verified) attestation certificate is the project's software key's."""
+    subject = x509.load_der_x509_certificate(certificate).subject
+    names = {
+        attr.value
+        for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME)
+        for attr in subject.get_attributes_for_oid(oid)
+    }
+    return {SOFTWARE_KEY_ATTESTATION_NAME, SOFTWARE_KEY_ORGANIZATION} <= names

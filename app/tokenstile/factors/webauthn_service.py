@@ -42,6 +42,7 @@ from tokenstile.factors.webauthn_login import (
     new_handle,
 )
 from tokenstile.factors.webauthn_registration import (
+    Assurance,
     AttestationPolicy,
     NewCredential,
     Registration,
@@ -130,6 +131,14 @@ class EnrolledCredential:
     uv_method: str
     label: str
     enrolled_by: str
+    vouched: bool = False  # an admin vouched for the key's hardware at enrollment
+
+    @property
+    def assurance(self) -> Assurance:
+        """What the store keeps: an admin's word lifts an unverified key, never a
+        software one (the key itself said what it is)."""
+        earned = self.new.assurance
+        return "vouched" if self.vouched and earned == "unverified" else earned
 
 
 def parse_credential_id(text: str) -> bytes:
@@ -359,14 +368,26 @@ class WebAuthnService:
         by: str,
         origin: str | None = None,
         uv_method: str = "unknown",
+        vouched: bool = False,
     ) -> WebAuthnCredentialInfo:
-        """Verify the key's answer and store the credential; refusals are audited."""
+        """Verify the key's answer and store the credential; refusals are audited.
+
+        ``vouched``: the admin vouches that the key is hardware although its attestation
+        was not verified to a root; recorded in the audit row, and the credential then
+        signs in as a hardware key (``amr`` ``hwk``, ``acr`` ``phrh``)."""
         if uv_method not in UV_METHODS:
             raise MalformedResponse(f"user_verification must be one of {', '.join(UV_METHODS)}.")
         now = self._clock.now()
         with self._store.write() as tx:
             refusal = self._complete(
-                tx, handle, registration, by=by, origin=origin, uv_method=uv_method, now=now
+                tx,
+                handle,
+                registration,
+                by=by,
+                origin=origin,
+                uv_method=uv_method,
+                vouched=vouched,
+                now=now,
             )
         if refusal is not None:
             raise refusal
@@ -381,6 +402,7 @@ class WebAuthnService:
         by: str,
         origin: str | None,
         uv_method: str,
+        vouched: bool,
         now: float,
     ) -> Exception | None:
         """Store the credential, or audit the refusal (committed) and return it."""
@@ -410,19 +432,18 @@ class WebAuthnService:
             self._audit_enroll_failure(tx, user, "already_enrolled", origin=origin, by=by, at=now)
             return WebAuthnConflict("This security key credential is already enrolled.")
         label = str(taken.context.get("label") or "Security key")
-        tx.add_credential(
-            EnrolledCredential(
-                user_id=user.id,
-                user_handle=b64url_decode(
-                    taken.context.get("user_handle"), "user handle", max_bytes=64
-                ),
-                new=new,
-                uv_method=uv_method,
-                label=label,
-                enrolled_by=clip(taken_by),
+        enrolled = EnrolledCredential(
+            user_id=user.id,
+            user_handle=b64url_decode(
+                taken.context.get("user_handle"), "user handle", max_bytes=64
             ),
-            at=now,
+            new=new,
+            uv_method=uv_method,
+            label=label,
+            enrolled_by=clip(taken_by),
+            vouched=vouched,
         )
+        tx.add_credential(enrolled, at=now)
         tx.audit(
             AuditEvent(
                 "fido2_enrolled",
@@ -436,6 +457,8 @@ class WebAuthnService:
                     "algorithm": ALGORITHM_NAMES[new.public_key.algorithm],
                     "attestation": new.attestation_format,
                     "attestation_trusted": new.attestation_trusted,
+                    "assurance": enrolled.assurance,
+                    "vouched_by": by if vouched else None,
                     "uv_method": uv_method,
                     "label": label,
                     "by": by,

@@ -8,7 +8,9 @@ Login is two lean routes (JSON parsed by hand, no pydantic; one trip to the thre
 - ``POST /login/webauthn`` with ``{"handle", "credential": AuthenticationResponseJSON,
   "client_id"?}`` answers an RFC 6749 token response: ``amr`` ``["hwk", "mfa"]`` (with
   ``"pin"`` when the key can only verify by PIN, see ``factors.webauthn.login_amr``),
-  ``acr`` ``"phrh"``.
+  ``acr`` ``"phrh"`` for a credential whose hardware was verified at enrollment (its
+  attestation chained to a configured root) or vouched for by an admin; ``["swk", ...]``
+  and ``acr`` ``"phr"`` for any other, which an audience asking for ``phrh`` refuses.
 
 Refusals: 400 ``invalid_request`` for a body that does not parse (bad JSON, base64url,
 CBOR, layout: nothing changes, the handle stays usable); 401 ``invalid_client`` / 400
@@ -33,6 +35,7 @@ from tokenstile.composition import Lazy, Services
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound
 from tokenstile.factors.webauthn import (
+    HARDWARE_ACR,
     CeremonyRejected,
     ChallengeRefused,
     MalformedResponse,
@@ -61,7 +64,9 @@ from tokenstile.server.wire import is_json, json_object, no_store_json, request_
 from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse
 
-FIDO2_ACR = "phrh"  # phishing-resistant, hardware-protected (OpenID EAP ACR values)
+# The best a security key reaches (phishing-resistant, hardware-protected): the client is
+# checked against it before the handle is spent, and again against what the key earned.
+FIDO2_ACR = HARDWARE_ACR
 MAX_LOGIN_BYTES = 16 * 1024
 
 _LOGIN_BODY = schemas.json_body(
@@ -125,13 +130,21 @@ def webauthn_router(services: Services) -> APIRouter:
         credential = outcome.credential
         if not outcome.accepted or credential is None:
             raise InvalidGrant(outcome.describe())
+        if outcome.acr != FIDO2_ACR:
+            directory.session_client(
+                client.client_id,
+                service,
+                acr=outcome.acr,
+                factor="A security key not verified as hardware",
+                dpop=jkt is not None,
+            )
         try:
             return service.sessions.open_session(
                 user=credential.user,
                 client=client,
                 factor=FIDO2_FACTOR,
                 amr=outcome.amr,
-                acr=FIDO2_ACR,
+                acr=outcome.acr,
                 origin=origin,
                 device={
                     "aaguid": credential.aaguid,

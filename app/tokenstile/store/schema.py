@@ -347,8 +347,13 @@ webauthn_credentials = Table(
     Column("enrolled_by", String(256), nullable=True),
     Column("last_used_at", Double, nullable=True),
     Column("state_changed_at", Double, nullable=True),
+    # What enrollment verified about the key (revision 0010); see factors.webauthn_registration.
+    Column("assurance", String(16), nullable=False, server_default="unverified"),
     CheckConstraint("state IN ('active', 'suspended', 'revoked')", name="state"),
     CheckConstraint("uv_method IN ('pin', 'builtin', 'unknown')", name="uv_method"),
+    CheckConstraint(
+        "assurance IN ('attested', 'vouched', 'unverified', 'software')", name="assurance"
+    ),
     Index("ix_webauthn_credentials_user_id", "user_id"),
 )
 

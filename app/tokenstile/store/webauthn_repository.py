@@ -63,6 +63,7 @@ _CREDENTIAL_COLUMNS = (
     _w.c.state,
     _w.c.uv_method,
     _w.c.label,
+    _w.c.assurance,
     _u.c.username,
     _u.c.display_name,
     _u.c.is_admin,
@@ -108,6 +109,7 @@ def _credential(row: Any) -> WebAuthnCredential:
         state=cast(CredentialState, row.state),
         uv_method=row.uv_method,
         label=row.label,
+        assurance=row.assurance,
     )
 
 
@@ -257,6 +259,7 @@ class SqlWebAuthnTx:
                     "created_at": at,
                     "enrolled_by": credential.enrolled_by,
                     "state_changed_at": at,
+                    "assurance": credential.assurance,
                 },
             )
         except IntegrityError as exc:  # enrolled by a concurrent request

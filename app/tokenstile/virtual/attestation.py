@@ -4,6 +4,9 @@ Each virtual key gets its own root ("Tokenstile Virtual Key CA") and an attestat
 certificate under it that meets WebAuthn Level 2 section 8.2.1 (packed attestation
 certificate requirements: version 3, the OU "Authenticator Attestation", CA=false, and
 the id-fido-gen-ce-aaguid extension). An RP that wants to trust this key trusts its root.
+The attestation certificate names the key for what it is, a software key
+(``factors.webauthn_registration.says_software``): a service enrolls it only when its
+deployment allows software keys, and never stamps its logins as a hardware key's.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tokenstile.factors.webauthn_registration import (
+    SOFTWARE_KEY_ATTESTATION_NAME,
+    SOFTWARE_KEY_ORGANIZATION,
+)
 from tokenstile.virtual import credential_keys
 
 # id-fido-gen-ce-aaguid (FIDO Metadata / WebAuthn section 8.2.1)
@@ -80,11 +87,11 @@ class AttestationIdentity:
                 x509.Name(
                     [
                         x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
-                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tokenstile"),
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, SOFTWARE_KEY_ORGANIZATION),
                         x509.NameAttribute(
                             NameOID.ORGANIZATIONAL_UNIT_NAME, "Authenticator Attestation"
                         ),
-                        x509.NameAttribute(NameOID.COMMON_NAME, "Tokenstile Virtual Key"),
+                        x509.NameAttribute(NameOID.COMMON_NAME, SOFTWARE_KEY_ATTESTATION_NAME),
                     ]
                 )
             )

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import make_deployment
 from tests.integration.pcsc.conftest import pcscd, vpcd_slot
 from tests.integration.store.conftest import db_url
-from tests.unit.factors.webauthn_keys import RP
+from tests.unit.factors.webauthn_keys import RP, SOFTWARE_KEYS_ALLOWED
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
 from tokenstile.factors.webauthn_service import WebAuthnService
@@ -36,4 +36,9 @@ def any_deployment(db_url: str, fido2_clock: FrozenClock) -> Iterator[Deployment
 
 @pytest.fixture
 def repo(any_deployment: Deployment, fido2_clock: FrozenClock) -> WebAuthnService:
-    return WebAuthnService(SqlWebAuthnStore(any_deployment.store), rp=RP, clock=fido2_clock)
+    return WebAuthnService(
+        SqlWebAuthnStore(any_deployment.store),
+        rp=RP,
+        clock=fido2_clock,
+        policy=SOFTWARE_KEYS_ALLOWED,
+    )

@@ -106,4 +106,4 @@ def test_enroll_over_nfc_then_sign_in(
     assert time.monotonic() < deadline + 30
     assert done.status_code == 200, done.text
     claims = jwt.decode(done.json()["access_token"], options={"verify_signature": False})
-    assert (claims["sub"], claims["amr"], claims["acr"]) == ("alice", ["hwk", "pin", "mfa"], "phrh")
+    assert (claims["sub"], claims["amr"], claims["acr"]) == ("alice", ["swk", "pin", "mfa"], "phr")

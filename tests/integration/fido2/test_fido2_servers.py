@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from tests.conftest import ServerProcess, add_user
-from tests.unit.factors.webauthn_keys import Kiosk
+from tests.unit.factors.webauthn_keys import SOFTWARE_KEYS_ALLOWED, Kiosk
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
 from tokenstile.devices.fido2_client import SecurityKeyClient
@@ -36,7 +36,9 @@ def test_a_login_begun_at_one_replica_completes_at_the_other(
         # Servers on loopback: the RP ID is localhost, the kiosk's origin https://localhost.
         rp = relying_party_for(first.settings.issuer_url())
         assert rp.id == "localhost"
-        repo = WebAuthnService(SqlWebAuthnStore(setup.store), rp=rp, clock=setup.clock)
+        repo = WebAuthnService(
+            SqlWebAuthnStore(setup.store), rp=rp, clock=setup.clock, policy=SOFTWARE_KEYS_ALLOWED
+        )
         kiosk = Kiosk()
         kiosk.client = SecurityKeyClient(
             kiosk.device, origin="https://localhost", on_pin=lambda _: "4711"
@@ -59,8 +61,8 @@ def test_a_login_begun_at_one_replica_completes_at_the_other(
             claims = jwt.decode(done.json()["access_token"], options={"verify_signature": False})
             assert (claims["sub"], claims["amr"], claims["acr"]) == (
                 "alice",
-                ["hwk", "pin", "mfa"],
-                "phrh",
+                ["swk", "pin", "mfa"],  # the software key (issue 16)
+                "phr",
             )
 
             begun = two.post("/login/webauthn/options").json()

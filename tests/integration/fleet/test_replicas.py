@@ -24,7 +24,7 @@ from tests.integration.server.test_refresh_concurrency import (
     open_sessions,
     post_refresh,
 )
-from tests.unit.factors.webauthn_keys import Kiosk
+from tests.unit.factors.webauthn_keys import SOFTWARE_KEYS_ALLOWED, Kiosk
 from tests.unit.server.piv_client import HttpPivServer
 from tokenstile.devices import DirectConnection, PivCard
 from tokenstile.devices.fido2_client import SecurityKeyClient
@@ -54,7 +54,12 @@ def claims(token: str) -> dict[str, Any]:
 def test_a_fido2_login_begun_at_one_replica_completes_at_the_other(fleet: Fleet) -> None:
     add_user(fleet.dep, "fido")
     rp = relying_party_for(fleet.replicas[0].settings.issuer_url())
-    repo = WebAuthnService(SqlWebAuthnStore(fleet.dep.store), rp=rp, clock=fleet.dep.clock)
+    repo = WebAuthnService(
+        SqlWebAuthnStore(fleet.dep.store),
+        rp=rp,
+        clock=fleet.dep.clock,
+        policy=SOFTWARE_KEYS_ALLOWED,
+    )
     kiosk = Kiosk()
     kiosk.client = SecurityKeyClient(
         kiosk.device, origin="https://localhost", on_pin=lambda _: "4711"

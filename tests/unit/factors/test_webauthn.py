@@ -16,6 +16,7 @@ from fido2.webauthn import PublicKeyCredentialRpEntity, UserVerificationRequirem
 from tests.unit.factors.webauthn_keys import (
     ORIGIN,
     RP,
+    SOFTWARE_KEYS_ALLOWED,
     Kiosk,
     client_data,
     flip_bit,
@@ -69,7 +70,7 @@ def enrolled(kiosk: Kiosk, **policy: Any) -> NewCredential:
         RP,
         parse_registration(response),
         challenge=challenge,
-        policy=AttestationPolicy(**policy),
+        policy=AttestationPolicy(**{"allow_software_keys": True, **policy}),
         now=NOW,
     )
 
@@ -112,7 +113,9 @@ def test_register_then_sign_in_and_fido2_server_agrees(alg: int) -> None:
     options = registration_options(challenge=challenge, user_handle=HANDLE)
     options["pubKeyCredParams"] = [{"type": "public-key", "alg": alg}]
     response = kiosk.register(options)
-    credential = verify_registration(RP, parse_registration(response), challenge=challenge, now=NOW)
+    credential = verify_registration(
+        RP, parse_registration(response), challenge=challenge, policy=SOFTWARE_KEYS_ALLOWED, now=NOW
+    )
     assert credential.public_key.algorithm == alg
     assert credential.aaguid == str(uuid.UUID(bytes=kiosk.device.authenticator.aaguid))
     assert credential.sign_count == 0
@@ -313,7 +316,13 @@ def test_malformed_registrations_do_not_verify(kiosk: Kiosk) -> None:
 
     def refused(response: dict[str, Any]) -> Exception:
         with pytest.raises((MalformedResponse, CeremonyRejected)) as caught:
-            verify_registration(RP, parse_registration(response), challenge=challenge, now=NOW)
+            verify_registration(
+                RP,
+                parse_registration(response),
+                challenge=challenge,
+                policy=SOFTWARE_KEYS_ALLOWED,
+                now=NOW,
+            )
         return caught.value
 
     attestation = unb64(good["response"]["attestationObject"])
@@ -344,7 +353,13 @@ def test_registration_without_user_verification_is_refused() -> None:
     made = client.make_credential(PublicKeyCredentialCreationOptions.from_dict(options))
     response = json.loads(json.dumps(dict(made)))
     with pytest.raises(CeremonyRejected) as refused:
-        verify_registration(RP, parse_registration(response), challenge=challenge, now=NOW)
+        verify_registration(
+            RP,
+            parse_registration(response),
+            challenge=challenge,
+            policy=SOFTWARE_KEYS_ALLOWED,
+            now=NOW,
+        )
     assert refused.value.reason == "user_not_verified"
 
 
@@ -359,7 +374,7 @@ def test_trusted_roots_accept_this_keys_attestation_only(tmp_path: Any) -> None:
     root = kiosk.device.authenticator.attestation_root_certificate
     pem = tmp_path / "root.pem"
     pem.write_bytes(x509.load_der_x509_certificate(root).public_bytes(Encoding.PEM))
-    policy = AttestationPolicy.load([], [pem])
+    policy = AttestationPolicy.load([], [pem], allow_software_keys=True)
     assert policy.conveyance == "direct"
     challenge = new_challenge()
     response = kiosk.register(registration_options(challenge=challenge, policy=policy))
@@ -393,7 +408,10 @@ def test_trusted_roots_accept_this_keys_attestation_only(tmp_path: Any) -> None:
 @pytest.mark.parametrize("mode", [AttestationMode.NONE, AttestationMode.SELF])
 def test_roots_refuse_unattested_keys(mode: AttestationMode) -> None:
     kiosk = Kiosk(_pinned(VirtualAuthenticator(Ctap2Authenticator(attestation=mode))))
-    policy = AttestationPolicy(roots=(kiosk.device.authenticator.attestation_root_certificate,))
+    policy = AttestationPolicy(
+        roots=(kiosk.device.authenticator.attestation_root_certificate,),
+        allow_software_keys=True,
+    )
     challenge = new_challenge()
     response = kiosk.register(registration_options(challenge=challenge, policy=policy))
     with pytest.raises(CeremonyRejected) as refused:
@@ -404,7 +422,9 @@ def test_roots_refuse_unattested_keys(mode: AttestationMode) -> None:
     # Without roots the same key is welcome.
     challenge = new_challenge()
     response = kiosk.register(registration_options(challenge=challenge, user_handle=b"other"))
-    verify_registration(RP, parse_registration(response), challenge=challenge, now=NOW)
+    verify_registration(
+        RP, parse_registration(response), challenge=challenge, policy=SOFTWARE_KEYS_ALLOWED, now=NOW
+    )
 
 
 def test_tampered_packed_attestation_is_refused_even_without_roots(kiosk: Kiosk) -> None:
@@ -416,7 +436,9 @@ def test_tampered_packed_attestation_is_refused_even_without_roots(kiosk: Kiosk)
     statement["attStmt"]["sig"] = flip_bit(statement["attStmt"]["sig"], 10)
     bad = with_response(good, attestationObject=cbor.encode(statement))
     with pytest.raises(CeremonyRejected) as refused:
-        verify_registration(RP, parse_registration(bad), challenge=challenge, now=NOW)
+        verify_registration(
+            RP, parse_registration(bad), challenge=challenge, policy=SOFTWARE_KEYS_ALLOWED, now=NOW
+        )
     assert refused.value.reason == "attestation_refused"
 
 

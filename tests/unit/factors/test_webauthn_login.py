@@ -11,6 +11,7 @@ import pytest
 
 from tests.unit.factors.webauthn_keys import (
     RP,
+    SOFTWARE_KEYS_ALLOWED,
     Kiosk,
     registration_options,
     resigned,
@@ -113,10 +114,18 @@ def login(clock: FrozenClock) -> WebAuthnLogin:
     return WebAuthnLogin(RP, clock=clock)
 
 
-def enroll(store: MemoryStore, kiosk: Kiosk, *, enabled: bool = True) -> WebAuthnCredential:
+def enroll(
+    store: MemoryStore, kiosk: Kiosk, *, enabled: bool = True, assurance: str | None = None
+) -> WebAuthnCredential:
     challenge = b"c" * 32
     response = kiosk.register(registration_options(challenge=challenge, user_handle=HANDLE))
-    new = verify_registration(RP, parse_registration(response), challenge=challenge, now=0)
+    new = verify_registration(
+        RP,
+        parse_registration(response),
+        challenge=challenge,
+        policy=SOFTWARE_KEYS_ALLOWED,
+        now=0,
+    )
     credential = WebAuthnCredential(
         id=len(store.credentials) + 1,
         credential_id=new.credential_id,
@@ -129,6 +138,7 @@ def enroll(store: MemoryStore, kiosk: Kiosk, *, enabled: bool = True) -> WebAuth
         state="active",
         uv_method="pin",
         label="key",
+        assurance=assurance or new.assurance,
     )
     store.credentials[new.credential_id] = credential
     return credential
@@ -154,7 +164,10 @@ def test_a_login_consumes_its_handle_and_moves_the_counter(
     outcome = login.finish(store, handle, assertion)
     assert outcome.accepted
     assert outcome.describe() == "Signed in."
-    assert outcome.amr == ("hwk", "pin", "mfa")
+    # The software key: a software-secured key, phishing-resistant but not hardware.
+    assert credential.assurance == "software"
+    assert outcome.amr == ("swk", "pin", "mfa")
+    assert outcome.acr == "phr"
     assert outcome.credential is not None
     assert outcome.credential.user.username == "alice"
     assert store.credentials[credential.credential_id].sign_count == 1
@@ -163,6 +176,25 @@ def test_a_login_consumes_its_handle_and_moves_the_counter(
     again = login.finish(store, handle, assertion)
     assert again.status == "unknown_handle"
     assert "already used" in again.describe()
+
+
+@pytest.mark.parametrize(
+    ("assurance", "amr", "acr"),
+    [
+        ("attested", ("hwk", "pin", "mfa"), "phrh"),
+        ("vouched", ("hwk", "pin", "mfa"), "phrh"),
+        ("unverified", ("swk", "pin", "mfa"), "phr"),
+        ("software", ("swk", "pin", "mfa"), "phr"),
+    ],
+)
+def test_only_verified_or_vouched_hardware_is_stamped_hwk_phrh(
+    login: WebAuthnLogin, store: MemoryStore, assurance: str, amr: tuple[str, ...], acr: str
+) -> None:
+    kiosk = Kiosk()
+    enroll(store, kiosk, assurance=assurance)
+    outcome = login.finish(store, *attempt(login, store, kiosk))
+    assert outcome.accepted
+    assert (outcome.amr, outcome.acr) == (amr, acr)
 
 
 def test_an_expired_challenge_is_refused(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.unit.factors.test_webauthn_login import MemoryStore
-from tests.unit.factors.webauthn_keys import RP, Kiosk, resigned
+from tests.unit.factors.webauthn_keys import RP, SOFTWARE_KEYS_ALLOWED, Kiosk, resigned
 from tokenstile.clock import FrozenClock
 from tokenstile.errors import NotFound
 from tokenstile.factors.webauthn import b64url, parse_assertion
@@ -181,7 +181,12 @@ def tx() -> MemoryTx:
 
 @pytest.fixture
 def service(tx: MemoryTx) -> WebAuthnService:
-    return WebAuthnService(MemoryTransactions(tx), rp=RP, clock=FrozenClock(1_800_000_000.0))
+    return WebAuthnService(
+        MemoryTransactions(tx),
+        rp=RP,
+        clock=FrozenClock(1_800_000_000.0),
+        policy=SOFTWARE_KEYS_ALLOWED,
+    )
 
 
 def enroll(service: WebAuthnService, kiosk: Kiosk) -> bytes:

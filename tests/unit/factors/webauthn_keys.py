@@ -14,10 +14,12 @@ from tests.unit.virtual.ceremony import PIN, new_key
 from tokenstile.devices.fido2_client import PinPrompt, SecurityKeyClient
 from tokenstile.factors.webauthn import RelyingParty, b64url, relying_party_for
 from tokenstile.factors.webauthn_login import WebAuthnLogin
-from tokenstile.factors.webauthn_registration import creation_options
+from tokenstile.factors.webauthn_registration import AttestationPolicy, creation_options
 from tokenstile.virtual import VirtualAuthenticator
 
 ISSUER = "https://auth.example"
+# The policy of a deployment that enrolls the project's software key (the tests' key).
+SOFTWARE_KEYS_ALLOWED = AttestationPolicy(allow_software_keys=True)
 RP: RelyingParty = relying_party_for(ISSUER)
 ORIGIN = "https://auth.example"
 

@@ -132,8 +132,9 @@ def test_a_security_key_signs_in_without_a_username(
     assert set(body) >= {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
     access = claims(body["access_token"])
     assert access["sub"] == "alice"
-    assert access["amr"] == ["hwk", "pin", "mfa"]
-    assert access["acr"] == "phrh"
+    # The test key is the software key (allowed here): a software-secured key (issue 16).
+    assert access["amr"] == ["swk", "pin", "mfa"]
+    assert access["acr"] == "phr"
     row = credential_row(deployment)
     assert row.sign_count == 1
     session = events(deployment, "login")[-1]
@@ -152,7 +153,7 @@ def test_a_security_key_signs_in_without_a_username(
         },
     )
     assert refreshed.status_code == 200
-    assert claims(refreshed.json()["access_token"])["amr"] == ["hwk", "pin", "mfa"]
+    assert claims(refreshed.json()["access_token"])["amr"] == ["swk", "pin", "mfa"]
 
 
 def test_a_key_enrolled_without_knowing_its_verification_gets_no_pin_amr(
@@ -168,7 +169,7 @@ def test_a_key_enrolled_without_knowing_its_verification_gets_no_pin_amr(
     )
     assert done.json()["uv_method"] == "unknown"
     handle, credential = sign(http, kiosk)
-    assert claims(login(http, handle, credential).json()["access_token"])["amr"] == ["hwk", "mfa"]
+    assert claims(login(http, handle, credential).json()["access_token"])["amr"] == ["swk", "mfa"]
 
 
 def test_options_take_no_body_or_an_empty_object(http: TestClient) -> None:
