@@ -11,9 +11,12 @@ credentials are excluded, so the same key is not enrolled twice.
 public key (ES256 on P-256 or Ed25519, a valid point), the ``credProps`` answer when
 the client gives one, and the attestation under :class:`AttestationPolicy`:
 
-- no roots: ``none`` is accepted; a ``packed`` statement is verified (its signature, and
-  its certificate's form) but not trusted; other formats are taken as they come;
-- roots: only ``packed`` with an ``x5c`` chain to one of the roots, valid now.
+- every statement is verified by python-fido2's class for its format
+  (``fido2.attestation``: ``packed``, ``tpm``, ``android-safetynet``, ``apple``,
+  ``fido-u2f``, ``none``), trusted or not; any other format is refused;
+- no roots: a verified statement is accepted but not trusted;
+- roots: only a statement whose certificate chain (``x5c``) leads to one of the roots,
+  each certificate valid now.
 
 What the attestation earned is the credential's :data:`Assurance`: ``attested`` (a
 certificate chain to a configured hardware root, valid now) is the only one a
@@ -36,8 +39,13 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
-from fido2.attestation.base import InvalidAttestation, verify_x509_chain
-from fido2.attestation.packed import PackedAttestation
+from fido2.attestation.base import (
+    Attestation,
+    AttestationType,
+    InvalidAttestation,
+    UnsupportedType,
+    verify_x509_chain,
+)
 from fido2.webauthn import AuthenticatorData as Fido2AuthenticatorData
 
 from tokenstile.config import AAGUIDS_WITHOUT_ROOTS
@@ -68,6 +76,10 @@ from tokenstile.factors.webauthn import (
 
 MAX_ATTESTATION_BYTES = 32 * 1024
 TRANSPORTS = ("usb", "nfc", "ble", "hybrid", "internal", "smart-card")
+# The attestation formats python-fido2 verifies (``fido2.attestation``; WebAuthn Level 3
+# section 8). Android key attestation (``android-key``) is not among them in python-fido2
+# 2.2, so such a statement is refused as an unknown format.
+ATTESTATION_FORMATS = ("packed", "tpm", "android-safetynet", "apple", "fido-u2f", "none")
 _DER = Encoding.DER
 
 Assurance = Literal["attested", "vouched", "unverified", "software"]
@@ -312,34 +324,36 @@ def _check_attestation(
     now: float,
 ) -> tuple[bool, bool]:
     """Whether the attestation chains to a trusted root (only checked with roots), and
-    whether its certificate says the key is software."""
-    if fmt == "none":
-        if att_stmt:
-            raise MalformedResponse("A 'none' attestation carries a statement.")
-        if policy.roots:
-            raise CeremonyRejected("attestation_refused")
-        return False, False
-    if fmt != "packed":
-        if policy.roots:
-            raise CeremonyRejected(
-                "attestation_refused", f"The attestation format {fmt!r} cannot be verified here."
-            )
-        return False, False
+    whether its certificate says the key is software.
+
+    Every statement is verified by python-fido2's class for its format, trusted or not;
+    a format it does not know is refused (nothing is enrolled)."""
+    if fmt == "none" and att_stmt:
+        raise MalformedResponse("A 'none' attestation carries a statement.")
     try:
-        result = PackedAttestation().verify(
+        result = Attestation.for_type(fmt)().verify(
             att_stmt, Fido2AuthenticatorData(raw_auth), client_data_hash
         )
-    except (InvalidAttestation, NotImplementedError, TypeError) as exc:
+    except UnsupportedType as exc:
         raise CeremonyRejected(
-            "attestation_refused", "The key's packed attestation does not verify."
+            "attestation_refused",
+            f"The key's attestation format {fmt[:40]!r} is not one this service knows "
+            f"({', '.join(ATTESTATION_FORMATS)}): nothing was enrolled.",
         ) from exc
-    software = bool(result.trust_path) and says_software(result.trust_path[0])
+    except (InvalidAttestation, NotImplementedError, TypeError, ValueError) as exc:
+        raise CeremonyRejected(
+            "attestation_refused", f"The key's {fmt} attestation does not verify."
+        ) from exc
+    trust_path = list(result.trust_path)
+    software = bool(trust_path) and says_software(trust_path[0])
     if not policy.roots:
         return False, software
-    if not result.trust_path:
+    if result.attestation_type is AttestationType.NONE:
+        raise CeremonyRejected("attestation_refused")
+    if not trust_path:
         raise CeremonyRejected("attestation_refused", "The key attested itself (no certificate).")
     at = datetime.datetime.fromtimestamp(now, datetime.UTC)
-    for der in result.trust_path:
+    for der in trust_path:
         cert = x509.load_der_x509_certificate(der)
         if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
             raise CeremonyRejected(
@@ -347,7 +361,7 @@ def _check_attestation(
             )
     for root in policy.roots:
         try:
-            verify_x509_chain([*result.trust_path, root])
+            verify_x509_chain([*trust_path, root])
         except InvalidAttestation:
             continue
         return True, software
