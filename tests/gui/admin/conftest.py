@@ -73,10 +73,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         kek_file=folder / "kek.key",
         port=port,
         issuer=f"http://127.0.0.1:{port}",
+        webauthn_allow_software_keys=True,  # the console enrolls the software key
     )
     deployment = Deployment(settings)
     deployment.init()
-    server = start_server(settings, folder / "server.log")
+    server = start_server(
+        settings, folder / "server.log", {"TOKENSTILE_WEBAUTHN_ALLOW_SOFTWARE_KEYS": "true"}
+    )
     try:
         yield Service(server=server, settings=settings, deployment=deployment)
     finally:
