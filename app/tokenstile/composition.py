@@ -149,6 +149,7 @@ class Services:
         )
 
     def _webauthn_service(self) -> WebAuthnService:
+        from tokenstile.factors.webauthn_metadata import read_root
         from tokenstile.factors.webauthn_registration import AttestationPolicy
         from tokenstile.factors.webauthn_service import WebAuthnService
         from tokenstile.store.webauthn_repository import SqlWebAuthnStore
@@ -163,6 +164,7 @@ class Services:
                 s.webauthn_attestation_roots,
                 allow_software_keys=s.webauthn_allow_software_keys,
             ),
+            mds_root=read_root(s.webauthn_mds_root) if s.webauthn_mds_root else None,
         )
 
 

@@ -32,7 +32,8 @@ AAGUIDS_WITHOUT_ROOTS = (
     "webauthn_aaguids is set but webauthn_attestation_roots is not: an AAGUID is only "
     "the key's own claim, which counts only when its attestation chains to a trusted "
     "root. Add the manufacturers' attestation roots (PEM files) to "
-    "webauthn_attestation_roots, or remove webauthn_aaguids."
+    "webauthn_attestation_roots (or the FIDO MDS root to webauthn_mds_root), or remove "
+    "webauthn_aaguids."
 )
 
 
@@ -141,12 +142,16 @@ class Settings(BaseSettings):
 
     # Trust in the hardware itself, FIDO2 (issue 16): whether keys that say they are
     # software (the project's virtual key) may be enrolled at all (they never sign in as
-    # a hardware key); an AAGUID allow-list without attestation roots is refused below.
+    # a hardware key); the FIDO Metadata Service root (PEM) that signs the metadata BLOBs
+    # `manage fido2 metadata load` takes; an AAGUID allow-list with neither attestation
+    # roots nor that root is refused below.
     webauthn_allow_software_keys: bool = False
+    webauthn_mds_root: Path | None = None
 
     @model_validator(mode="after")
     def _aaguids_need_roots(self) -> Settings:
-        if self.webauthn_aaguids and not self.webauthn_attestation_roots:
+        verifiable = self.webauthn_attestation_roots or self.webauthn_mds_root is not None
+        if self.webauthn_aaguids and not verifiable:
             raise ValueError(AAGUIDS_WITHOUT_ROOTS)
         return self
 

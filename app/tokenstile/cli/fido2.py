@@ -6,6 +6,7 @@
     tokenstile virtual-key serve-nfc PATH [--reader 0|1]
     tokenstile manage --db URL fido2 enroll USERNAME --device virtual:PATH|usb|nfc
                                     [--pin PIN] [--label TEXT] [--vouch]
+    tokenstile manage --db URL fido2 metadata load FILE
     tokenstile manage --db URL fido2 list [USERNAME]
     tokenstile manage --db URL fido2 revoke CREDENTIAL_ID
     tokenstile manage --db URL fido2 unsuspend CREDENTIAL_ID
@@ -62,6 +63,10 @@ def add_fido2_commands(actions: argparse._SubParsersAction[argparse.ArgumentPars
         help="vouch that the key is hardware although no configured attestation root "
         "verified it (audited): its logins then get amr hwk and acr phrh",
     )
+    metadata = fido2.add_parser("metadata", help="FIDO Metadata Service (MDS3) BLOBs")
+    metadata.add_subparsers(dest="metadata_action", required=True, metavar="ACTION").add_parser(
+        "load", help="verify a metadata BLOB to webauthn_mds_root and use it at enrollment"
+    ).add_argument("file", type=Path, metavar="FILE")
     listing = fido2.add_parser("list", help="list credentials (all, or one person's)")
     listing.add_argument("username", nargs="?")
     fido2.add_parser("revoke", help="revoke a credential for good").add_argument(
@@ -143,7 +148,17 @@ def run_fido2_command(args: argparse.Namespace, deployment: Deployment) -> int:
     action = args.fido2_action
     if action == "enroll":
         return _enroll(args, repository)
-    if action == "list":
+    if action == "metadata":
+        try:
+            blob = args.file.read_bytes()
+        except OSError as exc:
+            raise TokenstileError(f"Cannot read {args.file}: {exc.strerror}.") from exc
+        payload = repository.load_metadata(blob, by=ACTOR, origin=ACTOR)
+        print(
+            f"Loaded FIDO metadata BLOB number {payload.no} ({len(payload.entries)} entries, "
+            f"next update {payload.next_update.isoformat()})."
+        )
+    elif action == "list":
         _print_credentials(repository.credentials(args.username))
     elif action == "revoke":
         done = repository.revoke(parse_credential_id(args.credential_id), by=ACTOR, origin=ACTOR)

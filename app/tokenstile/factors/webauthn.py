@@ -89,6 +89,7 @@ RejectReason = Literal[
     "attestation_refused",
     "aaguid_not_allowed",
     "software_key",
+    "authenticator_status",
 ]
 
 # What a person reads for each refusal (on the wire and in the CLI).
@@ -108,6 +109,8 @@ REJECTIONS: dict[str, str] = {
     "not_discoverable": "The key made a credential it does not keep (not discoverable).",
     "attestation_refused": "The key's attestation is not from a trusted manufacturer.",
     "aaguid_not_allowed": "This model of security key is not allowed here.",
+    "authenticator_status": "The FIDO metadata marks this model of security key as "
+    "revoked or compromised: it is not enrolled.",
     "software_key": "This is a software key, not a hardware security key: this service "
     "does not enroll software keys (webauthn_allow_software_keys).",
 }

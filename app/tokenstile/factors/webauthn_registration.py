@@ -41,11 +41,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from fido2.attestation.base import (
     Attestation,
+    AttestationResult,
     AttestationType,
     InvalidAttestation,
     UnsupportedType,
     verify_x509_chain,
 )
+from fido2.mds3 import MetadataBlobPayload
 from fido2.webauthn import AuthenticatorData as Fido2AuthenticatorData
 
 from tokenstile.config import AAGUIDS_WITHOUT_ROOTS
@@ -57,6 +59,7 @@ from tokenstile.factors.webauthn import (
     FLAG_ED,
     MAX_CLIENT_DATA_BYTES,
     MAX_CREDENTIAL_ID_BYTES,
+    REJECTIONS,
     TYPE_CREATE,
     CeremonyRejected,
     CredentialPublicKey,
@@ -73,6 +76,7 @@ from tokenstile.factors.webauthn import (
     parse_credential_envelope,
     public_key_from_cose,
 )
+from tokenstile.factors.webauthn_metadata import model_metadata
 
 MAX_ATTESTATION_BYTES = 32 * 1024
 TRANSPORTS = ("usb", "nfc", "ble", "hybrid", "internal", "smart-card")
@@ -242,9 +246,13 @@ def verify_registration(
     *,
     challenge: bytes,
     policy: AttestationPolicy | None = None,
+    metadata: MetadataBlobPayload | None = None,
     now: float,
 ) -> NewCredential:
-    """Check a registration; ``CeremonyRejected``/``MalformedResponse`` when refused."""
+    """Check a registration; ``CeremonyRejected``/``MalformedResponse`` when refused.
+
+    ``metadata``: the loaded FIDO MDS3 payload; the key's model is refused when its
+    status is revoked or compromised, and its attestation roots count as trusted."""
     policy = policy or AttestationPolicy()
     client_data = parse_client_data(registration.client_data_raw)
     statement = cbor_decode_all(registration.attestation_object, "attestationObject")
@@ -273,12 +281,20 @@ def verify_registration(
     aaguid_text = str(uuid.UUID(bytes=aaguid))
     if policy.aaguids and aaguid_text not in policy.aaguids:
         raise CeremonyRejected("aaguid_not_allowed")
+    model = model_metadata(metadata, aaguid_text) if metadata is not None else None
+    if model is not None and model.refused:
+        raise CeremonyRejected(
+            "authenticator_status",
+            f"The FIDO metadata marks this model ({model.description or aaguid_text}) "
+            f"{model.status}: it is not enrolled.",
+        )
     trusted, software = _check_attestation(
         fmt,
         att_stmt=att_stmt,
         raw_auth=raw_auth,
         client_data_hash=client_data.hash,
         policy=policy,
+        model_roots=model.roots if model is not None else (),
         now=now,
     )
     if software and not policy.allow_software_keys:
@@ -321,6 +337,7 @@ def _check_attestation(
     raw_auth: bytes,
     client_data_hash: bytes,
     policy: AttestationPolicy,
+    model_roots: tuple[bytes, ...] = (),
     now: float,
 ) -> tuple[bool, bool]:
     """Whether the attestation chains to a trusted root (only checked with roots), and
@@ -346,26 +363,42 @@ def _check_attestation(
         ) from exc
     trust_path = list(result.trust_path)
     software = bool(trust_path) and says_software(trust_path[0])
-    if not policy.roots:
-        return False, software
-    if result.attestation_type is AttestationType.NONE:
-        raise CeremonyRejected("attestation_refused")
-    if not trust_path:
-        raise CeremonyRejected("attestation_refused", "The key attested itself (no certificate).")
+    roots = (*policy.roots, *model_roots)
     at = datetime.datetime.fromtimestamp(now, datetime.UTC)
-    for der in trust_path:
-        cert = x509.load_der_x509_certificate(der)
-        if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-            raise CeremonyRejected(
-                "attestation_refused", "The key's attestation certificate is not valid now."
-            )
-    for root in policy.roots:
+    trusted = bool(roots) and _chains(trust_path, roots, at)
+    # Configured roots make trust required; the metadata's alone only make it possible.
+    if policy.roots and not trusted:
+        raise CeremonyRejected("attestation_refused", _untrusted(result, trust_path, at))
+    return trusted, software
+
+
+def _valid_at(der: bytes, at: datetime.datetime) -> bool:
+    cert = x509.load_der_x509_certificate(der)
+    return cert.not_valid_before_utc <= at <= cert.not_valid_after_utc
+
+
+def _chains(trust_path: list[bytes], roots: tuple[bytes, ...], at: datetime.datetime) -> bool:
+    """Whether the attestation certificates, each valid at ``at``, chain to a root."""
+    if not trust_path or not all(_valid_at(der, at) for der in trust_path):
+        return False
+    for root in roots:
         try:
             verify_x509_chain([*trust_path, root])
         except InvalidAttestation:
             continue
-        return True, software
-    raise CeremonyRejected("attestation_refused")
+        return True
+    return False
+
+
+def _untrusted(result: AttestationResult, trust_path: list[bytes], at: datetime.datetime) -> str:
+    """Why an attestation is not trusted, in a sentence."""
+    if result.attestation_type is AttestationType.NONE or (
+        trust_path and all(_valid_at(der, at) for der in trust_path)
+    ):
+        return REJECTIONS["attestation_refused"]
+    if not trust_path:
+        return "The key attested itself (no certificate)."
+    return "The key's attestation certificate is not valid now."
 
 
 def says_software(certificate: bytes) -> bool:

@@ -17,8 +17,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fido2.mds3 import MetadataBlobPayload
+
 from tokenstile.clock import Clock
-from tokenstile.errors import NotFound, StoreError
+from tokenstile.errors import ConfigError, NotFound, StoreError
 from tokenstile.factors.webauthn import (
     ALGORITHM_NAMES,
     MAX_CREDENTIAL_ID_BYTES,
@@ -41,6 +43,7 @@ from tokenstile.factors.webauthn_login import (
     new_challenge,
     new_handle,
 )
+from tokenstile.factors.webauthn_metadata import check_newer, parse_metadata
 from tokenstile.factors.webauthn_registration import (
     Assurance,
     AttestationPolicy,
@@ -202,6 +205,14 @@ class WebAuthnTx(WebAuthnStore, Protocol):
         """``state = to WHERE state IN frm``; True if this call changed it."""
         ...
 
+    def metadata_blob(self) -> tuple[int, bytes] | None:
+        """The loaded FIDO metadata BLOB with the highest ``no``, and that number."""
+        ...
+
+    def add_metadata(
+        self, *, no: int, next_update: str, entries: int, blob: bytes, at: float, by: str
+    ) -> None: ...
+
 
 class WebAuthnTransactions(Protocol):
     def write(self) -> AbstractContextManager[WebAuthnTx]:
@@ -224,11 +235,13 @@ class WebAuthnService:
         rp: RelyingParty,
         clock: Clock,
         policy: AttestationPolicy | None = None,
+        mds_root: bytes | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self.rp = rp
         self.policy = policy or AttestationPolicy()
+        self.mds_root = mds_root  # the FIDO MDS root (DER) that signs metadata BLOBs
         self.flow = WebAuthnLogin(rp, clock=clock)
 
     # -- login -------------------------------------------------------------------------------
@@ -419,7 +432,12 @@ class WebAuthnService:
             return refusal
         try:
             new = verify_registration(
-                self.rp, registration, challenge=taken.challenge, policy=self.policy, now=now
+                self.rp,
+                registration,
+                challenge=taken.challenge,
+                policy=self.policy,
+                metadata=self._metadata(tx),
+                now=now,
             )
         except CeremonyRejected as exc:
             self._audit_enroll_failure(tx, user, exc.reason, origin=origin, by=by, at=now)
@@ -483,6 +501,57 @@ class WebAuthnService:
             ),
             at=at,
         )
+
+    # -- FIDO metadata (MDS3) ---------------------------------------------------------------
+
+    def _metadata(self, tx: WebAuthnTx) -> MetadataBlobPayload | None:
+        """The loaded BLOB, verified again (the database is not its signer)."""
+        if self.mds_root is None:
+            return None
+        loaded = tx.metadata_blob()
+        return parse_metadata(loaded[1], self.mds_root) if loaded is not None else None
+
+    def load_metadata(
+        self, blob: bytes, *, by: str, origin: str | None = None
+    ) -> MetadataBlobPayload:
+        """Verify a BLOB to the MDS root and keep it, if it is newer than the loaded one;
+        ``MetadataRefused`` (nothing changed) otherwise."""
+        if self.mds_root is None:
+            raise ConfigError(
+                "Set webauthn_mds_root to the PEM file of the FIDO MDS root certificate "
+                "before loading metadata."
+            )
+        payload = parse_metadata(blob, self.mds_root)
+        now = self._clock.now()
+        with self._store.write() as tx:
+            loaded = tx.metadata_blob()
+            check_newer(payload, loaded[0] if loaded is not None else None)
+            next_update = payload.next_update.isoformat()
+            detail = {
+                "no": payload.no,
+                "next_update": next_update,
+                "entries": len(payload.entries),
+                "by": by,
+            }
+            tx.add_metadata(
+                no=payload.no,
+                next_update=next_update,
+                entries=len(payload.entries),
+                blob=blob.strip(),
+                at=now,
+                by=clip(by),
+            )
+            tx.audit(
+                AuditEvent(
+                    "fido2_metadata_loaded",
+                    "info",
+                    factor=FIDO2_FACTOR,
+                    origin=origin,
+                    detail=detail,
+                ),
+                at=now,
+            )
+        return payload
 
     # -- administration ---------------------------------------------------------------------
 

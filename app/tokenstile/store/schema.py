@@ -357,6 +357,19 @@ webauthn_credentials = Table(
     Index("ix_webauthn_credentials_user_id", "user_id"),
 )
 
+# FIDO Metadata Service (MDS3) BLOBs, verified before they are stored (revision 0010);
+# the highest ``no`` is the one enrollment reads.
+fido_metadata = Table(
+    "fido_metadata",
+    metadata,
+    Column("no", Integer, primary_key=True, autoincrement=False),
+    Column("next_update", String(10), nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("blob", Text, nullable=False),
+    Column("loaded_at", Double, nullable=False),
+    Column("loaded_by", String(256), nullable=False),
+)
+
 # Open WebAuthn challenges (login and registration), under the SHA-256 of their opaque
 # handle so any replica can complete a ceremony another began. Taken by one
 # ``DELETE ... RETURNING``: single use even when two requests race. ``context`` (JSON)

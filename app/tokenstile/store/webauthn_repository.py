@@ -90,6 +90,9 @@ _SUSPEND = (
     .where(_w.c.id == bindparam("wid"), _w.c.state == "active")
     .values(state="suspended", state_reason=bindparam("why"), state_changed_at=bindparam("at"))
 )
+_LATEST_METADATA = select(t.fido_metadata.c.no, t.fido_metadata.c.blob).order_by(
+    t.fido_metadata.c.no.desc()
+)
 _STATE = select(_w.c.state, _w.c.sign_count).where(_w.c.id == bindparam("wid"))
 _INFO = select(*_w.c, _u.c.username).select_from(_w.join(_u, _u.c.id == _w.c.user_id))
 
@@ -290,6 +293,30 @@ class SqlWebAuthnTx:
             .values(state=to, state_reason=reason, state_changed_at=at)
         )
         return bool(done.rowcount == 1)
+
+    # FIDO metadata (MDS3)
+
+    def metadata_blob(self) -> tuple[int, bytes] | None:
+        row = self._conn.execute(_LATEST_METADATA.limit(1)).first()
+        return (int(row.no), row.blob.encode("ascii")) if row is not None else None
+
+    def add_metadata(
+        self, *, no: int, next_update: str, entries: int, blob: bytes, at: float, by: str
+    ) -> None:
+        try:
+            self._conn.execute(
+                insert(t.fido_metadata),
+                {
+                    "no": no,
+                    "next_update": next_update,
+                    "entries": entries,
+                    "blob": blob.decode("ascii"),
+                    "loaded_at": at,
+                    "loaded_by": by,
+                },
+            )
+        except IntegrityError as exc:  # loaded by a concurrent request
+            raise WebAuthnConflict(f"The metadata BLOB number {no} is already loaded.") from exc
 
 
 class SqlWebAuthnStore:
