@@ -106,10 +106,12 @@ class AttestationPolicy:
     aaguids: frozenset[str] = frozenset()
     roots: tuple[bytes, ...] = ()
     allow_software_keys: bool = False
+    uses_metadata: bool = False  # FIDO metadata is loaded: its roots can be chained to
 
     @property
     def conveyance(self) -> str:
-        return "direct" if self.aaguids or self.roots else "none"
+        wanted = self.aaguids or self.roots or self.uses_metadata
+        return "direct" if wanted else "none"
 
     @classmethod
     def load(

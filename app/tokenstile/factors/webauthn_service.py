@@ -240,7 +240,9 @@ class WebAuthnService:
         self._store = store
         self._clock = clock
         self.rp = rp
-        self.policy = policy or AttestationPolicy()
+        self.policy = dataclasses.replace(
+            policy or AttestationPolicy(), uses_metadata=mds_root is not None
+        )
         self.mds_root = mds_root  # the FIDO MDS root (DER) that signs metadata BLOBs
         self.flow = WebAuthnLogin(rp, clock=clock)
 

@@ -11,6 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.adversarial.test_fido2_metadata import MdsStandIn, entry
+from tests.unit.factors.test_webauthn_service import MemoryTransactions, MemoryTx
+from tests.unit.factors.webauthn_keys import RP
+from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
 from tokenstile.errors import ConfigError
 from tokenstile.factors.webauthn_metadata import (
@@ -20,6 +23,7 @@ from tokenstile.factors.webauthn_metadata import (
     parse_metadata,
     read_root,
 )
+from tokenstile.factors.webauthn_service import WebAuthnService
 
 
 def _root_der(mds: MdsStandIn) -> bytes:
@@ -87,3 +91,15 @@ def test_the_mds_root_setting(tmp_path: Path) -> None:
         webauthn_mds_root=mds.root_pem,
     )
     assert settings.webauthn_mds_root == mds.root_pem
+
+
+def test_with_an_mds_root_keys_are_asked_for_their_attestation() -> None:
+    def conveyance(mds_root: bytes | None) -> str:
+        service = WebAuthnService(
+            MemoryTransactions(MemoryTx()), rp=RP, clock=FrozenClock(0.0), mds_root=mds_root
+        )
+        options = service.begin_registration("alice", label="key", by="test")
+        return str(options.public_key["attestation"])
+
+    assert conveyance(None) == "none"
+    assert conveyance(b"an MDS root") == "direct"
