@@ -117,7 +117,8 @@ The whole tree, every class with the module (under ``tokenstile``) that defines 
     ├── WebAuthnError                  factors.webauthn          webauthn_error
     │   ├── MalformedResponse          factors.webauthn          webauthn_malformed
     │   ├── ChallengeRefused           factors.webauthn          webauthn_challenge
-    │   └── CeremonyRejected           factors.webauthn          webauthn_rejected
+    │   ├── CeremonyRejected           factors.webauthn          webauthn_rejected
+    │   └── MetadataRefused            factors.webauthn_metadata fido2_metadata_refused
     ├── NotAdmin                       kiosk.admin.session       not_admin
     ├── SessionEnded                   kiosk.admin.session       session_ended
     ├── TaskCancelled                  kiosk.admin.session       task_cancelled

@@ -24,7 +24,8 @@ from fido2.mds3 import AuthenticatorStatus, MetadataBlobPayload, MetadataBlobPay
 from fido2.mds3 import parse_blob as _parse_blob
 from fido2.webauthn import Aaguid
 
-from tokenstile.errors import ConfigError, TokenstileError
+from tokenstile.errors import ConfigError
+from tokenstile.factors.webauthn import WebAuthnError
 
 MAX_BLOB_BYTES = 64 * 1024 * 1024
 REFUSED_STATUSES: frozenset[str] = frozenset(
@@ -38,7 +39,7 @@ REFUSED_STATUSES: frozenset[str] = frozenset(
 )
 
 
-class MetadataRefused(TokenstileError):
+class MetadataRefused(WebAuthnError):
     """A BLOB that does not verify, does not parse, or is not newer than the loaded one."""
 
     code = "fido2_metadata_refused"
