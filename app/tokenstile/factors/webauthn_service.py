@@ -5,7 +5,12 @@ over ``TokenStore``: the store (``store.webauthn_repository``) opens a ``WebAuth
 and answers its questions in SQL; every rule lives here. The use cases: login options,
 the login itself (with the ``fido2_credential_suspended`` alert of a counter regression
 and the end of every session the suspect key opened), registration begin and complete
-for a named person, listing, revocation and unsuspension.
+for a named person, listing, revocation and unsuspension, and loading FIDO metadata.
+
+Over 600 lines: one service over one transaction port, its records and that port's
+protocol; the use cases share the audit and state helpers, so they stay together (the
+rules themselves live in ``webauthn_login``, ``webauthn_registration`` and
+``webauthn_metadata``).
 """
 
 from __future__ import annotations
