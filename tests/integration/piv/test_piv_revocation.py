@@ -50,9 +50,9 @@ from tokenstile.factors.piv import fingerprint
 from tokenstile.factors.piv_config import PivSettings
 from tokenstile.factors.piv_revocation import CertificateRevoked
 from tokenstile.factors.piv_service import PivService
+from tokenstile.protocol.jose import b64url_decode, b64url_encode
 from tokenstile.protocol.piv_message import service_origin
 from tokenstile.store.piv_repository import SqlPivStorage
-from tokenstile.tokens.jose import b64url_decode, b64url_encode
 
 
 @dataclass
