@@ -130,6 +130,18 @@ class Settings(BaseSettings):
     piv_revocation_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     piv_ca_crl_hours: int = Field(default=24, ge=1, le=24 * 31)
 
+    # PIV key attestation (issue 16, piv-attestation): the attestation roots (PEM files,
+    # e.g. Yubico's PIV attestation root) a card's attestation key F9 must chain to, and
+    # whether `piv enroll` refuses a key that cannot prove it was generated on the card.
+    piv_attestation_roots: list[Path] = Field(default_factory=list)
+    piv_require_attestation: bool = False
+
+    @model_validator(mode="after")
+    def _attestation_needs_roots(self) -> Settings:
+        if self.piv_require_attestation and not self.piv_attestation_roots:
+            raise ValueError("piv_require_attestation needs piv_attestation_roots")
+        return self
+
     # FIDO2 security keys (issue 4): the WebAuthn relying party (RP ID: default the
     # issuer's host, or localhost on loopback; origins: default https://<rp id>) and the
     # attestation policy (an AAGUID allow-list and trusted packed-attestation roots as

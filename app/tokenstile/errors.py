@@ -111,7 +111,8 @@ The whole tree, every class with the module (under ``tokenstile``) that defines 
     │   ├── IssuingCaError             factors.piv               piv_ca_error
     │   ├── RevocationUnavailable      factors.piv_revocation    piv_revocation_unavailable
     │   │   └── FetchFailed            factors.piv_revocation    piv_revocation_fetch_failed
-    │   └── CertificateRevoked         factors.piv_revocation    piv_certificate_revoked
+    │   ├── CertificateRevoked         factors.piv_revocation    piv_certificate_revoked
+    │   └── PivAttestationError        factors.piv_attestation   piv_attestation_failed
     ├── NotAServiceUrl                 protocol.piv_message      not_a_service_url
     ├── ForeignChallenge               protocol.piv_message      piv_foreign_message
     ├── WebAuthnError                  factors.webauthn          webauthn_error

@@ -22,6 +22,12 @@ revoked; what ``GET /pki/ca.crl`` serves): DER to ``FILE``, or PEM to standard o
   (the built-in CA is created on first use), writes the certificate to the card and
   enrolls it.
 
+Either way the card is asked to attest the slot's key (YubiKey's PIV ATTEST): the
+attestation must chain to a ``piv_attestation_roots`` certificate and name the slot's
+key. With ``piv_require_attestation`` a card that cannot prove its key was generated on
+the card is refused before a certificate is issued; without it a card that does not
+attest is enrolled and its audit row ``piv_attestation`` says "not_attested".
+
 With ``--pin`` the card proves it holds the key: the PIN is verified first (so a wrong
 PIN changes nothing), and the card signs a fresh challenge that must verify with the
 certificate's key; a card that cannot is not enrolled. Errors are one sentence.
@@ -30,6 +36,7 @@ certificate's key; a card that cannot is not enrolled. Errors are one sentence.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,11 +44,18 @@ from typing import TYPE_CHECKING
 from tokenstile.cli.arguments import action_group, read_bounded
 from tokenstile.cli.formatting import print_table, when
 from tokenstile.errors import TokenstileError
+from tokenstile.tokens.model import AuditEvent
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from tokenstile.deployment import Deployment
+    from tokenstile.devices.piv import PivCard
+    from tokenstile.factors.piv_attestation import AttestationVerdict, PivPublicKey
     from tokenstile.factors.piv_port import CaCertificateInfo, PivCardInfo
     from tokenstile.factors.piv_service import PivService
+
+logger = logging.getLogger(__name__)
 
 PIV_ACTIONS = ("piv", "ca", "trust")
 ACTOR = "tokenstile manage"
@@ -248,6 +262,7 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
             public_key = card.generate_key(
                 PivSlot.AUTHENTICATION, KeyAlgorithm[deployment.settings.piv_key_algorithm]
             )
+            verdict = _attestation(card, public_key, deployment, args.username, guid)
             info, certificate = piv.issue(
                 args.username, public_key, by=ACTOR, origin=ACTOR, card_guid=guid
             )
@@ -260,6 +275,7 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
             how = f"new {info.key_algorithm} key, certificate from the issuing CA"
         else:
             certificate = card.read_certificate(PivSlot.AUTHENTICATION)
+            verdict = _attestation(card, _card_key(certificate), deployment, args.username, guid)
             if args.pin is not None and not card_proves_key(card):
                 raise TokenstileError(
                     "The card's signature does not verify with its certificate: not enrolled."
@@ -274,11 +290,111 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
             how = "the certificate on the card"
     finally:
         card.close()
+    _audit_attestation(deployment, args.username, guid, verdict, fingerprint=info.fingerprint)
     proof = "it proved it holds the key" if args.pin is not None else "give --pin to test the key"
     print(f"Enrolled a card for {info.username}: {how}; {proof}.")
     print(f"  fingerprint: {info.fingerprint}")
     print(f"  serial {info.cert_serial}, {info.subject}, valid until {when(info.not_after)}")
+    attested = "yes, by " + str(verdict.root) if verdict.attested else f"no ({verdict.reason})"
+    print(f"  key generated on the card (attested): {attested}")
     return 0
+
+
+def _card_key(certificate: x509.Certificate) -> PivPublicKey:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    public_key = certificate.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        raise TokenstileError("The card's certificate holds neither an EC nor an RSA key.")
+    return public_key
+
+
+def _attestation(
+    card: PivCard,
+    public_key: PivPublicKey,
+    deployment: Deployment,
+    username: str,
+    guid: str | None,
+) -> AttestationVerdict:
+    """Ask the card to attest its 9A key and judge the answer by the deployment's policy;
+    a refusal is audited (``piv_attestation``, failure) before it is raised."""
+    import datetime as dt
+
+    from tokenstile.devices.errors import CardCommandError, InvalidCardData
+    from tokenstile.devices.piv import PivSlot
+    from tokenstile.factors.piv_attestation import (
+        CardAttestation,
+        PivAttestationError,
+        judge_card_attestation,
+        load_attestation_roots,
+    )
+
+    settings = deployment.settings
+    roots = [
+        root
+        for path in settings.piv_attestation_roots
+        for root in load_attestation_roots(_read(path, "attestation root file"))
+    ]
+    evidence, refusal = None, None
+    try:
+        evidence = CardAttestation(
+            slot_certificate=card.attest(PivSlot.AUTHENTICATION),
+            attestation_certificate=card.read_attestation_certificate(),
+        )
+    except CardCommandError as exc:
+        refusal = f"the card refused the attestation instruction ({exc.sw:04X})"
+    except InvalidCardData as exc:
+        refusal = f"the card's attestation is unreadable ({exc})"
+    now = dt.datetime.fromtimestamp(deployment.clock.now(), dt.UTC)
+    try:
+        return judge_card_attestation(
+            evidence,
+            refusal,
+            public_key,
+            roots,
+            require=settings.piv_require_attestation,
+            now=now,
+        )
+    except PivAttestationError as exc:
+        deployment.store.audit(
+            AuditEvent(
+                event="piv_attestation",
+                outcome="failure",
+                username=username,
+                factor="piv",
+                origin=ACTOR,
+                detail={"card_guid": guid, "reason": str(exc), "by": ACTOR},
+            ),
+            at=deployment.clock.now(),
+        )
+        raise
+
+
+def _audit_attestation(
+    deployment: Deployment,
+    username: str,
+    guid: str | None,
+    verdict: AttestationVerdict,
+    *,
+    fingerprint: str,
+) -> None:
+    logger.info("PIV card of %s enrolled: %s (%s)", username, verdict.status, verdict.reason)
+    deployment.store.audit(
+        AuditEvent(
+            event="piv_attestation",
+            outcome="success" if verdict.attested else "info",
+            username=username,
+            factor="piv",
+            origin=ACTOR,
+            detail={
+                "card_guid": guid,
+                "fingerprint": fingerprint,
+                "by": ACTOR,
+                **verdict.audit_detail(),
+            },
+        ),
+        at=deployment.clock.now(),
+    )
 
 
 def _show_ca(piv: PivService) -> None:

@@ -83,10 +83,12 @@ _CERTIFICATE_OBJECTS = {
     PivSlot.CARD_AUTHENTICATION: 0x5FC101,
 }
 CHUID_OBJECT = 0x5FC102
+ATTESTATION_OBJECT = 0x5FFF01  # YubiKey PIV: the certificate of the attestation key F9
 
 _INS_SELECT, _INS_GET_DATA, _INS_PUT_DATA = 0xA4, 0xCB, 0xDB
 _INS_VERIFY, _INS_CHANGE_REFERENCE, _INS_RESET_RETRY = 0x20, 0x24, 0x2C
 _INS_GENERAL_AUTHENTICATE, _INS_GENERATE = 0x87, 0x47
+_INS_ATTEST = 0xF9  # YubiKey PIV extension
 _PIN, _PUK, _MANAGEMENT_KEY = 0x80, 0x81, 0x9B
 _SW_SECURITY_STATUS = 0x6982
 _SW_BLOCKED = 0x6983
@@ -196,6 +198,31 @@ class PivCard:
             ) from exc
         self._certificates[slot] = certificate
         return certificate
+
+    def attest(self, slot: PivSlot = PivSlot.AUTHENTICATION) -> x509.Certificate:
+        """The card's attestation of the key in ``slot`` (YubiKey ATTEST, ``00 F9 slot 00``).
+
+        Raises :class:`CardCommandError` with the card's status word when it refuses:
+        ``6D00`` or ``6E00`` for a card that does not know the instruction, ``6A80`` or
+        ``6A88`` for a slot it cannot attest (no key, or an imported one).
+        """
+        reply, sw = self._channel.exchange(0x00, _INS_ATTEST, slot, 0x00)
+        if sw != SW_OK:
+            raise CardCommandError(f"The card did not attest slot {slot:02X} ({sw:04X}).", sw)
+        try:
+            return x509.load_der_x509_certificate(reply)
+        except ValueError as exc:
+            raise InvalidCardData("The card's attestation is not valid X.509.") from exc
+
+    def read_attestation_certificate(self) -> x509.Certificate:
+        """The certificate of the attestation key F9 (object ``5FFF01``)."""
+        der = tlv.find(self.read_object(ATTESTATION_OBJECT), 0x70)
+        if der is None:
+            raise InvalidCardData("The card's attestation certificate object is empty.")
+        try:
+            return x509.load_der_x509_certificate(der)
+        except ValueError as exc:
+            raise InvalidCardData("The card's attestation certificate is not valid X.509.") from exc
 
     def read_chuid(self) -> Chuid:
         items = dict(tlv.parse(self.read_object(CHUID_OBJECT)))

@@ -16,6 +16,9 @@ What a login needs, as real cards answer it (Part 2 section 3):
   The PIN guards 9A and 9D once per session, 9C immediately before each use ("PIN
   always"), and 9E not at all (card authentication).
 - GENERATE ASYMMETRIC KEY PAIR needs the management key.
+- ATTEST (``F9``, YubiKey's PIV extension) answers a certificate for a slot's key
+  signed by the attestation key F9 (:mod:`.piv_attestation`); a card without one answers
+  ``6D00``.
 - Commands chain with CLA bit ``10``; replies longer than Le leave in pieces ending
   ``61xx`` and the host fetches the rest with GET RESPONSE.
 
@@ -32,6 +35,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography import x509
+
 from tokenstile.virtual.apdu import (
     SW,
     CommandApdu,
@@ -39,6 +44,7 @@ from tokenstile.virtual.apdu import (
     StatusWordError,
     parse_command,
 )
+from tokenstile.virtual.piv_attestation import ATTESTATION_OBJECT, attestation_certificate
 from tokenstile.virtual.piv_keys import (
     KeyOperationError,
     generate_key,
@@ -69,6 +75,7 @@ from tokenstile.virtual.piv_objects import (
 from tokenstile.virtual.piv_state import (
     PivCardFile,
     PivCardState,
+    PivPrivateKey,
     PivStateStore,
     ReferenceData,
     SlotKey,
@@ -92,6 +99,7 @@ _INS_RESET_RETRY = 0x2C
 _INS_GENERAL_AUTHENTICATE = 0x87
 _INS_GENERATE = 0x47
 _INS_GET_RESPONSE = 0xC0
+_INS_ATTEST = 0xF9
 
 # Dynamic authentication template (Part 2 Table 7)
 _DAT = 0x7C
@@ -251,6 +259,7 @@ class PivCardApplet:
             _INS_CHANGE_REFERENCE: self._change_reference,
             _INS_RESET_RETRY: self._reset_retry_counter,
             _INS_GENERATE: self._generate,
+            _INS_ATTEST: self._attest,
         }
         if command.ins == _INS_GENERAL_AUTHENTICATE:
             reply = self._general_authenticate(command, data, pin_fresh=pin_fresh)
@@ -511,3 +520,32 @@ class PivCardApplet:
         self._state.keys[slot] = SlotKey(algorithm=algorithm, private_key=private_key)
         self._save()
         return public_key_template(private_key)
+
+    # -- ATTEST (YubiKey PIV) -------------------------------------------------------------
+
+    def _attest(self, command: CommandApdu, data: bytes) -> bytes:
+        signing_key = self._state.attestation_key
+        if signing_key is None:
+            raise StatusWordError(SW.INS_NOT_SUPPORTED)
+        if command.p2 != 0x00 or data:
+            raise StatusWordError(SW.INCORRECT_P1P2)
+        try:
+            slot = Slot(command.p1)
+        except ValueError as exc:
+            raise StatusWordError(SW.INCORRECT_P1P2) from exc
+        key = self._state.keys.get(slot)
+        container = self._state.objects.get(ATTESTATION_OBJECT)
+        if key is None or container is None:
+            raise StatusWordError(SW.REFERENCE_NOT_FOUND)
+        device_certificate = x509.load_der_x509_certificate(parse_tlv(container)[0x70])
+        return self.attestation_for(slot, key, signing_key, device_certificate)
+
+    def attestation_for(
+        self,
+        slot: Slot,
+        key: SlotKey,
+        signing_key: PivPrivateKey,
+        device_certificate: x509.Certificate,
+    ) -> bytes:
+        """The DER certificate ATTEST answers (a test's lying card overrides this)."""
+        return attestation_certificate(signing_key, device_certificate, slot, key.private_key)

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from tokenstile.factors.piv import authentication_certificate_builder
+from tokenstile.virtual.piv_attestation import AttestationAuthority, install_attestation_key
 from tokenstile.virtual.piv_card import DEFAULT_LABEL, PivCardApplet, pad_reference
 from tokenstile.virtual.piv_keys import KeyOperationError, check_management_key, generate_key
 from tokenstile.virtual.piv_objects import (
@@ -86,12 +87,14 @@ def create_piv_card(
     kek: bytes | None = None,
     overwrite: bool = False,
     label: str = DEFAULT_LABEL,
+    attestation: AttestationAuthority | None = None,
 ) -> PivCardApplet:
     """A new card, kept in ``path`` (or only in memory when ``path`` is None).
 
     Each slot in ``slots`` gets a fresh ``algorithm`` key and a certificate from
     ``issuer`` (self-signed when there is none). Refuses to replace an existing file
-    unless ``overwrite``.
+    unless ``overwrite``. With ``attestation`` the card gets an attestation key (slot
+    F9) certified by that root and answers the ATTEST instruction.
     """
     if not pin.isdigit() or not 6 <= len(pin) <= 8:
         raise ValueError("a PIV PIN is 6 to 8 digits")
@@ -130,6 +133,8 @@ def create_piv_card(
     state.objects[ObjectTag.PRINTED_INFORMATION] = printed_information(
         holder, "Employee", expires, serial
     )
+    if attestation is not None:
+        install_attestation_key(state, attestation, serial=int(serial, 16))
     card = PivCardApplet(state, store=store, label=label)
     for slot in slots:
         private_key = generate_key(algorithm)

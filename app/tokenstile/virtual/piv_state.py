@@ -80,6 +80,9 @@ class PivCardState:
     management_key: bytes
     keys: dict[Slot, SlotKey] = field(default_factory=dict)
     objects: dict[int, bytes] = field(default_factory=dict)  # tag -> container content
+    # The key of slot F9 that signs attestations (YubiKey PIV); its certificate is the
+    # object 5FFF01. None: the card does not know the ATTEST instruction.
+    attestation_key: PivPrivateKey | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,31 +101,27 @@ class PivCardState:
             "keys": {
                 f"{slot:02X}": {
                     "algorithm": key.algorithm.name,
-                    "pkcs8": _b64(
-                        key.private_key.private_bytes(
-                            serialization.Encoding.DER,
-                            serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption(),
-                        )
-                    ),
+                    "pkcs8": _b64(_pkcs8(key.private_key)),
                 }
                 for slot, key in sorted(self.keys.items())
             },
             "objects": {f"{tag:X}": _b64(value) for tag, value in sorted(self.objects.items())},
+            "attestation_key": (
+                None if self.attestation_key is None else _b64(_pkcs8(self.attestation_key))
+            ),
         }
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> PivCardState:
         if document.get("format") != STATE_FORMAT or document.get("version") != STATE_VERSION:
             raise ValueError("not a virtual PIV card state of a known version")
-        keys: dict[Slot, SlotKey] = {}
-        for slot_hex, entry in document["keys"].items():
-            private_key = serialization.load_der_private_key(_unb64(entry["pkcs8"]), None)
-            if not isinstance(private_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-                raise TypeError("a slot key that is neither EC nor RSA")
-            keys[Slot(int(slot_hex, 16))] = SlotKey(
-                algorithm=Algorithm[entry["algorithm"]], private_key=private_key
+        keys = {
+            Slot(int(slot_hex, 16)): SlotKey(
+                algorithm=Algorithm[entry["algorithm"]], private_key=_load_pkcs8(entry["pkcs8"])
             )
+            for slot_hex, entry in document["keys"].items()
+        }
+        attestation = document.get("attestation_key")  # absent in files from before it
         management = document["management_key"]
         return cls(
             pin=_reference_from_json(document["pin"]),
@@ -135,7 +134,23 @@ class PivCardState:
             management_key=_unb64(management["key"]),
             keys=keys,
             objects={int(tag, 16): _unb64(value) for tag, value in document["objects"].items()},
+            attestation_key=None if attestation is None else _load_pkcs8(attestation),
         )
+
+
+def _pkcs8(key: PivPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _load_pkcs8(text: str) -> PivPrivateKey:
+    private_key = serialization.load_der_private_key(_unb64(text), None)
+    if not isinstance(private_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise TypeError("a card key that is neither EC nor RSA")
+    return private_key
 
 
 def _b64(data: bytes) -> str:

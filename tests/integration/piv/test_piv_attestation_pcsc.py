@@ -1,0 +1,239 @@
+"""PIV key attestation at enrollment, through real pcscd and vpcd with the virtual card.
+
+``tokenstile manage piv enroll`` asks the card in the reader to attest its 9A key
+(YubiKey PIV ATTEST) and checks the chain to the configured ``piv_attestation_roots``.
+Each attack (another maker's root, an attestation of another key, a card that refuses
+the instruction under the require policy) is one clear error: no card is enrolled and
+the enrolled state does not change. OpenSC's ``opensc-tool`` sends the ATTEST APDU
+itself, as an independent client of the card.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.conftest import add_user, make_deployment
+from tests.integration.pcsc.conftest import READERS, VpcdSlot, opensc_env
+from tokenstile.cli.main import main
+from tokenstile.deployment import Deployment
+from tokenstile.devices.pcsc import open_piv_card
+from tokenstile.virtual.piv_attestation import AttestationAuthority
+from tokenstile.virtual.piv_card import PivCardApplet
+from tokenstile.virtual.piv_keys import generate_key
+from tokenstile.virtual.piv_objects import Algorithm, Slot, parse_tlv
+from tokenstile.virtual.piv_provision import create_piv_card
+from tokenstile.virtual.piv_state import PivPrivateKey, SlotKey
+
+pytestmark = pytest.mark.pcsc
+__all__ = ["opensc_env"]  # the fixture, shared with the OpenSC tests
+
+PIN = "123456"
+MAKER = AttestationAuthority.create("Test Card Maker Attestation Root")
+
+
+class KeySwappingCard(PivCardApplet):
+    """A card whose attestation names a key other than the one in the slot."""
+
+    def attestation_for(
+        self,
+        slot: Slot,
+        key: SlotKey,
+        signing_key: PivPrivateKey,
+        device_certificate: x509.Certificate,
+    ) -> bytes:
+        other = SlotKey(algorithm=Algorithm.ECCP256, private_key=generate_key(Algorithm.ECCP256))
+        return super().attestation_for(slot, other, signing_key, device_certificate)
+
+
+@pytest.fixture
+def station(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Deployment, Any]]:
+    """A database with alice, and ``configure(root, require)`` for the station's settings."""
+    dep = make_deployment(f"sqlite:///{tmp_path / 'station.db'}")
+    add_user(dep, "alice")
+
+    def configure(root: AttestationAuthority | None, *, require: bool = False) -> None:
+        roots = []
+        if root is not None:
+            path = tmp_path / f"{root.certificate.serial_number}.pem"
+            path.write_bytes(root.pem())
+            roots.append(str(path))
+        monkeypatch.setenv("TOKENSTILE_PIV_ATTESTATION_ROOTS", json.dumps(roots))
+        monkeypatch.setenv("TOKENSTILE_PIV_REQUIRE_ATTESTATION", "true" if require else "false")
+
+    yield dep, configure
+    dep.close()
+
+
+def enroll(dep: Deployment, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    argv = ["manage", "--db", str(dep.engine.url), "piv", "enroll", "alice"]
+    code = main([*argv, "--reader", READERS[0], *extra])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def attestations(dep: Deployment) -> list[dict[str, Any]]:
+    return [e for e in dep.store.audit_entries() if e["event"] == "piv_attestation"]
+
+
+def enrolled(dep: Deployment) -> list[dict[str, Any]]:
+    return [e for e in dep.store.audit_entries() if e["event"] == "piv_enrolled"]
+
+
+def card_certificate() -> x509.Certificate:
+    card = open_piv_card(READERS[0])
+    try:
+        return card.read_certificate()
+    finally:
+        card.close()
+
+
+def test_a_generated_key_attested_to_the_configured_root_is_enrolled(
+    vpcd_slot: VpcdSlot, station: tuple[Deployment, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dep, configure = station
+    configure(MAKER, require=True)
+    vpcd_slot(create_piv_card(attestation=MAKER))
+    code, text = enroll(dep, capsys, "--generate", "--pin", PIN)
+    assert code == 0, text
+    assert "key generated on the card (attested): yes, by CN=Test Card Maker" in text
+    [row] = attestations(dep)
+    assert row["outcome"] == "success"
+    assert row["detail"]["attestation"] == "attested"
+    assert row["detail"]["attestation_root"] == MAKER.certificate.subject.rfc4514_string()
+    assert row["detail"]["fingerprint"]
+    assert "Tokenstile PIV Issuing CA" in card_certificate().issuer.rfc4514_string()
+
+
+def test_opensc_reads_the_attestation_and_openssl_verifies_its_chain(
+    vpcd_slot: VpcdSlot, opensc_env: dict[str, str], tmp_path: Path
+) -> None:
+    card = create_piv_card(attestation=MAKER)
+    vpcd_slot(card)
+    select = "00A4040009A00000030800001000"
+    answer = subprocess.run(
+        ["/usr/bin/opensc-tool", "--reader", "0", "-s", select, "-s", "00F99A0000"],
+        env=opensc_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    # The last answer, as opensc-tool dumps it: 16 hex bytes a line, then their ASCII.
+    dump = answer.rsplit("Received (SW1=0x90, SW2=0x00)", 1)[-1].splitlines()[1:]
+    slot = x509.load_der_x509_certificate(
+        bytes.fromhex("".join(line[:48].replace(" ", "") for line in dump))
+    )
+    assert slot.public_key() == card.state.keys[Slot.AUTHENTICATION].private_key.public_key()
+    f9 = x509.load_der_x509_certificate(parse_tlv(card.state.objects[0x5FFF01])[0x70])
+    # openssl, independently: slot attestation -> F9 certificate -> the maker's root.
+    (tmp_path / "f9.pem").write_bytes(f9.public_bytes(Encoding.PEM))
+    (tmp_path / "slot.pem").write_bytes(slot.public_bytes(Encoding.PEM))
+    assert openssl_verify(tmp_path, MAKER).returncode == 0
+    assert openssl_verify(tmp_path, AttestationAuthority.create("Another Maker")).returncode != 0
+
+
+def openssl_verify(tmp_path: Path, root: AttestationAuthority) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "root.pem").write_bytes(root.pem())
+    return subprocess.run(
+        [
+            "/usr/bin/openssl",
+            "verify",
+            "-CAfile",
+            str(tmp_path / "root.pem"),
+            "-untrusted",
+            str(tmp_path / "f9.pem"),
+            str(tmp_path / "slot.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@dataclass(frozen=True)
+class Attack:
+    card_of: Callable[[], PivCardApplet]
+    root: AttestationAuthority
+    require: bool
+    message: str
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        pytest.param(
+            Attack(
+                lambda: create_piv_card(attestation=MAKER),
+                AttestationAuthority.create("Another Maker Root"),
+                False,
+                "not certified by a configured attestation root",
+            ),
+            id="wrong-root",
+        ),
+        pytest.param(
+            Attack(
+                lambda: KeySwappingCard(create_piv_card(attestation=MAKER).state),
+                MAKER,
+                False,
+                "attested a different key than the one in the slot",
+            ),
+            id="attested-key-is-not-the-slot-key",
+        ),
+        pytest.param(
+            Attack(
+                create_piv_card,
+                MAKER,
+                True,
+                "refused the attestation instruction (6D00); piv_require_attestation refuses it",
+            ),
+            id="card-refuses-attest",
+        ),
+    ],
+)
+@pytest.mark.parametrize("generate", [True, False], ids=["generate", "existing-certificate"])
+def test_a_key_that_cannot_prove_it_was_made_on_the_card_is_not_enrolled(
+    vpcd_slot: VpcdSlot,
+    station: tuple[Deployment, Any],
+    capsys: pytest.CaptureFixture[str],
+    attack: Attack,
+    generate: bool,
+) -> None:
+    dep, configure = station
+    configure(attack.root, require=attack.require)
+    message = attack.message
+    vpcd_slot(attack.card_of())
+    before = card_certificate()
+    code, text = enroll(dep, capsys, *(["--generate"] if generate else []), "--pin", PIN)
+    assert code == 1
+    assert message in text
+    assert enrolled(dep) == []
+    [row] = attestations(dep)
+    assert row["outcome"] == "failure"
+    assert message in row["detail"]["reason"]
+    # No certificate was issued or written: the card keeps the one it had.
+    assert card_certificate() == before
+    assert "piv_certificate_issued" not in {e["event"] for e in dep.store.audit_entries()}
+
+
+def test_a_card_that_refuses_is_enrolled_as_not_attested_without_the_policy(
+    vpcd_slot: VpcdSlot, station: tuple[Deployment, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dep, configure = station
+    configure(MAKER, require=False)
+    vpcd_slot(create_piv_card())
+    code, text = enroll(dep, capsys, "--generate", "--pin", PIN)
+    assert code == 0, text
+    assert "(attested): no (the card refused the attestation instruction (6D00))" in text
+    [row] = attestations(dep)
+    assert (row["outcome"], row["detail"]["attestation"]) == ("info", "not_attested")
+    assert len(enrolled(dep)) == 1
