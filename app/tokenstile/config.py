@@ -130,11 +130,17 @@ class Settings(BaseSettings):
     piv_revocation_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     piv_ca_crl_hours: int = Field(default=24, ge=1, le=24 * 31)
 
-    # PIV key attestation (issue 16, piv-attestation): the attestation roots (PEM files,
-    # e.g. Yubico's PIV attestation root) a card's attestation key F9 must chain to, and
-    # whether `piv enroll` refuses a key that cannot prove it was generated on the card.
+    # PIV key attestation and card set-up (issue 16, piv-attestation): the attestation
+    # roots (PEM files, e.g. Yubico's PIV attestation root) a card's attestation key F9
+    # must chain to; whether `piv enroll` refuses a key that cannot prove it was
+    # generated on the card; and the set-up `piv enroll --generate` does to a card still
+    # on its factory management key: a random management key of this algorithm, stored
+    # PIN-protected on the card, and the factory PUK replaced ("set", --new-puk) or
+    # blocked ("block").
     piv_attestation_roots: list[Path] = Field(default_factory=list)
     piv_require_attestation: bool = False
+    piv_setup_management_key_algorithm: Literal["AES128", "AES192", "AES256"] = "AES192"
+    piv_puk_policy: Literal["block", "set"] = "block"
 
     @model_validator(mode="after")
     def _attestation_needs_roots(self) -> Settings:

@@ -182,7 +182,9 @@ def test_enroll_generate_issues_from_the_builtin_ca_and_writes_the_card(
     applet = create_piv_card()
     old = card_fingerprint(applet)
     reader["card"] = applet
-    code, out, err = manage(capsys, db, "piv", "enroll", "alice", "--generate", "--pin", "123456")
+    code, out, err = manage(
+        capsys, db, "piv", "enroll", "alice", "--generate", "--pin", "123456", "--new-pin", "246824"
+    )
     assert (code, err) == (0, "")
     assert "new ECCP256 key, certificate from the issuing CA; it proved it holds the key" in out
     new = card_fingerprint(applet)
@@ -292,7 +294,8 @@ def test_ca_import_and_trust_add(
     assert "Retired CA (its cards still work)" in out
     # Cards issued now come from the imported CA.
     reader["card"] = create_piv_card()
-    assert manage(capsys, db, "piv", "enroll", "alice", "--generate")[0] == 0
+    generate = ("--generate", "--pin", "123456", "--new-pin", "246824")
+    assert manage(capsys, db, "piv", "enroll", "alice", *generate)[0] == 0
     issued = PivCard(DirectConnection(reader["card"])).read_certificate()
     assert issued.issuer == corp.certificate.subject
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
     from tokenstile.deployment import Deployment
     from tokenstile.devices.piv import PivCard
+    from tokenstile.devices.piv_setup import CardSetup
     from tokenstile.factors.piv_attestation import AttestationVerdict, PivPublicKey
     from tokenstile.factors.piv_port import CaCertificateInfo, PivCardInfo
     from tokenstile.factors.piv_service import PivService
@@ -79,6 +81,14 @@ def add_piv_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser
         help="generate a new key in slot 9A and issue its certificate from the issuing CA",
     )
     enroll.add_argument("--pin", help="the card's PIN: the card proves it holds the key")
+    enroll.add_argument(
+        "--new-pin",
+        help="with --generate on a factory card: its new PIN (asked for when the PIN is the "
+        "factory one and this is not given)",
+    )
+    enroll.add_argument(
+        "--new-puk", help="with --generate on a factory card and piv_puk_policy=set: its new PUK"
+    )
     listing = piv.add_parser("list", help="list enrolled cards (all, or one person's)")
     listing.add_argument("username", nargs="?")
     piv.add_parser("revoke", help="revoke a card for good").add_argument(
@@ -238,12 +248,17 @@ def _management_key(deployment: Deployment) -> tuple[bytes, str]:
     return key, settings.piv_management_key_algorithm
 
 
-def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -> int:
-    from cryptography.hazmat.primitives.serialization import Encoding
+@dataclass(frozen=True, kw_only=True)
+class _Enrolled:
+    info: PivCardInfo
+    how: str
+    verdict: AttestationVerdict
+    steps: list[str]
 
+
+def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -> int:
     from tokenstile.devices.pcsc import open_piv_card
-    from tokenstile.devices.piv import KeyAlgorithm, ManagementKeyAlgorithm, PivSlot
-    from tokenstile.devices.piv_login import card_guid, card_proves_key
+    from tokenstile.devices.piv_login import card_guid
     from tokenstile.errors import NotFound
 
     if deployment.store.find_user(args.username) is None:
@@ -254,50 +269,169 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
         if args.pin is not None:
             card.verify_pin(args.pin)  # before anything changes on the card
         if args.generate:
-            key, algorithm = _management_key(deployment)
-            try:
-                card.authenticate(key, ManagementKeyAlgorithm[algorithm])
-            except ValueError as exc:
-                raise TokenstileError(f"The piv_management_key setting: {exc}.") from exc
-            public_key = card.generate_key(
-                PivSlot.AUTHENTICATION, KeyAlgorithm[deployment.settings.piv_key_algorithm]
-            )
-            verdict = _attestation(card, public_key, deployment, args.username, guid)
-            info, certificate = piv.issue(
-                args.username, public_key, by=ACTOR, origin=ACTOR, card_guid=guid
-            )
-            card.put_certificate(PivSlot.AUTHENTICATION, certificate)
-            if args.pin is not None and not card_proves_key(card):
-                piv.revoke(info.fingerprint, by=ACTOR, origin=ACTOR)
-                raise TokenstileError(
-                    "The card did not sign with its new key; the certificate was revoked."
-                )
-            how = f"new {info.key_algorithm} key, certificate from the issuing CA"
+            done = _enroll_new_key(card, args, deployment, piv, guid)
         else:
-            certificate = card.read_certificate(PivSlot.AUTHENTICATION)
-            verdict = _attestation(card, _card_key(certificate), deployment, args.username, guid)
-            if args.pin is not None and not card_proves_key(card):
-                raise TokenstileError(
-                    "The card's signature does not verify with its certificate: not enrolled."
-                )
-            info = piv.register(
-                args.username,
-                certificate.public_bytes(Encoding.DER),
-                by=ACTOR,
-                origin=ACTOR,
-                card_guid=guid,
-            )
-            how = "the certificate on the card"
+            done = _enroll_certificate(card, args, deployment, piv, guid)
     finally:
         card.close()
+    info, verdict = done.info, done.verdict
     _audit_attestation(deployment, args.username, guid, verdict, fingerprint=info.fingerprint)
     proof = "it proved it holds the key" if args.pin is not None else "give --pin to test the key"
-    print(f"Enrolled a card for {info.username}: {how}; {proof}.")
+    print(f"Enrolled a card for {info.username}: {done.how}; {proof}.")
     print(f"  fingerprint: {info.fingerprint}")
     print(f"  serial {info.cert_serial}, {info.subject}, valid until {when(info.not_after)}")
     attested = "yes, by " + str(verdict.root) if verdict.attested else f"no ({verdict.reason})"
     print(f"  key generated on the card (attested): {attested}")
+    if done.steps:
+        print(f"  card set up: {', '.join(done.steps)}")
     return 0
+
+
+def _enroll_new_key(
+    card: PivCard,
+    args: argparse.Namespace,
+    deployment: Deployment,
+    piv: PivService,
+    guid: str | None,
+) -> _Enrolled:
+    """A new 9A key, attested, the card set up when it is a factory one, a certificate
+    from the issuing CA written back; the card must sign with it (given the PIN)."""
+    from tokenstile.devices.piv import KeyAlgorithm, ManagementKeyAlgorithm, PivSlot
+    from tokenstile.devices.piv_login import card_proves_key
+    from tokenstile.devices.piv_setup import FACTORY_MANAGEMENT_KEY, set_up_card
+
+    key, algorithm = _card_management_key(card, deployment, args.pin)
+    try:
+        card.authenticate(key, ManagementKeyAlgorithm[algorithm])
+    except ValueError as exc:
+        raise TokenstileError(f"The piv_management_key setting: {exc}.") from exc
+    # A factory card is set up; what that needs is checked before the card changes.
+    setup = _setup_plan(args, deployment) if key == FACTORY_MANAGEMENT_KEY else None
+    public_key = card.generate_key(
+        PivSlot.AUTHENTICATION, KeyAlgorithm[deployment.settings.piv_key_algorithm]
+    )
+    verdict = _attestation(card, public_key, deployment, args.username, guid)
+    steps: list[str] = []
+    if setup is not None:
+        steps = set_up_card(card, setup, pin=args.pin)
+        _audit_setup(deployment, args.username, guid, steps)
+    info, certificate = piv.issue(args.username, public_key, by=ACTOR, origin=ACTOR, card_guid=guid)
+    card.put_certificate(PivSlot.AUTHENTICATION, certificate)
+    if args.pin is not None and not card_proves_key(card):
+        piv.revoke(info.fingerprint, by=ACTOR, origin=ACTOR)
+        raise TokenstileError(
+            "The card did not sign with its new key; the certificate was revoked."
+        )
+    how = f"new {info.key_algorithm} key, certificate from the issuing CA"
+    return _Enrolled(info=info, how=how, verdict=verdict, steps=steps)
+
+
+def _enroll_certificate(
+    card: PivCard,
+    args: argparse.Namespace,
+    deployment: Deployment,
+    piv: PivService,
+    guid: str | None,
+) -> _Enrolled:
+    """The certificate the card holds in 9A, its key attested (by policy) and proved."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tokenstile.devices.piv import PivSlot
+    from tokenstile.devices.piv_login import card_proves_key
+
+    certificate = card.read_certificate(PivSlot.AUTHENTICATION)
+    verdict = _attestation(card, _card_key(certificate), deployment, args.username, guid)
+    if args.pin is not None and not card_proves_key(card):
+        raise TokenstileError(
+            "The card's signature does not verify with its certificate: not enrolled."
+        )
+    info = piv.register(
+        args.username,
+        certificate.public_bytes(Encoding.DER),
+        by=ACTOR,
+        origin=ACTOR,
+        card_guid=guid,
+    )
+    return _Enrolled(info=info, how="the certificate on the card", verdict=verdict, steps=[])
+
+
+def _card_management_key(
+    card: PivCard, deployment: Deployment, pin: str | None
+) -> tuple[bytes, str]:
+    """The key the card takes: stored under its PIN after a set-up, else the setting."""
+    from tokenstile.devices.piv_setup import (
+        management_key_is_protected,
+        protected_management_key,
+    )
+
+    if not management_key_is_protected(card):
+        return _management_key(deployment)
+    if pin is None:
+        raise TokenstileError("This card keeps its management key under its PIN: give --pin.")
+    return protected_management_key(card), deployment.settings.piv_setup_management_key_algorithm
+
+
+def _setup_plan(args: argparse.Namespace, deployment: Deployment) -> CardSetup:
+    """What the set-up of a factory card will do; refused before the card changes when
+    the PIN (and, by policy, the PUK) would stay the factory one."""
+    from tokenstile.devices.piv import ManagementKeyAlgorithm
+    from tokenstile.devices.piv_setup import FACTORY_PIN, FACTORY_PUK, CardSetup
+
+    settings = deployment.settings
+    if args.pin is None:
+        raise TokenstileError(
+            "This card still has its factory management key: give --pin (and --new-pin) "
+            "so that it is set up."
+        )
+    new_pin = args.new_pin
+    if new_pin is None and args.pin == FACTORY_PIN:
+        new_pin = _prompt_twice("New PIN for the card (6 to 8 digits): ")
+    if new_pin is not None and (
+        new_pin == FACTORY_PIN or not new_pin.isdigit() or not 6 <= len(new_pin) <= 8
+    ):
+        raise TokenstileError("The new PIN must be 6 to 8 digits and not the factory PIN.")
+    new_puk = None
+    if settings.piv_puk_policy == "set":
+        new_puk = args.new_puk or _prompt_twice("New PUK for the card (6 to 8 characters): ")
+        if new_puk == FACTORY_PUK or not 6 <= len(new_puk.encode()) <= 8:
+            raise TokenstileError("The new PUK must be 6 to 8 characters, not the factory PUK.")
+    return CardSetup(
+        new_pin=new_pin,
+        puk=settings.piv_puk_policy,
+        new_puk=new_puk,
+        management_key_algorithm=ManagementKeyAlgorithm[
+            settings.piv_setup_management_key_algorithm
+        ],
+    )
+
+
+def _prompt_twice(prompt: str) -> str:
+    import getpass
+
+    if not sys.stdin.isatty():
+        raise TokenstileError(
+            "The card still has its factory PIN or PUK: give --new-pin (and --new-puk with "
+            "piv_puk_policy=set); the factory values are never left in place."
+        )
+    first = getpass.getpass(prompt)
+    if getpass.getpass("Again: ") != first:
+        raise TokenstileError("The two entries differ; nothing on the card changed.")
+    return first
+
+
+def _audit_setup(deployment: Deployment, username: str, guid: str | None, steps: list[str]) -> None:
+    logger.info("PIV card of %s set up: %s", username, ", ".join(steps))
+    deployment.store.audit(
+        AuditEvent(
+            event="piv_card_setup",
+            outcome="success",
+            username=username,
+            factor="piv",
+            origin=ACTOR,
+            detail={"card_guid": guid, "by": ACTOR, "steps": steps},
+        ),
+        at=deployment.clock.now(),
+    )
 
 
 def _card_key(certificate: x509.Certificate) -> PivPublicKey:

@@ -88,7 +88,7 @@ ATTESTATION_OBJECT = 0x5FFF01  # YubiKey PIV: the certificate of the attestation
 _INS_SELECT, _INS_GET_DATA, _INS_PUT_DATA = 0xA4, 0xCB, 0xDB
 _INS_VERIFY, _INS_CHANGE_REFERENCE, _INS_RESET_RETRY = 0x20, 0x24, 0x2C
 _INS_GENERAL_AUTHENTICATE, _INS_GENERATE = 0x87, 0x47
-_INS_ATTEST = 0xF9  # YubiKey PIV extension
+_INS_ATTEST, _INS_SET_MANAGEMENT_KEY = 0xF9, 0xFF  # YubiKey PIV extensions
 _PIN, _PUK, _MANAGEMENT_KEY = 0x80, 0x81, 0x9B
 _SW_SECURITY_STATUS = 0x6982
 _SW_BLOCKED = 0x6983
@@ -382,14 +382,28 @@ class PivCard:
             + tlv.tlv(0x71, b"\x00")
             + tlv.tlv(0xFE)
         )
-        tag = _CERTIFICATE_OBJECTS[slot].to_bytes(3, "big")
-        data = tlv.tlv(0x5C, tag) + tlv.tlv(0x53, container)
+        self.put_object(_CERTIFICATE_OBJECTS[slot], container, what="the certificate")
+        self._certificates[slot] = certificate
+
+    def put_object(self, tag: int, content: bytes, *, what: str = "the data") -> None:
+        """Write a data container (its ``53`` content) after :meth:`authenticate`."""
+        data = tlv.tlv(0x5C, tag.to_bytes(3, "big")) + tlv.tlv(0x53, content)
         _, sw = self._channel.exchange(0x00, _INS_PUT_DATA, 0x3F, 0xFF, data, le=None)
         if sw == _SW_SECURITY_STATUS:
             raise ManagementKeyRejected("Authenticate with the management key first.", sw)
         if sw != SW_OK:
-            raise CardCommandError(f"The card did not store the certificate ({sw:04X}).", sw)
-        self._certificates[slot] = certificate
+            raise CardCommandError(f"The card did not store {what} ({sw:04X}).", sw)
+
+    def set_management_key(self, key: bytes, algorithm: ManagementKeyAlgorithm) -> None:
+        """Replace the management key (YubiKey SET MANAGEMENT KEY, ``00 FF FF FF``), after
+        :meth:`authenticate` with the old one. A card without the instruction refuses."""
+        _management_cipher(algorithm, key)  # the length check, before the card sees it
+        data = bytes([algorithm]) + tlv.tlv(_MANAGEMENT_KEY, key)
+        _, sw = self._channel.exchange(0x00, _INS_SET_MANAGEMENT_KEY, 0xFF, 0xFF, data, le=None)
+        if sw == _SW_SECURITY_STATUS:
+            raise ManagementKeyRejected("Authenticate with the management key first.", sw)
+        if sw != SW_OK:
+            raise CardCommandError(f"The card did not take the new management key ({sw:04X}).", sw)
 
 
 def _check_new_pin(pin: str) -> bytes:

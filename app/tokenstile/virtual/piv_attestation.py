@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from tokenstile.virtual.piv_objects import certificate_object
+from tokenstile.virtual.piv_objects import ATTESTATION_CERTIFICATE, certificate_object
 from tokenstile.virtual.piv_state import PivCardState, PivPrivateKey
 
-ATTESTATION_OBJECT = 0x5FFF01  # the F9 key's certificate (YubiKey PIV)
+ATTESTATION_OBJECT = ATTESTATION_CERTIFICATE  # the F9 key's certificate (YubiKey PIV)
 ATTESTATION_SLOT = 0xF9
 # Yubico's extension arc for attestation details; 3.7 is the card's serial number.
 _SERIAL_OID = x509.ObjectIdentifier("1.3.6.1.4.1.41482.3.7")

@@ -16,6 +16,8 @@ What a login needs, as real cards answer it (Part 2 section 3):
   The PIN guards 9A and 9D once per session, 9C immediately before each use ("PIN
   always"), and 9E not at all (card authentication).
 - GENERATE ASYMMETRIC KEY PAIR needs the management key.
+- SET MANAGEMENT KEY (``FF``, YubiKey's PIV extension, ``00 FF FF FF`` with the
+  algorithm and ``9B`` key) replaces the management key, after the old one.
 - ATTEST (``F9``, YubiKey's PIV extension) answers a certificate for a slot's key
   signed by the attestation key F9 (:mod:`.piv_attestation`); a card without one answers
   ``6D00``.
@@ -47,6 +49,7 @@ from tokenstile.virtual.apdu import (
 from tokenstile.virtual.piv_attestation import ATTESTATION_OBJECT, attestation_certificate
 from tokenstile.virtual.piv_keys import (
     KeyOperationError,
+    check_management_key,
     generate_key,
     key_agreement,
     management_block_size,
@@ -56,6 +59,7 @@ from tokenstile.virtual.piv_keys import (
 )
 from tokenstile.virtual.piv_objects import (
     ASYMMETRIC_ALGORITHMS,
+    MANAGEMENT_KEY_ALGORITHMS,
     MANAGEMENT_KEY_REFERENCE,
     PIN_PROTECTED_TAGS,
     PIN_REFERENCE,
@@ -100,6 +104,7 @@ _INS_GENERAL_AUTHENTICATE = 0x87
 _INS_GENERATE = 0x47
 _INS_GET_RESPONSE = 0xC0
 _INS_ATTEST = 0xF9
+_INS_SET_MANAGEMENT_KEY = 0xFF
 
 # Dynamic authentication template (Part 2 Table 7)
 _DAT = 0x7C
@@ -260,6 +265,7 @@ class PivCardApplet:
             _INS_RESET_RETRY: self._reset_retry_counter,
             _INS_GENERATE: self._generate,
             _INS_ATTEST: self._attest,
+            _INS_SET_MANAGEMENT_KEY: self._set_management_key,
         }
         if command.ins == _INS_GENERAL_AUTHENTICATE:
             reply = self._general_authenticate(command, data, pin_fresh=pin_fresh)
@@ -520,6 +526,29 @@ class PivCardApplet:
         self._state.keys[slot] = SlotKey(algorithm=algorithm, private_key=private_key)
         self._save()
         return public_key_template(private_key)
+
+    # -- SET MANAGEMENT KEY (YubiKey PIV) -------------------------------------------------
+
+    def _set_management_key(self, command: CommandApdu, data: bytes) -> bytes:
+        if command.p1 != 0xFF or command.p2 not in (0xFF, 0xFE):  # FE: touch, not modelled
+            raise StatusWordError(SW.INCORRECT_P1P2)
+        if not self._management_authenticated:
+            raise StatusWordError(SW.SECURITY_STATUS_NOT_SATISFIED)
+        try:
+            algorithm = Algorithm(data[0]) if data else None
+            key = parse_single(data[1:], MANAGEMENT_KEY_REFERENCE)
+        except (ValueError, TlvError) as exc:
+            raise StatusWordError(SW.INCORRECT_DATA) from exc
+        if algorithm not in MANAGEMENT_KEY_ALGORITHMS:
+            raise StatusWordError(SW.INCORRECT_DATA)
+        try:
+            check_management_key(algorithm, key)
+        except KeyOperationError as exc:
+            raise StatusWordError(SW.INCORRECT_DATA) from exc
+        self._state.management_algorithm = algorithm
+        self._state.management_key = key
+        self._save()
+        return b""
 
     # -- ATTEST (YubiKey PIV) -------------------------------------------------------------
 

@@ -88,9 +88,16 @@ PIN_PROTECTED_TAGS = frozenset(
 )
 
 
+# YubiKey's own objects: PIVMAN data (flags such as "management key stored under the
+# PIN"), and the attestation key's certificate.
+PIVMAN_DATA = 0x5FFF00
+ATTESTATION_CERTIFICATE = 0x5FFF01
+
+
 def is_container_tag(tag: int) -> bool:
-    """A tag PUT DATA may write: the 5FC1xx containers of Part 1 Table 3."""
-    return 0x5FC101 <= tag <= 0x5FC123
+    """A tag PUT DATA may write: the 5FC1xx containers of Part 1 Table 3, and YubiKey's
+    PIVMAN data and attestation certificate objects."""
+    return 0x5FC101 <= tag <= 0x5FC123 or tag in (PIVMAN_DATA, ATTESTATION_CERTIFICATE)
 
 
 class TlvError(TokenstileError):

@@ -26,6 +26,7 @@ from tests.integration.pcsc.conftest import READERS, VpcdSlot, opensc_env
 from tokenstile.cli.main import main
 from tokenstile.deployment import Deployment
 from tokenstile.devices.pcsc import open_piv_card
+from tokenstile.devices.piv_setup import on_factory_management_key
 from tokenstile.virtual.piv_attestation import AttestationAuthority
 from tokenstile.virtual.piv_card import PivCardApplet
 from tokenstile.virtual.piv_keys import generate_key
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.pcsc
 __all__ = ["opensc_env"]  # the fixture, shared with the OpenSC tests
 
 PIN = "123456"
+NEW_PIN = "24682468"
 MAKER = AttestationAuthority.create("Test Card Maker Attestation Root")
 
 
@@ -102,7 +104,7 @@ def test_a_generated_key_attested_to_the_configured_root_is_enrolled(
     dep, configure = station
     configure(MAKER, require=True)
     vpcd_slot(create_piv_card(attestation=MAKER))
-    code, text = enroll(dep, capsys, "--generate", "--pin", PIN)
+    code, text = enroll(dep, capsys, "--generate", "--pin", PIN, "--new-pin", NEW_PIN)
     assert code == 0, text
     assert "key generated on the card (attested): yes, by CN=Test Card Maker" in text
     [row] = attestations(dep)
@@ -213,16 +215,26 @@ def test_a_key_that_cannot_prove_it_was_made_on_the_card_is_not_enrolled(
     message = attack.message
     vpcd_slot(attack.card_of())
     before = card_certificate()
-    code, text = enroll(dep, capsys, *(["--generate"] if generate else []), "--pin", PIN)
+    new_key = ["--generate", "--new-pin", NEW_PIN] if generate else []
+    code, text = enroll(dep, capsys, *new_key, "--pin", PIN)
     assert code == 1
     assert message in text
     assert enrolled(dep) == []
     [row] = attestations(dep)
     assert row["outcome"] == "failure"
     assert message in row["detail"]["reason"]
-    # No certificate was issued or written: the card keeps the one it had.
+    # No certificate was issued or written: the card keeps the one it had; and the card
+    # was not set up: the factory PIN and management key still work.
     assert card_certificate() == before
-    assert "piv_certificate_issued" not in {e["event"] for e in dep.store.audit_entries()}
+    events = {e["event"] for e in dep.store.audit_entries()}
+    assert "piv_certificate_issued" not in events
+    assert "piv_card_setup" not in events
+    card = open_piv_card(READERS[0])
+    try:
+        card.verify_pin(PIN)
+        assert on_factory_management_key(card)
+    finally:
+        card.close()
 
 
 def test_a_card_that_refuses_is_enrolled_as_not_attested_without_the_policy(
@@ -231,7 +243,7 @@ def test_a_card_that_refuses_is_enrolled_as_not_attested_without_the_policy(
     dep, configure = station
     configure(MAKER, require=False)
     vpcd_slot(create_piv_card())
-    code, text = enroll(dep, capsys, "--generate", "--pin", PIN)
+    code, text = enroll(dep, capsys, "--generate", "--pin", PIN, "--new-pin", NEW_PIN)
     assert code == 0, text
     assert "(attested): no (the card refused the attestation instruction (6D00))" in text
     [row] = attestations(dep)

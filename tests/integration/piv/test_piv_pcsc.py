@@ -133,11 +133,12 @@ def test_enroll_with_a_new_key_on_the_card_then_log_in(
 ) -> None:
     dep, http = app
     vpcd_slot(create_piv_card(algorithm=Algorithm.RSA2048))
-    enroll(str(dep.engine.url), "--generate", "--pin", PIN)
+    # A factory card is set up on the way: the holder chooses a new PIN.
+    enroll(str(dep.engine.url), "--generate", "--pin", PIN, "--new-pin", "24682468")
     card = open_piv_card(READERS[0])
     try:
         issuer = card.read_certificate().issuer.rfc4514_string()
-        tokens = login_with_card(card, HttpPivServer(http), pins(PIN)[1])
+        tokens = login_with_card(card, HttpPivServer(http), pins("24682468")[1])
     finally:
         card.close()
     assert "Tokenstile PIV Issuing CA" in issuer
@@ -210,7 +211,8 @@ def test_malformed_apdus_get_status_words_and_the_card_still_signs_in(
         "0020008002FFFF": 0x6A80,  # a PIN of 2 bytes
         "00870000": 0x6A80,  # GENERAL AUTHENTICATE without a template
         "0087119A047C028100": 0x6982,  # a signature before the PIN
-        "00FF0000": 0x6D00,  # no such instruction
+        "00EE0000": 0x6D00,  # no such instruction
+        "00FF0000": 0x6A86,  # SET MANAGEMENT KEY with the wrong P1 P2
         "8020008008313233343536FFFF": 0x6E00,  # a proprietary class
         "0C20008008313233343536FFFF": 0x6882,  # secure messaging
     }
