@@ -126,8 +126,28 @@ def test_enroll_the_certificate_on_a_card_then_sign_in_with_the_card(
     dialog.pins.submit.click()
     wait_done(qtbot, dialog)
     assert "(its certificate)" in dialog.status.text()
+    assert "still has its factory management key" in dialog.status.text()
     close_and_find(qtbot, window, dialog, ("piv", "Badge 7", "active"))
     sign_in_with(qtbot, window, "card", PIV_PIN, holder)
+
+
+def test_a_card_with_its_own_management_key_is_not_flagged(
+    qtbot: QtBot, service: Service, admin_window: AdminWindow, devices: Devices
+) -> None:
+    window = admin_window
+    devices.card.state.management_key = bytes(range(24))  # an issuer's key, not the factory's
+    holder, _ = service.add_person("ownkey")
+    open_person(qtbot, window, holder)
+    window.people.enroll_card_action.trigger()
+    dialog = window.people.dialog
+    assert isinstance(dialog, EnrollCardDialog)
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: dialog.pins.kind == "card-pin", timeout=10_000)
+    dialog.pins.pin.setText(PIV_PIN)
+    dialog.pins.submit.click()
+    wait_done(qtbot, dialog)
+    assert "(its certificate)" in dialog.status.text()
+    assert "factory management key" not in dialog.status.text()
 
 
 def test_generate_a_key_on_a_card_and_issue_its_certificate(

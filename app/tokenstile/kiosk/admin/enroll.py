@@ -11,7 +11,8 @@ when asked. An authenticator app and PSKC fobs are in
   the certificate on the card is enrolled (``/admin/piv/cards``), or a new key is generated
   on the card (management key), certified by the service's CA (``/admin/piv/issue``) and
   written back. Either way the card must sign a fresh challenge that verifies with the
-  certificate, or nothing stays enrolled.
+  certificate, or nothing stays enrolled. A card still on its factory management key is
+  flagged in the dialog's last line.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tokenstile.devices.piv_login import (
     card_proves_key,
     verify_card_pin,
 )
+from tokenstile.devices.piv_setup import on_factory_management_key
 from tokenstile.errors import TokenstileError
 from tokenstile.kiosk.admin.enroll_frame import EnrollDialog, PinRows
 from tokenstile.kiosk.admin.session import AdminSession, TaskCancelled
@@ -211,22 +213,26 @@ class EnrollCardDialog(EnrollDialog):
             extra: dict[str, Any] = {"card_guid": guid} if guid else {}
             if label:
                 extra["label"] = label
+            # Flagged in the dialog: anyone may change a card on its factory management key.
+            factory = on_factory_management_key(card)
             if generate:
-                return self._issue(ctx, session, card, extra)
-            certificate = card.read_certificate(PivSlot.AUTHENTICATION)
-            ctx.say(self.tr("The card is signing a test challenge…"))
-            if not card_proves_key(card):
-                raise TokenstileError(
-                    "The card's signature does not verify with its certificate: not enrolled."
+                record = self._issue(ctx, session, card, extra)
+            else:
+                certificate = card.read_certificate(PivSlot.AUTHENTICATION)
+                ctx.say(self.tr("The card is signing a test challenge…"))
+                if not card_proves_key(card):
+                    raise TokenstileError(
+                        "The card's signature does not verify with its certificate: not enrolled."
+                    )
+                record = session.post(
+                    "/admin/piv/cards",
+                    {
+                        "username": self.username,
+                        "certificate": _b64url(certificate.public_bytes(Encoding.DER)),
+                        **extra,
+                    },
                 )
-            return session.post(
-                "/admin/piv/cards",
-                {
-                    "username": self.username,
-                    "certificate": _b64url(certificate.public_bytes(Encoding.DER)),
-                    **extra,
-                },
-            )
+            return {**record, "factory_management_key": factory}
         finally:
             with contextlib.suppress(DeviceError):
                 card.logout()  # the card forgets the PIN before it leaves the station
@@ -291,8 +297,12 @@ class EnrollCardDialog(EnrollDialog):
             if record.get("source") == "issued"
             else self.tr("its certificate")
         )
-        self.finish(
-            self.tr("Enrolled the card of {name} ({how}), valid until {until}.").format(
-                name=self.name, how=how, until=local_time(record.get("not_after"))
-            )
+        text = self.tr("Enrolled the card of {name} ({how}), valid until {until}.").format(
+            name=self.name, how=how, until=local_time(record.get("not_after"))
         )
+        if record.get("factory_management_key"):
+            text += " " + self.tr(
+                "This card still has its factory management key: set it up with "
+                "“tokenstile manage piv enroll --generate”."
+            )
+        self.finish(text)
