@@ -5,6 +5,7 @@
     tokenstile virtual-card create PATH [--pin PIN] [--puk PUK] [--algorithm ECCP256|RSA2048]
     tokenstile virtual-card serve PATH [--reader 0|1]
     tokenstile manage --db URL piv enroll USERNAME [--reader NAME] [--generate] [--pin PIN]
+                                          [--new-pin PIN] [--new-puk PUK]
     tokenstile manage --db URL piv list [USERNAME]
     tokenstile manage --db URL piv revoke FINGERPRINT
     tokenstile manage --db URL ca show | ca import CERT.pem KEY.pem | trust add CA.pem
@@ -20,7 +21,10 @@ revoked; what ``GET /pki/ca.crl`` serves): DER to ``FILE``, or PEM to standard o
   ``piv_management_key`` setting, default the well-known factory key), generates a new
   key in 9A (``piv_key_algorithm``, default ECC P-256), has the issuing CA certify it
   (the built-in CA is created on first use), writes the certificate to the card and
-  enrolls it.
+  enrolls it. A card that still takes the factory management key is set up on the way
+  (:mod:`tokenstile.devices.piv_setup`: new PIN, PUK blocked or set, a random AES
+  management key stored under the PIN), audited as ``piv_card_setup``; a card set up
+  so gives its management key after the PIN.
 
 Either way the card is asked to attest the slot's key (YubiKey's PIV ATTEST): the
 attestation must chain to a ``piv_attestation_roots`` certificate and name the slot's
