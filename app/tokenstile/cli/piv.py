@@ -302,15 +302,27 @@ def _enroll_new_key(
     from the issuing CA written back; the card must sign with it (given the PIN)."""
     from tokenstile.devices.piv import KeyAlgorithm, ManagementKeyAlgorithm, PivSlot
     from tokenstile.devices.piv_login import card_proves_key
-    from tokenstile.devices.piv_setup import FACTORY_MANAGEMENT_KEY, set_up_card
+    from tokenstile.devices.piv_setup import (
+        FACTORY_MANAGEMENT_KEY,
+        authenticate_with_protected_key,
+        management_key_is_protected,
+        set_up_card,
+    )
 
-    key, algorithm = _card_management_key(card, deployment, args.pin)
-    try:
-        card.authenticate(key, ManagementKeyAlgorithm[algorithm])
-    except ValueError as exc:
-        raise TokenstileError(f"The piv_management_key setting: {exc}.") from exc
-    # A factory card is set up; what that needs is checked before the card changes.
-    setup = _setup_plan(args, deployment) if key == FACTORY_MANAGEMENT_KEY else None
+    setup = None
+    if management_key_is_protected(card):  # set up before: its key is under the PIN
+        if args.pin is None:
+            raise TokenstileError("This card keeps its management key under its PIN: give --pin.")
+        authenticate_with_protected_key(card)
+    else:
+        key, algorithm = _management_key(deployment)
+        try:
+            card.authenticate(key, ManagementKeyAlgorithm[algorithm])
+        except ValueError as exc:
+            raise TokenstileError(f"The piv_management_key setting: {exc}.") from exc
+        # A factory card is set up; what that needs is checked before the card changes.
+        if key == FACTORY_MANAGEMENT_KEY:
+            setup = _setup_plan(args, deployment)
     public_key = card.generate_key(
         PivSlot.AUTHENTICATION, KeyAlgorithm[deployment.settings.piv_key_algorithm]
     )
@@ -357,22 +369,6 @@ def _enroll_certificate(
         card_guid=guid,
     )
     return _Enrolled(info=info, how="the certificate on the card", verdict=verdict, steps=[])
-
-
-def _card_management_key(
-    card: PivCard, deployment: Deployment, pin: str | None
-) -> tuple[bytes, str]:
-    """The key the card takes: stored under its PIN after a set-up, else the setting."""
-    from tokenstile.devices.piv_setup import (
-        management_key_is_protected,
-        protected_management_key,
-    )
-
-    if not management_key_is_protected(card):
-        return _management_key(deployment)
-    if pin is None:
-        raise TokenstileError("This card keeps its management key under its PIN: give --pin.")
-    return protected_management_key(card), deployment.settings.piv_setup_management_key_algorithm
 
 
 def _setup_plan(args: argparse.Namespace, deployment: Deployment) -> CardSetup:

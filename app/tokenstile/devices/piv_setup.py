@@ -80,6 +80,25 @@ def protected_management_key(card: PivCard) -> bytes:
     return key
 
 
+def authenticate_with_protected_key(card: PivCard) -> ManagementKeyAlgorithm:
+    """Authenticate with the key stored under the PIN (verify the PIN first); its
+    algorithm. The length names it, but for 24 bytes (AES-192 or 3DES): the card's
+    answer to each, since a wrong algorithm or key costs no try."""
+    key = protected_management_key(card)
+    candidates = {
+        16: (ManagementKeyAlgorithm.AES128,),
+        24: (ManagementKeyAlgorithm.AES192, ManagementKeyAlgorithm.TDES),
+        32: (ManagementKeyAlgorithm.AES256,),
+    }.get(len(key), ())
+    for algorithm in candidates:
+        try:
+            card.authenticate(key, algorithm)
+        except ManagementKeyRejected:
+            continue
+        return algorithm
+    raise ManagementKeyRejected("The card does not take the management key it stores.", 0x6982)
+
+
 def on_factory_management_key(card: PivCard) -> bool:
     """Whether the card still takes the factory management key (3DES, or AES-192 as newer
     YubiKeys ship). A wrong management key costs no try; on True the session is

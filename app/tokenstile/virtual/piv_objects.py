@@ -96,8 +96,8 @@ ATTESTATION_CERTIFICATE = 0x5FFF01
 
 def is_container_tag(tag: int) -> bool:
     """A tag PUT DATA may write: the 5FC1xx containers of Part 1 Table 3, and YubiKey's
-    PIVMAN data and attestation certificate objects."""
-    return 0x5FC101 <= tag <= 0x5FC123 or tag in (PIVMAN_DATA, ATTESTATION_CERTIFICATE)
+    PIVMAN data (the attestation certificate is the maker's: not written over PUT DATA)."""
+    return 0x5FC101 <= tag <= 0x5FC123 or tag == PIVMAN_DATA
 
 
 class TlvError(TokenstileError):

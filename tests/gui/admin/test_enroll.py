@@ -16,6 +16,7 @@ from pytestqt.qtbot import QtBot
 from tests.gui.admin.conftest import PIV_PIN, Devices, ScriptedDialogs, Service
 from tokenstile.devices import DirectConnection, PivCard
 from tokenstile.devices.fido2_client import SecurityKeyClient
+from tokenstile.devices.piv_setup import CardSetup, on_factory_management_key, set_up_card
 from tokenstile.factors.otp import totp_code
 from tokenstile.kiosk.admin.console import AdminWindow
 from tokenstile.kiosk.admin.enroll import EnrollCardDialog, EnrollKeyDialog
@@ -147,6 +148,31 @@ def test_a_card_with_its_own_management_key_is_not_flagged(
     dialog.pins.submit.click()
     wait_done(qtbot, dialog)
     assert "(its certificate)" in dialog.status.text()
+    assert "factory management key" not in dialog.status.text()
+
+
+def test_generate_on_a_card_set_up_with_its_key_under_the_pin(
+    qtbot: QtBot, service: Service, admin_window: AdminWindow, devices: Devices
+) -> None:
+    window = admin_window
+    station = PivCard(DirectConnection(devices.card))
+    station.verify_pin(PIV_PIN)
+    assert on_factory_management_key(station)
+    set_up_card(station, CardSetup(new_pin=None, puk="block"), pin=PIV_PIN)
+    station.logout()
+    holder, _ = service.add_person("setupcard")
+    open_person(qtbot, window, holder)
+    window.people.enroll_card_action.trigger()
+    dialog = window.people.dialog
+    assert isinstance(dialog, EnrollCardDialog)
+    dialog.generate.setChecked(True)
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: dialog.pins.kind == "card-pin", timeout=10_000)
+    dialog.pins.pin.setText(PIV_PIN)
+    dialog.pins.submit.click()
+    wait_done(qtbot, dialog)
+    # The station's configured key no longer works; the key under the PIN does.
+    assert "(a new key and certificate)" in dialog.status.text()
     assert "factory management key" not in dialog.status.text()
 
 

@@ -514,7 +514,8 @@ def test_broken_chain_is_refused(card: PivCardApplet) -> None:
         (bytes.fromhex("00A404000AA0000003"), 0x6700),  # Lc larger than the data
         (bytes.fromhex("80CB3FFF"), 0x6E00),
         (bytes.fromhex("0CCB3FFF"), 0x6882),  # secure messaging
-        (bytes.fromhex("00FF0000"), 0x6D00),
+        (bytes.fromhex("00EE0000"), 0x6D00),
+        (bytes.fromhex("00FF0000"), 0x6A86),  # SET MANAGEMENT KEY (YubiKey) with a wrong P1 P2
         (bytes.fromhex("00C0000000"), 0x6985),  # nothing to get
         (bytes.fromhex("00CB3FFE035C017E"), 0x6A86),
         (bytes.fromhex("00CB3FFF025C00"), 0x6A80),

@@ -37,7 +37,11 @@ from tokenstile.devices.piv_login import (
     card_proves_key,
     verify_card_pin,
 )
-from tokenstile.devices.piv_setup import on_factory_management_key
+from tokenstile.devices.piv_setup import (
+    authenticate_with_protected_key,
+    management_key_is_protected,
+    on_factory_management_key,
+)
 from tokenstile.errors import TokenstileError
 from tokenstile.kiosk.admin.enroll_frame import EnrollDialog, PinRows
 from tokenstile.kiosk.admin.session import AdminSession, TaskCancelled
@@ -252,7 +256,10 @@ class EnrollCardDialog(EnrollDialog):
     ) -> Any:
         cards = self.page.devices.cards
         ctx.say(self.tr("Generating a key on the card…"))
-        card.authenticate(cards.management_key, cards.management_key_algorithm)
+        if management_key_is_protected(card):  # set up by `piv enroll --generate`
+            authenticate_with_protected_key(card)  # the PIN was verified above
+        else:
+            card.authenticate(cards.management_key, cards.management_key_algorithm)
         public_key = card.generate_key(PivSlot.AUTHENTICATION, cards.key_algorithm)
         spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         answer = session.post(
