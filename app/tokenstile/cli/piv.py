@@ -44,7 +44,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from tokenstile.cli.arguments import action_group, read_bounded
 from tokenstile.cli.formatting import print_table, when
@@ -253,6 +253,33 @@ def _management_key(deployment: Deployment) -> tuple[bytes, str]:
 
 
 @dataclass(frozen=True, kw_only=True)
+class _Station:
+    """One enrollment at the station: the card in the reader, for whom, with what."""
+
+    card: PivCard
+    args: argparse.Namespace
+    deployment: Deployment
+    piv: PivService
+    guid: str | None
+
+    def audit(
+        self, event: str, outcome: Literal["success", "failure", "info"], **detail: Any
+    ) -> None:
+        """An audit row for this card and person; ``detail`` never holds a secret."""
+        self.deployment.store.audit(
+            AuditEvent(
+                event=event,
+                outcome=outcome,
+                username=self.args.username,
+                factor="piv",
+                origin=ACTOR,
+                detail={"card_guid": self.guid, "by": ACTOR, **detail},
+            ),
+            at=self.deployment.clock.now(),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class _Enrolled:
     info: PivCardInfo
     how: str
@@ -272,14 +299,18 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
         guid = card_guid(card)
         if args.pin is not None:
             card.verify_pin(args.pin)  # before anything changes on the card
-        if args.generate:
-            done = _enroll_new_key(card, args, deployment, piv, guid)
-        else:
-            done = _enroll_certificate(card, args, deployment, piv, guid)
+        station = _Station(card=card, args=args, deployment=deployment, piv=piv, guid=guid)
+        done = _enroll_new_key(station) if args.generate else _enroll_certificate(station)
     finally:
         card.close()
     info, verdict = done.info, done.verdict
-    _audit_attestation(deployment, args.username, guid, verdict, fingerprint=info.fingerprint)
+    logger.info("PIV card of %s enrolled: %s (%s)", info.username, verdict.status, verdict.reason)
+    station.audit(
+        "piv_attestation",
+        "success" if verdict.attested else "info",
+        fingerprint=info.fingerprint,
+        **verdict.audit_detail(),
+    )
     proof = "it proved it holds the key" if args.pin is not None else "give --pin to test the key"
     print(f"Enrolled a card for {info.username}: {done.how}; {proof}.")
     print(f"  fingerprint: {info.fingerprint}")
@@ -291,13 +322,7 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
     return 0
 
 
-def _enroll_new_key(
-    card: PivCard,
-    args: argparse.Namespace,
-    deployment: Deployment,
-    piv: PivService,
-    guid: str | None,
-) -> _Enrolled:
+def _enroll_new_key(station: _Station) -> _Enrolled:
     """A new 9A key, attested, the card set up when it is a factory one, a certificate
     from the issuing CA written back; the card must sign with it (given the PIN)."""
     from tokenstile.devices.piv import KeyAlgorithm, ManagementKeyAlgorithm, PivSlot
@@ -309,6 +334,7 @@ def _enroll_new_key(
         set_up_card,
     )
 
+    card, args, deployment, piv = station.card, station.args, station.deployment, station.piv
     setup = None
     if management_key_is_protected(card):  # set up before: its key is under the PIN
         if args.pin is None:
@@ -326,12 +352,15 @@ def _enroll_new_key(
     public_key = card.generate_key(
         PivSlot.AUTHENTICATION, KeyAlgorithm[deployment.settings.piv_key_algorithm]
     )
-    verdict = _attestation(card, public_key, deployment, args.username, guid)
+    verdict = _attestation(station, public_key)
     steps: list[str] = []
     if setup is not None:
         steps = set_up_card(card, setup, pin=args.pin)
-        _audit_setup(deployment, args.username, guid, steps)
-    info, certificate = piv.issue(args.username, public_key, by=ACTOR, origin=ACTOR, card_guid=guid)
+        logger.info("PIV card of %s set up: %s", args.username, ", ".join(steps))
+        station.audit("piv_card_setup", "success", steps=steps)
+    info, certificate = piv.issue(
+        args.username, public_key, by=ACTOR, origin=ACTOR, card_guid=station.guid
+    )
     card.put_certificate(PivSlot.AUTHENTICATION, certificate)
     if args.pin is not None and not card_proves_key(card):
         piv.revoke(info.fingerprint, by=ACTOR, origin=ACTOR)
@@ -342,31 +371,26 @@ def _enroll_new_key(
     return _Enrolled(info=info, how=how, verdict=verdict, steps=steps)
 
 
-def _enroll_certificate(
-    card: PivCard,
-    args: argparse.Namespace,
-    deployment: Deployment,
-    piv: PivService,
-    guid: str | None,
-) -> _Enrolled:
+def _enroll_certificate(station: _Station) -> _Enrolled:
     """The certificate the card holds in 9A, its key attested (by policy) and proved."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from tokenstile.devices.piv import PivSlot
     from tokenstile.devices.piv_login import card_proves_key
 
+    card, args = station.card, station.args
     certificate = card.read_certificate(PivSlot.AUTHENTICATION)
-    verdict = _attestation(card, _card_key(certificate), deployment, args.username, guid)
+    verdict = _attestation(station, _card_key(certificate))
     if args.pin is not None and not card_proves_key(card):
         raise TokenstileError(
             "The card's signature does not verify with its certificate: not enrolled."
         )
-    info = piv.register(
+    info = station.piv.register(
         args.username,
         certificate.public_bytes(Encoding.DER),
         by=ACTOR,
         origin=ACTOR,
-        card_guid=guid,
+        card_guid=station.guid,
     )
     return _Enrolled(info=info, how="the certificate on the card", verdict=verdict, steps=[])
 
@@ -419,21 +443,6 @@ def _prompt_twice(prompt: str) -> str:
     return first
 
 
-def _audit_setup(deployment: Deployment, username: str, guid: str | None, steps: list[str]) -> None:
-    logger.info("PIV card of %s set up: %s", username, ", ".join(steps))
-    deployment.store.audit(
-        AuditEvent(
-            event="piv_card_setup",
-            outcome="success",
-            username=username,
-            factor="piv",
-            origin=ACTOR,
-            detail={"card_guid": guid, "by": ACTOR, "steps": steps},
-        ),
-        at=deployment.clock.now(),
-    )
-
-
 def _card_key(certificate: x509.Certificate) -> PivPublicKey:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -443,13 +452,7 @@ def _card_key(certificate: x509.Certificate) -> PivPublicKey:
     return public_key
 
 
-def _attestation(
-    card: PivCard,
-    public_key: PivPublicKey,
-    deployment: Deployment,
-    username: str,
-    guid: str | None,
-) -> AttestationVerdict:
+def _attestation(station: _Station, public_key: PivPublicKey) -> AttestationVerdict:
     """Ask the card to attest its 9A key and judge the answer by the deployment's policy;
     a refusal is audited (``piv_attestation``, failure) before it is raised."""
     import datetime as dt
@@ -463,7 +466,7 @@ def _attestation(
         load_attestation_roots,
     )
 
-    settings = deployment.settings
+    settings = station.deployment.settings
     roots = [
         root
         for path in settings.piv_attestation_roots
@@ -472,14 +475,14 @@ def _attestation(
     evidence, refusal = None, None
     try:
         evidence = CardAttestation(
-            slot_certificate=card.attest(PivSlot.AUTHENTICATION),
-            attestation_certificate=card.read_attestation_certificate(),
+            slot_certificate=station.card.attest(PivSlot.AUTHENTICATION),
+            attestation_certificate=station.card.read_attestation_certificate(),
         )
     except CardCommandError as exc:
         refusal = f"the card refused the attestation instruction ({exc.sw:04X})"
     except InvalidCardData as exc:
         refusal = f"the card's attestation is unreadable ({exc})"
-    now = dt.datetime.fromtimestamp(deployment.clock.now(), dt.UTC)
+    now = dt.datetime.fromtimestamp(station.deployment.clock.now(), dt.UTC)
     try:
         return judge_card_attestation(
             evidence,
@@ -490,45 +493,8 @@ def _attestation(
             now=now,
         )
     except PivAttestationError as exc:
-        deployment.store.audit(
-            AuditEvent(
-                event="piv_attestation",
-                outcome="failure",
-                username=username,
-                factor="piv",
-                origin=ACTOR,
-                detail={"card_guid": guid, "reason": str(exc), "by": ACTOR},
-            ),
-            at=deployment.clock.now(),
-        )
+        station.audit("piv_attestation", "failure", reason=str(exc))
         raise
-
-
-def _audit_attestation(
-    deployment: Deployment,
-    username: str,
-    guid: str | None,
-    verdict: AttestationVerdict,
-    *,
-    fingerprint: str,
-) -> None:
-    logger.info("PIV card of %s enrolled: %s (%s)", username, verdict.status, verdict.reason)
-    deployment.store.audit(
-        AuditEvent(
-            event="piv_attestation",
-            outcome="success" if verdict.attested else "info",
-            username=username,
-            factor="piv",
-            origin=ACTOR,
-            detail={
-                "card_guid": guid,
-                "fingerprint": fingerprint,
-                "by": ACTOR,
-                **verdict.audit_detail(),
-            },
-        ),
-        at=deployment.clock.now(),
-    )
 
 
 def _show_ca(piv: PivService) -> None:
