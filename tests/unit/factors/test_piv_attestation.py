@@ -7,7 +7,9 @@ import datetime as dt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tokenstile.config import load_settings
 from tokenstile.devices import DirectConnection, PivCard
+from tokenstile.errors import ConfigError
 from tokenstile.factors.piv_attestation import (
     CardAttestation,
     PivAttestationError,
@@ -99,3 +101,9 @@ def test_without_roots_an_attestation_is_not_checked() -> None:
     verdict = judge_card_attestation(evidence, None, key, [], require=False, now=NOW)
     assert verdict.status == "not_attested"
     assert "no piv_attestation_roots" in verdict.reason
+
+
+def test_requiring_attestation_without_roots_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="piv_require_attestation needs piv_attestation_roots"):
+        load_settings(piv_require_attestation=True)
+    assert load_settings(piv_require_attestation=True, piv_attestation_roots=["/r.pem"])
