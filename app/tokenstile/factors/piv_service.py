@@ -11,6 +11,9 @@ root owns (see ``piv_config``). The revocation checks (``piv_revocation``) run a
 enrollment and at the first login step, before the transaction (they may fetch over the
 network); their verdict goes into the audit row (``revocation``). The issuing CA's CRL
 (``ca_crl``) comes from a ``piv_crl.CrlPublisher``.
+
+Just over 600 lines: one service over one transaction port, as ``OtpService`` and
+``WebAuthnService`` are; the checks it calls already live in their own modules.
 """
 
 from __future__ import annotations
