@@ -18,7 +18,11 @@ from tokenstile.factors.piv_attestation import (
 from tokenstile.virtual.piv_attestation import AttestationAuthority
 from tokenstile.virtual.piv_provision import create_piv_card
 
-NOW = dt.datetime.now(dt.UTC)
+
+def now() -> dt.datetime:
+    """The time of the check: read when the test runs, after its certificates were made
+    (a time read when the module was collected can lie before them in a long run)."""
+    return dt.datetime.now(dt.UTC)
 
 
 def evidence_of(root: AttestationAuthority) -> tuple[CardAttestation, ec.EllipticCurvePublicKey]:
@@ -37,7 +41,9 @@ def evidence_of(root: AttestationAuthority) -> tuple[CardAttestation, ec.Ellipti
 def test_a_card_key_attested_to_a_configured_root() -> None:
     root = AttestationAuthority.create()
     evidence, key = evidence_of(root)
-    verdict = judge_card_attestation(evidence, None, key, [root.certificate], require=True, now=NOW)
+    verdict = judge_card_attestation(
+        evidence, None, key, [root.certificate], require=True, now=now()
+    )
     assert verdict.attested
     assert verdict.root == root.certificate.subject.rfc4514_string()
     assert verdict.audit_detail()["attestation"] == "attested"
@@ -49,7 +55,7 @@ def test_another_root_is_refused_even_without_the_require_policy() -> None:
     for require in (True, False):
         with pytest.raises(PivAttestationError, match="not certified by a configured"):
             judge_card_attestation(
-                evidence, None, key, [other.certificate], require=require, now=NOW
+                evidence, None, key, [other.certificate], require=require, now=now()
             )
 
 
@@ -59,7 +65,7 @@ def test_an_attestation_of_another_key_is_refused() -> None:
     other_key = ec.generate_private_key(ec.SECP256R1()).public_key()
     with pytest.raises(PivAttestationError, match="different key"):
         judge_card_attestation(
-            evidence, None, other_key, [root.certificate], require=False, now=NOW
+            evidence, None, other_key, [root.certificate], require=False, now=now()
         )
 
 
@@ -72,13 +78,13 @@ def test_a_slot_attestation_not_signed_by_the_f9_key_is_refused() -> None:
         attestation_certificate=foreign.attestation_certificate,
     )
     with pytest.raises(PivAttestationError, match="not signed by its attestation key"):
-        judge_card_attestation(mixed, None, key, [root.certificate], require=False, now=NOW)
+        judge_card_attestation(mixed, None, key, [root.certificate], require=False, now=now())
 
 
 def test_expired_attestations_are_refused() -> None:
     root = AttestationAuthority.create()
     evidence, key = evidence_of(root)
-    later = NOW + dt.timedelta(days=3700)
+    later = now() + dt.timedelta(days=3700)
     with pytest.raises(PivAttestationError, match="not valid now"):
         judge_card_attestation(evidence, None, key, [root.certificate], require=False, now=later)
 
@@ -87,18 +93,18 @@ def test_a_card_that_refuses_is_not_attested_or_refused_by_policy() -> None:
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
     root = AttestationAuthority.create()
     verdict = judge_card_attestation(
-        None, "the card refused (6D00)", key, [root.certificate], require=False, now=NOW
+        None, "the card refused (6D00)", key, [root.certificate], require=False, now=now()
     )
     assert (verdict.attested, verdict.reason) == (False, "the card refused (6D00)")
     with pytest.raises(PivAttestationError, match=r"6D00.*piv_require_attestation"):
         judge_card_attestation(
-            None, "the card refused (6D00)", key, [root.certificate], require=True, now=NOW
+            None, "the card refused (6D00)", key, [root.certificate], require=True, now=now()
         )
 
 
 def test_without_roots_an_attestation_is_not_checked() -> None:
     evidence, key = evidence_of(AttestationAuthority.create())
-    verdict = judge_card_attestation(evidence, None, key, [], require=False, now=NOW)
+    verdict = judge_card_attestation(evidence, None, key, [], require=False, now=now())
     assert verdict.status == "not_attested"
     assert "no piv_attestation_roots" in verdict.reason
 
