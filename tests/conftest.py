@@ -319,6 +319,48 @@ def _wait_for_secret_service(env: dict[str, str], daemon: subprocess.Popen[bytes
     pytest.fail("the Secret Service did not come up on the private bus")
 
 
+# The private bus has no service directories: nothing is started by D-Bus activation.
+# With the system's (org.freedesktop.secrets.service) a keyring daemon that died was
+# replaced by one started with the bus's environment (another HOME, no password), whose
+# missing "login" collection failed every later keychain test with "Prompt dismissed".
+_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={path}</listen>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+_KEYRING_PASSWORD = b"keyring-password"
+
+
+def _start_keyring_daemon(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    # --unlock reads the login keyring's password from stdin: with a password the
+    # keyring file on disk is encrypted (an empty one would leave it readable).
+    daemon = subprocess.Popen(
+        ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    assert daemon.stdin is not None
+    daemon.stdin.write(_KEYRING_PASSWORD)
+    daemon.stdin.close()
+    _wait_for_secret_service(env, daemon)
+    return daemon
+
+
+# The keyring daemon of this run, by bus address: ``keychain`` starts it again (same
+# home, same password) if it has exited, so one test's lost daemon is not every later one's.
+_keyring_daemons: dict[str, subprocess.Popen[bytes]] = {}
+
+
 @pytest.fixture(scope="session")
 def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretService]:
     """TESTING.md's keychain recipe, once per run: ``dbus-daemon`` and
@@ -329,43 +371,25 @@ def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretS
     home = tmp_path_factory.mktemp("keychain-home")
     runtime = home / "run"
     runtime.mkdir(mode=0o700)
+    config = home / "bus.conf"
+    config.write_text(_BUS_CONFIG.format(path=runtime / "bus"))
     bus = subprocess.Popen(
-        [
-            "dbus-daemon",
-            "--session",
-            "--nofork",
-            "--nopidfile",
-            f"--address=unix:path={runtime / 'bus'}",
-            "--print-address=1",
-        ],
+        ["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile", "--print-address=1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
-    daemon: subprocess.Popen[bytes] | None = None
+    address = ""
     try:
         assert bus.stdout is not None
         address = bus.stdout.readline().decode().strip()
         assert address.startswith("unix:"), address
         service = SecretService(address, home, runtime)
-        env = {**os.environ, **service.env}
-        # --unlock reads the login keyring's password from stdin: with a password the
-        # keyring file on disk is encrypted (an empty one would leave it readable).
-        daemon = subprocess.Popen(
-            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        assert daemon.stdin is not None
-        daemon.stdin.write(b"keyring-password")
-        daemon.stdin.close()
-        _wait_for_secret_service(env, daemon)
+        _keyring_daemons[address] = _start_keyring_daemon({**os.environ, **service.env})
         yield service
     finally:
         if bus.stdout is not None:
             bus.stdout.close()
-        for process in (daemon, bus):
+        for process in (_keyring_daemons.pop(address, None), bus):
             if process is not None and process.poll() is None:
                 process.terminate()  # by its PID: other runs have their own daemons
                 try:
@@ -381,6 +405,12 @@ def keychain(secret_service: SecretService, monkeypatch: pytest.MonkeyPatch) -> 
     the broker's ``KeyringStore`` on it."""
     from tokenstile.broker.store import KeyringStore
 
+    daemon = _keyring_daemons.get(secret_service.address)
+    if daemon is not None and daemon.poll() is not None:
+        daemon.wait()
+        _keyring_daemons[secret_service.address] = _start_keyring_daemon(
+            {**os.environ, **secret_service.env}
+        )
     for name, value in secret_service.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
