@@ -121,6 +121,9 @@ def test_enroll_list_revoke(capsys: pytest.CaptureFixture[str], db: str, key: Pa
     assert "only a suspended" in err
     assert fido2(capsys, db, "revoke", "AAAA")[2].startswith("tokenstile: No security key")
     assert "base64url" in fido2(capsys, db, "revoke", "!!")[2]
+    # One base64url ID in 64 starts with "-": it is still an ID, not an option.
+    assert fido2(capsys, db, "revoke", "-AAA")[2].startswith("tokenstile: No security key")
+    assert fido2(capsys, db, "unsuspend", "--AA")[2].startswith("tokenstile: No security key")
     events = [(e["event"], e["outcome"]) for e in audit(capsys, db) if "fido2" in str(e["event"])]
     assert ("fido2_enrolled", "info") in events
     assert ("fido2_revoked", "info") in events

@@ -77,6 +77,18 @@ def add_fido2_commands(actions: argparse._SubParsersAction[argparse.ArgumentPars
     ).add_argument("credential_id", metavar="CREDENTIAL_ID")
 
 
+def dashed_credential_ids(arguments: list[str]) -> list[str]:
+    """``fido2 revoke|unsuspend ID`` where the base64url ID starts with ``-`` (one ID in 64):
+    argparse would take it for an option and say the ID is missing, so mark the end of options
+    before it."""
+    for at in range(len(arguments) - 2):
+        if arguments[at] == "fido2" and arguments[at + 1] in ("revoke", "unsuspend"):
+            value = arguments[at + 2]
+            if value.startswith("-") and value not in ("-h", "--help", "--"):
+                return [*arguments[: at + 2], "--", *arguments[at + 2 :]]
+    return arguments
+
+
 def add_virtual_key_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the top-level ``virtual-key`` group."""
     group = action_group(

@@ -86,9 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tokenstile.cli.session import token_main
 
         return token_main(arguments[1:])
+    from tokenstile.cli.fido2 import dashed_credential_ids, run_virtual_key_command
+
     parser = _parser()
-    args = parser.parse_args(arguments)
-    from tokenstile.cli.fido2 import run_virtual_key_command
+    args = parser.parse_args(dashed_credential_ids(arguments))
     from tokenstile.cli.kiosk import KIOSK_COMMANDS, run_kiosk_command
     from tokenstile.cli.manage import run_manage_command
     from tokenstile.cli.piv import run_virtual_card_command
