@@ -339,16 +339,18 @@ _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Confi
 _KEYRING_PASSWORD = b"keyring-password"
 
 
-def _start_keyring_daemon(env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _start_keyring_daemon(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     # --unlock reads the login keyring's password from stdin: with a password the
-    # keyring file on disk is encrypted (an empty one would leave it readable).
-    daemon = subprocess.Popen(
-        ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    # keyring file on disk is encrypted (an empty one would leave it readable). What the
+    # daemon says goes to ``log``, to find out why it sometimes exits mid-run.
+    with log.open("ab") as output:
+        daemon = subprocess.Popen(
+            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+            stdin=subprocess.PIPE,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     assert daemon.stdin is not None
     daemon.stdin.write(_KEYRING_PASSWORD)
     daemon.stdin.close()
@@ -359,6 +361,14 @@ def _start_keyring_daemon(env: dict[str, str]) -> subprocess.Popen[bytes]:
 # The keyring daemon of this run, by bus address: ``keychain`` starts it again (same
 # home, same password) if it has exited, so one test's lost daemon is not every later one's.
 _keyring_daemons: dict[str, subprocess.Popen[bytes]] = {}
+_keyring_restarts: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _keyring_restarts:
+        terminalreporter.section("keychain daemon restarts")
+        for line in _keyring_restarts:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
@@ -384,7 +394,9 @@ def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretS
         address = bus.stdout.readline().decode().strip()
         assert address.startswith("unix:"), address
         service = SecretService(address, home, runtime)
-        _keyring_daemons[address] = _start_keyring_daemon({**os.environ, **service.env})
+        _keyring_daemons[address] = _start_keyring_daemon(
+            {**os.environ, **service.env}, home / "keyring-daemon.log"
+        )
         yield service
     finally:
         if bus.stdout is not None:
@@ -400,16 +412,25 @@ def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretS
 
 
 @pytest.fixture
-def keychain(secret_service: SecretService, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def keychain(
+    secret_service: SecretService, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Any]:
     """The real keychain for this test (and its subprocesses), emptied before and after:
     the broker's ``KeyringStore`` on it."""
     from tokenstile.broker.store import KeyringStore
 
     daemon = _keyring_daemons.get(secret_service.address)
     if daemon is not None and daemon.poll() is not None:
-        daemon.wait()
+        log = secret_service.home / "keyring-daemon.log"
+        said = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        # Said at the end of the run (pytest_terminal_summary): the exit code (negative:
+        # the signal) and the daemon's last words are what is needed to find the cause.
+        _keyring_restarts.append(
+            f"gnome-keyring-daemon exited with {daemon.returncode} before {request.node.nodeid}; "
+            f"started again. It said: {said!r}"
+        )
         _keyring_daemons[secret_service.address] = _start_keyring_daemon(
-            {**os.environ, **secret_service.env}
+            {**os.environ, **secret_service.env}, log
         )
     for name, value in secret_service.env.items():
         monkeypatch.setenv(name, value)
