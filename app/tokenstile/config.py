@@ -118,7 +118,9 @@ class Settings(BaseSettings):
     # anchors (require: no fresh OCSP/CRL answer refuses; prefer: it lets in, logged and
     # audited; off), overridden per anchor (its SHA-256 fingerprint -> policy); a CRL
     # (URL or file) and an OCSP responder per anchor, used instead of what the
-    # certificate names; the fetch bounds; and how long the built-in CA's CRL is valid.
+    # certificate names; the fetch bounds; how long a source whose fetch failed is not
+    # asked again (its checks meanwhile get no answer at once and the policy decides; 0
+    # asks every time); and how long the built-in CA's CRL is valid.
     piv_revocation_policy: Literal["require", "prefer", "off"] = "require"
     piv_revocation_anchor_policies: dict[str, Literal["require", "prefer", "off"]] = Field(
         default_factory=dict
@@ -128,6 +130,7 @@ class Settings(BaseSettings):
     piv_revocation_ocsp_nonce: bool = True
     piv_revocation_timeout: float = Field(default=5.0, gt=0, le=60)
     piv_revocation_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    piv_revocation_retry_seconds: float = Field(default=60.0, ge=0, le=3600)
     piv_ca_crl_hours: int = Field(default=24, ge=1, le=24 * 31)
 
     # PIV key attestation and card set-up (issue 16, piv-attestation): the attestation

@@ -70,6 +70,7 @@ def revocation_settings(settings: Settings) -> RevocationSettings:
             crl_sources=settings.piv_revocation_crl,
             ocsp_responders=settings.piv_revocation_ocsp,
             nonce=settings.piv_revocation_ocsp_nonce,
+            retry_seconds=settings.piv_revocation_retry_seconds,
         )
     except PivError as exc:
         raise ConfigError(

@@ -21,6 +21,16 @@ For a certificate whose direct issuer is a trust anchor, in this order:
 Fresh answers are kept in memory (per process) until their ``nextUpdate``: a CRL per
 source, an OCSP answer per certificate. A revoked answer is kept as well.
 
+A source that could not be fetched (down, silent until the time limit, not 200, ...) is
+not asked again for ``retry_seconds`` (``piv_revocation_retry_seconds``, 60 by default;
+0 asks every time): within that time it gives no answer at once, and the policy decides as
+for any missing answer. Otherwise anyone holding a public certificate that chains to an
+anchor could make every login wait for a dead responder's time limit. Only failed fetches
+are remembered: an answer that came but was unusable is about one certificate (unknown,
+another certificate's, a wrong nonce) as often as about the source. Concurrent checks
+share one fetch: of a CRL, per source; of an OCSP answer, per source and certificate (the
+request names the certificate and carries the first check's nonce).
+
 The decision, by the anchor's policy (``piv_revocation_policy``, overridden per anchor):
 
 - ``require``: no fresh answer (source down, unusable answer, ``unknown``) refuses;
@@ -46,7 +56,8 @@ import datetime as dt
 import logging
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -74,6 +85,7 @@ RevocationStatus = Literal[
 ]
 
 NONCE_BYTES = 16
+RETRY_SECONDS = 60.0  # a source that failed is not asked again for this long
 CLOCK_SKEW = 300.0  # seconds a thisUpdate may lie ahead of our clock
 OCSP_REQUEST = "application/ocsp-request"
 OCSP_RESPONSE = "application/ocsp-response"
@@ -138,8 +150,11 @@ class RevocationSettings:
     crl_sources: Mapping[str, str] = field(default_factory=dict)  # URL or file path
     ocsp_responders: Mapping[str, str] = field(default_factory=dict)  # URL
     nonce: bool = True
+    retry_seconds: float = RETRY_SECONDS
 
     def __post_init__(self) -> None:
+        if not self.retry_seconds >= 0:
+            raise PivError(f"retry_seconds must be 0 or more, not {self.retry_seconds!r}.")
         for name in ("anchor_policies", "crl_sources", "ocsp_responders"):
             table: Mapping[str, Any] = getattr(self, name)
             normal = {_anchor_key(key): value for key, value in table.items()}
@@ -199,6 +214,50 @@ class _Answer:
     revoked: bool
     until: float  # nextUpdate
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    at: float  # the checker's clock when the fetch failed
+    message: str
+
+
+_Fetched = tuple[bytes | None, bytes]  # the nonce sent (OCSP), the body that came back
+
+
+class _SingleFlight:
+    """Concurrent calls under one key share one call: the first caller makes it, the
+    others wait for its result or its error."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[Hashable, Future[_Fetched]] = {}
+        self.waiting = 0
+
+    def run(self, key: Hashable, call: Callable[[], _Fetched]) -> _Fetched:
+        with self._lock:
+            pending = self._calls.get(key)
+            if pending is None:
+                mine: Future[_Fetched] = Future()
+                self._calls[key] = mine
+            else:
+                self.waiting += 1
+        if pending is not None:
+            try:
+                return pending.result()
+            finally:
+                with self._lock:
+                    self.waiting -= 1
+        try:
+            result = call()
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                del self._calls[key]
+        mine.set_result(result)
+        return result
 
 
 def _epoch(when: dt.datetime) -> float:
@@ -431,6 +490,8 @@ class RevocationChecker:
         self._lock = threading.Lock()
         self._ocsp: dict[str, _Answer] = {}  # certificate fingerprint -> answer
         self._crls: dict[tuple[str, str], x509.CertificateRevocationList] = {}
+        self._failed: dict[str, _Failure] = {}  # source (URL or file) -> its last failure
+        self._flights = _SingleFlight()
 
     def verdict(
         self,
@@ -464,9 +525,19 @@ class RevocationChecker:
         if not ocsp_sources and not crl_sources:
             return RevocationVerdict(status="no_source", policy=policy)
         problems: list[str] = []
-        answer = self._by_ocsp(certificate, issuer, ocsp_sources, problems, now=now)
+        answer = self._cached_ocsp(certificate, now=now)
         if answer is None:
-            answer = self._by_crl(certificate, issuer, crl_sources, problems, now=now)
+            answer = self._first_answer(
+                ocsp_sources,
+                problems,
+                lambda url: self._ask_ocsp(certificate, issuer, url, now=now),
+            )
+        if answer is None:
+            answer = self._first_answer(
+                crl_sources,
+                problems,
+                lambda location: self._ask_crl(certificate, issuer, location, now=now),
+            )
         if answer is None:
             message = " ".join(problems)
             log.warning("No fresh revocation answer (policy %s): %s", policy, message)
@@ -475,22 +546,30 @@ class RevocationChecker:
             status="revoked" if answer.revoked else "good", policy=policy, source=answer.source
         )
 
-    def _by_ocsp(
-        self,
-        certificate: x509.Certificate,
-        issuer: x509.Certificate,
-        sources: Sequence[str],
-        problems: list[str],
-        *,
-        now: float,
-    ) -> _Answer | None:
-        key = fingerprint(certificate)
+    def _cached_ocsp(self, certificate: x509.Certificate, *, now: float) -> _Answer | None:
         with self._lock:
-            cached = self._ocsp.get(key)
-        if cached is not None and cached.until > now:
-            return cached
-        for url in sources:
-            source = f"OCSP {url}"
+            cached = self._ocsp.get(fingerprint(certificate))
+        return cached if cached is not None and cached.until > now else None
+
+    @staticmethod
+    def _first_answer(
+        sources: Sequence[str], problems: list[str], ask: Callable[[str], _Answer]
+    ) -> _Answer | None:
+        """The answer of the first source that gives a usable one; why each source before
+        it gave none goes into ``problems``."""
+        for location in sources:
+            try:
+                return ask(location)
+            except RevocationUnavailable as exc:
+                problems.append(exc.message)
+        return None
+
+    def _ask_ocsp(
+        self, certificate: x509.Certificate, issuer: x509.Certificate, url: str, *, now: float
+    ) -> _Answer:
+        key = fingerprint(certificate)
+
+        def post() -> _Fetched:
             nonce = secrets.token_bytes(NONCE_BYTES) if self.settings.nonce else None
             builder = ocsp.OCSPRequestBuilder().add_certificate(
                 certificate,
@@ -500,52 +579,72 @@ class RevocationChecker:
             if nonce is not None:
                 builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
             request = builder.build().public_bytes(Encoding.DER)
-            try:
-                body = self._fetcher.post(
-                    url, request, content_type=OCSP_REQUEST, accept=OCSP_RESPONSE
-                )
-                answer = judge_ocsp(body, certificate, issuer, nonce=nonce, now=now, source=source)
-            except RevocationUnavailable as exc:
-                problems.append(exc.message)
-                continue
-            if answer.until > now:
-                self._remember(self._ocsp, key, answer)
-            return answer
-        return None
+            body = self._fetcher.post(url, request, content_type=OCSP_REQUEST, accept=OCSP_RESPONSE)
+            return nonce, body
 
-    def _by_crl(
-        self,
-        certificate: x509.Certificate,
-        issuer: x509.Certificate,
-        sources: Sequence[str],
-        problems: list[str],
-        *,
-        now: float,
-    ) -> _Answer | None:
-        for location in sources:
-            web = location.lower().startswith(_SCHEMES)
-            source = f"CRL {location}"
-            cache_key = (location, fingerprint(issuer))
-            with self._lock:
-                crl = self._crls.get(cache_key)
+        # The same certificate's concurrent checks share one request (and its nonce).
+        nonce, body = self._fetch(url, ("OCSP", url, key), post, now=now)
+        answer = judge_ocsp(body, certificate, issuer, nonce=nonce, now=now, source=f"OCSP {url}")
+        if answer.until > now:
+            self._remember(self._ocsp, key, answer)
+        return answer
+
+    def _ask_crl(
+        self, certificate: x509.Certificate, issuer: x509.Certificate, location: str, *, now: float
+    ) -> _Answer:
+        source = f"CRL {location}"
+        cache_key = (location, fingerprint(issuer))
+        with self._lock:
+            crl = self._crls.get(cache_key)
+        if crl is not None:
             try:
-                if crl is not None:
-                    _check_crl(crl, issuer, now=now, source=source)
-                    revoked = crl.get_revoked_certificate_by_serial_number(
-                        certificate.serial_number
-                    )
-                    return _Answer(revoked is not None, now, source)
+                _check_crl(crl, issuer, now=now, source=source)
             except RevocationUnavailable:
                 pass  # expired: fetch it again
+            else:
+                revoked = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
+                return _Answer(revoked is not None, now, source)
+
+        def get() -> _Fetched:
+            if location.lower().startswith(_SCHEMES):
+                return None, self._fetcher.get(location)
+            return None, self._fetcher.read_file(location)
+
+        _, data = self._fetch(location, ("CRL", location), get, now=now)
+        crl, answer = judge_crl(data, certificate, issuer, now=now, source=source)
+        self._remember(self._crls, cache_key, crl)
+        return answer
+
+    def _fetch(
+        self, source: str, flight: Hashable, fetch: Callable[[], _Fetched], *, now: float
+    ) -> _Fetched:
+        """``fetch`` from ``source``, unless the source failed less than ``retry_seconds``
+        ago (then no answer at once); concurrent callers of one ``flight`` share one fetch;
+        a failed fetch is remembered for the source."""
+        with self._lock:
+            failure = self._failed.get(source)
+        retry = self.settings.retry_seconds
+        if failure is not None and failure.at <= now < failure.at + retry:
+            raise RevocationUnavailable(
+                f"{failure.message} (not asked again within {retry:g} s of that failure)"
+            )
+
+        def attempt() -> _Fetched:
             try:
-                data = self._fetcher.get(location) if web else self._fetcher.read_file(location)
-                crl, answer = judge_crl(data, certificate, issuer, now=now, source=source)
-            except RevocationUnavailable as exc:
-                problems.append(exc.message)
-                continue
-            self._remember(self._crls, cache_key, crl)
-            return answer
-        return None
+                fetched = fetch()
+            except FetchFailed as exc:
+                self._remember(self._failed, source, _Failure(now, exc.message))
+                raise
+            with self._lock:
+                self._failed.pop(source, None)
+            return fetched
+
+        return self._flights.run(flight, attempt)
+
+    def waiting(self) -> int:
+        """How many checks are waiting on a fetch another check is making (for tests and
+        diagnostics)."""
+        return self._flights.waiting
 
     def _remember(self, table: dict[Any, Any], key: Any, value: Any) -> None:
         with self._lock:
@@ -558,3 +657,4 @@ class RevocationChecker:
         with self._lock:
             self._ocsp.clear()
             self._crls.clear()
+            self._failed.clear()

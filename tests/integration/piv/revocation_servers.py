@@ -6,11 +6,14 @@
 - ``HttpFiles``: a small threaded HTTP server handing out bytes per path (CRLs), or, for
   a path given a function, whatever the function makes of the request body (a relay in
   front of the responder that replays, rewrites or breaks its answers).
+- ``SilentServer``: a dead responder: it accepts connections and never answers, and
+  counts them; ``hang_up`` closes the ones it holds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import subprocess
 import threading
 import time
@@ -171,3 +174,65 @@ def relay_to(url: str) -> Callable[[bytes], bytes]:
         return response.content
 
     return forward
+
+
+@dataclass
+class SilentServer:
+    """Accepts TCP connections on loopback, reads nothing, answers nothing."""
+
+    listener: socket.socket
+    held: list[socket.socket] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def port(self) -> int:
+        port: int = self.listener.getsockname()[1]
+        return port
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    @property
+    def accepted(self) -> int:
+        """How many connections it has accepted so far."""
+        with self.changed:
+            return len(self.held)
+
+    def wait_for(self, count: int, *, limit: float = 30.0) -> None:
+        """Until ``count`` connections were accepted (RuntimeError after ``limit`` s)."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: len(self.held) >= count, timeout=limit):
+                raise RuntimeError(f"only {len(self.held)} of {count} connections came")
+
+    def hang_up(self) -> None:
+        """Close every connection it holds, without a word."""
+        with self.changed:
+            for connection in self.held:
+                connection.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # the listener was closed
+            with self.changed:
+                self.held.append(connection)
+                self.changed.notify_all()
+
+
+@contextmanager
+def silent_server() -> Iterator[SilentServer]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    server = SilentServer(listener)
+    thread = threading.Thread(target=server._accept, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(10)
+        server.hang_up()

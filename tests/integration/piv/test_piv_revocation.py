@@ -9,6 +9,7 @@ Each bad answer is a clear refusal under ``require``: nothing enrolled, an audit
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,10 +28,12 @@ from tests.conftest import ServerProcess, add_user, make_deployment
 from tests.integration.piv.revocation_servers import (
     HttpFiles,
     OpenSslResponder,
+    SilentServer,
     http_files,
     index_line,
     openssl_responder,
     relay_to,
+    silent_server,
     write_pem,
 )
 from tests.unit.factors.piv_revocation_pki import (
@@ -48,7 +51,7 @@ from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
 from tokenstile.factors.piv import fingerprint
 from tokenstile.factors.piv_config import PivSettings
-from tokenstile.factors.piv_revocation import CertificateRevoked
+from tokenstile.factors.piv_revocation import CertificateRevoked, RevocationVerdict
 from tokenstile.factors.piv_service import PivService
 from tokenstile.protocol.jose import b64url_decode, b64url_encode
 from tokenstile.protocol.piv_message import service_origin
@@ -284,6 +287,112 @@ def test_malformed_answers(tmp_path: Path, pki: Pki, files: HttpFiles) -> None:
     assert "not a CRL" in message
 
 
+# -- a dead responder -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentServer]:
+    with silent_server() as server:
+        yield server
+
+
+def enrolled_without_a_check(dep: Deployment, pki: Pki, who: str) -> None:
+    """``who``'s card, enrolled before its CA's sources went down (no revocation check)."""
+    PivService(
+        SqlPivStorage(dep.store),
+        box=dep.kek,
+        clock=dep.clock,
+        settings=PivSettings(),
+        file_anchors=[pki.ca.certificate],
+    ).register(who, pki.der(who), by="test")
+
+
+@pytest.mark.parametrize(
+    ("policy", "status"), [("require", "revocation_unavailable"), ("prefer", "accepted")]
+)
+def test_a_dead_source_is_asked_once_per_retry_window(
+    tmp_path: Path, pki: Pki, silent: SilentServer, policy: str, status: str
+) -> None:
+    """A stranger's challenges do not each wait for a dead responder's time limit: after
+    one failed fetch of each source, the next challenges get no answer at once (and the
+    policy decides, audited as always) until the retry window has passed."""
+    dep = deployment(
+        tmp_path,
+        pki,
+        ocsp_url=silent.url("/ocsp"),
+        piv_revocation_crl={pki.anchor: silent.url("/ca.crl")},
+        piv_revocation_policy=policy,
+        piv_revocation_timeout=0.5,
+        piv_revocation_retry_seconds=60,
+    )
+    assert isinstance(dep.clock, FrozenClock)
+    enrolled_without_a_check(dep, pki, "alice")
+    piv = Services(dep).piv_service()
+
+    assert piv.begin_login(pki.der("alice"), client_id="tokenstile-kiosk").status == status
+    assert silent.accepted == 2  # the responder, then the CRL: each waited its time limit
+    for _ in range(5):
+        dep.clock.advance(10)
+        begun = piv.begin_login(pki.der("alice"), client_id="tokenstile-kiosk")
+        assert begun.status == status
+    assert silent.accepted == 2  # neither was asked again within 60 s
+    rows = audit(dep, "piv_challenge")
+    assert len(rows) == 6
+    for row in rows:
+        assert row["detail"]["revocation"]["status"] == "unavailable"
+        assert row["detail"]["revocation"]["policy"] == policy
+        assert "no answer within 0.5 s" in row["detail"]["revocation"]["message"]
+    assert "not asked again within 60 s" in rows[-1]["detail"]["revocation"]["message"]
+    assert "not asked again" not in rows[0]["detail"]["revocation"]["message"]
+
+    dep.clock.advance(11)  # 61 s after the failure: both are asked again
+    assert piv.begin_login(pki.der("alice"), client_id="tokenstile-kiosk").status == status
+    assert silent.accepted == 4
+
+
+def test_concurrent_checks_share_one_fetch_of_a_dead_responder(
+    tmp_path: Path, pki: Pki, silent: SilentServer
+) -> None:
+    """Five checks of one certificate at once open one connection to the responder, not
+    five (the retry window is off here: only the sharing keeps the count at one)."""
+    dep = deployment(
+        tmp_path,
+        pki,
+        ocsp_url=silent.url("/ocsp"),
+        piv_revocation_timeout=60,
+        piv_revocation_retry_seconds=0,
+    )
+    checker = Services(dep).piv_service().revocation
+    assert checker is not None
+    verdicts: list[RevocationVerdict] = []
+
+    def check() -> None:
+        verdicts.append(checker.check(pki.alice[0], pki.ca.certificate, now=time.time()))
+
+    threads = [threading.Thread(target=check) for _ in range(5)]
+    threads[0].start()
+    silent.wait_for(1)  # the first check's request is on the wire, unanswered
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while checker.waiting() < 4:  # the other four wait on it
+        assert time.monotonic() < deadline, "the other checks did not join the first fetch"
+        time.sleep(0.01)
+    silent.hang_up()  # the responder drops the connection without a word
+    for thread in threads:
+        thread.join(30)
+    assert silent.accepted == 1
+    assert [v.status for v in verdicts] == ["unavailable"] * 5
+    assert all(v.refused for v in verdicts)
+    # one failure, shared: the same words for each (ReadError or RemoteProtocolError)
+    assert len({v.message for v in verdicts}) == 1
+    assert silent.url("/ocsp") in verdicts[0].message
+    # nothing in flight and no retry window: the next check asks again
+    silent.hang_up()
+    checker.check(pki.alice[0], pki.ca.certificate, now=time.time())
+    assert silent.accepted == 2
+
+
 # -- CRLs over HTTP --------------------------------------------------------------------------
 
 
@@ -354,6 +463,32 @@ def test_login_through_a_server_process(
         assert logins == {"alice": "success", "bob": "failure"}
     finally:
         dep.close()
+
+
+def test_a_dead_responder_does_not_hold_up_a_server_process(
+    pki: Pki, silent: SilentServer, server_factory: Any
+) -> None:
+    """A stranger posts a public certificate that chains to an anchor, again and again: only
+    the first challenge waits for the dead responder; it is not asked again meanwhile."""
+    server: ServerProcess = server_factory(
+        piv_trust_anchors=[str(pki.ca_pem)],
+        piv_revocation_ocsp={pki.anchor: silent.url("/ocsp")},
+        piv_revocation_timeout=1,
+    )
+    body = {"certificate": b64url_encode(pki.der("carol"))}
+    with server.client() as http:
+        for _ in range(8):
+            begun = http.post("/login/piv/challenge", json=body)
+            assert begun.status_code == 200, begun.text  # the refusal comes at /login/piv
+    assert silent.accepted == 1
+    dep = Deployment(server.settings)
+    try:
+        rows = audit(dep, "piv_challenge")
+    finally:
+        dep.close()
+    assert len(rows) == 8
+    assert {row["detail"]["reason"] for row in rows} == {"revocation_unavailable"}
+    assert sum("not asked again" in row["detail"]["revocation"]["message"] for row in rows) == 7
 
 
 def test_the_builtin_ca_publishes_its_crl(server_factory: Any, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@ answer a responder or a CRL server could give, good and bad, under each policy."
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -359,3 +361,98 @@ def test_the_builtin_ca_signs_a_crl_of_its_revoked_certificates() -> None:
         RevocationSettings(crl_sources={fingerprint(builtin.certificate): "/ca.crl"}),
     ).check(mine, builtin.certificate, now=NOW)
     assert verdict.status == "revoked"
+
+
+# -- sources that fail ---------------------------------------------------------------------------
+
+
+def retrying(fetcher: FakeFetcher, ca: Authority, seconds: float) -> RevocationChecker:
+    return RevocationChecker(
+        fetcher,
+        RevocationSettings(
+            anchor_policies={fingerprint(ca.certificate): "prefer"}, retry_seconds=seconds
+        ),
+    )
+
+
+def test_a_source_that_failed_rests_for_the_retry_window(
+    ca: Authority, card: x509.Certificate
+) -> None:
+    fetcher = FakeFetcher()
+    check = retrying(fetcher, ca, 60)
+    first = check.check(card, ca.certificate, now=NOW)
+    assert (first.status, first.refused) == ("unavailable", False)  # prefer lets it in
+    assert [url for url, _ in fetcher.asked] == [OCSP_URL, CRL_URL]
+    within = check.check(card, ca.certificate, now=NOW + 59)
+    assert (within.status, within.refused) == ("unavailable", False)
+    assert "not asked again within 60 s" in within.message
+    assert "connection refused" in within.message  # and why it failed then
+    assert len(fetcher.asked) == 2
+    # the sources are back after the window: asked again, and the answer counts
+    fetcher.answers[OCSP_URL] = echo(card, ca)
+    assert check.check(card, ca.certificate, now=NOW + 60).status == "good"
+    assert [url for url, _ in fetcher.asked] == [OCSP_URL, CRL_URL, OCSP_URL]
+
+
+def test_the_retry_window_is_per_source(ca: Authority, card: x509.Certificate) -> None:
+    other, _ = make_card(ca, now=NOW, ocsp_url="http://other-ocsp.test/", crl_url=None, name="B")
+    fetcher = FakeFetcher({"http://other-ocsp.test/": echo(other, ca)})
+    check = retrying(fetcher, ca, 60)
+    assert check.check(card, ca.certificate, now=NOW).status == "unavailable"
+    assert check.check(other, ca.certificate, now=NOW + 1).status == "good"
+    assert check.check(card, ca.certificate, now=NOW + 2).status == "unavailable"
+    assert [url for url, _ in fetcher.asked] == [OCSP_URL, CRL_URL, "http://other-ocsp.test/"]
+
+
+def test_an_unusable_answer_is_not_a_failed_source(ca: Authority, card: x509.Certificate) -> None:
+    """An answer that came is about the certificate as often as about the source (here:
+    unknown to the responder): the next check asks again."""
+    fetcher = FakeFetcher({OCSP_URL: echo(card, ca, UNKNOWN)})
+    check = retrying(fetcher, ca, 60)
+    for later in (0, 1):
+        assert check.check(card, ca.certificate, now=NOW + later).status == "unavailable"
+    assert [url for url, _ in fetcher.asked].count(OCSP_URL) == 2
+
+
+def test_retry_zero_asks_every_time(ca: Authority, card: x509.Certificate) -> None:
+    fetcher = FakeFetcher()
+    check = retrying(fetcher, ca, 0)
+    for _ in range(3):
+        assert check.check(card, ca.certificate, now=NOW).status == "unavailable"
+    assert len(fetcher.asked) == 6
+    with pytest.raises(TokenstileError, match="retry_seconds"):
+        RevocationSettings(retry_seconds=-1)
+
+
+def test_concurrent_checks_of_two_cards_share_one_crl_fetch(ca: Authority) -> None:
+    cards = [make_card(ca, now=NOW, ocsp_url=None, name=n)[0] for n in ("A", "B", "C")]
+    crl = make_crl(ca, [cards[1].serial_number], now=NOW)
+    asked = threading.Event()
+    release = threading.Event()
+
+    def slow_crl(_body: bytes | None) -> bytes:
+        asked.set()
+        assert release.wait(30)
+        return crl
+
+    fetcher = FakeFetcher({CRL_URL: slow_crl})
+    check = checker(fetcher, ca)
+    verdicts: dict[int, str] = {}
+
+    def run(index: int) -> None:
+        verdicts[index] = check.check(cards[index], ca.certificate, now=NOW).status
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    threads[0].start()
+    assert asked.wait(30)
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while check.waiting() < 2:
+        assert time.monotonic() < deadline, "the other checks did not join the first fetch"
+        time.sleep(0.01)
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert verdicts == {0: "good", 1: "revoked", 2: "good"}
+    assert fetcher.asked == [(CRL_URL, None)]
