@@ -17,48 +17,31 @@ sign in at a real ``tokenstile server`` process:
 
 from __future__ import annotations
 
-import datetime
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.adversarial.conftest import AttackedService, unverified_claims
 from tests.adversarial.test_fido2_origin import PIN, tokenstile
 from tests.conftest import free_port
 from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.virtual import KeyFile, VirtualAuthenticator
-from tokenstile.virtual.attestation import OID_FIDO_AAGUID, AttestationIdentity
+from tokenstile.virtual.attestation import AttestationIdentity
 
 ORIGIN = "https://localhost"  # a loopback issuer: the RP ID is localhost
 STRICT_AUDIENCE = "https://payroll.example"
 ALLOWED = {"TOKENSTILE_WEBAUTHN_ALLOW_SOFTWARE_KEYS": "true"}
 REFUSED = {"TOKENSTILE_WEBAUTHN_ALLOW_SOFTWARE_KEYS": "false"}
-_DER = serialization.Encoding.DER
 
 
 def software_key(path: Path) -> Path:
     created = tokenstile("virtual-key", "create", str(path), "--pin", PIN)
     assert created.returncode == 0, created.stderr
     return path
-
-
-def _name(organization: str, common_name: str, unit: str | None = None) -> x509.Name:
-    attributes = [
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-    ]
-    if unit is not None:
-        attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
-    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    return x509.Name(attributes)
 
 
 def vendor_key(path: Path, vendor: str) -> tuple[Path, bytes, str]:
@@ -68,47 +51,15 @@ def vendor_key(path: Path, vendor: str) -> tuple[Path, bytes, str]:
     keys = KeyFile(path)
     state = keys.load()
     assert state is not None
-    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
-    end = start + datetime.timedelta(days=3650)
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    root_name = _name(vendor, f"{vendor} Attestation Root")
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(root_key, hashes.SHA256())
-    )
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(_name(vendor, f"{vendor} Security Key", "Authenticator Attestation"))
-        .issuer_name(root_name)
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.UnrecognizedExtension(OID_FIDO_AAGUID, b"\x04\x10" + state.aaguid),
-            critical=False,
-        )
-        .sign(root_key, hashes.SHA256())
-    )
-    state.attestation = AttestationIdentity(
-        private_key=leaf_key.private_bytes(
-            _DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-        certificate=leaf.public_bytes(_DER),
-        root_certificate=root.public_bytes(_DER),
+    state.attestation = AttestationIdentity.create(
+        state.aaguid,
+        time.time(),
+        maker=vendor,
+        root_name=f"{vendor} Attestation Root",
+        key_name=f"{vendor} Security Key",
     )
     keys.save(state)
-    pem = root.public_bytes(serialization.Encoding.PEM)
-    return path, pem, str(uuid.UUID(bytes=state.aaguid))
+    return path, state.attestation.root_certificate_pem.encode(), str(uuid.UUID(bytes=state.aaguid))
 
 
 def enroll(

@@ -32,6 +32,17 @@ OID_FIDO_AAGUID = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
 _VALIDITY = datetime.timedelta(days=20 * 365)
 
 
+def _name(organization: str, common_name: str, *, unit: str | None = None) -> x509.Name:
+    attributes = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+    ]
+    if unit is not None:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attributes)
+
+
 class AttestationMode(Enum):
     PACKED = "packed"  # packed, signed by the attestation certificate (x5c)
     SELF = "self"  # packed self attestation, signed by the credential key
@@ -45,20 +56,25 @@ class AttestationIdentity:
     root_certificate: bytes  # DER
 
     @classmethod
-    def create(cls, aaguid: bytes, now: float) -> AttestationIdentity:
+    def create(
+        cls,
+        aaguid: bytes,
+        now: float,
+        *,
+        maker: str = SOFTWARE_KEY_ORGANIZATION,
+        root_name: str = "Tokenstile Virtual Key CA",
+        key_name: str = SOFTWARE_KEY_ATTESTATION_NAME,
+    ) -> AttestationIdentity:
+        """A new root and an attestation certificate under it, valid from a day before
+        ``now``. The defaults name the software key for what it is; the tests name a
+        (test) hardware maker instead (``maker``, the root's and the key's common names)."""
         start = datetime.datetime.fromtimestamp(now, datetime.UTC) - datetime.timedelta(days=1)
         root_key = ec.generate_private_key(ec.SECP256R1())
-        root_name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tokenstile"),
-                x509.NameAttribute(NameOID.COMMON_NAME, "Tokenstile Virtual Key CA"),
-            ]
-        )
+        root_subject = _name(maker, root_name)
         root = (
             x509.CertificateBuilder()
-            .subject_name(root_name)
-            .issuer_name(root_name)
+            .subject_name(root_subject)
+            .issuer_name(root_subject)
             .public_key(root_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(start)
@@ -83,19 +99,8 @@ class AttestationIdentity:
         leaf_key = ec.generate_private_key(ec.SECP256R1())
         leaf = (
             x509.CertificateBuilder()
-            .subject_name(
-                x509.Name(
-                    [
-                        x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
-                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, SOFTWARE_KEY_ORGANIZATION),
-                        x509.NameAttribute(
-                            NameOID.ORGANIZATIONAL_UNIT_NAME, "Authenticator Attestation"
-                        ),
-                        x509.NameAttribute(NameOID.COMMON_NAME, SOFTWARE_KEY_ATTESTATION_NAME),
-                    ]
-                )
-            )
-            .issuer_name(root_name)
+            .subject_name(_name(maker, key_name, unit="Authenticator Attestation"))
+            .issuer_name(root_subject)
             .public_key(leaf_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(start)
@@ -116,6 +121,13 @@ class AttestationIdentity:
             certificate=leaf.public_bytes(der),
             root_certificate=root.public_bytes(der),
         )
+
+    @property
+    def signing_key(self) -> ec.EllipticCurvePrivateKey:
+        """The attestation certificate's private key."""
+        key = serialization.load_der_private_key(self.private_key, password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)  # noqa: S101 - create makes P-256
+        return key
 
     @property
     def root_certificate_pem(self) -> str:

@@ -6,15 +6,12 @@ nothing is enrolled."""
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 from typing import Any
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from fido2 import cbor
 from fido2.webauthn import AuthenticatorData
 
@@ -39,6 +36,7 @@ from tokenstile.factors.webauthn_registration import (
 )
 from tokenstile.factors.webauthn_service import WebAuthnService
 from tokenstile.virtual import AttestationMode, Ctap2Authenticator, VirtualAuthenticator
+from tokenstile.virtual.attestation import AttestationIdentity
 
 NOW = 1_800_000_000.0
 _DER = serialization.Encoding.DER
@@ -46,33 +44,10 @@ _DER = serialization.Encoding.DER
 
 def _u2f_vendor() -> tuple[ec.EllipticCurvePrivateKey, bytes, bytes]:
     """A U2F key maker's root and the batch attestation certificate it issued."""
-    start = datetime.datetime.fromtimestamp(NOW, datetime.UTC) - datetime.timedelta(days=1)
-    end = start + datetime.timedelta(days=3650)
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "U2F Vendor Root")])
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(root_key, hashes.SHA256())
+    vendor = AttestationIdentity.create(
+        bytes(16), NOW, maker="U2F Vendor", root_name="U2F Vendor Root", key_name="U2F Batch 1"
     )
-    batch_key = ec.generate_private_key(ec.SECP256R1())
-    batch = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "U2F Batch 1")]))
-        .issuer_name(root_name)
-        .public_key(batch_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .sign(root_key, hashes.SHA256())
-    )
-    return batch_key, batch.public_bytes(_DER), root.public_bytes(_DER)
+    return vendor.signing_key, vendor.certificate, vendor.root_certificate
 
 
 def _as_u2f(response: dict[str, Any], batch_key: ec.EllipticCurvePrivateKey, batch: bytes) -> Any:
