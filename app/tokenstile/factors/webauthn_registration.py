@@ -151,6 +151,22 @@ class AttestationPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class AttestationCheck:
+    """What :func:`check_attestation` found: whether the statement chains to a trusted
+    root, and whether its certificate says the key is software."""
+
+    trusted: bool
+    software: bool
+
+    @property
+    def assurance(self) -> Assurance:
+        """What the attestation alone earned (an admin may still vouch)."""
+        if self.software:
+            return "software"
+        return "attested" if self.trusted else "unverified"
+
+
+@dataclass(frozen=True, slots=True)
 class NewCredential:
     """What a verified registration gives the store."""
 
@@ -168,9 +184,7 @@ class NewCredential:
     @property
     def assurance(self) -> Assurance:
         """What the registration alone earned (an admin may still vouch)."""
-        if self.software:
-            return "software"
-        return "attested" if self.attestation_trusted else "unverified"
+        return AttestationCheck(self.attestation_trusted, self.software).assurance
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,15 +304,16 @@ def verify_registration(
             f"The FIDO metadata marks this model ({model.description or aaguid_text}) "
             f"{model.status}: it is not enrolled.",
         )
-    trusted, software = _check_attestation(
+    checked = check_attestation(
         fmt,
-        att_stmt=att_stmt,
-        raw_auth=raw_auth,
-        client_data_hash=client_data.hash,
+        att_stmt,
+        raw_auth,
+        client_data.hash,
         policy=policy,
         model_roots=model.roots if model is not None else (),
         now=now,
     )
+    trusted, software = checked.trusted, checked.software
     if software and not policy.allow_software_keys:
         raise CeremonyRejected("software_key")
     return NewCredential(
@@ -332,21 +347,24 @@ def _attested_credential(data: bytes, flags: int) -> tuple[bytes, CredentialPubl
     return credential_id, public_key_from_cose(cose_key), aaguid
 
 
-def _check_attestation(
+def check_attestation(
     fmt: str,
-    *,
     att_stmt: dict[str, Any],
     raw_auth: bytes,
     client_data_hash: bytes,
+    *,
     policy: AttestationPolicy,
     model_roots: tuple[bytes, ...] = (),
     now: float,
-) -> tuple[bool, bool]:
-    """Whether the attestation chains to a trusted root (only checked with roots), and
-    whether its certificate says the key is software.
+) -> AttestationCheck:
+    """An attestation statement (``fmt``, ``attStmt``, the raw ``authData`` and the client
+    data's SHA-256) judged at ``now``: whether it chains to a trusted root (only checked
+    with roots), and whether its certificate says the key is software; else
+    ``CeremonyRejected`` (``attestation_refused``) saying why.
 
     Every statement is verified by python-fido2's class for its format, trusted or not;
-    a format it does not know is refused (nothing is enrolled)."""
+    a format it does not know is refused (nothing is enrolled). Certificates must be valid
+    at ``now`` to count as trusted."""
     if fmt == "none" and att_stmt:
         raise MalformedResponse("A 'none' attestation carries a statement.")
     try:
@@ -371,7 +389,7 @@ def _check_attestation(
     # Configured roots make trust required; the metadata's alone only make it possible.
     if policy.roots and not trusted:
         raise CeremonyRejected("attestation_refused", _untrusted(result, trust_path, at))
-    return trusted, software
+    return AttestationCheck(trusted, software)
 
 
 def _valid_at(der: bytes, at: datetime.datetime) -> bool:

@@ -1,12 +1,18 @@
 """Attestation statements of every format go through python-fido2's verifiers
-(``fido2.attestation``): the software key's ``packed`` (full and self) and ``none``, and a
+(``fido2.attestation``): the software key's ``packed`` (full and self) and ``none``, a
 ``fido-u2f`` statement built here with ``cryptography`` the way a U2F key signs it
-(WebAuthn Level 3 section 8.6). A format python-fido2 does not know is refused and
-nothing is enrolled."""
+(WebAuthn Level 3 section 8.6), and public ``tpm`` and ``apple`` vectors
+(``attestation_vectors``) through ``check_attestation``, judged at a time inside their
+certificates' validity (the Apple credential certificate was valid for three days in
+December 2020) and, to show the dates are checked, at one outside it. A format
+python-fido2 does not know is refused and nothing is enrolled."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -15,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fido2 import cbor
 from fido2.webauthn import AuthenticatorData
 
+from tests.unit.factors import attestation_vectors as vectors
 from tests.unit.factors.test_webauthn_service import MemoryTransactions, MemoryTx
 from tests.unit.factors.webauthn_keys import (
     RP,
@@ -31,6 +38,7 @@ from tokenstile.factors.webauthn import CeremonyRejected
 from tokenstile.factors.webauthn_registration import (
     AttestationPolicy,
     NewCredential,
+    check_attestation,
     parse_registration,
     verify_registration,
 )
@@ -155,3 +163,135 @@ def test_an_unknown_format_is_refused_and_nothing_is_enrolled(fmt: str) -> None:
     assert service.credentials() == []
     assert tx.events[-1].outcome == "failure"
     assert tx.events[-1].detail["reason"] == "attestation_refused"
+
+
+# -- public test vectors: tpm and apple --------------------------------------------------------
+
+
+def _utc(*parts: int) -> float:
+    return datetime.datetime(*parts, tzinfo=datetime.UTC).timestamp()
+
+
+@dataclass(frozen=True)
+class Vector:
+    fmt: str
+    att_stmt: dict[str, Any]
+    auth_data: bytes
+    client_data_hash: bytes
+    root: bytes
+    valid_at: float  # inside every certificate's validity, the root's too
+    expired_at: float  # after the first certificate's notAfter
+
+
+TPM = Vector(
+    "tpm",
+    {
+        "alg": -65535,  # RS1
+        "sig": vectors.TPM_SIG,
+        "x5c": [vectors.TPM_AIK_CERTIFICATE, vectors.TPM_INTERMEDIATE],
+        "certInfo": vectors.TPM_CERT_INFO,
+        "pubArea": vectors.TPM_PUB_AREA,
+    },
+    vectors.TPM_AUTH_DATA,
+    vectors.TPM_CLIENT_DATA_HASH,
+    vectors.MICROSOFT_TPM_ROOT_2014,
+    valid_at=_utc(2021, 6, 1),
+    expired_at=_utc(2029, 4, 2),
+)
+APPLE = Vector(
+    "apple",
+    {"alg": -7, "x5c": [vectors.APPLE_CREDENTIAL_CERTIFICATE, vectors.APPLE_WEBAUTHN_CA_1]},
+    vectors.APPLE_AUTH_DATA,
+    vectors.APPLE_CLIENT_DATA_HASH,
+    vectors.APPLE_WEBAUTHN_ROOT,
+    valid_at=_utc(2020, 12, 29, 12),
+    expired_at=time.time(),  # long past 2020-12-31
+)
+VECTORS = [pytest.param(TPM, id="tpm"), pytest.param(APPLE, id="apple")]
+
+
+def _check(
+    vector: Vector, policy: AttestationPolicy, *, now: float | None = None, **changes: Any
+) -> Any:
+    fields = {
+        "att_stmt": vector.att_stmt,
+        "raw_auth": vector.auth_data,
+        "client_data_hash": vector.client_data_hash,
+        **changes,
+    }
+    return check_attestation(
+        vector.fmt,
+        fields["att_stmt"],
+        fields["raw_auth"],
+        fields["client_data_hash"],
+        policy=policy,
+        now=vector.valid_at if now is None else now,
+    )
+
+
+def test_the_vectors_roots_are_the_makers_published_ones() -> None:
+    fingerprints = {
+        hashlib.sha256(vectors.MICROSOFT_TPM_ROOT_2014).hexdigest(): "Microsoft",
+        hashlib.sha256(vectors.APPLE_WEBAUTHN_ROOT).hexdigest(): "Apple",
+    }
+    assert fingerprints == {
+        "870c7a35ceab3d59979f2c6a524042d404cb71518004350925fb2ced79a999da": "Microsoft",
+        "0915dd5c07a28db549d1f677bb5a75d4bfbe9561a773424327762e9e02f9bb29": "Apple",
+    }
+
+
+@pytest.mark.parametrize("vector", VECTORS)
+def test_a_vector_chained_to_its_root_is_attested(vector: Vector) -> None:
+    checked = _check(vector, AttestationPolicy(roots=(vector.root,)))
+    assert (checked.trusted, checked.software, checked.assurance) == (True, False, "attested")
+
+
+@pytest.mark.parametrize("vector", VECTORS)
+def test_a_vector_without_its_root_is_verified_but_not_attested(vector: Vector) -> None:
+    # No roots configured: verified by python-fido2, trusted by nobody.
+    checked = _check(vector, AttestationPolicy())
+    assert (checked.trusted, checked.assurance) == (False, "unverified")
+    # Roots configured, but the other maker's: refused (configured roots make trust required).
+    other = APPLE.root if vector is TPM else TPM.root
+    with pytest.raises(CeremonyRejected) as refused:
+        _check(vector, AttestationPolicy(roots=(other,)))
+    assert refused.value.reason == "attestation_refused"
+
+
+@pytest.mark.parametrize("roots", [(), (TPM.root,)], ids=["no roots", "its root"])
+def test_a_tpm_signature_with_one_bit_flipped_is_refused(roots: tuple[bytes, ...]) -> None:
+    tampered = {**TPM.att_stmt, "sig": flip_bit(TPM.att_stmt["sig"], 100)}
+    with pytest.raises(CeremonyRejected, match="tpm attestation does not verify") as refused:
+        _check(TPM, AttestationPolicy(roots=roots), att_stmt=tampered)
+    assert refused.value.reason == "attestation_refused"
+
+
+@pytest.mark.parametrize("roots", [(), (APPLE.root,)], ids=["no roots", "its root"])
+def test_an_apple_statement_bound_to_other_data_is_refused(roots: tuple[bytes, ...]) -> None:
+    """An ``apple`` statement carries no signature of its own: the credential certificate
+    binds SHA-256(authData || clientDataHash) in its nonce extension. One bit flipped in
+    the client data hash breaks that binding."""
+    with pytest.raises(CeremonyRejected, match="apple attestation does not verify"):
+        _check(
+            APPLE,
+            AttestationPolicy(roots=roots),
+            client_data_hash=flip_bit(APPLE.client_data_hash, 0),
+        )
+
+
+def test_an_apple_certificate_signature_with_one_bit_flipped_does_not_chain() -> None:
+    credential_certificate = APPLE.att_stmt["x5c"][0]
+    forged = flip_bit(credential_certificate, len(credential_certificate) - 10)  # in the s value
+    tampered = {**APPLE.att_stmt, "x5c": [forged, APPLE.att_stmt["x5c"][1]]}
+    with pytest.raises(CeremonyRejected) as refused:
+        _check(APPLE, AttestationPolicy(roots=(APPLE.root,)), att_stmt=tampered)
+    assert refused.value.reason == "attestation_refused"
+    # Without roots nothing checks the chain: verified, and only "unverified".
+    assert _check(APPLE, AttestationPolicy(), att_stmt=tampered).assurance == "unverified"
+
+
+@pytest.mark.parametrize("vector", VECTORS)
+def test_a_vector_judged_after_its_certificate_expired_is_not_attested(vector: Vector) -> None:
+    with pytest.raises(CeremonyRejected, match="not valid now") as refused:
+        _check(vector, AttestationPolicy(roots=(vector.root,)), now=vector.expired_at)
+    assert refused.value.reason == "attestation_refused"
