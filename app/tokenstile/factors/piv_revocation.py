@@ -57,7 +57,6 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -70,6 +69,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from tokenstile.factors.piv import FINGERPRINT_HEX, PivError, fingerprint, normalise_fingerprint
+from tokenstile.factors.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -223,41 +223,6 @@ class _Failure:
 
 
 _Fetched = tuple[bytes | None, bytes]  # the nonce sent (OCSP), the body that came back
-
-
-class _SingleFlight:
-    """Concurrent calls under one key share one call: the first caller makes it, the
-    others wait for its result or its error."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: dict[Hashable, Future[_Fetched]] = {}
-        self.waiting = 0
-
-    def run(self, key: Hashable, call: Callable[[], _Fetched]) -> _Fetched:
-        with self._lock:
-            pending = self._calls.get(key)
-            if pending is None:
-                mine: Future[_Fetched] = Future()
-                self._calls[key] = mine
-            else:
-                self.waiting += 1
-        if pending is not None:
-            try:
-                return pending.result()
-            finally:
-                with self._lock:
-                    self.waiting -= 1
-        try:
-            result = call()
-        except BaseException as exc:
-            mine.set_exception(exc)
-            raise
-        finally:
-            with self._lock:
-                del self._calls[key]
-        mine.set_result(result)
-        return result
 
 
 def _epoch(when: dt.datetime) -> float:
@@ -491,7 +456,7 @@ class RevocationChecker:
         self._ocsp: dict[str, _Answer] = {}  # certificate fingerprint -> answer
         self._crls: dict[tuple[str, str], x509.CertificateRevocationList] = {}
         self._failed: dict[str, _Failure] = {}  # source (URL or file) -> its last failure
-        self._flights = _SingleFlight()
+        self._flights: SingleFlight[_Fetched] = SingleFlight()
 
     def verdict(
         self,
