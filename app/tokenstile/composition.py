@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from tokenstile.factors.piv_service import PivService
     from tokenstile.factors.webauthn import RelyingParty
     from tokenstile.factors.webauthn_service import WebAuthnService
+    from tokenstile.fetch.http import HttpFetcher
+    from tokenstile.fetch.mds import MetadataRefresh
     from tokenstile.store.clients import ClientDirectory
 
 _T = TypeVar("_T")
@@ -165,6 +167,29 @@ class Services:
                 allow_software_keys=s.webauthn_allow_software_keys,
             ),
             mds_root=read_root(s.webauthn_mds_root) if s.webauthn_mds_root else None,
+        )
+
+    def metadata_fetcher(self) -> HttpFetcher:
+        """A bounded fetcher for FIDO metadata BLOBs (``webauthn_mds_timeout``, ``_max_bytes``);
+        the caller closes it."""
+        from tokenstile.fetch.http import HttpFetcher
+
+        s = self.settings
+        return HttpFetcher(timeout=s.webauthn_mds_timeout, max_bytes=s.webauthn_mds_max_bytes)
+
+    def metadata_refresh(self, *, interval: float | None = None) -> MetadataRefresh | None:
+        """The server's scheduled BLOB refresh, or None when ``webauthn_mds_url`` is unset;
+        ``interval`` in seconds (default: ``webauthn_mds_refresh_hours``)."""
+        from tokenstile.fetch.mds import MetadataRefresh
+
+        s = self.settings
+        if s.webauthn_mds_url is None:
+            return None
+        return MetadataRefresh(
+            self.webauthn_service,
+            s.webauthn_mds_url,
+            self.metadata_fetcher(),
+            interval=interval if interval is not None else s.webauthn_mds_refresh_hours * 3600,
         )
 
 

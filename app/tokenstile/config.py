@@ -168,12 +168,29 @@ class Settings(BaseSettings):
     # roots nor that root is refused below.
     webauthn_allow_software_keys: bool = False
     webauthn_mds_root: Path | None = None
+    # Where the server fetches the metadata BLOB from (https://, or http:// on loopback;
+    # None: never, `manage fido2 metadata load` only), at start-up and every
+    # ``webauthn_mds_refresh_hours``; each fetch within ``webauthn_mds_timeout`` seconds and
+    # ``webauthn_mds_max_bytes`` (also the limit of `metadata load URL`). A BLOB that is not
+    # newer, does not verify or cannot be fetched leaves the loaded one in place.
+    webauthn_mds_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    webauthn_mds_refresh_hours: float = Field(default=24.0, gt=0, le=24 * 31)
+    webauthn_mds_timeout: float = Field(default=30.0, gt=0, le=300)
+    webauthn_mds_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     @model_validator(mode="after")
     def _aaguids_need_roots(self) -> Settings:
         verifiable = self.webauthn_attestation_roots or self.webauthn_mds_root is not None
         if self.webauthn_aaguids and not verifiable:
             raise ValueError(AAGUIDS_WITHOUT_ROOTS)
+        if self.webauthn_mds_url is not None:
+            if self.webauthn_mds_root is None:
+                raise ValueError(
+                    "webauthn_mds_url is set but webauthn_mds_root is not: a BLOB is only "
+                    "loaded once it verifies to the MDS root; set webauthn_mds_root to its "
+                    "PEM file."
+                )
+            _public_url(self.webauthn_mds_url.split("?", 1)[0])
         return self
 
     # The local token broker (issue 6): where the session is kept (the OS keychain; or,

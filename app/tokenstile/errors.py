@@ -119,7 +119,9 @@ The whole tree, every class with the module (under ``tokenstile``) that defines 
     │   ├── MalformedResponse          factors.webauthn          webauthn_malformed
     │   ├── ChallengeRefused           factors.webauthn          webauthn_challenge
     │   ├── CeremonyRejected           factors.webauthn          webauthn_rejected
-    │   └── MetadataRefused            factors.webauthn_metadata fido2_metadata_refused
+    │   ├── MetadataRefused            factors.webauthn_metadata fido2_metadata_refused
+    │   │   └── MetadataNotNewer       factors.webauthn_metadata fido2_metadata_not_newer
+    │   └── MetadataUnavailable        factors.webauthn_metadata fido2_metadata_unavailable
     ├── NotAdmin                       kiosk.admin.session       not_admin
     ├── SessionEnded                   kiosk.admin.session       session_ended
     ├── TaskCancelled                  kiosk.admin.session       task_cancelled

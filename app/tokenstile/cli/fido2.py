@@ -6,7 +6,7 @@
     tokenstile virtual-key serve-nfc PATH [--reader 0|1]
     tokenstile manage --db URL fido2 enroll USERNAME --device virtual:PATH|usb|nfc
                                     [--pin PIN] [--label TEXT] [--vouch]
-    tokenstile manage --db URL fido2 metadata load FILE
+    tokenstile manage --db URL fido2 metadata load FILE|URL
     tokenstile manage --db URL fido2 list [USERNAME]
     tokenstile manage --db URL fido2 revoke CREDENTIAL_ID
     tokenstile manage --db URL fido2 unsuspend CREDENTIAL_ID
@@ -18,7 +18,11 @@ typed twice), and says when to touch the key. ``--vouch`` is the admin's word th
 key is hardware although its attestation was not verified to a configured root (it is
 recorded in the audit row; a key that says it is software stays software). Credential
 IDs are base64url, as
-``fido2 list`` prints them. Errors are one sentence and change nothing.
+``fido2 list`` prints them (with each key's model from the loaded FIDO metadata, or its
+AAGUID). ``metadata load`` takes a file or an https:// URL (http:// on loopback only),
+fetched within ``webauthn_mds_timeout`` and ``webauthn_mds_max_bytes``; it says how many
+enrolled credentials the new BLOB's statuses suspended. Errors are one sentence and change
+nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from tokenstile.cli.formatting import print_table, when
 from tokenstile.errors import TokenstileError
 
 if TYPE_CHECKING:
+    from tokenstile.composition import Services
     from tokenstile.deployment import Deployment
     from tokenstile.devices.fido2_client import PinPrompt
     from tokenstile.devices.security_keys import SecurityKey
@@ -65,15 +70,19 @@ def add_fido2_commands(actions: argparse._SubParsersAction[argparse.ArgumentPars
     )
     metadata = fido2.add_parser("metadata", help="FIDO Metadata Service (MDS3) BLOBs")
     metadata.add_subparsers(dest="metadata_action", required=True, metavar="ACTION").add_parser(
-        "load", help="verify a metadata BLOB to webauthn_mds_root and use it at enrollment"
-    ).add_argument("file", type=Path, metavar="FILE")
+        "load",
+        help="verify a metadata BLOB (a file, or an https:// URL) to webauthn_mds_root, use "
+        "it at enrollment, and suspend the enrolled keys of the models it refuses",
+    ).add_argument("source", metavar="FILE|URL")
     listing = fido2.add_parser("list", help="list credentials (all, or one person's)")
     listing.add_argument("username", nargs="?")
     fido2.add_parser("revoke", help="revoke a credential for good").add_argument(
         "credential_id", metavar="CREDENTIAL_ID"
     )
     fido2.add_parser(
-        "unsuspend", help="make a credential suspended for its counter usable again"
+        "unsuspend",
+        help="make a suspended credential usable again (refused while the loaded FIDO "
+        "metadata refuses its model)",
     ).add_argument("credential_id", metavar="CREDENTIAL_ID")
 
 
@@ -156,20 +165,13 @@ def run_fido2_command(args: argparse.Namespace, deployment: Deployment) -> int:
     from tokenstile.composition import Services
     from tokenstile.factors.webauthn_service import parse_credential_id
 
-    repository = Services(deployment).webauthn_service()
+    services = Services(deployment)
+    repository = services.webauthn_service()
     action = args.fido2_action
     if action == "enroll":
         return _enroll(args, repository)
     if action == "metadata":
-        try:
-            blob = args.file.read_bytes()
-        except OSError as exc:
-            raise TokenstileError(f"Cannot read {args.file}: {exc.strerror}.") from exc
-        payload = repository.load_metadata(blob, by=ACTOR, origin=ACTOR)
-        print(
-            f"Loaded FIDO metadata BLOB number {payload.no} ({len(payload.entries)} entries, "
-            f"next update {payload.next_update.isoformat()})."
-        )
+        _load_metadata(args.source, repository, services)
     elif action == "list":
         _print_credentials(repository.credentials(args.username))
     elif action == "revoke":
@@ -180,6 +182,33 @@ def run_fido2_command(args: argparse.Namespace, deployment: Deployment) -> int:
         info = repository.unsuspend(parse_credential_id(args.credential_id), by=ACTOR, origin=ACTOR)
         print(f"{info.credential_id} of {info.username} is active again.")
     return 0
+
+
+def _load_metadata(source: str, repository: WebAuthnService, services: Services) -> None:
+    from tokenstile.fetch.mds import fetch_blob, is_url
+
+    if is_url(source):
+        fetcher = services.metadata_fetcher()
+        try:
+            blob = fetch_blob(source, fetcher)
+        finally:
+            fetcher.close()
+    else:
+        try:
+            blob = Path(source).read_bytes()
+        except OSError as exc:
+            raise TokenstileError(f"Cannot read {source}: {exc.strerror}.") from exc
+    loaded = repository.load_metadata(blob, by=ACTOR, origin=ACTOR)
+    print(
+        f"Loaded FIDO metadata BLOB number {loaded.no} ({loaded.entries} entries, "
+        f"next update {loaded.next_update}); {len(loaded.suspended)} enrolled credentials "
+        "suspended by its statuses."
+    )
+    for info in loaded.suspended:
+        print(
+            f"Suspended {info.credential_id} of {info.username}: the metadata reports "
+            f"{info.metadata_status} for its model ({info.model or info.aaguid})."
+        )
 
 
 def open_security_key(device: str) -> SecurityKey:
@@ -294,9 +323,11 @@ def _print_credentials(infos: list[WebAuthnCredentialInfo]) -> None:
     if not infos:
         print("No security keys.")
         return
-    rows = [("CREDENTIAL ID", "USER", "STATE", "ALG", "COUNT", "AAGUID", "LAST USED", "LABEL")]
+    rows = [("CREDENTIAL ID", "USER", "STATE", "ALG", "COUNT", "MODEL", "LAST USED", "LABEL")]
     for info in infos:
         state = info.state if info.state_reason is None else f"{info.state}:{info.state_reason}"
+        if info.state_reason == "metadata_status" and info.metadata_status:
+            state += f"({info.metadata_status})"
         rows.append(
             (
                 info.credential_id,
@@ -304,7 +335,7 @@ def _print_credentials(infos: list[WebAuthnCredentialInfo]) -> None:
                 state,
                 info.algorithm,
                 str(info.sign_count),
-                info.aaguid,
+                info.model or info.aaguid,
                 when(info.last_used_at),
                 info.label,
             )

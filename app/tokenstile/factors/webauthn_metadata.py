@@ -9,6 +9,11 @@ enrollment the entry for the key's AAGUID gives
   not enrolled;
 - its attestation roots, which count like configured roots: an attestation chaining to
   one makes the credential ``attested``.
+
+A newly loaded BLOB is also held against the credentials already enrolled: every active
+one whose model's latest status is refused is suspended with the load (``refused_models``
+names them), and stays suspended while the loaded BLOB says so. The BLOB comes from a file
+or a URL (``fetch.mds``); a URL that cannot be fetched is ``MetadataUnavailable``.
 """
 
 from __future__ import annotations
@@ -39,10 +44,28 @@ REFUSED_STATUSES: frozenset[str] = frozenset(
 )
 
 
+# Why a credential was suspended when a BLOB refused its model (``state_reason``, audit).
+METADATA_SUSPENSION = "metadata_status"
+
+
 class MetadataRefused(WebAuthnError):
     """A BLOB that does not verify, does not parse, or is not newer than the loaded one."""
 
     code = "fido2_metadata_refused"
+
+
+class MetadataNotNewer(MetadataRefused):
+    """The BLOB verifies, but its ``no`` is not above the loaded one's (a replay, an old
+    copy, or the same BLOB another replica loaded first)."""
+
+    code = "fido2_metadata_not_newer"
+
+
+class MetadataUnavailable(WebAuthnError):
+    """The BLOB could not be fetched: a URL that is not https (or http on loopback), no
+    answer, an HTTP error, or an answer over the size limit."""
+
+    code = "fido2_metadata_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +106,7 @@ def parse_metadata(blob: bytes, root: bytes) -> MetadataBlobPayload:
 
 def check_newer(payload: MetadataBlobPayload, loaded_no: int | None) -> None:
     if loaded_no is not None and payload.no <= loaded_no:
-        raise MetadataRefused(
+        raise MetadataNotNewer(
             f"The metadata BLOB is number {payload.no}, not newer than the loaded one "
             f"({loaded_no}): nothing was changed."
         )
@@ -94,6 +117,21 @@ def model_metadata(payload: MetadataBlobPayload, aaguid: str) -> ModelMetadata |
     wanted = Aaguid(uuid.UUID(aaguid).bytes)
     entry = next((e for e in payload.entries if e.aaguid == wanted), None)
     return _model(entry) if entry is not None else None
+
+
+def models(payload: MetadataBlobPayload) -> dict[str, ModelMetadata]:
+    """Every entry with an AAGUID, by the AAGUID as the credential table spells it (a
+    lower-case UUID); U2F entries (key identifiers, no AAGUID) name no credential here."""
+    return {
+        str(uuid.UUID(bytes=bytes(e.aaguid))): _model(e)
+        for e in payload.entries
+        if e.aaguid is not None
+    }
+
+
+def refused_models(payload: MetadataBlobPayload) -> dict[str, ModelMetadata]:
+    """The models whose latest status is one of :data:`REFUSED_STATUSES`."""
+    return {aaguid: model for aaguid, model in models(payload).items() if model.refused}
 
 
 def _model(entry: MetadataBlobPayloadEntry) -> ModelMetadata:

@@ -5,7 +5,9 @@ over ``TokenStore``: the store (``store.webauthn_repository``) opens a ``WebAuth
 and answers its questions in SQL; every rule lives here. The use cases: login options,
 the login itself (with the ``fido2_credential_suspended`` alert of a counter regression
 and the end of every session the suspect key opened), registration begin and complete
-for a named person, listing, revocation and unsuspension, and loading FIDO metadata.
+for a named person, listing, revocation and unsuspension, and loading FIDO metadata (with
+the suspension, in the same transaction, of every active credential whose model the new
+BLOB refuses; such a credential cannot be unsuspended while the loaded BLOB still does).
 
 Over 600 lines: one service over one transaction port, its records and that port's
 protocol; the use cases share the audit and state helpers, so they stay together (the
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -48,7 +50,14 @@ from tokenstile.factors.webauthn_login import (
     new_challenge,
     new_handle,
 )
-from tokenstile.factors.webauthn_metadata import check_newer, parse_metadata
+from tokenstile.factors.webauthn_metadata import (
+    METADATA_SUSPENSION,
+    MetadataRefused,
+    ModelMetadata,
+    check_newer,
+    models,
+    parse_metadata,
+)
 from tokenstile.factors.webauthn_registration import (
     Assurance,
     AttestationPolicy,
@@ -105,6 +114,10 @@ class WebAuthnCredentialInfo:
     created_at: float
     enrolled_by: str | None
     last_used_at: float | None
+    # From the loaded FIDO metadata (none loaded, or no entry: None): the model's
+    # description and its latest status (why a ``metadata_status`` suspension happened).
+    model: str | None = None
+    metadata_status: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -214,9 +227,46 @@ class WebAuthnTx(WebAuthnStore, Protocol):
         """The loaded FIDO metadata BLOB with the highest ``no``, and that number."""
         ...
 
+    def metadata_number(self) -> int | None:
+        """The highest ``no`` of the loaded BLOBs (a small query: no BLOB is read)."""
+        ...
+
     def add_metadata(
         self, *, no: int, next_update: str, entries: int, blob: bytes, at: float, by: str
-    ) -> None: ...
+    ) -> None:
+        """Keep a BLOB; ``WebAuthnConflict`` if its ``no`` is loaded already."""
+        ...
+
+    def lock_metadata(self, *, exclusive: bool) -> None:
+        """Until the transaction ends, order this transaction with the others that read or
+        load metadata: a load (``exclusive``) waits for enrollments that read the loaded
+        BLOB (shared) and they for it, so a credential is never enrolled under a BLOB that a
+        concurrent load replaces without seeing that credential. (SQLite: its writers are
+        serialised already.)"""
+        ...
+
+    def active_credentials_of(self, aaguids: Collection[str]) -> list[WebAuthnCredentialInfo]:
+        """The active credentials of these models (AAGUIDs), oldest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedMetadata:
+    """A BLOB just loaded, and the credentials its statuses suspended."""
+
+    no: int
+    entries: int
+    next_update: str
+    suspended: list[WebAuthnCredentialInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class _MetadataIndex:
+    """The loaded BLOB (verified) and its models by AAGUID, kept per ``no``."""
+
+    no: int
+    payload: MetadataBlobPayload
+    models: dict[str, ModelMetadata]
 
 
 class WebAuthnTransactions(Protocol):
@@ -249,6 +299,7 @@ class WebAuthnService:
             policy or AttestationPolicy(), uses_metadata=mds_root is not None
         )
         self.mds_root = mds_root  # the FIDO MDS root (DER) that signs metadata BLOBs
+        self._index: _MetadataIndex | None = None  # the last BLOB verified, by its ``no``
         self.flow = WebAuthnLogin(rp, clock=clock)
 
     # -- login -------------------------------------------------------------------------------
@@ -427,6 +478,8 @@ class WebAuthnService:
     ) -> Exception | None:
         """Store the credential, or audit the refusal (committed) and return it."""
         taken = tx.take_challenge(handle_hash(handle), purpose="register")
+        if self.mds_root is not None:
+            tx.lock_metadata(exclusive=False)  # no load may pass this enrollment unseen
         user = tx.get_user(taken.user_id) if taken is not None and taken.user_id else None
         refusal: Exception | None = None
         reason = ""
@@ -513,33 +566,51 @@ class WebAuthnService:
 
     def _metadata(self, tx: WebAuthnTx) -> MetadataBlobPayload | None:
         """The loaded BLOB, verified again (the database is not its signer)."""
+        index = self._metadata_index(tx)
+        return index.payload if index is not None else None
+
+    def _metadata_index(self, tx: WebAuthnTx) -> _MetadataIndex | None:
+        """The loaded BLOB and its models; verified once per ``no`` this process sees."""
         if self.mds_root is None:
             return None
+        no = tx.metadata_number()
+        cached = self._index
+        if no is None or (cached is not None and cached.no == no):
+            return cached if no is not None else None
         loaded = tx.metadata_blob()
-        return parse_metadata(loaded[1], self.mds_root) if loaded is not None else None
+        if loaded is None:
+            return None
+        payload = parse_metadata(loaded[1], self.mds_root)
+        self._index = _MetadataIndex(loaded[0], payload, models(payload))
+        return self._index
 
-    def load_metadata(
-        self, blob: bytes, *, by: str, origin: str | None = None
-    ) -> MetadataBlobPayload:
-        """Verify a BLOB to the MDS root and keep it, if it is newer than the loaded one;
-        ``MetadataRefused`` (nothing changed) otherwise."""
+    def _listing_index(self, tx: WebAuthnTx) -> _MetadataIndex | None:
+        """For showing models: a stored BLOB that no longer verifies (the MDS root setting
+        changed) shows no models rather than failing the listing."""
+        try:
+            return self._metadata_index(tx)
+        except MetadataRefused:
+            return None
+
+    def load_metadata(self, blob: bytes, *, by: str, origin: str | None = None) -> LoadedMetadata:
+        """Verify a BLOB to the MDS root and keep it, if it is newer than the loaded one,
+        and suspend every active credential whose model it refuses, in one transaction;
+        ``MetadataRefused`` (``MetadataNotNewer`` for an old or replayed ``no``: nothing
+        changed) otherwise."""
         if self.mds_root is None:
             raise ConfigError(
                 "Set webauthn_mds_root to the PEM file of the FIDO MDS root certificate "
                 "before loading metadata."
             )
         payload = parse_metadata(blob, self.mds_root)
+        index = _MetadataIndex(payload.no, payload, models(payload))
         now = self._clock.now()
         with self._store.write() as tx:
-            loaded = tx.metadata_blob()
-            check_newer(payload, loaded[0] if loaded is not None else None)
+            # One load at a time: a second replica loading the same BLOB waits, then finds
+            # its ``no`` loaded (MetadataNotNewer) and suspends nothing twice.
+            tx.lock_metadata(exclusive=True)
+            check_newer(payload, tx.metadata_number())
             next_update = payload.next_update.isoformat()
-            detail = {
-                "no": payload.no,
-                "next_update": next_update,
-                "entries": len(payload.entries),
-                "by": by,
-            }
             tx.add_metadata(
                 no=payload.no,
                 next_update=next_update,
@@ -548,32 +619,121 @@ class WebAuthnService:
                 at=now,
                 by=clip(by),
             )
+            suspended = self._suspend_refused(tx, index, by=by, origin=origin, now=now)
             tx.audit(
                 AuditEvent(
                     "fido2_metadata_loaded",
                     "info",
                     factor=FIDO2_FACTOR,
                     origin=origin,
-                    detail=detail,
+                    detail={
+                        "no": payload.no,
+                        "next_update": next_update,
+                        "entries": len(payload.entries),
+                        "suspended": len(suspended),
+                        "by": by,
+                    },
                 ),
                 at=now,
             )
-        return payload
+        self._index = index
+        return LoadedMetadata(payload.no, len(payload.entries), next_update, suspended)
+
+    def audit_metadata_failure(
+        self, code: str, reason: str, *, url: str, origin: str | None = None
+    ) -> None:
+        """An unattended refresh that failed (the loaded BLOB stays): one audit row."""
+        with self._store.write() as tx:
+            tx.audit(
+                AuditEvent(
+                    "fido2_metadata_refresh_failed",
+                    "failure",
+                    factor=FIDO2_FACTOR,
+                    origin=origin,
+                    detail={"code": code, "reason": clip(reason, 512), "url": clip(url, 512)},
+                ),
+                at=self._clock.now(),
+            )
+
+    def _suspend_refused(
+        self, tx: WebAuthnTx, index: _MetadataIndex, *, by: str, origin: str | None, now: float
+    ) -> list[WebAuthnCredentialInfo]:
+        """Suspend the active credentials of the models the BLOB refuses, each with an
+        alert audit row, and end the sessions they opened (their keys are not trusted)."""
+        refused = {aaguid: m for aaguid, m in index.models.items() if m.refused}
+        suspended: list[WebAuthnCredentialInfo] = []
+        for info in tx.active_credentials_of(refused) if refused else []:
+            model = refused[info.aaguid]
+            credential_id = parse_credential_id(info.credential_id)
+            if not tx.change_credential_state(
+                credential_id, "suspended", frm=("active",), reason=METADATA_SUSPENSION, at=now
+            ):
+                continue
+            ended = tx.end_sessions_of(
+                credential_ref("fido2", info.credential_id),
+                reason=CREDENTIAL_SUSPENDED,
+                by=METADATA_SUSPENSION,
+                origin=origin,
+                at=now,
+            )
+            tx.audit(
+                AuditEvent(
+                    "fido2_credential_suspended",
+                    "alert",
+                    username=info.username,
+                    factor=FIDO2_FACTOR,
+                    origin=origin,
+                    detail={
+                        "credential_id": info.credential_id,
+                        "aaguid": info.aaguid,
+                        "reason": METADATA_SUSPENSION,
+                        "status": model.status,
+                        "model": model.description,
+                        "metadata_no": index.no,
+                        "sessions_ended": ended,
+                        "by": by,
+                    },
+                ),
+                at=now,
+            )
+            suspended.append(
+                dataclasses.replace(
+                    info,
+                    state="suspended",
+                    state_reason=METADATA_SUSPENSION,
+                    model=model.description or None,
+                    metadata_status=model.status,
+                )
+            )
+        return suspended
+
+    @staticmethod
+    def _with_model(
+        info: WebAuthnCredentialInfo, index: _MetadataIndex | None
+    ) -> WebAuthnCredentialInfo:
+        model = index.models.get(info.aaguid) if index is not None else None
+        if model is None:
+            return info
+        return dataclasses.replace(
+            info, model=model.description or None, metadata_status=model.status
+        )
 
     # -- administration ---------------------------------------------------------------------
 
     def credential(self, credential_id: bytes) -> WebAuthnCredentialInfo:
         with self._store.read() as tx:
             info = tx.credential_info(credential_id)
-        if info is None:
-            raise NotFound("No security key credential has that ID.")
-        return info
+            if info is None:
+                raise NotFound("No security key credential has that ID.")
+            return self._with_model(info, self._listing_index(tx))
 
     def credentials(self, username: str | None = None) -> list[WebAuthnCredentialInfo]:
-        """Every credential (oldest first), or one person's."""
+        """Every credential (oldest first), or one person's, with its model's description
+        and status from the loaded metadata."""
         with self._store.read() as tx:
             user_id = tx.require_user(username).id if username is not None else None
-            return tx.credential_infos(user_id)
+            index = self._listing_index(tx)
+            return [self._with_model(info, index) for info in tx.credential_infos(user_id)]
 
     def revoke(
         self, credential_id: bytes, *, by: str, origin: str | None = None
@@ -587,7 +747,9 @@ class WebAuthnService:
         self, credential_id: bytes, *, by: str, origin: str | None = None
     ) -> WebAuthnCredentialInfo:
         """Make a suspended credential usable again. Its stored count stays: the key must
-        present a higher one at its next login (or be suspended again)."""
+        present a higher one at its next login (or be suspended again). Refused
+        (``WebAuthnConflict``) while the loaded FIDO metadata refuses the key's model: the
+        metadata, not the admin, said the model cannot be trusted."""
         return self._change_state(
             credential_id, "active", frm=("suspended",), by=by, origin=origin
         ).info
@@ -606,6 +768,8 @@ class WebAuthnService:
             info = tx.credential_info(credential_id)
             if info is None:
                 raise NotFound("No security key credential has that ID.")
+            if to == "active":
+                self._check_model_allows_unsuspend(tx, info)
             reason = None if to == "active" else "admin"
             if not tx.change_credential_state(credential_id, to, frm=frm, reason=reason, at=now):
                 allowed = "an active or suspended" if to == "revoked" else "a suspended"
@@ -639,3 +803,13 @@ class WebAuthnService:
                     at=now,
                 )
         return Revoked(info=self.credential(credential_id), sessions_ended=ended)
+
+    def _check_model_allows_unsuspend(self, tx: WebAuthnTx, info: WebAuthnCredentialInfo) -> None:
+        index = self._metadata_index(tx)
+        model = index.models.get(info.aaguid) if index is not None else None
+        if index is not None and model is not None and model.refused:
+            raise WebAuthnConflict(
+                f"The loaded FIDO metadata (BLOB number {index.no}) reports {model.status} "
+                f"for this model ({model.description or info.aaguid}): the credential stays "
+                "suspended while it does. Revoke it, or load a BLOB that no longer says so."
+            )

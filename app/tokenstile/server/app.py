@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import unquote
 
@@ -113,6 +115,26 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
 
 
+def _background_work(
+    deployment: Deployment, services: Services
+) -> Callable[[object], AbstractAsyncContextManager[None]]:
+    """The server's lifespan: the periodic purge, and the FIDO metadata refresh when
+    ``webauthn_mds_url`` is set; each on a daemon thread while the app serves."""
+    purge = deployment.periodic_purge()
+    refresh = services.metadata_refresh()
+
+    @asynccontextmanager
+    async def lifespan(app: object) -> AsyncIterator[None]:
+        async with purge.lifespan(app):
+            if refresh is None:
+                yield
+                return
+            async with refresh.lifespan(app):
+                yield
+
+    return lifespan
+
+
 def create_app(deployment: Deployment, *, services: Services | None = None) -> FastAPI:
     """The token service's ASGI app; its services come from ``services`` (by default a
     ``Services`` of its own, so its caches live as long as the app)."""
@@ -126,7 +148,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
         version=__version__,
         description="OAuth 2.0 token service for hardware-token logins (RFC 6749, 7009, "
         "7662, 8414, 9068).",
-        lifespan=deployment.periodic_purge().lifespan,
+        lifespan=_background_work(deployment, services),
     )
 
     clients = services.clients()

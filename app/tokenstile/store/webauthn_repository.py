@@ -4,17 +4,18 @@
 ``factors.webauthn_service.WebAuthnService``); each transaction it opens is a
 ``SqlWebAuthnTx``, the ``WebAuthnTx`` over one connection. Taking a challenge is one
 ``DELETE ... RETURNING`` (single use, decided by the database), recording a sign count
-one conditional ``UPDATE`` that only moves forward.
+one conditional ``UPDATE`` that only moves forward. Loading FIDO metadata and reading it at
+enrollment are ordered by a PostgreSQL advisory lock (``lock_metadata``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tokenstile.factors.webauthn import CHALLENGE_TTL
@@ -93,6 +94,12 @@ _SUSPEND = (
 _LATEST_METADATA = select(t.fido_metadata.c.no, t.fido_metadata.c.blob).order_by(
     t.fido_metadata.c.no.desc()
 )
+_METADATA_NUMBER = select(func.max(t.fido_metadata.c.no))
+# The advisory lock that orders metadata loads with enrollments (PostgreSQL): any fixed
+# 64-bit number no other part of Tokenstile uses.
+METADATA_LOCK = 0x70B3_F1D0_0000_0003
+_LOCK_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:key)")
+_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
 _STATE = select(_w.c.state, _w.c.sign_count).where(_w.c.id == bindparam("wid"))
 _INFO = select(*_w.c, _u.c.username).select_from(_w.join(_u, _u.c.id == _w.c.user_id))
 
@@ -299,6 +306,20 @@ class SqlWebAuthnTx:
     def metadata_blob(self) -> tuple[int, bytes] | None:
         row = self._conn.execute(_LATEST_METADATA.limit(1)).first()
         return (int(row.no), row.blob.encode("ascii")) if row is not None else None
+
+    def metadata_number(self) -> int | None:
+        no = self._conn.execute(_METADATA_NUMBER).scalar()
+        return int(no) if no is not None else None
+
+    def lock_metadata(self, *, exclusive: bool) -> None:
+        if self._conn.dialect.name == "postgresql":
+            self._conn.execute(
+                _LOCK_EXCLUSIVE if exclusive else _LOCK_SHARED, {"key": METADATA_LOCK}
+            )
+
+    def active_credentials_of(self, aaguids: Collection[str]) -> list[WebAuthnCredentialInfo]:
+        stmt = _INFO.where(_w.c.state == "active", _w.c.aaguid.in_(list(aaguids))).order_by(_w.c.id)
+        return [_info(row) for row in self._conn.execute(stmt)]
 
     def add_metadata(
         self, *, no: int, next_update: str, entries: int, blob: bytes, at: float, by: str

@@ -1,5 +1,6 @@
 """People: find (as you type), add, disable and enable; each person's keys, cards and fobs,
-with revoke; and the doors to enrollment."""
+with revoke; and the doors to enrollment. A security key shows its model (from the server's
+FIDO metadata, else its AAGUID), and a suspended one why."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ class Credential:
     state: str
     created_at: float | None
     last_used_at: float | None
+    model: str | None = None  # a security key's model, or its AAGUID when unknown
+    state_reason: str | None = None  # why it is suspended or revoked
+    metadata_status: str | None = None  # the model's latest status in the FIDO metadata
 
     @property
     def active(self) -> bool:
@@ -80,6 +84,9 @@ def load_credentials(session: AdminSession, username: str) -> list[Credential]:
                 state=item["state"],
                 created_at=item.get("created_at"),
                 last_used_at=item.get("last_used_at"),
+                model=(item.get("model") or item.get("aaguid")) if kind == "fido2" else None,
+                state_reason=item.get("state_reason"),
+                metadata_status=item.get("metadata_status"),
             )
             for item in items
         )
@@ -457,9 +464,9 @@ class PeoplePage(DevicePage):
                 (
                     item,
                     [
-                        kinds.get(item.kind, item.kind),
+                        self._kind_text(kinds.get(item.kind, item.kind), item),
                         item.label,
-                        item.state,
+                        self._state_text(item),
                         local_time(item.created_at),
                         local_time(item.last_used_at),
                         item.ident,
@@ -470,6 +477,20 @@ class PeoplePage(DevicePage):
         )
         self._update_buttons()
         self.credentials_loaded.emit()
+
+    def _kind_text(self, kind: str, item: Credential) -> str:
+        return f"{kind}: {item.model}" if item.model else kind
+
+    def _state_text(self, item: Credential) -> str:
+        if item.state != "suspended":
+            return item.state
+        if item.state_reason == "metadata_status":
+            return self.tr("suspended: the FIDO metadata reports {status} for this model").format(
+                status=item.metadata_status or self.tr("a refused status")
+            )
+        if item.state_reason == "counter_regression":
+            return self.tr("suspended: its signature counter went back (a cloned key?)")
+        return item.state
 
     def revoke_credential(self) -> None:
         item = self.credentials.record()
