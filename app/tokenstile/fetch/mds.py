@@ -33,7 +33,6 @@ from tokenstile.factors.webauthn_metadata import (
 from tokenstile.factors.webauthn_service import LoadedMetadata, WebAuthnConflict, WebAuthnService
 from tokenstile.fetch.http import HttpFetcher
 from tokenstile.protocol.loopback import is_loopback
-from tokenstile.tokens.model import AuditEvent
 
 log = logging.getLogger(__name__)
 

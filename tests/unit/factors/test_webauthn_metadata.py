@@ -18,12 +18,14 @@ from tokenstile.config import load_settings
 from tokenstile.errors import ConfigError
 from tokenstile.factors.webauthn_metadata import (
     MetadataRefused,
+    MetadataUnavailable,
     check_newer,
     model_metadata,
     parse_metadata,
     read_root,
 )
 from tokenstile.factors.webauthn_service import WebAuthnService
+from tokenstile.fetch.mds import check_url, shown
 
 
 def _root_der(mds: MdsStandIn) -> bytes:
@@ -103,3 +105,33 @@ def test_with_an_mds_root_keys_are_asked_for_their_attestation() -> None:
 
     assert conveyance(None) == "none"
     assert conveyance(b"an MDS root") == "direct"
+
+
+def test_the_mds_url_settings(tmp_path: Path) -> None:
+    mds = MdsStandIn(tmp_path)
+    db = f"sqlite:///{tmp_path / 'ts.db'}"
+    settings = load_settings(
+        db=db, webauthn_mds_root=mds.root_pem, webauthn_mds_url="https://mds3.example/?v=3"
+    )
+    assert (settings.webauthn_mds_url, settings.webauthn_mds_refresh_hours) == (
+        "https://mds3.example/?v=3",
+        24.0,
+    )
+    assert load_settings(db=db).webauthn_mds_url is None  # no refresh unless asked for
+    with pytest.raises(ConfigError, match="webauthn_mds_root is not"):
+        load_settings(db=db, webauthn_mds_url="https://mds3.example/")
+    for url in ("http://mds3.example/", "ftp://mds3.example/", "mds3.example"):
+        with pytest.raises(ConfigError, match="https"):
+            load_settings(db=db, webauthn_mds_root=mds.root_pem, webauthn_mds_url=url)
+    with pytest.raises(ConfigError, match="webauthn_mds_refresh_hours"):
+        load_settings(db=db, webauthn_mds_refresh_hours=0)
+
+
+def test_a_metadata_url_is_https_or_loopback() -> None:
+    assert check_url("https://mds3.example/") == "https://mds3.example/"
+    assert check_url("http://127.0.0.1:8080/blob") == "http://127.0.0.1:8080/blob"
+    assert check_url("http://[::1]/blob") == "http://[::1]/blob"
+    for url in ("http://mds3.example/", "file:///etc/passwd", "https://u:p@mds3.example/"):
+        with pytest.raises(MetadataUnavailable):
+            check_url(url)
+    assert shown("https://mds3.example/blob?token=secret") == "https://mds3.example/blob"
