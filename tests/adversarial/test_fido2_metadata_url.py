@@ -29,7 +29,7 @@ from tests.adversarial.test_fido2_hardware_trust import REFUSED, enroll, login, 
 from tests.adversarial.test_fido2_metadata import MdsStandIn, entry
 from tests.adversarial.test_fido2_origin import tokenstile
 from tests.conftest import free_port
-from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID
+from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, DEFAULT_KIOSK_CLIENT_ID
 
 MODEL = "Example Keys Security Key"
 WAIT = 60.0  # the longest a test waits for the server to do what it must
@@ -146,7 +146,8 @@ def test_a_revoking_blob_from_a_url_suspends_an_enrolled_key(
     enrolled = enroll(service, key, **REFUSED, TOKENSTILE_WEBAUTHN_MDS_ROOT=str(mds.root_pem))
     assert enrolled.returncode == 0, enrolled.stderr
     cid = credential_id(service)
-    assert login(service, key).status_code == 200
+    signed_in = login(service, key)
+    assert signed_in.status_code == 200, signed_in.text
     assert MODEL in listed(service, mds)
 
     blobs.serve(mds.blob(2, [entry(aaguid, vendor_root, "REVOKED")]).read_bytes())
@@ -160,6 +161,20 @@ def test_a_revoking_blob_from_a_url_suspends_an_enrolled_key(
     assert alert["detail"]["reason"] == "metadata_status"
     assert (alert["detail"]["status"], alert["detail"]["model"]) == ("REVOKED", MODEL)
     assert alert["detail"]["credential_id"] == cid
+    assert alert["detail"]["sessions_ended"] == 1
+
+    # The session the key opened is over: its refresh token is refused.
+    with service.http() as http:
+        refreshed = http.post(
+            "/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": signed_in.json()["refresh_token"],
+                "client_id": DEFAULT_KIOSK_CLIENT_ID,
+            },
+        )
+    assert refreshed.status_code == 400, refreshed.text
+    assert refreshed.json()["error"] == "invalid_grant"
 
     refused = login(service, key)
     assert refused.status_code != 200
@@ -176,6 +191,10 @@ def test_a_revoking_blob_from_a_url_suspends_an_enrolled_key(
     [info] = answer.json()["credentials"]
     assert (info["state"], info["state_reason"]) == ("suspended", "metadata_status")
     assert (info["model"], info["metadata_status"]) == (MODEL, "REVOKED")
+    with service.http(headers={"Authorization": f"Bearer {admin}"}) as http:
+        kept_by_api = http.post("/admin/fido2/unsuspend", json={"credential_id": cid})
+    assert kept_by_api.status_code == 409, kept_by_api.text
+    assert "reports REVOKED for this model" in kept_by_api.text
 
     # An admin cannot lift what the metadata says, and nothing changed by trying.
     kept = unsuspend(service, mds, cid)
