@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tokenstile.config import Settings
     from tokenstile.deployment import Deployment
     from tokenstile.factors.otp_service import OtpService
+    from tokenstile.factors.piv_attestation import AttestationPolicy
     from tokenstile.factors.piv_service import PivService
     from tokenstile.factors.webauthn import RelyingParty
     from tokenstile.factors.webauthn_service import WebAuthnService
@@ -77,6 +78,7 @@ class Services:
         self.clients = Lazy(self._clients)
         self.otp_service = Lazy(self._otp_service)
         self.piv_anchors = Lazy(self._piv_anchors)
+        self.piv_attestation = Lazy(self._piv_attestation)
         self.piv_service = Lazy(self._piv_service)
         self.relying_party = Lazy(self._relying_party)
         self.webauthn_service = Lazy(self._webauthn_service)
@@ -119,6 +121,11 @@ class Services:
 
         return load_anchor_files(self.settings.piv_trust_anchors, now=self.deployment.clock.now())
 
+    def _piv_attestation(self) -> AttestationPolicy:
+        from tokenstile.factors.piv_config import attestation_policy
+
+        return attestation_policy(self.settings)
+
     def _piv_service(self) -> PivService:
         from tokenstile.factors.piv_config import PivSettings, revocation_settings
         from tokenstile.factors.piv_revocation import RevocationChecker
@@ -140,6 +147,7 @@ class Services:
                 ),
                 revocation_settings(self.settings),
             ),
+            attestation=self.piv_attestation,
         )
 
     def _relying_party(self) -> RelyingParty:

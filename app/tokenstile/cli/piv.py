@@ -26,11 +26,14 @@ revoked; what ``GET /pki/ca.crl`` serves): DER to ``FILE``, or PEM to standard o
   management key stored under the PIN), audited as ``piv_card_setup``; a card set up
   so gives its management key after the PIN.
 
-Either way the card is asked to attest the slot's key (YubiKey's PIV ATTEST): the
-attestation must chain to a ``piv_attestation_roots`` certificate and name the slot's
-key. With ``piv_require_attestation`` a card that cannot prove its key was generated on
-the card is refused before a certificate is issued; without it a card that does not
-attest is enrolled and its audit row ``piv_attestation`` says "not_attested".
+Either way the card is asked to attest the slot's key (YubiKey's PIV ATTEST), and the
+PIV service judges the answer as it judges the admin console's
+(``PivService.judge_attestation``): the attestation must chain to a
+``piv_attestation_roots`` certificate and name the slot's key. With
+``piv_require_attestation`` a card that cannot prove its key was generated on the card
+is refused before a certificate is issued (and before a factory card is set up); without
+it a card that does not attest is enrolled and its audit row ``piv_attestation`` says
+"not_attested".
 
 With ``--pin`` the card proves it holds the key: the PIN is verified first (so a wrong
 PIN changes nothing), and the card signs a fresh challenge that must verify with the
@@ -44,12 +47,11 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from tokenstile.cli.arguments import action_group, read_bounded
 from tokenstile.cli.formatting import print_table, when
 from tokenstile.errors import TokenstileError
-from tokenstile.tokens.model import AuditEvent
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -262,22 +264,6 @@ class _Station:
     piv: PivService
     guid: str | None
 
-    def audit(
-        self, event: str, outcome: Literal["success", "failure", "info"], **detail: Any
-    ) -> None:
-        """An audit row for this card and person; ``detail`` never holds a secret."""
-        self.deployment.store.audit(
-            AuditEvent(
-                event=event,
-                outcome=outcome,
-                username=self.args.username,
-                factor="piv",
-                origin=ACTOR,
-                detail={"card_guid": self.guid, "by": ACTOR, **detail},
-            ),
-            at=self.deployment.clock.now(),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class _Enrolled:
@@ -305,12 +291,6 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
         card.close()
     info, verdict = done.info, done.verdict
     logger.info("PIV card of %s enrolled: %s (%s)", info.username, verdict.status, verdict.reason)
-    station.audit(
-        "piv_attestation",
-        "success" if verdict.attested else "info",
-        fingerprint=info.fingerprint,
-        **verdict.audit_detail(),
-    )
     proof = "it proved it holds the key" if args.pin is not None else "give --pin to test the key"
     print(f"Enrolled a card for {info.username}: {done.how}; {proof}.")
     print(f"  fingerprint: {info.fingerprint}")
@@ -357,9 +337,16 @@ def _enroll_new_key(station: _Station) -> _Enrolled:
     if setup is not None:
         steps = set_up_card(card, setup, pin=args.pin)
         logger.info("PIV card of %s set up: %s", args.username, ", ".join(steps))
-        station.audit("piv_card_setup", "success", steps=steps)
+        piv.record_card_setup(
+            args.username, steps, by=ACTOR, origin=ACTOR, card_guid=station.guid
+        )
     info, certificate = piv.issue(
-        args.username, public_key, by=ACTOR, origin=ACTOR, card_guid=station.guid
+        args.username,
+        public_key,
+        by=ACTOR,
+        origin=ACTOR,
+        card_guid=station.guid,
+        attestation=verdict,
     )
     card.put_certificate(PivSlot.AUTHENTICATION, certificate)
     if args.pin is not None and not card_proves_key(card):
@@ -391,6 +378,7 @@ def _enroll_certificate(station: _Station) -> _Enrolled:
         by=ACTOR,
         origin=ACTOR,
         card_guid=station.guid,
+        attestation=verdict,
     )
     return _Enrolled(info=info, how="the certificate on the card", verdict=verdict, steps=[])
 
@@ -399,7 +387,12 @@ def _setup_plan(args: argparse.Namespace, deployment: Deployment) -> CardSetup:
     """What the set-up of a factory card will do; refused before the card changes when
     the PIN (and, by policy, the PUK) would stay the factory one."""
     from tokenstile.devices.piv import ManagementKeyAlgorithm
-    from tokenstile.devices.piv_setup import FACTORY_PIN, FACTORY_PUK, CardSetup
+    from tokenstile.devices.piv_setup import (
+        FACTORY_PIN,
+        CardSetup,
+        new_pin_refusal,
+        new_puk_refusal,
+    )
 
     settings = deployment.settings
     if args.pin is None:
@@ -410,15 +403,15 @@ def _setup_plan(args: argparse.Namespace, deployment: Deployment) -> CardSetup:
     new_pin = args.new_pin
     if new_pin is None and args.pin == FACTORY_PIN:
         new_pin = _prompt_twice("New PIN for the card (6 to 8 digits): ")
-    if new_pin is not None and (
-        new_pin == FACTORY_PIN or not new_pin.isdigit() or not 6 <= len(new_pin) <= 8
-    ):
-        raise TokenstileError("The new PIN must be 6 to 8 digits and not the factory PIN.")
+    refusal = new_pin_refusal(new_pin) if new_pin is not None else None
+    if refusal is not None:
+        raise TokenstileError(refusal)
     new_puk = None
     if settings.piv_puk_policy == "set":
         new_puk = args.new_puk or _prompt_twice("New PUK for the card (6 to 8 characters): ")
-        if new_puk == FACTORY_PUK or not 6 <= len(new_puk.encode()) <= 8:
-            raise TokenstileError("The new PUK must be 6 to 8 characters, not the factory PUK.")
+        refusal = new_puk_refusal(new_puk)
+        if refusal is not None:
+            raise TokenstileError(refusal)
     return CardSetup(
         new_pin=new_pin,
         puk=settings.piv_puk_policy,
@@ -453,48 +446,38 @@ def _card_key(certificate: x509.Certificate) -> PivPublicKey:
 
 
 def _attestation(station: _Station, public_key: PivPublicKey) -> AttestationVerdict:
-    """Ask the card to attest its 9A key and judge the answer by the deployment's policy;
-    a refusal is audited (``piv_attestation``, failure) before it is raised."""
-    import datetime as dt
+    """Ask the card to attest its 9A key; the PIV service judges the answer by the
+    deployment's policy, as it does for the admin console (a refusal is audited,
+    ``piv_attestation`` failure, and raised)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
 
     from tokenstile.devices.errors import CardCommandError, InvalidCardData
     from tokenstile.devices.piv import PivSlot
-    from tokenstile.factors.piv_attestation import (
-        CardAttestation,
-        PivAttestationError,
-        judge_card_attestation,
-        load_attestation_roots,
-    )
+    from tokenstile.factors.piv_attestation import AttestationEvidence
 
-    settings = station.deployment.settings
-    roots = [
-        root
-        for path in settings.piv_attestation_roots
-        for root in load_attestation_roots(_read(path, "attestation root file"))
-    ]
-    evidence, refusal = None, None
     try:
-        evidence = CardAttestation(
-            slot_certificate=station.card.attest(PivSlot.AUTHENTICATION),
-            attestation_certificate=station.card.read_attestation_certificate(),
+        evidence = AttestationEvidence(
+            slot_certificate=station.card.attest(PivSlot.AUTHENTICATION).public_bytes(
+                Encoding.DER
+            ),
+            attestation_certificate=station.card.read_attestation_certificate().public_bytes(
+                Encoding.DER
+            ),
         )
     except CardCommandError as exc:
-        refusal = f"the card refused the attestation instruction ({exc.sw:04X})"
-    except InvalidCardData as exc:
-        refusal = f"the card's attestation is unreadable ({exc})"
-    now = dt.datetime.fromtimestamp(station.deployment.clock.now(), dt.UTC)
-    try:
-        return judge_card_attestation(
-            evidence,
-            refusal,
-            public_key,
-            roots,
-            require=settings.piv_require_attestation,
-            now=now,
+        evidence = AttestationEvidence(
+            refusal=f"the card refused the attestation instruction ({exc.sw:04X})"
         )
-    except PivAttestationError as exc:
-        station.audit("piv_attestation", "failure", reason=str(exc))
-        raise
+    except InvalidCardData as exc:
+        evidence = AttestationEvidence(refusal=f"the card's attestation is unreadable ({exc})")
+    return station.piv.judge_attestation(
+        public_key,
+        evidence,
+        username=station.args.username,
+        by=ACTOR,
+        origin=ACTOR,
+        card_guid=station.guid,
+    )
 
 
 def _show_ca(piv: PivService) -> None:

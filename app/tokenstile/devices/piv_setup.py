@@ -14,7 +14,9 @@ change-management-key --generate --protect`` and ``change-pin``/``change-puk`` d
   holds ``80 { 81 flags }`` with flag ``02`` (key stored protected) and ``01`` (PUK
   blocked). Whoever knows the PIN can then administer the card; nobody else can.
 
-What was done comes back as a list of step names for the audit row; no secret is in it.
+What was done comes back as a list of step names for the audit row
+(:mod:`tokenstile.protocol.piv_setup`); no secret is in it. :func:`new_pin_refusal` and
+:func:`new_puk_refusal` say, before the card changes, why a chosen PIN or PUK will not do.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ from tokenstile.devices.errors import (
     WrongPuk,
 )
 from tokenstile.devices.piv import ManagementKeyAlgorithm, PivCard
+from tokenstile.protocol.piv_setup import (
+    MANAGEMENT_KEY_PROTECTED,
+    MANAGEMENT_KEY_REPLACED,
+    PIN_CHANGED,
+    PUK_BLOCKED,
+    PUK_CHANGED,
+)
 
 FACTORY_MANAGEMENT_KEY = bytes.fromhex("010203040506070801020304050607080102030405060708")
 FACTORY_PIN = "123456"
@@ -56,6 +65,20 @@ class CardSetup:
     puk: Literal["block", "set"]
     new_puk: str | None = None
     management_key_algorithm: ManagementKeyAlgorithm = ManagementKeyAlgorithm.AES192
+
+
+def new_pin_refusal(pin: str) -> str | None:
+    """Why ``pin`` cannot be a card's new PIN (one sentence), or None."""
+    if pin == FACTORY_PIN or not pin.isdigit() or not 6 <= len(pin) <= 8:
+        return "The new PIN must be 6 to 8 digits and not the factory PIN."
+    return None
+
+
+def new_puk_refusal(puk: str) -> str | None:
+    """Why ``puk`` cannot be a card's new PUK (one sentence), or None."""
+    if puk == FACTORY_PUK or not 6 <= len(puk.encode()) <= 8:
+        return "The new PUK must be 6 to 8 characters, not the factory PUK."
+    return None
 
 
 def pivman_flags(card: PivCard) -> int:
@@ -120,25 +143,25 @@ def set_up_card(card: PivCard, setup: CardSetup, *, pin: str) -> list[str]:
     steps: list[str] = []
     if setup.new_pin is not None:
         card.change_pin(pin, setup.new_pin)
-        steps.append("pin_changed")
+        steps.append(PIN_CHANGED)
     flags = _FLAG_KEY_PROTECTED
     if setup.puk == "set":
         if setup.new_puk is None:
             raise ValueError("the set PUK policy needs a new PUK")
         card.change_puk(FACTORY_PUK, setup.new_puk)
-        steps.append("puk_changed")
+        steps.append(PUK_CHANGED)
     else:
         _block_puk(card)
         flags |= _FLAG_PUK_BLOCKED
-        steps.append("puk_blocked")
+        steps.append(PUK_BLOCKED)
     key = os.urandom(_KEY_LENGTHS[setup.management_key_algorithm])
     card.set_management_key(key, setup.management_key_algorithm)
-    steps.append(f"management_key_replaced:{setup.management_key_algorithm.name}")
+    steps.append(MANAGEMENT_KEY_REPLACED.format(algorithm=setup.management_key_algorithm.name))
     card.put_object(
         PIVMAN_PROTECTED_DATA, tlv.tlv(0x88, tlv.tlv(0x89, key)), what="the protected key"
     )
     card.put_object(PIVMAN_DATA, tlv.tlv(0x80, tlv.tlv(0x81, bytes([flags]))), what="PIVMAN data")
-    steps.append("management_key_protected_by_pin")
+    steps.append(MANAGEMENT_KEY_PROTECTED)
     return steps
 
 

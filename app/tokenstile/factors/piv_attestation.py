@@ -20,6 +20,13 @@ failure, and a card that refuses the instruction, is a :class:`PivAttestationErr
 without it a card that refuses, or a deployment with no roots, is "not attested" (the
 caller logs and audits that), while an attestation that is present and wrong is still
 refused: a card that claims a chain that does not hold is not one to enroll.
+
+The token service judges, never the station: an enrollment station (``manage piv
+enroll``, the admin console) hands in what the card answered as
+:class:`AttestationEvidence` (DER, as it travels over HTTP, or nothing and why), and
+``PivService.judge_attestation`` applies the deployment's :class:`AttestationPolicy`
+(``piv_attestation_roots``, ``piv_require_attestation``) to it: one judge for the CLI and
+the admin API.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from tokenstile.factors.piv import PivError
 
 PivPublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+# Why there is no attestation when a station sends none: it does not say why.
+NO_EVIDENCE = "the station sent no attestation (the card gave none)"
+MAX_ATTESTATION_BYTES = 8 * 1024  # a YubiKey's attestation certificates are under 1 KiB
 
 
 class PivAttestationError(PivError):
@@ -69,6 +79,54 @@ class AttestationVerdict:
         if self.root is not None:
             detail["attestation_root"] = self.root
         return detail
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttestationEvidence:
+    """What a station hands in: the slot's attestation certificate and the certificate of
+    the card's attestation key F9 (DER, both or neither); ``refusal`` says why there are
+    none when the station knows (the card's status word)."""
+
+    slot_certificate: bytes | None = None
+    attestation_certificate: bytes | None = None
+    refusal: str | None = None
+
+    def parse(self) -> CardAttestation | None:
+        """The two certificates, None when there are none, or :class:`PivAttestationError`
+        for one without the other or bytes that are not a certificate."""
+        slot, device = self.slot_certificate, self.attestation_certificate
+        if slot is None and device is None:
+            return None
+        if slot is None or device is None:
+            raise PivAttestationError(
+                "An attestation comes with the certificate of the card's attestation key "
+                "(F9): both or neither."
+            )
+        return CardAttestation(
+            slot_certificate=_load(slot, "The card's attestation"),
+            attestation_certificate=_load(device, "The card's attestation key certificate"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttestationPolicy:
+    """The deployment's judge: its attestation roots and whether attestation is required."""
+
+    roots: tuple[x509.Certificate, ...] = ()
+    require: bool = False
+
+    def judge(
+        self, evidence: AttestationEvidence, public_key: PivPublicKey, *, now: dt.datetime
+    ) -> AttestationVerdict:
+        """:func:`judge_card_attestation` of what a station handed in."""
+        return judge_card_attestation(
+            evidence.parse(),
+            evidence.refusal or NO_EVIDENCE,
+            public_key,
+            list(self.roots),
+            require=self.require,
+            now=now,
+        )
 
 
 def load_attestation_roots(pem: bytes) -> list[x509.Certificate]:
@@ -146,6 +204,17 @@ def judge_card_attestation(
             status="not_attested", reason="no piv_attestation_roots configured to check it"
         )
     return verify_card_attestation(evidence, public_key, roots, now=now)
+
+
+def _load(der: bytes, what: str) -> x509.Certificate:
+    if not der or len(der) > MAX_ATTESTATION_BYTES:
+        raise PivAttestationError(f"{what} is 1 to {MAX_ATTESTATION_BYTES} bytes of DER.")
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        _ = certificate.not_valid_after_utc, certificate.extensions
+    except ValueError as exc:
+        raise PivAttestationError(f"{what} is not a DER X.509 certificate.") from exc
+    return certificate
 
 
 def _signed_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:

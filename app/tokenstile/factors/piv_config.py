@@ -1,5 +1,6 @@
 """What the PIV use cases take from the deployment: ``PivSettings`` (from
-``config.Settings``), the trust anchor files of the settings, and the ``CheckerCache``.
+``config.Settings``), the trust anchor files of the settings, the attestation policy
+(its root files), and the ``CheckerCache``.
 
 The certificate checks (trust anchors + issuing CAs) are read from storage and kept in a
 ``CheckerCache`` for ``CHECKER_CACHE_SECONDS``: a ``trust add`` made by another process
@@ -21,6 +22,7 @@ from cryptography import x509
 
 from tokenstile.errors import ConfigError
 from tokenstile.factors.piv import CertificateChecker, PivError
+from tokenstile.factors.piv_attestation import AttestationPolicy, load_attestation_roots
 from tokenstile.factors.piv_ca import load_trust_anchors
 from tokenstile.factors.piv_login import MAX_PENDING_CHALLENGES
 from tokenstile.factors.piv_revocation import RevocationSettings
@@ -91,6 +93,24 @@ def load_anchor_files(paths: Sequence[Path], *, now: float) -> list[x509.Certifi
         except PivError as exc:
             raise ConfigError(f"The trust anchor file {path}: {exc.message}") from exc
     return anchors
+
+
+def attestation_policy(settings: Settings) -> AttestationPolicy:
+    """The judge of card attestations: the roots of ``piv_attestation_roots`` (PEM files)
+    and ``piv_require_attestation``; an unreadable root file is a ``ConfigError``."""
+    roots: list[x509.Certificate] = []
+    for path in settings.piv_attestation_roots:
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot read the attestation root file {path}: {exc.strerror}."
+            ) from exc
+        try:
+            roots.extend(load_attestation_roots(pem))
+        except PivError as exc:
+            raise ConfigError(f"The attestation root file {path}: {exc.message}") from exc
+    return AttestationPolicy(roots=tuple(roots), require=settings.piv_require_attestation)
 
 
 class CheckerCache:

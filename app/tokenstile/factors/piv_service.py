@@ -12,13 +12,20 @@ enrollment and at the first login step, before the transaction (they may fetch o
 network); their verdict goes into the audit row (``revocation``). The issuing CA's CRL
 (``ca_crl``) comes from a ``piv_crl.CrlPublisher``.
 
+A card's key attestation is judged here, for every enrollment station alike
+(``judge_attestation``: the ``piv_attestation.AttestationPolicy`` the composition root
+hands in); its verdict goes into the enrollment's transaction as a ``piv_attestation``
+row, and a refusal is audited before it is raised. What a station did to set a card up
+is recorded by ``record_card_setup`` (``piv_card_setup``).
+
 Just over 600 lines: one service over one transaction port, as ``OtpService`` and
 ``WebAuthnService`` are; the checks it calls already live in their own modules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cryptography import x509
@@ -33,6 +40,12 @@ from tokenstile.factors.piv import (
     PivPublicKey,
     load_certificate,
     normalise_fingerprint,
+)
+from tokenstile.factors.piv_attestation import (
+    AttestationEvidence,
+    AttestationPolicy,
+    AttestationVerdict,
+    PivAttestationError,
 )
 from tokenstile.factors.piv_ca import CaSource, IssuingCa, SecretBox, load_trust_anchors
 from tokenstile.factors.piv_config import CHECKER_CACHE_SECONDS, CheckerCache, PivSettings
@@ -57,6 +70,7 @@ from tokenstile.factors.piv_revocation import (
     RevocationChecker,
     RevocationVerdict,
 )
+from tokenstile.protocol.piv_setup import SETUP_STEPS
 from tokenstile.tokens.model import (
     CREDENTIAL_REVOKED,
     AuditEvent,
@@ -88,8 +102,10 @@ class PivService:
         cache_seconds: float = CHECKER_CACHE_SECONDS,
         checker_cache: CheckerCache | None = None,
         revocation: RevocationChecker | None = None,
+        attestation: Callable[[], AttestationPolicy] | None = None,
     ) -> None:
         self._storage = storage
+        self._attestation = attestation or AttestationPolicy
         self._box = box
         self._clock = clock
         self.settings = settings or PivSettings()
@@ -232,8 +248,11 @@ class PivService:
         origin: str | None = None,
         card_guid: str | None = None,
         label: str | None = None,
+        attestation: AttestationVerdict | None = None,
     ) -> PivCardInfo:
-        """Enroll the certificate a card already holds (its 9A certificate, DER)."""
+        """Enroll the certificate a card already holds (its 9A certificate, DER); with the
+        verdict of ``judge_attestation`` on its key (needed under the require policy)."""
+        self._check_attestation_given(attestation)
         parsed = load_certificate(certificate)
         now = self._clock.now()
         checker = self.checker()
@@ -273,6 +292,16 @@ class PivService:
                 at=now,
                 extra={"revocation": revocation.audit()} if revocation.checked else None,
             )
+            _audit_verdict(
+                tx,
+                attestation,
+                summary,
+                user=user,
+                by=by,
+                origin=origin,
+                card_guid=card_guid,
+                at=now,
+            )
         return self.card(summary.fingerprint)
 
     def issue(
@@ -284,13 +313,16 @@ class PivService:
         origin: str | None = None,
         card_guid: str | None = None,
         label: str | None = None,
+        attestation: AttestationVerdict | None = None,
     ) -> tuple[PivCardInfo, x509.Certificate]:
-        """Certify a key generated on a card, from the issuing CA, and enroll it.
+        """Certify a key generated on a card, from the issuing CA, and enroll it; with
+        the verdict of ``judge_attestation`` on the key (needed under the require policy).
 
         The station that generated the key writes the certificate to the card; the
         service only ever accepts signatures that verify with this key, so a wrong key
         yields a certificate nobody can log in with.
         """
+        self._check_attestation_given(attestation)
         ca = self.issuing_ca(by=by, origin=origin)
         now = self._clock.now()
         domain = self.settings.upn_domain
@@ -319,7 +351,111 @@ class PivService:
                 at=now,
                 extra={"ca": ca.fingerprint},
             )
+            _audit_verdict(
+                tx,
+                attestation,
+                summary,
+                user=user,
+                by=by,
+                origin=origin,
+                card_guid=card_guid,
+                at=now,
+            )
         return self.card(summary.fingerprint), certificate
+
+    # -- key attestation and card set-up --------------------------------------------------------
+
+    def judge_attestation(
+        self,
+        public_key: PivPublicKey,
+        evidence: AttestationEvidence,
+        *,
+        username: str,
+        by: str,
+        origin: str | None = None,
+        card_guid: str | None = None,
+    ) -> AttestationVerdict:
+        """Judge what a station handed in about ``public_key`` (the key it generated, or
+        the one in the certificate it enrolls) by the deployment's attestation policy.
+
+        A refusal (``PivAttestationError``: required and missing, a chain to no configured
+        root, an attestation of another key, bytes that are not certificates) is audited
+        as ``piv_attestation`` failure, then raised: the caller enrolls nothing. The
+        verdict otherwise goes to ``register`` or ``issue``, which audit it.
+        """
+        with self._storage.read() as tx:
+            tx.require_user(username)
+        now = self._clock.now()
+        try:
+            return self._attestation().judge(
+                evidence, public_key, now=dt.datetime.fromtimestamp(now, dt.UTC)
+            )
+        except PivAttestationError as exc:
+            with self._storage.write() as tx:
+                tx.audit(
+                    AuditEvent(
+                        "piv_attestation",
+                        "failure",
+                        username=username,
+                        factor=PIV_FACTOR,
+                        origin=origin,
+                        detail={"card_guid": card_guid, "by": by, "reason": exc.message},
+                    ),
+                    at=now,
+                )
+            raise
+
+    def _check_attestation_given(self, verdict: AttestationVerdict | None) -> None:
+        if self._attestation().require and (verdict is None or not verdict.attested):
+            raise PivAttestationError(
+                "piv_require_attestation is on: a card's key is enrolled only once its "
+                "attestation was judged."
+            )
+
+    def record_card_setup(
+        self,
+        username: str,
+        steps: Sequence[str],
+        *,
+        by: str,
+        origin: str | None = None,
+        card_guid: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        """Audit (``piv_card_setup``) what a station did to set a card up (new PIN, PUK
+        set or blocked, management key replaced and stored under the PIN): the step
+        names of ``protocol.piv_setup`` only, never a secret. With ``fingerprint`` the
+        card must be one of ``username``'s, not revoked."""
+        unknown = [step for step in steps if step not in SETUP_STEPS]
+        if not steps or unknown:
+            raise PivError(
+                "A card set-up names its steps, each one of: " + ", ".join(sorted(SETUP_STEPS))
+            )
+        if len(set(steps)) != len(steps):
+            raise PivError("A card set-up names each step once.")
+        now = self._clock.now()
+        with self._storage.write() as tx:
+            user = tx.require_user(username)
+            detail: dict[str, Any] = {"card_guid": card_guid, "by": by}
+            if fingerprint is not None:
+                holder = tx.card_holder(fingerprint)
+                if holder is None or holder.username != user.username:
+                    raise NotFound(f"{username} has no card with the fingerprint {fingerprint}.")
+                if holder.state == "revoked":
+                    raise PivConflict("That card is revoked.")
+                detail["fingerprint"] = fingerprint
+            detail["steps"] = list(steps)
+            tx.audit(
+                AuditEvent(
+                    "piv_card_setup",
+                    "success",
+                    username=user.username,
+                    factor=PIV_FACTOR,
+                    origin=origin,
+                    detail=detail,
+                ),
+                at=now,
+            )
 
     # -- listing and revocation -----------------------------------------------------------------
 
@@ -565,6 +701,38 @@ def _enroll(
                 "source": source,
                 "by": by,
                 **(extra or {}),
+            },
+        ),
+        at=at,
+    )
+
+
+def _audit_verdict(
+    tx: PivTx,
+    verdict: AttestationVerdict | None,
+    summary: CertificateSummary,
+    *,
+    user: User,
+    by: str,
+    origin: str | None,
+    card_guid: str | None,
+    at: float,
+) -> None:
+    """The ``piv_attestation`` row of an enrollment, in its transaction."""
+    if verdict is None:
+        return
+    tx.audit(
+        AuditEvent(
+            "piv_attestation",
+            "success" if verdict.attested else "info",
+            username=user.username,
+            factor=PIV_FACTOR,
+            origin=origin,
+            detail={
+                "card_guid": card_guid,
+                "by": by,
+                "fingerprint": summary.fingerprint,
+                **verdict.audit_detail(),
             },
         ),
         at=at,

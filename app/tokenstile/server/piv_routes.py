@@ -42,6 +42,16 @@ errors are ``{"error", "error_description"}`` with 400, 404 or 409. Enrollment o
 own certificate takes the certificate; issuance takes the public key of a key pair the
 admin station generated on the card (GENERATE ASYMMETRIC KEY PAIR), returns the
 certificate from the issuing CA, and the station writes it to the card.
+
+Both take the card's key attestation as the station read it (``attestation``: the slot's
+attestation certificate, ``attestation_intermediate``: the certificate of the card's
+attestation key F9; DER, base64url) and the service judges it, never the station
+(``PivService.judge_attestation``, by ``piv_attestation_roots`` and
+``piv_require_attestation``): a refusal is 400 ``invalid_request`` with the reason and a
+``piv_attestation`` failure row, and nothing is enrolled; otherwise the answer carries
+the verdict (``attestation``). ``POST /admin/piv/setup-audit`` records what the station
+did to set the enrolled card up (``piv_card_setup``: the step names of
+``protocol.piv_setup``, nothing else).
 """
 
 from __future__ import annotations
@@ -61,12 +71,24 @@ from starlette.responses import Response
 from tokenstile.composition import Services
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID
 from tokenstile.errors import InvalidGrant, InvalidRequest, NotFound, StoreUnavailable
-from tokenstile.factors.piv import PivError, PivPublicKey, key_algorithm
+from tokenstile.factors.piv import (
+    PivError,
+    PivPublicKey,
+    card_public_key,
+    key_algorithm,
+    load_certificate,
+)
+from tokenstile.factors.piv_attestation import (
+    MAX_ATTESTATION_BYTES,
+    AttestationEvidence,
+    AttestationVerdict,
+)
 from tokenstile.factors.piv_crl import CRL_CACHE_SECONDS
 from tokenstile.factors.piv_login import BeginOutcome
 from tokenstile.factors.piv_port import PivCardInfo, PivConflict
 from tokenstile.factors.piv_service import PIV_FACTOR
 from tokenstile.protocol.jose import b64url_decode, b64url_encode
+from tokenstile.protocol.piv_setup import SETUP_STEPS
 from tokenstile.server import schemas
 from tokenstile.server.admin_auth import (
     AdminApiError,
@@ -88,6 +110,8 @@ REFUSED = "The smart card was not accepted: remove it and try again, or ask an a
 MAX_CHALLENGE_BODY = 32 * 1024
 MAX_LOGIN_BODY = 4 * 1024
 _GUID = re.compile(r"[0-9a-fA-F]{1,64}")
+# base64url of at most MAX_ATTESTATION_BYTES of DER
+_MAX_ATTESTATION_TEXT = (MAX_ATTESTATION_BYTES * 4 + 2) // 3
 
 _CHALLENGE_BODY = schemas.json_body(
     {
@@ -158,11 +182,12 @@ def parse_login_request(body: bytes) -> tuple[str, bytes]:
 def piv_router(services: Services) -> APIRouter:
     """The PIV login routes and the PIV admin API, for ``app.include_router``."""
     service = services.token_service()
-    # The trust anchor files of the settings are read when the app is built; the
-    # PIV service on first use (the issuing CA needs the KEK, read from the database).
-    # It is built once per ``Services`` (one per app), so its trust-anchor checker cache
-    # lives as long as the app.
+    # The trust anchor and attestation root files of the settings are read when the app
+    # is built; the PIV service on first use (the issuing CA needs the KEK, read from the
+    # database). It is built once per ``Services`` (one per app), so its trust-anchor
+    # checker cache lives as long as the app.
     services.piv_anchors()
+    services.piv_attestation()  # a root file that cannot be read stops the start, too
     piv = services.piv_service
     directory = services.clients()
 
@@ -276,7 +301,35 @@ def crl_response(der: bytes, crl: x509.CertificateRevocationList) -> Response:
 # -- the admin API -------------------------------------------------------------------------------
 
 
-class EnrollBody(BaseModel):
+class AttestedBody(BaseModel):
+    """The card's key attestation (YubiKey PIV ATTEST), as the station read it."""
+
+    attestation: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=_MAX_ATTESTATION_TEXT,
+        description="the card's attestation of the key in slot 9A (the answer to INS F9): "
+        "DER, base64url; judged against the service's piv_attestation_roots. Leave it out "
+        "when the card refused: piv_require_attestation then refuses the enrollment",
+    )
+    attestation_intermediate: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=_MAX_ATTESTATION_TEXT,
+        description="the certificate of the card's attestation key F9 (object 5FFF01), "
+        "DER, base64url; sent with attestation",
+    )
+
+    def evidence(self) -> AttestationEvidence:
+        return AttestationEvidence(
+            slot_certificate=_optional_b64(self.attestation, "attestation"),
+            attestation_certificate=_optional_b64(
+                self.attestation_intermediate, "attestation_intermediate"
+            ),
+        )
+
+
+class EnrollBody(AttestedBody):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=128)
     certificate: str = Field(
@@ -286,7 +339,7 @@ class EnrollBody(BaseModel):
     label: str | None = Field(default=None, min_length=1, max_length=256)
 
 
-class IssueBody(BaseModel):
+class IssueBody(AttestedBody):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=128)
     public_key: str = Field(
@@ -297,6 +350,21 @@ class IssueBody(BaseModel):
     )
     card_guid: str | None = Field(default=None, description="the CHUID GUID, hex")
     label: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class SetupAuditBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=128)
+    fingerprint: str = Field(
+        pattern="^[0-9a-f]{64}$",
+        description="the card enrolled just before (its certificate's SHA-256, lower-case hex)",
+    )
+    steps: list[str] = Field(
+        min_length=1,
+        max_length=len(SETUP_STEPS),
+        description="what the station did, in order: " + ", ".join(sorted(SETUP_STEPS)),
+    )
+    card_guid: str | None = Field(default=None, description="the CHUID GUID, hex")
 
 
 class RevokeBody(BaseModel):
@@ -311,6 +379,22 @@ class CardBody(BaseModel):
     pass
 
 
+class AttestationVerdictBody(BaseModel):
+    status: str = Field(description="attested or not_attested")
+    reason: str = Field(description="one sentence for a person")
+    root: str | None = Field(default=None, description="the root that vouched, RFC 4514")
+
+
+class EnrolledCardBody(CardBody):
+    attestation: AttestationVerdictBody = Field(
+        description="the service's verdict on the card's key attestation"
+    )
+
+
+class SetupAuditedBody(BaseModel):
+    recorded: bool
+
+
 class RevokedCardBody(CardBody):
     sessions_ended: int = Field(
         description="how many sessions the revoked credential had opened that this ended"
@@ -321,6 +405,9 @@ class IssueResponseBody(BaseModel):
     card: CardBody
     certificate: str = Field(description="the issued certificate, DER, base64url")
     certificate_pem: str
+    attestation: AttestationVerdictBody = Field(
+        description="the service's verdict on the card's key attestation"
+    )
 
 
 class CardListBody(BaseModel):
@@ -369,6 +456,14 @@ def _b64(value: str, name: str) -> bytes:
         raise AdminApiError(400, "invalid_request", exc.message) from exc
 
 
+def _optional_b64(value: str | None, name: str) -> bytes | None:
+    return None if value is None else _b64(value, name)
+
+
+def _verdict(verdict: AttestationVerdict) -> dict[str, Any]:
+    return {"status": verdict.status, "reason": verdict.reason, "root": verdict.root}
+
+
 def _public_key(der: bytes) -> PivPublicKey:
     try:
         key = load_der_public_key(der)
@@ -394,22 +489,38 @@ def _admin_router(services: Services) -> APIRouter:
         EnrollBody,
         status_code=201,
         summary="Enroll the certificate a card already holds (slot 9A)",
-        response_model=CardBody,
+        response_model=EnrolledCardBody,
     )
     async def enroll(request: Request, who: AdminPrincipal, body: EnrollBody) -> Response:
         certificate = _b64(body.certificate, "certificate")
         guid = _guid(body.card_guid)
-        info = await _call(
-            lambda: piv().register(
+        evidence = body.evidence()
+        origin = request_origin(request)
+
+        def work() -> tuple[PivCardInfo, AttestationVerdict]:
+            service = piv()
+            public_key = card_public_key(load_certificate(certificate))
+            verdict = service.judge_attestation(
+                public_key,
+                evidence,
+                username=body.username,
+                by=who.actor,
+                origin=origin,
+                card_guid=guid,
+            )
+            info = service.register(
                 body.username,
                 certificate,
                 by=who.actor,
-                origin=request_origin(request),
+                origin=origin,
                 card_guid=guid,
                 label=body.label,
+                attestation=verdict,
             )
-        )
-        return no_store_json(info.to_json(), 201)
+            return info, verdict
+
+        info, verdict = await _call(work)
+        return no_store_json({**info.to_json(), "attestation": _verdict(verdict)}, 201)
 
     @admin_post(
         router,
@@ -422,24 +533,62 @@ def _admin_router(services: Services) -> APIRouter:
     async def issue(request: Request, who: AdminPrincipal, body: IssueBody) -> Response:
         public_key = _public_key(_b64(body.public_key, "public_key"))
         guid = _guid(body.card_guid)
-        info, certificate = await _call(
-            lambda: piv().issue(
+        evidence = body.evidence()
+        origin = request_origin(request)
+
+        def work() -> tuple[PivCardInfo, x509.Certificate, AttestationVerdict]:
+            service = piv()
+            verdict = service.judge_attestation(
+                public_key,
+                evidence,
+                username=body.username,
+                by=who.actor,
+                origin=origin,
+                card_guid=guid,
+            )
+            info, certificate = service.issue(
                 body.username,
                 public_key,
                 by=who.actor,
-                origin=request_origin(request),
+                origin=origin,
                 card_guid=guid,
                 label=body.label,
+                attestation=verdict,
             )
-        )
+            return info, certificate, verdict
+
+        info, certificate, verdict = await _call(work)
         return no_store_json(
             {
                 "card": info.to_json(),
                 "certificate": b64url_encode(certificate.public_bytes(Encoding.DER)),
                 "certificate_pem": certificate.public_bytes(Encoding.PEM).decode("ascii"),
+                "attestation": _verdict(verdict),
             },
             201,
         )
+
+    @admin_post(
+        router,
+        "/setup-audit",
+        SetupAuditBody,
+        status_code=201,
+        summary="Record what the station did to set up a card it just enrolled",
+        response_model=SetupAuditedBody,
+    )
+    async def setup_audit(request: Request, who: AdminPrincipal, body: SetupAuditBody) -> Response:
+        guid = _guid(body.card_guid)
+        await _call(
+            lambda: piv().record_card_setup(
+                body.username,
+                body.steps,
+                by=who.actor,
+                origin=request_origin(request),
+                card_guid=guid,
+                fingerprint=body.fingerprint,
+            )
+        )
+        return no_store_json({"recorded": True}, 201)
 
     @router.get(
         "/cards",
