@@ -25,6 +25,7 @@ from tokenstile.kiosk.admin.enroll_otp import EnrollAppDialog, ImportPskcDialog,
 
 PSKC_FILE = Path(__file__).parents[2] / "unit" / "factors" / "data" / "totp-fobs.pskcxml"
 KEY_PIN = "2468"
+NEW_CARD_PIN = "97531864"
 
 
 def open_person(qtbot: QtBot, window: AdminWindow, username: str) -> None:
@@ -191,8 +192,25 @@ def test_generate_a_key_on_a_card_and_issue_its_certificate(
     qtbot.waitUntil(lambda: dialog.pins.kind == "card-pin", timeout=10_000)
     dialog.pins.pin.setText(PIV_PIN)
     dialog.pins.submit.click()
+    # A factory card is set up on the way: the factory PIN is refused as the new one.
+    qtbot.waitUntil(lambda: dialog.pins.kind == "new-card-pin", timeout=10_000)
+    assert "still has its factory PIN" in dialog.prompt.text()
+    dialog.pins.pin.setText(PIV_PIN)
+    dialog.pins.repeat.setText(PIV_PIN)
+    dialog.pins.submit.click()
+    assert "not the factory PIN" in dialog.status.text()
+    assert dialog.pins.kind == "new-card-pin"
+    dialog.pins.pin.setText(NEW_CARD_PIN)
+    dialog.pins.repeat.setText(NEW_CARD_PIN)
+    dialog.pins.submit.click()
     wait_done(qtbot, dialog)
     assert "(a new key and certificate)" in dialog.status.text()
+    # This service has no attestation roots, and the card no attestation key.
+    assert "Not attested: the station sent no attestation" in dialog.status.text()
+    assert "Card set up: new PIN, PUK blocked, random AES192 management key" in (
+        dialog.status.text()
+    )
+    assert "factory management key" not in dialog.status.text()
     after = PivCard(DirectConnection(devices.card)).read_certificate()
     assert after.public_key() != before.public_key()
     assert "Tokenstile PIV Issuing CA" in after.issuer.rfc4514_string()

@@ -1,6 +1,7 @@
 """What every enrollment dialog shares: :class:`EnrollDialog` (title, steps, prompts,
 status, buttons, its work on a worker) and :class:`PinRows` (the PIN field, and its
-repetition when a key gets its first PIN).
+repetition when a key gets its first PIN, a card a new PIN in place of the factory one,
+or a new PUK).
 
 The dialogs open on a :class:`~tokenstile.kiosk.admin.widgets.DevicePage` (the people
 page), never importing it: :mod:`~tokenstile.kiosk.admin.enroll` (a key, a card) and
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tokenstile.devices.piv_setup import new_pin_refusal, new_puk_refusal
 from tokenstile.kiosk.admin.messages import describe
 from tokenstile.kiosk.admin.session import AdminSession, TaskCancelled
 from tokenstile.kiosk.admin.widgets import DevicePage, PinField, StatusLine, button, field
@@ -157,8 +159,13 @@ class EnrollDialog(QDialog):
         pass
 
 
+# The kinds of prompt that choose a new secret, typed twice: a key's first PIN, a card's
+# PIN in place of the factory one, a card's new PUK.
+NEW_SECRET_KINDS = frozenset({"new-pin", "new-card-pin", "new-puk"})
+
+
 class PinRows(QWidget):
-    """The PIN field (and its repetition for a new PIN) a dialog shows when asked."""
+    """The PIN field (and its repetition for a new PIN or PUK) a dialog shows when asked."""
 
     def __init__(self, dialog: EnrollDialog) -> None:
         super().__init__()
@@ -173,9 +180,9 @@ class PinRows(QWidget):
         self.pin.returnPressed.connect(self.send)
         self.repeat.returnPressed.connect(self.send)
         form = QFormLayout(self)
-        pin_label = QLabel(self.tr("&PIN"))
-        pin_label.setBuddy(self.pin)
-        form.addRow(pin_label, self.pin)
+        self.pin_label = QLabel(self.tr("&PIN"))
+        self.pin_label.setBuddy(self.pin)
+        form.addRow(self.pin_label, self.pin)
         form.addRow(self.repeat_label, self.repeat)
         form.addRow("", self.submit)
         self.kind: str | None = None
@@ -183,7 +190,13 @@ class PinRows(QWidget):
 
     def open_rows(self, kind: str) -> None:
         self.kind = kind
-        new = kind == "new-pin"
+        new = kind in NEW_SECRET_KINDS
+        puk = kind == "new-puk"
+        self.pin_label.setText(self.tr("&PUK") if puk else self.tr("&PIN"))
+        self.pin.setAccessibleName(self.tr("PUK") if puk else self.tr("PIN"))
+        self.repeat.setAccessibleName(
+            self.tr("The same PUK again") if puk else self.tr("The same PIN again")
+        )
         self.repeat.setVisible(new)
         self.repeat_label.setVisible(new)
         self.setVisible(True)
@@ -200,16 +213,31 @@ class PinRows(QWidget):
         if task is None or self.kind is None:
             return
         pin = self.pin.take()
-        if self.kind == "new-pin":
+        if self.kind in NEW_SECRET_KINDS:
             again = self.repeat.take()
-            if len(pin) < 4 or len(pin.encode()) > 63:
-                self.dialog.status.show_error(self.tr("A key's PIN has 4 to 63 characters."))
+            problem = self._refusal(self.kind, pin)
+            if problem is not None:
+                self.dialog.status.show_error(problem)
                 return
             if pin != again:
-                self.dialog.status.show_error(self.tr("The two PINs differ: type them again."))
+                self.dialog.status.show_error(
+                    self.tr("The two PUKs differ: type them again.")
+                    if self.kind == "new-puk"
+                    else self.tr("The two PINs differ: type them again.")
+                )
                 return
         elif not pin:
             return
         self.dialog.status.show_info("")
         self.close_rows()
         task.answer(pin)
+
+    def _refusal(self, kind: str, chosen: str) -> str | None:
+        """Why ``chosen`` will not do as the new secret of ``kind``, or None."""
+        if kind == "new-card-pin":
+            return new_pin_refusal(chosen)
+        if kind == "new-puk":
+            return new_puk_refusal(chosen)
+        if len(chosen) < 4 or len(chosen.encode()) > 63:
+            return self.tr("A key's PIN has 4 to 63 characters.")
+        return None

@@ -2,7 +2,9 @@
 
 - :class:`AdminDevices`: where security keys and cards come from (USB/NFC keys and the
   first PIV card through PC/SC here; the software key and the virtual card in tests),
-  and how a card is administered (its management key, the key type to generate).
+  and how a card is administered (its management key, the key type to generate, and
+  how a card still on its factory management key is set up: ``piv_puk_policy``,
+  ``piv_setup_management_key_algorithm``).
 - :class:`Dialogs`: the native file and confirmation dialogs, which block; tests inject
   answers instead of driving a native dialog.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
@@ -32,6 +34,10 @@ class CardAdministration:
     management_key: bytes = FACTORY_MANAGEMENT_KEY
     management_key_algorithm: ManagementKeyAlgorithm = ManagementKeyAlgorithm.TDES
     key_algorithm: KeyAlgorithm = KeyAlgorithm.ECCP256
+    # The set-up of a factory card: its PUK replaced ("set") or blocked, and the
+    # algorithm of the random management key stored under its PIN.
+    puk_policy: Literal["block", "set"] = "block"
+    setup_management_key_algorithm: ManagementKeyAlgorithm = ManagementKeyAlgorithm.AES192
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CardAdministration:
@@ -48,6 +54,10 @@ class CardAdministration:
             management_key=key,
             management_key_algorithm=ManagementKeyAlgorithm[settings.piv_management_key_algorithm],
             key_algorithm=KeyAlgorithm[settings.piv_key_algorithm],
+            puk_policy=settings.piv_puk_policy,
+            setup_management_key_algorithm=ManagementKeyAlgorithm[
+                settings.piv_setup_management_key_algorithm
+            ],
         )
 
 
