@@ -10,22 +10,17 @@ itself, as an independent client of the card.
 
 from __future__ import annotations
 
-import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.conftest import add_user, make_deployment
-from tests.integration.pcsc.conftest import READERS, VpcdSlot, opensc_env
-from tokenstile.cli.main import main
-from tokenstile.deployment import Deployment
-from tokenstile.devices.pcsc import open_piv_card
+from tests.integration.pcsc.conftest import VpcdSlot, opensc_env
+from tests.integration.piv.conftest import Station
 from tokenstile.devices.piv_setup import on_factory_management_key
 from tokenstile.virtual.piv_attestation import AttestationAuthority
 from tokenstile.virtual.piv_card import PivCardApplet
@@ -56,63 +51,25 @@ class KeySwappingCard(PivCardApplet):
         return super().attestation_for(slot, other, signing_key, device_certificate)
 
 
-@pytest.fixture
-def station(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Deployment, Any]]:
-    """A database with alice, and ``configure(root, require)`` for the station's settings."""
-    dep = make_deployment(f"sqlite:///{tmp_path / 'station.db'}")
-    add_user(dep, "alice")
-
-    def configure(root: AttestationAuthority | None, *, require: bool = False) -> None:
-        roots = []
-        if root is not None:
-            path = tmp_path / f"{root.certificate.serial_number}.pem"
-            path.write_bytes(root.pem())
-            roots.append(str(path))
-        monkeypatch.setenv("TOKENSTILE_PIV_ATTESTATION_ROOTS", json.dumps(roots))
-        monkeypatch.setenv("TOKENSTILE_PIV_REQUIRE_ATTESTATION", "true" if require else "false")
-
-    yield dep, configure
-    dep.close()
-
-
-def enroll(dep: Deployment, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
-    argv = ["manage", "--db", str(dep.engine.url), "piv", "enroll", "alice"]
-    code = main([*argv, "--reader", READERS[0], *extra])
-    out, err = capsys.readouterr()
-    return code, out + err
-
-
-def attestations(dep: Deployment) -> list[dict[str, Any]]:
-    return [e for e in dep.store.audit_entries() if e["event"] == "piv_attestation"]
-
-
-def enrolled(dep: Deployment) -> list[dict[str, Any]]:
-    return [e for e in dep.store.audit_entries() if e["event"] == "piv_enrolled"]
-
-
-def card_certificate() -> x509.Certificate:
-    card = open_piv_card(READERS[0])
-    try:
+def card_certificate(station: Station) -> x509.Certificate:
+    with station.card() as card:
         return card.read_certificate()
-    finally:
-        card.close()
 
 
 def test_a_generated_key_attested_to_the_configured_root_is_enrolled(
-    vpcd_slot: VpcdSlot, station: tuple[Deployment, Any], capsys: pytest.CaptureFixture[str]
+    vpcd_slot: VpcdSlot, station: Station
 ) -> None:
-    dep, configure = station
-    configure(MAKER, require=True)
+    station.configure_attestation(MAKER, require=True)
     vpcd_slot(create_piv_card(attestation=MAKER))
-    code, text = enroll(dep, capsys, "--generate", "--pin", PIN, "--new-pin", NEW_PIN)
+    code, text = station.enroll("--generate", "--pin", PIN, "--new-pin", NEW_PIN)
     assert code == 0, text
     assert "key generated on the card (attested): yes, by CN=Test Card Maker" in text
-    [row] = attestations(dep)
+    [row] = station.audit("piv_attestation")
     assert row["outcome"] == "success"
     assert row["detail"]["attestation"] == "attested"
     assert row["detail"]["attestation_root"] == MAKER.certificate.subject.rfc4514_string()
     assert row["detail"]["fingerprint"]
-    assert "Tokenstile PIV Issuing CA" in card_certificate().issuer.rfc4514_string()
+    assert "Tokenstile PIV Issuing CA" in card_certificate(station).issuer.rfc4514_string()
 
 
 def test_opensc_reads_the_attestation_and_openssl_verifies_its_chain(
@@ -204,48 +161,38 @@ class Attack:
 )
 @pytest.mark.parametrize("generate", [True, False], ids=["generate", "existing-certificate"])
 def test_a_key_that_cannot_prove_it_was_made_on_the_card_is_not_enrolled(
-    vpcd_slot: VpcdSlot,
-    station: tuple[Deployment, Any],
-    capsys: pytest.CaptureFixture[str],
-    attack: Attack,
-    generate: bool,
+    vpcd_slot: VpcdSlot, station: Station, attack: Attack, generate: bool
 ) -> None:
-    dep, configure = station
-    configure(attack.root, require=attack.require)
+    station.configure_attestation(attack.root, require=attack.require)
     message = attack.message
     vpcd_slot(attack.card_of())
-    before = card_certificate()
+    before = card_certificate(station)
     new_key = ["--generate", "--new-pin", NEW_PIN] if generate else []
-    code, text = enroll(dep, capsys, *new_key, "--pin", PIN)
+    code, text = station.enroll(*new_key, "--pin", PIN)
     assert code == 1
     assert message in text
-    assert enrolled(dep) == []
-    [row] = attestations(dep)
+    assert station.audit("piv_enrolled") == []
+    [row] = station.audit("piv_attestation")
     assert row["outcome"] == "failure"
     assert message in row["detail"]["reason"]
     # No certificate was issued or written: the card keeps the one it had; and the card
     # was not set up: the factory PIN and management key still work.
-    assert card_certificate() == before
-    events = {e["event"] for e in dep.store.audit_entries()}
-    assert "piv_certificate_issued" not in events
-    assert "piv_card_setup" not in events
-    card = open_piv_card(READERS[0])
-    try:
+    assert card_certificate(station) == before
+    assert station.audit("piv_ca_created") == []
+    assert station.audit("piv_card_setup") == []
+    with station.card() as card:
         card.verify_pin(PIN)
         assert on_factory_management_key(card)
-    finally:
-        card.close()
 
 
 def test_a_card_that_refuses_is_enrolled_as_not_attested_without_the_policy(
-    vpcd_slot: VpcdSlot, station: tuple[Deployment, Any], capsys: pytest.CaptureFixture[str]
+    vpcd_slot: VpcdSlot, station: Station
 ) -> None:
-    dep, configure = station
-    configure(MAKER, require=False)
+    station.configure_attestation(MAKER, require=False)
     vpcd_slot(create_piv_card())
-    code, text = enroll(dep, capsys, "--generate", "--pin", PIN, "--new-pin", NEW_PIN)
+    code, text = station.enroll("--generate", "--pin", PIN, "--new-pin", NEW_PIN)
     assert code == 0, text
     assert "(attested): no (the card refused the attestation instruction (6D00))" in text
-    [row] = attestations(dep)
+    [row] = station.audit("piv_attestation")
     assert (row["outcome"], row["detail"]["attestation"]) == ("info", "not_attested")
-    assert len(enrolled(dep)) == 1
+    assert len(station.audit("piv_enrolled")) == 1
