@@ -113,3 +113,50 @@ def test_requiring_attestation_without_roots_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match="piv_require_attestation needs piv_attestation_roots"):
         load_settings(piv_require_attestation=True)
     assert load_settings(piv_require_attestation=True, piv_attestation_roots=["/r.pem"])
+
+
+def test_what_a_station_sends_is_parsed_or_refused_as_a_whole() -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tokenstile.factors.piv_attestation import (
+        MAX_ATTESTATION_BYTES,
+        NO_EVIDENCE,
+        AttestationEvidence,
+        AttestationPolicy,
+    )
+
+    root = AttestationAuthority.create()
+    card_evidence, key = evidence_of(root)
+    slot = card_evidence.slot_certificate.public_bytes(Encoding.DER)
+    device = card_evidence.attestation_certificate.public_bytes(Encoding.DER)
+    policy = AttestationPolicy(roots=(root.certificate,), require=True)
+    verdict = policy.judge(
+        AttestationEvidence(slot_certificate=slot, attestation_certificate=device), key, now=now()
+    )
+    assert verdict.root == root.certificate.subject.rfc4514_string()
+    refused = [
+        (AttestationEvidence(slot_certificate=slot), "both or neither"),
+        (AttestationEvidence(attestation_certificate=device), "both or neither"),
+        (
+            AttestationEvidence(slot_certificate=b"\x30\x03abc", attestation_certificate=device),
+            "not a DER X.509 certificate",
+        ),
+        (
+            AttestationEvidence(
+                slot_certificate=slot, attestation_certificate=b"x" * (MAX_ATTESTATION_BYTES + 1)
+            ),
+            "1 to 8192 bytes",
+        ),
+        (AttestationEvidence(), NO_EVIDENCE),
+        (AttestationEvidence(refusal="the card said 6D00"), "the card said 6D00"),
+    ]
+    for evidence, message in refused:
+        with pytest.raises(
+            PivAttestationError, match=message.replace("(", r"\(").replace(")", r"\)")
+        ):
+            policy.judge(evidence, key, now=now())
+    # Without the policy, only "nothing sent" passes, as not attested; a bad pair never.
+    lenient = AttestationPolicy(roots=(root.certificate,), require=False)
+    assert lenient.judge(AttestationEvidence(), key, now=now()).reason == NO_EVIDENCE
+    with pytest.raises(PivAttestationError, match="both or neither"):
+        lenient.judge(AttestationEvidence(slot_certificate=slot), key, now=now())

@@ -811,6 +811,16 @@ def test_the_openapi_document_describes_the_piv_routes(http: TestClient) -> None
     ]
     assert doc["paths"]["/admin/piv/issue"]["post"]["security"] == [{"adminBearer": []}]
     assert {"/admin/piv/cards", "/admin/piv/revoke", "/admin/piv/ca"} <= set(doc["paths"])
+    # Attestation is optional on both enrollments: an old station's body still fits.
+    for path in ("/admin/piv/issue", "/admin/piv/cards"):
+        body = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        schema = body["schema"]
+        if "$ref" in schema:
+            schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        assert {"attestation", "attestation_intermediate"} <= set(schema["properties"])
+        assert not {"attestation", "attestation_intermediate"} & set(schema.get("required", []))
+    setup = doc["paths"]["/admin/piv/setup-audit"]["post"]
+    assert setup["security"] == [{"adminBearer": []}]
 
 
 def test_challenge_rows_are_hashed_and_expired_ones_are_dropped(
