@@ -226,6 +226,13 @@ def test_the_honest_stations_attested_key_is_issued_and_its_set_up_recorded(
             json={"username": "alice", "fingerprint": fingerprint, "steps": steps},
         )
         assert recorded.status_code == 201, recorded.text
+        # A revoked card's set-up is not recorded any more.
+        station.post("/admin/piv/revoke", json={"fingerprint": fingerprint})
+        late = station.post(
+            "/admin/piv/setup-audit",
+            json={"username": "alice", "fingerprint": fingerprint, "steps": steps},
+        )
+        assert (late.status_code, late.json()["error"]) == (409, "conflict")
     [attested] = strict.audit("piv_attestation")
     assert (attested["outcome"], attested["detail"]["fingerprint"]) == ("success", fingerprint)
     [row] = strict.audit("piv_card_setup")

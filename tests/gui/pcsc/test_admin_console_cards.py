@@ -45,7 +45,9 @@ from tokenstile.devices.security_keys import KeyFinder
 from tokenstile.kiosk.admin.console import AdminWindow
 from tokenstile.kiosk.admin.enroll import EnrollCardDialog
 from tokenstile.kiosk.admin.environment import AdminDevices, CardAdministration
+from tokenstile.virtual.apdu import SW, CommandApdu, StatusWordError
 from tokenstile.virtual.piv_attestation import AttestationAuthority
+from tokenstile.virtual.piv_card import PivCardApplet
 from tokenstile.virtual.piv_provision import create_piv_card
 
 pytestmark = pytest.mark.pcsc
@@ -281,3 +283,25 @@ def test_the_attested_certificate_of_a_factory_card_is_enrolled_and_flagged(
     assert audit(service, "piv_card_setup", holder) == []
     [verdict] = audit(service, "piv_attestation", holder)
     assert verdict["outcome"] == "success"
+
+
+class NoNewManagementKeyCard(PivCardApplet):
+    """A card that does not know YubiKey's SET MANAGEMENT KEY (another maker's)."""
+
+    def _set_management_key(self, command: CommandApdu, data: bytes) -> bytes:
+        raise StatusWordError(SW.INS_NOT_SUPPORTED)
+
+
+def test_a_set_up_that_fails_revokes_the_certificate_just_issued(
+    qtbot: QtBot, service: Service, admin_window: AdminWindow, vpcd_slot: VpcdSlot
+) -> None:
+    vpcd_slot(NoNewManagementKeyCard(create_piv_card(attestation=MAKER).state))
+    holder, _ = service.add_person("halfsetup")
+    dialog = start_enrollment(qtbot, admin_window, holder, generate=True)
+    choose_twice(qtbot, dialog, "new-card-pin", NEW_PIN)
+    qtbot.waitUntil(lambda: dialog.status.kind in ("success", "error"), timeout=15_000)
+    assert dialog.status.kind == "error", dialog.status.text()
+    [enrolled] = audit(service, "piv_enrolled", holder)
+    [revoked] = audit(service, "piv_revoked", holder)
+    assert revoked["detail"]["fingerprint"] == enrolled["detail"]["fingerprint"]
+    assert audit(service, "piv_card_setup", holder) == []

@@ -646,6 +646,27 @@ def test_a_trust_anchor_file_that_is_not_a_ca_stops_the_app(
             dep.close()
 
 
+def test_an_attestation_root_file_that_cannot_be_read_stops_the_app(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    from tokenstile.errors import ConfigError
+
+    junk = tmp_path / "junk.pem"
+    junk.write_bytes(b"not a certificate")
+    for files, message in (
+        ([tmp_path / "missing.pem"], "Cannot read the attestation root file"),
+        ([junk], "holds no PEM certificate"),
+    ):
+        dep = make_deployment(
+            f"sqlite:///{tmp_path / 'bad.db'}", clock, piv_attestation_roots=files
+        )
+        try:
+            with pytest.raises(ConfigError, match=message):
+                create_app(dep)
+        finally:
+            dep.close()
+
+
 # -- the admin API -------------------------------------------------------------------------------
 
 
