@@ -337,9 +337,7 @@ def _enroll_new_key(station: _Station) -> _Enrolled:
     if setup is not None:
         steps = set_up_card(card, setup, pin=args.pin)
         logger.info("PIV card of %s set up: %s", args.username, ", ".join(steps))
-        piv.record_card_setup(
-            args.username, steps, by=ACTOR, origin=ACTOR, card_guid=station.guid
-        )
+        piv.record_card_setup(args.username, steps, by=ACTOR, origin=ACTOR, card_guid=station.guid)
     info, certificate = piv.issue(
         args.username,
         public_key,
@@ -457,9 +455,7 @@ def _attestation(station: _Station, public_key: PivPublicKey) -> AttestationVerd
 
     try:
         evidence = AttestationEvidence(
-            slot_certificate=station.card.attest(PivSlot.AUTHENTICATION).public_bytes(
-                Encoding.DER
-            ),
+            slot_certificate=station.card.attest(PivSlot.AUTHENTICATION).public_bytes(Encoding.DER),
             attestation_certificate=station.card.read_attestation_certificate().public_bytes(
                 Encoding.DER
             ),
