@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cryptography import x509
@@ -311,7 +311,7 @@ class EnrollCardDialog(EnrollDialog):
         )
 
     @staticmethod
-    def _choose(ctx: TaskContext, kind: str, refusal: Any) -> str:
+    def _choose(ctx: TaskContext, kind: str, refusal: Callable[[str], str | None]) -> str:
         chosen = ctx.ask_text(kind)
         if chosen is None:
             raise TaskCancelled()
