@@ -68,6 +68,7 @@ The whole tree, every class with the module (under ``tokenstile``) that defines 
     │   ├── CardCommunicationError     devices.errors            card_io_error
     │   ├── NotPivCard                 devices.errors            not_piv_card
     │   ├── InvalidCardData            devices.errors            invalid_card_data
+    │   ├── CardSetupInterrupted       devices.errors            card_setup_interrupted
     │   ├── UnsupportedKey             devices.errors            unsupported_key
     │   ├── InvalidPinFormat           devices.errors            invalid_pin_format
     │   ├── NoSecurityKey              devices.errors            no_security_key

@@ -305,6 +305,7 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
 def _enroll_new_key(station: _Station) -> _Enrolled:
     """A new 9A key, attested, the card set up when it is a factory one, a certificate
     from the issuing CA written back; the card must sign with it (given the PIN)."""
+    from tokenstile.devices.errors import CardSetupInterrupted
     from tokenstile.devices.piv import KeyAlgorithm, ManagementKeyAlgorithm, PivSlot
     from tokenstile.devices.piv_login import card_proves_key
     from tokenstile.devices.piv_setup import (
@@ -335,7 +336,14 @@ def _enroll_new_key(station: _Station) -> _Enrolled:
     verdict = _attestation(station, public_key)
     steps: list[str] = []
     if setup is not None:
-        steps = set_up_card(card, setup, pin=args.pin)
+        try:
+            steps = set_up_card(card, setup, pin=args.pin)
+        except CardSetupInterrupted as exc:
+            if exc.steps:  # what did change on the card is audited all the same
+                piv.record_card_setup(
+                    args.username, exc.steps, by=ACTOR, origin=ACTOR, card_guid=station.guid
+                )
+            raise
         logger.info("PIV card of %s set up: %s", args.username, ", ".join(steps))
         piv.record_card_setup(args.username, steps, by=ACTOR, origin=ACTOR, card_guid=station.guid)
     info, certificate = piv.issue(

@@ -75,6 +75,17 @@ class InvalidCardData(DeviceError):
     code = "invalid_card_data"
 
 
+class CardSetupInterrupted(DeviceError):
+    """A card set-up that failed part way: ``steps`` were done (for the audit row) before
+    the card refused or went away; the message says which step failed and why."""
+
+    code = "card_setup_interrupted"
+
+    def __init__(self, message: str, steps: list[str]) -> None:
+        super().__init__(message)
+        self.steps = steps
+
+
 class UnsupportedKey(DeviceError):
     code = "unsupported_key"
 

@@ -28,6 +28,8 @@ from typing import Literal
 
 from tokenstile.devices import tlv
 from tokenstile.devices.errors import (
+    CardSetupInterrupted,
+    DeviceError,
     InvalidCardData,
     ManagementKeyRejected,
     ObjectNotFound,
@@ -139,29 +141,42 @@ def set_up_card(card: PivCard, setup: CardSetup, *, pin: str) -> list[str]:
     """PIN, PUK and management key as the module docstring says; the steps done.
 
     The card must be authenticated with its current management key and ``pin`` verified.
+    The new management key is stored under the PIN before the card takes it, so that no
+    failure leaves a card on a key nobody knows; a failure part way raises
+    :class:`CardSetupInterrupted` with the steps done so far, for the audit row.
     """
     steps: list[str] = []
-    if setup.new_pin is not None:
-        card.change_pin(pin, setup.new_pin)
-        steps.append(PIN_CHANGED)
-    flags = _FLAG_KEY_PROTECTED
-    if setup.puk == "set":
-        if setup.new_puk is None:
-            raise ValueError("the set PUK policy needs a new PUK")
-        card.change_puk(FACTORY_PUK, setup.new_puk)
-        steps.append(PUK_CHANGED)
-    else:
-        _block_puk(card)
-        flags |= _FLAG_PUK_BLOCKED
-        steps.append(PUK_BLOCKED)
-    key = os.urandom(_KEY_LENGTHS[setup.management_key_algorithm])
-    card.set_management_key(key, setup.management_key_algorithm)
-    steps.append(MANAGEMENT_KEY_REPLACED.format(algorithm=setup.management_key_algorithm.name))
-    card.put_object(
-        PIVMAN_PROTECTED_DATA, tlv.tlv(0x88, tlv.tlv(0x89, key)), what="the protected key"
-    )
-    card.put_object(PIVMAN_DATA, tlv.tlv(0x80, tlv.tlv(0x81, bytes([flags]))), what="PIVMAN data")
-    steps.append(MANAGEMENT_KEY_PROTECTED)
+    try:
+        if setup.new_pin is not None:
+            card.change_pin(pin, setup.new_pin)
+            steps.append(PIN_CHANGED)
+        flags = _FLAG_KEY_PROTECTED
+        if setup.puk == "set":
+            if setup.new_puk is None:
+                raise ValueError("the set PUK policy needs a new PUK")
+            card.change_puk(FACTORY_PUK, setup.new_puk)
+            steps.append(PUK_CHANGED)
+        else:
+            _block_puk(card)
+            flags |= _FLAG_PUK_BLOCKED
+            steps.append(PUK_BLOCKED)
+        key = os.urandom(_KEY_LENGTHS[setup.management_key_algorithm])
+        # Stored first: until the flags below say so, the card does not claim the stored
+        # key is its own, and a card that then refuses the new key keeps its old one.
+        card.put_object(
+            PIVMAN_PROTECTED_DATA, tlv.tlv(0x88, tlv.tlv(0x89, key)), what="the protected key"
+        )
+        card.set_management_key(key, setup.management_key_algorithm)
+        steps.append(MANAGEMENT_KEY_REPLACED.format(algorithm=setup.management_key_algorithm.name))
+        card.put_object(
+            PIVMAN_DATA, tlv.tlv(0x80, tlv.tlv(0x81, bytes([flags]))), what="PIVMAN data"
+        )
+        steps.append(MANAGEMENT_KEY_PROTECTED)
+    except DeviceError as exc:
+        done = ", ".join(steps) if steps else "nothing"
+        raise CardSetupInterrupted(
+            f"The card's set-up stopped part way ({done} done): {exc}", list(steps)
+        ) from exc
     return steps
 
 

@@ -301,7 +301,19 @@ def test_a_set_up_that_fails_revokes_the_certificate_just_issued(
     choose_twice(qtbot, dialog, "new-card-pin", NEW_PIN)
     qtbot.waitUntil(lambda: dialog.status.kind in ("success", "error"), timeout=15_000)
     assert dialog.status.kind == "error", dialog.status.text()
+    assert "stopped part way (pin_changed, puk_blocked done)" in dialog.status.text()
     [enrolled] = audit(service, "piv_enrolled", holder)
     [revoked] = audit(service, "piv_revoked", holder)
     assert revoked["detail"]["fingerprint"] == enrolled["detail"]["fingerprint"]
-    assert audit(service, "piv_card_setup", holder) == []
+    # What did change on the card before it refused is on record, before the revocation.
+    [setup] = audit(service, "piv_card_setup", holder)
+    assert setup["detail"]["steps"] == ["pin_changed", "puk_blocked"]
+    assert setup["id"] < revoked["id"]
+    # The card refused the new management key: it keeps the one that is known, and does
+    # not claim a key stored under its PIN.
+    card = reader_card()
+    try:
+        assert on_factory_management_key(card)
+        assert not management_key_is_protected(card)
+    finally:
+        card.close()

@@ -5,7 +5,8 @@ and a random AES-192 management key stored under the PIN, the way ``ykman piv ac
 change-management-key --generate --protect`` leaves a YubiKey. OpenSC checks it
 independently: ``piv-tool`` no longer authenticates with the factory management key,
 ``pkcs15-tool`` still reads the new certificate. A set-up that would leave the factory
-PIN in place is refused before the card changes.
+PIN in place is refused before the card changes; one that the card stops part way is
+audited for what it did change, and leaves the card on a management key that is known.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from tokenstile.devices.piv_setup import (
     on_factory_management_key,
     protected_management_key,
 )
+from tokenstile.virtual.apdu import SW, CommandApdu, StatusWordError
+from tokenstile.virtual.piv_card import PivCardApplet
 from tokenstile.virtual.piv_objects import Algorithm
 from tokenstile.virtual.piv_provision import create_piv_card
 
@@ -159,5 +162,31 @@ def test_a_set_up_that_would_keep_the_factory_pin_changes_nothing(
     with station.card() as card:
         assert card.read_certificate() == certificate  # no new key, no new certificate
         card.verify_pin(PIN)
+        assert on_factory_management_key(card)
+        assert not management_key_is_protected(card)
+
+
+class NoNewManagementKeyCard(PivCardApplet):
+    """A card that does not know YubiKey's SET MANAGEMENT KEY (another maker's)."""
+
+    def _set_management_key(self, command: CommandApdu, data: bytes) -> bytes:
+        raise StatusWordError(SW.INS_NOT_SUPPORTED)
+
+
+def test_a_set_up_that_stops_part_way_is_audited_and_keeps_a_known_key(
+    vpcd_slot: VpcdSlot, station: Station
+) -> None:
+    vpcd_slot(NoNewManagementKeyCard(create_piv_card().state))
+    code, text = station.enroll("--generate", "--pin", PIN, "--new-pin", NEW_PIN)
+    assert code == 1
+    assert "stopped part way (pin_changed, puk_blocked done)" in text
+    # What changed on the card is on record; nothing is enrolled.
+    [setup] = station.audit("piv_card_setup")
+    assert setup["detail"]["steps"] == ["pin_changed", "puk_blocked"]
+    assert station.audit("piv_enrolled") == []
+    with station.card() as card:
+        card.verify_pin(NEW_PIN)
+        # The new key was stored under the PIN before the card refused it; the card does
+        # not claim it, and still takes the key everyone knows: it can be set up again.
         assert on_factory_management_key(card)
         assert not management_key_is_protected(card)

@@ -38,7 +38,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QFormLayout, QLabel, QRadioButton
 
-from tokenstile.devices.errors import CardCommandError, DeviceError, InvalidCardData
+from tokenstile.devices.errors import (
+    CardCommandError,
+    CardSetupInterrupted,
+    DeviceError,
+    InvalidCardData,
+)
 from tokenstile.devices.fido2_client import PinPrompt
 from tokenstile.devices.key_ceremonies import enroll_security_key
 from tokenstile.devices.piv import PivCard, PivSlot
@@ -357,16 +362,13 @@ class EnrollCardDialog(EnrollDialog):
             if setup is not None:
                 ctx.say(self.tr("Setting the card up: its PIN, PUK and management key…"))
                 assert pin is not None  # noqa: S101 - _setup_plan refused a card without one
-                steps = set_up_card(card, setup, pin=pin)
-                session.post(
-                    "/admin/piv/setup-audit",
-                    {
-                        "username": self.username,
-                        "fingerprint": enrolled["fingerprint"],
-                        "steps": steps,
-                        **({"card_guid": extra["card_guid"]} if "card_guid" in extra else {}),
-                    },
-                )
+                try:
+                    steps = set_up_card(card, setup, pin=pin)
+                except CardSetupInterrupted as exc:
+                    if exc.steps:  # what did change on the card is audited all the same
+                        self._audit_setup(session, enrolled, exc.steps, extra)
+                    raise
+                self._audit_setup(session, enrolled, steps, extra)
             ctx.say(self.tr("Writing the certificate to the card…"))
             certificate = x509.load_der_x509_certificate(_unb64url(answer["certificate"]))
             card.put_certificate(PivSlot.AUTHENTICATION, certificate)
@@ -386,6 +388,19 @@ class EnrollCardDialog(EnrollDialog):
             "factory_management_key": False if setup is not None else factory,
             "setup_steps": steps,
         }
+
+    def _audit_setup(
+        self, session: AdminSession, enrolled: Any, steps: list[str], extra: dict[str, Any]
+    ) -> None:
+        session.post(
+            "/admin/piv/setup-audit",
+            {
+                "username": self.username,
+                "fingerprint": enrolled["fingerprint"],
+                "steps": steps,
+                **({"card_guid": extra["card_guid"]} if "card_guid" in extra else {}),
+            },
+        )
 
     def ask(self, kind: str, payload: object) -> None:
         if kind == "new-card-pin":
