@@ -223,11 +223,13 @@ def make_kiosk(qtbot: Any) -> Iterator[Callable[..., Kiosk]]:
         store: Any = None,
         rules: KioskRules = GUI_RULES,
         devices: KioskDevices | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> Kiosk:
         """The kiosk over ``service``; its devices an in-process key and reader (the
-        test's hands on them) unless ``devices`` says otherwise."""
+        test's hands on them) unless ``devices`` says otherwise; its broker's HTTP through
+        ``transport`` when given (a test's hand on the wire)."""
         store = store if store is not None else RecordingStore()
-        broker = Broker(store=store)
+        broker = Broker(store=store, transport=transport)
         sign_in = BrokerSignIn(service.base_url, broker=broker)
         keys = KeyPresence()
         reader = InProcessCardReader()

@@ -55,6 +55,9 @@ class Flow:
 class SignedIn:
     info: SessionInfo
     switched: bool
+    # Switching user: whether the service was told to end the first person's session. It
+    # is wiped here either way; when False it lives at the service until it expires.
+    first_revoked: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,11 @@ def session_end(info: SessionInfo, lifetime_seconds: float) -> float:
     if info.session_expires_at is not None:
         return info.session_expires_at
     return info.auth_time + lifetime_seconds
+
+
+def session_over(info: SessionInfo, lifetime_seconds: float, now: float) -> bool:
+    """Whether ``info``'s session has reached its absolute end (the service refuses it)."""
+    return now >= session_end(info, lifetime_seconds)
 
 
 # Everything below runs on the worker thread.
@@ -142,6 +150,8 @@ def card_login(
 def finish_login(
     service: SignInService, grant: TokenGrant, current: SessionInfo | None, *, switch: bool
 ) -> FlowResult:
+    """Apply the shared-workstation rule to a fresh ``grant``. ``current``: the session held
+    here, None when there is none or when it is over (nobody is really signed in then)."""
     if current is None:
         return SignedIn(service.save(grant), switched=False)
     subject = grant_subject(grant)
@@ -151,11 +161,14 @@ def finish_login(
     if not switch:
         service.discard(grant)
         return Declined()
-    # The first person's session is revoked and wiped before the second one is saved.
+    # The first person's session is revoked and wiped before the second one is saved. The
+    # broker wipes it even when the service cannot be told (as Sign out does): nothing on
+    # this machine can use it any more, and the window says the service was not told.
     try:
         service.sign_out()
     except TokenstileError as exc:
         logger.warning("switching user: the first session could not be revoked: %s", exc.code)
+        return SignedIn(service.save(grant), switched=True, first_revoked=False)
     return SignedIn(service.save(grant), switched=True)
 
 

@@ -350,6 +350,10 @@ def _show_text(label: QLabel, text: str, fallback: str = "") -> None:
 
 
 def _remaining_text(left: int) -> str:
+    if left <= 0:  # only seen with kiosk_sign_out_at_session_end off
+        return QCoreApplication.translate(
+            "KioskWindow", "This session has ended: sign in again to go on."
+        )
     hours, minutes = divmod(left // 60, 60)
     if hours:
         text = QCoreApplication.translate("KioskWindow", "%1 h %2 min left in this session")

@@ -41,6 +41,7 @@ from tokenstile.kiosk.flows import (
     finish_login,
     key_login,
     session_end,
+    session_over,
     sign_out_if,
 )
 from tokenstile.kiosk.idle import InputWatch
@@ -308,6 +309,10 @@ class KioskWindow(QMainWindow):
         self._clear_problem()
         self._show_busy(factor)
         current = self._session
+        if current is not None and self._over(current):
+            # Kept past its end (kiosk_sign_out_at_session_end off): the service no longer
+            # honours it, so this is a fresh sign-in (replacing it), never an unlock.
+            current = None
         switch = self.rules.switch_user
 
         def run(ctx: TaskContext) -> FlowResult:
@@ -326,14 +331,19 @@ class KioskWindow(QMainWindow):
     def _flow_done(self, flow: Flow, result: object) -> None:
         self._flow = None
         if isinstance(result, SignedIn):
-            if self._session is not None and result.switched:
+            held = self._session
+            if held is not None and result.switched:
                 self.session_ended.emit(EndReason.SWITCHED)
+            elif held is not None and held.sid != result.info.sid:
+                self.session_ended.emit(EndReason.SESSION_ENDED)  # an ended one, replaced
             self._session = result.info
             self._session_reader = flow.reader if flow.factor is Factor.CARD else None
             self._locked = False
             self._input.touch()
             self._update_session_labels()
             self._show(Screen.SIGNED_IN)
+            if not result.first_revoked:
+                self._first_not_revoked(held)
             self.session_started.emit(result.info)
             return
         if isinstance(result, Unlocked):
@@ -468,6 +478,16 @@ class KioskWindow(QMainWindow):
             self.session_ended.emit(EndReason.SIGNED_OUT)
             self._go_home()
 
+    def _first_not_revoked(self, first: SessionInfo | None) -> None:
+        """Switching user, the first person's session was wiped here but the service could
+        not be told: say so rather than let it pass for ended everywhere."""
+        name = (first.display_name or first.username) if first is not None else ""
+        text = self.tr(
+            "%1 was signed out here, but the sign-in service could not be told to end "
+            "their session: tell the service desk."
+        ).replace("%1", name or self.tr("The previous person"))
+        self._show_problem(Problem(text=text))
+
     def _sign_out_failed(self, error: BaseException) -> None:
         logger.warning("sign-out: the service could not be told: %s", error)
         self._show_problem(
@@ -492,9 +512,7 @@ class KioskWindow(QMainWindow):
         if info is None:
             return
         self._update_session_labels()
-        if self.rules.sign_out_at_session_end and now >= session_end(
-            info, self.rules.session_lifetime_seconds
-        ):
+        if self.rules.sign_out_at_session_end and self._over(info):
             self.sign_out(EndReason.SESSION_ENDED)
             return
         idle = self.rules.idle_lock_seconds
@@ -538,6 +556,9 @@ class KioskWindow(QMainWindow):
     def _apply_offer(self) -> None:
         # Nobody enrolled yet: still show every way in rather than an empty screen.
         self._screens.invite(self._offer.kinds or FactorOffer().kinds)
+
+    def _over(self, info: SessionInfo) -> bool:
+        return session_over(info, self.rules.session_lifetime_seconds, self.clock.now())
 
     def _update_session_labels(self) -> None:
         info = self._session
