@@ -54,6 +54,19 @@ def has_display() -> bool:
     return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
+def _show(app: Any, window: Any, *, fullscreen: bool) -> None:
+    """Full screen when asked; else its usual size where the screen has room, or the whole
+    screen (the panel then folds into a drawer): the window never runs off a small screen."""
+    screen = app.primaryScreen()
+    how = window.fit_to(screen.availableGeometry()) if screen is not None else "normal"
+    if fullscreen or how == "fullscreen":
+        window.showFullScreen()
+    elif how == "maximized":
+        window.showMaximized()
+    else:
+        window.show()
+
+
 def run_kiosk_demo(args: argparse.Namespace) -> int:
     """``tokenstile kiosk --demo``; the exit status."""
     if not has_display():
@@ -80,12 +93,7 @@ def run_kiosk_demo(args: argparse.Namespace) -> int:
         if environment.resource_url is not None and os.environ.get(SAMPLE_APP_ENV) != "off":
             sample = SampleApp(environment.resource_url)
         _print_opening(environment, demo_store, sample)
-        if getattr(args, "fullscreen", False):
-            window.showFullScreen()
-        else:
-            window.resize(1400, 820)
-            window.move(0, 0)
-            window.show()
+        _show(app, window, fullscreen=bool(getattr(args, "fullscreen", False)))
         window.kiosk.start()
         if sample is not None and sample.available and demo_store.shared:
             sample.start()

@@ -36,7 +36,8 @@ PLUG_KEY = "F2"
 TAP_KEY = "F3"
 CARD_KEY = "F4"
 
-# The kiosk's style sheet sizes buttons for a touch screen; the panel is a side bar.
+# The kiosk's style sheet sizes buttons for a touch screen; the panel is a side bar (its
+# buttons still 48 px high: the demo runs on touch panels too).
 _STYLE = """
 #demoPanel { background: #e9eef4; border-left: 1px solid #c9d3de; }
 #demoPanel QLabel { color: #1d2733; font-size: 14px; padding: 0; }
@@ -45,7 +46,7 @@ _STYLE = """
 #demoPanel QLabel[role="hint"] { color: #4b5a6b; font-size: 13px; }
 #demoPanel QLabel[role="code"] { font-family: "DejaVu Sans Mono", monospace;
     font-size: 26px; font-weight: 600; }
-#demoPanel QPushButton { min-width: 0; min-height: 22px; padding: 6px 14px; font-size: 14px;
+#demoPanel QPushButton { min-width: 0; min-height: 34px; padding: 6px 14px; font-size: 14px;
     border: 1px solid #b9c7d6; border-radius: 8px; background: #ffffff; color: #1e5a8a; }
 #demoPanel QPushButton:hover { background: #eef3f8; }
 #demoPanel QPushButton:disabled { color: #9aa4b0; background: #f4f6f9; }
@@ -184,7 +185,16 @@ class DemoPanel(QFrame):
     # Emitted after a device changed (the window may want to look at once).
     devices_changed = Signal()
 
-    def __init__(self, devices: DemoDevices, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        devices: DemoDevices,
+        parent: QWidget | None = None,
+        *,
+        shortcut_owner: QWidget | None = None,
+    ) -> None:
+        """``shortcut_owner``: the widget whose window F2, F3 and F4 work in (default the
+        panel; the demo window gives itself, so that they work while the panel is folded
+        away on a small screen)."""
         super().__init__(parent)
         self.devices = devices
         self.setObjectName("demoPanel")
@@ -244,7 +254,7 @@ class DemoPanel(QFrame):
             (TAP_KEY, self._tap),
             (CARD_KEY, self._card),
         ):
-            shortcut = QShortcut(QKeySequence(sequence), self)
+            shortcut = QShortcut(QKeySequence(sequence), shortcut_owner or self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(slot)
 

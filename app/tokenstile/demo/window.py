@@ -1,5 +1,10 @@
 """The demo's window: the kiosk window with the demo panel beside it, and its test hooks.
 
+On a screen narrower than the kiosk's minimum width plus the panel (a 1024x768 or an
+800x480 one), the panel folds into a drawer over the kiosk's right side, opened and closed
+by a "Demo devices" tab in the bottom right corner (F2, F3 and F4 work either way); the
+panel scrolls when the screen is shorter than its content.
+
 :func:`build_demo_window` builds it over a broker (by default one with an in-memory session
 store). Two hooks let tests and benchmarks drive it: :class:`DemoScript`
 (``TOKENSTILE_DEMO_SCRIPT=key``) signs in once with the software key by itself, and
@@ -23,6 +28,14 @@ if TYPE_CHECKING:
     from tokenstile.demo.environment import DemoEnvironment
 
 SCRIPT_ENV = "TOKENSTILE_DEMO_SCRIPT"
+DEMO_SIZE = (1400, 820)  # the demo window where the screen has room for it
+PANEL_WIDTH = 340  # the demo devices panel, docked or in its drawer
+_HANDLE_STYLE = """
+QPushButton#demoHandle { min-width: 0; min-height: 34px; padding: 6px 16px; font-size: 16px;
+    border: 1px solid #1e5a8a; border-radius: 10px; background: #1e5a8a; color: #ffffff;
+    font-weight: 600; }
+QPushButton#demoHandle:checked { background: #ffffff; color: #1e5a8a; }
+"""
 LAYOUT_ENV = "TOKENSTILE_DEMO_LAYOUT"
 
 
@@ -32,14 +45,18 @@ def build_demo_window(
     *,
     store: SessionStore | None = None,
 ) -> Any:
-    """The demo's top-level widget: the kiosk window with the demo panel beside it.
+    """The demo's top-level widget: the kiosk window with the demo panel beside it (or,
+    on a screen too narrow for both, in a drawer over it).
 
     Returns a ``DemoWindow`` (a ``QWidget``: ``.kiosk`` is the
-    :class:`~tokenstile.kiosk.window.KioskWindow`, ``.panel`` the demo panel, ``.broker``
-    the broker over ``store``, by default one in memory). Needs the ``QApplication``;
-    call ``.kiosk.start()`` once it is shown.
+    :class:`~tokenstile.kiosk.window.KioskWindow`, ``.panel`` the demo panel, ``.handle``
+    the tab that opens its drawer, ``.broker`` the broker over ``store``, by default one in
+    memory). Needs the ``QApplication``; ``.fit_to(screen.availableGeometry())`` sizes it
+    for a screen and says how to show it; call ``.kiosk.start()`` once it is shown.
     """
-    from PySide6.QtWidgets import QHBoxLayout, QWidget
+    from PySide6.QtCore import QMargins, QRect, Qt
+    from PySide6.QtGui import QResizeEvent
+    from PySide6.QtWidgets import QFrame, QPushButton, QScrollArea, QWidget
 
     from tokenstile.broker import Broker
     from tokenstile.config import load_settings
@@ -53,6 +70,10 @@ def build_demo_window(
     service = BrokerSignIn(environment.server_url, broker=broker)
 
     class DemoWindow(QWidget):
+        """The kiosk, and the demo devices docked beside it when the window is wide
+        enough for both (the kiosk keeps at least its minimum width), else in a drawer
+        over the kiosk's right side that the "Demo devices" tab opens and closes."""
+
         def __init__(self) -> None:
             super().__init__()
             self.setObjectName("kioskDemo")
@@ -61,12 +82,83 @@ def build_demo_window(
             self.kiosk = KioskWindow(
                 service, environment.kiosk_devices(), rules=KioskRules.from_settings(chosen)
             )
-            self.panel = DemoPanel(environment)
-            layout = QHBoxLayout(self)
-            layout.setContentsMargins(0, 0, 0, 0)
-            layout.setSpacing(0)
-            layout.addWidget(self.kiosk, 1)
-            layout.addWidget(self.panel)
+            self.kiosk.setParent(self)
+            self.panel = DemoPanel(environment, shortcut_owner=self)
+            # Tall content (four people's codes and QR codes) scrolls on a short screen.
+            self.drawer = QScrollArea(self)
+            self.drawer.setObjectName("demoDrawer")
+            self.drawer.setFrameShape(QFrame.Shape.NoFrame)
+            self.drawer.setWidgetResizable(True)
+            self.drawer.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            self.drawer.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            self.drawer.setWidget(self.panel)
+            self.handle = QPushButton(self.tr("Demo devices"), self)
+            self.handle.setObjectName("demoHandle")
+            self.handle.setCheckable(True)
+            self.handle.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # hardware, not a form
+            self.handle.setAccessibleName(self.tr("Show or hide the demo devices"))
+            self.handle.setStyleSheet(_HANDLE_STYLE)
+            self.handle.toggled.connect(self._folded)
+            minimum = self.kiosk.minimumSize()
+            self.setMinimumSize(minimum)
+            self.resize(*DEMO_SIZE)
+
+        @property
+        def docked(self) -> bool:
+            """The panel beside the kiosk (True) or in the drawer (False)."""
+            return self.width() - PANEL_WIDTH >= self.kiosk.minimumWidth()
+
+        def fit_to(self, available: QRect) -> str:
+            """Size and place the window inside ``available`` (a screen's available
+            geometry) and say how to show it: ``"normal"`` at its usual size where that
+            fits; ``"maximized"`` when it had to shrink (the window manager then fits the
+            frame); ``"fullscreen"`` when even the kiosk's minimum leaves no room for a
+            frame (an 800x480 panel): the window then has all of ``available``."""
+            # The window's frame (title bar, borders) where the platform knows it already.
+            self.create()
+            handle = self.windowHandle()
+            frame = handle.frameMargins() if handle is not None else QMargins()
+            room = available.marginsRemoved(frame)
+            if room.width() < self.minimumWidth() or room.height() < self.minimumHeight():
+                self.setGeometry(available)
+                return "fullscreen"
+            width, height = min(DEMO_SIZE[0], room.width()), min(DEMO_SIZE[1], room.height())
+            self.resize(width, height)
+            self.move(available.topLeft())  # the frame's corner
+            return "normal" if (width, height) == DEMO_SIZE else "maximized"
+
+        def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+            super().resizeEvent(event)
+            self._arrange()
+
+        def _folded(self, _open: bool) -> None:
+            self._arrange()
+
+        def _arrange(self) -> None:
+            width, height = self.width(), self.height()
+            panel = min(PANEL_WIDTH, width)
+            if self.docked:
+                self.kiosk.setGeometry(0, 0, width - panel, height)
+                self.drawer.setGeometry(width - panel, 0, panel, height)
+                self.drawer.show()
+                self.handle.hide()
+                return
+            self.kiosk.setGeometry(0, 0, width, height)
+            self.drawer.setGeometry(width - panel, 0, panel, height)
+            opened = self.handle.isChecked()
+            self.drawer.setVisible(opened)
+            self.handle.setText(self.tr("Hide devices") if opened else self.tr("Demo devices"))
+            self.handle.adjustSize()
+            # Bottom right, where no kiosk screen puts anything; left of the open drawer.
+            right = width - panel if opened else width
+            margin = 12
+            self.handle.move(
+                max(0, right - self.handle.width() - margin),
+                height - self.handle.height() - margin,
+            )
+            self.handle.show()
+            self.drawer.raise_()
+            self.handle.raise_()
 
     return DemoWindow()
 

@@ -15,20 +15,39 @@ import time
 from enum import Enum
 
 from PySide6.QtCore import QCoreApplication, Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSpacerItem,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from tokenstile.broker import SessionInfo
+from tokenstile.kiosk.assets import style_sheet
 from tokenstile.kiosk.messages import Factor, Problem
 from tokenstile.kiosk.widgets import (
+    COMPACT_ICON_SCALE,
     CodeEntry,
     FactorTile,
     PinPad,
     button,
     header_bar,
     icon_label,
+    scale_icons,
     set_icon,
     text_label,
 )
+
+# Below this width or height the screens are laid out compact (small touch panels such as
+# 800x480 or 1024x600): smaller type and margins, the PIN pad's keys beside its field.
+# The regular layout was drawn for 1024x720 and up.
+COMPACT_BELOW = (1024, 720)
+
+
+def is_compact(width: int, height: int) -> bool:
+    return width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
 
 
 class Screen(Enum):
@@ -45,8 +64,15 @@ class _Page(QWidget):
         super().__init__()
         self.setObjectName(name)
         self.layout_ = QVBoxLayout(self)
-        self.layout_.setContentsMargins(48, 24, 48, 48)
-        self.layout_.setSpacing(18)
+        self.set_compact(False)
+
+    def set_compact(self, compact: bool) -> None:
+        if compact:
+            self.layout_.setContentsMargins(16, 8, 16, 8)
+            self.layout_.setSpacing(8)
+        else:
+            self.layout_.setContentsMargins(48, 24, 48, 48)
+            self.layout_.setSpacing(18)
 
 
 class SignInPage(_Page):
@@ -85,7 +111,8 @@ class SignInPage(_Page):
         for tile in (self.key_tile, self.card_tile, self.code_tile):
             tiles.addWidget(tile, 1)
         tiles.addStretch(0)
-        self.layout_.addSpacing(16)
+        self._gaps = [QSpacerItem(0, 16), QSpacerItem(0, 16)]
+        self.layout_.addItem(self._gaps[0])
         self.layout_.addLayout(tiles)
         # The light fob: the dark one vanishes on the dark button.
         self.code_button = button(
@@ -93,9 +120,17 @@ class SignInPage(_Page):
             "primary",
             icon_name="fob-light",
         )
-        self.layout_.addSpacing(16)
+        self.layout_.addItem(self._gaps[1])
         self.layout_.addLayout(centered(self.code_button))
         self.layout_.addStretch(2)
+
+    def set_compact(self, compact: bool) -> None:
+        super().set_compact(compact)
+        for gap in getattr(self, "_gaps", ()):
+            gap.changeSize(0, 4 if compact else 16)
+        for tile in (getattr(self, name, None) for name in ("key_tile", "card_tile", "code_tile")):
+            if isinstance(tile, FactorTile):
+                tile.set_compact(compact)
 
     def invite(self, kinds: tuple[str, ...]) -> None:
         self.key_tile.setVisible("fido2" in kinds)
@@ -163,6 +198,10 @@ class BusyPage(_Page):
         self.detail.setText("")
 
 
+AVATAR = 132  # px; the style sheets round it with half of it (compact: AVATAR_COMPACT)
+AVATAR_COMPACT = 88
+
+
 class SignedInPage(_Page):
     """Who is signed in, since when, how long is left; Lock and Sign out."""
 
@@ -172,7 +211,7 @@ class SignedInPage(_Page):
         self.avatar = QLabel()
         self.avatar.setObjectName("avatar")
         self.avatar.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.avatar.setFixedSize(132, 132)
+        self.avatar.setFixedSize(AVATAR, AVATAR)
         self.layout_.addLayout(centered(self.avatar))
         self.who = text_label("", "title")
         self.layout_.addWidget(self.who)
@@ -199,6 +238,13 @@ class SignedInPage(_Page):
         self.layout_.addLayout(row)
         self.layout_.addStretch(2)
         QWidget.setTabOrder(self.lock_button, self.sign_out_button)
+
+    def set_compact(self, compact: bool) -> None:
+        super().set_compact(compact)
+        avatar = getattr(self, "avatar", None)
+        if avatar is not None:
+            side = AVATAR_COMPACT if compact else AVATAR
+            avatar.setFixedSize(side, side)
 
     def show_session(self, name: str, info: SessionInfo, seconds_left: int) -> None:
         self.avatar.setText(initials(name))
@@ -294,6 +340,25 @@ class KioskScreens:
         for screen, page in self.pages.items():
             self._by_index[self.stack.addWidget(page)] = screen
         column.addWidget(self.stack, 1)
+        self._header_row = row
+        self.compact = False
+
+    def set_compact(self, compact: bool) -> None:
+        """The compact layout (small panels) or the regular one: type and margins from
+        ``resources/style/kiosk-compact.qss`` over the application's sheet, icons smaller,
+        the PIN pad's keys beside its field."""
+        if compact == self.compact:
+            return
+        self.compact = compact
+        self.root.setStyleSheet(style_sheet("kiosk-compact") if compact else "")
+        if compact:
+            self._header_row.setContentsMargins(16, 6, 16, 6)
+        else:
+            self._header_row.setContentsMargins(32, 16, 32, 16)
+        scale_icons(self.root, COMPACT_ICON_SCALE if compact else 1.0)
+        for page in self.pages.values():
+            if isinstance(page, (_Page, PinPad)):
+                page.set_compact(compact)
 
     @property
     def current(self) -> Screen:

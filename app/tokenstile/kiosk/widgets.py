@@ -52,18 +52,41 @@ def icon(name: str) -> QIcon:
     return QIcon(str(path)) if path is not None else QIcon()
 
 
+# Compact screens (see :func:`compact_layout`) draw icons at this share of their size.
+COMPACT_ICON_SCALE = 0.6
+
+
 def icon_label(name: str, size: int, accessible: str) -> QLabel:
+    """An icon drawn at ``size`` px (its regular size: compact screens draw it smaller)."""
     label = QLabel()
     label.setObjectName("icon")
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
     label.setAccessibleName(accessible)
-    label.setPixmap(icon(name).pixmap(QSize(size, size)))
-    label.setMinimumSize(size, size)
+    label.setProperty("iconSize", size)
+    label.setProperty("iconScale", 1.0)
+    set_icon(label, name)
     return label
 
 
-def set_icon(label: QLabel, name: str, size: int) -> None:
-    label.setPixmap(icon(name).pixmap(QSize(size, size)) if icon_path(name) else QPixmap())
+def set_icon(label: QLabel, name: str, size: int | None = None) -> None:
+    """Show icon ``name`` on ``label`` (at ``size``, its regular size, when given), scaled
+    as the label's screen is."""
+    if size is not None:
+        label.setProperty("iconSize", size)
+    label.setProperty("iconName", name)
+    regular = int(label.property("iconSize") or 48)
+    shown = round(regular * float(label.property("iconScale") or 1.0))
+    label.setPixmap(icon(name).pixmap(QSize(shown, shown)) if icon_path(name) else QPixmap())
+    label.setMinimumSize(shown, shown)
+
+
+def scale_icons(root: QWidget, scale: float) -> None:
+    """Draw every icon under ``root`` at ``scale`` times its regular size."""
+    for label in root.findChildren(QLabel, "icon"):
+        name = label.property("iconName")
+        if isinstance(name, str) and label.property("iconScale") != scale:
+            label.setProperty("iconScale", scale)
+            set_icon(label, name)
 
 
 def text_label(text: str, object_name: str, *, wrap: bool = True) -> QLabel:
@@ -137,14 +160,21 @@ class FactorTile(QFrame):
         # The width comes from the row's equal stretch alone, never from the text: the
         # tiles stay the same width at any window size (the style sheet bounds it).
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(28, 32, 28, 28)
-        layout.setSpacing(14)
-        layout.addWidget(icon_label(icon_name, 88, heading))
-        layout.addWidget(text_label(heading, "tileHeading"))
+        self._layout = QVBoxLayout(self)
+        self._layout.addWidget(icon_label(icon_name, 88, heading))
+        self._layout.addWidget(text_label(heading, "tileHeading"))
         self.detail = text_label(detail, "tileDetail")
-        layout.addWidget(self.detail)
-        layout.addStretch(1)
+        self._layout.addWidget(self.detail)
+        self._layout.addStretch(1)
+        self.set_compact(False)
+
+    def set_compact(self, compact: bool) -> None:
+        if compact:
+            self._layout.setContentsMargins(12, 12, 12, 12)
+            self._layout.setSpacing(6)
+        else:
+            self._layout.setContentsMargins(28, 32, 28, 28)
+            self._layout.setSpacing(14)
 
 
 class PinPad(QWidget):
@@ -163,11 +193,16 @@ class PinPad(QWidget):
         outer = QVBoxLayout(self)
         outer.setSpacing(18)
         outer.addStretch(1)
+        # Title, hint, field and Cancel in one column; the keypad under the field (tall
+        # screens) or beside the column (short ones: see set_compact).
+        self._body = QGridLayout()
+        self._body.setHorizontalSpacing(40)
+        self._body.setVerticalSpacing(18)
+        outer.addLayout(self._body)
+        outer.addStretch(1)
         self.title = text_label(self.tr("Enter your PIN"), "title")
-        outer.addWidget(self.title)
         self.hint = text_label("", "hint")
         self.hint.setAccessibleName(self.tr("PIN hint"))
-        outer.addWidget(self.hint)
 
         self.field = QLineEdit()
         self.field.setObjectName("pinField")
@@ -178,29 +213,45 @@ class PinPad(QWidget):
         self.field.setMaxLength(63)
         self.field.returnPressed.connect(self.submit)
         self.field.textChanged.connect(self._changed)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.field, 0)
-        row.addStretch(1)
-        outer.addLayout(row)
 
-        outer.addLayout(self._keypad())
+        self.keypad = QWidget()
+        self.keypad.setObjectName("keypad")
+        self.keypad.setLayout(self._keypad())
 
         self.cancel = button(self.tr("Cancel"), "secondary")
         self.cancel.setAccessibleName(self.tr("Cancel the sign-in"))
         self.cancel.clicked.connect(self.cancelled.emit)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.cancel)
-        row.addStretch(1)
-        outer.addLayout(row)
-        outer.addStretch(1)
+        self.compact = True
+        self.set_compact(False)
         escape_shortcut(self, self.cancelled.emit)
         self.setTabOrder(self.field, self.ok)
         self.setTabOrder(self.ok, self.cancel)
 
-    def _keypad(self) -> QHBoxLayout:
+    def set_compact(self, compact: bool) -> None:
+        """Short screens (a 480 px panel): the keypad beside the title and the field, not
+        under them, so that every key keeps its full touch size."""
+        if compact == self.compact:
+            return
+        self.compact = compact
+        body = self._body
+        for widget in (self.title, self.hint, self.field, self.keypad, self.cancel):
+            body.removeWidget(widget)
+        center = Qt.AlignmentFlag.AlignHCenter
+        body.addWidget(self.title, 0, 0)
+        body.addWidget(self.hint, 1, 0)
+        body.addWidget(self.field, 2, 0, center)
+        if compact:
+            body.addWidget(self.cancel, 3, 0, center)
+            body.addWidget(self.keypad, 0, 1, 4, 1, Qt.AlignmentFlag.AlignCenter)
+            body.setVerticalSpacing(12)
+        else:
+            body.addWidget(self.keypad, 3, 0, center)
+            body.addWidget(self.cancel, 4, 0, center)
+            body.setVerticalSpacing(18)
+
+    def _keypad(self) -> QGridLayout:
         grid = QGridLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(12)
         self.digits: dict[str, QPushButton] = {}
         for index, digit in enumerate("123456789"):
@@ -215,11 +266,7 @@ class PinPad(QWidget):
         self.ok.setAccessibleName(self.tr("Confirm the PIN"))
         self.ok.clicked.connect(self.submit)
         grid.addWidget(self.ok, 3, 2)
-        pad = QHBoxLayout()
-        pad.addStretch(1)
-        pad.addLayout(grid)
-        pad.addStretch(1)
-        return pad
+        return grid
 
     def _digit(self, digit: str) -> QPushButton:
         key = button(digit, "padKey")

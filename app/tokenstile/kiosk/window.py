@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import QMainWindow, QWidget
 
 from tokenstile.broker import SessionInfo, TokenGrant
@@ -47,7 +47,7 @@ from tokenstile.kiosk.flows import (
 from tokenstile.kiosk.idle import InputWatch
 from tokenstile.kiosk.messages import Factor, Problem, Severity, explain
 from tokenstile.kiosk.rules import KioskRules
-from tokenstile.kiosk.screens import KioskScreens, Screen
+from tokenstile.kiosk.screens import KioskScreens, Screen, is_compact
 from tokenstile.kiosk.service import FactorOffer, SignInService
 from tokenstile.kiosk.tasks import TaskContext, TaskRunner
 from tokenstile.kiosk.widgets import PinQuestion, escape_shortcut
@@ -88,7 +88,9 @@ class KioskWindow(QMainWindow):
         self.clock: Clock = clock or SystemClock()
         self.setObjectName("kiosk")
         self.setWindowTitle(self.tr("Tokenstile sign-in"))
-        self.setMinimumSize(1024, 720)
+        # The smallest touch panel a kiosk has (800x480); below 1024x720 the screens are
+        # laid out compact (see KioskScreens.set_compact).
+        self.setMinimumSize(800, 480)
 
         # One thread: the service and the keychain see the calls in the order they were made.
         self._tasks = TaskRunner(self, threads=1)
@@ -273,6 +275,11 @@ class KioskWindow(QMainWindow):
         return self._tasks.wait(msecs)
 
     # -- Qt plumbing --------------------------------------------------------------------------
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        size = event.size()
+        self._screens.set_compact(is_compact(size.width(), size.height()))
+        super().resizeEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
         # Keys no focused widget took: Escape still cancels what the screen offers to.
