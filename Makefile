@@ -59,9 +59,10 @@ clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
 # Every kiosk and admin-console screen rendered in a real X server (Xvfb), saved as
-# docs/screenshots/<screen>.png for the README.
+# docs/screenshots/<screen>.png for the README; the screen is 1920x1080, the largest size
+# the kiosk is drawn at (kiosk-sign-in-<w>x<h>.png and kiosk-pin-pad-<w>x<h>.png).
 screenshots: $(STAMP)
-	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python scripts/screenshots.py docs/screenshots
+	xvfb-run -a -s "-screen 0 1920x1080x24" $(BIN)/python scripts/screenshots.py docs/screenshots
 
 # The kiosk, the admin console, the token service and the CLI as one program (PyInstaller,
 # onedir): dist/tokenstile/tokenstile. packaging/linux/install.sh installs it.

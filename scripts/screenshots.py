@@ -1,6 +1,6 @@
 """Render every kiosk and admin-console screen to PNG files (``make screenshots``).
 
-    xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshots.py docs/screenshots
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshots.py docs/screenshots
 
 The screens are the real windows, driven through the real flows of the kiosk demo: the
 embedded token service, the software security key, the virtual card (in-process) and
@@ -22,6 +22,10 @@ from typing import Any
 
 KIOSK_SIZE = (1280, 800)
 ADMIN_SIZE = (1280, 800)
+# Every screen size a kiosk has (issue 17): the sign-in and PIN pad screens at each, as
+# kiosk-sign-in-<w>x<h>.png and kiosk-pin-pad-<w>x<h>.png; the demo where its panel folds.
+SCREEN_SIZES = ((800, 480), (1024, 768), (1280, 800), (1366, 768), (1920, 1080))
+DEMO_FOLDED_SIZES = ((1024, 768), (800, 480))
 MAX_BYTES = 200 * 1024
 
 
@@ -105,7 +109,9 @@ class Screenshots:
         environment = start_demo(pcsc=False, resource_server=True)
         try:
             self.kiosk_screens(environment)
+            self.kiosk_sizes(environment)
             self.demo_screen(environment)
+            self.demo_sizes(environment)
             self.demo_with_app(environment)
             self.admin_screens(environment)
         finally:
@@ -200,6 +206,76 @@ class Screenshots:
             window.shutdown()
             window.close()
             dispose(window)
+
+    def wanted(self, *names: str) -> bool:
+        return not self.only or bool(self.only & set(names))
+
+    def kiosk_sizes(self, environment: Any) -> None:
+        """The sign-in and PIN pad screens at every screen size, one window resized."""
+        from PySide6.QtCore import QSize
+
+        from tokenstile.broker import Broker
+        from tokenstile.broker.memory_store import MemorySessionStore
+        from tokenstile.config import load_settings
+        from tokenstile.kiosk.app import dispose
+        from tokenstile.kiosk.service import BrokerSignIn
+        from tokenstile.kiosk.window import KioskWindow, Screen
+
+        sizes = [f"{w}x{h}" for w, h in SCREEN_SIZES]
+        if not self.wanted(*(f"kiosk-{s}-{z}" for s in ("sign-in", "pin-pad") for z in sizes)):
+            return
+        service = BrokerSignIn(
+            environment.server_url,
+            broker=Broker(settings=load_settings(), store=MemorySessionStore()),
+        )
+        window = KioskWindow(service, environment.kiosk_devices())
+        window.show()
+        window.start()
+
+        def each_size(screen: str) -> None:
+            for width, height in SCREEN_SIZES:
+                window.resize(width, height)
+                self.must(lambda w=width, h=height: window.size() == QSize(w, h), "a resize")
+                self.shot(window, f"kiosk-{screen}-{width}x{height}")
+
+        try:
+            self.must(lambda: "security key" in window._invitation.text(), "the invitation")
+            each_size("sign-in")
+            environment.plug_key(True)
+            self.must(lambda: window.current_screen is Screen.PIN, "the key's PIN pad")
+            window._pin.field.setText("98")
+            each_size("pin-pad")
+            window.cancel_sign_in()
+            environment.plug_key(False)
+            self.must(lambda: not window.busy, "the key sign-in to end")
+        finally:
+            window.shutdown()
+            window.close()
+            dispose(window)
+
+    def demo_sizes(self, environment: Any) -> None:
+        """The demo on screens too narrow for the panel beside the kiosk: its drawer open."""
+        from PySide6.QtCore import QRect
+
+        from tokenstile.demo.window import build_demo_window
+        from tokenstile.kiosk.app import dispose
+
+        for width, height in DEMO_FOLDED_SIZES:
+            name = f"demo-{width}x{height}"
+            if not self.wanted(name):
+                continue
+            window = build_demo_window(environment)
+            window.fit_to(QRect(0, 0, width, height))
+            window.show()
+            window.kiosk.start()
+            try:
+                self.must(lambda w=window: "security key" in w.kiosk._invitation.text(), "invite")
+                window.handle.click()
+                self.shot(window, name)
+            finally:
+                window.kiosk.shutdown()
+                window.close()
+                dispose(window)
 
     def demo_screen(self, environment: Any) -> None:
         from tokenstile.demo.window import build_demo_window
