@@ -89,6 +89,7 @@ def test_the_demo_window_fits_the_screen_and_its_devices_stay_reachable(
         window.setGeometry(screen)
         window.show()
     _fits(window, screen, framed=framed)
+    assert window.docked == (size[0] >= 1280)
     if window.docked:
         assert window.panel.isVisible()
         assert not window.handle.isVisible()

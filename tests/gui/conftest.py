@@ -36,6 +36,7 @@ from tests.unit.factors.webauthn_keys import SOFTWARE_KEYS_ALLOWED
 from tests.unit.virtual.ceremony import PIN as KEY_PIN
 from tests.unit.virtual.ceremony import new_key
 from tokenstile.broker import Broker
+from tokenstile.broker.client import TokenServiceClient
 from tokenstile.clock import FrozenClock
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
@@ -230,7 +231,12 @@ def make_kiosk(qtbot: Any) -> Iterator[Callable[..., Kiosk]]:
         ``transport`` when given (a test's hand on the wire)."""
         store = store if store is not None else RecordingStore()
         broker = Broker(store=store, transport=transport)
-        sign_in = BrokerSignIn(service.base_url, broker=broker)
+        client = (
+            TokenServiceClient(service.base_url, client_id="tokenstile-kiosk", transport=transport)
+            if transport is not None
+            else None
+        )
+        sign_in = BrokerSignIn(service.base_url, broker=broker, client=client)
         keys = KeyPresence()
         reader = InProcessCardReader()
         clock = FrozenClock(time.time())

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 
@@ -49,11 +50,16 @@ class RevokeFault(httpx.BaseTransport):
     def __init__(self) -> None:
         self._wire = httpx.HTTPTransport()
         self.fault: Callable[[httpx.Request], httpx.Response | None] | None = None
-        self.revokes = 0
+        self.revoked: list[str] = []  # the tokens asked to be revoked, in order
+
+    @property
+    def revokes(self) -> int:
+        return len(self.revoked)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.method == "POST" and request.url.path == "/revoke":
-            self.revokes += 1
+            form = parse_qs(request.read().decode())
+            self.revoked.append(form["token"][0])
             if self.fault is not None:
                 answer = self.fault(request)
                 if answer is not None:
@@ -109,7 +115,8 @@ def test_switch_user_off_declines_a_second_person_and_keeps_the_first(
 ) -> None:
     alice = gui_service.person()
     bob = gui_service.person()
-    kiosk = make_kiosk(gui_service, rules=replace(GUI_RULES, switch_user=False))
+    wire = RevokeFault()
+    kiosk = make_kiosk(gui_service, rules=replace(GUI_RULES, switch_user=False), transport=wire)
     ended = record_ends(kiosk)
     enter_code(qtbot, kiosk, alice.username, alice.code())
     signed_in_as(qtbot, kiosk, alice)
@@ -125,9 +132,12 @@ def test_switch_user_off_declines_a_second_person_and_keeps_the_first(
     assert kiosk.window.current_screen is Screen.SIGNED_IN
     assert kiosk.window.session == session
     assert ended == []
-    # Bob's grant was never kept; Alice's session is untouched here and at the service.
+    # Bob's grant was never kept, and revoked; Alice's is untouched here and at the service.
     assert kiosk.store.events == ["save"]
     assert kiosk.store.refresh_token == first
+    assert len(wire.revoked) == 1
+    assert wire.revoked[0] != first
+    assert not gui_service.refresh_works(wire.revoked[0])
     assert gui_service.refresh_works(first)
 
 
@@ -234,6 +244,8 @@ def test_idle_lock_off_never_locks(qtbot: Any, make_kiosk: Any, gui_service: Gui
     assert kiosk.window._input.idle_seconds() >= 3000
     assert kiosk.window.current_screen is Screen.SIGNED_IN
     assert not kiosk.window.locked
+    kiosk.window.lock()  # Lock still locks
+    assert kiosk.window.current_screen is Screen.LOCKED
 
 
 def test_idle_lock_on_locks_on_the_same_tick(
@@ -334,3 +346,27 @@ def test_switch_whose_revocation_works_says_nothing_more(
     assert wire.revokes == 1
     assert kiosk.window.problem is None
     assert not gui_service.refresh_works(first)
+
+
+def test_sign_out_when_the_service_answers_500_wipes_here_and_says_so(
+    qtbot: Any, make_kiosk: Any, gui_service: GuiService
+) -> None:
+    alice = gui_service.person()
+    wire = RevokeFault()
+    kiosk = make_kiosk(gui_service, transport=wire)
+    enter_code(qtbot, kiosk, alice.username, alice.code())
+    signed_in_as(qtbot, kiosk, alice)
+    refresh = kiosk.store.refresh_token
+    assert refresh is not None
+    wire.fault = lambda _request: httpx.Response(500, json={"error": "server_error"})
+    kiosk.window.sign_out()
+    qtbot.waitUntil(lambda: kiosk.window.problem is not None, timeout=WAIT)
+    settled(qtbot, kiosk)
+    assert banner(kiosk) == (
+        "Signed out here, but the sign-in service could not be told: "
+        "tell the service desk if this keeps happening."
+    )
+    assert kiosk.window.current_screen is Screen.SIGN_IN
+    assert kiosk.store.document is None
+    assert wire.revoked == [refresh]
+    assert gui_service.refresh_works(refresh)  # what the message says: the service still has it

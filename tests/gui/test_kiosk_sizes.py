@@ -45,7 +45,11 @@ def check(window: QWidget, size: tuple[int, int], what: str) -> None:
     assert problems == [], f"{what} at {size[0]}x{size[1]}:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+# And a 1024x600 panel (7 inch, common too): compact by its height alone.
+KIOSK_SIZES = [*SIZES, (1024, 600)]
+
+
+@pytest.mark.parametrize("size", KIOSK_SIZES, ids=[f"{w}x{h}" for w, h in KIOSK_SIZES])
 def test_every_screen_fits_with_touch_targets_and_readable_text(
     qtbot: Any,
     kiosk_look: QApplication,
