@@ -20,12 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QRect
 from PySide6.QtWidgets import QApplication, QWidget
 
 from tests.gui.conftest import CARD_PIN, GuiService, Kiosk
 from tests.gui.layout import SIZES, kiosk_look, layout_problems
 from tests.gui.test_kiosk_flows import WAIT, enter_code, wait_screen
 from tests.unit.virtual.ceremony import PIN as KEY_PIN
+from tokenstile.kiosk.app import fit_window
 from tokenstile.kiosk.window import Screen
 from tokenstile.virtual.user_presence import TouchSensor
 
@@ -141,3 +143,21 @@ def test_enter_code_helper_still_reaches_the_code_entry_at_the_smallest_size(
     at_size(qtbot, kiosk.window, (800, 480))
     enter_code(qtbot, kiosk, alice.username, alice.code())
     wait_screen(qtbot, kiosk, Screen.SIGNED_IN)
+
+
+@pytest.mark.parametrize("size", KIOSK_SIZES, ids=[f"{w}x{h}" for w, h in KIOSK_SIZES])
+def test_the_kiosk_window_opens_inside_the_screen(
+    qtbot: Any, kiosk_look: QApplication, make_kiosk: Any, gui_service: GuiService, size: Any
+) -> None:
+    """``tokenstile kiosk`` without --fullscreen: its usual 1280x800 where that fits, else
+    the screen's available size (a 32 px bar along the top, as desktops have), else full
+    screen (no room for a frame)."""
+    window = make_kiosk(gui_service).window
+    screen = QRect(0, 32, size[0], size[1] - 32) if size[1] > 480 else QRect(0, 0, *size)
+    how = fit_window(window, screen)
+    QApplication.processEvents()
+    expected = {(1920, 1080): "normal", (1366, 768): "maximized", (800, 480): "fullscreen"}
+    assert how == expected.get(size, "maximized")
+    shown = window.geometry() if how == "fullscreen" else window.frameGeometry()
+    assert screen.contains(shown), (shown.getRect(), screen.getRect())
+    assert layout_problems(window) == []

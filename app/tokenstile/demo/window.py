@@ -54,13 +54,14 @@ def build_demo_window(
     memory). Needs the ``QApplication``; ``.fit_to(screen.availableGeometry())`` sizes it
     for a screen and says how to show it; call ``.kiosk.start()`` once it is shown.
     """
-    from PySide6.QtCore import QMargins, QRect, Qt
+    from PySide6.QtCore import QRect, Qt
     from PySide6.QtGui import QResizeEvent
     from PySide6.QtWidgets import QFrame, QPushButton, QScrollArea, QWidget
 
     from tokenstile.broker import Broker
     from tokenstile.config import load_settings
     from tokenstile.demo.panel import DemoPanel
+    from tokenstile.kiosk.app import fit_window
     from tokenstile.kiosk.rules import KioskRules
     from tokenstile.kiosk.service import BrokerSignIn
     from tokenstile.kiosk.window import KioskWindow
@@ -111,21 +112,9 @@ def build_demo_window(
         def fit_to(self, available: QRect) -> str:
             """Size and place the window inside ``available`` (a screen's available
             geometry) and say how to show it: ``"normal"`` at its usual size where that
-            fits; ``"maximized"`` when it had to shrink (the window manager then fits the
-            frame); ``"fullscreen"`` when even the kiosk's minimum leaves no room for a
-            frame (an 800x480 panel): the window then has all of ``available``."""
-            # The window's frame (title bar, borders) where the platform knows it already.
-            self.create()
-            handle = self.windowHandle()
-            frame = handle.frameMargins() if handle is not None else QMargins()
-            room = available.marginsRemoved(frame)
-            if room.width() < self.minimumWidth() or room.height() < self.minimumHeight():
-                self.setGeometry(available)
-                return "fullscreen"
-            width, height = min(DEMO_SIZE[0], room.width()), min(DEMO_SIZE[1], room.height())
-            self.resize(width, height)
-            self.move(available.topLeft())  # the frame's corner
-            return "normal" if (width, height) == DEMO_SIZE else "maximized"
+            fits, ``"maximized"`` when it had to shrink, ``"fullscreen"`` when even the
+            kiosk's minimum leaves no room for a frame (an 800x480 panel)."""
+            return fit_window(self, available, DEMO_SIZE)
 
         def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
             super().resizeEvent(event)

@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from PySide6.QtCore import QCoreApplication, QEvent, QLocale, QTranslator
+from PySide6.QtCore import QCoreApplication, QEvent, QLocale, QMargins, QRect, QTranslator
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -83,10 +83,13 @@ def run_kiosk(
         devices if devices is not None else KioskDevices.system(),
         rules=KioskRules.from_settings(settings),
     )
-    if fullscreen:
+    screen = app.primaryScreen()
+    how = fit_window(window, screen.availableGeometry()) if screen is not None else "normal"
+    if fullscreen or how == "fullscreen":
         window.showFullScreen()
+    elif how == "maximized":
+        window.showMaximized()
     else:
-        window.resize(1280, 800)
         window.show()
     window.start()
     try:
@@ -94,6 +97,28 @@ def run_kiosk(
     finally:
         window.shutdown()
         dispose(window)
+
+
+WINDOW_SIZE = (1280, 800)  # the kiosk's window where the screen has room for it
+
+
+def fit_window(window: QWidget, available: QRect, usual: tuple[int, int] = WINDOW_SIZE) -> str:
+    """Size and place ``window`` inside ``available`` (a screen's available geometry) and
+    say how to show it: ``"normal"`` at its ``usual`` size where that fits; ``"maximized"``
+    when it had to shrink (the window manager then fits the frame); ``"fullscreen"`` when
+    even the window's minimum leaves no room for a frame (an 800x480 panel): it then has
+    all of ``available``."""
+    window.create()  # the frame (title bar, borders), where the platform knows it already
+    handle = window.windowHandle()
+    frame = handle.frameMargins() if handle is not None else QMargins()
+    room = available.marginsRemoved(frame)
+    if room.width() < window.minimumWidth() or room.height() < window.minimumHeight():
+        window.setGeometry(available)
+        return "fullscreen"
+    width, height = min(usual[0], room.width()), min(usual[1], room.height())
+    window.resize(width, height)
+    window.move(available.topLeft())  # the frame's corner
+    return "normal" if (width, height) == usual else "maximized"
 
 
 def dispose(widget: QWidget) -> None:
