@@ -315,7 +315,9 @@ class Screenshots:
         window.kiosk.start()
         # The app in this process over the same (memory) store: what a second process
         # sees through the keychain when the demo runs for real.
-        watch = sample.SessionWatch(Broker(store=window.broker.store), environment.resource_url)
+        watch = sample.SessionWatch(
+            Broker(store=window.broker.store, app_id=sample.APP_ID), environment.resource_url
+        )
         app_window = sample.AppWindow(watch, interval=0.2)
         app_window.resize(440, 230)
         app_window.show()
