@@ -1,7 +1,8 @@
 """The composition root: settings → database → repositories → services.
 
 :class:`Services` is the one place the use cases of a deployment are built: the token
-service, the client directory, the OTP, PIV and WebAuthn services (the relying party and
+service, the client directory, the OpenID Provider's authorization code flow, the OTP, PIV
+and WebAuthn services (the relying party and
 attestation policy read from the settings once). The routes, the CLI, the demos and the
 benchmarks get their services here, never by constructing them; the ASGI app over them is
 built by the server (:func:`tokenstile.server.app.create_app`), the layer above this one.
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from tokenstile.fetch.http import HttpFetcher
     from tokenstile.fetch.mds import MetadataRefresh
     from tokenstile.store.clients import ClientDirectory
+    from tokenstile.tokens.authorization_code import AuthorizationCodeFlow
 
 _T = TypeVar("_T")
 
@@ -82,6 +84,8 @@ class Services:
         self.piv_service = Lazy(self._piv_service)
         self.relying_party = Lazy(self._relying_party)
         self.webauthn_service = Lazy(self._webauthn_service)
+        self.authorization = Lazy(self._authorization)
+        self.browser_key = Lazy(self._browser_key)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -93,6 +97,25 @@ class Services:
         from tokenstile.store.clients import ClientDirectory
 
         return ClientDirectory(self.deployment.store, self.deployment.clock)
+
+    def _authorization(self) -> AuthorizationCodeFlow:
+        """The OpenID Provider's code flow, minting with the token service's own minter."""
+        from tokenstile.store.authorization_repository import SqlCodeStore
+        from tokenstile.tokens.authorization_code import AuthorizationCodeFlow
+
+        return AuthorizationCodeFlow(
+            self.token_service().minter, SqlCodeStore(self.deployment.store)
+        )
+
+    def _browser_key(self) -> bytes:
+        """The key the sign-in pages' CSRF tokens are made with: random, made once per
+        deployment and shared by its replicas through the database."""
+        import secrets
+
+        from tokenstile.store.authorization_repository import SqlCodeStore
+
+        store = SqlCodeStore(self.deployment.store)
+        return store.shared_key("browser_csrf_key", lambda: secrets.token_bytes(32))
 
     def _otp_service(self) -> OtpService:
         from tokenstile.factors.otp import VerificationPolicy

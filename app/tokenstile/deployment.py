@@ -45,6 +45,7 @@ from tokenstile.tokens.model import (
     ClientKind,
     StoredKey,
 )
+from tokenstile.tokens.redirect_uris import check_registration
 from tokenstile.tokens.service import SessionPolicy, TokenService, client_secret_hash
 
 log = logging.getLogger(__name__)
@@ -344,31 +345,53 @@ class Deployment:
         scopes: list[str],
         client_id: str | None = None,
         dpop_bound: bool = False,
+        redirect_uris: list[str] | None = None,
     ) -> tuple[Client, str | None]:
-        """Register a client; resource servers get a secret, returned here once.
+        """Register a client; resource servers and web clients get a secret, returned here
+        once (stored as a hash).
 
         ``dpop_bound``: every token request of the client must carry a DPoP proof (RFC 9449).
+        ``redirect_uris``: a web or native client's (``tokens.redirect_uris`` checks them);
+        its tokens' audience is, unless ``audiences`` names others, the client itself.
         """
         if dpop_bound and kind == "resource-server":
             raise ConfigError(
                 "DPoP binding is for clients that obtain tokens, not resource servers."
             )
-        secret = secrets.token_urlsafe(32) if kind == "resource-server" else None
+        client_id = client_id or secrets.token_urlsafe(12)
+        browser = kind in ("web", "native")
+        if browser:
+            redirect_uris = list(check_registration(kind, redirect_uris or []))
+        elif redirect_uris:
+            raise ConfigError("Only web and native clients register redirect URIs.")
+        secret = secrets.token_urlsafe(32) if kind in ("resource-server", "web") else None
+        if browser:
+            default_audiences = [client_id]
+        elif kind != "resource-server":
+            default_audiences = [LOCAL_AUDIENCE]
+        else:
+            default_audiences = []
         now = self.clock.now()
         client = self.store.add_client(
-            client_id=client_id or secrets.token_urlsafe(12),
+            client_id=client_id,
             name=name,
             kind=kind,
             secret_hash=client_secret_hash(secret) if secret else None,
-            audiences=audiences or ([LOCAL_AUDIENCE] if kind != "resource-server" else []),
+            audiences=audiences or default_audiences,
             scopes=scopes or (list(DEFAULT_SCOPES) if kind != "resource-server" else []),
             at=now,
             audit=AuditEvent(
                 "client_added",
                 "info",
-                detail={"name": name, "kind": kind, "dpop_bound": dpop_bound},
+                detail={
+                    "name": name,
+                    "kind": kind,
+                    "dpop_bound": dpop_bound,
+                    **({"redirect_uris": redirect_uris} if browser else {}),
+                },
             ),
             dpop_bound=dpop_bound,
+            redirect_uris=redirect_uris or [],
         )
         return client, secret
 

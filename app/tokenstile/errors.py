@@ -3,11 +3,14 @@ with a stable ``code``.
 
 The whole tree, every class with the module (under ``tokenstile``) that defines it and its
 ``code``; an ``OAuthError`` also shows its HTTP status where it differs from its parent's
-(``tests/unit/test_error_tree.py`` checks that this drawing names every class)::
+(``tests/unit/test_error_tree.py`` checks that this drawing names every class).
+``AuthorizeError`` takes its ``error`` per instance (``login_required``...) and goes back
+to the app's redirect URI, or onto an error page, never as JSON::
 
     class                              module                    code
     TokenstileError                    errors                    tokenstile_error
     ├── ConfigError                    errors                    config_error
+    │   └── RedirectUriRefused         tokens.redirect_uris      redirect_uri_refused
     ├── StoreError                     errors                    store_error
     │   ├── StoreUnavailable           errors                    store_unavailable
     │   ├── StoreNotInitialised        errors                    store_not_initialised
@@ -45,6 +48,7 @@ The whole tree, every class with the module (under ``tokenstile``) that defines 
     │   │   ├── TokenExpired           errors                    token_expired
     │   │   ├── TokenNotYetValid       errors                    token_not_yet_valid
     │   │   └── DpopProofError         tokens.dpop               invalid_dpop_proof (400)
+    │   ├── AuthorizeError             tokens.authorization_code invalid_request
     │   ├── BearerError                server.admin_auth         invalid_bearer_token (401)
     │   └── AdminApiError              server.admin_auth         admin_request_refused
     ├── ServerAnswer                   broker.client             server_answer

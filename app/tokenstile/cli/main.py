@@ -5,8 +5,9 @@
     tokenstile manage --db URL init
     tokenstile manage --db URL user add USERNAME [--display-name NAME] [--admin]
     tokenstile manage --db URL user disable|enable USERNAME   (disable ends their sessions)
-    tokenstile manage --db URL client add NAME --kind kiosk|app|resource-server
+    tokenstile manage --db URL client add NAME --kind kiosk|app|resource-server|web|native
                                            [--audience A]... [--scope S]... [--dpop]
+                                           [--redirect-uri URI...]   (web, native)
     tokenstile manage --db URL client list
     tokenstile manage --db URL audience set AUDIENCE [--format jwt|opaque]
                                            [--lifetime SECONDS] [--min-acr ACR]

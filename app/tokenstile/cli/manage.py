@@ -4,7 +4,7 @@
 
     tokenstile manage --db URL init
     tokenstile manage --db URL user add|disable|enable ...
-    tokenstile manage --db URL client add|list ...
+    tokenstile manage --db URL client add|list ...   (--kind web|native --redirect-uri URI...)
     tokenstile manage --db URL audience set ...
     tokenstile manage --db URL rotate-keys [--alg ES256|EdDSA] [--now | --compromised]
     tokenstile manage --db URL audit [--since ISO8601] [--json]
@@ -56,7 +56,23 @@ def add_manage_commands(commands: Subcommands) -> None:
     client = action_group(actions, "client", help="clients")
     add_client = client.add_parser("add", help="register a client; prints its id (and secret)")
     add_client.add_argument("name")
-    add_client.add_argument("--kind", required=True, choices=["kiosk", "app", "resource-server"])
+    add_client.add_argument(
+        "--kind",
+        required=True,
+        choices=["kiosk", "app", "resource-server", "web", "native"],
+        help="web: a confidential web app (authorization code + PKCE, client_secret_basic or "
+        "client_secret_post; the secret is printed once); native: a public app with loopback "
+        "or claimed https redirects (PKCE only)",
+    )
+    add_client.add_argument(
+        "--redirect-uri",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="URI",
+        help="where /authorize may send a web or native client's answers (exact match; a "
+        "native client's http://127.0.0.1/path or http://[::1]/path matches at any port)",
+    )
     add_client.add_argument("--audience", action="append", default=[])
     add_client.add_argument("--scope", action="append", default=[])
     add_client.add_argument(
@@ -174,8 +190,11 @@ def _manage_client(args: argparse.Namespace, deployment: Deployment) -> None:
         audiences=args.audience,
         scopes=args.scope,
         dpop_bound=args.dpop,
+        redirect_uris=args.redirect_uri,
     )
     print(f"client_id: {client.client_id}")
+    for uri in client.redirect_uris:
+        print(f"redirect_uri: {uri}")
     if secret:
         print(f"client_secret: {secret}")
         print("Store the secret now: it is shown only once.", file=sys.stderr)

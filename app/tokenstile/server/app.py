@@ -1,4 +1,9 @@
-"""The token service's HTTP face: discovery, JWKS, token, revocation, introspection, userinfo.
+"""The token service's HTTP face: discovery, JWKS, token, revocation, introspection, userinfo
+(and, from ``authorize_routes``, the OpenID Provider's ``/authorize`` and sign-in page).
+
+The token endpoint serves the ``authorization_code`` grant of web and native clients
+(client_secret_basic, client_secret_post, or none with PKCE for a public client), the
+refresh grant and token exchange.
 
 The token endpoint is the hot path: it reads the form body itself (no multipart parser,
 no pydantic model) and serialises its JSON by hand; the OpenAPI document still
@@ -38,6 +43,7 @@ from tokenstile.errors import (
 )
 from tokenstile.server import schemas
 from tokenstile.server.admin_routes import admin_api_router
+from tokenstile.server.authorize_routes import authorize_router
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.piv_routes import piv_router
@@ -50,6 +56,7 @@ from tokenstile.server.wire import (
     read_form,
     request_origin,
 )
+from tokenstile.tokens.authorization_code import CodeTokenResponse
 from tokenstile.tokens.dpop import DpopProofError
 from tokenstile.tokens.model import Client
 from tokenstile.tokens.service import (
@@ -71,6 +78,7 @@ class JwkSetResponse(JSONResponse):
 
 
 GRANT_REFRESH = "refresh_token"
+GRANT_CODE = "authorization_code"
 
 # The 503 answer per StoreUnavailable.reason: (error_description, Retry-After seconds).
 UNAVAILABLE: dict[str, tuple[str, str]] = {
@@ -146,8 +154,8 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     app = FastAPI(
         title="Tokenstile token service",
         version=__version__,
-        description="OAuth 2.0 token service for hardware-token logins (RFC 6749, 7009, "
-        "7662, 8414, 9068).",
+        description="OAuth 2.0 token service and OpenID Provider for hardware-token logins "
+        "(RFC 6749, 7009, 7636, 7662, 8414, 9068, 9207; OpenID Connect Core code flow).",
         lifespan=_background_work(deployment, services),
     )
 
@@ -162,6 +170,9 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
             client_id, secret = creds
             if "client_id" in form and form["client_id"] != client_id:
                 raise InvalidRequest("client_id in the body differs from the Basic credentials.")
+            if "client_secret" in form:
+                # RFC 6749 section 2.3: one authentication method per request.
+                raise InvalidRequest("Send the client secret once: Basic or the body, not both.")
             client = find_client(client_id)
             if client is None or not client.enabled or not check_client_secret(client, secret):
                 raise InvalidClient("Client authentication failed.")
@@ -172,6 +183,13 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
         if not client_id:
             raise InvalidClient("Identify the client with client_id or Basic credentials.")
         client = find_client(client_id)
+        if "client_secret" in form:
+            # client_secret_post (RFC 6749 section 2.3.1): a public client has no secret
+            # to send, so one sent for it is refused like a wrong one.
+            secret = form["client_secret"]
+            if client is None or not client.enabled or not check_client_secret(client, secret):
+                raise InvalidClient("Client authentication failed.")
+            return client
         if client is None or not client.enabled:
             raise InvalidClient("Unknown client.")
         if client.secret_hash is not None:
@@ -225,17 +243,35 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
         return {
             "issuer": issuer,
             "jwks_uri": f"{issuer}/jwks.json",
+            "authorization_endpoint": f"{issuer}/authorize",
             "token_endpoint": f"{issuer}/token",
             "revocation_endpoint": f"{issuer}/revoke",
             "introspection_endpoint": f"{issuer}/introspect",
             "userinfo_endpoint": f"{issuer}/userinfo",
-            "grant_types_supported": [GRANT_REFRESH, GRANT_TOKEN_EXCHANGE],
+            "grant_types_supported": [GRANT_CODE, GRANT_REFRESH, GRANT_TOKEN_EXCHANGE],
             "dpop_signing_alg_values_supported": list(service.dpop_algorithms),
-            "response_types_supported": ["none"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            # RFC 9207: every authorization response names the issuer.
+            "authorization_response_iss_parameter_supported": True,
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+            "claims_parameter_supported": False,
+            "ui_locales_supported": ["en"],
             "subject_types_supported": ["public"],
             "scopes_supported": ["openid", "profile", "offline_access"],
-            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
-            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": [
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "revocation_endpoint_auth_methods_supported": [
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
             "id_token_signing_alg_values_supported": ["ES256", "EdDSA"],
             "access_token_signing_alg_values_supported": ["ES256", "EdDSA"],
@@ -254,6 +290,8 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
                 "amr",
                 "acr",
                 "cnf",
+                "nonce",
+                "at_hash",
             ],
             "acr_values_supported": ["otp", "mfa", "phr", "phrh"],
         }
@@ -295,9 +333,16 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
         responses=schemas.ERRORS,
         openapi_extra=schemas.form_body(
             {
-                "grant_type": {"type": "string", "enum": [GRANT_REFRESH, GRANT_TOKEN_EXCHANGE]},
+                "grant_type": {
+                    "type": "string",
+                    "enum": [GRANT_CODE, GRANT_REFRESH, GRANT_TOKEN_EXCHANGE],
+                },
+                "code": {"type": "string"},
+                "redirect_uri": {"type": "string"},
+                "code_verifier": {"type": "string"},
                 "refresh_token": {"type": "string"},
                 "client_id": {"type": "string"},
+                "client_secret": {"type": "string"},
                 "scope": {"type": "string"},
                 "resource": {"type": "string"},
                 "subject_token": {"type": "string"},
@@ -314,13 +359,23 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
         grant = form.get("grant_type", "")
         if not grant:
             raise InvalidRequest("The grant_type parameter is missing.")
-        if grant not in (GRANT_REFRESH, GRANT_TOKEN_EXCHANGE):
+        if grant not in (GRANT_CODE, GRANT_REFRESH, GRANT_TOKEN_EXCHANGE):
             raise UnsupportedGrantType(f"The grant type {grant!r} is not supported.")
         origin = request_origin(request)
 
-        def grant_refresh() -> TokenResponse | ExchangeResponse:  # one trip to the pool
+        def grant_refresh() -> TokenResponse | ExchangeResponse | CodeTokenResponse:
+            # one trip to the pool
             client = authenticate_client(request, form, require_secret=False)
             jkt = proof_jkt(request, service)  # RFC 9449: None without a DPoP header
+            if grant == GRANT_CODE:
+                return services.authorization().exchange(
+                    code=form.get("code", ""),
+                    client=client,
+                    redirect_uri=form.get("redirect_uri", ""),
+                    code_verifier=form.get("code_verifier", ""),
+                    origin=origin,
+                    dpop_jkt=jkt,
+                )
             if grant == GRANT_TOKEN_EXCHANGE:
                 if "actor_token" in form:
                     raise InvalidRequest("Delegation (actor_token) is not supported.")
@@ -447,6 +502,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    app.include_router(authorize_router(services))
     app.include_router(otp_router(services))
     app.include_router(webauthn_router(services))
     app.include_router(piv_router(services))

@@ -7,10 +7,11 @@ no trusted proxy in front) is not counted. Two limits:
 - ``challenges``: every call of an endpoint that writes a row for a stranger
   (``/login/webauthn/options``, ``/login/piv/challenge``);
 - ``login-failures``: attempts at the login endpoints (``/login/totp``,
-  ``/login/webauthn``, ``/login/piv``), counted before the attempt runs, so attempts
-  sent at once are counted too, and taken back when the login succeeds. This bounds a
-  brute force spread over usernames and replicas; the per-person OTP lockout still
-  bounds one spread over addresses.
+  ``/login/webauthn``, ``/login/piv``, the browser sign-in form ``/authorize/login``),
+  counted before the attempt runs, so attempts sent at once are counted too, and taken
+  back when the login succeeds (a 2xx, or the sign-in form's redirect to its app). This
+  bounds a brute force spread over usernames and replicas; the per-person OTP lockout
+  still bounds one spread over addresses.
 
 Over the limit: a ``RateLimited`` error (429 with ``Retry-After`` and an OAuth-style error
 JSON), rendered by the application's one exception handler, before the endpoint runs.
@@ -42,7 +43,7 @@ from tokenstile.store.rate_limit import Count, RateLimitStore
 log = logging.getLogger(__name__)
 
 CHALLENGE_PATHS = ("/login/webauthn/options", "/login/piv/challenge")
-LOGIN_PATHS = ("/login/totp", "/login/webauthn", "/login/piv")
+LOGIN_PATHS = ("/login/totp", "/login/webauthn", "/login/piv", "/authorize/login")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,7 +148,8 @@ class RateLimitMiddleware:
         async def watch(message: Message) -> None:
             # The hit is given back before the answer leaves: a client that saw its login
             # succeed never finds it counted.
-            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+            # A success is a 2xx, or the browser sign-in form's redirect back to its app.
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 400:
                 try:
                     await run_in_threadpool(self._limiter.refund, rule, key, count)
                 except StoreError as exc:

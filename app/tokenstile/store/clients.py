@@ -13,7 +13,7 @@ from tokenstile.clock import Clock
 from tokenstile.errors import InsufficientAssurance, InvalidClient, UnauthorizedClient
 from tokenstile.store.repository import Store
 from tokenstile.store.rows import is_plain_text
-from tokenstile.tokens.model import Client, acr_satisfies
+from tokenstile.tokens.model import BROWSER_CLIENT_KINDS, Client, acr_satisfies
 from tokenstile.tokens.service import TokenService, dpop_required
 
 CLIENT_CACHE_SECONDS = 5.0
@@ -56,7 +56,8 @@ class ClientDirectory:
 
         Refused: an unknown or disabled client (``InvalidClient``), one that cannot
         start sessions, a resource server or a confidential client
-        (``UnauthorizedClient``), a DPoP-bound client when ``dpop`` says the request
+        (``UnauthorizedClient``), a web or native client (it signs people in through
+        ``/authorize``), a DPoP-bound client when ``dpop`` says the request
         carries no proof (``DpopProofError``), and one whose audience asks for more than
         ``acr`` (``InsufficientAssurance``, naming the ``factor``: "A smart card").
         All before the factor is tried, so a refused login spends no code.
@@ -66,6 +67,10 @@ class ClientDirectory:
             raise InvalidClient("Unknown client.")
         if client.kind == "resource-server" or client.secret_hash is not None:
             raise UnauthorizedClient("This client may not sign people in.")
+        if client.kind in BROWSER_CLIENT_KINDS:
+            # A web or native app's tokens come through /authorize (PKCE, its redirect
+            # URIs), never straight from a factor login that anyone could send.
+            raise UnauthorizedClient("This client signs people in through /authorize.")
         if dpop is False and client.dpop_bound:
             raise dpop_required()
         audience = client.default_audience

@@ -11,7 +11,9 @@ What goes, and when:
 - WebAuthn and PIV login challenges past their expiry plus the few minutes the
   repositories keep them so a late answer hears "expired";
 - DPoP proof records past their expiry (the token endpoint also drops some as it goes);
-- rate-limit counters whose window ended (a new hit starts a new window anyway).
+- rate-limit counters whose window ended (a new hit starts a new window anyway);
+- authorization codes ``keep_seconds`` after their expiry (and with their provider
+  session, as every row that hangs off an ended session: browser sessions too).
 
 Never the audit log (append-only: triggers refuse UPDATE and DELETE), people,
 credentials, clients or keys. Pending OTP enrollments do not expire: an admin confirms
@@ -104,6 +106,7 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
     dead_sids = select(_s.c.sid).where(ended)
     wa, piv, dpop = t.webauthn_challenges, t.piv_challenges, t.dpop_replay
     rat = t.revoked_access_tokens
+    ac = t.authorization_codes
     return [
         _Step(table=_rt, key=_rt.c.id, where=_rt.c.sid.in_(dead_sids)),
         _Step(
@@ -118,6 +121,9 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
         ),
         _Step(table=dpop, key=dpop.c.key_hash, where=dpop.c.expires_at < now),
         _Step(table=rat, key=rat.c.jti, where=rat.c.expires_at < now),
+        # Codes are kept as long as ended sessions (a replay found later still ends what
+        # the code gave); their provider session's purge takes them too.
+        _Step(table=ac, key=ac.c.code_hash, where=ac.c.expires_at < now - keep_seconds),
         _Step(
             table=rate_limits,
             key=rate_limits.c.bucket,

@@ -194,6 +194,7 @@ class Store:
         at: float,
         audit: AuditEvent,
         dpop_bound: bool = False,
+        redirect_uris: Sequence[str] = (),
     ) -> Client:
         try:
             with self.write() as tx:
@@ -208,6 +209,7 @@ class Store:
                         enabled=True,
                         created_at=at,
                         dpop_bound=dpop_bound,
+                        redirect_uris=json_text(list(redirect_uris)),
                     )
                 )
                 tx.audit(audit, at=at)
@@ -224,6 +226,7 @@ class Store:
             tuple(scopes),
             True,
             dpop_bound=dpop_bound,
+            redirect_uris=tuple(redirect_uris),
         )
 
     def find_client(self, client_id: str) -> Client | None:

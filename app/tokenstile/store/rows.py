@@ -53,6 +53,7 @@ def client_from_row(row: Row[Any]) -> Client:
         scopes=tuple(json.loads(row.scopes)),
         enabled=bool(row.enabled),
         dpop_bound=bool(row.dpop_bound),
+        redirect_uris=tuple(json.loads(row.redirect_uris)),
     )
 
 

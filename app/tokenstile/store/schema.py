@@ -71,6 +71,8 @@ clients = Table(
     Column("created_at", Double, nullable=False),
     # RFC 9449: every token-issuing request of the client must carry a DPoP proof.
     Column("dpop_bound", Boolean, nullable=False, default=False, server_default=false()),
+    # Where /authorize may send a web or native client's answers: a JSON list of URIs.
+    Column("redirect_uris", Text, nullable=False, default="[]", server_default="[]"),
 )
 
 audiences = Table(
@@ -115,8 +117,46 @@ sessions = Table(
     # The credential that opened the session (``tokens.model.credential_ref``): revoking
     # it ends the session.
     Column("credential", Text, nullable=True),
+    # An app's session opened by an authorization code: the provider (browser) session it
+    # came from. No foreign key: the purge ends sessions in any order.
+    Column("parent_sid", String(64), nullable=True),
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_credential", "credential"),
+    Index("ix_sessions_parent_sid", "parent_sid"),
+)
+
+# The browser's handle on a provider session (the OpenID Provider's sign-in cookie): the
+# SHA-256 of the cookie's 256-bit random value, never the sid itself (apps see the sid in
+# ID tokens; the cookie must be something they never see).
+browser_sessions = Table(
+    "browser_sessions",
+    metadata,
+    Column("cookie_hash", LargeBinary(32), primary_key=True),
+    Column("sid", String(64), ForeignKey("sessions.sid"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Index("ix_browser_sessions_sid", "sid"),
+)
+
+# Authorization codes (RFC 6749 section 4.1), stored as SHA-256 hashes: bound to their
+# client, redirect URI and PKCE challenge (RFC 7636, S256), single use, short-lived.
+# ``sid`` is the provider session they carry; ``issued_sid`` the app session their
+# exchange opened, which a second use of the code ends (RFC 6749 section 10.5).
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", LargeBinary(32), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("sid", String(64), ForeignKey("sessions.sid"), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("code_challenge", String(64), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("nonce", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("used_at", Double, nullable=True),
+    Column("issued_sid", String(64), nullable=True),
+    Index("ix_authorization_codes_expires_at", "expires_at"),
+    Index("ix_authorization_codes_sid", "sid"),
 )
 
 refresh_tokens = Table(

@@ -13,8 +13,11 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 T = TypeVar("T")
 
-ClientKind = Literal["kiosk", "app", "resource-server"]
-CLIENT_KINDS: tuple[ClientKind, ...] = ("kiosk", "app", "resource-server")
+ClientKind = Literal["kiosk", "app", "resource-server", "web", "native"]
+CLIENT_KINDS: tuple[ClientKind, ...] = ("kiosk", "app", "resource-server", "web", "native")
+# The clients of the OpenID Provider's authorization code flow (``/authorize``): a web app
+# (confidential, with a secret) and a native app (public, loopback redirects, PKCE only).
+BROWSER_CLIENT_KINDS: tuple[ClientKind, ...] = ("web", "native")
 
 # The audience the kiosk and the broker receive by default; userinfo accepts it.
 LOCAL_AUDIENCE = "urn:tokenstile:local"
@@ -96,6 +99,8 @@ class Client:
     enabled: bool
     # RFC 9449: every token-issuing request of this client must carry a DPoP proof.
     dpop_bound: bool = False
+    # Where ``/authorize`` may send a web or native client's answers (``redirect_uris``).
+    redirect_uris: tuple[str, ...] = ()
 
     @property
     def default_audience(self) -> str:
@@ -131,6 +136,9 @@ class Session:
     dpop_jkt: str | None = None
     # The credential that opened the session (``credential_ref``), if one did.
     credential: str | None = None
+    # An app's session opened by an authorization code: the provider (browser) session
+    # whose sign-in it carries (``tokens.authorization_code``).
+    parent_sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

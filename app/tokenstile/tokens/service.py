@@ -103,6 +103,11 @@ class TokenService:
         )
 
     @property
+    def minter(self) -> AccessTokenMinter:
+        """The one minter every grant shares (the authorization code flow mints with it)."""
+        return self._minter
+
+    @property
     def issuer(self) -> str:
         return self._minter.issuer
 
