@@ -162,10 +162,21 @@ class AuthorizeChecks:
 
     def check(self, params: Mapping[str, str]) -> AuthorizationRequest:
         client, redirect_uri = self.client_and_redirect(params)
-        # From here an error goes back to the (registered) redirect URI.
+        # From here an error goes back to the (registered) redirect URI, with the state if
+        # the state itself is acceptable.
         state = params.get("state")
         if state is not None and (len(state) > LIMITS["state"] or not _VISIBLE.fullmatch(state)):
-            raise AuthorizeError("invalid_request", "The state parameter is too long or not text.")
+            raise AuthorizeError(
+                "invalid_request", "The state parameter is too long or not text."
+            ).towards(redirect_uri, None)
+        try:
+            return self._request(params, client, redirect_uri, state)
+        except AuthorizeError as exc:
+            raise exc.towards(redirect_uri, state) from None
+
+    def _request(
+        self, params: Mapping[str, str], client: Client, redirect_uri: str, state: str | None
+    ) -> AuthorizationRequest:
         _check_sizes(params)
         _check_response(params)
         challenge = _pkce_challenge(params)
@@ -279,15 +290,17 @@ class AuthorizeEndpoint:
     def refused(
         self, error: AuthorizeError, ask: AuthorizationRequest | None, status: int
     ) -> Response:
-        if ask is None or not error.redirectable:
+        if ask is not None and error.redirect_uri is None:
+            error.towards(ask.redirect_uri, ask.state)
+        if error.redirect_uri is None or not error.redirectable:
             return error_page(self.issuer, error.message)
         values = {
             "error": error.code,
             "error_description": error.message,
-            "state": ask.state,
+            "state": error.state,
             "iss": self.issuer,
         }
-        return redirect_with(ask.redirect_uri, values, status=status, issuer=self.issuer)
+        return redirect_with(error.redirect_uri, values, status=status, issuer=self.issuer)
 
     def needs_sign_in(self, ask: AuthorizationRequest, provider: ProviderSession | None) -> bool:
         if provider is None or "login" in ask.prompt or "select_account" in ask.prompt:

@@ -88,6 +88,14 @@ class AuthorizeError(OAuthError):
         super().__init__(description)
         self.code = error
         self.redirectable = redirectable
+        self.redirect_uri: str | None = None
+        self.state: str | None = None
+
+    def towards(self, redirect_uri: str, state: str | None) -> AuthorizeError:
+        """This error, to go back to the checked ``redirect_uri`` with ``state``."""
+        self.redirect_uri = redirect_uri
+        self.state = state
+        return self
 
 
 def s256(verifier: str) -> str:

@@ -1,0 +1,209 @@
+"""A real ``tokenstile server`` process with a web app, a native app, and people with fobs;
+and a browser of our own (httpx with a cookie jar) that fills in the sign-in page.
+
+The browser reads the page as a browser would: the form's ``action`` and every hidden
+input from the HTML, then posts them with the username and a code from the fob.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pyotp
+import pytest
+
+from tests.conftest import ServerProcess, add_user
+from tokenstile.config import load_settings
+from tokenstile.deployment import Deployment
+from tokenstile.factors.otp_service import OtpService
+from tokenstile.store.otp_repository import SqlOtpStore
+
+_C = TypeVar("_C", bound=httpx.Client)
+WEB_REDIRECT = "https://app.example/callback"
+NATIVE_REDIRECT = "http://127.0.0.1/callback"
+
+
+class FormReader(HTMLParser):
+    """The first form of a page: its action and its hidden inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.hidden: dict[str, str] = {}
+        self.labels: list[str] = []
+        self.lang: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "html":
+            self.lang = values.get("lang")
+        if tag == "form" and self.action is None:
+            self.action = values.get("action")
+        if tag == "input" and values.get("type") == "hidden":
+            self.hidden[values["name"]] = values.get("value", "")
+        if tag == "label":
+            self.labels.append(values.get("for", ""))
+
+
+def read_form(html: str) -> FormReader:
+    reader = FormReader()
+    reader.feed(html)
+    return reader
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+@dataclass
+class Fob:
+    """An HOTP fob (pyotp computes its codes, independently of the service)."""
+
+    seed: bytes
+    counter: int = 0
+
+    def next_code(self) -> str:
+        code = pyotp.HOTP(base64.b32encode(self.seed).decode()).at(self.counter)
+        self.counter += 1
+        return str(code)
+
+
+def oathtool_totp(seed: bytes) -> str:
+    """The current TOTP code from ``oathtool``, an independent generator."""
+    return subprocess.run(
+        ["oathtool", "--totp", "-b", base64.b32encode(seed).decode()],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout.strip()
+
+
+class Browser:
+    """One browser: its own cookie jar, no automatic redirects (we read each Location)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=10, follow_redirects=False)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.http.get(url, **kwargs)
+
+    def submit(self, page: httpx.Response, **fields: str) -> httpx.Response:
+        form = read_form(page.text)
+        assert form.action is not None, page.text
+        return self.http.post(form.action, data={**form.hidden, **fields})
+
+    def sign_in(self, url: str, username: str, code: str) -> httpx.Response:
+        page = self.get(url)
+        assert page.status_code == 200, page.text
+        return self.submit(page, username=username, code=code)
+
+
+@dataclass
+class Provider:
+    """The server, its database (for setup and for checking what was stored), two apps."""
+
+    server: ServerProcess
+    setup: Deployment
+    web_id: str
+    web_secret: str
+    native_id: str
+    fobs: dict[str, Fob] = field(default_factory=dict)
+    browsers: list[Browser] = field(default_factory=list)
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    def keep(self, client: _C) -> _C:
+        """Close ``client`` (an Authlib client is an httpx one) when the test ends."""
+        self.clients.append(client)
+        return client
+
+    @property
+    def base(self) -> str:
+        return self.server.base_url
+
+    def browser(self) -> Browser:
+        browser = Browser(self.base)
+        self.browsers.append(browser)
+        return browser
+
+    def person(self, username: str) -> Fob:
+        add_user(self.setup, username)
+        fob = Fob(os.urandom(20))
+        otp = OtpService(SqlOtpStore(self.setup.store), box=self.setup.kek, clock=self.setup.clock)
+        otp.enroll_hotp(username, fob.seed, by="test")
+        self.fobs[username] = fob
+        return fob
+
+    def authorize_url(self, client_id: str, redirect_uri: str, **extra: str) -> str:
+        _, challenge = pkce_pair()
+        params = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "scope": "openid",
+            "state": "s-" + secrets.token_hex(4),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            **extra,
+        }
+        return f"{self.base}/authorize?{urlencode({k: v for k, v in params.items() if v})}"
+
+    def audit(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in self.setup.store.audit_entries() if e["event"] == event]
+
+    def count(self, table: str) -> int:
+        from sqlalchemy import func, select
+
+        from tokenstile.store import schema as t
+
+        with self.setup.store.read() as tx:
+            return int(
+                tx.connection.execute(
+                    select(func.count()).select_from(t.metadata.tables[table])
+                ).scalar_one()
+            )
+
+    def token(self, data: dict[str, str], **kwargs: Any) -> httpx.Response:
+        return httpx.post(f"{self.base}/token", data=data, timeout=10, **kwargs)
+
+
+@pytest.fixture
+def provider(server_factory: Callable[..., ServerProcess]) -> Iterator[Provider]:
+    server = server_factory()
+    setup = Deployment(load_settings(db=server.settings.db))
+    try:
+        web, secret = setup.add_client(
+            "Records", kind="web", audiences=[], scopes=[], redirect_uris=[WEB_REDIRECT]
+        )
+        native, _ = setup.add_client(
+            "Desk app", kind="native", audiences=[], scopes=[], redirect_uris=[NATIVE_REDIRECT]
+        )
+        assert secret is not None
+        found = Provider(server, setup, web.client_id, secret, native.client_id)
+        yield found
+        for browser in found.browsers:
+            browser.close()
+        for client in found.clients:
+            client.close()
+    finally:
+        setup.close()
