@@ -48,7 +48,7 @@ to the app's redirect URI, or onto an error page, never as JSON::
     │   │   ├── TokenExpired           errors                    token_expired
     │   │   ├── TokenNotYetValid       errors                    token_not_yet_valid
     │   │   └── DpopProofError         tokens.dpop               invalid_dpop_proof (400)
-    │   ├── AuthorizeError             tokens.authorization_code invalid_request
+    │   ├── AuthorizeError             tokens.authorization_code authorize_refused
     │   ├── BearerError                server.admin_auth         invalid_bearer_token (401)
     │   └── AdminApiError              server.admin_auth         admin_request_refused
     ├── ServerAnswer                   broker.client             server_answer

@@ -82,7 +82,7 @@ class AuthorizeError(OAuthError):
     sent anywhere the request named.
     """
 
-    code = "invalid_request"
+    code = "authorize_refused"
 
     def __init__(self, error: str, description: str, *, redirectable: bool = True) -> None:
         super().__init__(description)
