@@ -61,7 +61,6 @@ def downgrade() -> None:
     op.drop_index("ix_browser_sessions_sid", table_name="browser_sessions")
     op.drop_table("browser_sessions")
     op.drop_index("ix_sessions_parent_sid", table_name="sessions")
-    with op.batch_alter_table("sessions") as batch:
-        batch.drop_column("parent_sid")
-    with op.batch_alter_table("clients") as batch:
-        batch.drop_column("redirect_uris")
+    # SQLite 3.35+ and PostgreSQL both drop a column in place.
+    op.drop_column("sessions", "parent_sid")
+    op.drop_column("clients", "redirect_uris")
