@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
@@ -38,6 +39,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tokenstile.composition import Services
 from tokenstile.errors import InvalidRequest
+from tokenstile.server import schemas
 from tokenstile.server.browser import BrowserCookies, error_page, page_headers, render, stylesheet
 from tokenstile.server.otp_routes import OTP_ACR, OTP_AMR, REFUSED
 from tokenstile.server.wire import MAX_FORM_BYTES, read_form, request_origin
@@ -424,6 +426,27 @@ class AuthorizeEndpoint:
         return response
 
 
+_HTML: dict[str, Any] = {"content": {"text/html": {"schema": {"type": "string"}}}}
+_FORM_FIELDS = {name: {"type": "string", "maxLength": LIMITS[name]} for name in CARRIED}
+_QUERY_PARAMETERS = [
+    {"name": name, "in": "query", "required": False, "schema": schema}
+    for name, schema in _FORM_FIELDS.items()
+]
+
+
+def _page_responses(redirect: int) -> dict[int | str, dict[str, Any]]:
+    """What ``/authorize`` answers: a page, a redirect to the app, or the store's 503."""
+    return {
+        200: {"description": "the sign-in page", **_HTML},
+        redirect: {
+            "description": "to the client's registered redirect URI: a code or an error",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+        400: {"description": "a request that cannot go back to any app: an error page", **_HTML},
+        503: {"model": schemas.OAuthErrorBody, "description": "The store is unavailable; retry"},
+    }
+
+
 def authorize_router(services: Services) -> APIRouter:
     """``/authorize``, its sign-in form and the pages' style sheet."""
     endpoint = AuthorizeEndpoint(services)
@@ -467,7 +490,8 @@ def authorize_router(services: Services) -> APIRouter:
         tags=["oidc"],
         summary="OpenID Connect authorization request (code flow with PKCE S256)",
         response_class=Response,
-        responses={302: {"description": "to the client's registered redirect URI"}},
+        responses=_page_responses(302),
+        openapi_extra={"parameters": _QUERY_PARAMETERS},
         name="authorize_get",
         operation_id="authorize_get",
     )
@@ -478,7 +502,8 @@ def authorize_router(services: Services) -> APIRouter:
         tags=["oidc"],
         summary="OpenID Connect authorization request sent as a form",
         response_class=Response,
-        responses={303: {"description": "to the client's registered redirect URI"}},
+        responses=_page_responses(303),
+        openapi_extra=schemas.form_body(_FORM_FIELDS, []),
         name="authorize_post",
         operation_id="authorize_post",
     )
@@ -489,6 +514,20 @@ def authorize_router(services: Services) -> APIRouter:
         tags=["oidc"],
         summary="The browser sign-in form (username and one-time code)",
         response_class=Response,
+        responses={
+            **_page_responses(303),
+            400: {"description": "the page again with the refusal, or an error page", **_HTML},
+            403: {"description": "the form's CSRF token is missing or not this browser's", **_HTML},
+        },
+        openapi_extra=schemas.form_body(
+            {
+                **_FORM_FIELDS,
+                "csrf_token": {"type": "string"},
+                "username": {"type": "string"},
+                "code": {"type": "string"},
+            },
+            ["csrf_token", "username", "code"],
+        ),
         name="authorize_login",
         operation_id="authorize_login",
     )
