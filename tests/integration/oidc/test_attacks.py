@@ -8,11 +8,13 @@ another app, a public app pretending to have a secret).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
+from tests.conftest import ServerProcess
 from tests.integration.oidc.conftest import (
     NATIVE_REDIRECT,
     WEB_REDIRECT,
@@ -398,3 +400,17 @@ def test_browser_apps_cannot_skip_authorize_through_the_factor_login(provider: P
         assert answer.status_code == 400
         assert answer.json()["error"] == "unauthorized_client"
     assert provider.setup.store.sessions_of("jay") == []
+
+
+def test_the_sign_in_form_shares_the_login_failure_rate_limit(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    """A brute force through the browser form meets the same per-address limit as the
+    factor login routes (counted before the form is even read)."""
+    server = server_factory(rate_limit_login_failures=2)
+    answers = [
+        httpx.post(f"{server.base_url}/authorize/login", data={"code": "1"}, timeout=10)
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [403, 403, 429]
+    assert answers[2].headers["retry-after"]
