@@ -23,10 +23,13 @@ import pyotp
 import pytest
 
 from tests.conftest import ServerProcess, add_user
+from tests.integration.store.conftest import db_url
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
 from tokenstile.factors.otp_service import OtpService
 from tokenstile.store.otp_repository import SqlOtpStore
+
+__all__ = ["db_url"]
 
 _C = TypeVar("_C", bound=httpx.Client)
 WEB_REDIRECT = "https://app.example/callback"
@@ -187,9 +190,7 @@ class Provider:
         return httpx.post(f"{self.base}/token", data=data, timeout=10, **kwargs)
 
 
-@pytest.fixture
-def provider(server_factory: Callable[..., ServerProcess]) -> Iterator[Provider]:
-    server = server_factory()
+def _provider(server: ServerProcess) -> Iterator[Provider]:
     setup = Deployment(load_settings(db=server.settings.db))
     try:
         web, secret = setup.add_client(
@@ -207,3 +208,15 @@ def provider(server_factory: Callable[..., ServerProcess]) -> Iterator[Provider]
             client.close()
     finally:
         setup.close()
+
+
+@pytest.fixture
+def provider(server_factory: Callable[..., ServerProcess]) -> Iterator[Provider]:
+    """The provider on SQLite."""
+    yield from _provider(server_factory())
+
+
+@pytest.fixture
+def any_provider(server_factory: Callable[..., ServerProcess], db_url: str) -> Iterator[Provider]:
+    """The provider on SQLite and on a real PostgreSQL."""
+    yield from _provider(server_factory(db=db_url))

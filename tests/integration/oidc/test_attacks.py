@@ -9,6 +9,8 @@ another app, a public app pretending to have a secret).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
 from urllib.parse import urlencode
 
 import httpx
@@ -414,3 +416,37 @@ def test_the_sign_in_form_shares_the_login_failure_rate_limit(
     ]
     assert [a.status_code for a in answers] == [403, 403, 429]
     assert answers[2].headers["retry-after"]
+
+
+def test_one_code_sent_twice_at_once_gives_tokens_at_most_once_and_then_none(
+    any_provider: Provider,
+) -> None:
+    """A thief racing the app with the same code: the database lets one exchange win, the
+    other is a second use, which revokes what the first gave (SQLite and PostgreSQL)."""
+    provider = any_provider
+    provider.person("kim")
+    code, verifier = code_for(
+        provider,
+        provider.browser(),
+        "kim",
+        client_id=provider.web_id,
+        redirect=WEB_REDIRECT,
+        scope="openid offline_access",
+    )
+    barrier = Barrier(2)
+
+    def exchange(_: int) -> httpx.Response:
+        barrier.wait(10)
+        return web_exchange(provider, code, verifier)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(exchange, range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 400]
+    winner = next(a for a in answers if a.status_code == 200).json()
+    refresh = provider.token(
+        {"grant_type": "refresh_token", "refresh_token": winner["refresh_token"]},
+        auth=(provider.web_id, provider.web_secret),
+    )
+    assert refresh.status_code == 400
+    [ended] = [s for s in provider.setup.store.sessions_of("kim") if s.parent_sid]
+    assert ended.revoke_reason == "authorization_code_reuse"
