@@ -180,3 +180,18 @@ def test_the_https_issuer_s_cookies_and_page(app: App) -> None:
     assert cookie not in sids  # the cookie is never the sid apps see in ID tokens
     for attribute in ("httponly", "secure", "samesite=lax"):
         assert attribute in done.headers["set-cookie"].lower()
+
+
+def test_discovery_publishes_the_code_flow_and_nothing_unbuilt(app: App) -> None:
+    body = app.http.get("/.well-known/openid-configuration").json()
+    assert body["authorization_endpoint"] == f"{ISSUER}/authorize"
+    assert body["response_types_supported"] == ["code"]
+    assert body["code_challenge_methods_supported"] == ["S256"]
+    assert body["authorization_response_iss_parameter_supported"] is True
+    assert "authorization_code" in body["grant_types_supported"]
+    assert {"client_secret_basic", "client_secret_post", "none"} == set(
+        body["token_endpoint_auth_methods_supported"]
+    )
+    assert {"nonce", "at_hash", "sid", "acr", "amr", "auth_time"} <= set(body["claims_supported"])
+    for unbuilt in ("end_session_endpoint", "backchannel_logout_supported"):
+        assert unbuilt not in body

@@ -175,6 +175,7 @@ def test_metadata_advertises_dpop_and_token_exchange(http: TestClient, path: str
     body = http.get(path).json()
     assert body["dpop_signing_alg_values_supported"] == ["ES256", "EdDSA"]
     assert body["grant_types_supported"] == [
+        "authorization_code",
         "refresh_token",
         "urn:ietf:params:oauth:grant-type:token-exchange",
     ]
