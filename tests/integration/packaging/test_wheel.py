@@ -29,6 +29,11 @@ def test_the_wheel_holds_the_migrations_and_the_kiosk_resources(tmp_path: Path) 
     assert migrations
     for name in migrations:
         assert f"tokenstile/store/migrations/versions/{name}" in names
+    # The OpenID Provider's sign-in pages are rendered from these at run time.
+    pages = sorted(p.name for p in (ROOT / "app/tokenstile/server/templates").iterdir())
+    assert {"base.html", "signin.html", "error.html", "signin.css"} <= set(pages)
+    for name in pages:
+        assert f"tokenstile/server/templates/{name}" in names
 
     version = wheel.name.split("-")[1]
     data = f"tokenstile-{version}.data/data/share/tokenstile/resources"
