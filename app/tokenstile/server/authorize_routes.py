@@ -421,7 +421,11 @@ class AuthorizeEndpoint:
             credential=credential_ref("otp", credential.serial) if credential else None,
             replaces=self.flow().browser_session(jar.session(request)),
         )
-        response = self.answer_with_code(ask, provider, status=303)
+        response: Response
+        try:
+            response = self.answer_with_code(ask, provider, status=303)
+        except AuthorizeError as exc:  # signed in, but this app needs more: still signed in
+            response = self.refused(exc, ask, 303)
         jar.set_session(response, cookie)
         return response
 

@@ -450,3 +450,23 @@ def test_one_code_sent_twice_at_once_gives_tokens_at_most_once_and_then_none(
     assert refresh.status_code == 400
     [ended] = [s for s in provider.setup.store.sessions_of("kim") if s.parent_sid]
     assert ended.revoke_reason == "authorization_code_reuse"
+
+
+def test_the_kiosk_and_other_kinds_cannot_redeem_codes(provider: Provider) -> None:
+    provider.person("lee")
+    code, verifier = code_for(
+        provider, provider.browser(), "lee", client_id=provider.web_id, redirect=WEB_REDIRECT
+    )
+    kiosk = provider.token(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": WEB_REDIRECT,
+            "code_verifier": verifier,
+            "client_id": "tokenstile-kiosk",
+        }
+    )
+    assert kiosk.status_code == 400
+    assert kiosk.json()["error"] == "unauthorized_client"
+    assert app_sessions(provider, "lee") == []
+    assert web_exchange(provider, code, verifier).status_code == 200

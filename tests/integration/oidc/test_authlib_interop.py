@@ -27,7 +27,10 @@ from tokenstile.factors.otp_service import OtpService
 from tokenstile.store.otp_repository import SqlOtpStore
 
 with warnings.catch_warnings():
-    # authlib.jose is deprecated in favour of joserfc, but CodeIDToken still stands on it.
+    # authlib.jose is deprecated in favour of joserfc, but CodeIDToken still stands on it;
+    # authlib.deprecate shows its warnings "always" on import, so it is imported first.
+    import authlib.deprecate  # noqa: F401
+
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.common.security import generate_token
     from authlib.integrations.httpx_client import OAuth2Client

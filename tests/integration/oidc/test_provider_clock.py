@@ -133,6 +133,10 @@ def test_an_audience_that_needs_more_than_a_code_is_access_denied(app: App) -> N
     values = query_of(answer.headers["location"])
     assert values["error"] == "access_denied"
     assert "code" not in values
+    # The person is signed in all the same: another request is answered without the page.
+    assert "tokenstile-session" in answer.headers["set-cookie"]
+    again, _ = app.url()
+    assert query_of(app.http.get(again).headers["location"])["error"] == "access_denied"
 
 
 def test_unreachable_acr_values_are_voluntary_the_acr_says_what_was_reached(app: App) -> None:
