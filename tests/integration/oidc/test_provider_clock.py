@@ -199,3 +199,14 @@ def test_discovery_publishes_the_code_flow_and_nothing_unbuilt(app: App) -> None
     assert {"nonce", "at_hash", "sid", "acr", "amr", "auth_time"} <= set(body["claims_supported"])
     for unbuilt in ("end_session_endpoint", "backchannel_logout_supported"):
         assert unbuilt not in body
+
+
+def test_what_the_request_carries_into_the_page_is_escaped(app: App) -> None:
+    """A forged request's state, nonce and login_hint cannot put markup in the page."""
+    attack = '"><script>alert(1)</script><input value="'
+    url, _ = app.url(state=attack, nonce=attack, login_hint="<b>x</b>")
+    page = app.http.get(url)
+    assert page.status_code == 200
+    assert "<script" not in page.text
+    assert "<b>" not in page.text
+    assert read_form(page.text).hidden["state"] == attack  # carried intact, as text
