@@ -1,4 +1,4 @@
-"""Migration 0013 (redirect URIs, provider sessions, authorization codes) on SQLite and a
+"""Migration 0011 (redirect URIs, provider sessions, authorization codes) on SQLite and a
 real PostgreSQL: it creates what the schema declares, existing clients keep working with
 no redirect URI, and it goes back down."""
 

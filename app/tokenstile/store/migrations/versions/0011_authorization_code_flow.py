@@ -7,7 +7,7 @@ opened by an authorization code names the provider (browser) session it came fro
 holds. ``authorization_codes``: codes as hashes, bound to client, redirect URI and PKCE
 challenge, single use.
 
-Revision ID: 0013
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
