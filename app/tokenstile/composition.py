@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from tokenstile.fetch.mds import MetadataRefresh
     from tokenstile.store.clients import ClientDirectory
     from tokenstile.tokens.authorization_code import AuthorizationCodeFlow
+    from tokenstile.tokens.kiosk_sso import KioskSso
 
 _T = TypeVar("_T")
 
@@ -86,6 +87,7 @@ class Services:
         self.webauthn_service = Lazy(self._webauthn_service)
         self.authorization = Lazy(self._authorization)
         self.browser_key = Lazy(self._browser_key)
+        self.kiosk_sso = Lazy(self._kiosk_sso)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -105,6 +107,16 @@ class Services:
 
         return AuthorizationCodeFlow(
             self.token_service().minter, SqlCodeStore(self.deployment.store)
+        )
+
+    def _kiosk_sso(self) -> KioskSso:
+        """Kiosk single sign-on's hand-offs (this process's; see tokens.kiosk_sso)."""
+        from tokenstile.store.authorization_repository import SqlCodeStore
+        from tokenstile.tokens.kiosk_sso import KioskSso
+
+        service = self.token_service()
+        return KioskSso(
+            service.introspection, SqlCodeStore(self.deployment.store), self.deployment.clock
         )
 
     def _browser_key(self) -> bytes:

@@ -228,6 +228,15 @@ class Settings(BaseSettings):
     kiosk_key_poll_seconds: float = Field(default=0.5, gt=0, le=10)
     kiosk_locale: str | None = Field(default=None, min_length=2, max_length=16)
     kiosk_rp_id: str | None = Field(default=None, min_length=1, max_length=253)
+    # Kiosk single sign-on (issue 15, docs/web-apps.md "Kiosk single sign-on"): the
+    # loopback port (on 127.0.0.1) where the kiosk's broker takes the sign-in page's
+    # hand-off; the service reads the same setting to offer "use the sign-in at this
+    # kiosk" and to name the port in its page (0: no single sign-on). The browser the
+    # kiosk opens after each sign-in (None: none; `tokenstile kiosk --browser URL`), and
+    # where Chromium is.
+    kiosk_sso_port: int = Field(default=0, ge=0, le=65535)
+    kiosk_browser_url: str | None = Field(default=None, min_length=1, max_length=2000)
+    kiosk_browser_path: Path = Path("/usr/bin/chromium")
     admin_idle_minutes: float = Field(default=10.0, ge=0, le=24 * 60)  # 0: never
 
     # Scopes that only a factor login grants, at a client registered for them, to an

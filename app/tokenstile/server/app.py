@@ -44,6 +44,7 @@ from tokenstile.errors import (
 from tokenstile.server import schemas
 from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.authorize_routes import authorize_router
+from tokenstile.server.sso_routes import sso_router
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.piv_routes import piv_router
@@ -503,6 +504,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
         return JSONResponse({"status": "ok", "version": __version__})
 
     app.include_router(authorize_router(services))
+    app.include_router(sso_router(services))
     app.include_router(otp_router(services))
     app.include_router(webauthn_router(services))
     app.include_router(piv_router(services))

@@ -257,6 +257,15 @@ def _max_age(params: Mapping[str, str]) -> int | None:
     return int(text)
 
 
+def kiosk_sso_offer(port: int, prompt: frozenset[str]) -> tuple[str, ...]:
+    """The kiosk broker's loopback origin when the sign-in page offers kiosk single
+    sign-on (``kiosk_sso_port`` set, and no ``prompt=login``/``select_account``, which
+    ask for a sign-in here); else nothing (``server.sso_routes``)."""
+    if port == 0 or "login" in prompt or "select_account" in prompt:
+        return ()
+    return (f"http://127.0.0.1:{port}",)
+
+
 def redirect_with(
     redirect_uri: str, values: Mapping[str, str | None], *, status: int, issuer: str
 ) -> RedirectResponse:
@@ -341,9 +350,11 @@ class AuthorizeEndpoint:
         *,
         error: str | None = None,
         username: str | None = None,
+        note: str | None = None,
     ) -> Response:
         jar = self.cookies()
         pre, new = jar.ensure_pre_session(request)
+        sso = kiosk_sso_offer(self._services.deployment.settings.kiosk_sso_port, ask.prompt)
         page = render(
             self.issuer,
             "signin.html",
@@ -354,9 +365,12 @@ class AuthorizeEndpoint:
                 "carried": ask.carried,
                 "username": ask.login_hint if username is None else username,
                 "error": error,
+                "sso_action": f"{self.issuer}/authorize/sso" if sso else None,
+                "note": note,
             },
             status=400 if error else 200,
             form_target=ask.redirect_uri,
+            also=sso,
         )
         if new:
             jar.set_pre_session(page, pre)

@@ -56,10 +56,14 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def page_headers(issuer: str, *, form_target: str | None = None) -> dict[str, str]:
+def page_headers(
+    issuer: str, *, form_target: str | None = None, also: tuple[str, ...] = ()
+) -> dict[str, str]:
     """The headers of every page: no script, no frame, forms only to this service (and,
-    after the sign-in form's redirect, to the app's checked redirect URI's origin)."""
+    after the sign-in form's redirect, to the app's checked redirect URI's origin, and to
+    the origins in ``also``: the kiosk broker's loopback address for single sign-on)."""
     form_action = "'self'" if form_target is None else f"'self' {origin_of(form_target)}"
+    form_action = " ".join([form_action, *also])
     csp = (
         f"default-src 'none'; style-src {origin_of(issuer)}; img-src 'self'; "
         f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
@@ -80,11 +84,12 @@ def render(
     *,
     status: int = 200,
     form_target: str | None = None,
+    also: tuple[str, ...] = (),
 ) -> HTMLResponse:
     page = templates().get_template(template)
     html = page.render(static_url=f"{issuer}/authorize/static", **context)
     return HTMLResponse(
-        html, status_code=status, headers=page_headers(issuer, form_target=form_target)
+        html, status_code=status, headers=page_headers(issuer, form_target=form_target, also=also)
     )
 
 

@@ -327,6 +327,16 @@ class AuthorizationCodeFlow:
             )
         return cookie, ProviderSession(session, user)
 
+    def bind_browser(self, provider: ProviderSession) -> str:
+        """A new browser cookie for an existing session (kiosk single sign-on: the
+        browser's sign-in *is* the kiosk session, and ends with it); its value."""
+        cookie = secrets.token_urlsafe(COOKIE_BYTES)
+        with self._store.write() as tx:
+            tx.add_browser_session(
+                token_hash(cookie), sid=provider.session.sid, at=self._clock.now()
+            )
+        return cookie
+
     # -- codes -------------------------------------------------------------------------------
 
     def issue_code(
