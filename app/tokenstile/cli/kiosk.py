@@ -2,7 +2,7 @@
 
 ::
 
-    tokenstile kiosk [--server URL] [--fullscreen] [--demo] [--self-test]
+    tokenstile kiosk [--server URL] [--fullscreen] [--browser URL] [--demo] [--self-test]
     tokenstile admin [--server URL]
 
 ``--server`` defaults to ``TOKENSTILE_KIOSK_SERVER``, then this machine's issuer URL.
@@ -25,6 +25,11 @@ def add_kiosk_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     kiosk.add_argument("--fullscreen", action="store_true", help="fill the screen (kiosk mode)")
     kiosk.add_argument(
         "--demo", action="store_true", help="embedded service, demo people and devices"
+    )
+    kiosk.add_argument(
+        "--browser",
+        metavar="URL",
+        help="open URL in Chromium (app mode, a throwaway profile) at each sign-in",
     )
     kiosk.add_argument(
         "--self-test", action="store_true", help="build the window once, print 'kiosk ok'"
@@ -54,4 +59,6 @@ def run_kiosk_command(args: argparse.Namespace) -> int:
     from tokenstile.kiosk.app import run_kiosk
 
     settings = load_settings(args.config)
-    return run_kiosk(settings, server=args.server, fullscreen=args.fullscreen, argv=argv)
+    return run_kiosk(
+        settings, server=args.server, fullscreen=args.fullscreen, argv=argv, browser=args.browser
+    )

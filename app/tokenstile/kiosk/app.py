@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QCoreApplication, QEvent, QLocale, QMargins, QRect, QTranslator
 from PySide6.QtGui import QFont, QGuiApplication
@@ -19,6 +19,7 @@ from tokenstile.kiosk.assets import style_sheet, translations_dir
 from tokenstile.kiosk.devices import KioskDevices
 from tokenstile.kiosk.rules import KioskRules
 from tokenstile.kiosk.service import BrokerSignIn, SignInService
+from tokenstile.kiosk.web_browser import KioskBrowser
 from tokenstile.kiosk.window import KioskWindow
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,10 @@ def run_kiosk(
     devices: KioskDevices | None = None,
     service: SignInService | None = None,
     argv: Sequence[str] | None = None,
+    browser: str | None = None,
 ) -> int:
-    """Show the kiosk until it is closed; the exit status."""
+    """Show the kiosk until it is closed; the exit status. ``browser``: the URL to open
+    after each sign-in (default: the ``kiosk_browser_url`` setting)."""
     if service is None:
         from tokenstile.broker import Broker
         from tokenstile.broker.origin import webauthn_origin
@@ -91,12 +94,61 @@ def run_kiosk(
         window.showMaximized()
     else:
         window.show()
+    stop_companions = start_companions(window, settings, service, browser)
     window.start()
     try:
         return int(app.exec())
     finally:
         window.shutdown()
+        stop_companions()
         dispose(window)
+
+
+def start_companions(
+    window: KioskWindow, settings: Settings, service: SignInService, browser_url: str | None
+) -> Callable[[], None]:
+    """What runs beside the window while a person is signed in: the browser of
+    ``--browser``/``kiosk_browser_url`` (opened at each sign-in, wiped at each end) and
+    the broker's loopback endpoint for kiosk single sign-on (``kiosk_sso_port``); the
+    function that stops them."""
+    stops: list[Callable[[], None]] = []
+    url = browser_url or settings.kiosk_browser_url
+    if url:
+        browser = KioskBrowser(url, executable=settings.kiosk_browser_path)
+        if not browser.available():
+            logger.warning(
+                "No browser at %s: the kiosk will not open %s (set kiosk_browser_path).",
+                settings.kiosk_browser_path,
+                url,
+            )
+        window.session_started.connect(lambda _info: browser.open())
+        window.session_ended.connect(lambda _reason: browser.close())
+        stops.append(browser.close)
+    if settings.kiosk_sso_port and isinstance(service, BrokerSignIn):
+        from tokenstile.broker.sso import KioskSsoListener
+
+        try:
+            listener = KioskSsoListener(
+                service.broker,
+                server=service.server,
+                port=settings.kiosk_sso_port,
+                available=lambda: window.session is not None and not window.locked,
+            )
+        except OSError as exc:  # another process holds the port: no single sign-on
+            logger.error(
+                "Kiosk single sign-on is off: 127.0.0.1:%s cannot be listened on (%s).",
+                settings.kiosk_sso_port,
+                exc.strerror,
+            )
+        else:
+            listener.start()
+            stops.append(listener.stop)
+
+    def stop() -> None:
+        for each in reversed(stops):
+            each()
+
+    return stop
 
 
 WINDOW_SIZE = (1280, 800)  # the kiosk's window where the screen has room for it
