@@ -27,7 +27,12 @@ def fake_browser(tmp_path: Path) -> tuple[Path, Path]:
     """An executable that writes its argv (one per line) to a file, then sleeps."""
     record = tmp_path / "argv.txt"
     script = tmp_path / "chromium"
-    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {record}.part\nmv {record}.part {record}\nexec sleep 600\n")
+    script.write_text(
+        "#!/bin/sh\n"
+        f"printf '%s\\n' \"$@\" > {record}.part\n"
+        f"mv {record}.part {record}\n"
+        "exec sleep 600\n"
+    )
     script.chmod(0o755)
     return script, record
 
@@ -56,7 +61,8 @@ def test_the_browser_opens_at_sign_in_and_is_wiped_at_sign_out(
         argv = record.read_text().splitlines()
         profile = browser.profile
         pid = browser.pid
-        assert profile is not None and pid is not None
+        assert profile is not None
+        assert pid is not None
         assert f"--app={URL}" in argv
         assert f"--user-data-dir={profile}" in argv
         assert stat.S_IMODE(profile.stat().st_mode) == 0o700
@@ -73,12 +79,13 @@ def test_the_browser_opens_at_sign_in_and_is_wiped_at_sign_out(
 
 
 def test_each_sign_in_gets_a_new_profile(tmp_path: Path) -> None:
-    executable, record = fake_browser(tmp_path)
+    executable, _record = fake_browser(tmp_path)
     browser = KioskBrowser(URL, executable=executable)
     assert browser.open()
     first, first_pid = browser.profile, browser.pid
     assert browser.open()  # another person switched in: the first browser goes first
-    assert first is not None and first_pid is not None
+    assert first is not None
+    assert first_pid is not None
     assert not first.exists()
     assert not alive(first_pid)
     assert browser.profile not in (None, first)
@@ -92,7 +99,8 @@ def test_a_missing_browser_is_said_and_the_kiosk_goes_on(
     with caplog.at_level(logging.WARNING):
         assert not browser.open()
     assert "missing or not executable" in caplog.text
-    assert browser.pid is None and browser.profile is None
+    assert browser.pid is None
+    assert browser.profile is None
     browser.close()
 
 

@@ -98,14 +98,18 @@ class KioskSsoListener:
             ) as http:
                 answer = http.post(f"{self.server_url}/sso/handoff", data={"handoff": handoff})
         except (httpx.HTTPError, TokenstileError) as exc:
-            logger.warning("kiosk single sign-on: no answer from the service (%s)", type(exc).__name__)
+            logger.warning(
+                "kiosk single sign-on: no answer from the service (%s)", type(exc).__name__
+            )
             return None
         try:
             ticket = answer.json().get("ticket") if answer.status_code == 200 else None
         except ValueError:
             ticket = None
         if not isinstance(ticket, str) or HANDOFF.fullmatch(ticket) is None:
-            logger.info("kiosk single sign-on: the service refused a hand-off (%s)", answer.status_code)
+            logger.info(
+                "kiosk single sign-on: the service refused a hand-off (%s)", answer.status_code
+            )
             return None
         return ticket
 
@@ -115,7 +119,7 @@ def _handler(listener: KioskSsoListener) -> type[BaseHTTPRequestHandler]:
         server_version = "tokenstile-kiosk"
         sys_version = ""
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             handoff = self._handoff()
             if handoff is None:
                 self._refuse(400, "This is the kiosk's single sign-on; nothing to see here.")
@@ -127,7 +131,7 @@ def _handler(listener: KioskSsoListener) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             self._refuse(405, "Only a browser's navigation is answered here.")
 
         do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_POST  # noqa: N815
@@ -163,7 +167,7 @@ def _handler(listener: KioskSsoListener) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return  # the hand-off id is in the path: not logged
 
     return Handler

@@ -135,7 +135,7 @@ def start_companions(
                 available=lambda: window.session is not None and not window.locked,
             )
         except OSError as exc:  # another process holds the port: no single sign-on
-            logger.error(
+            logger.exception(
                 "Kiosk single sign-on is off: 127.0.0.1:%s cannot be listened on (%s).",
                 settings.kiosk_sso_port,
                 exc.strerror,

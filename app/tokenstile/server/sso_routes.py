@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from tokenstile.composition import Services
-from tokenstile.errors import InvalidGrant, InvalidRequest, InvalidToken, NO_STORE
+from tokenstile.errors import NO_STORE, InvalidGrant, InvalidRequest, InvalidToken
 from tokenstile.server.authorize_routes import (
     CARRIED,
     MAX_QUERY_CHARS,
@@ -36,9 +36,10 @@ from tokenstile.server.authorize_routes import (
     kiosk_sso_offer,
 )
 from tokenstile.server.browser import error_page, page_headers, render
-from tokenstile.server.dpop import DpopProofError, presented_token, proof_jkt
+from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.wire import MAX_FORM_BYTES, json_response, read_form, request_origin
 from tokenstile.tokens.authorization_code import AuthorizeError, ProviderSession
+from tokenstile.tokens.dpop import DpopProofError
 from tokenstile.tokens.kiosk_sso import HANDOFF_PATTERN, HandOff
 
 EXPIRED = (
@@ -142,9 +143,7 @@ class KioskSsoEndpoint:
         pre = jar.pre_session(request)
         handoff = form.get("handoff", "")
         try:
-            found, provider = self._services.kiosk_sso().claim(
-                handoff, form.get("ticket", ""), pre
-            )
+            found, provider = self._services.kiosk_sso().claim(handoff, form.get("ticket", ""), pre)
         except InvalidGrant:
             return self._fallback(request, handoff, pre)
         ask: AuthorizationRequest | None = None
@@ -215,7 +214,7 @@ def sso_router(services: Services) -> APIRouter:
         return await run_in_threadpool(endpoint.finish, request, form)
 
     router = APIRouter()
-    page = {"response_class": Response, "tags": ["oidc"]}
+    page: dict[str, Any] = {"response_class": Response, "tags": ["oidc"]}
     router.add_api_route(
         "/authorize/sso",
         start,

@@ -107,9 +107,7 @@ class KioskSso:
             if found is None or found.sid is not None:
                 outcome = "failure"
             else:
-                self._handoffs[_hash(handoff)] = replace(
-                    found, sid=session, ticket=_hash(ticket)
-                )
+                self._handoffs[_hash(handoff)] = replace(found, sid=session, ticket=_hash(ticket))
                 outcome = "success"
         self._audit(outcome, username, session, origin)
         if outcome != "success":

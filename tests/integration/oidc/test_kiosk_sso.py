@@ -83,9 +83,7 @@ def sso_port() -> int:
 
 
 @pytest.fixture
-def sso_provider(
-    server_factory: Callable[..., ServerProcess], sso_port: int
-) -> Iterator[Provider]:
+def sso_provider(server_factory: Callable[..., ServerProcess], sso_port: int) -> Iterator[Provider]:
     yield from _provider(server_factory(kiosk_sso_port=sso_port))
 
 
@@ -169,9 +167,9 @@ def test_a_browser_at_the_kiosk_gets_a_code_carrying_the_kiosk_session(
     assert confirm.status_code == 200, confirm.text
     assert "Continue as Alice (signed in at this kiosk)" in confirm.text
     assert "(alice) is signed in at this kiosk" in confirm.text
-    assert f"http://127.0.0.1:{kiosk.listener.port}" not in confirm.headers[
-        "content-security-policy"
-    ]
+    assert (
+        f"http://127.0.0.1:{kiosk.listener.port}" not in confirm.headers["content-security-policy"]
+    )
     answer = press_continue(browser, confirm)
     assert answer.status_code == 303
     location = answer.headers["location"]
@@ -303,7 +301,8 @@ def test_the_broker_never_answers_a_token(sso_provider: Provider, kiosk: Kiosk) 
     for response in (answer, confirm):
         seen = response.text + str(dict(response.headers))
         assert token not in seen
-        assert "access_token" not in seen and "refresh" not in seen
+        assert "access_token" not in seen
+        assert "refresh" not in seen
 
 
 def test_no_sso_when_the_kiosk_is_locked_or_signed_out(
@@ -315,7 +314,8 @@ def test_no_sso_when_the_kiosk_is_locked_or_signed_out(
     confirm, _, _ = kiosk_sso(sso_provider, browser)
     assert confirm.status_code == 200
     assert "Continue as" not in confirm.text
-    assert "could not be used" in confirm.text and "Username" in confirm.text
+    assert "could not be used" in confirm.text
+    assert "Username" in confirm.text
     kiosk.locked = False
     kiosk.broker.logout()
     confirm, _, _ = kiosk_sso(sso_provider, browser)
