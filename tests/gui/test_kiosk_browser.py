@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import stat
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PySide6.QtCore import Qt
 
+from tests.conftest import free_port
 from tests.gui.conftest import GuiService
 from tests.gui.test_kiosk_flows import enter_code, settled, signed_in_as
 from tokenstile.config import load_settings
@@ -51,9 +54,10 @@ def test_the_browser_opens_at_sign_in_and_is_wiped_at_sign_out(
     executable, record = fake_browser(tmp_path)
     settings = load_settings(kiosk_browser_path=executable)
     kiosk = make_kiosk(gui_service)
-    stop = start_companions(kiosk.window, settings, kiosk.service, URL)
+    companions = start_companions(kiosk.window, settings, kiosk.service, URL)
     try:
-        browser = _browser_of(kiosk)
+        browser = companions.browser
+        assert browser is not None
         alice = gui_service.person()
         enter_code(qtbot, kiosk, alice.username, alice.code())
         signed_in_as(qtbot, kiosk, alice)
@@ -75,7 +79,7 @@ def test_the_browser_opens_at_sign_in_and_is_wiped_at_sign_out(
         assert not alive(pid)
         assert browser.pid is None
     finally:
-        stop()
+        companions.stop()
 
 
 def test_each_sign_in_gets_a_new_profile(tmp_path: Path) -> None:
@@ -104,14 +108,34 @@ def test_a_missing_browser_is_said_and_the_kiosk_goes_on(
     browser.close()
 
 
-def _browser_of(kiosk: Any) -> KioskBrowser:
-    """The KioskBrowser start_companions connected (reached through the signal's slot)."""
-    found = [obj for obj in _gc_browsers() if obj.url == URL]
-    assert found
-    return found[-1]
-
-
-def _gc_browsers() -> list[KioskBrowser]:
-    import gc
-
-    return [obj for obj in gc.get_objects() if isinstance(obj, KioskBrowser)]
+def test_the_kiosk_listens_for_single_sign_on_and_says_when_it_cannot(
+    qtbot: Any, make_kiosk: Any, gui_service: GuiService, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ``kiosk_sso_port`` the kiosk's broker answers on 127.0.0.1 (sending the
+    browser back to its own service); a port another process holds is said, and the
+    kiosk goes on without single sign-on."""
+    kiosk = make_kiosk(gui_service)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        with caplog.at_level(logging.WARNING):
+            held = start_companions(
+                kiosk.window, load_settings(kiosk_sso_port=taken), kiosk.service, None
+            )
+        assert held.listener is None
+        assert f"127.0.0.1:{taken} cannot be listened on" in caplog.text
+    port = free_port()
+    companions = start_companions(
+        kiosk.window, load_settings(kiosk_sso_port=port), kiosk.service, None
+    )
+    try:
+        assert companions.listener is not None
+        handoff = "A" * 43
+        answer = httpx.get(f"http://127.0.0.1:{port}/sso", params={"handoff": handoff})
+        assert answer.status_code == 303
+        assert answer.headers["location"] == (
+            f"{gui_service.base_url}/authorize/sso/continue?handoff={handoff}"
+        )
+    finally:
+        companions.stop()

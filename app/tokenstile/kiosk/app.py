@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QEvent, QLocale, QMargins, QRect, QTranslator
 from PySide6.QtGui import QFont, QGuiApplication
@@ -21,6 +23,9 @@ from tokenstile.kiosk.rules import KioskRules
 from tokenstile.kiosk.service import BrokerSignIn, SignInService
 from tokenstile.kiosk.web_browser import KioskBrowser
 from tokenstile.kiosk.window import KioskWindow
+
+if TYPE_CHECKING:
+    from tokenstile.broker.sso import KioskSsoListener
 
 logger = logging.getLogger(__name__)
 
@@ -94,24 +99,37 @@ def run_kiosk(
         window.showMaximized()
     else:
         window.show()
-    stop_companions = start_companions(window, settings, service, browser)
+    companions = start_companions(window, settings, service, browser)
     window.start()
     try:
         return int(app.exec())
     finally:
         window.shutdown()
-        stop_companions()
+        companions.stop()
         dispose(window)
+
+
+@dataclass
+class Companions:
+    """What runs beside the window while a person is signed in: the browser of
+    ``--browser``/``kiosk_browser_url`` (opened at each sign-in, wiped at each end) and
+    the broker's loopback endpoint for kiosk single sign-on (``kiosk_sso_port``)."""
+
+    browser: KioskBrowser | None = None
+    listener: KioskSsoListener | None = None
+
+    def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+        if self.browser is not None:
+            self.browser.close()
 
 
 def start_companions(
     window: KioskWindow, settings: Settings, service: SignInService, browser_url: str | None
-) -> Callable[[], None]:
-    """What runs beside the window while a person is signed in: the browser of
-    ``--browser``/``kiosk_browser_url`` (opened at each sign-in, wiped at each end) and
-    the broker's loopback endpoint for kiosk single sign-on (``kiosk_sso_port``); the
-    function that stops them."""
-    stops: list[Callable[[], None]] = []
+) -> Companions:
+    """Start the :class:`Companions` the settings ask for, tied to ``window``'s sessions."""
+    found = Companions()
     url = browser_url or settings.kiosk_browser_url
     if url:
         browser = KioskBrowser(url, executable=settings.kiosk_browser_path)
@@ -123,7 +141,7 @@ def start_companions(
             )
         window.session_started.connect(lambda _info: browser.open())
         window.session_ended.connect(lambda _reason: browser.close())
-        stops.append(browser.close)
+        found.browser = browser
     if settings.kiosk_sso_port and isinstance(service, BrokerSignIn):
         from tokenstile.broker.sso import KioskSsoListener
 
@@ -135,20 +153,15 @@ def start_companions(
                 available=lambda: window.session is not None and not window.locked,
             )
         except OSError as exc:  # another process holds the port: no single sign-on
-            logger.exception(
+            logger.warning(
                 "Kiosk single sign-on is off: 127.0.0.1:%s cannot be listened on (%s).",
                 settings.kiosk_sso_port,
                 exc.strerror,
             )
         else:
             listener.start()
-            stops.append(listener.stop)
-
-    def stop() -> None:
-        for each in reversed(stops):
-            each()
-
-    return stop
+            found.listener = listener
+    return found
 
 
 WINDOW_SIZE = (1280, 800)  # the kiosk's window where the screen has room for it
