@@ -116,7 +116,10 @@ class Services:
 
         service = self.token_service()
         return KioskSso(
-            service.introspection, SqlCodeStore(self.deployment.store), self.deployment.clock
+            service.introspection,
+            SqlCodeStore(self.deployment.store),
+            self.deployment.clock,
+            lifetime=self.deployment.settings.kiosk_sso_handoff_seconds,
         )
 
     def _browser_key(self) -> bytes:

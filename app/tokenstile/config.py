@@ -235,6 +235,8 @@ class Settings(BaseSettings):
     # kiosk opens after each sign-in (None: none; `tokenstile kiosk --browser URL`), and
     # where Chromium is.
     kiosk_sso_port: int = Field(default=0, ge=0, le=65535)
+    # How long a single sign-on hand-off may wait for the broker and the person's click.
+    kiosk_sso_handoff_seconds: float = Field(default=60.0, gt=0, le=600)
     kiosk_browser_url: str | None = Field(default=None, min_length=1, max_length=2000)
     kiosk_browser_path: Path = Path("/usr/bin/chromium")
     admin_idle_minutes: float = Field(default=10.0, ge=0, le=24 * 60)  # 0: never

@@ -12,6 +12,7 @@ the browser's sign-in.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -70,9 +71,9 @@ class Kiosk:
     listener: KioskSsoListener
     locked: bool = False
 
-    def sign_in(self, provider: Provider, username: str) -> None:
+    def sign_in(self, provider: Provider, username: str, client_id: str | None = None) -> None:
         fob = provider.fobs.get(username) or provider.person(username)
-        with self.broker.login_client(provider.base) as client:
+        with self.broker.login_client(provider.base, client_id=client_id) as client:
             grant = client.login_totp(username, fob.next_code())
             self.broker.save_login(grant, server=client.server, client_id=client.client_id)
 
@@ -87,14 +88,13 @@ def sso_provider(server_factory: Callable[..., ServerProcess], sso_port: int) ->
     yield from _provider(server_factory(kiosk_sso_port=sso_port))
 
 
-@pytest.fixture
-def kiosk(sso_provider: Provider, sso_port: int) -> Iterator[Kiosk]:
+def _kiosk(provider: Provider, port: int) -> Iterator[Kiosk]:
     broker = Broker()
     holder: list[Kiosk] = []
     listener = KioskSsoListener(
         broker,
-        server=sso_provider.base,
-        port=sso_port,
+        server=provider.base,
+        port=port,
         available=lambda: bool(holder) and not holder[0].locked,
     )
     found = Kiosk(broker, listener)
@@ -103,6 +103,20 @@ def kiosk(sso_provider: Provider, sso_port: int) -> Iterator[Kiosk]:
     yield found
     listener.stop()
     broker.close()
+
+
+@pytest.fixture
+def kiosk(sso_provider: Provider, sso_port: int) -> Iterator[Kiosk]:
+    yield from _kiosk(sso_provider, sso_port)
+
+
+@pytest.fixture
+def dpop_kiosk(
+    sso_provider: Provider, sso_port: int, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Kiosk]:
+    """A kiosk whose broker binds its session to a DPoP key."""
+    monkeypatch.setenv("TOKENSTILE_BROKER_DPOP", "true")
+    yield from _kiosk(sso_provider, sso_port)
 
 
 def to_broker(browser: Browser, page: httpx.Response) -> httpx.Response:
@@ -385,3 +399,90 @@ def test_the_service_refuses_a_token_that_is_not_a_kiosk_session(
     back = follow(browser, to)
     confirm = follow(browser, back.headers["location"])
     assert "Continue as Alice" in confirm.text
+
+
+def test_a_dpop_bound_kiosk_session_signs_in_with_its_key(
+    sso_provider: Provider, dpop_kiosk: Kiosk
+) -> None:
+    dpop_kiosk.sign_in(sso_provider, "alice")
+    info = dpop_kiosk.broker.session()
+    assert info is not None
+    assert info.dpop_jkt
+    browser = sso_provider.browser()
+    confirm, _, verifier = kiosk_sso(sso_provider, browser)
+    answer = press_continue(browser, confirm)
+    token = exchange(sso_provider, query_of(answer.headers["location"])["code"], verifier)
+    claims = jwt.decode(token["id_token"], options={"verify_signature": False})
+    assert claims["sid"] == info.sid
+    # Its token stolen and sent without the key (as Bearer): refused.
+    stolen = dpop_kiosk.broker.access_token()
+    other = sso_provider.browser()
+    page = other.get(sso_provider.authorize_url(sso_provider.web_id, WEB_REDIRECT))
+    handoff = query_of(to_broker(other, page).headers["location"])["handoff"]
+    refused = httpx.post(
+        f"{sso_provider.base}/sso/handoff",
+        data={"handoff": handoff},
+        headers={"Authorization": f"Bearer {stolen}"},
+        timeout=10,
+    )
+    assert refused.status_code == 400
+    assert "ticket" not in refused.text
+
+
+def test_only_a_kiosk_session_is_accepted(sso_provider: Provider, kiosk: Kiosk) -> None:
+    """An app's token (from a code: another audience) and a session signed in as an
+    app client (local audience, not a kiosk) are refused."""
+    desk, _ = sso_provider.setup.add_client("Desk", kind="app", audiences=[], scopes=[])
+    kiosk.sign_in(sso_provider, "alice", client_id=desk.client_id)
+    browser = sso_provider.browser()
+    confirm, _, _ = kiosk_sso(sso_provider, browser)
+    assert "Continue as" not in confirm.text
+    # alice at the kiosk proper; her browser's app token tried as the kiosk's.
+    kiosk.sign_in(sso_provider, "alice")
+    confirm, _, verifier = kiosk_sso(sso_provider, browser)
+    answer = press_continue(browser, confirm)
+    app_token = exchange(sso_provider, query_of(answer.headers["location"])["code"], verifier)
+    other = sso_provider.browser()
+    page = other.get(sso_provider.authorize_url(sso_provider.web_id, WEB_REDIRECT))
+    handoff = query_of(to_broker(other, page).headers["location"])["handoff"]
+    refused = httpx.post(
+        f"{sso_provider.base}/sso/handoff",
+        data={"handoff": handoff},
+        headers={"Authorization": f"Bearer {app_token['access_token']}"},
+        timeout=10,
+    )
+    assert refused.status_code == 400
+    assert "ticket" not in refused.text
+
+
+def test_an_expired_hand_off_is_refused(
+    server_factory: Callable[..., ServerProcess], sso_port: int
+) -> None:
+    """kiosk_sso_handoff_seconds=1: a hand-off the broker vouches for after it expired
+    gives nothing, and neither does one that expired between the broker and the click."""
+    server = server_factory(kiosk_sso_port=sso_port, kiosk_sso_handoff_seconds=1)
+    provider_gen = _provider(server)
+    provider = next(provider_gen)
+    kiosk_gen = _kiosk(provider, sso_port)
+    kiosk = next(kiosk_gen)
+    try:
+        kiosk.sign_in(provider, "alice")
+        browser = provider.browser()
+        page = browser.get(provider.authorize_url(provider.web_id, WEB_REDIRECT))
+        to = to_broker(browser, page).headers["location"]
+        time.sleep(1.5)  # more than the hand-off's life, whatever the machine
+        back = follow(browser, to)
+        assert "ticket=" not in back.headers["location"]
+        assert "Continue as" not in follow(browser, back.headers["location"]).text
+        # Vouched in time, pressed too late.
+        page = browser.get(provider.authorize_url(provider.web_id, WEB_REDIRECT))
+        back = follow(browser, to_broker(browser, page).headers["location"])
+        confirm = follow(browser, back.headers["location"])
+        assert "Continue as Alice" in confirm.text
+        time.sleep(1.5)
+        late = press_continue(browser, confirm)
+        assert "code=" not in late.headers.get("location", "")
+    finally:
+        for gen in (kiosk_gen, provider_gen):
+            with contextlib.suppress(StopIteration):
+                next(gen)
