@@ -270,6 +270,27 @@ def test_another_browsers_hand_off_is_refused(sso_provider: Provider, kiosk: Kio
     assert "code=" not in pressed.headers.get("location", "")
 
 
+def test_the_way_back_needs_the_brokers_ticket(sso_provider: Provider, kiosk: Kiosk) -> None:
+    """A hand-off vouched for by a request that did not follow the broker's redirect
+    (a script on loopback, an image): the browser that made it cannot continue without
+    the ticket that redirect carried."""
+    kiosk.sign_in(sso_provider, "alice")
+    mallory = sso_provider.browser()
+    page = mallory.get(sso_provider.authorize_url(sso_provider.web_id, WEB_REDIRECT))
+    to = to_broker(mallory, page).headers["location"]
+    vouched = httpx.get(to, timeout=10)  # nobody follows it
+    assert "ticket=" in vouched.headers["location"]
+    handoff = query_of(to)["handoff"]
+    for query in (f"handoff={handoff}", f"handoff={handoff}&ticket={'A' * 43}"):
+        tried = mallory.get(f"/authorize/sso/continue?{query}")
+        assert "Continue as" not in tried.text
+    csrf = forms(page.text)[f"{sso_provider.base}/authorize/sso"]["csrf_token"]
+    pressed = mallory.http.post(
+        "/authorize/sso/continue", data={"handoff": handoff, "csrf_token": csrf}
+    )
+    assert "code=" not in pressed.headers.get("location", "")
+
+
 def test_a_hand_off_is_used_once(sso_provider: Provider, kiosk: Kiosk) -> None:
     kiosk.sign_in(sso_provider, "alice")
     browser = sso_provider.browser()
