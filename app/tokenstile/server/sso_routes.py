@@ -27,12 +27,15 @@ from starlette.responses import RedirectResponse, Response
 
 from tokenstile.composition import Services
 from tokenstile.errors import NO_STORE, InvalidGrant, InvalidRequest, InvalidToken
+from tokenstile.server import schemas
 from tokenstile.server.authorize_routes import (
     CARRIED,
+    LIMITS,
     MAX_QUERY_CHARS,
     AuthorizationRequest,
     AuthorizeChecks,
     AuthorizeEndpoint,
+    _page_responses,
     kiosk_sso_offer,
 )
 from tokenstile.server.browser import error_page, page_headers, render
@@ -215,12 +218,23 @@ def sso_router(services: Services) -> APIRouter:
 
     router = APIRouter()
     page: dict[str, Any] = {"response_class": Response, "tags": ["oidc"]}
+    carried = {name: {"type": "string", "maxLength": LIMITS[name]} for name in CARRIED}
+    handoff_fields = {
+        "csrf_token": {"type": "string"},
+        "handoff": {"type": "string"},
+        "ticket": {"type": "string"},
+    }
     router.add_api_route(
         "/authorize/sso",
         start,
         methods=["POST"],
         summary="Kiosk single sign-on: a hand-off for this browser, sent to the kiosk's broker",
-        responses={303: {"description": "to the kiosk broker on 127.0.0.1"}, 200: _HTML},
+        responses={
+            **_page_responses(303),
+            200: {"description": "the sign-in page (prompt=login, or no single sign-on)", **_HTML},
+            403: {"description": "the form's CSRF token is missing or not this browser's", **_HTML},
+        },
+        openapi_extra=schemas.form_body({**carried, "csrf_token": {"type": "string"}}, []),
         operation_id="kiosk_sso_start",
         **page,
     )
@@ -229,7 +243,24 @@ def sso_router(services: Services) -> APIRouter:
         satisfy,
         methods=["POST"],
         summary="Kiosk single sign-on: the kiosk's broker proves its session for a hand-off",
-        responses={200: {"description": "the hand-off is satisfied: the browser's ticket"}},
+        responses={
+            200: {
+                "description": "the hand-off is satisfied: the browser's one-time ticket",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"ticket": {"type": "string"}},
+                            "required": ["ticket"],
+                        }
+                    }
+                },
+            },
+            400: {"model": schemas.OAuthErrorBody, "description": "the hand-off is refused"},
+            401: {"model": schemas.OAuthErrorBody, "description": "no or a bad access token"},
+            503: {"model": schemas.OAuthErrorBody, "description": "The store is unavailable"},
+        },
+        openapi_extra=schemas.form_body({"handoff": {"type": "string"}}, ["handoff"]),
         operation_id="kiosk_sso_handoff",
         **page,
     )
@@ -238,7 +269,13 @@ def sso_router(services: Services) -> APIRouter:
         confirm,
         methods=["GET"],
         summary="Kiosk single sign-on: who would continue",
-        responses={200: _HTML},
+        responses=_page_responses(303),
+        openapi_extra={
+            "parameters": [
+                {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                for name in ("handoff", "ticket")
+            ]
+        },
         operation_id="kiosk_sso_confirm",
         **page,
     )
@@ -247,7 +284,11 @@ def sso_router(services: Services) -> APIRouter:
         finish,
         methods=["POST"],
         summary="Kiosk single sign-on: continue as the person signed in at the kiosk",
-        responses={303: {"description": "to the app's registered redirect URI"}},
+        responses={
+            **_page_responses(303),
+            403: {"description": "the form's CSRF token is missing or not this browser's", **_HTML},
+        },
+        openapi_extra=schemas.form_body(handoff_fields, []),
         operation_id="kiosk_sso_finish",
         **page,
     )
