@@ -5,9 +5,10 @@ that form (with the page's CSRF token) comes to ``POST /authorize/sso``, which c
 the authorization request again, makes a hand-off bound to this browser's pre-session
 cookie (``tokens.kiosk_sso``) and sends the browser to the kiosk's broker at
 ``http://127.0.0.1:<port>/sso?handoff=<id>`` with nothing else. The broker proves the
-kiosk session at ``POST /sso/handoff`` (its own local access token, DPoP when bound) and
-sends the browser back to ``GET /authorize/sso/continue?handoff=<id>``: this browser's
-satisfied hand-off shows "Continue as <name> (signed in at this kiosk)"; its form
+kiosk session at ``POST /sso/handoff`` (its own local access token, DPoP when bound),
+gets a one-time ticket, and sends the browser back to ``GET /authorize/sso/continue?
+handoff=<id>&ticket=<ticket>``: a satisfied hand-off, brought by the browser whose
+cookie made it and with its ticket, shows "Continue as <name> (signed in at this kiosk)"; its form
 (``POST /authorize/sso/continue``, CSRF again) uses the hand-off once, ties the
 browser's session cookie to the kiosk session (so the kiosk's sign-out ends it) and
 answers the app with a code at its registered redirect URI, whose ID token carries the
@@ -43,7 +44,7 @@ from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.wire import MAX_FORM_BYTES, json_response, read_form, request_origin
 from tokenstile.tokens.authorization_code import AuthorizeError, ProviderSession
 from tokenstile.tokens.dpop import DpopProofError
-from tokenstile.tokens.kiosk_sso import HANDOFF_PATTERN, HandOff
+from tokenstile.tokens.kiosk_sso import HANDOFF_PATTERN
 
 EXPIRED = (
     "The sign-in at this kiosk could not be used (it ended, the kiosk is locked, or this "
@@ -293,6 +294,3 @@ def sso_router(services: Services) -> APIRouter:
         **page,
     )
     return router
-
-
-__all__ = ["HandOff", "KioskSsoEndpoint", "sso_router"]

@@ -6,8 +6,9 @@ id (kept only as its SHA-256), bound to the hash of that browser's pre-session c
 carrying the (already checked) authorization request, living :data:`HANDOFF_LIFETIME`
 seconds. The browser takes only the id to the kiosk's broker on loopback; the broker
 proves the kiosk session with that session's own local access token (with its DPoP proof
-when the session is bound) and the id (:meth:`KioskSso.satisfy`); the browser then
-comes back with its cookie, and only the browser whose cookie made the hand-off can
+when the session is bound) and the id (:meth:`KioskSso.satisfy`), and gets a one-time
+ticket that its redirect hands the browser; the browser then comes back, and only the
+browser whose cookie made the hand-off *and* that carries the ticket can
 :meth:`KioskSso.claim` it, once. What the claim gives is the kiosk session itself:
 its ``sid``, ``acr``, ``amr`` and ``auth_time`` go into the ID token unchanged.
 
