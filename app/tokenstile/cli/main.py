@@ -24,7 +24,7 @@
     tokenstile server [--db URL] [--host H] [--port P] [--issuer URL] [--rp-id ID]
                       [--tls-cert F --tls-key F] [--workers N]
     tokenstile demo
-    tokenstile kiosk [--server URL] [--fullscreen] [--demo] [--self-test]
+    tokenstile kiosk [--server URL] [--fullscreen] [--browser URL] [--demo] [--self-test]
     tokenstile admin [--server URL]             (the admin console; see tokenstile.cli.kiosk)
     tokenstile login --server URL --factor totp|fido2|piv [--username U]
                      [--device virtual:PATH|usb|nfc] [--reader NAME] [--client-id ID]
