@@ -12,6 +12,7 @@ import hashlib
 import os
 import secrets
 import subprocess
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -21,6 +22,18 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pyotp
 import pytest
+
+with warnings.catch_warnings():
+    # Authlib 1.9, the independent client these tests use, deprecates its httpx
+    # integration and authlib.jose (which its CodeIDToken still stands on), and its
+    # authlib.deprecate turns those warnings to "always" when it is imported; imported
+    # here once, quietly, no test module that imports them later warns.
+    import authlib.deprecate
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import authlib.integrations.httpx_client
+    import authlib.jose
+    import authlib.oidc.core  # noqa: F401
 
 from tests.conftest import ServerProcess, add_user
 from tests.integration.store.conftest import db_url
