@@ -90,6 +90,17 @@ class Settings(BaseSettings):
     purge_retention: float = Field(default=7 * 86_400.0, ge=0)
     purge_interval: float = Field(default=3600.0, ge=0)
 
+    # Back-channel logout (issue 15; server/backchannel.py): each replica looks for due
+    # deliveries every ``backchannel_poll_interval`` seconds (0: never deliver); each POST
+    # within ``backchannel_timeout`` seconds, never following a redirect; a failed one is
+    # tried again after ``backchannel_backoff`` seconds, doubling up to
+    # ``backchannel_max_backoff``, at most ``backchannel_attempts`` times in all.
+    backchannel_poll_interval: float = Field(default=1.0, ge=0, le=3600)
+    backchannel_timeout: float = Field(default=5.0, gt=0, le=60)
+    backchannel_attempts: int = Field(default=6, ge=1, le=20)
+    backchannel_backoff: float = Field(default=2.0, gt=0, le=3600)
+    backchannel_max_backoff: float = Field(default=300.0, gt=0, le=86_400)
+
     # One-time codes (issue 3): the check windows and the lockout schedule.
     otp_window: int = Field(default=1, ge=0, le=10)
     otp_hotp_look_ahead: int = Field(default=10, ge=0, le=100)

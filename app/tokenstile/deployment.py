@@ -45,7 +45,7 @@ from tokenstile.tokens.model import (
     ClientKind,
     StoredKey,
 )
-from tokenstile.tokens.redirect_uris import check_registration
+from tokenstile.tokens.redirect_uris import check_logout_registration, check_registration
 from tokenstile.tokens.service import SessionPolicy, TokenService, client_secret_hash
 
 log = logging.getLogger(__name__)
@@ -346,6 +346,8 @@ class Deployment:
         client_id: str | None = None,
         dpop_bound: bool = False,
         redirect_uris: list[str] | None = None,
+        post_logout_redirect_uris: list[str] | None = None,
+        backchannel_logout_uri: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; resource servers and web clients get a secret, returned here
         once (stored as a hash).
@@ -364,6 +366,9 @@ class Deployment:
             redirect_uris = list(check_registration(kind, redirect_uris or []))
         elif redirect_uris:
             raise ConfigError("Only web and native clients register redirect URIs.")
+        post_logout = list(
+            check_logout_registration(kind, post_logout_redirect_uris or [], backchannel_logout_uri)
+        )
         secret = secrets.token_urlsafe(32) if kind in ("resource-server", "web") else None
         if browser:
             default_audiences = [client_id]
@@ -388,10 +393,18 @@ class Deployment:
                     "kind": kind,
                     "dpop_bound": dpop_bound,
                     **({"redirect_uris": redirect_uris} if browser else {}),
+                    **({"post_logout_redirect_uris": post_logout} if post_logout else {}),
+                    **(
+                        {"backchannel_logout_uri": backchannel_logout_uri}
+                        if backchannel_logout_uri
+                        else {}
+                    ),
                 },
             ),
             dpop_bound=dpop_bound,
             redirect_uris=redirect_uris or [],
+            post_logout_redirect_uris=post_logout,
+            backchannel_logout_uri=backchannel_logout_uri,
         )
         return client, secret
 

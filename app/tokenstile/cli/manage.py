@@ -73,6 +73,23 @@ def add_manage_commands(commands: Subcommands) -> None:
         help="where /authorize may send a web or native client's answers (exact match; a "
         "native client's http://127.0.0.1/path or http://[::1]/path matches at any port)",
     )
+    add_client.add_argument(
+        "--post-logout-redirect-uri",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="URI",
+        help="where /logout may send the browser back after sign-out (exact match; https, "
+        "or http on a loopback address)",
+    )
+    add_client.add_argument(
+        "--backchannel-logout-uri",
+        default=None,
+        metavar="URI",
+        help="a web client's back-channel logout endpoint: the service POSTs a logout token "
+        "there whenever a session that gave the client tokens ends (https, or http on "
+        "a loopback address)",
+    )
     add_client.add_argument("--audience", action="append", default=[])
     add_client.add_argument("--scope", action="append", default=[])
     add_client.add_argument(
@@ -191,10 +208,16 @@ def _manage_client(args: argparse.Namespace, deployment: Deployment) -> None:
         scopes=args.scope,
         dpop_bound=args.dpop,
         redirect_uris=args.redirect_uri,
+        post_logout_redirect_uris=args.post_logout_redirect_uri,
+        backchannel_logout_uri=args.backchannel_logout_uri,
     )
     print(f"client_id: {client.client_id}")
     for uri in client.redirect_uris:
         print(f"redirect_uri: {uri}")
+    for uri in client.post_logout_redirect_uris:
+        print(f"post_logout_redirect_uri: {uri}")
+    if client.backchannel_logout_uri:
+        print(f"backchannel_logout_uri: {client.backchannel_logout_uri}")
     if secret:
         print(f"client_secret: {secret}")
         print("Store the secret now: it is shown only once.", file=sys.stderr)

@@ -44,6 +44,8 @@ from tokenstile.errors import (
 from tokenstile.server import schemas
 from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.authorize_routes import authorize_router
+from tokenstile.server.backchannel import backchannel_delivery
+from tokenstile.server.logout_routes import logout_router
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.piv_routes import piv_router
@@ -127,14 +129,16 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 def _background_work(
     deployment: Deployment, services: Services
 ) -> Callable[[object], AbstractAsyncContextManager[None]]:
-    """The server's lifespan: the periodic purge, and the FIDO metadata refresh when
-    ``webauthn_mds_url`` is set; each on a daemon thread while the app serves."""
+    """The server's lifespan: the periodic purge, back-channel logout delivery, and the
+    FIDO metadata refresh when ``webauthn_mds_url`` is set; each on a daemon thread while
+    the app serves."""
     purge = deployment.periodic_purge()
     refresh = services.metadata_refresh()
+    logouts = backchannel_delivery(deployment)
 
     @asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
-        async with purge.lifespan(app):
+        async with purge.lifespan(app), logouts.lifespan(app):
             if refresh is None:
                 yield
                 return
@@ -249,6 +253,10 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
             "revocation_endpoint": f"{issuer}/revoke",
             "introspection_endpoint": f"{issuer}/introspect",
             "userinfo_endpoint": f"{issuer}/userinfo",
+            # OpenID Connect RP-Initiated Logout 1.0 and Back-Channel Logout 1.0.
+            "end_session_endpoint": f"{issuer}/logout",
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
             "grant_types_supported": [GRANT_CODE, GRANT_REFRESH, GRANT_TOKEN_EXCHANGE],
             "dpop_signing_alg_values_supported": list(service.dpop_algorithms),
             "response_types_supported": ["code"],
@@ -505,6 +513,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
 
     app.include_router(authorize_router(services))
     app.include_router(sso_router(services))
+    app.include_router(logout_router(services))
     app.include_router(otp_router(services))
     app.include_router(webauthn_router(services))
     app.include_router(piv_router(services))

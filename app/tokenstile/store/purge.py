@@ -12,6 +12,7 @@ What goes, and when:
   repositories keep them so a late answer hears "expired";
 - DPoP proof records past their expiry (the token endpoint also drops some as it goes);
 - rate-limit counters whose window ended (a new hit starts a new window anyway);
+- back-channel logout deliveries ``keep_seconds`` after they were delivered or failed;
 - authorization codes ``keep_seconds`` after their expiry (and with their provider
   session, as every row that hangs off an ended session: browser sessions too).
 
@@ -107,6 +108,7 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
     wa, piv, dpop = t.webauthn_challenges, t.piv_challenges, t.dpop_replay
     rat = t.revoked_access_tokens
     ac = t.authorization_codes
+    bcl = t.backchannel_logouts
     return [
         _Step(table=_rt, key=_rt.c.id, where=_rt.c.sid.in_(dead_sids)),
         _Step(
@@ -124,6 +126,8 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
         # Codes are kept as long as ended sessions (a replay found later still ends what
         # the code gave); their provider session's purge takes them too.
         _Step(table=ac, key=ac.c.code_hash, where=ac.c.expires_at < now - keep_seconds),
+        # Back-channel logouts once delivered or failed (their audit rows stay).
+        _Step(table=bcl, key=bcl.c.id, where=bcl.c.finished_at < now - keep_seconds),
         _Step(
             table=rate_limits,
             key=rate_limits.c.bucket,

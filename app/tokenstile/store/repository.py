@@ -195,6 +195,8 @@ class Store:
         audit: AuditEvent,
         dpop_bound: bool = False,
         redirect_uris: Sequence[str] = (),
+        post_logout_redirect_uris: Sequence[str] = (),
+        backchannel_logout_uri: str | None = None,
     ) -> Client:
         try:
             with self.write() as tx:
@@ -210,6 +212,8 @@ class Store:
                         created_at=at,
                         dpop_bound=dpop_bound,
                         redirect_uris=json_text(list(redirect_uris)),
+                        post_logout_redirect_uris=json_text(list(post_logout_redirect_uris)),
+                        backchannel_logout_uri=backchannel_logout_uri,
                     )
                 )
                 tx.audit(audit, at=at)
@@ -227,6 +231,8 @@ class Store:
             True,
             dpop_bound=dpop_bound,
             redirect_uris=tuple(redirect_uris),
+            post_logout_redirect_uris=tuple(post_logout_redirect_uris),
+            backchannel_logout_uri=backchannel_logout_uri,
         )
 
     def find_client(self, client_id: str) -> Client | None:

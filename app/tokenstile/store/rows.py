@@ -54,6 +54,8 @@ def client_from_row(row: Row[Any]) -> Client:
         enabled=bool(row.enabled),
         dpop_bound=bool(row.dpop_bound),
         redirect_uris=tuple(json.loads(row.redirect_uris)),
+        post_logout_redirect_uris=tuple(json.loads(row.post_logout_redirect_uris)),
+        backchannel_logout_uri=row.backchannel_logout_uri,
     )
 
 

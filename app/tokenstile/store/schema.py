@@ -73,6 +73,10 @@ clients = Table(
     Column("dpop_bound", Boolean, nullable=False, default=False, server_default=false()),
     # Where /authorize may send a web or native client's answers: a JSON list of URIs.
     Column("redirect_uris", Text, nullable=False, default="[]", server_default="[]"),
+    # Where /logout may send the browser back after sign-out: a JSON list, exact match.
+    Column("post_logout_redirect_uris", Text, nullable=False, default="[]", server_default="[]"),
+    # Where back-channel logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0).
+    Column("backchannel_logout_uri", Text, nullable=True),
 )
 
 audiences = Table(
@@ -157,6 +161,32 @@ authorization_codes = Table(
     Column("issued_sid", String(64), nullable=True),
     Index("ix_authorization_codes_expires_at", "expires_at"),
     Index("ix_authorization_codes_sid", "sid"),
+)
+
+# Back-channel logout deliveries: one row per ended app session whose client registered
+# a back-channel URI. ``sid`` is the provider session the client's ID tokens named;
+# ``app_sid`` the ended app session. A replica claims a due row by writing its own
+# ``lease`` and pushing ``next_attempt_at`` past the delivery's time limit (one atomic
+# update; on PostgreSQL the candidates are read FOR UPDATE SKIP LOCKED); ``state`` is
+# pending, delivered or failed. The token itself is signed at each attempt, never stored.
+backchannel_logouts = Table(
+    "backchannel_logouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("jti", String(64), nullable=False, unique=True),
+    Column("client_id", String(64), nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("sid", String(64), nullable=False),
+    Column("app_sid", String(64), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("next_attempt_at", Double, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("lease", String(64), nullable=True),
+    Column("state", String(16), nullable=False, default="pending", server_default="pending"),
+    Column("finished_at", Double, nullable=True),
+    Index("ix_backchannel_logouts_due", "state", "next_attempt_at"),
 )
 
 refresh_tokens = Table(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 
 from tokenstile.errors import NotFound, StoreError
 from tokenstile.store import schema as t
+from tokenstile.store.backchannel_repository import end_under
 from tokenstile.store.rows import (
     audience_from_row,
     client_from_row,
@@ -251,7 +252,23 @@ class SqlTx:
             .where(s.c.sid == sid, s.c.revoked_at.is_(None))
             .values(revoked_at=at, revoke_reason=reason)
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        # The app sessions under it end with it; back-channel logouts are queued.
+        for child in end_under(self._conn, sid, at=at, reason=reason):
+            self.audit(
+                AuditEvent(
+                    "session_revoked",
+                    "success",
+                    username=child.username,
+                    client_id=child.client_id,
+                    sid=child.sid,
+                    factor=child.factor,
+                    detail={"by": "provider session", "reason": reason, "provider_sid": sid},
+                ),
+                at=at,
+            )
+        return True
 
     def end_sessions_of(
         self, credential: str, *, reason: str, by: str, origin: str | None, at: float

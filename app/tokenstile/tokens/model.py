@@ -101,6 +101,10 @@ class Client:
     dpop_bound: bool = False
     # Where ``/authorize`` may send a web or native client's answers (``redirect_uris``).
     redirect_uris: tuple[str, ...] = ()
+    # Where ``/logout`` may send the browser back (exact match), and where the service
+    # POSTs the client's back-channel logout tokens (``tokens.logout``).
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    backchannel_logout_uri: str | None = None
 
     @property
     def default_audience(self) -> str:

@@ -122,3 +122,37 @@ def redirect_uri_matches(kind: str, registered: Sequence[str], presented: str) -
     if asked is None:
         return False
     return any(_loopback_parts(uri) == asked for uri in registered)
+
+
+def check_logout_registration(
+    kind: str, post_logout: Sequence[str], backchannel: str | None
+) -> tuple[str, ...]:
+    """A client's post-logout redirect URIs (OpenID Connect RP-Initiated Logout 1.0
+    section 3.1) and back-channel logout URI (Back-Channel Logout 1.0 section 2.2),
+    checked like a web client's redirect URIs: ``https://``, or ``http://`` on a loopback
+    address. Only web and native clients have post-logout redirects; only a web client
+    (a server the service can reach) a back-channel URI."""
+    if post_logout and kind not in ("web", "native"):
+        raise RedirectUriRefused("Only web and native clients register post-logout redirects.")
+    if len(post_logout) > MAX_REDIRECT_URIS:
+        raise RedirectUriRefused(
+            f"A client registers at most {MAX_REDIRECT_URIS} post-logout redirect URIs."
+        )
+    for uri in post_logout:
+        if not _https_ok(uri, allow_loopback_http=True):
+            raise RedirectUriRefused(
+                f"{uri[:200]!r} is not a post-logout redirect URI a client may register: "
+                "https:// (http:// only on a loopback address), absolute, without user "
+                "information, fragment or white space."
+            )
+    if backchannel is not None:
+        if kind != "web":
+            raise RedirectUriRefused("Only web clients register a back-channel logout URI.")
+        # Section 2.2: the URI may carry a query, but no fragment.
+        if not _https_ok(backchannel, allow_loopback_http=True):
+            raise RedirectUriRefused(
+                f"{backchannel[:200]!r} is not a back-channel logout URI: https:// (http:// "
+                "only on a loopback address), absolute, without user information, "
+                "fragment or white space."
+            )
+    return tuple(dict.fromkeys(post_logout))

@@ -186,7 +186,7 @@ def test_the_https_issuer_s_cookies_and_page(app: App) -> None:
         assert attribute in done.headers["set-cookie"].lower()
 
 
-def test_discovery_publishes_the_code_flow_and_nothing_unbuilt(app: App) -> None:
+def test_discovery_publishes_the_code_flow_and_logout(app: App) -> None:
     body = app.http.get("/.well-known/openid-configuration").json()
     assert body["authorization_endpoint"] == f"{ISSUER}/authorize"
     assert body["response_types_supported"] == ["code"]
@@ -197,8 +197,9 @@ def test_discovery_publishes_the_code_flow_and_nothing_unbuilt(app: App) -> None
         body["token_endpoint_auth_methods_supported"]
     )
     assert {"nonce", "at_hash", "sid", "acr", "amr", "auth_time"} <= set(body["claims_supported"])
-    for unbuilt in ("end_session_endpoint", "backchannel_logout_supported"):
-        assert unbuilt not in body
+    assert body["end_session_endpoint"] == f"{ISSUER}/logout"
+    assert body["backchannel_logout_supported"] is True
+    assert body["backchannel_logout_session_supported"] is True
 
 
 def test_what_the_request_carries_into_the_page_is_escaped(app: App) -> None:

@@ -191,6 +191,7 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
         "dpop_replay": 1,
         "revoked_access_tokens": 1,
         "authorization_codes": 0,
+        "backchannel_logouts": 0,
         "rate_limits": 1,
     }
     assert dry == PurgeReport(counts=expected, dry_run=True)
