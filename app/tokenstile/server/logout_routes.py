@@ -72,14 +72,6 @@ CARRIED = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state")
 LOGOUT_REASON = "logout"
 
 
-class LogoutRefused(Exception):
-    """A logout request this service cannot act on: its page says why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 @dataclass(frozen=True, slots=True)
 class LogoutRequest:
     hint: IdTokenHint | None
@@ -104,7 +96,7 @@ class LogoutEndpoint:
         for name, limit in LIMITS.items():
             value = params.get(name)
             if value is not None and (len(value) > limit or not is_plain_text(value)):
-                raise LogoutRefused(f"The {name} parameter is too long or not text.")
+                raise InvalidRequest(f"The {name} parameter is too long or not text.")
         hint: IdTokenHint | None = None
         raw_hint = params.get("id_token_hint")
         if raw_hint:
@@ -117,13 +109,13 @@ class LogoutEndpoint:
                 max_lifetime=float(d.max_token_lifetime()),
             )
             if hint is None:
-                raise LogoutRefused(
+                raise InvalidRequest(
                     "The sign-out request carries an ID token this service did not issue or "
                     "that was altered. Nobody was signed out."
                 )
         client_id = params.get("client_id") or None
         if hint is not None and client_id is not None and client_id != hint.client_id:
-            raise LogoutRefused(
+            raise InvalidRequest(
                 "The sign-out request names one app but carries another app's ID token. "
                 "Nobody was signed out."
             )
@@ -132,7 +124,9 @@ class LogoutEndpoint:
         if client_id is not None:
             client = self._clients.find(client_id)
             if client is None or not client.enabled or client.kind not in BROWSER_CLIENT_KINDS:
-                raise LogoutRefused("The sign-out request names an app this service does not know.")
+                raise InvalidRequest(
+                    "The sign-out request names an app this service does not know."
+                )
         wanted = params.get("post_logout_redirect_uri")
         redirect_uri = (
             wanted
@@ -211,7 +205,7 @@ class LogoutEndpoint:
         """``/logout``: sign out at once, ask first, or refuse (see the module docstring)."""
         try:
             ask = self.check(params)
-        except LogoutRefused as exc:
+        except InvalidRequest as exc:
             return error_page(self.issuer, exc.message)
         browser_sid = self._browser_sid(request)
         hint = ask.hint
@@ -235,7 +229,7 @@ class LogoutEndpoint:
             )
         try:
             ask = self.check({k: v for k, v in form.items() if k in CARRIED})
-        except LogoutRefused as exc:
+        except InvalidRequest as exc:
             return error_page(self.issuer, exc.message)
         origin = request_origin(request)
         browser_sid = self._browser_sid(request)

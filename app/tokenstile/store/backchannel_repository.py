@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
@@ -53,7 +53,7 @@ class PendingLogout:
     lease: str
 
 
-def end_under(conn: Connection, sid: str, *, at: float, reason: str) -> list[Row[tuple[str, ...]]]:
+def end_under(conn: Connection, sid: str, *, at: float, reason: str) -> list[Row[*tuple[Any, ...]]]:
     """End the live app sessions under ``sid`` and queue the back-channel logouts of
     ``sid`` and of them; the ended app sessions (sid, client_id, factor, username) for
     their audit rows. Run in the transaction that ended ``sid``."""
@@ -80,9 +80,7 @@ def _enqueue(conn: Connection, sids: Sequence[str], *, at: float, reason: str) -
             _s.c.sid, _s.c.parent_sid, c.c.client_id, c.c.backchannel_logout_uri, t.users.c.username
         )
         .select_from(
-            _s.join(c, c.c.client_id == _s.c.client_id).join(
-                t.users, t.users.c.id == _s.c.user_id
-            )
+            _s.join(c, c.c.client_id == _s.c.client_id).join(t.users, t.users.c.id == _s.c.user_id)
         )
         .where(
             _s.c.sid.in_(list(sids)),

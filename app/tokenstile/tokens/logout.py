@@ -28,7 +28,7 @@ import jwt
 from tokenstile.tokens.keys import KeyRing
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
-LOGOUT_TOKEN_TYPE = "logout+jwt"
+LOGOUT_TOKEN_TYPE = "logout+jwt"  # noqa: S105 - a media type, not a secret
 LOGOUT_TOKEN_LIFETIME = 120  # seconds
 MAX_HINT_CHARS = 4096
 IAT_LEEWAY = 60.0
@@ -107,5 +107,8 @@ def logout_token(
         "events": {BACKCHANNEL_EVENT: {}},
     }
     return jwt.encode(
-        claims, key.private_key, algorithm=key.alg, headers={"typ": LOGOUT_TOKEN_TYPE, "kid": key.kid}
+        claims,
+        key.private_key,
+        algorithm=key.alg,
+        headers={"typ": LOGOUT_TOKEN_TYPE, "kid": key.kid},
     )

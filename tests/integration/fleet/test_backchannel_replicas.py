@@ -51,7 +51,10 @@ def test_two_replicas_deliver_each_logout_token_once(
         # Each session ended through either replica, as a balancer would spread them.
         for n, sid in enumerate(sids):
             done = httpx.post(
-                f"{fleet.url(n)}/admin/sessions/revoke", json={"sid": sid}, headers=admin, timeout=10
+                f"{fleet.url(n)}/admin/sessions/revoke",
+                json={"sid": sid},
+                headers=admin,
+                timeout=10,
             )
             assert done.status_code == 200, done.text
         delivered = wait_for(

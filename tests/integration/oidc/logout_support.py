@@ -65,7 +65,7 @@ def relying_party(answers: list[int] | None = None) -> Iterator[RelyingParty]:
     rp = RelyingParty(answers=list(answers or []))
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length).decode()
             rp.received.put(Delivery(self.headers.get("Content-Type", ""), parse_qs(body)))
@@ -75,7 +75,7 @@ def relying_party(answers: list[int] | None = None) -> Iterator[RelyingParty]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -21,7 +21,6 @@ from tests.conftest import ServerProcess, free_port
 from tests.integration.oidc.conftest import Provider, _provider, read_form
 from tests.integration.oidc.logout_support import (
     APP_BYE,
-    App,
     live_sids,
     register_app,
     relying_party,
@@ -143,8 +142,12 @@ def test_an_admin_revoking_the_session_tells_every_app(provider: Provider) -> No
             timeout=10,
         )
         assert done.status_code == 200, done.text
-        shop_claims = verify_logout_token(provider.base, shop_rp.take().token, client_id=shop.client_id)
-        till_claims = verify_logout_token(provider.base, till_rp.take().token, client_id=till.client_id)
+        shop_claims = verify_logout_token(
+            provider.base, shop_rp.take().token, client_id=shop.client_id
+        )
+        till_claims = verify_logout_token(
+            provider.base, till_rp.take().token, client_id=till.client_id
+        )
         assert shop_claims["sid"] == till_claims["sid"] == sid
         assert shop_claims["jti"] != till_claims["jti"]
         assert live_sids(provider, "bob") == set()
@@ -184,10 +187,14 @@ def test_an_app_answering_500_twice_then_200_is_delivered_once(provider: Provide
         tokens = sign_in_to(provider, browser, app, "dave")
         browser.get(logout_url(provider, id_token_hint=tokens["id_token"]))
         attempts = [rp.take() for _ in range(3)]
-        jtis = {verify_logout_token(provider.base, d.token, client_id=app.client_id)["jti"] for d in attempts}
+        jtis = {
+            verify_logout_token(provider.base, d.token, client_id=app.client_id)["jti"]
+            for d in attempts
+        }
         assert len(jtis) == 1  # one delivery, tried three times
         (row,) = wait_for(lambda: audit(provider, "backchannel_logout_delivered"))
-        assert row["detail"]["attempts"] == 3 and row["detail"]["answer"] == 200
+        assert row["detail"]["attempts"] == 3
+        assert row["detail"]["answer"] == 200
         assert queue_states(provider) == ["delivered"]
         assert audit(provider, "backchannel_logout_failed") == []
         assert rp.received.empty()
@@ -241,7 +248,8 @@ def test_an_unregistered_or_altered_post_logout_uri_gets_a_page(provider: Provid
         assert "evil" not in answer.headers.get("content-security-policy", "")
     # Without a hint or a client_id the URI cannot be anyone's: never a redirect either.
     answer = provider.browser().get(logout_url(provider, post_logout_redirect_uri=APP_BYE))
-    assert answer.status_code == 200 and "location" not in answer.headers
+    assert answer.status_code == 200
+    assert "location" not in answer.headers
 
 
 def _foreign_id_token(claims: dict[str, Any], kid: str) -> str:
@@ -257,7 +265,7 @@ def test_a_forged_or_foreign_hint_ends_nothing(provider: Provider) -> None:
     tokens = sign_in_to(provider, browser, app, "hal")
     claims = claims_of(tokens["id_token"])
     kid = jwt.get_unverified_header(tokens["id_token"])["kid"]
-    header, payload, signature = tokens["id_token"].split(".")
+    header, _payload, signature = tokens["id_token"].split(".")
     altered_claims = {**claims, "sub": "admin"}
     altered = ".".join(
         [
@@ -297,7 +305,8 @@ def test_a_cross_site_logout_without_a_hint_needs_the_confirmation_form(
     assert page.status_code == 200
     assert "<script" not in page.text
     csp = page.headers["content-security-policy"]
-    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "default-src 'none'" in csp
+    assert "frame-ancestors 'none'" in csp
     assert live_sids(provider, "ida") == before  # only asked
 
     form = read_form(page.text)
@@ -329,8 +338,10 @@ def test_a_hint_for_another_session_than_the_browsers_asks_first(provider: Provi
     sign_in_to(provider, kim_browser, app, "kim")
     # Jo's app's hint, opened in Kim's browser: Kim is asked, nobody is signed out yet.
     page = kim_browser.get(logout_url(provider, id_token_hint=jo_tokens["id_token"]))
-    assert page.status_code == 200 and "Sign out?" in page.text
-    assert len(live_sids(provider, "kim")) == 2 and len(live_sids(provider, "jo")) == 2
+    assert page.status_code == 200
+    assert "Sign out?" in page.text
+    assert len(live_sids(provider, "kim")) == 2
+    assert len(live_sids(provider, "jo")) == 2
 
 
 def test_a_client_registers_only_checked_logout_uris(provider: Provider) -> None:
@@ -361,3 +372,43 @@ def test_a_client_registers_only_checked_logout_uris(provider: Provider) -> None
             redirect_uris=["http://127.0.0.1/cb"],
             backchannel_logout_uri="https://shop.example/bcl",
         )
+
+
+def test_the_app_revoking_its_refresh_token_is_told_too(provider: Provider) -> None:
+    """``POST /revoke`` (the kiosk's sign-out path) ends the app session: its app is told;
+    the provider session and other apps' sessions live on."""
+    provider.person("lou")
+    with relying_party() as rp:
+        app = register_app(provider, rp.url)
+        browser = provider.browser()
+        tokens = sign_in_to(provider, browser, app, "lou", scope="openid offline_access")
+        done = httpx.post(
+            f"{provider.base}/revoke",
+            data={"token": tokens["refresh_token"]},
+            auth=(app.client_id, app.secret),
+            timeout=10,
+        )
+        assert done.status_code == 200
+        claims = verify_logout_token(provider.base, rp.take().token, client_id=app.client_id)
+        assert claims["sid"] == claims_of(tokens["id_token"])["sid"]
+        assert live_sids(provider, "lou") == {claims["sid"]}  # the browser's sign-in lives
+
+
+def test_revoking_the_fob_that_signed_in_tells_the_app(provider: Provider) -> None:
+    provider.person("max")
+    with relying_party() as rp:
+        app = register_app(provider, rp.url)
+        tokens = sign_in_to(provider, provider.browser(), app, "max")
+        otp = t.otp_credentials
+        with provider.setup.store.read() as tx:
+            serial = tx.connection.execute(select(otp.c.serial)).scalar_one()
+        done = httpx.post(
+            f"{provider.base}/admin/otp/revoke",
+            json={"serial": serial},
+            headers=admin_headers(provider),
+            timeout=10,
+        )
+        assert done.status_code == 200, done.text
+        claims = verify_logout_token(provider.base, rp.take().token, client_id=app.client_id)
+        assert claims["sid"] == claims_of(tokens["id_token"])["sid"]
+        assert live_sids(provider, "max") == set()
