@@ -100,3 +100,63 @@ def test_other_kinds_register_no_redirect_uri(capsys: pytest.CaptureFixture[str]
     )  # fmt: skip
     assert code == 2  # a configuration error
     assert "Only web and native clients register redirect URIs." in err
+
+
+def test_a_web_app_registers_its_logout_uris(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    run(capsys, "manage", "--db", db, "init")
+    code, out, err = run(
+        capsys,
+        "manage", "--db", db, "client", "add", "Records", "--kind", "web",
+        "--redirect-uri", "https://records.example/cb",
+        "--post-logout-redirect-uri", "https://records.example/bye", "http://127.0.0.1:8080/bye",
+        "--backchannel-logout-uri", "https://records.example/bcl?tenant=1",
+    )  # fmt: skip
+    assert code == 0, err
+    values = _values(out)
+    assert values["post_logout_redirect_uri"] == [
+        "https://records.example/bye",
+        "http://127.0.0.1:8080/bye",
+    ]
+    assert values["backchannel_logout_uri"] == ["https://records.example/bcl?tenant=1"]
+    deployment = make_deployment(db)
+    try:
+        client = deployment.store.find_client(values["client_id"][0])
+        assert client is not None
+        assert client.post_logout_redirect_uris == (
+            "https://records.example/bye",
+            "http://127.0.0.1:8080/bye",
+        )
+        assert client.backchannel_logout_uri == "https://records.example/bcl?tenant=1"
+    finally:
+        deployment.close()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("web", "--post-logout-redirect-uri", "http://records.example/bye", "post-logout"),
+        ("web", "--post-logout-redirect-uri", "https://records.example/bye#x", "post-logout"),
+        ("web", "--backchannel-logout-uri", "http://records.example/bcl", "back-channel"),
+        ("web", "--backchannel-logout-uri", "https://a@records.example/bcl", "back-channel"),
+        ("web", "--backchannel-logout-uri", "https://records.example/bcl#f", "back-channel"),
+        ("native", "--backchannel-logout-uri", "https://records.example/bcl", "Only web clients"),
+    ],
+)
+def test_a_logout_uri_that_may_not_be_registered_is_refused(
+    capsys: pytest.CaptureFixture[str], db: str, case: tuple[str, str, str, str]
+) -> None:
+    kind, flag, uri, refusal = case
+    run(capsys, "manage", "--db", db, "init")
+    redirect = "https://r.example/cb" if kind == "web" else "http://127.0.0.1/cb"
+    code, out, err = run(
+        capsys,
+        "manage", "--db", db, "client", "add", "X", "--kind", kind,
+        "--redirect-uri", redirect, flag, uri,
+    )  # fmt: skip
+    assert (code, out) == (1, "")
+    assert refusal in err
+    deployment = make_deployment(db)
+    try:
+        assert [c.name for c in deployment.store.list_clients() if c.name == "X"] == []
+    finally:
+        deployment.close()

@@ -179,6 +179,26 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
         ],
     )
 
+    logout = {
+        "client_id": "web",
+        "uri": "https://app.example/bcl",
+        "sid": sid,
+        "app_sid": sid,
+        "subject": "alice",
+        "reason": "logout",
+        "created_at": 0,
+        "next_attempt_at": 0,
+    }
+    add_rows(
+        dep,
+        t.backchannel_logouts,
+        [  # delivered a month ago, delivered a moment ago, still being tried
+            {**logout, "jti": "old", "state": "delivered", "finished_at": T0 - 30 * 86_400},
+            {**logout, "jti": "new", "state": "failed", "finished_at": T0 - 1},
+            {**logout, "jti": "due", "state": "pending", "finished_at": None},
+        ],
+    )
+
     dry = purge_expired(dep.store, now=T0, rate_limit_window=300, dry_run=True)
     report = purge_expired(dep.store, now=T0, rate_limit_window=300)
 
@@ -191,7 +211,7 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
         "dpop_replay": 1,
         "revoked_access_tokens": 1,
         "authorization_codes": 0,
-        "backchannel_logouts": 0,
+        "backchannel_logouts": 1,
         "rate_limits": 1,
     }
     assert dry == PurgeReport(counts=expected, dry_run=True)
@@ -205,6 +225,9 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
     ):
         assert count(dep, table) == 1
     assert count(dep, rate_limits, rate_limits.c.bucket == "challenges 192.0.2.2") == 1
+    q = t.backchannel_logouts
+    with dep.store.read() as tx:
+        assert set(tx.connection.execute(select(q.c.jti)).scalars()) == {"new", "due"}
     assert sids(dep) == {sid}
 
 
