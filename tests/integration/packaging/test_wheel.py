@@ -31,7 +31,8 @@ def test_the_wheel_holds_the_migrations_and_the_kiosk_resources(tmp_path: Path) 
         assert f"tokenstile/store/migrations/versions/{name}" in names
     # The OpenID Provider's sign-in pages are rendered from these at run time.
     pages = sorted(p.name for p in (ROOT / "app/tokenstile/server/templates").iterdir())
-    assert {"base.html", "signin.html", "error.html", "signin.css"} <= set(pages)
+    assert {"base.html", "signin.html", "error.html", "signin.css", "logout.html"} <= set(pages)
+    assert "signed_out.html" in pages
     for name in pages:
         assert f"tokenstile/server/templates/{name}" in names
 
