@@ -56,6 +56,7 @@ LoginStatus = (
         "credential_suspended",
         "user_disabled",
         "counter_regression",
+        "wrong_binding",
     ]
     | RejectReason
 )
@@ -71,6 +72,8 @@ LOGIN_REFUSALS: dict[str, str] = {
     "user_disabled": "This account is disabled.",
     "counter_regression": "This security key's signature counter went backwards, the sign of "
     "a cloned key: it is now suspended; ask an administrator.",
+    "wrong_binding": "This login request was made for another browser or another sign-in: "
+    "start again.",
 }
 
 _HANDLE = re.compile(r"[A-Za-z0-9_-]{16,128}")
@@ -236,17 +239,28 @@ class WebAuthnLogin:
             "hints": ["security-key"],
         }
 
-    def begin(self, store: WebAuthnStore) -> LoginOptions:
+    def begin(self, store: WebAuthnStore, *, binding: Mapping[str, str] | None = None) -> LoginOptions:
+        """A challenge under a new handle; ``binding`` (kept with it) is what ``finish``
+        must be shown again: the browser sign-in binds its pre-session cookie and its
+        authorization request, so a handle is worth nothing in another browser."""
         handle, challenge = new_handle(), new_challenge()
         store.put_challenge(
             handle_hash(handle),
             purpose="login",
             challenge=challenge,
             expires_at=self._clock.now() + self.ttl,
+            context=binding,
         )
         return LoginOptions(handle, self.request_options(challenge))
 
-    def finish(self, store: WebAuthnStore, handle: str, assertion: Assertion) -> LoginOutcome:
+    def finish(
+        self,
+        store: WebAuthnStore,
+        handle: str,
+        assertion: Assertion,
+        *,
+        binding: Mapping[str, str] | None = None,
+    ) -> LoginOutcome:
         """Consume the handle, check the assertion, apply the counter rule.
 
         The handle is spent whatever follows: a refused assertion cannot be retried with
@@ -260,6 +274,8 @@ class WebAuthnLogin:
             return LoginOutcome("unknown_handle")
         if taken.expires_at <= now:
             return LoginOutcome("expired")
+        if dict(taken.context) != dict(binding or {}):
+            return LoginOutcome("wrong_binding")
         credential = store.find_credential(assertion.credential_id)
         if credential is None:
             return LoginOutcome("unknown_credential")

@@ -17,9 +17,10 @@ rules themselves live in ``webauthn_login``, ``webauthn_registration`` and
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -304,11 +305,20 @@ class WebAuthnService:
 
     # -- login -------------------------------------------------------------------------------
 
-    def login_options(self) -> LoginOptions:
+    def login_options(self, *, binding: Mapping[str, str] | None = None) -> LoginOptions:
         """A new challenge under a new handle (and the long-expired ones cleared away)."""
         with self._store.write() as tx:
             tx.purge_expired_challenges(self._clock.now())
-            return self.flow.begin(tx)
+            return self.flow.begin(tx, binding=binding)
+
+    def for_origins(self, origins: Iterable[str]) -> WebAuthnService:
+        """This service (same store, policy, RP ID) accepting only ``origins``: the
+        browser sign-in page accepts its own origin, never the kiosks'."""
+        rp = dataclasses.replace(self.rp, origins=frozenset(origins))
+        other = copy.copy(self)
+        other.rp = rp
+        other.flow = WebAuthnLogin(rp, clock=self._clock)
+        return other
 
     def login(
         self,
@@ -317,9 +327,10 @@ class WebAuthnService:
         *,
         client_id: str | None = None,
         origin: str | None = None,
+        binding: Mapping[str, str] | None = None,
     ) -> LoginOutcome:
         with self._store.write() as tx:
-            outcome = self.flow.finish(tx, handle, assertion)
+            outcome = self.flow.finish(tx, handle, assertion, binding=binding)
             self._audit_login(tx, outcome, assertion, client_id=client_id, origin=origin)
         return outcome
 

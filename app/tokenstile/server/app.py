@@ -45,6 +45,7 @@ from tokenstile.server import schemas
 from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.authorize_routes import authorize_router
 from tokenstile.server.backchannel import backchannel_delivery
+from tokenstile.server.signin_webauthn import security_key_router
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.logout_routes import logout_router
 from tokenstile.server.otp_routes import otp_router
@@ -514,6 +515,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     app.include_router(authorize_router(services))
     app.include_router(sso_router(services))
     app.include_router(logout_router(services))
+    app.include_router(security_key_router(services))
     app.include_router(otp_router(services))
     app.include_router(webauthn_router(services))
     app.include_router(piv_router(services))

@@ -40,7 +40,15 @@ from starlette.responses import RedirectResponse, Response
 from tokenstile.composition import Services
 from tokenstile.errors import InvalidRequest
 from tokenstile.server import schemas
-from tokenstile.server.browser import BrowserCookies, error_page, page_headers, render, stylesheet
+from tokenstile.server.browser import (
+    BrowserCookies,
+    error_page,
+    page_headers,
+    render,
+    security_key_context,
+    signin_script,
+    stylesheet,
+)
 from tokenstile.server.otp_routes import OTP_ACR, OTP_AMR, REFUSED
 from tokenstile.server.wire import MAX_FORM_BYTES, read_form, request_origin
 from tokenstile.store.rows import is_plain_text
@@ -367,10 +375,12 @@ class AuthorizeEndpoint:
                 "error": error,
                 "sso_action": f"{self.issuer}/authorize/sso" if sso else None,
                 "note": note,
+                **security_key_context(self.issuer),
             },
             status=400 if error else 200,
             form_target=ask.redirect_uri,
             also=sso,
+            script=True,
         )
         if new:
             jar.set_pre_session(page, pre)
@@ -500,6 +510,15 @@ def authorize_router(services: Services) -> APIRouter:
             headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
         )
 
+    script = signin_script()
+
+    async def signin_js() -> Response:
+        return Response(
+            script,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
     router = APIRouter()
     router.add_api_route(
         "/authorize",
@@ -552,6 +571,12 @@ def authorize_router(services: Services) -> APIRouter:
     router.add_api_route(
         "/authorize/static/signin.css",
         signin_css,
+        methods=["GET"],
+        include_in_schema=False,
+    )
+    router.add_api_route(
+        "/authorize/static/signin.js",
+        signin_js,
         methods=["GET"],
         include_in_schema=False,
     )

@@ -1,8 +1,11 @@
 """What the browser-facing pages share: templates, cookies, CSRF tokens, security headers.
 
 The sign-in pages are server-rendered Jinja2 templates (``server/templates``), escaped
-by default, with no script at all; their headers forbid every script, frame and
-foreign form target (a strict Content-Security-Policy), caching and referrers.
+by default; their headers forbid frames, foreign form targets (a strict
+Content-Security-Policy), caching and referrers, and every script but one: the sign-in
+page loads ``signin.js`` (security keys through the browser's WebAuthn) from this
+service, by path and with Subresource Integrity, and may ``fetch`` its own origin only.
+No page has inline script; without JavaScript the sign-in page is its one-time-code form.
 
 Two cookies, both ``HttpOnly``, ``SameSite=Lax``, ``Path=/``: the **pre-session** cookie,
 a random value set with the sign-in page, to which each form's CSRF token is bound (an
@@ -56,16 +59,47 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def signin_script() -> bytes:
+    return files("tokenstile.server").joinpath("templates", "signin.js").read_bytes()
+
+
+@cache
+def script_integrity() -> str:
+    """The Subresource Integrity value of ``signin.js`` (W3C SRI, sha384)."""
+    digest = hashlib.sha384(signin_script()).digest()
+    return "sha384-" + base64.b64encode(digest).decode("ascii")
+
+
+def security_key_context(issuer: str) -> dict[str, str]:
+    """What the sign-in page needs for its security-key button. The URLs are paths,
+    resolved against the page's own origin: the server checks that the key signed for
+    the issuer's origin, and a page served under any other name fails that check."""
+    base = urlsplit(issuer).path.rstrip("/")
+    return {
+        "key_options": f"{base}/authorize/webauthn/options",
+        "key_action": f"{base}/authorize/webauthn",
+        "script_url": f"{base}/authorize/static/signin.js",
+        "script_integrity": script_integrity(),
+    }
+
+
 def page_headers(
-    issuer: str, *, form_target: str | None = None, also: tuple[str, ...] = ()
+    issuer: str,
+    *,
+    form_target: str | None = None,
+    also: tuple[str, ...] = (),
+    script: bool = False,
 ) -> dict[str, str]:
-    """The headers of every page: no script, no frame, forms only to this service (and,
-    after the sign-in form's redirect, to the app's checked redirect URI's origin, and to
-    the origins in ``also``: the kiosk broker's loopback address for single sign-on)."""
+    """The headers of every page: no frame, forms only to this service (and, after the
+    sign-in form's redirect, to the app's checked redirect URI's origin, and to the
+    origins in ``also``: the kiosk broker's loopback address for single sign-on); no
+    script, or with ``script`` this service's own script file and fetches to the page's
+    origin."""
     form_action = "'self'" if form_target is None else f"'self' {origin_of(form_target)}"
     form_action = " ".join([form_action, *also])
+    scripts = "script-src 'self'; connect-src 'self'; " if script else ""
     csp = (
-        f"default-src 'none'; style-src {origin_of(issuer)}; img-src 'self'; "
+        f"default-src 'none'; {scripts}style-src {origin_of(issuer)}; img-src 'self'; "
         f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
     return {
@@ -85,12 +119,12 @@ def render(
     status: int = 200,
     form_target: str | None = None,
     also: tuple[str, ...] = (),
+    script: bool = False,
 ) -> HTMLResponse:
     page = templates().get_template(template)
     html = page.render(static_url=f"{issuer}/authorize/static", **context)
-    return HTMLResponse(
-        html, status_code=status, headers=page_headers(issuer, form_target=form_target, also=also)
-    )
+    headers = page_headers(issuer, form_target=form_target, also=also, script=script)
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def error_page(issuer: str, message: str, *, status: int = 400) -> HTMLResponse:

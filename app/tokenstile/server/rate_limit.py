@@ -5,9 +5,11 @@ same counts (``store/rate_limit.py``); a peer without an IP address (a Unix sock
 no trusted proxy in front) is not counted. Two limits:
 
 - ``challenges``: every call of an endpoint that writes a row for a stranger
-  (``/login/webauthn/options``, ``/login/piv/challenge``);
+  (``/login/webauthn/options``, ``/login/piv/challenge``, the sign-in page's
+  ``/authorize/webauthn/options``);
 - ``login-failures``: attempts at the login endpoints (``/login/totp``,
-  ``/login/webauthn``, ``/login/piv``, the browser sign-in form ``/authorize/login``),
+  ``/login/webauthn``, ``/login/piv``, the browser sign-in forms ``/authorize/login`` and
+  ``/authorize/webauthn``),
   counted before the attempt runs, so attempts sent at once are counted too, and taken
   back when the login succeeds (a 2xx, or the sign-in form's redirect to its app). This
   bounds a brute force spread over usernames and replicas; the per-person OTP lockout
@@ -42,8 +44,18 @@ from tokenstile.store.rate_limit import Count, RateLimitStore
 
 log = logging.getLogger(__name__)
 
-CHALLENGE_PATHS = ("/login/webauthn/options", "/login/piv/challenge")
-LOGIN_PATHS = ("/login/totp", "/login/webauthn", "/login/piv", "/authorize/login")
+CHALLENGE_PATHS = (
+    "/login/webauthn/options",
+    "/login/piv/challenge",
+    "/authorize/webauthn/options",
+)
+LOGIN_PATHS = (
+    "/login/totp",
+    "/login/webauthn",
+    "/login/piv",
+    "/authorize/login",
+    "/authorize/webauthn",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
