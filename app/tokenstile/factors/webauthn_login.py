@@ -239,7 +239,9 @@ class WebAuthnLogin:
             "hints": ["security-key"],
         }
 
-    def begin(self, store: WebAuthnStore, *, binding: Mapping[str, str] | None = None) -> LoginOptions:
+    def begin(
+        self, store: WebAuthnStore, *, binding: Mapping[str, str] | None = None
+    ) -> LoginOptions:
         """A challenge under a new handle; ``binding`` (kept with it) is what ``finish``
         must be shown again: the browser sign-in binds its pre-session cookie and its
         authorization request, so a handle is worth nothing in another browser."""

@@ -45,12 +45,12 @@ from tokenstile.server import schemas
 from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.authorize_routes import authorize_router
 from tokenstile.server.backchannel import backchannel_delivery
-from tokenstile.server.signin_webauthn import security_key_router
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.logout_routes import logout_router
 from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.piv_routes import piv_router
 from tokenstile.server.rate_limit import install_rate_limits
+from tokenstile.server.signin_webauthn import security_key_router
 from tokenstile.server.sso_routes import sso_router
 from tokenstile.server.webauthn_routes import webauthn_router
 from tokenstile.server.wire import (

@@ -65,8 +65,10 @@ def web_origin(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     port = parts.port
-    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS.get(scheme)) else (
-        f"{scheme}://{host}:{port}"
+    return (
+        f"{scheme}://{host}"
+        if port in (None, _DEFAULT_PORTS.get(scheme))
+        else (f"{scheme}://{host}:{port}")
     )
 
 

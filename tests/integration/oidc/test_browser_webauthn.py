@@ -124,7 +124,7 @@ class Callback(BaseHTTPRequestHandler):
 
     seen: list[str]
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         if self.path.startswith("/callback"):  # not the browser's /favicon.ico
             self.seen.append(self.path)
         body = b"<!doctype html><title>App</title><p>Back at the app."
@@ -134,7 +134,7 @@ class Callback(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -407,7 +407,8 @@ def test_the_page_keeps_its_code_form_and_a_strict_policy(site: Site) -> None:
     assert page.status_code == 200
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp
-    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "unsafe-inline" not in csp
+    assert "unsafe-eval" not in csp
     assert "<script>" not in page.text  # no inline script: only the file, with SRI
     assert 'integrity="sha384-' in page.text
     assert read_form(page.text).action == f"{site.base}/authorize/login"  # the code form
@@ -419,8 +420,9 @@ def test_the_page_keeps_its_code_form_and_a_strict_policy(site: Site) -> None:
 def test_without_javascript_the_key_section_stays_hidden(site: Site) -> None:
     url, _, _ = site.authorize_url()
     page = httpx.get(url, timeout=10)
-    assert '<section class="security-key" id="security-key" aria-labelledby="key-heading" hidden>' in (
-        page.text
+    assert (
+        '<section class="security-key" id="security-key" aria-labelledby="key-heading" hidden>'
+        in (page.text)
     )
     assert 'id="code"' in page.text
 
@@ -574,4 +576,3 @@ def shots() -> Path | None:
     """Where to save the screenshots for docs/screenshots (TOKENSTILE_SCREENSHOTS)."""
     folder = os.environ.get("TOKENSTILE_SCREENSHOTS")
     return Path(folder) if folder else None
-
