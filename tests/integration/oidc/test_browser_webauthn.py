@@ -45,6 +45,7 @@ from tokenstile.store.webauthn_repository import SqlWebAuthnStore
 
 selenium = pytest.importorskip("selenium")  # a dev extra: `make` installs it
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.virtual_authenticator import (  # noqa: E402
@@ -195,6 +196,17 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("browser-site")
+    # Module-scoped, so set up before the suite's per-test isolation: isolate it here.
+    with pytest.MonkeyPatch.context() as env:
+        for name in list(os.environ):
+            if name.startswith("TOKENSTILE_"):
+                env.delenv(name)
+        env.setenv("TOKENSTILE_DATA_DIR", str(folder / "data"))
+        env.setenv("TOKENSTILE_RUNTIME_DIR", str(folder / "run"))
+        yield from _site(folder)
+
+
+def _site(folder: Path) -> Iterator[Site]:
     port = free_port()
     settings = load_settings(
         db=f"sqlite:///{folder / 'server.db'}", port=port, issuer=f"http://localhost:{port}"
@@ -312,7 +324,8 @@ def wait_for_refusal(chrome: webdriver.Chrome) -> str:
         assert not (said and said[0].text.startswith("This ")), said[0].text
         return False
 
-    WebDriverWait(chrome, WAIT).until(refused)
+    # The old page's elements go stale while the form's answer loads: look again.
+    WebDriverWait(chrome, WAIT, ignored_exceptions=(StaleElementReferenceException,)).until(refused)
     return str(chrome.find_element(By.ID, "form-error").text)
 
 
@@ -573,6 +586,6 @@ def test_a_cancelled_key_prompt_says_so_and_keeps_the_code_form(
 
 @pytest.fixture
 def shots() -> Path | None:
-    """Where to save the screenshots for docs/screenshots (TOKENSTILE_SCREENSHOTS)."""
-    folder = os.environ.get("TOKENSTILE_SCREENSHOTS")
+    """Where to save the screenshots for docs/screenshots (SCREENSHOTS_DIR)."""
+    folder = os.environ.get("SCREENSHOTS_DIR")
     return Path(folder) if folder else None

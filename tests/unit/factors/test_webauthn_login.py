@@ -52,7 +52,9 @@ class MemoryStore:
         user_id: int | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> None:
-        self.challenges[digest] = StoredChallenge(challenge, purpose, expires_at, user_id)
+        self.challenges[digest] = StoredChallenge(
+            challenge, purpose, expires_at, user_id, dict(context or {})
+        )
 
     def take_challenge(self, digest: bytes, *, purpose: Purpose) -> StoredChallenge | None:
         found = self.challenges.get(digest)
@@ -176,6 +178,29 @@ def test_a_login_consumes_its_handle_and_moves_the_counter(
     again = login.finish(store, handle, assertion)
     assert again.status == "unknown_handle"
     assert "already used" in again.describe()
+
+
+def test_a_bound_challenge_is_refused_and_spent_elsewhere(
+    login: WebAuthnLogin, store: MemoryStore
+) -> None:
+    """The browser sign-in binds a challenge to its browser and request: an answer to it
+    finished under another binding (or none) is refused, and the handle is spent."""
+    kiosk = Kiosk()
+    credential = enroll(store, kiosk)
+    mine = {"browser": "a" * 64, "request": "b" * 64}
+    for other in ({"browser": "c" * 64, "request": "b" * 64}, None):
+        options = login.begin(store, binding=mine)
+        assertion = parse_assertion(kiosk.authenticate(options.public_key))
+        outcome = login.finish(store, options.handle, assertion, binding=other)
+        assert outcome.status == "wrong_binding"
+        assert "another browser" in outcome.describe()
+        assert login.finish(store, options.handle, assertion, binding=mine).status == (
+            "unknown_handle"
+        )
+    assert store.credentials[credential.credential_id].sign_count == 0
+    options = login.begin(store, binding=mine)
+    assertion = parse_assertion(kiosk.authenticate(options.public_key))
+    assert login.finish(store, options.handle, assertion, binding=dict(mine)).accepted
 
 
 @pytest.mark.parametrize(
