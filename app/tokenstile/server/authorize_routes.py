@@ -454,7 +454,7 @@ class AuthorizeEndpoint:
         return response
 
 
-_HTML: dict[str, Any] = {"content": {"text/html": {"schema": {"type": "string"}}}}
+HTML: dict[str, Any] = {"content": {"text/html": {"schema": {"type": "string"}}}}
 _FORM_FIELDS = {name: {"type": "string", "maxLength": LIMITS[name]} for name in CARRIED}
 _QUERY_PARAMETERS = [
     {"name": name, "in": "query", "required": False, "schema": schema}
@@ -462,15 +462,15 @@ _QUERY_PARAMETERS = [
 ]
 
 
-def _page_responses(redirect: int) -> dict[int | str, dict[str, Any]]:
+def page_responses(redirect: int) -> dict[int | str, dict[str, Any]]:
     """What ``/authorize`` answers: a page, a redirect to the app, or the store's 503."""
     return {
-        200: {"description": "the sign-in page", **_HTML},
+        200: {"description": "the sign-in page", **HTML},
         redirect: {
             "description": "to the client's registered redirect URI: a code or an error",
             "headers": {"Location": {"schema": {"type": "string"}}},
         },
-        400: {"description": "a request that cannot go back to any app: an error page", **_HTML},
+        400: {"description": "a request that cannot go back to any app: an error page", **HTML},
         503: {"model": schemas.OAuthErrorBody, "description": "The store is unavailable; retry"},
     }
 
@@ -527,7 +527,7 @@ def authorize_router(services: Services) -> APIRouter:
         tags=["oidc"],
         summary="OpenID Connect authorization request (code flow with PKCE S256)",
         response_class=Response,
-        responses=_page_responses(302),
+        responses=page_responses(302),
         openapi_extra={"parameters": _QUERY_PARAMETERS},
         name="authorize_get",
         operation_id="authorize_get",
@@ -539,7 +539,7 @@ def authorize_router(services: Services) -> APIRouter:
         tags=["oidc"],
         summary="OpenID Connect authorization request sent as a form",
         response_class=Response,
-        responses=_page_responses(303),
+        responses=page_responses(303),
         openapi_extra=schemas.form_body(_FORM_FIELDS, []),
         name="authorize_post",
         operation_id="authorize_post",
@@ -552,9 +552,9 @@ def authorize_router(services: Services) -> APIRouter:
         summary="The browser sign-in form (username and one-time code)",
         response_class=Response,
         responses={
-            **_page_responses(303),
-            400: {"description": "the page again with the refusal, or an error page", **_HTML},
-            403: {"description": "the form's CSRF token is missing or not this browser's", **_HTML},
+            **page_responses(303),
+            400: {"description": "the page again with the refusal, or an error page", **HTML},
+            403: {"description": "the form's CSRF token is missing or not this browser's", **HTML},
         },
         openapi_extra=schemas.form_body(
             {

@@ -33,18 +33,23 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from tokenstile.composition import Services
-from tokenstile.errors import NO_STORE, InvalidRequest
+from tokenstile.errors import NO_STORE, InvalidGrant, InvalidRequest
 from tokenstile.factors.webauthn import MalformedResponse, b64url, parse_assertion
 from tokenstile.factors.webauthn_login import check_handle
 from tokenstile.factors.webauthn_service import FIDO2_FACTOR, WebAuthnService
+from tokenstile.server import schemas
 from tokenstile.server.authorize_routes import (
     CARRIED,
+    HTML,
+    LIMITS,
     MAX_QUERY_CHARS,
     AuthorizationRequest,
     AuthorizeChecks,
     AuthorizeEndpoint,
+    page_responses,
 )
 from tokenstile.server.browser import error_page
+from tokenstile.server.webauthn_routes import LoginOptionsBody
 from tokenstile.server.wire import read_form, request_origin
 from tokenstile.tokens.authorization_code import AuthorizeError
 from tokenstile.tokens.model import credential_ref
@@ -164,17 +169,20 @@ class SecurityKeySignIn:
         endpoint = self.endpoint
         jar = endpoint.cookies()
         key_id = b64url(credential.credential_id)
-        cookie, provider = endpoint.flow().sign_in(
-            user=credential.user,
-            client=ask.client,
-            factor=FIDO2_FACTOR,
-            amr=outcome.amr,
-            acr=outcome.acr,
-            origin=origin,
-            device={"aaguid": credential.aaguid, "credential_id": key_id},
-            credential=credential_ref("fido2", key_id),
-            replaces=endpoint.flow().browser_session(jar.session(request)),
-        )
+        try:
+            cookie, provider = endpoint.flow().sign_in(
+                user=credential.user,
+                client=ask.client,
+                factor=FIDO2_FACTOR,
+                amr=outcome.amr,
+                acr=outcome.acr,
+                origin=origin,
+                device={"aaguid": credential.aaguid, "credential_id": key_id},
+                credential=credential_ref("fido2", key_id),
+                replaces=endpoint.flow().browser_session(jar.session(request)),
+            )
+        except InvalidGrant:  # disabled between the key's check and the session
+            return page(request, ask, error="This account is disabled.")
         response: Response
         try:
             response = endpoint.answer_with_code(ask, provider, status=303)
@@ -203,6 +211,8 @@ def security_key_router(services: Services) -> APIRouter:
             return error_page(issuer, exc.message)
         return await run_in_threadpool(steps.sign_in, request, form)
 
+    form_fields = {name: {"type": "string", "maxLength": LIMITS[name]} for name in CARRIED}
+    refusal = {"model": schemas.OAuthErrorBody}
     router = APIRouter()
     router.add_api_route(
         "/authorize/webauthn/options",
@@ -210,12 +220,15 @@ def security_key_router(services: Services) -> APIRouter:
         methods=["POST"],
         tags=["oidc"],
         summary="The sign-in page's security-key challenge (bound to this browser)",
-        response_class=Response,
+        response_model=LoginOptionsBody,
         responses={
-            200: {"description": "{handle, publicKey}: PublicKeyCredentialRequestOptionsJSON"},
-            400: {"description": "the authorization request is refused"},
-            403: {"description": "the CSRF token is missing or not this browser's"},
+            400: {**refusal, "description": "the form or the authorization request is refused"},
+            403: {**refusal, "description": "the CSRF token is missing or not this browser's"},
+            503: {**refusal, "description": "The store is unavailable; retry"},
         },
+        openapi_extra=schemas.form_body(
+            {**form_fields, "csrf_token": {"type": "string"}}, ["csrf_token"]
+        ),
         name="authorize_webauthn_options",
         operation_id="authorize_webauthn_options",
     )
@@ -227,10 +240,21 @@ def security_key_router(services: Services) -> APIRouter:
         summary="The sign-in page's security-key answer (form: handle, credential JSON)",
         response_class=Response,
         responses={
-            303: {"description": "to the client's registered redirect URI: a code or an error"},
-            400: {"description": "the page again with the refusal, or an error page"},
-            403: {"description": "the CSRF token is missing or not this browser's"},
+            **page_responses(303),
+            403: {"description": "the CSRF token is missing or not this browser's", **HTML},
         },
+        openapi_extra=schemas.form_body(
+            {
+                **form_fields,
+                "csrf_token": {"type": "string"},
+                "handle": {"type": "string"},
+                "credential": {
+                    "type": "string",
+                    "description": "AuthenticationResponseJSON (WebAuthn Level 3), as JSON",
+                },
+            },
+            ["csrf_token", "handle", "credential"],
+        ),
         name="authorize_webauthn",
         operation_id="authorize_webauthn",
     )

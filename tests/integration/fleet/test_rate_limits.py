@@ -138,6 +138,9 @@ def test_the_openapi_document_names_the_429(deployment: Deployment) -> None:
         "/login/totp",
         "/login/webauthn",
         "/login/piv",
+        "/authorize/login",
+        "/authorize/webauthn/options",
+        "/authorize/webauthn",
     }
 
 
