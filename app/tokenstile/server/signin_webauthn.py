@@ -70,11 +70,9 @@ def web_origin(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     port = parts.port
-    return (
-        f"{scheme}://{host}"
-        if port in (None, _DEFAULT_PORTS.get(scheme))
-        else (f"{scheme}://{host}:{port}")
-    )
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 def binding_of(pre_session: str, ask: AuthorizationRequest) -> dict[str, str]:
