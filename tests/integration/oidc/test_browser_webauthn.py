@@ -33,6 +33,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.virtual_authenticator import (
+    VirtualAuthenticatorOptions,
+)
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import ServerProcess, add_user, free_port, start_server
 from tests.integration.oidc.conftest import read_form
@@ -42,16 +50,6 @@ from tokenstile.factors.webauthn import b64url, relying_party_for
 from tokenstile.factors.webauthn_registration import parse_registration
 from tokenstile.factors.webauthn_service import WebAuthnService, parse_credential_id
 from tokenstile.store.webauthn_repository import SqlWebAuthnStore
-
-selenium = pytest.importorskip("selenium")  # a dev extra: `make` installs it
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.virtual_authenticator import (  # noqa: E402
-    VirtualAuthenticatorOptions,
-)
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 with warnings.catch_warnings():
     import authlib.deprecate  # noqa: F401
