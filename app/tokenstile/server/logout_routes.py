@@ -49,7 +49,7 @@ from starlette.responses import RedirectResponse, Response
 from tokenstile.composition import Services
 from tokenstile.errors import InvalidRequest
 from tokenstile.server import schemas
-from tokenstile.server.authorize_routes import AuthorizeEndpoint, unique_query
+from tokenstile.server.authorize_routes import HTML, AuthorizeEndpoint, unique_query
 from tokenstile.server.browser import error_page, page_headers, render
 from tokenstile.server.wire import MAX_FORM_BYTES, read_form, request_origin
 from tokenstile.store import schema as t
@@ -240,7 +240,6 @@ class LogoutEndpoint:
         return self._done(ask)
 
 
-_HTML: dict[str, Any] = {"content": {"text/html": {"schema": {"type": "string"}}}}
 _FIELDS = {name: {"type": "string", "maxLength": LIMITS[name]} for name in LIMITS}
 
 
@@ -271,12 +270,12 @@ def logout_router(services: Services) -> APIRouter:
         return await run_in_threadpool(endpoint.confirm, request, form)
 
     responses: dict[int | str, dict[str, Any]] = {
-        200: {"description": "the confirmation page or the signed-out page", **_HTML},
+        200: {"description": "the confirmation page or the signed-out page", **HTML},
         303: {
             "description": "to the client's registered post_logout_redirect_uri",
             "headers": {"Location": {"schema": {"type": "string"}}},
         },
-        400: {"description": "a request this service cannot act on: an error page", **_HTML},
+        400: {"description": "a request this service cannot act on: an error page", **HTML},
         503: {"model": schemas.OAuthErrorBody, "description": "The store is unavailable; retry"},
     }
     router = APIRouter()
@@ -318,7 +317,7 @@ def logout_router(services: Services) -> APIRouter:
         response_class=Response,
         responses={
             **responses,
-            403: {"description": "the form's CSRF token is missing or not this browser's", **_HTML},
+            403: {"description": "the form's CSRF token is missing or not this browser's", **HTML},
         },
         openapi_extra=schemas.form_body(
             {**{n: _FIELDS[n] for n in CARRIED}, "csrf_token": {"type": "string"}},

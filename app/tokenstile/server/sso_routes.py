@@ -31,13 +31,14 @@ from tokenstile.errors import NO_STORE, InvalidGrant, InvalidRequest, InvalidTok
 from tokenstile.server import schemas
 from tokenstile.server.authorize_routes import (
     CARRIED,
+    HTML,
     LIMITS,
     MAX_QUERY_CHARS,
     AuthorizationRequest,
     AuthorizeChecks,
     AuthorizeEndpoint,
-    _page_responses,
     kiosk_sso_offer,
+    page_responses,
 )
 from tokenstile.server.browser import error_page, page_headers, render
 from tokenstile.server.dpop import presented_token, proof_jkt
@@ -184,9 +185,6 @@ def _redirect_headers(issuer: str) -> dict[str, str]:
     return {k: v for k, v in page_headers(issuer).items() if k != "Content-Security-Policy"}
 
 
-_HTML: dict[str, Any] = {"content": {"text/html": {"schema": {"type": "string"}}}}
-
-
 def sso_router(services: Services) -> APIRouter:
     """The kiosk single sign-on routes (present always; they refuse when it is off)."""
     endpoint = KioskSsoEndpoint(services)
@@ -231,9 +229,9 @@ def sso_router(services: Services) -> APIRouter:
         methods=["POST"],
         summary="Kiosk single sign-on: a hand-off for this browser, sent to the kiosk's broker",
         responses={
-            **_page_responses(303),
-            200: {"description": "the sign-in page (prompt=login, or no single sign-on)", **_HTML},
-            403: {"description": "the form's CSRF token is missing or not this browser's", **_HTML},
+            **page_responses(303),
+            200: {"description": "the sign-in page (prompt=login, or no single sign-on)", **HTML},
+            403: {"description": "the form's CSRF token is missing or not this browser's", **HTML},
         },
         openapi_extra=schemas.form_body({**carried, "csrf_token": {"type": "string"}}, []),
         operation_id="kiosk_sso_start",
@@ -270,7 +268,7 @@ def sso_router(services: Services) -> APIRouter:
         confirm,
         methods=["GET"],
         summary="Kiosk single sign-on: who would continue",
-        responses=_page_responses(303),
+        responses=page_responses(303),
         openapi_extra={
             "parameters": [
                 {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
@@ -286,8 +284,8 @@ def sso_router(services: Services) -> APIRouter:
         methods=["POST"],
         summary="Kiosk single sign-on: continue as the person signed in at the kiosk",
         responses={
-            **_page_responses(303),
-            403: {"description": "the form's CSRF token is missing or not this browser's", **_HTML},
+            **page_responses(303),
+            403: {"description": "the form's CSRF token is missing or not this browser's", **HTML},
         },
         openapi_extra=schemas.form_body(handoff_fields, []),
         operation_id="kiosk_sso_finish",
