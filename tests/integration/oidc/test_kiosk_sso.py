@@ -34,6 +34,12 @@ from tests.integration.oidc.conftest import (
     pkce_pair,
     query_of,
 )
+from tests.integration.oidc.logout_support import (
+    APP_REDIRECT,
+    register_app,
+    relying_party,
+    verify_logout_token,
+)
 from tokenstile.broker import Broker
 from tokenstile.broker.sso import KioskSsoListener
 
@@ -510,3 +516,53 @@ def test_an_expired_hand_off_is_refused(
         for gen in (kiosk_gen, provider_gen):
             with contextlib.suppress(StopIteration):
                 next(gen)
+
+
+def test_the_kiosks_sign_out_sends_each_app_it_reached_a_logout_token(
+    sso_provider: Provider, kiosk: Kiosk
+) -> None:
+    """Issue 15: sign-out at the kiosk ends the provider session and every web app that
+    session reached gets a back-channel logout token, whose sid is the kiosk session's."""
+    kiosk.sign_in(sso_provider, "alice")
+    with relying_party() as rp:
+        shop = register_app(sso_provider, rp.url)
+        browser = sso_provider.browser()
+        verifier, challenge = pkce_pair()
+        url = sso_provider.authorize_url(
+            shop.client_id, APP_REDIRECT, scope="openid offline_access", code_challenge=challenge
+        )
+        page = browser.get(url)
+        to = to_broker(browser, page).headers["location"]
+        back = follow(browser, follow(browser, to).headers["location"])
+        done = press_continue(browser, back)
+        assert done.status_code == 303, done.text
+        tokens = sso_provider.token(
+            {
+                "grant_type": "authorization_code",
+                "code": query_of(done.headers["location"])["code"],
+                "redirect_uri": APP_REDIRECT,
+                "code_verifier": verifier,
+            },
+            auth=(shop.client_id, shop.secret),
+        )
+        assert tokens.status_code == 200, tokens.text
+        id_claims = jwt.decode(tokens.json()["id_token"], options={"verify_signature": False})
+        info = kiosk.broker.session()
+        assert info is not None
+        kiosk_sid = info.sid
+        assert id_claims["sid"] == kiosk_sid
+
+        kiosk.broker.logout()
+
+        delivery = rp.take()
+        claims = verify_logout_token(sso_provider.base, delivery.token, client_id=shop.client_id)
+        assert (claims["sid"], claims["sub"]) == (kiosk_sid, "alice")
+        # The app's own session ended with the kiosk's: its refresh token is refused.
+        refused = sso_provider.token(
+            {"grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"]},
+            auth=(shop.client_id, shop.secret),
+        )
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_grant"
+        events = [e["event"] for e in sso_provider.setup.store.audit_entries()]
+        assert "backchannel_logout_delivered" in events
