@@ -36,6 +36,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy examples/desktop-app/desktop_app.py
+	$(BIN)/mypy examples/web-app/web_app.py examples/native-app/native_app.py
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports
