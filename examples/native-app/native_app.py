@@ -122,6 +122,10 @@ def sign_in(issuer: str, client_id: str, *, open_browser: bool, timeout: float) 
             except queue.Empty:
                 raise SystemExit(f"no sign-in came back within {timeout:.0f} s") from None
             answer = {k: v[0] for k, v in parse_qs(urlsplit(response).query).items()}
+            # Any program on this machine can reach the listener: an answer without our
+            # state is not the browser's, and its code is never sent anywhere.
+            if answer.get("state") != state:
+                raise SystemExit("the answer to the callback is not ours (wrong state): refused")
             if "error" in answer:
                 raise SystemExit(f"sign-in refused: {answer['error']}")
             # RFC 9207: the answer names the issuer; a mix-up would name another one.

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.admin_tokens import new_admin_headers
 from tests.conftest import ServerProcess, free_port
-from tests.integration.oidc.conftest import Browser, Provider, _provider
+from tests.integration.oidc.conftest import Browser, Provider, _provider, query_of
 from tests.integration.oidc.logout_support import EVENT, live_sids, wait_for
 from tokenstile.deployment import Deployment
 
@@ -266,6 +266,7 @@ def test_the_web_apps_back_channel_refuses_forged_logout_tokens(
         "Invalid claim: 'iss'": forged(provider, web_app, sid, iss="https://evil.example"),
         "no back-channel logout member": forged(provider, web_app, sid, events={}),
         "expired": forged(provider, web_app, sid, iat=int(time.time()) - 600, exp=1),
+        "iat is not recent": forged(provider, web_app, sid, iat=int(time.time()) - 3600),
     }
     for reason, token in attacks.items():
         answer = post(token)
@@ -293,8 +294,8 @@ def test_the_web_apps_back_channel_refuses_forged_logout_tokens(
     assert "Nobody is signed in" in web_app.home(browser)
 
 
-def test_the_native_app_signs_in_through_its_loopback_listener(provider: Provider) -> None:
-    provider.person("erin")
+def start_native_app(provider: Provider) -> tuple[subprocess.Popen[str], str]:
+    """The native app as a subprocess, and the authorize URL it printed."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -311,33 +312,46 @@ def test_the_native_app_signs_in_through_its_loopback_listener(provider: Provide
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert process.stdout is not None
-        lines = []
-        while True:
-            line = process.stdout.readline()
-            assert line, process.stderr.read() if process.stderr else ""
-            lines.append(line)
-            if line.startswith(f"{provider.base}/authorize?"):
-                break
-        url = line.strip()
-        query = dict(httpx.URL(url).params)
-        assert query["code_challenge_method"] == "S256"
-        assert query["client_id"] == provider.native_id
-        redirect = urlsplit(query["redirect_uri"])
-        assert redirect.hostname == "127.0.0.1"
-        assert redirect.port  # a port the system gave it
+    assert process.stdout is not None
+    while True:
+        line = process.stdout.readline()
+        if not line:
+            process.kill()
+            _, err = process.communicate()
+            raise AssertionError(err)
+        if line.startswith(f"{provider.base}/authorize?"):
+            return process, line.strip()
 
-        browser = provider.browser()
-        done = browser.sign_in(url, "erin", provider.fobs["erin"].next_code())
-        assert done.status_code == 303, done.text
-        back = httpx.get(done.headers["location"], timeout=10)  # the app's listener
-        assert back.status_code == 200
-        out, err = process.communicate(timeout=60)
-    finally:
+
+@pytest.fixture
+def native_apps() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
         if process.poll() is None:
             process.kill()
-            process.wait()
+        process.communicate()
+
+
+def test_the_native_app_signs_in_through_its_loopback_listener(
+    provider: Provider, native_apps: list[subprocess.Popen[str]]
+) -> None:
+    provider.person("erin")
+    process, url = start_native_app(provider)
+    native_apps.append(process)
+    query = dict(httpx.URL(url).params)
+    assert query["code_challenge_method"] == "S256"
+    assert query["client_id"] == provider.native_id
+    redirect = urlsplit(query["redirect_uri"])
+    assert (redirect.scheme, redirect.hostname, redirect.path) == ("http", "127.0.0.1", "/callback")
+    assert redirect.port  # a port the system gave it
+
+    done = provider.browser().sign_in(url, "erin", provider.fobs["erin"].next_code())
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].startswith(query["redirect_uri"] + "?")
+    back = httpx.get(done.headers["location"], timeout=10)  # the app's own listener
+    assert back.status_code == 200
+    out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     claims = json.loads(out.split("ID token claims:", 1)[1])
     assert claims["sub"] == "erin"
@@ -345,3 +359,29 @@ def test_the_native_app_signs_in_through_its_loopback_listener(provider: Provide
     assert claims["iss"] == provider.base
     assert claims["amr"] == ["otp"]
     assert claims["sid"] in live_sids(provider, "erin")
+
+
+def test_the_native_app_refuses_a_callback_another_program_sent(
+    provider: Provider, native_apps: list[subprocess.Popen[str]]
+) -> None:
+    """A local program that reaches the loopback listener first (with a code of its own,
+    or a stolen one) is refused for its state; the app exchanges nothing."""
+    provider.person("frank")
+    process, url = start_native_app(provider)
+    native_apps.append(process)
+    redirect = dict(httpx.URL(url).params)["redirect_uri"]
+    # A real code of the right client, obtained by the intruder for its own sign-in.
+    intruder, intruder_url = start_native_app(provider)
+    native_apps.append(intruder)
+    done = provider.browser().sign_in(intruder_url, "frank", provider.fobs["frank"].next_code())
+    assert done.status_code == 303, done.text
+    code = query_of(done.headers["location"])["code"]
+    forged_state = "not-the-apps-state"
+    answer = httpx.get(f"{redirect}?code={code}&state={forged_state}", timeout=10)
+    assert answer.status_code == 200  # the listener answers; the app then refuses
+    out, err = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "wrong state" in err
+    assert "ID token claims" not in out
+    # The app sent nothing to the token endpoint: the code is still unspent.
+    assert provider.audit("authorization_code") == []
