@@ -20,17 +20,26 @@ import os
 import queue
 import sys
 import threading
+import warnings
 import webbrowser
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from authlib.common.security import generate_token  # type: ignore[import-untyped]
-from authlib.integrations.httpx_client import OAuth2Client  # type: ignore[import-untyped]
-from authlib.oidc.core import CodeIDToken  # type: ignore[import-untyped]
 from joserfc import jwt
 from joserfc.jwk import KeySet
+
+with warnings.catch_warnings():
+    # Authlib 1.9 deprecates its httpx integration in favour of the httpx2 fork, which is
+    # not released on every platform yet; the integration still works. authlib.deprecate
+    # turns its warnings to "always" on import, so it is imported first, then silenced.
+    import authlib.deprecate  # type: ignore[import-untyped]  # noqa: F401
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.common.security import generate_token  # type: ignore[import-untyped]
+    from authlib.integrations.httpx_client import OAuth2Client  # type: ignore[import-untyped]
+    from authlib.oidc.core import CodeIDToken  # type: ignore[import-untyped]
 
 CALLBACK_PATH = "/callback"
 

@@ -28,6 +28,7 @@ import os
 import secrets
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,10 +36,6 @@ from urllib.parse import parse_qs
 
 import httpx
 import uvicorn
-from authlib.integrations.starlette_client import (  # type: ignore[import-untyped]
-    OAuth,
-    OAuthError,
-)
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -48,6 +45,18 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+with warnings.catch_warnings():
+    # Authlib 1.9 deprecates its httpx integration (which its Starlette client stands on) in
+    # favour of the httpx2 fork; it still works. authlib.deprecate turns its warnings to
+    # "always" on import, so it is imported first, then silenced.
+    import authlib.deprecate  # type: ignore[import-untyped]  # noqa: F401
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.starlette_client import (  # type: ignore[import-untyped]
+        OAuth,
+        OAuthError,
+    )
 
 log = logging.getLogger("web_app")
 

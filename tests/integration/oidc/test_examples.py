@@ -58,6 +58,14 @@ class WebApp:
     client_id: str
     process: subprocess.Popen[bytes]
     log: Path
+    secret: str
+
+    def check_log(self) -> None:
+        """No error, no warning, and the client secret never in the app's own log."""
+        text = self.log.read_text()
+        assert "Traceback" not in text, text
+        assert "Warning" not in text, text
+        assert self.secret not in text
 
     def home(self, browser: Browser) -> str:
         answer = browser.get(f"{self.base}/")
@@ -96,7 +104,7 @@ def web_app(provider: Provider, tmp_path: Path) -> Iterator[WebApp]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    app = WebApp(base, client.client_id, process, log)
+    app = WebApp(base, client.client_id, process, log, secret)
     try:
 
         def up() -> bool:
@@ -185,6 +193,7 @@ def test_the_web_app_signs_in_refreshes_and_signs_out(provider: Provider, web_ap
     again = follow(browser, browser.get(f"{web_app.base}/login"))
     assert urlsplit(str(again.request.url)).path == "/authorize"
     assert again.status_code == 200
+    web_app.check_log()
 
 
 def test_an_admin_revoking_the_session_signs_the_browser_out_of_the_web_app(
@@ -216,6 +225,7 @@ def test_an_admin_revoking_the_session_signs_the_browser_out_of_the_web_app(
     assert delivered["detail"]["answer"] == 200
     # Only that sid: Carol, in another browser, is still signed in to the app.
     assert "Signed in as carol" in web_app.home(carol)
+    web_app.check_log()
 
 
 def forged(provider: Provider, app: WebApp, sid: str, *, key: Any = None, **change: Any) -> str:
