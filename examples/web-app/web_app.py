@@ -37,7 +37,7 @@ from urllib.parse import parse_qs
 import httpx
 import uvicorn
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -63,6 +63,7 @@ log = logging.getLogger("web_app")
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 MAX_LOGOUT_TOKEN_AGE = 300  # seconds: an older iat is refused (section 2.6 "recent")
 CLOCK_LEEWAY = 60  # seconds of clock skew allowed between the provider and the app
+JWKS_REFETCH = 30  # seconds: the least time between two reads of the provider's JWKS
 SESSION_KEY = "app_session"
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_LOGOUT_BODY = 64 * 1024  # bytes: a logout token is a few hundred
@@ -147,26 +148,35 @@ class LogoutTokenVerifier:
         self.jwks_uri = jwks_uri
         self.algorithms = algorithms
         self._keys: KeySet | None = None
+        self._read_again_at = float("-inf")
 
     async def _key_set(self, *, fresh: bool) -> KeySet:
-        if self._keys is None or fresh:
-            async with httpx.AsyncClient(timeout=10) as http:
-                answer = await http.get(self.jwks_uri)
-                answer.raise_for_status()
-                self._keys = KeySet.import_key_set(answer.json())
+        if self._keys is None:
+            self._keys = await self._read()
+        elif fresh and time.monotonic() - self._read_again_at >= JWKS_REFETCH:
+            # At most every JWKS_REFETCH seconds: forged tokens with made-up key ids must
+            # not turn the app into a stream of requests to the provider.
+            self._read_again_at = time.monotonic()
+            self._keys = await self._read()
         return self._keys
+
+    async def _read(self) -> KeySet:
+        async with httpx.AsyncClient(timeout=10) as http:
+            answer = await http.get(self.jwks_uri)
+            answer.raise_for_status()
+            return KeySet.import_key_set(answer.json())
 
     async def verify(self, raw: str) -> dict[str, Any]:
         try:
-            token = jwt.decode(raw, await self._key_set(fresh=False), algorithms=self.algorithms)
-        except JoseError:
-            # A key the app has not seen yet (the provider rotated): read the JWKS again once.
             try:
+                token = jwt.decode(
+                    raw, await self._key_set(fresh=False), algorithms=self.algorithms
+                )
+            except InvalidKeyIdError:
+                # A key id the app has not seen (the provider rotated): read the JWKS again.
                 token = jwt.decode(raw, await self._key_set(fresh=True), algorithms=self.algorithms)
-            except (JoseError, ValueError) as error:
-                raise LogoutTokenRefused(f"signature: {error}") from error
-        except ValueError as error:
-            raise LogoutTokenRefused(f"not a JWT: {error}") from error
+        except (JoseError, ValueError) as error:
+            raise LogoutTokenRefused(f"signature: {error}") from error
         if token.header.get("typ") != "logout+jwt":
             raise LogoutTokenRefused("typ is not logout+jwt")
         claims = token.claims

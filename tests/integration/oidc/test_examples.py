@@ -299,8 +299,18 @@ def test_the_web_apps_back_channel_refuses_forged_logout_tokens(
     assert post(as_id_token).status_code == 400
     # None of them ended anything.
     assert "Signed in as dave" in web_app.home(browser)
-    # The provider's own key, the right audience, no nonce: the app takes it.
-    assert post(forged(provider, web_app, sid)).status_code == 200
+    # The provider's own key, the right audience, no nonce: the app takes it, even from a
+    # key the provider started signing with after the app read its JWKS (it reads again).
+    new_key = provider.setup.rotate_keys(immediately=True)
+    wait_for(
+        lambda: {
+            k["kid"] for k in httpx.get(f"{provider.base}/jwks.json", timeout=10).json()["keys"]
+        },
+        until=lambda kids: new_key.kid in kids,
+    )
+    valid = forged(provider, web_app, sid)
+    assert jwt.get_unverified_header(valid)["kid"] == new_key.kid
+    assert post(valid).status_code == 200
     assert "Nobody is signed in" in web_app.home(browser)
 
 
