@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     backchannel_backoff: float = Field(default=2.0, gt=0, le=3600)
     backchannel_max_backoff: float = Field(default=300.0, gt=0, le=86_400)
 
+    # private_key_jwt (issue 15; tokens/client_assertion.py): a client assertion's exp may
+    # be at most this many seconds ahead (its jti is kept that long). Some libraries sign
+    # for an hour by default (Authlib): shorten theirs rather than raise this.
+    client_assertion_max_lifetime: float = Field(default=300.0, gt=0, le=3600)
+
     # One-time codes (issue 3): the check windows and the lockout schedule.
     otp_window: int = Field(default=1, ge=0, le=10)
     otp_hotp_look_ahead: int = Field(default=10, ge=0, le=100)

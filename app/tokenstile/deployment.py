@@ -6,6 +6,7 @@ Both entry points build one: ``tokenstile manage`` (offline administration) and
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -29,6 +30,7 @@ from tokenstile.store.database import (
 )
 from tokenstile.store.purge import PeriodicPurge
 from tokenstile.store.repository import Store
+from tokenstile.tokens.client_assertion import public_jwks
 from tokenstile.tokens.keys import (
     KEK_CHECK_CONTEXT,
     KEK_CHECK_PLAINTEXT,
@@ -348,6 +350,7 @@ class Deployment:
         redirect_uris: list[str] | None = None,
         post_logout_redirect_uris: list[str] | None = None,
         backchannel_logout_uri: str | None = None,
+        jwks: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; resource servers and web clients get a secret, returned here
         once (stored as a hash).
@@ -355,6 +358,8 @@ class Deployment:
         ``dpop_bound``: every token request of the client must carry a DPoP proof (RFC 9449).
         ``redirect_uris``: a web or native client's (``tokens.redirect_uris`` checks them);
         its tokens' audience is, unless ``audiences`` names others, the client itself.
+        ``jwks``: a web client's JWK Set of public keys (``tokens.client_assertion``): it
+        then authenticates with private_key_jwt and gets no secret.
         """
         if dpop_bound and kind == "resource-server":
             raise ConfigError(
@@ -369,7 +374,12 @@ class Deployment:
         post_logout = list(
             check_logout_registration(kind, post_logout_redirect_uris or [], backchannel_logout_uri)
         )
-        secret = secrets.token_urlsafe(32) if kind in ("resource-server", "web") else None
+        if jwks is not None:
+            if kind != "web":
+                raise ConfigError("Only web clients register keys (private_key_jwt).")
+            jwks = public_jwks(jwks)
+        confidential = kind == "resource-server" or (kind == "web" and jwks is None)
+        secret = secrets.token_urlsafe(32) if confidential else None
         if browser:
             default_audiences = [client_id]
         elif kind != "resource-server":
@@ -392,6 +402,7 @@ class Deployment:
                     "name": name,
                     "kind": kind,
                     "dpop_bound": dpop_bound,
+                    **({"auth": "private_key_jwt", "jwks": json.loads(jwks)} if jwks else {}),
                     **({"redirect_uris": redirect_uris} if browser else {}),
                     **({"post_logout_redirect_uris": post_logout} if post_logout else {}),
                     **(
@@ -405,6 +416,7 @@ class Deployment:
             redirect_uris=redirect_uris or [],
             post_logout_redirect_uris=post_logout,
             backchannel_logout_uri=backchannel_logout_uri,
+            jwks=jwks,
         )
         return client, secret
 

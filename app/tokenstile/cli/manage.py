@@ -22,11 +22,12 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tokenstile.cli.arguments import Subcommands, action_group
 from tokenstile.cli.formatting import format_time
-from tokenstile.errors import TokenstileError
+from tokenstile.errors import ConfigError, TokenstileError
 
 if TYPE_CHECKING:
     from tokenstile.deployment import Deployment
@@ -89,6 +90,13 @@ def add_manage_commands(commands: Subcommands) -> None:
         help="a web client's back-channel logout endpoint: the service POSTs a logout token "
         "there whenever a session that gave the client tokens ends (https, or http on "
         "a loopback address)",
+    )
+    add_client.add_argument(
+        "--jwks",
+        default=None,
+        metavar="FILE",
+        help="a web client's JWK Set file (public keys only: ES256, EdDSA or RS256): the "
+        "client authenticates with private_key_jwt and gets no secret",
     )
     add_client.add_argument("--audience", action="append", default=[])
     add_client.add_argument("--scope", action="append", default=[])
@@ -210,6 +218,7 @@ def _manage_client(args: argparse.Namespace, deployment: Deployment) -> None:
         redirect_uris=args.redirect_uri,
         post_logout_redirect_uris=args.post_logout_redirect_uri,
         backchannel_logout_uri=args.backchannel_logout_uri,
+        jwks=_read_jwks(args.jwks),
     )
     print(f"client_id: {client.client_id}")
     for uri in client.redirect_uris:
@@ -221,6 +230,16 @@ def _manage_client(args: argparse.Namespace, deployment: Deployment) -> None:
     if secret:
         print(f"client_secret: {secret}")
         print("Store the secret now: it is shown only once.", file=sys.stderr)
+
+
+def _read_jwks(path: str | None) -> str | None:
+    """The JWK Set file ``--jwks`` names, as text (``add_client`` checks it)."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read the JWK Set file {path}: {exc}") from exc
 
 
 def _manage_audience(args: argparse.Namespace, deployment: Deployment) -> None:

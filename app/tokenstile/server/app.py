@@ -2,7 +2,8 @@
 (and, from ``authorize_routes``, the OpenID Provider's ``/authorize`` and sign-in page).
 
 The token endpoint serves the ``authorization_code`` grant of web and native clients
-(client_secret_basic, client_secret_post, or none with PKCE for a public client), the
+(client_secret_basic, client_secret_post, private_key_jwt (``client_auth``), or none
+with PKCE for a public client), the
 refresh grant and token exchange.
 
 The token endpoint is the hot path: it reads the form body itself (no multipart parser,
@@ -45,6 +46,7 @@ from tokenstile.server import schemas
 from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.authorize_routes import authorize_router
 from tokenstile.server.backchannel import backchannel_delivery
+from tokenstile.server.client_auth import ASSERTION_AUTH_METHOD, assertion_client
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.logout_routes import logout_router
 from tokenstile.server.otp_routes import otp_router
@@ -61,6 +63,7 @@ from tokenstile.server.wire import (
     request_origin,
 )
 from tokenstile.tokens.authorization_code import CodeTokenResponse
+from tokenstile.tokens.client_assertion import ASSERTION_ALGORITHMS
 from tokenstile.tokens.dpop import DpopProofError
 from tokenstile.tokens.model import Client
 from tokenstile.tokens.service import (
@@ -171,6 +174,14 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     def authenticate_client(
         request: Request, form: dict[str, str], *, require_secret: bool
     ) -> Client:
+        if not require_secret and ("client_assertion" in form or "client_assertion_type" in form):
+            return assertion_client(
+                deployment,
+                find_client,
+                request,
+                form,
+                audiences=(issuer, f"{issuer}/token", f"{issuer}{request.url.path}"),
+            )
         creds = _basic_credentials(request)
         if creds is not None:
             client_id, secret = creds
@@ -200,6 +211,8 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
             raise InvalidClient("Unknown client.")
         if client.secret_hash is not None:
             raise InvalidClient("This client must authenticate with its secret.")
+        if client.jwks is not None:
+            raise InvalidClient("This client must authenticate with a client assertion.")
         return client
 
     async def token_request(
@@ -276,12 +289,16 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
                 "none",
                 "client_secret_basic",
                 "client_secret_post",
+                ASSERTION_AUTH_METHOD,
             ],
+            "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
             "revocation_endpoint_auth_methods_supported": [
                 "none",
                 "client_secret_basic",
                 "client_secret_post",
+                ASSERTION_AUTH_METHOD,
             ],
+            "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
             "id_token_signing_alg_values_supported": ["ES256", "EdDSA"],
             "access_token_signing_alg_values_supported": ["ES256", "EdDSA"],
@@ -353,6 +370,8 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
                 "refresh_token": {"type": "string"},
                 "client_id": {"type": "string"},
                 "client_secret": {"type": "string"},
+                "client_assertion_type": {"type": "string"},
+                "client_assertion": {"type": "string"},
                 "scope": {"type": "string"},
                 "resource": {"type": "string"},
                 "subject_token": {"type": "string"},

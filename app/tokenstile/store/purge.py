@@ -11,6 +11,7 @@ What goes, and when:
 - WebAuthn and PIV login challenges past their expiry plus the few minutes the
   repositories keep them so a late answer hears "expired";
 - DPoP proof records past their expiry (the token endpoint also drops some as it goes);
+- accepted client assertions' ``jti`` records (private_key_jwt) past the assertion's expiry;
 - rate-limit counters whose window ended (a new hit starts a new window anyway);
 - back-channel logout deliveries ``keep_seconds`` after they were delivered or failed;
 - authorization codes ``keep_seconds`` after their expiry (and with their provider
@@ -107,6 +108,7 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
     dead_sids = select(_s.c.sid).where(ended)
     wa, piv, dpop = t.webauthn_challenges, t.piv_challenges, t.dpop_replay
     rat = t.revoked_access_tokens
+    caj = t.client_assertion_jtis
     ac = t.authorization_codes
     bcl = t.backchannel_logouts
     return [
@@ -123,6 +125,7 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
         ),
         _Step(table=dpop, key=dpop.c.key_hash, where=dpop.c.expires_at < now),
         _Step(table=rat, key=rat.c.jti, where=rat.c.expires_at < now),
+        _Step(table=caj, key=caj.c.key_hash, where=caj.c.expires_at < now),
         # Codes are kept as long as ended sessions (a replay found later still ends what
         # the code gave); their provider session's purge takes them too.
         _Step(table=ac, key=ac.c.code_hash, where=ac.c.expires_at < now - keep_seconds),

@@ -197,6 +197,7 @@ class Store:
         redirect_uris: Sequence[str] = (),
         post_logout_redirect_uris: Sequence[str] = (),
         backchannel_logout_uri: str | None = None,
+        jwks: str | None = None,
     ) -> Client:
         try:
             with self.write() as tx:
@@ -214,6 +215,7 @@ class Store:
                         redirect_uris=json_text(list(redirect_uris)),
                         post_logout_redirect_uris=json_text(list(post_logout_redirect_uris)),
                         backchannel_logout_uri=backchannel_logout_uri,
+                        jwks=jwks,
                     )
                 )
                 tx.audit(audit, at=at)
@@ -233,6 +235,7 @@ class Store:
             redirect_uris=tuple(redirect_uris),
             post_logout_redirect_uris=tuple(post_logout_redirect_uris),
             backchannel_logout_uri=backchannel_logout_uri,
+            jwks=jwks,
         )
 
     def find_client(self, client_id: str) -> Client | None:

@@ -56,6 +56,7 @@ def client_from_row(row: Row[Any]) -> Client:
         redirect_uris=tuple(json.loads(row.redirect_uris)),
         post_logout_redirect_uris=tuple(json.loads(row.post_logout_redirect_uris)),
         backchannel_logout_uri=row.backchannel_logout_uri,
+        jwks=row.jwks,
     )
 
 

@@ -77,6 +77,8 @@ clients = Table(
     Column("post_logout_redirect_uris", Text, nullable=False, default="[]", server_default="[]"),
     # Where back-channel logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0).
     Column("backchannel_logout_uri", Text, nullable=True),
+    # private_key_jwt (RFC 7523 section 2.2): the client's JWK Set, public keys only, JSON.
+    Column("jwks", Text, nullable=True),
 )
 
 audiences = Table(
@@ -225,6 +227,16 @@ dpop_replay = Table(
     Column("key_hash", LargeBinary(32), primary_key=True),
     Column("expires_at", Double, nullable=False),
     Index("ix_dpop_replay_expires_at", "expires_at"),
+)
+
+# Accepted client assertions (private_key_jwt), by SHA-256 of client id and ``jti``, kept
+# until the assertion's ``exp``: a replay is refused on every replica; the purge drops them.
+client_assertion_jtis = Table(
+    "client_assertion_jtis",
+    metadata,
+    Column("key_hash", LargeBinary(32), primary_key=True),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_client_assertion_jtis_expires_at", "expires_at"),
 )
 
 # Access tokens revoked alone (a derived token: exchanged, or for a resource server's

@@ -105,6 +105,8 @@ class Client:
     # POSTs the client's back-channel logout tokens (``tokens.logout``).
     post_logout_redirect_uris: tuple[str, ...] = ()
     backchannel_logout_uri: str | None = None
+    # private_key_jwt: the client's public JWK Set (JSON text); it then has no secret.
+    jwks: str | None = None
 
     @property
     def default_audience(self) -> str:

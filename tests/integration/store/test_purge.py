@@ -164,6 +164,11 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
     )
     add_rows(
         dep,
+        t.client_assertion_jtis,
+        [{"key_hash": b"f" * 32, "expires_at": T0 - 1}, {"key_hash": b"g" * 32, "expires_at": T0}],
+    )
+    add_rows(
+        dep,
         t.revoked_access_tokens,
         [
             {"jti": "dead", "sid": sid, "expires_at": T0 - 1, "revoked_at": T0 - 600},
@@ -210,6 +215,7 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
         "piv_challenges": 1,
         "dpop_replay": 1,
         "revoked_access_tokens": 1,
+        "client_assertion_jtis": 1,
         "authorization_codes": 0,
         "backchannel_logouts": 1,
         "rate_limits": 1,
@@ -222,6 +228,7 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
         t.piv_challenges,
         t.dpop_replay,
         t.revoked_access_tokens,
+        t.client_assertion_jtis,
     ):
         assert count(dep, table) == 1
     assert count(dep, rate_limits, rate_limits.c.bucket == "challenges 192.0.2.2") == 1
