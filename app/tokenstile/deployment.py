@@ -351,6 +351,8 @@ class Deployment:
         post_logout_redirect_uris: list[str] | None = None,
         backchannel_logout_uri: str | None = None,
         jwks: str | None = None,
+        by: str | None = None,
+        origin: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; resource servers and web clients get a secret, returned here
         once (stored as a hash).
@@ -359,7 +361,8 @@ class Deployment:
         ``redirect_uris``: a web or native client's (``tokens.redirect_uris`` checks them);
         its tokens' audience is, unless ``audiences`` names others, the client itself.
         ``jwks``: a web client's JWK Set of public keys (``tokens.client_assertion``): it
-        then authenticates with private_key_jwt and gets no secret.
+        then authenticates with private_key_jwt and gets no secret. ``by`` and ``origin``:
+        who registered it, for the audit row (the admin API).
         """
         if dpop_bound and kind == "resource-server":
             raise ConfigError(
@@ -398,7 +401,10 @@ class Deployment:
             audit=AuditEvent(
                 "client_added",
                 "info",
+                client_id=client_id,
+                origin=origin,
                 detail={
+                    **({"by": by} if by else {}),
                     "name": name,
                     "kind": kind,
                     "dpop_bound": dpop_bound,

@@ -6,6 +6,7 @@ Admin routes (an admin's access token, ``admin_auth``; errors ``{"error",
 - ``GET /admin/users`` (search, page, factor counts), ``POST /admin/users`` (add),
   ``POST /admin/users/disable`` (also revokes their sessions), ``/enable``;
 - ``GET /admin/sessions``, ``POST /admin/sessions/revoke``;
+- ``/admin/clients`` (web and native clients: ``admin_clients``);
 - ``GET /admin/audit`` (filters, newest first, keyset pages by ``before_id``) and
   ``GET /admin/audit/export`` (the same rows streamed as CSV or JSON lines).
 
@@ -42,6 +43,7 @@ from tokenstile.server.admin_auth import (
     admin_router,
     check_plain_text,
 )
+from tokenstile.server.admin_clients import admin_clients_router
 from tokenstile.server.admin_post import admin_post
 from tokenstile.server.admin_schemas import (
     AddPersonBody,
@@ -140,6 +142,7 @@ def admin_api_router(services: Services) -> APIRouter:
     router.include_router(_people_router(services, repository))
     router.include_router(_sessions_router(services, repository))
     router.include_router(_audit_router(services, repository))
+    router.include_router(admin_clients_router(services))
     return router
 
 

@@ -15,7 +15,7 @@ What may be registered:
 
 Every URI is absolute, at most ``MAX_REDIRECT_URI`` characters, with a host, with no
 user information, fragment, white space, control character or backslash (the tricks by
-which two parsers read one URI two ways).
+which two parsers read one URI two ways), and no ``*`` (no wildcards: matching is exact).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ _LOOPBACK = re.compile(
     r"http://(?P<host>127\.0\.0\.1|\[::1\])(?::(?P<port>[0-9]{1,5}))?"
     r"(?P<path>/[^?#]*)?(?P<query>\?[^#]*)?"
 )
-_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+# ``*`` too: matching is exact, so a registered wildcard would only mislead its reader.
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f\\*]")
 
 
 class RedirectUriRefused(ConfigError):
@@ -104,7 +105,7 @@ def check_registration(kind: str, uris: Sequence[str]) -> tuple[str, ...]:
         if not ok:
             raise RedirectUriRefused(
                 f"{uri[:200]!r} is not a redirect URI this client may register: {rule}, "
-                "absolute, without user information, fragment or white space."
+                "absolute, without user information, fragment, white space or wildcard."
             )
     return tuple(dict.fromkeys(uris))
 
