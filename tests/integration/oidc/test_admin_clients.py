@@ -137,6 +137,7 @@ def test_a_disabled_client_is_refused_and_enabled_again(
     assert off.json()["enabled"] is False
     assert "client_secret" not in off.json()
     assert not secret_works(provider, made["client_id"], made["client_secret"])
+    assert authorize_status(provider, made["client_id"], WEB_REDIRECT) == 400
     assert [e["detail"]["by"] for e in provider.audit("client_disabled")] == ["admin:root"]
     on = call(provider, "/enable", {"client_id": made["client_id"]}, admin)
     assert on.json()["enabled"] is True

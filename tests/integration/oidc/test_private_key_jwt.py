@@ -420,3 +420,24 @@ def test_a_replay_to_another_replica_is_refused(
     once = assertion(client.key, "ES256", iss=client.client_id, aud="https://idp.example/token")
     authenticated(bogus_refresh(first.base_url, once))
     assert "used before" in refused(bogus_refresh(second.base_url, once))
+
+
+def test_revoke_takes_an_assertion_addressed_to_it(
+    provider: Provider, es_client: KeyClient
+) -> None:
+    cid = es_client.client_id
+
+    def revoke(aud: str) -> httpx.Response:
+        return httpx.post(
+            f"{provider.base}/revoke",
+            data={
+                "token": "not-a-real-token",
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": assertion(es_client.key, "ES256", iss=cid, aud=aud),
+            },
+            timeout=10,
+        )
+
+    assert revoke(f"{provider.base}/revoke").status_code == 200  # RFC 7009: unknown is fine
+    assert revoke(f"{provider.base}/token").status_code == 200
+    refused(revoke(f"{provider.base}/introspect"))
