@@ -31,7 +31,12 @@ from tokenstile.server.wire import no_store_json, request_origin
 from tokenstile.store.client_repository import update_client
 from tokenstile.tokens.clients import client_secret_hash
 from tokenstile.tokens.model import BROWSER_CLIENT_KINDS, AuditEvent, Client
-from tokenstile.tokens.redirect_uris import check_logout_registration, check_registration
+from tokenstile.tokens.redirect_uris import (
+    MAX_REDIRECT_URI,
+    MAX_REDIRECT_URIS,
+    check_logout_registration,
+    check_registration,
+)
 
 _call = AdminWork((NotFound, 404, "not_found"), (ConfigError, 400, "invalid_request"))
 MAX_NAME = 128
@@ -42,9 +47,9 @@ class AddClientBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=MAX_NAME, examples=["Records"])
     kind: Literal["web", "native"]
-    redirect_uris: list[str] = Field(min_length=1, max_length=10)
-    post_logout_redirect_uris: list[str] = Field(default_factory=list, max_length=10)
-    backchannel_logout_uri: str | None = Field(default=None, max_length=2048)
+    redirect_uris: list[str] = Field(min_length=1, max_length=MAX_REDIRECT_URIS)
+    post_logout_redirect_uris: list[str] = Field(default_factory=list, max_length=MAX_REDIRECT_URIS)
+    backchannel_logout_uri: str | None = Field(default=None, max_length=MAX_REDIRECT_URI)
     jwks: dict[str, Any] | None = Field(
         default=None,
         description="a web client's JWK Set (public keys only): it then authenticates with "
@@ -62,9 +67,11 @@ class UpdateClientBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     client_id: str = Field(min_length=1, max_length=64)
-    redirect_uris: list[str] | None = Field(default=None, min_length=1, max_length=10)
-    post_logout_redirect_uris: list[str] | None = Field(default=None, max_length=10)
-    backchannel_logout_uri: str | None = Field(default=None, max_length=2048)
+    redirect_uris: list[str] | None = Field(
+        default=None, min_length=1, max_length=MAX_REDIRECT_URIS
+    )
+    post_logout_redirect_uris: list[str] | None = Field(default=None, max_length=MAX_REDIRECT_URIS)
+    backchannel_logout_uri: str | None = Field(default=None, max_length=MAX_REDIRECT_URI)
 
 
 class ClientBody(BaseModel):
