@@ -196,8 +196,11 @@ def test_discovery_publishes_the_code_flow_and_logout(app: App) -> None:
     assert body["code_challenge_methods_supported"] == ["S256"]
     assert body["authorization_response_iss_parameter_supported"] is True
     assert "authorization_code" in body["grant_types_supported"]
-    assert {"client_secret_basic", "client_secret_post", "none"} == set(
+    assert {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"} == set(
         body["token_endpoint_auth_methods_supported"]
+    )
+    assert {"ES256", "EdDSA", "RS256"} == set(
+        body["token_endpoint_auth_signing_alg_values_supported"]
     )
     assert {"nonce", "at_hash", "sid", "acr", "amr", "auth_time"} <= set(body["claims_supported"])
     assert body["end_session_endpoint"] == f"{ISSUER}/logout"
