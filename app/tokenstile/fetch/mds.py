@@ -16,13 +16,11 @@ database and the second load of one ``no`` changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from tokenstile.background import BackgroundLoop
 from tokenstile.errors import TokenstileError
 from tokenstile.factors.piv_revocation import FetchFailed
 from tokenstile.factors.webauthn_metadata import (
@@ -79,7 +77,7 @@ def fetch_blob(url: str, fetcher: HttpFetcher) -> bytes:
         raise MetadataUnavailable(f"Cannot fetch the FIDO metadata: {reason}") from exc
 
 
-class MetadataRefresh:
+class MetadataRefresh(BackgroundLoop):
     """Fetch and load the BLOB at start-up and every ``interval`` seconds, on a daemon
     thread of the server."""
 
@@ -91,37 +89,14 @@ class MetadataRefresh:
         *,
         interval: float,
     ) -> None:
+        super().__init__("tokenstile-metadata-refresh", interval)
         self._service = service
         self._url = url
         self._fetcher = fetcher
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._failure: str | None = None  # the last failure audited, until a success
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._loop, name="tokenstile-metadata-refresh", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+    def _stopped(self) -> None:
         self._fetcher.close()
-
-    @asynccontextmanager
-    async def lifespan(self, _app: object) -> AsyncIterator[None]:
-        """Runs while the app serves."""
-        self.start()
-        try:
-            yield
-        finally:
-            await asyncio.to_thread(self.stop)
 
     def run_once(self) -> LoadedMetadata | None:
         """One refresh; the BLOB loaded, or None (not newer, or failed: logged)."""

@@ -22,15 +22,13 @@ the client, the person, the provider session, the attempt count and the HTTP sta
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 
+from tokenstile.background import BackgroundLoop
 from tokenstile.clock import Clock
 from tokenstile.deployment import Deployment
 from tokenstile.errors import TokenstileError
@@ -59,7 +57,7 @@ class DeliveryPolicy:
         return float(min(self.max_backoff, self.backoff * 2 ** max(0, attempts - 1)))
 
 
-class BackchannelDelivery:
+class BackchannelDelivery(BackgroundLoop):
     """Drains the queue on a daemon thread while the server serves (``lifespan``)."""
 
     def __init__(
@@ -72,36 +70,13 @@ class BackchannelDelivery:
         policy: DeliveryPolicy,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        super().__init__("tokenstile-backchannel", policy.interval)
         self._queue = queue
         self._keyring = keyring
         self._issuer = issuer
         self._clock = clock
         self._policy = policy
         self._transport = transport
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._policy.interval <= 0 or self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._loop, name="tokenstile-backchannel", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    @asynccontextmanager
-    async def lifespan(self, _app: object) -> AsyncIterator[None]:
-        self.start()
-        try:
-            yield
-        finally:
-            await asyncio.to_thread(self.stop)
 
     def _loop(self) -> None:
         with httpx.Client(

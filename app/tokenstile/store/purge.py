@@ -29,16 +29,14 @@ instead of waiting on, or deadlocking with, each other.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Table, delete, func, or_, select
 
+from tokenstile.background import BackgroundLoop
 from tokenstile.clock import Clock
 from tokenstile.errors import TokenstileError
 from tokenstile.store import schema as t
@@ -214,7 +212,7 @@ def purge_expired(
     return report
 
 
-class PeriodicPurge:
+class PeriodicPurge(BackgroundLoop):
     """``purge_expired`` every ``interval`` seconds on a daemon thread of the server.
 
     Every replica may run one: purges at once share the work (see the module docstring).
@@ -230,34 +228,11 @@ class PeriodicPurge:
         keep_seconds: float = DEFAULT_RETENTION,
         rate_limit_window: float = DEFAULT_RATE_LIMIT_WINDOW,
     ) -> None:
+        super().__init__("tokenstile-purge", interval)
         self._store = store
         self._clock = clock
-        self._interval = interval
         self._keep = keep_seconds
         self._window = rate_limit_window
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._interval <= 0 or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="tokenstile-purge", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    @asynccontextmanager
-    async def lifespan(self, _app: object) -> AsyncIterator[None]:
-        """For ``FastAPI(lifespan=...)``: runs while the app serves."""
-        self.start()
-        try:
-            yield
-        finally:
-            await asyncio.to_thread(self.stop)
 
     def run_once(self) -> PurgeReport | None:
         try:
