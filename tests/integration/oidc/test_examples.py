@@ -95,8 +95,8 @@ def web_app(provider: Provider, tmp_path: Path) -> Iterator[WebApp]:
             [
                 sys.executable,
                 str(EXAMPLES / "web-app" / "web_app.py"),
-                "--client-id",
-                client.client_id,
+                # one "=": a client ID may start with "-" (argparse would take it for an option)
+                f"--client-id={client.client_id}",
                 "--port",
                 str(port),
             ],
@@ -322,8 +322,7 @@ def start_native_app(provider: Provider) -> tuple[subprocess.Popen[str], str]:
             str(EXAMPLES / "native-app" / "native_app.py"),
             "--issuer",
             provider.base,
-            "--client-id",
-            provider.native_id,
+            f"--client-id={provider.native_id}",
             "--no-browser",
             "--timeout",
             "60",
