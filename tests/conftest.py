@@ -411,6 +411,18 @@ def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretS
                     process.wait(10)
 
 
+def restart_keychain_daemon(service: SecretService) -> None:
+    """Stop this run's gnome-keyring-daemon (by its PID) and start it again, as a desktop
+    session does after the daemon died: same home, same password, items kept on disk."""
+    daemon = _keyring_daemons[service.address]
+    if daemon.poll() is None:
+        daemon.terminate()
+        daemon.wait(10)
+    _keyring_daemons[service.address] = _start_keyring_daemon(
+        {**os.environ, **service.env}, service.home / "keyring-daemon.log"
+    )
+
+
 @pytest.fixture
 def keychain(
     secret_service: SecretService, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest

@@ -8,13 +8,15 @@ names the fix. A headless host opts into the encrypted file store explicitly
 (:mod:`tokenstile.broker.file_store`, ``TOKENSTILE_BROKER_STORE=encrypted-file``).
 
 On Linux the Secret Service backend is built directly: ``keyring``'s discovery of every
-installed backend costs tens of milliseconds that ``tokenstile token`` cannot spare. A
-backend named in ``PYTHON_KEYRING_BACKEND`` or keyring's config file still wins, and
+installed backend costs tens of milliseconds that ``tokenstile token`` cannot spare. It
+is keyring's own backend on one D-Bus connection per process
+(:mod:`tokenstile.broker.keyring_backend`; why one: :mod:`tokenstile.broker.secret_service`).
+A backend named in ``PYTHON_KEYRING_BACKEND`` or keyring's config file still wins, and
 without a Secret Service the normal discovery runs. For the same reason a plain read
-(``load``) on Linux asks the Secret Service for keyring's item directly through
-``secretstorage`` (what keyring's backend does underneath: the default collection, the
-attributes ``service`` and ``username``) when no other backend is configured; anything
-unusual there (no bus, a locked collection) goes the ``keyring`` way. Writes always do.
+(``load``) on Linux asks the Secret Service for keyring's item through that connection
+without importing ``keyring`` (the default collection, the attributes ``service`` and
+``username``) when no other backend is configured; anything unusual there (no bus, a
+locked collection) goes the ``keyring`` way. Writes always do.
 
 **The kiosk demo's session.** ``tokenstile kiosk --demo`` (and ``tokenstile demo``) keep
 their session under the item ``demo-session``, never ``session``, so a demo can never
@@ -134,9 +136,9 @@ def _chosen_backend() -> KeyringBackend:
         return configured
     platform: str = sys.platform  # (a plain str: mypy would judge the other branch dead)
     if platform.startswith("linux"):
-        from keyring.backends import SecretService
+        from tokenstile.broker.keyring_backend import SharedConnectionKeyring
 
-        backend: KeyringBackend = SecretService.Keyring()  # type: ignore[no-untyped-call]
+        backend: KeyringBackend = SharedConnectionKeyring()
         return backend
     chosen: KeyringBackend = keyring.get_keyring()
     return chosen
@@ -240,7 +242,7 @@ class KeyringStore:
 
     def _is_direct_secret_service(self, backend: KeyringBackend) -> bool:
         return not self._discovered and type(backend).__module__ == (
-            "keyring.backends.SecretService"
+            "tokenstile.broker.keyring_backend"
         )
 
 
@@ -357,23 +359,12 @@ def _may_read_directly() -> bool:
 
 def _read_secret_service(item: str) -> object:
     """The item's secret, None when there is none, or ``_UNREAD`` (let keyring try)."""
-    try:
-        import secretstorage
+    from tokenstile.broker import secret_service
 
-        connection = secretstorage.dbus_init()
-        try:
-            collection = secretstorage.get_default_collection(connection)
-            if collection.is_locked():
-                return _UNREAD  # keyring asks to unlock it
-            for found in collection.search_items({"username": item, "service": SERVICE}):
-                if found.is_locked():
-                    return _UNREAD
-                secret: bytes = found.get_secret()
-                return secret.decode("utf-8")
-            return None
-        finally:
-            connection.close()
-    except Exception:  # noqa: BLE001 - any trouble: the keyring path reports it properly
+    attributes = {"username": item, "service": SERVICE}
+    try:
+        return secret_service.using(lambda c: secret_service.first_secret(c, attributes))
+    except Exception:  # noqa: BLE001 - locked, or any trouble: the keyring path reports it
         return _UNREAD
 
 
