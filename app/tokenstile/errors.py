@@ -56,6 +56,7 @@ to the app's redirect URI, or onto an error page, never as JSON::
     │   ├── NotLoggedIn                broker.errors             not_logged_in
     │   ├── ServerUnreachable          broker.errors             server_unreachable
     │   ├── KeychainUnavailable        broker.errors             keychain_unavailable
+    │   │   └── KeychainLocked         broker.errors             keychain_locked
     │   ├── ServerRefusal              broker.errors             broker_error
     │   │   ├── LoginRefused           broker.errors             login_refused
     │   │   └── TokenRefused           broker.errors             token_refused

@@ -6,6 +6,7 @@ The tree::
     ├── NotLoggedIn             not_logged_in        no session, or the server ended it
     ├── ServerUnreachable       server_unreachable   no answer, and no cached token to serve
     ├── KeychainUnavailable     keychain_unavailable the message names the fix
+    │   └── KeychainLocked      keychain_locked      its collection is locked (unlock asks)
     ├── ServerRefusal           broker_error         the server answered an OAuth error
     │   ├── LoginRefused        login_refused        the server said no to a login
     │   └── TokenRefused        token_refused        the server said no to a token request
@@ -37,6 +38,12 @@ class ServerUnreachable(BrokerError):
 
 class KeychainUnavailable(BrokerError):
     code = "keychain_unavailable"
+
+
+class KeychainLocked(KeychainUnavailable):
+    """The keychain's collection is locked: unlocking it may ask the person."""
+
+    code = "keychain_locked"
 
 
 class ServerRefusal(BrokerError):

@@ -16,6 +16,7 @@ from keyring.errors import KeyringLocked, PasswordDeleteError
 from secretstorage.collection import Collection
 
 from tokenstile.broker import secret_service
+from tokenstile.broker.errors import KeychainLocked
 
 _T = TypeVar("_T")
 
@@ -44,7 +45,10 @@ class SharedConnectionKeyring(SecretService.Keyring):
     def _unlocked(action: Callable[[Collection], _T]) -> _T:
         try:
             return secret_service.using(action)
-        except secret_service.Locked:
+        except KeychainLocked:
             if not secret_service.unlock():  # the person dismissed the prompt
                 raise KeyringLocked("Failed to unlock the collection!") from None
+        try:
             return secret_service.using(action)
+        except KeychainLocked:  # the item itself stays locked
+            raise KeyringLocked("Failed to unlock the item!") from None

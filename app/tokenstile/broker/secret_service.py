@@ -14,8 +14,8 @@ So each process keeps one connection, its default collection and one encrypted
 transfer session, made on first use, made again after a ``fork`` (a child never talks
 on its parent's socket), when ``DBUS_SESSION_BUS_ADDRESS`` changes, and after any
 failure (the daemon restarted: its sessions are gone). Calls from threads are
-serialised by a lock. Locked collections are the caller's to unlock (:class:`Locked`),
-since unlocking may ask the person.
+serialised by a lock. Locked collections are the caller's to unlock
+(:class:`~tokenstile.broker.errors.KeychainLocked`), since unlocking may ask the person.
 
 Only ``secretstorage`` is imported here, never ``keyring`` (tens of milliseconds that
 ``tokenstile token`` cannot spare); :mod:`tokenstile.broker.keyring_backend` puts
@@ -30,14 +30,12 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from tokenstile.broker.errors import KeychainLocked
+
 if TYPE_CHECKING:
     from secretstorage.collection import Collection
 
 _T = TypeVar("_T")
-
-
-class Locked(Exception):
-    """The collection or the item is locked: unlocking it may prompt the person."""
 
 
 class _Shared:
@@ -90,7 +88,7 @@ def using(action: Callable[[Collection], _T]) -> _T:
             try:
                 return action(collection)
             except LockedException as exc:
-                raise Locked(str(exc)) from exc
+                raise KeychainLocked(str(exc)) from exc
             except Exception:
                 _forget()
                 if attempt:
