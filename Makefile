@@ -19,7 +19,7 @@ DEBIAN_PACKAGES := postgresql wrk oathtool pcscd libpcsclite-dev swig vsmartcard
 	libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core desktop-file-utils xdotool chromium chromium-driver
 
 .PHONY: demo test check lint typecheck contracts pytest bench bench-fleet soak fuzz screenshots bundle \
-	system-packages clean
+	system-packages clean translations-web
 
 demo: $(STAMP)
 	$(BIN)/tokenstile kiosk --demo
@@ -47,6 +47,15 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_verify.py
 	$(BIN)/python bench/bench_refresh.py
+
+# The browser pages' messages: extract them from the templates into web.pot, merge that
+# into every language's web.po (translate what is new there), compile each to web.mo.
+translations-web: $(STAMP)
+	$(BIN)/pybabel extract -F babel-web.cfg --no-location --sort-output --project Tokenstile \
+		--copyright-holder "Tokenstile contributors" -o app/tokenstile/server/locale/web.pot .
+	$(BIN)/pybabel update -i app/tokenstile/server/locale/web.pot -d app/tokenstile/server/locale \
+		-D web --no-fuzzy-matching
+	$(BIN)/pybabel compile -d app/tokenstile/server/locale -D web --statistics
 
 system-packages:
 	@scripts/ensure-debian-packages $(DEBIAN_PACKAGES)

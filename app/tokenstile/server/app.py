@@ -42,7 +42,7 @@ from tokenstile.errors import (
     TokenstileError,
     UnsupportedGrantType,
 )
-from tokenstile.server import schemas
+from tokenstile.server import page_locale, schemas
 from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.authorize_routes import authorize_router
 from tokenstile.server.backchannel import backchannel_delivery
@@ -50,6 +50,7 @@ from tokenstile.server.client_auth import ASSERTION_AUTH_METHOD, assertion_clien
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.logout_routes import logout_router
 from tokenstile.server.otp_routes import otp_router
+from tokenstile.server.page_locale import PageLocaleMiddleware
 from tokenstile.server.piv_routes import piv_router
 from tokenstile.server.rate_limit import install_rate_limits
 from tokenstile.server.signin_webauthn import security_key_router
@@ -282,7 +283,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,
             "claims_parameter_supported": False,
-            "ui_locales_supported": ["en"],
+            "ui_locales_supported": list(page_locale.available()),
             "subject_types_supported": ["public"],
             "scopes_supported": ["openid", "profile", "offline_access"],
             "token_endpoint_auth_methods_supported": [
@@ -540,6 +541,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     app.include_router(piv_router(services))
     app.include_router(admin_api_router(services))
     install_rate_limits(app, deployment, render=render_error)
+    app.add_middleware(PageLocaleMiddleware)  # outermost: a refusal's page speaks it too
     app.state.deployment = deployment
     app.state.service = service
     app.state.services = services

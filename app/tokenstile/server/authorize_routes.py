@@ -16,7 +16,7 @@ otherwise the sign-in page. ``acr_values`` is voluntary (OpenID Connect Core sec
 5.5.1.1): a sign-in that cannot reach the values asked for is not refused for it, its
 ``acr`` says what it reached and the app decides. An audience's minimum assurance
 (``manage audience set --min-acr``) is enforced: below it, ``access_denied``.
-``ui_locales`` is accepted; the pages exist in English only for now.
+``ui_locales`` chooses the pages' language when they have it (``page_locale``).
 
 ``POST /authorize/login`` is the sign-in form: its CSRF token must be the one made for
 this browser's pre-session cookie; the username and one-time code go through the OTP
@@ -39,7 +39,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tokenstile.composition import Services
 from tokenstile.errors import InvalidRequest
-from tokenstile.server import schemas
+from tokenstile.server import page_locale, schemas
 from tokenstile.server.browser import (
     BrowserCookies,
     error_page,
@@ -189,6 +189,7 @@ class AuthorizeChecks:
     ) -> AuthorizationRequest:
         _check_sizes(params)
         _check_response(params)
+        page_locale.prefer(params.get("ui_locales"))
         challenge = _pkce_challenge(params)
         scope = authorize_scope(client, params.get("scope", ""), self._flow().privileged_scopes)
         return AuthorizationRequest(

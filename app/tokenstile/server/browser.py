@@ -6,6 +6,7 @@ Content-Security-Policy), caching and referrers, and every script but one: the s
 page loads ``signin.js`` (security keys through the browser's WebAuthn) from this
 service, by path and with Subresource Integrity, and may ``fetch`` its own origin only.
 No page has inline script; without JavaScript the sign-in page is its one-time-code form.
+The pages speak the request's language (:mod:`tokenstile.server.page_locale`).
 
 Two cookies, both ``HttpOnly``, ``SameSite=Lax``, ``Path=/``: the **pre-session** cookie,
 a random value set with the sign-in page, to which each form's CSRF token is bound (an
@@ -33,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from tokenstile.errors import NO_STORE
+from tokenstile.server import page_locale
 
 PRE_SESSION_BYTES = 32
 MAX_COOKIE_CHARS = 128
@@ -40,14 +42,20 @@ _CSRF_LABEL = b"tokenstile sign-in form\x00"
 
 
 @cache
-def templates() -> Environment:
-    """The sign-in pages' templates, loaded once, HTML-escaped."""
+def templates(locale: str = page_locale.SOURCE) -> Environment:
+    """The sign-in pages' templates in one language, loaded once, HTML-escaped (the
+    arguments of a translated message too: new-style gettext)."""
     folder = str(files("tokenstile.server").joinpath("templates"))
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(folder),
         autoescape=select_autoescape(default=True, default_for_string=True),
         auto_reload=False,
+        extensions=["jinja2.ext.i18n"],
     )
+    environment.install_gettext_translations(  # type: ignore[attr-defined]
+        page_locale.translations(locale), newstyle=True
+    )
+    return environment
 
 
 def stylesheet() -> bytes:
@@ -121,8 +129,9 @@ def render(
     also: tuple[str, ...] = (),
     script: bool = False,
 ) -> HTMLResponse:
-    page = templates().get_template(template)
-    html = page.render(static_url=f"{issuer}/authorize/static", **context)
+    locale = page_locale.current()
+    page = templates(locale).get_template(template)
+    html = page.render(static_url=f"{issuer}/authorize/static", lang=locale, **context)
     headers = page_headers(issuer, form_target=form_target, also=also, script=script)
     return HTMLResponse(html, status_code=status, headers=headers)
 

@@ -217,3 +217,62 @@ def test_what_the_request_carries_into_the_page_is_escaped(app: App) -> None:
     assert "<script>" not in page.text  # the page's one script is its own file
     assert "<b>" not in page.text
     assert read_form(page.text).hidden["state"] == attack  # carried intact, as text
+
+
+def test_the_pages_speak_the_language_asked_for_first(app: App) -> None:
+    """``ui_locales`` first (its first tag with pages), then ``Accept-Language``; English
+    when neither names a language the pages have."""
+    cases = [
+        ({"ui_locales": "de"}, {}, "de"),
+        ({"ui_locales": "fr-CA de-AT en"}, {}, "de"),
+        ({"ui_locales": "en"}, {"Accept-Language": "de"}, "en"),
+        ({}, {"Accept-Language": "fr;q=0.9, de-CH;q=0.8, en;q=0.1"}, "de"),
+        ({}, {"Accept-Language": "de;q=0, en"}, "en"),
+        ({}, {"Accept-Language": "de;q=bogus"}, "en"),
+        ({"ui_locales": "xx-YY"}, {}, "en"),
+    ]
+    for params, headers, lang in cases:
+        url, _ = app.url(**params)
+        page = app.http.get(url, headers=headers)
+        assert page.status_code == 200, (params, headers)
+        form = read_form(page.text)
+        assert form.lang == lang, (params, headers)
+        assert ("Benutzername" in page.text) is (lang == "de"), (params, headers)
+        # the security-key script's words come in the same language
+        assert ("Wird vorbereitet" in page.text) is (lang == "de"), (params, headers)
+    assert app.http.get("/.well-known/openid-configuration").json()["ui_locales_supported"] == [
+        "de",
+        "en",
+    ]
+
+
+def test_a_refused_code_comes_back_in_the_request_s_language(app: App) -> None:
+    """The form carries ``ui_locales``: the page that says the code was wrong is German
+    too, though the browser's header asks for nothing (the service's own sentence, the
+    refusal, stays English: docs/web-apps.md)."""
+    url, _ = app.url(ui_locales="de")
+    page = app.http.get(url)
+    form = read_form(page.text)
+    again = app.http.post(
+        form.action or "", data={**form.hidden, "username": "alice", "code": "000000"}
+    )
+    assert again.status_code == 400
+    assert read_form(again.text).lang == "de"
+    assert "Einmalcode" in again.text
+    assert "The username or the code is not valid." in again.text
+
+
+def test_a_translated_page_still_escapes_what_it_is_given(app: App) -> None:
+    """The app's name goes into a translated sentence as an argument: escaped there too."""
+    client, _ = app.deployment.add_client(
+        "<img src=x onerror=alert(1)>",
+        kind="web",
+        audiences=[],
+        scopes=[],
+        redirect_uris=[WEB_REDIRECT],
+    )
+    url, _ = app.url(ui_locales="de", client_id=client.client_id)
+    page = app.http.get(url)
+    assert page.status_code == 200
+    assert "<img" not in page.text
+    assert "&lt;img src=x onerror=alert(1)&gt; bittet Sie, sich anzumelden." in page.text

@@ -12,6 +12,8 @@
     return;
   }
   section.hidden = false;
+  // What the page says, in its language: the server puts the words in data-say-* attributes.
+  const words = section.dataset;
 
   function say(message) {
     status.textContent = message;
@@ -88,11 +90,11 @@
 
   async function signIn() {
     if (!window.PublicKeyCredential || !navigator.credentials) {
-      say("This browser cannot use security keys. Sign in with a one-time code above.");
+      say(words.sayUnsupported);
       return;
     }
     button.disabled = true;
-    say("Getting ready…");
+    say(words.sayReady);
     let answer;
     try {
       const reply = await fetch(form.dataset.options, {
@@ -103,27 +105,27 @@
       });
       const options = await reply.json();
       if (!reply.ok) {
-        say(options.error_description || "The service refused to start a security-key sign-in.");
+        say(options.error_description || words.sayRefused);
         return;
       }
-      say("Use your security key now: insert or tap it, then confirm with its PIN or fingerprint.");
+      say(words.sayTouch);
       const credential = await navigator.credentials.get({
         publicKey: requestOptions(options.publicKey),
       });
       answer = { handle: options.handle, credential: answerJson(credential) };
     } catch (error) {
       if (error && error.name === "NotAllowedError") {
-        say("The security key sign-in was cancelled or timed out. Try again, or use a one-time code above.");
+        say(words.sayCancelled);
       } else if (error && error.name === "SecurityError") {
-        say("This page's address is not the sign-in service's: security keys cannot be used here.");
+        say(words.sayWrongOrigin);
       } else {
-        say("The security key sign-in did not work. Try again, or use a one-time code above.");
+        say(words.sayFailed);
       }
       return;
     } finally {
       button.disabled = false;
     }
-    say("Signing in…");
+    say(words.saySigningIn);
     put("handle", answer.handle);
     put("credential", JSON.stringify(answer.credential));
     form.submit();
