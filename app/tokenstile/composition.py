@@ -110,7 +110,8 @@ class Services:
         )
 
     def _kiosk_sso(self) -> KioskSso:
-        """Kiosk single sign-on's hand-offs (this process's; see tokens.kiosk_sso)."""
+        """Kiosk single sign-on's hand-offs (in the database, shared by the replicas; see
+        tokens.kiosk_sso)."""
         from tokenstile.store.authorization_repository import SqlCodeStore
         from tokenstile.tokens.kiosk_sso import KioskSso
 

@@ -6,7 +6,8 @@ no trusted proxy in front) is not counted. Two limits:
 
 - ``challenges``: every call of an endpoint that writes a row for a stranger
   (``/login/webauthn/options``, ``/login/piv/challenge``, the sign-in page's
-  ``/authorize/webauthn/options``);
+  ``/authorize/webauthn/options`` and its kiosk single sign-on hand-off
+  ``/authorize/sso``);
 - ``login-failures``: attempts at the login endpoints (``/login/totp``,
   ``/login/webauthn``, ``/login/piv``, the browser sign-in forms ``/authorize/login`` and
   ``/authorize/webauthn``),
@@ -48,6 +49,7 @@ CHALLENGE_PATHS = (
     "/login/webauthn/options",
     "/login/piv/challenge",
     "/authorize/webauthn/options",
+    "/authorize/sso",
 )
 LOGIN_PATHS = (
     "/login/totp",

@@ -1,17 +1,20 @@
-"""The OpenID Provider's records in SQL: ``CodeTx`` (``tokens.authorization_code``) over
-``SqlTx``, and the store that opens its transactions.
+"""The OpenID Provider's records in SQL: ``CodeTx`` (``tokens.authorization_code``) and
+``HandOffTx`` (``tokens.kiosk_sso``) over ``SqlTx``, and the store that opens their
+transactions.
 
-Browser sessions and authorization codes are kept as SHA-256 hashes of their random
-values. Claiming a code is one conditional UPDATE, so of two requests that present the
-same code at once (on any replica) exactly one wins.
+Browser sessions, authorization codes and kiosk single sign-on hand-offs are kept as
+SHA-256 hashes of their random values. Claiming a code, and satisfying or claiming a
+hand-off, is one conditional UPDATE whose row count says who won, so of two requests that
+present the same one at once (on any replica) exactly one wins.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -21,14 +24,17 @@ from tokenstile.store.repository import Store
 from tokenstile.store.rows import session_from_row
 from tokenstile.store.token_tx import SqlTx
 from tokenstile.tokens.authorization_code import StoredCode
+from tokenstile.tokens.kiosk_sso import HandOff
 from tokenstile.tokens.model import Session
 
 _codes = t.authorization_codes
 _browser = t.browser_sessions
+_handoffs = t.kiosk_sso_handoffs
 
 
 class SqlCodeTx(SqlTx):
-    """``CodeTx``: ``SqlTx`` plus browser sessions and authorization codes."""
+    """``CodeTx`` and ``HandOffTx``: ``SqlTx`` plus browser sessions, authorization codes
+    and kiosk single sign-on hand-offs."""
 
     __slots__ = ()
 
@@ -105,6 +111,76 @@ class SqlCodeTx(SqlTx):
         self.connection.execute(
             update(_codes).where(_codes.c.code_hash == code_hash).values(issued_sid=sid)
         )
+
+    # -- kiosk single sign-on hand-offs ---------------------------------------------------
+
+    def count_open_handoffs(self, *, now: float) -> int:
+        return int(
+            self.connection.execute(
+                select(func.count())
+                .select_from(_handoffs)
+                .where(_handoffs.c.expires_at > now, _handoffs.c.claimed.is_(False))
+            ).scalar_one()
+        )
+
+    def add_handoff(
+        self,
+        handoff_hash: bytes,
+        *,
+        browser_hash: bytes,
+        request: tuple[tuple[str, str], ...],
+        expires_at: float,
+    ) -> None:
+        self.connection.execute(
+            insert(_handoffs).values(
+                handoff_hash=handoff_hash,
+                browser_hash=browser_hash,
+                request=json.dumps([list(pair) for pair in request]),
+                expires_at=expires_at,
+            )
+        )
+
+    def find_handoff(self, handoff_hash: bytes) -> HandOff | None:
+        row = self.connection.execute(
+            select(_handoffs).where(_handoffs.c.handoff_hash == handoff_hash)
+        ).first()
+        if row is None:
+            return None
+        return HandOff(
+            browser=bytes(row.browser_hash),
+            request=tuple((str(k), str(v)) for k, v in json.loads(row.request)),
+            expires_at=row.expires_at,
+            sid=row.sid,
+            ticket=bytes(row.ticket_hash) if row.ticket_hash is not None else None,
+            claimed=bool(row.claimed),
+        )
+
+    def satisfy_handoff(
+        self, handoff_hash: bytes, *, sid: str, ticket_hash: bytes, now: float
+    ) -> bool:
+        done = self.connection.execute(
+            update(_handoffs)
+            .where(
+                _handoffs.c.handoff_hash == handoff_hash,
+                _handoffs.c.sid.is_(None),
+                _handoffs.c.claimed.is_(False),
+                _handoffs.c.expires_at > now,
+            )
+            .values(sid=sid, ticket_hash=ticket_hash)
+        )
+        return done.rowcount == 1
+
+    def claim_handoff(self, handoff_hash: bytes, *, now: float) -> bool:
+        done = self.connection.execute(
+            update(_handoffs)
+            .where(
+                _handoffs.c.handoff_hash == handoff_hash,
+                _handoffs.c.claimed.is_(False),
+                _handoffs.c.expires_at > now,
+            )
+            .values(claimed=True)
+        )
+        return done.rowcount == 1
 
 
 class SqlCodeStore:

@@ -12,6 +12,7 @@ What goes, and when:
   repositories keep them so a late answer hears "expired";
 - DPoP proof records past their expiry (the token endpoint also drops some as it goes);
 - accepted client assertions' ``jti`` records (private_key_jwt) past the assertion's expiry;
+- kiosk single sign-on hand-offs past their expiry (nothing reads one after it);
 - rate-limit counters whose window ended (a new hit starts a new window anyway);
 - back-channel logout deliveries ``keep_seconds`` after they were delivered or failed;
 - authorization codes ``keep_seconds`` after their expiry (and with their provider
@@ -108,6 +109,7 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
     rat = t.revoked_access_tokens
     caj = t.client_assertion_jtis
     ac = t.authorization_codes
+    sso = t.kiosk_sso_handoffs
     bcl = t.backchannel_logouts
     return [
         _Step(table=_rt, key=_rt.c.id, where=_rt.c.sid.in_(dead_sids)),
@@ -124,6 +126,7 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
         _Step(table=dpop, key=dpop.c.key_hash, where=dpop.c.expires_at < now),
         _Step(table=rat, key=rat.c.jti, where=rat.c.expires_at < now),
         _Step(table=caj, key=caj.c.key_hash, where=caj.c.expires_at < now),
+        _Step(table=sso, key=sso.c.handoff_hash, where=sso.c.expires_at < now),
         # Codes are kept as long as ended sessions (a replay found later still ends what
         # the code gave); their provider session's purge takes them too.
         _Step(table=ac, key=ac.c.code_hash, where=ac.c.expires_at < now - keep_seconds),

@@ -165,6 +165,27 @@ authorization_codes = Table(
     Index("ix_authorization_codes_sid", "sid"),
 )
 
+# Kiosk single sign-on hand-offs (``tokens.kiosk_sso``), by SHA-256 of their random id,
+# so every replica sees them: the hash of the pre-session cookie of the browser that made
+# one, the checked authorization request (JSON list of [name, value] pairs), its end;
+# once the kiosk's broker satisfied it, the kiosk session (``sid``) and the hash of the
+# ticket the broker gave the browser; ``claimed`` once used or burned. Satisfying and
+# claiming are conditional UPDATEs (one winner across replicas); the purge drops
+# expired ones.
+kiosk_sso_handoffs = Table(
+    "kiosk_sso_handoffs",
+    metadata,
+    Column("handoff_hash", LargeBinary(32), primary_key=True),
+    Column("browser_hash", LargeBinary(32), nullable=False),
+    Column("request", Text, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("sid", String(64), ForeignKey("sessions.sid"), nullable=True),
+    Column("ticket_hash", LargeBinary(32), nullable=True),
+    Column("claimed", Boolean, nullable=False, default=False, server_default=false()),
+    Index("ix_kiosk_sso_handoffs_expires_at", "expires_at"),
+    Index("ix_kiosk_sso_handoffs_sid", "sid"),
+)
+
 # Back-channel logout deliveries: one row per ended app session whose client registered
 # a back-channel URI. ``sid`` is the provider session the client's ID tokens named;
 # ``app_sid`` the ended app session. A replica claims a due row by writing its own

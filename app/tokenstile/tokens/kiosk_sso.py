@@ -12,10 +12,15 @@ browser whose cookie made the hand-off *and* that carries the ticket can
 :meth:`KioskSso.claim` it, once. What the claim gives is the kiosk session itself:
 its ``sid``, ``acr``, ``amr`` and ``auth_time`` go into the ID token unchanged.
 
-The hand-offs are kept in this process's memory: they live a minute and a replica that
-did not make one refuses it. With several replicas behind a balancer without sticky
-sessions, kiosk single sign-on fails closed (the sign-in page is shown); keeping them in
-the database is not built.
+The hand-offs are kept in the database (``kiosk_sso_handoffs``, through the
+:class:`HandOffTx` port), so each of the three steps may land on any replica (``uvicorn
+--workers N``, or several servers on one PostgreSQL). The checks are read from the row
+and made here; the step itself is one conditional UPDATE (not claimed, not expired, and
+for :meth:`KioskSso.satisfy` not yet satisfied) whose row count decides, so of two
+replicas that satisfy or claim the same hand-off at once exactly one succeeds. At most
+:data:`MAX_HANDOFFS` open ones at once (more are refused), and ``POST /authorize/sso``,
+which makes them, counts against the shared ``challenges`` rate limit per client
+address; the periodic purge deletes expired ones.
 """
 
 from __future__ import annotations
@@ -24,14 +29,14 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
-from dataclasses import dataclass, replace
-from typing import Literal
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from tokenstile.clock import Clock
 from tokenstile.errors import InvalidGrant as HandOffRefused
 from tokenstile.errors import TokenstileError
-from tokenstile.tokens.authorization_code import CodeStore, ProviderSession
+from tokenstile.tokens.authorization_code import CodeTx, ProviderSession
 from tokenstile.tokens.dpop import check_token_binding
 from tokenstile.tokens.introspection import TokenIntrospection
 from tokenstile.tokens.minting import is_session_token
@@ -39,7 +44,7 @@ from tokenstile.tokens.model import LOCAL_AUDIENCE, AuditEvent
 
 HANDOFF_LIFETIME = 60.0  # seconds: a click on the page, two redirects and a click
 HANDOFF_BYTES = 32
-MAX_HANDOFFS = 10_000  # outstanding at once; more are refused (memory stays bounded)
+MAX_HANDOFFS = 10_000  # open at once, on all replicas; more are refused
 HANDOFF_PATTERN = re.compile(r"[A-Za-z0-9_\-]{43}")
 KIOSK_KIND = "kiosk"
 
@@ -54,17 +59,57 @@ class HandOff:
     claimed: bool = False
 
 
+class HandOffTx(CodeTx, Protocol):
+    """``CodeTx`` plus the hand-offs, by the SHA-256 of their ids
+    (``store.authorization_repository``)."""
+
+    def count_open_handoffs(self, *, now: float) -> int:
+        """Hand-offs neither claimed nor expired."""
+        ...
+
+    def add_handoff(
+        self,
+        handoff_hash: bytes,
+        *,
+        browser_hash: bytes,
+        request: tuple[tuple[str, str], ...],
+        expires_at: float,
+    ) -> None: ...
+
+    def find_handoff(self, handoff_hash: bytes) -> HandOff | None:
+        """The hand-off in any state (claimed or expired too)."""
+        ...
+
+    def satisfy_handoff(
+        self, handoff_hash: bytes, *, sid: str, ticket_hash: bytes, now: float
+    ) -> bool:
+        """``sid, ticket_hash = ... WHERE sid IS NULL AND claimed = false AND expires_at >
+        :now``: True for the one caller that did it."""
+        ...
+
+    def claim_handoff(self, handoff_hash: bytes, *, now: float) -> bool:
+        """``claimed = true WHERE claimed = false AND expires_at > :now``: True for the
+        one caller that did it."""
+        ...
+
+
+class HandOffStore(Protocol):
+    def write(self) -> AbstractContextManager[HandOffTx]: ...
+
+    def read(self) -> AbstractContextManager[HandOffTx]: ...
+
+
 def _hash(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
 
 
 class KioskSso:
-    """The hand-offs of one service process."""
+    """The hand-offs of the deployment (every replica's, in its database)."""
 
     def __init__(
         self,
         introspection: TokenIntrospection,
-        store: CodeStore,
+        store: HandOffStore,
         clock: Clock,
         *,
         lifetime: float = HANDOFF_LIFETIME,
@@ -73,20 +118,22 @@ class KioskSso:
         self._store = store
         self._clock = clock
         self._lifetime = lifetime
-        self._handoffs: dict[bytes, HandOff] = {}
-        self._lock = threading.Lock()
 
     def start(self, pre_session: str, request: tuple[tuple[str, str], ...]) -> str:
         """A new hand-off for this browser and this authorization request: its id."""
         now = self._clock.now()
         handoff = secrets.token_urlsafe(HANDOFF_BYTES)
-        with self._lock:
-            self._prune(now)
-            if len(self._handoffs) >= MAX_HANDOFFS:
-                raise HandOffRefused("Too many kiosk sign-ins are waiting; try again shortly.")
-            self._handoffs[_hash(handoff)] = HandOff(
-                _hash(pre_session), request, now + self._lifetime
-            )
+        with self._store.write() as tx:
+            full = tx.count_open_handoffs(now=now) >= MAX_HANDOFFS
+            if not full:
+                tx.add_handoff(
+                    _hash(handoff),
+                    browser_hash=_hash(pre_session),
+                    request=request,
+                    expires_at=now + self._lifetime,
+                )
+        if full:
+            raise HandOffRefused("Too many kiosk sign-ins are waiting; try again shortly.")
         return handoff
 
     def satisfy(
@@ -102,14 +149,16 @@ class KioskSso:
         ticket = secrets.token_urlsafe(HANDOFF_BYTES)
         session, username = self._kiosk_session(access_token, dpop_jkt)
         now = self._clock.now()
-        with self._lock:
-            found = self._open(handoff, now)
-            outcome: Literal["success", "failure"]
-            if found is None or found.sid is not None:
-                outcome = "failure"
-            else:
-                self._handoffs[_hash(handoff)] = replace(found, sid=session, ticket=_hash(ticket))
-                outcome = "success"
+        with self._store.write() as tx:
+            found = self._open(tx, handoff, now)
+            taken = (
+                found is not None
+                and found.sid is None
+                and tx.satisfy_handoff(
+                    _hash(handoff), sid=session, ticket_hash=_hash(ticket), now=now
+                )
+            )
+        outcome: Literal["success", "failure"] = "success" if taken else "failure"
         self._audit(outcome, username, session, origin)
         if outcome != "success":
             raise HandOffRefused("This kiosk sign-in hand-off is not valid.")
@@ -120,27 +169,21 @@ class KioskSso:
     ) -> tuple[HandOff, ProviderSession]:
         """The satisfied hand-off of this browser (its cookie) that came back through the
         broker (its ticket), and its live kiosk session; not used."""
-        now = self._clock.now()
-        with self._lock:
-            found = self._mine(handoff, ticket, pre_session, now)
-        return found, self._live(found)
+        return self._take(handoff, ticket, pre_session, use=False)
 
     def claim(
         self, handoff: str, ticket: str, pre_session: str | None
     ) -> tuple[HandOff, ProviderSession]:
-        """As :meth:`peek`, and the hand-off is used: a second claim is refused."""
-        now = self._clock.now()
-        with self._lock:
-            found = self._mine(handoff, ticket, pre_session, now)
-            self._handoffs[_hash(handoff)] = replace(found, claimed=True)
-        return found, self._live(found)
+        """As :meth:`peek`, and the hand-off is used: a second claim, here or on any
+        other replica, at the same time or later, is refused."""
+        return self._take(handoff, ticket, pre_session, use=True)
 
     def request_of(self, handoff: str, pre_session: str | None) -> tuple[tuple[str, str], ...]:
         """The authorization request of this browser's open hand-off, satisfied or not
         (to show the sign-in page again); refused for another browser's."""
         now = self._clock.now()
-        with self._lock:
-            found = self._open(handoff, now)
+        with self._store.read() as tx:
+            found = self._open(tx, handoff, now)
         if found is None or not _same_browser(found, pre_session):
             raise HandOffRefused("This kiosk sign-in hand-off is not valid.")
         return found.request
@@ -172,27 +215,30 @@ class KioskSso:
             raise refused
         return session.sid, user.username
 
-    def _open(self, handoff: str, now: float) -> HandOff | None:
+    def _open(self, tx: HandOffTx, handoff: str, now: float) -> HandOff | None:
         if HANDOFF_PATTERN.fullmatch(handoff) is None:
             return None
-        found = self._handoffs.get(_hash(handoff))
+        found = tx.find_handoff(_hash(handoff))
         if found is None or found.claimed or now >= found.expires_at:
             return None
         return found
 
-    def _mine(self, handoff: str, ticket: str, pre_session: str | None, now: float) -> HandOff:
-        refused = HandOffRefused("This kiosk sign-in hand-off is not valid.")
-        found = self._open(handoff, now)
-        if found is None or found.sid is None or found.ticket is None:
-            raise refused
-        right_ticket = hmac.compare_digest(found.ticket, _hash(ticket))
-        if not _same_browser(found, pre_session):
-            if right_ticket:  # carried to the broker by another browser: burn it
-                self._handoffs[_hash(handoff)] = replace(found, claimed=True)
-            raise refused
-        if not right_ticket:
-            raise refused
-        return found
+    def _take(
+        self, handoff: str, ticket: str, pre_session: str | None, *, use: bool
+    ) -> tuple[HandOff, ProviderSession]:
+        """This browser's satisfied hand-off with its ticket, used when ``use``. The right
+        ticket in another browser (carried to the broker by another one) burns it."""
+        now = self._clock.now()
+        with self._store.write() as tx:
+            found = self._open(tx, handoff, now)
+            verdict = _verdict(found, ticket, pre_session)
+            if verdict == "burn" or (verdict == "mine" and use):
+                won = tx.claim_handoff(_hash(handoff), now=now)
+                if not won:  # another request (on any replica) used it first
+                    verdict = "refused"
+        if verdict != "mine" or found is None:
+            raise HandOffRefused("This kiosk sign-in hand-off is not valid.")
+        return found, self._live(found)
 
     def _live(self, found: HandOff) -> ProviderSession:
         now = self._clock.now()
@@ -210,10 +256,6 @@ class KioskSso:
             raise HandOffRefused("The sign-in at this kiosk has ended.")
         return ProviderSession(session, user)
 
-    def _prune(self, now: float) -> None:
-        for key in [k for k, v in self._handoffs.items() if now >= v.expires_at or v.claimed]:
-            del self._handoffs[key]
-
     def _audit(
         self, outcome: Literal["success", "failure"], username: str, sid: str, origin: str | None
     ) -> None:
@@ -229,6 +271,19 @@ class KioskSso:
                 ),
                 at=self._clock.now(),
             )
+
+
+def _verdict(
+    found: HandOff | None, ticket: str, pre_session: str | None
+) -> Literal["mine", "burn", "refused"]:
+    """``mine``: satisfied, this browser's, this ticket; ``burn``: the right ticket in
+    another browser; else ``refused``."""
+    if found is None or found.sid is None or found.ticket is None:
+        return "refused"
+    right_ticket = hmac.compare_digest(found.ticket, _hash(ticket))
+    if not _same_browser(found, pre_session):
+        return "burn" if right_ticket else "refused"
+    return "mine" if right_ticket else "refused"
 
 
 def _same_browser(found: HandOff, pre_session: str | None) -> bool:

@@ -141,6 +141,7 @@ def test_the_openapi_document_names_the_429(deployment: Deployment) -> None:
         "/authorize/login",
         "/authorize/webauthn/options",
         "/authorize/webauthn",
+        "/authorize/sso",
     }
 
 

@@ -167,6 +167,15 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
         t.client_assertion_jtis,
         [{"key_hash": b"f" * 32, "expires_at": T0 - 1}, {"key_hash": b"g" * 32, "expires_at": T0}],
     )
+    handoff = {"browser_hash": b"h" * 32, "request": "[]"}
+    add_rows(
+        dep,
+        t.kiosk_sso_handoffs,
+        [  # expired (satisfied, never claimed), still open
+            {**handoff, "handoff_hash": b"i" * 32, "expires_at": T0 - 1, "sid": sid},
+            {**handoff, "handoff_hash": b"j" * 32, "expires_at": T0 + 60, "sid": None},
+        ],
+    )
     add_rows(
         dep,
         t.revoked_access_tokens,
@@ -216,6 +225,7 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
         "dpop_replay": 1,
         "revoked_access_tokens": 1,
         "client_assertion_jtis": 1,
+        "kiosk_sso_handoffs": 1,
         "authorization_codes": 0,
         "backchannel_logouts": 1,
         "rate_limits": 1,
@@ -229,6 +239,7 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
         t.dpop_replay,
         t.revoked_access_tokens,
         t.client_assertion_jtis,
+        t.kiosk_sso_handoffs,
     ):
         assert count(dep, table) == 1
     assert count(dep, rate_limits, rate_limits.c.bucket == "challenges 192.0.2.2") == 1
