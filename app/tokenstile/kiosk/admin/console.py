@@ -1,8 +1,9 @@
 """The admin console window and its entry point, ``tokenstile admin [--server URL]``.
 
 The admin signs in with their own hardware factor (:mod:`.signin`); the console then
-offers People (find, add, disable, credentials, enrollment), Sessions and the Audit log,
-all through the admin HTTP API. Signing out, closing the window or a session that can no
+offers People (find, add, disable, credentials, enrollment), Sessions, Clients (the web
+and native apps that sign in through Tokenstile) and the Audit log, all through the admin
+HTTP API. Signing out, closing the window or a session that can no
 longer be renewed revokes the session and forgets its tokens (they were never stored).
 """
 
@@ -29,6 +30,7 @@ from tokenstile.clock import Clock, SystemClock
 from tokenstile.errors import TokenstileError
 from tokenstile.kiosk import assets
 from tokenstile.kiosk.admin.audit import AuditPage
+from tokenstile.kiosk.admin.clients import ClientsPage
 from tokenstile.kiosk.admin.environment import (
     AdminDevices,
     CardAdministration,
@@ -103,8 +105,9 @@ class AdminWindow(QMainWindow):
             page_size=people_page_size,
         )
         self.sessions = SessionsPage(self.runner, dialogs=self.dialogs)
+        self.clients = ClientsPage(self.runner, dialogs=self.dialogs)
         self.audit = AuditPage(self.runner, dialogs=self.dialogs)
-        self.pages: tuple[ApiPage, ...] = (self.people, self.sessions, self.audit)
+        self.pages: tuple[ApiPage, ...] = (self.people, self.sessions, self.clients, self.audit)
         for page in self.pages:
             page.session_ended.connect(self.session_ended)
 
@@ -127,6 +130,7 @@ class AdminWindow(QMainWindow):
         self.tabs.setIconSize(QSize(22, 22))
         self.tabs.addTab(self.people, icon("admin-people"), self.tr("&People"))
         self.tabs.addTab(self.sessions, icon("admin-sessions"), self.tr("&Sessions"))
+        self.tabs.addTab(self.clients, icon("admin-clients"), self.tr("&Clients"))
         self.tabs.addTab(self.audit, icon("admin-audit"), self.tr("&Audit log"))
         self.tabs.currentChanged.connect(self._tab_changed)
         self.console = QWidget()
@@ -207,6 +211,8 @@ class AdminWindow(QMainWindow):
         page = self.tabs.currentWidget()
         if page is self.sessions:
             self.sessions.refresh()
+        elif page is self.clients:
+            self.clients.refresh()
         elif page is self.audit:
             self.audit.refresh()
         else:
