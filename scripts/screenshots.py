@@ -377,12 +377,38 @@ class Screenshots:
             window.tabs.setCurrentWidget(window.sessions)
             self.settle(timeout=1.0)
             self.shot(window, "admin-sessions")
+            self.admin_clients(window)
             window.tabs.setCurrentWidget(window.audit)
             self.settle(timeout=1.0)
             self.shot(window, "admin-audit")
         finally:
             window.close()
             dispose(window)
+
+    def admin_clients(self, window: Any) -> None:
+        """Clients, with a web and a native app registered through the console's own
+        session (the demo has none), the web app selected."""
+        session = window.session
+        for body in (
+            {
+                "name": "Records",
+                "kind": "web",
+                "redirect_uris": ["https://records.example/callback"],
+                "post_logout_redirect_uris": ["https://records.example/signed-out"],
+                "backchannel_logout_uri": "https://records.example/backchannel-logout",
+            },
+            {
+                "name": "Field notes (desktop)",
+                "kind": "native",
+                "redirect_uris": ["http://127.0.0.1/callback"],
+            },
+        ):
+            session.post("/admin/clients", body)  # the secret in the answer is dropped
+        page = window.clients
+        window.tabs.setCurrentWidget(page)
+        self.must(lambda: page.table.rowCount() >= 2, "the clients list")
+        page.table.select_where(lambda client: client["kind"] == "web")
+        self.shot(window, "admin-clients")
 
 
 def _sample_app() -> Any:
