@@ -13,14 +13,16 @@ import logging
 
 import httpx
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
 from tests.admin_tokens import token_for
 from tests.conftest import add_user
-from tests.gui.admin.conftest import ScriptedDialogs, Service
+from tests.gui.admin.conftest import Devices, ScriptedDialogs, Service, sign_in_with_code
 from tokenstile.broker.client import TokenServiceClient
 from tokenstile.broker.errors import ServiceError
+from tokenstile.clock import FrozenClock
 from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID
 from tokenstile.kiosk.admin.clients import ClientDialog, ClientsPage, SecretDialog
 from tokenstile.kiosk.admin.console import AdminWindow
@@ -147,6 +149,9 @@ def test_register_a_web_app_see_its_secret_once_and_change_its_uris(
     assert isinstance(new_dialog, SecretDialog)
     new_secret = new_dialog.secret.text()
     assert new_secret != secret
+    qtbot.keyClick(new_dialog.secret, Qt.Key.Key_Return)  # Enter by habit: still shown
+    assert new_dialog.isVisible()
+    assert new_dialog.secret.text() == new_secret
     new_dialog.done_button.click()
     assert not secret_works(service, client_id, secret)
     assert secret_works(service, client_id, new_secret)
@@ -302,3 +307,41 @@ def test_a_person_who_is_not_an_admin_cannot_list_or_register_clients(
     assert answer.status_code == 403
     assert "clients" not in answer.json()
     assert service.deployment.store.find_client_by_name("Planted") is None
+
+
+def test_a_secret_left_on_an_unattended_console_goes_with_the_idle_sign_out(
+    qtbot: QtBot, service: Service, devices: Devices, dialogs: ScriptedDialogs
+) -> None:
+    clock = FrozenClock()
+    window = AdminWindow(
+        service.url,
+        devices=devices.admin_devices(),
+        dialogs=dialogs,
+        idle_seconds=600.0,
+        clock=clock,
+        tick_ms=10,
+    )
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        admin, seed = service.add_person("admin", admin=True)
+        with qtbot.waitSignal(window.people.people_loaded, timeout=10_000):
+            sign_in_with_code(qtbot, window, admin, seed)
+        page = open_clients(qtbot, window)
+        dialog = add_dialog(page)
+        dialog.name.setText(service.unique("Left open"))
+        dialog.redirect_uris.setPlainText(CALLBACK)
+        with qtbot.waitSignal(page.secret_shown, timeout=10_000) as shown:
+            dialog.save_button.click()
+        secret_dialog = shown.args[0]
+        assert isinstance(secret_dialog, SecretDialog)
+        assert secret_dialog.isVisible()
+        left: list[str] = []
+        secret_dialog.finished.connect(lambda _r: left.append(secret_dialog.secret.text()))
+        clock.advance(600)
+        qtbot.waitUntil(lambda: window.session is None, timeout=10_000)
+        assert left == [""]  # closed, and the secret gone from its field
+        assert page.dialog is None
+        assert page.table.rowCount() == 0
+    finally:
+        window.close()

@@ -255,19 +255,22 @@ class SecretDialog(QDialog):
         self.copy_id_button = button(self.tr("Copy client &ID"), "copyClientId")
         self.copy_id_button.clicked.connect(self.copy_client_id)
         self.status = StatusLine("clientSecretStatus")
-        self.done_button = button(self.tr("&Done"), "secretDone", default=True)
+        # Not the default button: an Enter pressed by habit does not close the secret away.
+        self.done_button = button(self.tr("&Done"), "secretDone")
         self.done_button.clicked.connect(self.accept)
         form = QFormLayout()
         form.addRow(self._row(self.tr("Client ID"), self.client_id, self.copy_id_button))
         form.addRow(self._row(self.tr("Client secret"), self.secret, self.copy_button))
-        buttons = QDialogButtonBox()
-        buttons.addButton(self.done_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        # A plain row, not a button box: a box would make Done the default button.
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.done_button)
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addWidget(self.warning)
         layout.addLayout(form)
         layout.addWidget(self.status)
-        layout.addWidget(buttons)
+        layout.addLayout(buttons)
         self.finished.connect(lambda _result: self.secret.clear())  # nothing kept after
         self.secret.setFocus()
 
@@ -359,6 +362,9 @@ class ClientsPage(ApiPage):
         self._update_buttons()
 
     def clear(self) -> None:
+        """Forget what the last admin saw, a secret still on screen first."""
+        if self.dialog is not None:
+            self.dialog.reject()
         self.table.show_rows([])
         self.status.show_info("")
         self._update_buttons()

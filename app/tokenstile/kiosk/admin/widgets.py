@@ -316,7 +316,10 @@ class ApiPage(QWidget):
         busy: str | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> Task | None:
-        """Run ``work(session)`` on a worker; ``on_done(result)`` back on this thread."""
+        """Run ``work(session)`` on a worker; ``on_done(result)`` back on this thread.
+
+        An answer that comes back after its session was signed out (or replaced) is
+        dropped: the page was cleared for the next admin, who must not see it."""
         session = self.session
         if session is None:
             return None
@@ -325,11 +328,15 @@ class ApiPage(QWidget):
         self.pending += 1
 
         def done(result: Any) -> None:
+            if self.session is not session:
+                return
             if busy:
                 self.status.show_info("")
             on_done(result)
 
         def failed(exc: BaseException) -> None:
+            if self.session is not session:
+                return
             if isinstance(exc, SessionEnded):
                 self.session_ended.emit()
             if on_error is not None:
