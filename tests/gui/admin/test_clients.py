@@ -15,6 +15,7 @@ import httpx
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from tests.admin_tokens import token_for
@@ -345,3 +346,49 @@ def test_a_secret_left_on_an_unattended_console_goes_with_the_idle_sign_out(
         assert page.table.rowCount() == 0
     finally:
         window.close()
+
+
+def mnemonic(text: str) -> str | None:
+    """The letter after a single ``&`` of a label (Alt+letter), if it has one."""
+    at = text.replace("&&", "").find("&")
+    return text.replace("&&", "")[at + 1].lower() if at >= 0 else None
+
+
+def test_every_action_on_the_page_has_its_own_alt_letter(
+    qtbot: QtBot, service: Service, admin_window: AdminWindow
+) -> None:
+    page = open_clients(qtbot, admin_window)
+    tabs = [admin_window.tabs.tabText(i) for i in range(admin_window.tabs.count())]
+    buttons = [
+        page.add_button.text(),
+        page.edit_button.text(),
+        page.rotate_button.text(),
+        page.refresh_button.text(),
+        "&Disable",  # the toggle's two labels
+        "E&nable",
+        admin_window.sign_out_button.text(),
+    ]
+    letters = [mnemonic(text) for text in tabs + buttons]
+    assert None not in letters
+    assert len(set(letters)) == len(letters), letters
+    dialog = add_dialog(page)
+    try:
+        # Each field is reached by its label's letter (a buddy), and Tab leaves a URI list.
+        fields = (
+            dialog.name,
+            dialog.kind,
+            dialog.redirect_uris,
+            dialog.post_logout_uris,
+            dialog.backchannel,
+        )
+        labels = [dialog.form.labelForField(w) for w in fields]
+        assert all(isinstance(label, QLabel) for label in labels)
+        assert [label.buddy() for label in labels if isinstance(label, QLabel)] == list(fields)
+        keys = [mnemonic(label.text()) for label in labels if isinstance(label, QLabel)]
+        assert None not in keys
+        assert len(set(keys)) == len(keys), keys
+        assert dialog.redirect_uris.tabChangesFocus()
+        assert dialog.post_logout_uris.tabChangesFocus()
+        assert dialog.save_button.isDefault()
+    finally:
+        dialog.reject()

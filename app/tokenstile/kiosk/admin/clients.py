@@ -118,7 +118,7 @@ class ClientDialog(QDialog):
         self.save_button.clicked.connect(self.save)
         self.cancel_button.clicked.connect(self.reject)
 
-        form = QFormLayout()
+        self.form = form = QFormLayout()
         form.addRow(self.tr("&Name"), self.name)
         form.addRow(self.tr("&Kind"), self.kind)
         form.addRow("", self.kind_hint)
