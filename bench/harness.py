@@ -1,7 +1,8 @@
 """What the benchmarks share: the machine line, a token server pinned to a core, wrk, py-spy.
 
-Imported by ``bench_refresh.py``, ``bench_totp_login.py``, ``bench_webauthn_login.py`` and
-``bench_piv_login.py`` (Python puts ``bench/`` on the path when one of them runs).
+Imported by ``bench_refresh.py``, ``bench_totp_login.py``, ``bench_webauthn_login.py``,
+``bench_piv_login.py``, ``bench_code_flow.py`` and ``code_flow_breakdown.py`` (Python puts
+``bench/`` on the path when one of them runs).
 """
 
 from __future__ import annotations
@@ -78,11 +79,18 @@ def free_port() -> int:
 
 
 def start_server(
-    db: str, port: int, cpu: int | str, env: dict[str, str], log: Path
+    db: str,
+    port: int,
+    cpu: int | str,
+    env: dict[str, str],
+    log: Path,
+    *,
+    wrapper: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     """One ``tokenstile server`` pinned to ``cpu`` (a ``taskset`` list: ``0``, ``0-1``),
-    once /healthz answers 200."""
-    cmd = ["taskset", "-c", str(cpu), sys.executable, "-m", "tokenstile.cli"]
+    once /healthz answers 200; ``wrapper`` (a script and its arguments) runs before
+    ``-m tokenstile.cli``, as ``cprofile_server.py OUT`` does."""
+    cmd = ["taskset", "-c", str(cpu), sys.executable, *wrapper, "-m", "tokenstile.cli"]
     cmd += ["--log-level", "WARNING", "server", "--db", db, "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--issuer", f"http://127.0.0.1:{port}"]
     with log.open("ab") as out:
