@@ -196,6 +196,15 @@ class VpcdCard(AbstractContextManager["VpcdCard", None]):
             connection = socket.create_connection(self.address, timeout=1.0)
         except OSError:
             return None
+        if connection.getsockname() == connection.getpeername():
+            # vpcd's ports lie in Linux's ephemeral range: while nothing listens there,
+            # a connect may be given the same port as its source and "connect" to
+            # itself (TCP simultaneous open). That is no reader; and its TIME_WAIT kept
+            # pcscd from binding the port once, after the card waited on it forever.
+            # Closed with a reset (no linger), so no TIME_WAIT keeps the port.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+            return None
         connection.settimeout(None)
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
@@ -352,7 +361,10 @@ def serve(
         slot.insert(timeout=None)
         if not slot.wait_inserted(2):
             logger.warning("waiting for pcscd with the vpcd driver (reader %d)", reader)
-        stop.wait()
+        # In short waits, so Ctrl-C lands between them in Python code, never inside a
+        # lock's acquire (an unbounded Event.wait once left `serve` deaf to it).
+        while not stop.wait(0.5):
+            pass
 
 
 def serve_virtual_card(

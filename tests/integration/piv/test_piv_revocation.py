@@ -387,10 +387,16 @@ def test_concurrent_checks_share_one_fetch_of_a_dead_responder(
     # one failure, shared: the same words for each (ReadError or RemoteProtocolError)
     assert len({v.message for v in verdicts}) == 1
     assert silent.url("/ocsp") in verdicts[0].message
-    # nothing in flight and no retry window: the next check asks again
+    # nothing in flight and no retry window: the next check asks again (hung up once it
+    # has asked: a held connection would wait out the 60 s time limit)
+    again = threading.Thread(target=check)
+    again.start()
+    silent.wait_for(2)
     silent.hang_up()
-    checker.check(pki.alice[0], pki.ca.certificate, now=time.time())
+    again.join(30)
+    assert not again.is_alive()
     assert silent.accepted == 2
+    assert verdicts[-1].status == "unavailable"
 
 
 # -- CRLs over HTTP --------------------------------------------------------------------------

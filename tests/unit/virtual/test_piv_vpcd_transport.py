@@ -208,3 +208,36 @@ def test_multi_applet_card_routes_by_aid() -> None:
     card.handle_apdu(_select(FIDO_AID))
     card.power_cycle()
     assert card.current is piv
+
+
+def test_a_card_that_connects_to_itself_is_not_in_a_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """vpcd's ports are in Linux's ephemeral range: with nothing listening, a connect can
+    get the same port as its source and reach itself (TCP simultaneous open). Forced here
+    by binding the source to the destination port: the card must not take that socket
+    for vpcd (it once waited on it forever), and must leave no TIME_WAIT on the port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    real = socket.create_connection
+    attempts: list[int] = []
+
+    def to_itself(address: tuple[str, int], timeout: float = 1.0) -> socket.socket:
+        attempts.append(address[1])
+        return real(address, timeout, source_address=address)
+
+    monkeypatch.setattr(socket, "create_connection", to_itself)
+    card = VpcdCard(EchoCard(), port=port, retry_interval=0.05)
+    try:
+        card.insert(timeout=None)
+        assert not card.wait_inserted(0.5)
+        assert len(attempts) >= 2  # it kept trying instead of serving itself
+    finally:
+        card.close()
+    monkeypatch.undo()
+    # the port is free for a reader at once (no TIME_WAIT left by the self-connection);
+    # bound without SO_REUSEADDR, as pcscd's vpcd driver binds it
+    with socket.socket() as reader:
+        reader.bind(("127.0.0.1", port))
+        reader.listen()
