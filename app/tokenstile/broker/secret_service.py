@@ -47,6 +47,16 @@ class _Shared:
     owner: tuple[int, str | None] | None = None
 
 
+def _after_fork_in_child() -> None:
+    # A lock another thread held at the fork would stay held in the child forever; the
+    # parent's connection is the parent's (dropped, never closed: its socket is shared).
+    _Shared.lock = threading.RLock()
+    _Shared.collection = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _owner() -> tuple[int, str | None]:
     return os.getpid(), os.environ.get("DBUS_SESSION_BUS_ADDRESS")
 
