@@ -19,7 +19,7 @@ DEBIAN_PACKAGES := postgresql wrk oathtool pcscd libpcsclite-dev swig vsmartcard
 	libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core desktop-file-utils xdotool chromium chromium-driver
 
 .PHONY: demo test check lint typecheck contracts pytest bench bench-fleet soak fuzz screenshots bundle \
-	system-packages clean translations-web
+	system-packages clean translations-web translations-kiosk
 
 demo: $(STAMP)
 	$(BIN)/tokenstile kiosk --demo
@@ -59,6 +59,11 @@ translations-web: $(STAMP)
 	$(BIN)/pybabel update -i app/tokenstile/server/locale/web.pot -d app/tokenstile/server/locale \
 		-D web --no-fuzzy-matching
 	$(BIN)/pybabel compile -d app/tokenstile/server/locale -D web --statistics
+
+# The kiosk's and the admin console's words (self.tr) into the Qt source catalog.
+translations-kiosk: $(STAMP)
+	$(BIN)/pyside6-lupdate $$(find app/tokenstile/kiosk app/tokenstile/demo -name '*.py' | sort) \
+		-ts resources/translations/tokenstile_en.ts -no-obsolete
 
 system-packages:
 	@scripts/ensure-debian-packages $(DEBIAN_PACKAGES)
