@@ -35,6 +35,11 @@ def test_the_wheel_holds_the_migrations_and_the_kiosk_resources(tmp_path: Path) 
     assert "signed_out.html" in pages
     for name in pages:
         assert f"tokenstile/server/templates/{name}" in names
+    # ...and their languages: each compiled catalog
+    catalogs = sorted((ROOT / "app/tokenstile/server/locale").rglob("web.mo"))
+    assert catalogs
+    for catalog in catalogs:
+        assert f"tokenstile/{catalog.relative_to(ROOT / 'app/tokenstile')}" in names, catalog
 
     version = wheel.name.split("-")[1]
     data = f"tokenstile-{version}.data/data/share/tokenstile/resources"
