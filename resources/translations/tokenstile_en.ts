@@ -510,179 +510,179 @@
 <context>
     <name>ClientsPage</name>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="322"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="332"/>
         <source>Web and native apps</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="324"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="334"/>
         <source>Name</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="325"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="335"/>
         <source>Kind</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="326"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="336"/>
         <source>Client ID</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="327"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="337"/>
         <source>Redirect URIs</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="328"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="338"/>
         <source>Authentication</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="329"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="339"/>
         <source>State</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="333"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="343"/>
         <source>No web or native apps yet: register one.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="337"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="347"/>
         <source>&amp;Register app…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="339"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="349"/>
         <source>Register a web or native app</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="341"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="351"/>
         <source>&amp;Edit URIs…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="342"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="352"/>
         <source>Change the selected app&apos;s URIs</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="345"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="355"/>
         <source>New secre&amp;t…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="347"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="357"/>
         <source>Give the selected app a new secret</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="349"/>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="531"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="359"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="541"/>
         <source>&amp;Disable</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="352"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="362"/>
         <source>Re&amp;fresh</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="387"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="397"/>
         <source>Web app</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="387"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="397"/>
         <source>Native app</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="389"/>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="390"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="399"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="400"/>
         <source>Secret</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="391"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="401"/>
         <source>Signed key (private_key_jwt)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="392"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="402"/>
         <source>None (PKCE)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="403"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="413"/>
         <source>Active</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="403"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="413"/>
         <source>Disabled</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="427"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="437"/>
         <source>Registered {name}: its client ID is {client_id}.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="445"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="455"/>
         <source>Saved the URIs of {name}.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="455"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="465"/>
         <source>Give {name} a new secret? Its current secret stops working now: the app cannot sign anyone in until its configuration has the new one.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="458"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="468"/>
         <source>New secret</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="463"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="473"/>
         <source>{name} has a new secret.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="478"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="488"/>
         <source>Disable {name}? No one can sign in to it through Tokenstile, and its token requests are refused, until it is enabled again.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="481"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="491"/>
         <source>Disable an app</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="483"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="493"/>
         <source>Disabled {name}.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="485"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="495"/>
         <source>Enabled {name}.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="531"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="541"/>
         <source>E&amp;nable</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="533"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="543"/>
         <source>Disable the app</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="533"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="543"/>
         <source>Enable the app</source>
         <translation type="unfinished"></translation>
     </message>
@@ -2305,12 +2305,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="300"/>
-        <source>The secret is on the clipboard.</source>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="301"/>
+        <source>The secret is on the clipboard until this window closes.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="304"/>
+        <location filename="../../app/tokenstile/kiosk/admin/clients.py" line="314"/>
         <source>The client ID is on the clipboard.</source>
         <translation type="unfinished"></translation>
     </message>

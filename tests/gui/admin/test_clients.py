@@ -87,7 +87,7 @@ def test_register_a_web_app_see_its_secret_once_and_change_its_uris(
     assert len(secret) >= 32
     secret_dialog.copy_button.click()
     assert QGuiApplication.clipboard().text() == secret
-    assert secret_dialog.status.text() == "The secret is on the clipboard."
+    assert secret_dialog.status.text() == "The secret is on the clipboard until this window closes."
 
     stored = service.deployment.store.find_client(client_id)
     assert stored is not None
@@ -100,6 +100,7 @@ def test_register_a_web_app_see_its_secret_once_and_change_its_uris(
     secret_dialog.done_button.click()
     assert page.dialog is None
     assert secret_dialog.secret.text() == ""  # not kept once closed
+    assert QGuiApplication.clipboard().text() != secret  # nor left on the desk's clipboard
     qtbot.waitUntil(lambda: page.client() is not None, timeout=10_000)
     selected = page.client()
     assert selected is not None

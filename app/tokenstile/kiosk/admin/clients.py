@@ -271,7 +271,7 @@ class SecretDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
-        self.finished.connect(lambda _result: self.secret.clear())  # nothing kept after
+        self.finished.connect(lambda _result: self._forget())  # nothing kept after
         self.secret.setFocus()
 
     @staticmethod
@@ -297,7 +297,17 @@ class SecretDialog(QDialog):
 
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self.secret.text())
-        self.status.show_success(self.tr("The secret is on the clipboard."))
+        self.status.show_success(
+            self.tr("The secret is on the clipboard until this window closes.")
+        )
+
+    def _forget(self) -> None:
+        """A shared workstation's clipboard outlives the admin: a secret left there by
+        this window goes with it (anything copied since is left alone)."""
+        clipboard = QGuiApplication.clipboard()
+        if self.secret.text() and clipboard.text() == self.secret.text():
+            clipboard.clear()
+        self.secret.clear()
 
     def copy_client_id(self) -> None:
         QGuiApplication.clipboard().setText(self.client_id.text())
