@@ -33,6 +33,7 @@ to the app's redirect URI, or onto an error page, never as JSON::
     │   ├── InvalidScope               errors                    invalid_scope
     │   ├── InvalidTarget              errors                    invalid_target
     │   │   └── InsufficientAssurance  errors                    invalid_target
+    │   ├── InsufficientUserAuthentication errors                insufficient_user_authentication
     │   ├── TemporarilyUnavailable     errors                    temporarily_unavailable (503)
     │   ├── RateLimited                errors                    slow_down (429)
     │   ├── ServerError                errors                    server_error (500)
@@ -289,6 +290,14 @@ class InvalidTarget(OAuthError):
 
 class InsufficientAssurance(InvalidTarget):
     """The session's ``acr`` is below the audience's minimum."""
+
+
+class InsufficientUserAuthentication(OAuthError):
+    """The sign-in is too old (``max_age``) or too weak (``acr_values``) for what the
+    request asked: the error code of RFC 9470 (step-up authentication), so the app can
+    ask the person to confirm with their factor."""
+
+    code = "insufficient_user_authentication"
 
 
 class TemporarilyUnavailable(OAuthError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokenstile.errors import (
+    InsufficientUserAuthentication,
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
@@ -36,12 +37,14 @@ from tokenstile.tokens.minting import (
     token_hash,
 )
 from tokenstile.tokens.model import (
+    ACR_LEVELS,
     LOCAL_AUDIENCE,
     AuditEvent,
     Client,
     Session,
     TokenTx,
     User,
+    acr_satisfies,
 )
 
 GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
@@ -95,6 +98,8 @@ class TokenExchangeGrant:
         requested_token_type: str | None = None,
         dpop_jkt: str | None = None,
         origin: str | None = None,
+        max_age: int | None = None,
+        acr_values: tuple[str, ...] = (),
     ) -> ExchangeResponse:
         """An access token for ``audience`` from the access token of a live session.
 
@@ -110,7 +115,14 @@ class TokenExchangeGrant:
         resource server that received a token cannot trade it for another. A subject
         token bound to a DPoP key needs a proof of that key (``dpop_jkt``); the new token
         is bound to the proof's key whenever there is one. No refresh token.
+
+        Step-up (RFC 9470's words): with ``max_age`` the person's sign-in (``auth_time``)
+        must be at most that many seconds old, and with ``acr_values`` the session's
+        ``acr`` must reach at least one of them; otherwise
+        :class:`~tokenstile.errors.InsufficientUserAuthentication`, audited, so the app
+        can ask the person to confirm with their factor.
         """
+        _check_step_up(max_age, acr_values)
         self._check_exchange_request(
             client=client,
             subject_token=subject_token,
@@ -196,6 +208,7 @@ class TokenExchangeGrant:
                 return refuse("session_client_disabled", InvalidGrant(ended_client))
             try:
                 self._minter.check_assurance(audience, session.acr)
+                _step_up_met(session, at, max_age, acr_values)
                 granted = self._exchange_scope(client, session, session_client, scope)
             except OAuthError as exc:
                 return refuse(exc.code, exc)
@@ -324,3 +337,35 @@ class TokenExchangeGrant:
         if missing:
             raise InvalidScope(f"The session was not granted the scope {' '.join(missing)}.")
         return " ".join(wanted)
+
+
+MAX_ACR_VALUES = 8
+
+
+def _check_step_up(max_age: int | None, acr_values: tuple[str, ...]) -> None:
+    if max_age is not None and max_age < 0:
+        raise InvalidRequest("max_age must be a number of seconds, 0 or more.")
+    if len(acr_values) > MAX_ACR_VALUES:
+        raise InvalidRequest(f"At most {MAX_ACR_VALUES} acr_values.")
+    unknown = [v for v in acr_values if v not in ACR_LEVELS]
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown acr value {unknown[0][:32]!r}: this service knows {', '.join(ACR_LEVELS)}."
+        )
+
+
+def _step_up_met(
+    session: Session, now: float, max_age: int | None, acr_values: tuple[str, ...]
+) -> None:
+    """Raises when the session's sign-in is older than ``max_age`` or weaker than every
+    one of ``acr_values``."""
+    if max_age is not None and now - session.auth_time > max_age:
+        raise InsufficientUserAuthentication(
+            f"This needs a sign-in from the last {max_age} s; this session's is "
+            f"{int(now - session.auth_time)} s old. Confirm with your key or card."
+        )
+    if acr_values and not any(acr_satisfies(session.acr, wanted) for wanted in acr_values):
+        raise InsufficientUserAuthentication(
+            f"This needs a sign-in of {' or '.join(acr_values)}; this session's is "
+            f"{session.acr}. Confirm with your key or card."
+        )

@@ -492,3 +492,104 @@ def test_token_exchange_through_a_real_server(
         refused(exchange(http, subject, audience=PAYROLL), "invalid_target")
         metadata = http.get("/.well-known/oauth-authorization-server").json()
         assert EXCHANGE in metadata["grant_types_supported"]
+
+
+# -- step-up: max_age and acr_values (issue 17, "confirm with your key") -------------------
+
+
+def step_up_failures(dep: Deployment) -> list[Json]:
+    return [
+        e
+        for e in exchanges(dep)
+        if e["outcome"] == "failure"
+        and e["detail"].get("reason") == "insufficient_user_authentication"
+    ]
+
+
+def test_an_app_can_ask_for_a_recent_sign_in(
+    http: TestClient, deployment: Deployment, files_app: str, clock: FrozenClock
+) -> None:
+    session = sign_in(deployment)
+    assert exchange(http, session.access_token, max_age="300").status_code == 200
+    clock.advance(301)
+    # the session and its token are fine, but the sign-in is older than the app allows
+    subject = sign_in_token_refreshed(http, session)
+    description = refused(
+        exchange(http, subject, max_age="300"), "insufficient_user_authentication"
+    )
+    assert "last 300 s" in description
+    assert "301 s old" in description
+    assert exchange(http, subject).status_code == 200  # without max_age: as before
+    assert exchange(http, subject, max_age="400").status_code == 200
+    [failure] = step_up_failures(deployment)
+    assert (failure["username"], failure["sid"]) == ("alice", session.sid)
+
+
+def sign_in_token_refreshed(http: TestClient, session: TokenResponse) -> str:
+    """A fresh access token of the same session (same sign-in, same auth_time)."""
+    refreshed = http.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": session.refresh_token,
+            "client_id": DEFAULT_KIOSK_CLIENT_ID,
+        },
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    token: str = refreshed.json()["access_token"]
+    return token
+
+
+def test_an_app_can_ask_for_a_stronger_sign_in(
+    http: TestClient, deployment: Deployment, files_app: str
+) -> None:
+    code = sign_in(deployment)  # acr otp
+    description = refused(
+        exchange(http, code.access_token, acr_values="phr"), "insufficient_user_authentication"
+    )
+    assert "phr" in description
+    assert "otp" in description
+    assert exchange(http, code.access_token, acr_values="otp").status_code == 200
+    assert exchange(http, code.access_token, acr_values="phrh otp").status_code == 200
+    key = deployment.token_service().sessions.open_session(
+        user=add_user(deployment, "bob"),
+        client=kiosk_client(deployment),
+        factor="webauthn",
+        amr=["hwk", "pin"],
+        acr="phrh",
+    )
+    assert exchange(http, key.access_token, acr_values="phr").status_code == 200
+    assert len(step_up_failures(deployment)) == 1
+
+
+def test_bad_step_up_parameters_are_refused_and_nothing_is_issued(
+    http: TestClient, deployment: Deployment, files_app: str
+) -> None:
+    subject = sign_in(deployment).access_token
+    for extra in (
+        {"max_age": "-1"},
+        {"max_age": "soon"},
+        {"max_age": "1" * 11},
+        {"max_age": "٣"},  # a digit, but not an ASCII one
+        {"acr_values": "bogus"},
+        {"acr_values": "otp " * 70},
+        {"acr_values": " ".join(["otp"] * 9)},
+    ):
+        refused(exchange(http, subject, **extra), "invalid_request")
+    assert [e for e in exchanges(deployment) if e["outcome"] == "success"] == []
+
+
+def test_step_up_through_a_real_server(server_factory: Callable[..., ServerProcess]) -> None:
+    server = server_factory()
+    setup = Deployment(load_settings(db=server.settings.db, issuer=server.settings.issuer))
+    try:
+        setup.add_client(
+            "files", kind="app", audiences=[FILES], scopes=["openid"], client_id="files"
+        )
+        subject = sign_in(setup).access_token
+    finally:
+        setup.close()
+    with server.client() as http:
+        refused(exchange(http, subject, acr_values="phrh"), "insufficient_user_authentication")
+        refused(exchange(http, subject, max_age="x"), "invalid_request")
+        assert exchange(http, subject, max_age="3600", acr_values="otp").status_code == 200
