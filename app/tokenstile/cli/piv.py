@@ -143,14 +143,23 @@ def add_virtual_card_commands(
 def run_virtual_card_command(args: argparse.Namespace) -> int:
     if args.card_action == "create":
         return _create_virtual_card(args)
+    import signal
+    import threading
+
     from tokenstile.virtual.vpcd import serve_virtual_card
 
+    # Ctrl+C and a service manager's SIGTERM both pull the card out cleanly. Set here
+    # rather than left to Python: a shell starting this in the background without job
+    # control ignores SIGINT, and Python then raises no KeyboardInterrupt for it.
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda _number, _frame: stop.set())
     print(
         f"Serving the virtual PIV card {args.path} in vpcd reader {args.reader} "
         f"(Virtual PCD 00 0{args.reader}); Ctrl+C pulls it out.",
         flush=True,
     )
-    serve_virtual_card(args.path, reader=args.reader)
+    serve_virtual_card(args.path, reader=args.reader, stop=stop)
     return 0
 
 

@@ -288,7 +288,12 @@ def test_virtual_card_serve_command_puts_the_card_into_pcscd(
             assert tokens["access_token"]
         finally:
             process.send_signal(signal.SIGINT)  # Ctrl+C pulls the card out
-            output, _ = process.communicate(timeout=15)
+            try:
+                output, _ = process.communicate(timeout=15)
+            finally:
+                if process.poll() is None:  # it did not stop: leave nothing behind
+                    process.kill()
+                    process.communicate()
         assert b"Serving the virtual PIV card" in output
         assert b"Traceback" not in output
         assert wait_until(lambda: not card_present(reader), 10)
