@@ -199,8 +199,8 @@ class VpcdCard(AbstractContextManager["VpcdCard", None]):
         if connection.getsockname() == connection.getpeername():
             # vpcd's ports lie in Linux's ephemeral range: while nothing listens there,
             # a connect may be given the same port as its source and "connect" to
-            # itself (TCP simultaneous open). That is no reader; and its TIME_WAIT kept
-            # pcscd from binding the port once, after the card waited on it forever.
+            # itself (TCP simultaneous open). That is no reader; and such a socket's
+            # TIME_WAIT once kept the next pcscd from binding the port.
             # Closed with a reset (no linger), so no TIME_WAIT keeps the port.
             connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             connection.close()
@@ -361,8 +361,8 @@ def serve(
         slot.insert(timeout=None)
         if not slot.wait_inserted(2):
             logger.warning("waiting for pcscd with the vpcd driver (reader %d)", reader)
-        # In short waits, so Ctrl-C lands between them in Python code, never inside a
-        # lock's acquire (an unbounded Event.wait once left `serve` deaf to it).
+        # In short waits, so a signal's handler (the CLI's sets ``stop``) runs within
+        # half a second whichever thread the signal was delivered to.
         while not stop.wait(0.5):
             pass
 
