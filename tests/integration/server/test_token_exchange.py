@@ -100,6 +100,21 @@ def exchanges(dep: Deployment) -> list[Json]:
     return [e for e in dep.store.audit_entries() if e["event"] == "token_exchange"]
 
 
+def refreshed_token(http: TestClient, session: TokenResponse) -> str:
+    """A fresh access token of the same session (same sign-in, same auth_time)."""
+    refreshed = http.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": session.refresh_token,
+            "client_id": DEFAULT_KIOSK_CLIENT_ID,
+        },
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    token: str = refreshed.json()["access_token"]
+    return token
+
+
 def test_an_app_gets_a_token_for_its_own_audience_from_the_session(
     http: TestClient, deployment: Deployment, files_app: str, clock: FrozenClock
 ) -> None:
@@ -127,15 +142,7 @@ def test_an_app_gets_a_token_for_its_own_audience_from_the_session(
     assert audit["detail"]["subject_client_id"] == DEFAULT_KIOSK_CLIENT_ID
     # The session's own tokens are untouched: no refresh token comes out of an exchange.
     assert "refresh_token" not in body
-    refreshed = http.post(
-        "/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": session.refresh_token,
-            "client_id": DEFAULT_KIOSK_CLIENT_ID,
-        },
-    )
-    assert refreshed.status_code == 200
+    assert refreshed_token(http, session)
 
 
 def test_the_apps_registration_bounds_the_scope_not_the_sessions(
@@ -492,6 +499,10 @@ def test_token_exchange_through_a_real_server(
         refused(exchange(http, subject, audience=PAYROLL), "invalid_target")
         metadata = http.get("/.well-known/oauth-authorization-server").json()
         assert EXCHANGE in metadata["grant_types_supported"]
+        # step-up, over the wire too
+        refused(exchange(http, subject, acr_values="phrh"), "insufficient_user_authentication")
+        refused(exchange(http, subject, max_age="x"), "invalid_request")
+        assert exchange(http, subject, max_age="3600", acr_values="otp").status_code == 200
 
 
 # -- step-up: max_age and acr_values (issue 17, "confirm with your key") -------------------
@@ -513,7 +524,7 @@ def test_an_app_can_ask_for_a_recent_sign_in(
     assert exchange(http, session.access_token, max_age="300").status_code == 200
     clock.advance(301)
     # the session and its token are fine, but the sign-in is older than the app allows
-    subject = sign_in_token_refreshed(http, session)
+    subject = refreshed_token(http, session)
     description = refused(
         exchange(http, subject, max_age="300"), "insufficient_user_authentication"
     )
@@ -523,21 +534,6 @@ def test_an_app_can_ask_for_a_recent_sign_in(
     assert exchange(http, subject, max_age="400").status_code == 200
     [failure] = step_up_failures(deployment)
     assert (failure["username"], failure["sid"]) == ("alice", session.sid)
-
-
-def sign_in_token_refreshed(http: TestClient, session: TokenResponse) -> str:
-    """A fresh access token of the same session (same sign-in, same auth_time)."""
-    refreshed = http.post(
-        "/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": session.refresh_token,
-            "client_id": DEFAULT_KIOSK_CLIENT_ID,
-        },
-    )
-    assert refreshed.status_code == 200, refreshed.text
-    token: str = refreshed.json()["access_token"]
-    return token
 
 
 def test_an_app_can_ask_for_a_stronger_sign_in(
@@ -577,19 +573,3 @@ def test_bad_step_up_parameters_are_refused_and_nothing_is_issued(
     ):
         refused(exchange(http, subject, **extra), "invalid_request")
     assert [e for e in exchanges(deployment) if e["outcome"] == "success"] == []
-
-
-def test_step_up_through_a_real_server(server_factory: Callable[..., ServerProcess]) -> None:
-    server = server_factory()
-    setup = Deployment(load_settings(db=server.settings.db, issuer=server.settings.issuer))
-    try:
-        setup.add_client(
-            "files", kind="app", audiences=[FILES], scopes=["openid"], client_id="files"
-        )
-        subject = sign_in(setup).access_token
-    finally:
-        setup.close()
-    with server.client() as http:
-        refused(exchange(http, subject, acr_values="phrh"), "insufficient_user_authentication")
-        refused(exchange(http, subject, max_age="x"), "invalid_request")
-        assert exchange(http, subject, max_age="3600", acr_values="otp").status_code == 200
