@@ -1,6 +1,6 @@
 """Does the keychain survive many apps reading while one replaces the session?
 
-Starts a D-Bus session bus and gnome-keyring-daemon of its own (as the tests do), puts
+Starts a D-Bus session bus and gnome-keyring-daemon of its own (bench_broker's), puts
 the broker's item in, then runs PROCESSES processes for SECONDS each: every one reads
 the session through ``KeyringStore().load()`` in a loop and replaces it with
 ``save()`` on every fifth read (what apps and a refresh do). Two ways, alternated:
@@ -19,22 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench_broker import secret_service
 
-_BUS = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:path={path}</listen>
-<policy context="default">
-<allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/>
-</policy>
-</busconfig>"""
+ROOT = Path(__file__).resolve().parents[1]
 
 _WORKER = """
 import json, sys, time
@@ -60,78 +53,61 @@ print(json.dumps({"reads": reads, "writes": writes, "failed": failed}))
 
 
 def one_round(mode: str, processes: int, seconds: float) -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as scratch:
-        home = Path(scratch)
-        run = home / "run"
-        run.mkdir(mode=0o700)
-        (home / "bus.conf").write_text(_BUS.format(path=run / "bus"))
-        bus = subprocess.Popen(
-            ["dbus-daemon", f"--config-file={home / 'bus.conf'}", "--nofork", "--print-address=1"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert bus.stdout is not None
-        env = {
-            **os.environ,
-            "DBUS_SESSION_BUS_ADDRESS": bus.stdout.readline().decode().strip(),
-            "HOME": str(home),
-            "XDG_DATA_HOME": str(home / "data"),
-            "XDG_RUNTIME_DIR": str(run),
-            "PYTHONPATH": str(ROOT / "app"),
-        }
+    with tempfile.TemporaryDirectory() as scratch, secret_service(Path(scratch)) as keychain:
+        env = {**keychain, "PYTHONPATH": str(ROOT / "app")}
         env.pop("PYTHON_KEYRING_BACKEND", None)
-        daemon = subprocess.Popen(
-            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        assert daemon.stdin is not None
-        daemon.stdin.write(b"bench")
-        daemon.stdin.close()
-        try:
-            seed = "from tokenstile.broker.store import KeyringStore; KeyringStore().save('x')"
-            for _ in range(100):
-                if (
-                    subprocess.run(
-                        [sys.executable, "-c", seed], env=env, check=False, capture_output=True
-                    ).returncode
-                    == 0
-                ):
-                    break
-                time.sleep(0.1)
-            else:
-                raise SystemExit("the keyring daemon did not come up")
-            workers = [
-                subprocess.Popen(
-                    [sys.executable, "-c", _WORKER, mode, str(seconds)],
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-                for _ in range(processes)
-            ]
-            started, died = time.monotonic(), None
-            while any(w.poll() is None for w in workers):
-                if died is None and daemon.poll() is not None:
-                    died = time.monotonic() - started
-                time.sleep(0.05)
-            if died is None and daemon.poll() is not None:
+        seed = "from tokenstile.broker.store import KeyringStore; KeyringStore().save('x')"
+        subprocess.run([sys.executable, "-c", seed], env=env, check=True, capture_output=True)
+        daemon = _keyring_daemon(env)
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-c", _WORKER, mode, str(seconds)],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(processes)
+        ]
+        started, died = time.monotonic(), None
+        while any(w.poll() is None for w in workers):
+            if died is None and not _alive(daemon):
                 died = time.monotonic() - started
-            counts = [json.loads(w.communicate()[0]) for w in workers]
-            return {
-                "mode": mode,
-                "daemon": "alive" if died is None else f"died after {died:.1f} s",
-                "reads": sum(c["reads"] for c in counts),
-                "writes": sum(c["writes"] for c in counts),
-                "failed": sum(c["failed"] for c in counts),
-            }
-        finally:
-            for process in (daemon, bus):
-                if process.poll() is None:
-                    process.terminate()
-                    process.wait(10)
+            time.sleep(0.05)
+        if died is None and not _alive(daemon):
+            died = time.monotonic() - started
+        counts = [json.loads(w.communicate()[0]) for w in workers]
+        return {
+            "mode": mode,
+            "daemon": "alive" if died is None else f"died after {died:.1f} s",
+            "reads": sum(c["reads"] for c in counts),
+            "writes": sum(c["writes"] for c in counts),
+            "failed": sum(c["failed"] for c in counts),
+        }
+
+
+def _keyring_daemon(env: dict[str, str]) -> int:
+    """The PID of the Secret Service's owner on this bus (the keyring daemon)."""
+    ask = (
+        "from jeepney import DBusAddress, new_method_call\n"
+        "from jeepney.io.blocking import open_dbus_connection\n"
+        "bus = DBusAddress('/org/freedesktop/DBus', bus_name='org.freedesktop.DBus',"
+        " interface='org.freedesktop.DBus')\n"
+        "with open_dbus_connection() as c:\n"
+        "    print(c.send_and_get_reply(new_method_call(bus, 'GetConnectionUnixProcessID',"
+        " 's', ('org.freedesktop.secrets',))).body[0])\n"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", ask], env=env, check=True, capture_output=True, text=True
+    )
+    return int(answer.stdout)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] != b"Z"  # not a zombie
+    except FileNotFoundError:
+        return False
 
 
 def main() -> None:
