@@ -7,7 +7,9 @@ extracts and compiles them with Babel; ``tests/unit/server/test_web_translations
 fails when a catalog is out of date or a message untranslated). English is the source
 and needs no catalog.
 
-A request's language is chosen once, by :class:`PageLocaleMiddleware` from the query's
+A request's language is chosen once, when a page first asks (:func:`current`; the
+middleware only remembers the request, so ``/token`` and the other API routes pay
+nothing for it), from the query's
 ``ui_locales`` (OpenID Connect Core 3.1.2.1: space-separated tags, preferred first) and
 the ``Accept-Language`` header, and again by the authorization endpoint from the
 ``ui_locales`` its form carries (:func:`prefer`); a tag is matched by its primary
@@ -29,7 +31,8 @@ SOURCE = "en"
 DOMAIN = "web"
 MAX_TAGS = 16  # of a header or parameter looked at: the rest is ignored
 
-_current: ContextVar[str] = ContextVar("page_locale", default=SOURCE)
+_current: ContextVar[str | None] = ContextVar("page_locale", default=None)
+_scope: ContextVar[Scope | None] = ContextVar("page_locale_scope", default=None)
 
 
 def locale_dir() -> str:
@@ -84,8 +87,27 @@ def from_accept_language(value: str | None) -> str | None:
 
 
 def current() -> str:
-    """The language of the page being made for this request."""
-    return _current.get()
+    """The language of the page being made for this request (chosen on first use)."""
+    chosen = _current.get()
+    if chosen is None:
+        chosen = _choose(_scope.get())
+        _current.set(chosen)
+    return chosen
+
+
+def _choose(scope: Scope | None) -> str:
+    if scope is None:
+        return SOURCE
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    header = next(
+        (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"accept-language"),
+        None,
+    )
+    return (
+        from_ui_locales(next(iter(query.get("ui_locales", [])), None))
+        or from_accept_language(header)
+        or SOURCE
+    )
 
 
 def prefer(ui_locales: str | None) -> None:
@@ -97,7 +119,7 @@ def prefer(ui_locales: str | None) -> None:
 
 
 class PageLocaleMiddleware:
-    """Chooses each HTTP request's page language before the route runs."""
+    """Gives each HTTP request its own page language, chosen if a page asks for it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -106,18 +128,10 @@ class PageLocaleMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        header = next(
-            (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"accept-language"),
-            None,
-        )
-        chosen = (
-            from_ui_locales(next(iter(query.get("ui_locales", [])), None))
-            or from_accept_language(header)
-            or SOURCE
-        )
-        token = _current.set(chosen)
+        token = _scope.set(scope)
+        chosen = _current.set(None)
         try:
             await self.app(scope, receive, send)
         finally:
-            _current.reset(token)
+            _current.reset(chosen)
+            _scope.reset(token)
