@@ -42,7 +42,7 @@ from tokenstile.errors import (
     TokenstileError,
     UnsupportedGrantType,
 )
-from tokenstile.server import page_locale, schemas
+from tokenstile.server import page_locale, schemas, wire
 from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.authorize_routes import authorize_router
 from tokenstile.server.backchannel import backchannel_delivery
@@ -151,24 +151,6 @@ def _background_work(
                 yield
 
     return lifespan
-
-
-def step_up_max_age(text: str | None) -> int | None:
-    """A token exchange's ``max_age``: seconds, at most 10 digits (None: not asked)."""
-    if text is None:
-        return None
-    if not text.isascii() or not text.isdigit() or len(text) > 10:
-        raise InvalidRequest("max_age must be a number of seconds.")
-    return int(text)
-
-
-def step_up_acr_values(text: str | None) -> tuple[str, ...]:
-    """A token exchange's ``acr_values``: space-separated, at most 256 characters."""
-    if text is None:
-        return ()
-    if len(text) > 256:
-        raise InvalidRequest("The acr_values parameter is too long.")
-    return tuple(text.split())
 
 
 def create_app(deployment: Deployment, *, services: Services | None = None) -> FastAPI:
@@ -436,8 +418,8 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
                     requested_token_type=form.get("requested_token_type"),
                     dpop_jkt=jkt,
                     origin=origin,
-                    max_age=step_up_max_age(form.get("max_age")),
-                    acr_values=step_up_acr_values(form.get("acr_values")),
+                    max_age=wire.max_age_seconds(form.get("max_age")),
+                    acr_values=wire.acr_value_list(form.get("acr_values")),
                 )
             return service.refresh_grant.refresh(
                 refresh_token=form.get("refresh_token", ""),

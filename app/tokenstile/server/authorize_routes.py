@@ -39,7 +39,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tokenstile.composition import Services
 from tokenstile.errors import InvalidRequest
-from tokenstile.server import page_locale, schemas
+from tokenstile.server import page_locale, schemas, wire
 from tokenstile.server.browser import (
     BrowserCookies,
     error_page,
@@ -75,9 +75,9 @@ LIMITS: Mapping[str, int] = {
     "code_challenge": 128,
     "code_challenge_method": 16,
     "prompt": 64,
-    "max_age": 10,
+    "max_age": wire.MAX_AGE_DIGITS,
     "login_hint": 128,
-    "acr_values": 256,
+    "acr_values": wire.MAX_ACR_VALUES_CHARS,
     "ui_locales": 128,
     "display": 16,
     "claims_locales": 128,
@@ -202,7 +202,7 @@ class AuthorizeChecks:
             prompt=_prompt(params),
             max_age=_max_age(params),
             login_hint=params.get("login_hint", ""),
-            acr_values=tuple(params.get("acr_values", "").split()),
+            acr_values=wire.acr_value_list(params.get("acr_values")),
             carried=tuple((name, params[name]) for name in CARRIED if name in params),
         )
 
@@ -258,12 +258,10 @@ def _prompt(params: Mapping[str, str]) -> frozenset[str]:
 
 
 def _max_age(params: Mapping[str, str]) -> int | None:
-    text = params.get("max_age")
-    if text is None:
-        return None
-    if not text.isascii() or not text.isdigit():
-        raise AuthorizeError("invalid_request", "max_age must be a number of seconds.")
-    return int(text)
+    try:
+        return wire.max_age_seconds(params.get("max_age"))
+    except InvalidRequest as exc:
+        raise AuthorizeError("invalid_request", exc.message) from None
 
 
 def kiosk_sso_offer(port: int, prompt: frozenset[str]) -> tuple[str, ...]:

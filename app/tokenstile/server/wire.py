@@ -116,3 +116,26 @@ async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, 
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRequest("The request body is not valid form data.") from exc
     return _unique(pairs, "parameter")
+
+
+MAX_AGE_DIGITS: Final = 10
+MAX_ACR_VALUES_CHARS: Final = 256
+
+
+def max_age_seconds(text: str | None) -> int | None:
+    """A ``max_age`` parameter (token exchange, ``/authorize``): seconds, ASCII digits
+    only, at most ten of them; None when not asked."""
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > MAX_AGE_DIGITS:
+        raise InvalidRequest("max_age must be a number of seconds.")
+    return int(text)
+
+
+def acr_value_list(text: str | None) -> tuple[str, ...]:
+    """An ``acr_values`` parameter: space-separated levels, preferred first."""
+    if text is None:
+        return ()
+    if len(text) > MAX_ACR_VALUES_CHARS:
+        raise InvalidRequest("The acr_values parameter is too long.")
+    return tuple(text.split())
