@@ -88,6 +88,11 @@ def test_a_session_ended_elsewhere_returns_to_sign_in(
     window = admin_window
     session = window.session
     assert session is not None
+    # A dialog left open on People (someone was adding a person) ...
+    window.people.add_button.click()
+    dialog = window.people.dialog
+    assert dialog is not None
+    dialog.username.setText("half-typed")
     # Another admin ends this console's session.
     other, seed = service.add_person("otheradmin", admin=True)
     login = httpx.post(
@@ -106,6 +111,9 @@ def test_a_session_ended_elsewhere_returns_to_sign_in(
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.sign_in, timeout=10_000)
     assert window.session is None
     assert window.sign_in.status.text() == "Your admin session has ended: sign in again."
+    # ... is closed with the session: the next person at the desk does not find it.
+    assert not dialog.isVisible()
+    assert window.people.dialog is None
 
 
 def test_audit_filters_pages_and_exports(

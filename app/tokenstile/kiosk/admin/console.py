@@ -172,6 +172,10 @@ class AdminWindow(QMainWindow):
             self._idle_tick.start()
 
     def sign_out(self, message: str = "") -> None:
+        """Back to sign-in, every page's open dialog closed first: whatever the last
+        admin was doing (a person half added, a secret on screen) is not left for the
+        next person at the desk, however the session ended."""
+        self._close_dialogs()
         self._idle_tick.stop()
         session, self.session = self.session, None
         for page in self.pages:
@@ -194,7 +198,6 @@ class AdminWindow(QMainWindow):
         if self.session is None or self.idle_seconds <= 0:
             return
         if self.input.idle_seconds() >= self.idle_seconds:
-            self._close_dialogs()
             minutes = max(1, round(self.idle_seconds / 60))
             self.sign_out(
                 self.tr("Signed out after {n} minutes without activity.").format(n=minutes)
