@@ -30,8 +30,8 @@ test: $(STAMP)
 check: lint typecheck contracts pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check app tests bench examples
-	$(BIN)/ruff check app tests bench examples
+	$(BIN)/ruff format --check app tests bench examples scripts
+	$(BIN)/ruff check app tests bench examples scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

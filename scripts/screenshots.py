@@ -129,8 +129,8 @@ class Screenshots:
         from tokenstile.demo.people import KEY_PIN
         from tokenstile.kiosk.app import dispose
         from tokenstile.kiosk.service import BrokerSignIn
-        from tokenstile.kiosk.widgets import CodeEntry, PinPad
-        from tokenstile.kiosk.window import KioskWindow, Screen
+        from tokenstile.kiosk.widgets import PinPad
+        from tokenstile.kiosk.window import KioskWindow
 
         settings = load_settings()
         service = BrokerSignIn(
@@ -145,67 +145,76 @@ class Screenshots:
         try:
             self.must(lambda: "security key" in window._invitation.text(), "the invitation")
             self.shot(window, "kiosk-sign-in")
-
-            # The key: plugged in, it asks for its PIN; a wrong one; then the touch.
-            environment.plug_key(True)
-            self.must(lambda: window.current_screen is Screen.PIN, "the key's PIN pad")
-            pad.field.setText("98")
-            self.shot(window, "kiosk-pin-pad")
-            pad.field.setText("9876")
-            pad.submit()
-            self.must(
-                lambda: (
-                    window.current_screen is Screen.PIN
-                    and pad.question is not None
-                    and pad.question.wrong
-                ),
-                "the wrong-PIN pad",
-            )
-            self.shot(window, "kiosk-wrong-pin")
-            pad.field.setText(KEY_PIN)
-            pad.submit()
-            self.must(lambda: environment.key_waiting, "the key waiting for a touch")
-            self.must(lambda: window.current_screen is Screen.BUSY, "the touch prompt")
-            self.shot(window, "kiosk-touch-key")
-            environment.tap_key()
-            self.must(lambda: window.current_screen is Screen.SIGNED_IN, "signing in")
-            environment.plug_key(False)
-            self.shot(window, "kiosk-signed-in")
-
-            window.lock()
-            self.must(lambda: window.current_screen is Screen.LOCKED, "locking")
-            self.shot(window, "kiosk-locked")
-            window.sign_out()
-            self.must(
-                lambda: window.current_screen is Screen.SIGN_IN and not window.busy, "signing out"
-            )
-            window.wait_for_worker(10_000)
-
-            # The code: username and code; then a wrong code, as an error.
-            window.show_code_entry()
-            entry: CodeEntry = window.findChild(CodeEntry)
-            self.must(lambda: window.current_screen is Screen.CODE, "the code entry")
-            _fill_code_entry(entry, "taylor", "")
-            self.shot(window, "kiosk-code-entry")
-            window.submit_code("taylor", _wrong_code(environment.otp_code("taylor")[0]))
-            self.must(lambda: window.problem is not None, "the wrong code's message")
-            self.shot(window, "kiosk-error")
-
-            # The card: inserted, its PIN pad.
-            environment.insert_card()
-            self.must(
-                lambda: window.current_screen is Screen.PIN and pad.question is not None,
-                "the card's PIN pad",
-            )
-            pad.field.setText("1234")
-            self.shot(window, "kiosk-card-pin")
-            window.cancel_sign_in()
-            environment.pull_card()
-            self.must(lambda: not window.busy, "the card sign-in to end")
+            self._key_screens(environment, window, pad, KEY_PIN)
+            self._code_and_card_screens(environment, window, pad)
         finally:
             window.shutdown()
             window.close()
             dispose(window)
+
+    def _key_screens(self, environment: Any, window: Any, pad: Any, key_pin: str) -> None:
+        from tokenstile.kiosk.window import Screen
+
+        # The key: plugged in, it asks for its PIN; a wrong one; then the touch.
+        environment.plug_key(True)
+        self.must(lambda: window.current_screen is Screen.PIN, "the key's PIN pad")
+        pad.field.setText("98")
+        self.shot(window, "kiosk-pin-pad")
+        pad.field.setText("9876")
+        pad.submit()
+        self.must(
+            lambda: (
+                window.current_screen is Screen.PIN
+                and pad.question is not None
+                and pad.question.wrong
+            ),
+            "the wrong-PIN pad",
+        )
+        self.shot(window, "kiosk-wrong-pin")
+        pad.field.setText(key_pin)
+        pad.submit()
+        self.must(lambda: environment.key_waiting, "the key waiting for a touch")
+        self.must(lambda: window.current_screen is Screen.BUSY, "the touch prompt")
+        self.shot(window, "kiosk-touch-key")
+        environment.tap_key()
+        self.must(lambda: window.current_screen is Screen.SIGNED_IN, "signing in")
+        environment.plug_key(False)
+        self.shot(window, "kiosk-signed-in")
+
+        window.lock()
+        self.must(lambda: window.current_screen is Screen.LOCKED, "locking")
+        self.shot(window, "kiosk-locked")
+        window.sign_out()
+        self.must(
+            lambda: window.current_screen is Screen.SIGN_IN and not window.busy, "signing out"
+        )
+        window.wait_for_worker(10_000)
+
+    def _code_and_card_screens(self, environment: Any, window: Any, pad: Any) -> None:
+        from tokenstile.kiosk.widgets import CodeEntry
+        from tokenstile.kiosk.window import Screen
+
+        # The code: username and code; then a wrong code, as an error.
+        window.show_code_entry()
+        entry: CodeEntry = window.findChild(CodeEntry)
+        self.must(lambda: window.current_screen is Screen.CODE, "the code entry")
+        _fill_code_entry(entry, "taylor", "")
+        self.shot(window, "kiosk-code-entry")
+        window.submit_code("taylor", _wrong_code(environment.otp_code("taylor")[0]))
+        self.must(lambda: window.problem is not None, "the wrong code's message")
+        self.shot(window, "kiosk-error")
+
+        # The card: inserted, its PIN pad.
+        environment.insert_card()
+        self.must(
+            lambda: window.current_screen is Screen.PIN and pad.question is not None,
+            "the card's PIN pad",
+        )
+        pad.field.setText("1234")
+        self.shot(window, "kiosk-card-pin")
+        window.cancel_sign_in()
+        environment.pull_card()
+        self.must(lambda: not window.busy, "the card sign-in to end")
 
     def wanted(self, *names: str) -> bool:
         return not self.only or bool(self.only & set(names))
