@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from tokenstile.config import Settings
     from tokenstile.deployment import Deployment
+    from tokenstile.factors.offline_lease import OfflineLeases
     from tokenstile.factors.otp_service import OtpService
     from tokenstile.factors.piv_attestation import AttestationPolicy
     from tokenstile.factors.piv_service import PivService
@@ -88,6 +89,7 @@ class Services:
         self.authorization = Lazy(self._authorization)
         self.browser_key = Lazy(self._browser_key)
         self.kiosk_sso = Lazy(self._kiosk_sso)
+        self.offline_leases = Lazy(self._offline_leases)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -121,6 +123,20 @@ class Services:
             SqlCodeStore(self.deployment.store),
             self.deployment.clock,
             lifetime=self.deployment.settings.kiosk_sso_handoff_seconds,
+        )
+
+    def _offline_leases(self) -> OfflineLeases:
+        """Offline leases for kiosks (factors.offline_lease), listing the factors'
+        public halves read by the store."""
+        from tokenstile.factors.offline_lease import OfflineLeases
+        from tokenstile.store.offline_repository import SqlLeaseSource
+
+        return OfflineLeases(
+            self.token_service(),
+            SqlLeaseSource(self.deployment.store),
+            self.clients().find,
+            lifetime=self.settings.kiosk_offline_hours * 3600,
+            rp_id=self.relying_party().id,
         )
 
     def _browser_key(self) -> bytes:

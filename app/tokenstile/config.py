@@ -255,6 +255,11 @@ class Settings(BaseSettings):
     kiosk_sso_handoff_seconds: float = Field(default=60.0, gt=0, le=600)
     kiosk_browser_url: str | None = Field(default=None, min_length=1, max_length=2000)
     kiosk_browser_path: Path = Path("/usr/bin/chromium")
+    # Offline sign-in (issue 17): how long an offline lease lives, the list of enrolled
+    # keys and cards a kiosk may check by itself when the service is out of reach
+    # (factors.offline_lease). 0: no leases. Revocation reaches an offline kiosk only
+    # with its next lease, so keep it short.
+    kiosk_offline_hours: float = Field(default=0.0, ge=0, le=7 * 24)
     admin_idle_minutes: float = Field(default=10.0, ge=0, le=24 * 60)  # 0: never
 
     # Scopes that only a factor login grants, at a client registered for them, to an

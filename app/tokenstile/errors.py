@@ -28,6 +28,7 @@ to the app's redirect URI, or onto an error page, never as JSON::
     │   ├── InvalidClient              errors                    invalid_client (401)
     │   ├── InvalidGrant               errors                    invalid_grant
     │   ├── UnauthorizedClient         errors                    unauthorized_client
+    │   │   └── OfflineLeasesOff       factors.offline_lease     offline_disabled (404)
     │   ├── UnsupportedGrantType       errors                    unsupported_grant_type
     │   ├── UnsupportedTokenType       errors                    unsupported_token_type
     │   ├── InvalidScope               errors                    invalid_scope
@@ -122,6 +123,7 @@ to the app's redirect URI, or onto an error page, never as JSON::
     │   └── PivAttestationError        factors.piv_attestation   piv_attestation_failed
     ├── NotAServiceUrl                 protocol.piv_message      not_a_service_url
     ├── ForeignChallenge               protocol.piv_message      piv_foreign_message
+    ├── LeaseInvalid                   protocol.offline_lease    offline_lease_invalid
     ├── WebAuthnError                  factors.webauthn          webauthn_error
     │   ├── MalformedResponse          factors.webauthn          webauthn_malformed
     │   ├── ChallengeRefused           factors.webauthn          webauthn_challenge

@@ -49,6 +49,7 @@ from tokenstile.server.backchannel import backchannel_delivery
 from tokenstile.server.client_auth import ASSERTION_AUTH_METHOD, assertion_client
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.logout_routes import logout_router
+from tokenstile.server.offline_routes import offline_router
 from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.page_locale import PageLocaleMiddleware
 from tokenstile.server.piv_routes import piv_router
@@ -536,6 +537,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
 
     app.include_router(authorize_router(services))
     app.include_router(sso_router(services))
+    app.include_router(offline_router(services))
     app.include_router(logout_router(services))
     app.include_router(security_key_router(services))
     app.include_router(otp_router(services))

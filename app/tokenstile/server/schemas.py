@@ -59,6 +59,11 @@ class UserinfoBody(BaseModel):
     sub: str
 
 
+class OfflineLeaseBody(BaseModel):
+    lease: str  # a JWS, typ tokenstile-offline-lease+jwt (protocol.offline_lease)
+    expires_at: float
+
+
 def _request_body(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {media_type: {"schema": schema}}}}
 

@@ -1,0 +1,278 @@
+"""The offline lease (issue 17, offline sign-in): what the service signs for a kiosk, who
+may have one, and what the kiosk's reader refuses. Over HTTP to the real ASGI app, on a
+frozen clock, with a key enrolled from a software authenticator and a card certified by
+the built-in CA; the lease's query on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tests.conftest import add_user, kiosk_client, make_deployment
+from tests.integration.fido2.test_webauthn_store import enroll
+from tests.integration.store.conftest import db_url
+from tests.unit.factors.webauthn_keys import Kiosk
+from tokenstile.clock import FrozenClock
+from tokenstile.composition import Services
+from tokenstile.deployment import Deployment
+from tokenstile.protocol.jose import b64url_encode
+from tokenstile.protocol.offline_lease import LEASE_TYPE, LeaseInvalid, read_lease
+from tokenstile.server.app import create_app
+from tokenstile.store import schema as t
+from tokenstile.tokens.model import AuditEvent
+
+__all__ = ["db_url"]
+
+ISSUER = "https://auth.example"
+HOURS = 8
+
+
+@pytest.fixture
+def leasing(tmp_path: Path, clock: FrozenClock) -> Iterator[Deployment]:
+    dep = make_deployment(f"sqlite:///{tmp_path / 'ts.db'}", clock, kiosk_offline_hours=HOURS)
+    yield dep
+    dep.close()
+
+
+@pytest.fixture
+def http(leasing: Deployment) -> Iterator[TestClient]:
+    with TestClient(create_app(leasing), base_url=ISSUER) as client:
+        yield client
+
+
+def signed_in(dep: Deployment, username: str, client_id: str | None = None) -> str:
+    """The local access token of a session opened for ``username`` at a client (the
+    kiosk by default), as a factor login would open it."""
+    services = Services(dep)
+    user = dep.store.find_user(username)
+    assert user is not None
+    client = kiosk_client(dep) if client_id is None else dep.store.find_client(client_id)
+    assert client is not None
+    opened = services.token_service().sessions.open_session(
+        user=user, client=client, factor="fido2", amr=["hwk", "pin"], acr="phrh"
+    )
+    return opened.access_token
+
+
+def enrolled_people(dep: Deployment) -> tuple[bytes, str]:
+    """Alice with a security key, Bob with a card; both enabled."""
+    services = Services(dep)
+    add_user(dep, "alice")
+    add_user(dep, "bob")
+    credential_id = enroll(services.webauthn_service(), Kiosk(), "alice")
+    card_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    info, certificate = services.piv_service().issue("bob", card_key, by="test")
+    fingerprint = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+    assert info.fingerprint.lower() == fingerprint
+    return credential_id, fingerprint
+
+
+def lease_of(http: TestClient, token: str) -> dict[str, Any]:
+    answer = http.post("/kiosk/offline-lease", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def jwks(http: TestClient) -> dict[str, Any]:
+    body: dict[str, Any] = http.get("/jwks.json").json()
+    return body
+
+
+def audit(dep: Deployment) -> list[dict[str, Any]]:
+    return [e for e in dep.store.audit_entries() if e["event"] == "offline_lease"]
+
+
+def test_a_kiosk_gets_a_signed_lease_of_every_active_key_and_card(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    credential_id, fingerprint = enrolled_people(leasing)
+    body = lease_of(http, signed_in(leasing, "alice"))
+    assert body["expires_at"] == int(clock.now()) + HOURS * 3600
+    assert jwt.get_unverified_header(body["lease"])["typ"] == LEASE_TYPE
+
+    lease = read_lease(
+        body["lease"], jwks(http), issuer=ISSUER, client_id="tokenstile-kiosk", now=clock.now()
+    )
+    assert lease.expires_at == body["expires_at"]
+    key = lease.key(credential_id)
+    assert key is not None
+    assert (key.username, key.display_name, key.sign_count) == ("alice", "Alice", 0)
+    with leasing.engine.connect() as conn:
+        stored = conn.execute(
+            select(t.webauthn_credentials.c.public_key).where(
+                t.webauthn_credentials.c.credential_id == credential_id
+            )
+        ).scalar_one()
+    assert key.public_key == bytes(stored)
+    card = lease.card(fingerprint)
+    assert card is not None
+    assert card.username == "bob"
+    assert lease.rp_id == "auth.example"
+
+    [row] = audit(leasing)
+    assert row["outcome"] == "success"
+    assert row["username"] == "alice"
+    assert row["client_id"] == "tokenstile-kiosk"
+    assert row["detail"]["keys"] == 1
+    assert row["detail"]["cards"] == 1
+    assert row["detail"]["lease"] == lease.lease_id
+
+
+def test_the_lease_lists_the_same_on_every_database(db_url: str, clock: FrozenClock) -> None:
+    dep = make_deployment(db_url, clock, kiosk_offline_hours=HOURS)
+    try:
+        credential_id, fingerprint = enrolled_people(dep)
+        token, _ = Services(dep).offline_leases().issue(signed_in(dep, "bob"), dpop_jkt=None)
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert [k["id"] for k in claims["keys"]] == [b64url_encode(credential_id)]
+        assert [c["fingerprint"] for c in claims["cards"]] == [fingerprint]
+        assert [(k["username"], k["count"]) for k in claims["keys"]] == [("alice", 0)]
+    finally:
+        dep.close()
+
+
+def test_revoked_factors_and_disabled_people_leave_the_next_lease(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    credential_id, fingerprint = enrolled_people(leasing)
+    token = signed_in(leasing, "alice")
+    services = Services(leasing)
+    services.piv_service().revoke(fingerprint, by="test")
+    leasing.store.set_user_enabled(
+        "alice", False, at=clock.now(), audit=AuditEvent("user_disabled", "info", username="alice")
+    )
+    add_user(leasing, "carol")
+    lease = read_lease(
+        lease_of(http, signed_in(leasing, "carol"))["lease"],
+        jwks(http),
+        issuer=ISSUER,
+        client_id="tokenstile-kiosk",
+        now=clock.now(),
+    )
+    assert lease.key(credential_id) is None
+    assert lease.card(fingerprint) is None
+    assert (lease.keys, lease.cards) == ((), ())
+    # Alice's own session ended when she was disabled: her token gets nothing.
+    refused = http.post("/kiosk/offline-lease", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": "Basic YWxpY2U6c2VjcmV0"},
+    ],
+    ids=["no token", "garbage", "wrong scheme"],
+)
+def test_a_stranger_on_the_network_gets_no_lease(
+    http: TestClient, leasing: Deployment, headers: dict[str, str]
+) -> None:
+    enrolled_people(leasing)
+    answer = http.post("/kiosk/offline-lease", headers=headers)
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "invalid_token"
+    assert "lease" not in answer.text
+    assert audit(leasing) == []
+
+
+def test_an_app_session_or_a_derived_token_gets_no_lease(
+    http: TestClient, leasing: Deployment
+) -> None:
+    enrolled_people(leasing)
+    # A desktop app's own client (not a kiosk): its signed-in session is refused.
+    leasing.store.add_client(
+        client_id="desk-app",
+        name="Desk app",
+        kind="app",
+        secret_hash=None,
+        audiences=[],
+        scopes=["openid"],
+        at=0.0,
+        audit=AuditEvent("client_added", "info", client_id="desk-app"),
+    )
+    app = signed_in(leasing, "alice", client_id="desk-app")
+    refused = http.post("/kiosk/offline-lease", headers={"Authorization": f"Bearer {app}"})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "unauthorized_client"
+    [row] = audit(leasing)
+    assert (row["outcome"], row["client_id"]) == ("failure", "desk-app")
+
+    # The kiosk session's token with one character of its signature changed.
+    kiosk_token = signed_in(leasing, "alice")
+    head, payload, signature = kiosk_token.split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    tampered = http.post(
+        "/kiosk/offline-lease",
+        headers={"Authorization": f"Bearer {head}.{payload}.{flipped}"},
+    )
+    assert tampered.status_code == 401
+    assert len(audit(leasing)) == 1
+
+
+def test_leases_are_off_unless_a_lifetime_is_set(tmp_path: Path, clock: FrozenClock) -> None:
+    dep = make_deployment(f"sqlite:///{tmp_path / 'off.db'}", clock)
+    try:
+        add_user(dep, "alice")
+        with TestClient(create_app(dep), base_url=ISSUER) as client:
+            answer = client.post(
+                "/kiosk/offline-lease",
+                headers={"Authorization": f"Bearer {signed_in(dep, 'alice')}"},
+            )
+        assert answer.status_code == 404
+        assert answer.json()["error"] == "offline_disabled"
+    finally:
+        dep.close()
+
+
+def test_the_kiosk_refuses_a_tampered_expired_or_foreign_lease(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    enrolled_people(leasing)
+    token = lease_of(http, signed_in(leasing, "alice"))["lease"]
+    keys = jwks(http)
+    now = clock.now()
+
+    def refused(text: str, **kwargs: Any) -> str:
+        args: dict[str, Any] = {"issuer": ISSUER, "client_id": "tokenstile-kiosk", "now": now}
+        args.update(kwargs)
+        with pytest.raises(LeaseInvalid) as caught:
+            read_lease(text, args.pop("jwks", keys), **args)
+        return caught.value.message
+
+    head, _payload, signature = token.split(".")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    # A local app adds itself a key: the signature no longer holds.
+    claims["keys"].append(dict(claims["keys"][0], username="mallory"))
+    added = b64url_encode(jwt.utils.force_bytes(json.dumps(claims)))
+    assert "does not verify" in refused(f"{head}.{added}.{signature}")
+    # Past its expiry (the kiosk's clock), for another kiosk, from another issuer.
+    assert "expired" in refused(token, now=now + HOURS * 3600)
+    assert "does not verify" in refused(token, client_id="kiosk-ward-7")
+    assert "does not verify" in refused(token, issuer="https://rogue.example")
+    # Signed by a key the service does not publish (a rogue server's own key).
+    rogue = ec.generate_private_key(ec.SECP256R1())
+    forged = jwt.encode(
+        claims, rogue, algorithm="ES256", headers={"typ": LEASE_TYPE, "kid": "rogue"}
+    )
+    assert "does not publish" in refused(forged)
+    # The service's own access token is not a lease, nor is alg none.
+    assert "not a signed lease" in refused(signed_in(leasing, "alice"))
+    none_header = b64url_encode(json.dumps({"alg": "none", "typ": LEASE_TYPE}).encode())
+    unsigned = f"{none_header}.{added}."
+    assert "not a signed lease" in refused(unsigned)
+    assert "not a signed lease" in refused("x" * 10)
+    assert read_lease(token, keys, issuer=ISSUER, client_id="tokenstile-kiosk", now=now)
