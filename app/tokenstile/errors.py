@@ -106,6 +106,7 @@ to the app's redirect URI, or onto an error page, never as JSON::
     │   │   ├── KeyUnsupported         devices.fido2_errors      key_unsupported
     │   │   └── KeyCommunicationError  devices.fido2_errors      key_io_error
     │   ├── PinEntryCancelled          devices.piv_login         pin_entry_cancelled
+    │   ├── OfflineSignInRefused       devices.offline_login     offline_sign_in_refused
     │   └── ForeignChallengeRefused    devices.piv_login         piv_foreign_challenge
     ├── OtpError                       factors.otp               otp_error
     │   ├── InvalidOtpParameters       factors.otp               otp_bad_parameters

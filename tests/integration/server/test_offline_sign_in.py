@@ -1,10 +1,11 @@
-"""The offline lease (issue 17, offline sign-in): what the service signs for a kiosk, who
+"""Offline sign-in (issue 17): the lease the service signs for a kiosk, who
 may have one, and what the kiosk's reader refuses. Over HTTP to the real ASGI app, on a
 frozen clock, with a key enrolled from a software authenticator and a card certified by
 the built-in CA; the lease's query on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -25,8 +26,11 @@ from tests.unit.factors.webauthn_keys import Kiosk
 from tokenstile.clock import FrozenClock
 from tokenstile.composition import Services
 from tokenstile.deployment import Deployment
+from tokenstile.devices.key_ceremonies import login_with_key
+from tokenstile.devices.offline_login import OfflineKeyLogin, OfflineSignInRefused
+from tokenstile.errors import OriginMismatch
 from tokenstile.protocol.jose import b64url_encode
-from tokenstile.protocol.offline_lease import LEASE_TYPE, LeaseInvalid, read_lease
+from tokenstile.protocol.offline_lease import LEASE_TYPE, Lease, LeaseInvalid, read_lease
 from tokenstile.server.app import create_app
 from tokenstile.store import schema as t
 from tokenstile.tokens.model import AuditEvent
@@ -64,12 +68,12 @@ def signed_in(dep: Deployment, username: str, client_id: str | None = None) -> s
     return opened.access_token
 
 
-def enrolled_people(dep: Deployment) -> tuple[bytes, str]:
-    """Alice with a security key, Bob with a card; both enabled."""
+def enrolled_people(dep: Deployment, kiosk: Kiosk | None = None) -> tuple[bytes, str]:
+    """Alice with a security key (``kiosk``'s), Bob with a card; both enabled."""
     services = Services(dep)
     add_user(dep, "alice")
     add_user(dep, "bob")
-    credential_id = enroll(services.webauthn_service(), Kiosk(), "alice")
+    credential_id = enroll(services.webauthn_service(), kiosk or Kiosk(), "alice")
     card_key = ec.generate_private_key(ec.SECP256R1()).public_key()
     info, certificate = services.piv_service().issue("bob", card_key, by="test")
     fingerprint = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
@@ -276,3 +280,95 @@ def test_the_kiosk_refuses_a_tampered_expired_or_foreign_lease(
     assert "not a signed lease" in refused(unsigned)
     assert "not a signed lease" in refused("x" * 10)
     assert read_lease(token, keys, issuer=ISSUER, client_id="tokenstile-kiosk", now=now)
+
+
+# -- the kiosk's own check of a security key against the lease ----------------------------
+
+
+def offline_lease(http: TestClient, dep: Deployment, clock: FrozenClock) -> Lease:
+    token = lease_of(http, signed_in(dep, "bob"))["lease"]
+    return read_lease(
+        token, jwks(http), issuer=ISSUER, client_id="tokenstile-kiosk", now=clock.now()
+    )
+
+
+def test_a_key_on_the_lease_signs_in_offline_with_its_pin(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    kiosk = Kiosk()
+    credential_id, _ = enrolled_people(leasing, kiosk)
+    lease = offline_lease(http, leasing, clock)
+    counters: dict[str, int] = {}
+    steps = OfflineKeyLogin(lease, origin=ISSUER, clock=clock, counters=counters)
+
+    signed = login_with_key(kiosk.client, steps)
+    assert (signed.username, signed.display_name, signed.factor) == ("alice", "Alice", "fido2")
+    assert signed.credential == b64url_encode(credential_id)
+    assert (signed.acr, signed.amr, signed.lease_id) == ("phr", ("hwk", "pin"), lease.lease_id)
+    assert signed.auth_time == clock.now()
+    assert kiosk.pin_prompts  # the PIN was asked for
+    assert counters[signed.credential] > 0
+
+    # The same answer again (a replay from a recording): its challenge is spent.
+    options = steps.begin()
+    answer = kiosk.authenticate(options["publicKey"])
+    steps.complete(options["handle"], answer)
+    with pytest.raises(OfflineSignInRefused, match="expired"):
+        steps.complete(options["handle"], answer)
+    # ... and under a fresh challenge it does not verify.
+    fresh = steps.begin()
+    with pytest.raises(OfflineSignInRefused, match="challenge"):
+        steps.complete(fresh["handle"], answer)
+
+
+def test_the_kiosk_refuses_what_the_service_would(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    kiosk = Kiosk()
+    credential_id, _ = enrolled_people(leasing, kiosk)
+    lease = offline_lease(http, leasing, clock)
+    ref = b64url_encode(credential_id)
+
+    # A touch without the PIN (user verification off in what reaches the key).
+    steps = OfflineKeyLogin(lease, origin=ISSUER, clock=clock)
+    options = steps.begin()
+    weak = dict(options["publicKey"], userVerification="discouraged")
+    no_pin = Kiosk(kiosk.device, pin=None)
+    with pytest.raises(OfflineSignInRefused, match="verif"):
+        steps.complete(options["handle"], no_pin.authenticate(weak))
+
+    # A copy of the key: its counter is behind what this kiosk has already seen.
+    copied = OfflineKeyLogin(lease, origin=ISSUER, clock=clock, counters={ref: 10**6})
+    with pytest.raises(OfflineSignInRefused, match="backwards"):
+        login_with_key(kiosk.client, copied)
+
+    # A key enrolled after the lease was signed is not on it.
+    newcomer = Kiosk()
+    add_user(leasing, "dave")
+    enroll(Services(leasing).webauthn_service(), newcomer, "dave")
+    with pytest.raises(OfflineSignInRefused, match="not on the kiosk's offline list"):
+        login_with_key(newcomer.client, OfflineKeyLogin(lease, origin=ISSUER, clock=clock))
+
+    # The lease runs out (the kiosk's clock): no sign-in, not even one begun before.
+    late = OfflineKeyLogin(lease, origin=ISSUER, clock=clock)
+    begun = late.begin()
+    answer = kiosk.authenticate(begun["publicKey"])
+    clock.advance(HOURS * 3600)
+    with pytest.raises(OfflineSignInRefused, match="expired"):
+        late.complete(begun["handle"], answer)
+    with pytest.raises(OfflineSignInRefused, match="expired"):
+        late.begin()
+
+
+def test_a_lease_for_another_site_is_never_signed_for(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    kiosk = Kiosk()
+    enrolled_people(leasing, kiosk)
+    lease = offline_lease(http, leasing, clock)
+    # A rogue lease naming another rp id (the key would sign for the rogue site).
+    rogue = dataclasses.replace(lease, rp_id="rogue.example")
+    touched = kiosk.touches
+    with pytest.raises(OriginMismatch):
+        login_with_key(kiosk.client, OfflineKeyLogin(rogue, origin=ISSUER, clock=clock))
+    assert kiosk.touches == touched
