@@ -14,6 +14,13 @@ seen since (a cloned key's replay is refused). What it returns is an
 :class:`OfflineSignIn`, which names the person as the lease does and keeps the evidence
 (the key's whole answer) for the service to check again when the link returns.
 
+:class:`OfflineCardLogin` stands in for the service in
+:func:`~tokenstile.devices.piv_login.login_with_card` the same way: the card's
+certificate must be one the lease lists (by its SHA-256 fingerprint) and within its
+validity; the kiosk draws the 32-byte challenge, and the card's signature over the login
+message (which names the service's origin, as online) must verify with that certificate's
+key. The card itself refuses to sign without its PIN.
+
 These are the only factor checks that run outside the service, and they are only as
 current as the lease: a key revoked after the lease was signed still signs in here until
 the next lease (the documented limit).
@@ -21,12 +28,15 @@ the next lease (the documented limit).
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from fido2 import cbor
 from fido2.cose import CoseKey
 from fido2.server import Fido2Server
@@ -42,6 +52,13 @@ from tokenstile.clock import Clock
 from tokenstile.devices.errors import DeviceError
 from tokenstile.protocol.jose import b64url_encode
 from tokenstile.protocol.offline_lease import Lease
+from tokenstile.protocol.piv_message import (
+    CHALLENGE_BYTES,
+    PivChallenge,
+    card_signature_verifies,
+    login_message,
+    service_origin,
+)
 
 CHALLENGE_SECONDS = 120.0
 MAX_PENDING = 16
@@ -133,13 +150,7 @@ class OfflineKeyLogin:
                 "This security key is not on the kiosk's offline list: it signs in "
                 "when the token service can be reached again."
             )
-        try:
-            decoded = cbor.decode(entry.public_key)
-            if not isinstance(decoded, Mapping):
-                raise TypeError("not a COSE key")
-            public_key = CoseKey.parse(decoded)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise OfflineSignInRefused("The offline list holds an unusable key.") from exc
+        public_key = _cose_key(entry.public_key)
         known = AttestedCredentialData.create(Aaguid.NONE, entry.credential_id, public_key)
         try:
             self._server.authenticate_complete(pending[0], [known], credential)
@@ -165,4 +176,89 @@ class OfflineKeyLogin:
             auth_time=now,
             lease_id=self._lease.lease_id,
             evidence=dict(credential),
+        )
+
+
+def _cose_key(encoded: bytes) -> CoseKey:
+    try:
+        decoded = cbor.decode(encoded)
+        if isinstance(decoded, Mapping):
+            return CoseKey.parse(decoded)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OfflineSignInRefused("The offline list holds an unusable key.") from exc
+    raise OfflineSignInRefused("The offline list holds an unusable key.")
+
+
+class OfflineCardLogin:
+    """The service's PIV login steps, checked against ``lease`` on this kiosk."""
+
+    def __init__(self, lease: Lease, *, origin: str, clock: Clock) -> None:
+        self._lease = lease
+        self._origin = service_origin(origin)
+        self._clock = clock
+        self._pending: dict[str, tuple[x509.Certificate, bytes, str, float]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    def begin(self, certificate: bytes) -> PivChallenge:
+        now = self._clock.now()
+        if self._lease.expires_at <= now:
+            raise OfflineSignInRefused(
+                "The kiosk's offline list has expired: sign-in waits for the token service."
+            )
+        fingerprint = hashlib.sha256(certificate).hexdigest()
+        if self._lease.card(fingerprint) is None:
+            raise OfflineSignInRefused(
+                "This card is not on the kiosk's offline list: it signs in when the "
+                "token service can be reached again."
+            )
+        try:
+            parsed = x509.load_der_x509_certificate(certificate)
+        except ValueError as exc:
+            raise OfflineSignInRefused("The card's certificate cannot be read.") from exc
+        valid_from = parsed.not_valid_before_utc.timestamp()
+        valid_to = parsed.not_valid_after_utc.timestamp()
+        if not valid_from <= now < valid_to:
+            raise OfflineSignInRefused("The card's certificate is not valid now.")
+        handle = secrets.token_urlsafe(16)
+        challenge = secrets.token_bytes(CHALLENGE_BYTES)
+        with self._lock:
+            self._pending = {h: p for h, p in self._pending.items() if p[3] > now}
+            if len(self._pending) >= MAX_PENDING:
+                raise OfflineSignInRefused("Too many offline sign-ins at once.")
+            self._pending[handle] = (parsed, challenge, fingerprint, now + CHALLENGE_SECONDS)
+        return PivChallenge(handle=handle, challenge=challenge, expires_in=CHALLENGE_SECONDS)
+
+    def complete(self, handle: str, signature: bytes) -> OfflineSignIn:
+        now = self._clock.now()
+        with self._lock:
+            pending = self._pending.pop(handle, None)
+        if pending is None or pending[3] <= now:
+            raise OfflineSignInRefused("That offline sign-in has expired: try again.")
+        certificate, challenge, fingerprint, _ = pending
+        entry = self._lease.card(fingerprint)
+        if entry is None or self._lease.expires_at <= now:
+            raise OfflineSignInRefused(
+                "The kiosk's offline list has expired: sign-in waits for the token service."
+            )
+        message = login_message(self._origin, challenge)
+        if not card_signature_verifies(certificate, message, signature):
+            raise OfflineSignInRefused("The card's signature does not verify.")
+        return OfflineSignIn(
+            username=entry.username,
+            display_name=entry.display_name,
+            factor="piv",
+            credential=fingerprint,
+            amr=("sc", "pin"),
+            acr=OFFLINE_ACR,
+            auth_time=now,
+            lease_id=self._lease.lease_id,
+            evidence={
+                "challenge": b64url_encode(challenge),
+                "signature": b64url_encode(signature),
+                "certificate": b64url_encode(certificate.public_bytes(serialization.Encoding.DER)),
+            },
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +26,23 @@ from tests.unit.factors.webauthn_keys import Kiosk
 from tokenstile.clock import FrozenClock
 from tokenstile.composition import Services
 from tokenstile.deployment import Deployment
+from tokenstile.devices.connection import DirectConnection
 from tokenstile.devices.key_ceremonies import login_with_key
-from tokenstile.devices.offline_login import OfflineKeyLogin, OfflineSignInRefused
+from tokenstile.devices.offline_login import (
+    OfflineCardLogin,
+    OfflineKeyLogin,
+    OfflineSignInRefused,
+)
+from tokenstile.devices.piv import PivCard, PivSlot
+from tokenstile.devices.piv_login import PinEntryCancelled, PinRequest, login_with_card
 from tokenstile.errors import OriginMismatch
 from tokenstile.protocol.jose import b64url_encode
 from tokenstile.protocol.offline_lease import LEASE_TYPE, Lease, LeaseInvalid, read_lease
+from tokenstile.protocol.piv_message import login_message
 from tokenstile.server.app import create_app
 from tokenstile.store import schema as t
 from tokenstile.tokens.model import AuditEvent
+from tokenstile.virtual.piv_provision import DEFAULT_PIN, create_piv_card
 
 __all__ = ["db_url"]
 
@@ -372,3 +381,66 @@ def test_a_lease_for_another_site_is_never_signed_for(
     with pytest.raises(OriginMismatch):
         login_with_key(kiosk.client, OfflineKeyLogin(rogue, origin=ISSUER, clock=clock))
     assert kiosk.touches == touched
+
+
+# -- the kiosk's own check of a card against the lease ------------------------------------
+
+
+def card_of(holder: str) -> tuple[PivCard, bytes]:
+    card = PivCard(DirectConnection(create_piv_card(holder=holder)))
+    der = card.read_certificate(PivSlot.AUTHENTICATION).public_bytes(serialization.Encoding.DER)
+    return card, der
+
+
+def test_a_card_on_the_lease_signs_in_offline_with_its_pin(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    enrolled_people(leasing)
+    add_user(leasing, "erin")
+    card, der = card_of("Erin")
+    Services(leasing).piv_service().register("erin", der, by="test")
+    lease = offline_lease(http, leasing, clock)
+    steps = OfflineCardLogin(lease, origin=ISSUER, clock=clock)
+
+    # A wrong PIN, then the person gives up: the card signs nothing, nobody signs in.
+    with pytest.raises(PinEntryCancelled):
+        login_with_card(card, steps, wrong_then_cancel())
+
+    asked: list[PinRequest] = []
+    signed = login_with_card(card, steps, lambda request: asked.append(request) or DEFAULT_PIN)
+    assert (signed.username, signed.factor, signed.acr) == ("erin", "piv", "phr")
+    assert signed.credential == hashlib.sha256(der).hexdigest()
+    assert signed.amr == ("sc", "pin")
+    assert len(asked) == 1
+
+    # A replayed signature: the handle is spent, and a new challenge needs a new one.
+    challenge = steps.begin(der)
+    message = login_message(steps.origin, challenge.challenge)
+    signature = card.sign(message, pin=DEFAULT_PIN)
+    steps.complete(challenge.handle, signature)
+    with pytest.raises(OfflineSignInRefused, match="expired"):
+        steps.complete(challenge.handle, signature)
+    again = steps.begin(der)
+    with pytest.raises(OfflineSignInRefused, match="does not verify"):
+        steps.complete(again.handle, signature)
+
+
+def test_a_card_not_on_the_lease_is_refused_before_the_pin(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    enrolled_people(leasing)
+    lease = offline_lease(http, leasing, clock)
+    stranger, _ = card_of("Mallory")
+    asked: list[PinRequest] = []
+    with pytest.raises(OfflineSignInRefused, match="not on the kiosk's offline list"):
+        login_with_card(
+            stranger,
+            OfflineCardLogin(lease, origin=ISSUER, clock=clock),
+            lambda request: asked.append(request) or DEFAULT_PIN,
+        )
+    assert asked == []
+
+
+def wrong_then_cancel() -> Callable[[PinRequest], str | None]:
+    answers = iter(["000000", None])
+    return lambda _request: next(answers)
