@@ -363,6 +363,25 @@ class TokenServiceClient(Closing):
             raise BrokerError("The token service answered userinfo with something odd.")
         return body
 
+    def offline_lease(self, access_token: str) -> str:
+        """``/kiosk/offline-lease`` for the signed-in session ``access_token``: the lease
+        (a JWS, unread: :class:`tokenstile.broker.offline.LeaseKeeper` checks it)."""
+        body = self._with_token("POST", "/kiosk/offline-lease", access_token)
+        lease = body.get("lease") if isinstance(body, dict) else None
+        if not isinstance(lease, str):
+            raise BrokerError("The token service answered the offline lease with something odd.")
+        return lease
+
+    def jwks(self) -> dict[str, Any]:
+        """The service's published keys (``/jwks.json``)."""
+        try:
+            body = self._json(self._send("GET", "/jwks.json"))
+        except ServerAnswer as answer:
+            raise answer.service_error() from None
+        if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
+            raise BrokerError("The token service's JWKS is not a key set.")
+        return body
+
     def admin_get(
         self, path: str, access_token: str, params: Mapping[str, Any] | None = None
     ) -> Any:

@@ -107,12 +107,15 @@ def read_lease(
     token: str,
     jwks: Mapping[str, Any],
     *,
-    issuer: str,
+    issuer: str | None,
     client_id: str,
     now: float,
 ) -> Lease:
     """The lease ``token`` says, once its signature (a key of ``jwks``), type, issuer,
-    audience (``client_id``) and lifetime are checked; else :class:`LeaseInvalid`."""
+    audience (``client_id``) and lifetime are checked; else :class:`LeaseInvalid`.
+
+    ``issuer`` None: any ``iss`` (a kiosk that took ``jwks`` from the service URL its
+    configuration names has the issuer's keys already; the lease's ``iss`` is kept)."""
     if not isinstance(token, str) or len(token) > MAX_LEASE_BYTES or token.count(".") != 2:
         raise LeaseInvalid("The offline lease is not a signed lease.")
     try:
@@ -148,7 +151,7 @@ def read_lease(
     try:
         return Lease(
             lease_id=_text(claims, "jti"),
-            issuer=issuer,
+            issuer=_text(claims, "iss"),
             client_id=client_id,
             rp_id=_text(claims, "rp_id"),
             issued_at=issued,
