@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from tokenstile.config import Settings
     from tokenstile.deployment import Deployment
-    from tokenstile.factors.offline_lease import OfflineLeases
+    from tokenstile.factors.offline_lease import OfflineExchange, OfflineLeases
     from tokenstile.factors.otp_service import OtpService
     from tokenstile.factors.piv_attestation import AttestationPolicy
     from tokenstile.factors.piv_service import PivService
@@ -90,6 +90,7 @@ class Services:
         self.browser_key = Lazy(self._browser_key)
         self.kiosk_sso = Lazy(self._kiosk_sso)
         self.offline_leases = Lazy(self._offline_leases)
+        self.offline_exchange = Lazy(self._offline_exchange)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -137,6 +138,30 @@ class Services:
             self.clients().find,
             lifetime=self.settings.kiosk_offline_hours * 3600,
             rp_id=self.relying_party().id,
+        )
+
+    def _offline_exchange(self) -> OfflineExchange:
+        """Offline sign-ins brought back by kiosks, checked and spent once
+        (factors.offline_lease); the longest they are good for is a lease's life."""
+        from tokenstile.factors.offline_lease import OfflineExchange
+        from tokenstile.factors.piv_config import PivSettings
+        from tokenstile.store.offline_repository import (
+            SqlEvidenceLedger,
+            SqlOfflineCards,
+            SqlOfflineKeys,
+        )
+
+        store = self.deployment.store
+        clock = self.deployment.clock
+        return OfflineExchange(
+            rp=self.relying_party(),
+            keys=SqlOfflineKeys(store),
+            cards=SqlOfflineCards(store),
+            ledger=SqlEvidenceLedger(store),
+            audit=lambda event: store.audit(event, at=clock.now()),
+            clock=clock,
+            max_age=self.settings.kiosk_offline_hours * 3600,
+            piv_origin=PivSettings.from_settings(self.settings).service_origin,
         )
 
     def _browser_key(self) -> bytes:

@@ -20,7 +20,7 @@ A remote server is spoken to over HTTPS only; plain HTTP is allowed on loopback.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -371,6 +371,25 @@ class TokenServiceClient(Closing):
         if not isinstance(lease, str):
             raise BrokerError("The token service answered the offline lease with something odd.")
         return lease
+
+    def exchange_offline(
+        self,
+        factor: str,
+        evidence: Mapping[str, Any],
+        events: Sequence[Mapping[str, Any]] = (),
+    ) -> TokenGrant:
+        """``/kiosk/offline-session``: an offline sign-in's evidence (the key's answer, or
+        the card's challenge, signature and certificate) for a real session; the kiosk's
+        audit rows from offline come along."""
+        body = {
+            "client_id": self.client_id,
+            "factor": factor,
+            "evidence": dict(evidence),
+            "events": [dict(e) for e in events],
+        }
+        response = self._send("POST", "/kiosk/offline-session", proof=True, json=body)
+        grant: TokenGrant = self._grant(response, LoginRefused)
+        return grant
 
     def jwks(self) -> dict[str, Any]:
         """The service's published keys (``/jwks.json``)."""

@@ -4,7 +4,8 @@ cannot be reached.
 
 :class:`OfflineKeyLogin` stands in for the service in
 :func:`~tokenstile.devices.key_ceremonies.login_with_key`: ``begin`` makes request
-options with a fresh random challenge the kiosk keeps (single use, two minutes), user
+options with a fresh challenge the kiosk keeps (single use, two minutes; dated, so the
+service later learns from the signature when the sign-in happened), user
 verification **required** (the key's PIN or built-in check; a touch alone is not a
 sign-in), for the lease's rp id; ``complete`` checks the assertion as the service does
 (python-fido2's ``Fido2Server``: the challenge, the type, the origin, the rp id hash, user
@@ -51,9 +52,8 @@ from fido2.webauthn import (
 from tokenstile.clock import Clock
 from tokenstile.devices.errors import DeviceError
 from tokenstile.protocol.jose import b64url_encode
-from tokenstile.protocol.offline_lease import Lease
+from tokenstile.protocol.offline_lease import Lease, offline_challenge
 from tokenstile.protocol.piv_message import (
-    CHALLENGE_BYTES,
     PivChallenge,
     card_signature_verifies,
     login_message,
@@ -117,7 +117,8 @@ class OfflineKeyLogin:
                 "The kiosk's offline list has expired: sign-in waits for the token service."
             )
         options, state = self._server.authenticate_begin(
-            user_verification=UserVerificationRequirement.REQUIRED
+            user_verification=UserVerificationRequirement.REQUIRED,
+            challenge=offline_challenge(now),
         )
         handle = secrets.token_urlsafe(16)
         with self._lock:
@@ -224,7 +225,7 @@ class OfflineCardLogin:
         if not valid_from <= now < valid_to:
             raise OfflineSignInRefused("The card's certificate is not valid now.")
         handle = secrets.token_urlsafe(16)
-        challenge = secrets.token_bytes(CHALLENGE_BYTES)
+        challenge = offline_challenge(now)
         with self._lock:
             self._pending = {h: p for h, p in self._pending.items() if p[3] > now}
             if len(self._pending) >= MAX_PENDING:

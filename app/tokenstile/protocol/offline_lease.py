@@ -20,6 +20,7 @@ with its next lease: that is what the short life is for.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -30,6 +31,10 @@ from tokenstile.errors import TokenstileError
 from tokenstile.protocol.jose import b64url_decode, b64url_encode
 
 LEASE_TYPE: Final = "tokenstile-offline-lease+jwt"
+# An offline sign-in's challenge: the kiosk's time (milliseconds since the epoch, 8 bytes
+# big-endian) and 24 random bytes. The key or card signs the time with the rest, so the
+# service learns when the sign-in happened from the signature itself.
+OFFLINE_CHALLENGE_BYTES: Final = 32
 LEASE_ALGORITHMS: Final = ("ES256", "EdDSA")
 MAX_LEASE_BYTES: Final = 4 * 1024 * 1024  # about 10,000 keys and cards
 _HEX = frozenset("0123456789abcdef")
@@ -74,6 +79,11 @@ class Lease:
 
     def card(self, fingerprint: str) -> LeaseCard | None:
         return next((c for c in self.cards if c.fingerprint == fingerprint.lower()), None)
+
+
+def offline_challenge(now: float) -> bytes:
+    """A fresh offline challenge dated ``now`` (see :data:`OFFLINE_CHALLENGE_BYTES`)."""
+    return int(now * 1000).to_bytes(8, "big") + secrets.token_bytes(OFFLINE_CHALLENGE_BYTES - 8)
 
 
 def lease_claims(lease: Lease) -> dict[str, Any]:

@@ -127,6 +127,11 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
         _Step(table=rat, key=rat.c.jti, where=rat.c.expires_at < now),
         _Step(table=caj, key=caj.c.key_hash, where=caj.c.expires_at < now),
         _Step(table=sso, key=sso.c.handoff_hash, where=sso.c.expires_at < now),
+        _Step(
+            table=t.offline_evidence,
+            key=t.offline_evidence.c.digest,
+            where=t.offline_evidence.c.keep_until < now,
+        ),
         # Codes are kept as long as ended sessions (a replay found later still ends what
         # the code gave); their provider session's purge takes them too.
         _Step(table=ac, key=ac.c.code_hash, where=ac.c.expires_at < now - keep_seconds),

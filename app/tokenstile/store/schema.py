@@ -186,6 +186,20 @@ kiosk_sso_handoffs = Table(
     Index("ix_kiosk_sso_handoffs_sid", "sid"),
 )
 
+# Offline sign-in's evidence exchanged for a session (issue 17), by the SHA-256 of the
+# key's client data or the card's challenge: a second exchange fails on the primary key.
+offline_evidence = Table(
+    "offline_evidence",
+    metadata,
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("factor", String(16), nullable=False),
+    Column("signed_at", Double, nullable=False),
+    Column("spent_at", Double, nullable=False),
+    Column("keep_until", Double, nullable=False),
+    Index("ix_offline_evidence_keep_until", "keep_until"),
+)
+
 # Back-channel logout deliveries: one row per ended app session whose client registered
 # a back-channel URI. ``sid`` is the provider session the client's ID tokens named;
 # ``app_sid`` the ended app session. A replica claims a due row by writing its own

@@ -1,7 +1,7 @@
 """The kiosk keeps its offline lease (issue 17): fetched from a real server process while
 someone is signed in, kept in the real keychain (gnome-keyring), and used for a security
-key's sign-in after the server process has stopped; what is kept and then changed is
-refused, never used."""
+key's sign-in after the server process has stopped; that sign-in exchanged for a real
+session once a server runs again; what is kept and then changed is refused, never used."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.conftest import ServerProcess, add_user
 from tests.integration.fido2.test_webauthn_store import enroll
 from tests.unit.factors.webauthn_keys import ISSUER, Kiosk
 from tokenstile.broker.client import TokenServiceClient
-from tokenstile.broker.errors import ServerUnreachable
+from tokenstile.broker.errors import LoginRefused, ServerUnreachable
 from tokenstile.broker.offline import LEASE_ITEM, LeaseKeeper
 from tokenstile.broker.store import KeyringStore
 from tokenstile.clock import SystemClock
@@ -80,6 +80,17 @@ def test_the_lease_outlives_the_server_and_a_changed_copy_is_refused(
     assert signed.username == "alice"
     keeper.save_counters(counters)
     ref = b64url_encode(credential_id)
+
+    # The link returns (the service started again on its database): the offline
+    # sign-in becomes a real session, once.
+    back = server_factory(db=server.settings.db, issuer=ISSUER, kiosk_offline_hours=8)
+    with TokenServiceClient(back.base_url, client_id=DEFAULT_KIOSK_CLIENT_ID) as client:
+        grant = client.exchange_offline("fido2", signed.evidence, [{"event": "offline"}])
+        assert jwt.decode(grant.access_token, options={"verify_signature": False})["sub"] == (
+            "alice"
+        )
+        with pytest.raises(LoginRefused, match="already exchanged"):
+            client.exchange_offline("fido2", signed.evidence)
     seen = counters[ref]
 
     # The counter seen is kept with the lease (the floor for the next offline sign-in).

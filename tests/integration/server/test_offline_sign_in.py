@@ -444,3 +444,168 @@ def test_a_card_not_on_the_lease_is_refused_before_the_pin(
 def wrong_then_cancel() -> Callable[[PinRequest], str | None]:
     answers = iter(["000000", None])
     return lambda _request: next(answers)
+
+
+# -- back online: the evidence exchanged for a real session -------------------------------
+
+
+def exchange(
+    http: TestClient, factor: str, evidence: Any, **extra: Any
+) -> tuple[int, dict[str, Any]]:
+    body = {"factor": factor, "evidence": evidence, "client_id": "tokenstile-kiosk", **extra}
+    answer = http.post("/kiosk/offline-session", json=body)
+    result: dict[str, Any] = answer.json()
+    return answer.status_code, result
+
+
+def exchanges(dep: Deployment) -> list[dict[str, Any]]:
+    return [e for e in dep.store.audit_entries() if e["event"] == "offline_exchange"]
+
+
+def test_back_online_a_key_sign_in_becomes_a_session_once(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    kiosk = Kiosk()
+    enrolled_people(leasing, kiosk)
+    lease = offline_lease(http, leasing, clock)
+    signed = login_with_key(kiosk.client, OfflineKeyLogin(lease, origin=ISSUER, clock=clock))
+    clock.advance(3600)  # an hour offline
+
+    events = [{"event": "offline_sign_in", "outcome": "success", "username": "alice", "at": 1.0}]
+    status, body = exchange(http, "fido2", signed.evidence, events=events)
+    assert status == 200, body
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == "alice"
+    assert claims["acr"] == "phr"
+    assert claims["auth_time"] == int(signed.auth_time)  # when the key signed, not now
+    [done] = exchanges(leasing)
+    assert (done["outcome"], done["username"]) == ("success", "alice")
+    reported = [e for e in leasing.store.audit_entries() if e["event"] == "offline_kiosk_event"]
+    assert [r["detail"]["reported"]["event"] for r in reported] == ["offline_sign_in"]
+
+    # The same evidence again (a copy a local program kept): spent.
+    status, body = exchange(http, "fido2", signed.evidence)
+    assert status == 400
+    assert "already exchanged" in body["error_description"]
+    assert exchanges(leasing)[-1]["detail"]["reason"] == "replayed"
+
+
+def test_back_online_what_changed_meanwhile_ends_the_offline_session(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    kiosk = Kiosk()
+    credential_id, _ = enrolled_people(leasing, kiosk)
+    lease = offline_lease(http, leasing, clock)
+    steps = OfflineKeyLogin(lease, origin=ISSUER, clock=clock)
+    first = login_with_key(kiosk.client, steps)
+    second = login_with_key(kiosk.client, steps)
+
+    # A changed answer does not verify (and is not spent).
+    tampered = json.loads(json.dumps(first.evidence))
+    tampered["response"]["signature"] = b64url_encode(b"\x30\x06\x02\x01\x01\x02\x01\x01")
+    status, body = exchange(http, "fido2", tampered)
+    assert status == 400
+    assert "does not verify" in body["error_description"]
+
+    # The key signed in online since the first offline sign-in: its counter moved on.
+    assert exchange(http, "fido2", second.evidence)[0] == 200
+    status, body = exchange(http, "fido2", first.evidence)
+    assert status == 400
+    assert "counter" in body["error_description"]
+    # ... and the key is not suspended for it (a late exchange is not a clone).
+    with leasing.engine.connect() as conn:
+        state = conn.execute(
+            select(t.webauthn_credentials.c.state).where(
+                t.webauthn_credentials.c.credential_id == credential_id
+            )
+        ).scalar_one()
+    assert state == "active"
+
+    # Revoked while the kiosk was offline: the next exchange is refused.
+    third = login_with_key(kiosk.client, steps)
+    services = Services(leasing)
+    services.webauthn_service().revoke(credential_id, by="test")
+    status, body = exchange(http, "fido2", third.evidence)
+    assert status == 400
+    assert "revoked" in body["error_description"]
+    assert exchanges(leasing)[-1]["detail"]["reason"] == "credential_revoked"
+
+
+def test_back_online_stale_or_foreign_evidence_is_refused(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    kiosk = Kiosk()
+    enrolled_people(leasing, kiosk)
+    lease = offline_lease(http, leasing, clock)
+    signed = login_with_key(kiosk.client, OfflineKeyLogin(lease, origin=ISSUER, clock=clock))
+    # Older than any lease lives.
+    clock.advance(HOURS * 3600 + 1)
+    status, body = exchange(http, "fido2", signed.evidence)
+    assert status == 400
+    assert "older than any lease" in body["error_description"]
+
+    # An online login's answer (a server's random challenge, not a kiosk's dated one)
+    # replayed here is not an offline sign-in: its date is nonsense.
+    services = Services(leasing)
+    options = services.webauthn_service().login_options()
+    online = kiosk.authenticate(options.public_key)
+    status, body = exchange(http, "fido2", online)
+    assert status == 400
+    reason = exchanges(leasing)[-1]["detail"]["reason"]
+    assert reason in {"too_old", "future"}
+
+    # Events ride only on an exchange that succeeded: nothing of a refused one is kept.
+    assert not [e for e in leasing.store.audit_entries() if e["event"] == "offline_kiosk_event"]
+    # A client that is not a kiosk cannot bring one.
+    status, body = exchange(http, "fido2", signed.evidence, client_id="tokenstile-nope")
+    assert status in {400, 401}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"factor": "otp", "evidence": {}},
+        {"factor": "fido2", "evidence": "x"},
+        {"factor": "fido2", "evidence": {}, "events": [{"event": "x" * 500}]},
+        {"factor": "fido2", "evidence": {}, "events": [{"event": "a"}] * 51},
+        {"factor": "fido2", "evidence": {}, "events": [{"event": "a", "at": "\u0000"}]},
+        {"factor": "piv", "evidence": {"challenge": "!!", "signature": "", "certificate": ""}},
+    ],
+    ids=["otp", "not an object", "long event", "too many events", "control", "bad base64"],
+)
+def test_bad_offline_exchanges_are_clear_requests_errors(
+    http: TestClient, leasing: Deployment, body: dict[str, Any]
+) -> None:
+    answer = http.post("/kiosk/offline-session", json=body)
+    assert answer.status_code == 400
+    assert answer.json()["error"] in {"invalid_request", "invalid_grant"}
+    assert not [e for e in leasing.store.audit_entries() if e["event"] == "offline_kiosk_event"]
+
+
+def test_back_online_a_card_sign_in_becomes_a_session_unless_revoked(
+    http: TestClient, leasing: Deployment, clock: FrozenClock
+) -> None:
+    enrolled_people(leasing)
+    add_user(leasing, "erin")
+    card, der = card_of("Erin")
+    piv = Services(leasing).piv_service()
+    piv.register("erin", der, by="test")
+    lease = offline_lease(http, leasing, clock)
+    steps = OfflineCardLogin(lease, origin=ISSUER, clock=clock)
+    first = login_with_card(card, steps, lambda _request: DEFAULT_PIN)
+    second = login_with_card(card, steps, lambda _request: DEFAULT_PIN)
+
+    status, body = exchange(http, "piv", first.evidence)
+    assert status == 200, body
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert (claims["sub"], claims["amr"]) == ("erin", ["sc", "pin"])
+    assert exchange(http, "piv", first.evidence)[0] == 400  # spent
+
+    # Another card's certificate with this card's signature: not this card.
+    _, other = card_of("Other")
+    swapped = dict(second.evidence, certificate=b64url_encode(other))
+    assert exchange(http, "piv", swapped)[0] == 400
+    piv.revoke(hashlib.sha256(der).hexdigest(), by="test")
+    status, body = exchange(http, "piv", second.evidence)
+    assert status == 400
+    assert "revoked" in body["error_description"]

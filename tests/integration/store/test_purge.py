@@ -176,6 +176,15 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
             {**handoff, "handoff_hash": b"j" * 32, "expires_at": T0 + 60, "sid": None},
         ],
     )
+    spent = {"client_id": "tokenstile-kiosk", "factor": "fido2", "signed_at": 0, "spent_at": 0}
+    add_rows(
+        dep,
+        t.offline_evidence,
+        [  # too old to be brought again, still within a lease's life
+            {**spent, "digest": b"k" * 32, "keep_until": T0 - 1},
+            {**spent, "digest": b"l" * 32, "keep_until": T0 + 60},
+        ],
+    )
     add_rows(
         dep,
         t.revoked_access_tokens,
@@ -226,6 +235,7 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
         "revoked_access_tokens": 1,
         "client_assertion_jtis": 1,
         "kiosk_sso_handoffs": 1,
+        "offline_evidence": 1,
         "authorization_codes": 0,
         "backchannel_logouts": 1,
         "rate_limits": 1,
@@ -240,6 +250,7 @@ def test_expired_tokens_challenges_proofs_and_windows_go_and_current_ones_stay(
         t.revoked_access_tokens,
         t.client_assertion_jtis,
         t.kiosk_sso_handoffs,
+        t.offline_evidence,
     ):
         assert count(dep, table) == 1
     assert count(dep, rate_limits, rate_limits.c.bucket == "challenges 192.0.2.2") == 1
