@@ -56,6 +56,7 @@ to the app's redirect URI, or onto an error page, never as JSON::
     ├── ServerAnswer                   broker.client             server_answer
     ├── BrokerError                    broker.errors             broker_error
     │   ├── NotLoggedIn                broker.errors             not_logged_in
+    │   ├── SignedInOffline            broker.errors             signed_in_offline
     │   ├── ServerUnreachable          broker.errors             server_unreachable
     │   ├── KeychainUnavailable        broker.errors             keychain_unavailable
     │   │   └── KeychainLocked         broker.errors             keychain_locked

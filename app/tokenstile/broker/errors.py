@@ -30,6 +30,13 @@ class NotLoggedIn(BrokerError):
     code = "not_logged_in"
 
 
+class SignedInOffline(BrokerError):
+    """The session was opened offline at the kiosk: only the apps of this workstation are
+    served (its own token), nothing that needs the token service."""
+
+    code = "signed_in_offline"
+
+
 class ServerUnreachable(BrokerError):
     code = "server_unreachable"
     #: True when the request may have reached the server (its answer was lost).

@@ -94,6 +94,9 @@ class SessionInfo:
     access_expires_at: float
     dpop_jkt: str | None
     display_name: str = ""  # the person's name as the server knows it ("" if unknown)
+    # Signed in at the kiosk while the service was out of reach (broker.offline): its
+    # token is the kiosk's own, for the apps of this workstation only.
+    offline: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -193,6 +196,7 @@ class StoredSession:
             access_expires_at=self.access.expires_at,
             dpop_jkt=self.dpop_jkt,
             display_name=self.display_name,
+            offline=claims.get("offline") is True,
         )
 
     def with_access(
@@ -278,6 +282,7 @@ _KEPT_CLAIMS: Final = (
     "auth_time",
     "client_id",
     "cnf",
+    "offline",
 )
 
 

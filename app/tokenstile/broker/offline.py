@@ -1,6 +1,6 @@
-"""The kiosk's offline lease, kept (issue 17, offline sign-in; the format and its checks
-are :mod:`tokenstile.protocol.offline_lease`, the sign-in checks
-:mod:`tokenstile.devices.offline_login`).
+"""Offline sign-in on the kiosk's side (issue 17): the lease kept, and the offline session
+(the format and its checks are :mod:`tokenstile.protocol.offline_lease`, the sign-in
+checks :mod:`tokenstile.devices.offline_login`).
 
 :class:`LeaseKeeper` asks the service for a new lease while a person is signed in at the
 kiosk (it needs that session's access token), checks it against the service's JWKS
@@ -12,23 +12,48 @@ changed in the store (an entry added by anything that did not also replace the k
 refused, not used; an expired lease reads as none. The counters beside it are only as
 safe as the store item, and never read below the lease's own.
 A kiosk's lease is only as current as its last renewal: renew it on every sign-in.
+
+:class:`OfflineSigner` is the kiosk's own signing key (P-256, made once, kept in the
+keychain item ``offline-key``; its public JWK in the runtime directory's
+``offline-key.json`` for local programs that want to check a token). An offline session
+(:func:`open_offline_session`) is the broker's ordinary session document with no refresh
+token and an access token the kiosk signed: issuer ``urn:tokenstile:kiosk:<client>``,
+audience the local one only, ``offline: true``, the sign-in's ``acr``/``amr`` and time,
+living at most ``OFFLINE_TOKEN_SECONDS`` (the kiosk signs a new one while it lasts). Apps
+of this workstation read it as always; anything that needs the service (another audience,
+a refresh) gets :class:`~tokenstile.broker.errors.SignedInOffline`. A resource server never
+accepts it: its issuer and key are not the service's.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+import os
+import secrets
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tokenstile.broker.client import TokenServiceClient
 from tokenstile.broker.store import SessionStore
 from tokenstile.clock import Clock
 from tokenstile.protocol.jose import b64url_encode
 from tokenstile.protocol.offline_lease import Lease, LeaseInvalid, read_lease
+from tokenstile.protocol.scopes import LOCAL_AUDIENCE
 
-LEASE_ITEM = "offline-lease"  # the keychain item, beside ``session``
+if TYPE_CHECKING:
+    from tokenstile.broker.model import SessionInfo
+    from tokenstile.broker.session import Broker
+
+LEASE_ITEM: Final = "offline-lease"  # the keychain item, beside ``session``
+KEY_ITEM: Final = "offline-key"
+PUBLIC_KEY_FILE: Final = "offline-key.json"
+OFFLINE_TOKEN_SECONDS: Final = 300
+OFFLINE_SCOPE: Final = "openid profile"
 
 
 class LeaseKeeper:
@@ -131,3 +156,140 @@ def _counters(value: Any) -> dict[str, int]:
             raise ValueError("counter")
         out[ref] = count
     return out
+
+
+class OfflineSigner:
+    """The kiosk ``client_id``'s own key in ``store``; made on first use."""
+
+    def __init__(
+        self, store: SessionStore, *, client_id: str, clock: Clock, runtime: Path | None = None
+    ) -> None:
+        self._store = store
+        self._client_id = client_id
+        self._clock = clock
+        self._runtime = runtime
+        self._key: ec.EllipticCurvePrivateKey | None = None
+
+    @property
+    def issuer(self) -> str:
+        return f"urn:tokenstile:kiosk:{self._client_id}"
+
+    def public_jwk(self) -> dict[str, Any]:
+        jwk: dict[str, Any] = json.loads(
+            jwt.algorithms.ECAlgorithm.to_jwk(self._private().public_key())
+        )
+        return {**jwk, "alg": "ES256", "use": "sig", "kid": self.kid}
+
+    @property
+    def kid(self) -> str:
+        from tokenstile.protocol.jose import jwk_thumbprint
+
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self._private().public_key()))
+        return jwk_thumbprint(jwk)
+
+    def token(
+        self,
+        *,
+        username: str,
+        amr: Sequence[str],
+        acr: str,
+        auth_time: float,
+        lease_id: str,
+    ) -> tuple[str, float, float]:
+        """An offline access token for the local audience: the token, issued at, expiry."""
+        now = self._clock.now()
+        expires = now + OFFLINE_TOKEN_SECONDS
+        claims = {
+            "iss": self.issuer,
+            "sub": username,
+            "preferred_username": username,
+            "aud": LOCAL_AUDIENCE,
+            "client_id": self._client_id,
+            "iat": int(now),
+            "nbf": int(now),
+            "exp": int(expires),
+            "jti": secrets.token_urlsafe(16),
+            "auth_time": int(auth_time),
+            "acr": acr,
+            "amr": list(amr),
+            "scope": OFFLINE_SCOPE,
+            "offline": True,
+            "lease": lease_id,
+        }
+        token = jwt.encode(
+            claims, self._private(), algorithm="ES256", headers={"typ": "at+jwt", "kid": self.kid}
+        )
+        return token, float(int(now)), float(int(expires))
+
+    def _private(self) -> ec.EllipticCurvePrivateKey:
+        if self._key is not None:
+            return self._key
+        text = self._store.load()
+        key: Any = None
+        if text is not None:
+            try:
+                key = jwt.algorithms.ECAlgorithm.from_jwk(text)
+            except (jwt.PyJWTError, ValueError, TypeError):
+                key = None
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            key = ec.generate_private_key(ec.SECP256R1())
+            self._store.save(jwt.algorithms.ECAlgorithm.to_jwk(key))
+        made: ec.EllipticCurvePrivateKey = key
+        self._key = made
+        self._publish()
+        return made
+
+    def _publish(self) -> None:
+        """The public JWK where local programs can read it (written whole, or not)."""
+        if self._runtime is None:
+            return
+        self._runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+        text = json.dumps({"keys": [self.public_jwk()]})
+        handle, temporary = tempfile.mkstemp(dir=self._runtime, prefix=".offline-key-")
+        try:
+            with os.fdopen(handle, "w") as out:
+                out.write(text)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, self._runtime / PUBLIC_KEY_FILE)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def open_offline_session(
+    broker: Broker,
+    signer: OfflineSigner,
+    *,
+    server: str,
+    client_id: str,
+    username: str,
+    display_name: str,
+    amr: Sequence[str],
+    acr: str,
+    auth_time: float,
+    lease: Lease,
+) -> SessionInfo:
+    """Keep an offline session for a person the kiosk checked against ``lease``: the
+    apps of this workstation read it as any session; it ends with the lease at the
+    latest."""
+    from tokenstile.broker.model import AccessToken, StoredSession, session_claims
+
+    token, issued, expires = signer.token(
+        username=username, amr=amr, acr=acr, auth_time=auth_time, lease_id=lease.lease_id
+    )
+    state = StoredSession(
+        server=server,
+        client_id=client_id,
+        refresh_token=None,
+        access=AccessToken(
+            access_token=token,
+            token_type="Bearer",  # noqa: S106 - the scheme's name
+            expires_at=min(expires, lease.expires_at),
+            scope=OFFLINE_SCOPE,
+            issued_at=issued,
+        ),
+        claims=session_claims(token),
+        session_expires_at=lease.expires_at,
+        display_name=display_name,
+    )
+    return broker.keep_offline(state)

@@ -50,6 +50,7 @@ from tokenstile.broker.errors import (
     KeychainUnavailable,
     NotLoggedIn,
     ServerUnreachable,
+    SignedInOffline,
     TokenRefused,
 )
 from tokenstile.broker.model import (
@@ -78,6 +79,10 @@ log = logging.getLogger(__name__)
 
 SUBJECT_MIN_TTL: Final = 15  # seconds an exchange's subject token must still have
 UNREACHABLE_BACKOFF: Final = 5.0  # seconds to serve a valid cached token without asking
+OFFLINE_ONLY: Final = (
+    "Signed in offline at the kiosk (the token service cannot be reached): only the "
+    "apps of this workstation are served, with the kiosk's own token, until it is back."
+)
 NOT_SIGNED_IN: Final = (
     "Not signed in: run `tokenstile login --server URL --factor totp|fido2|piv` first."
 )
@@ -272,6 +277,15 @@ class Broker(Closing):
         self._forget()
         return state.info()
 
+    def keep_offline(self, state: StoredSession) -> SessionInfo:
+        """Keep a session the kiosk opened offline (``broker.offline``), replacing any
+        earlier one: nothing can be revoked at a service out of reach."""
+        with self._lock.held():
+            self._store.save(state.to_json())
+            self._lock.restamp()
+        self._forget()
+        return state.info()
+
     def _display_name(self, state: StoredSession) -> str:
         """The person's name from ``/userinfo`` (OIDC ``name``), or "" when it cannot be
         had: a login never fails for want of a name."""
@@ -326,6 +340,8 @@ class Broker(Closing):
                 renewed = seen is None or current.issued_at > seen.issued_at
                 if _usable(current, now, min_ttl) or (renewed and _fresh(current, now)):
                     return self._remember((audience, scope), current, stamp, state)
+            if state.claims.get("offline") is True:
+                raise SignedInOffline(OFFLINE_ONLY)
             if self._is_session_token(state, audience, scope):
                 try:
                     token = self._refresh(state).access

@@ -174,6 +174,8 @@ def _status(broker: Broker) -> int:
         ("DPoP", f"bound to key {info.dpop_jkt}" if info.dpop_jkt else "no"),
         ("kept in", broker.store.location),
     ]
+    if info.offline:
+        rows.append(("offline", "signed in at the kiosk while the token service was unreachable"))
     from tokenstile.broker.store import running_demo
 
     demo = running_demo()

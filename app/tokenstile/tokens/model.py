@@ -11,6 +11,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+# Re-exported: the tokens package names it here, the broker in protocol.scopes.
+from tokenstile.protocol.scopes import LOCAL_AUDIENCE as LOCAL_AUDIENCE  # noqa: PLC0414
+
 T = TypeVar("T")
 
 ClientKind = Literal["kiosk", "app", "resource-server", "web", "native"]
@@ -19,8 +22,6 @@ CLIENT_KINDS: tuple[ClientKind, ...] = ("kiosk", "app", "resource-server", "web"
 # (confidential, with a secret) and a native app (public, loopback redirects, PKCE only).
 BROWSER_CLIENT_KINDS: tuple[ClientKind, ...] = ("web", "native")
 
-# The audience the kiosk and the broker receive by default; userinfo accepts it.
-LOCAL_AUDIENCE = "urn:tokenstile:local"
 
 # Assurance levels, weakest first. ``phrh``/``phr`` follow the OpenID EAP ACR values.
 ACR_LEVELS: tuple[str, ...] = ("otp", "mfa", "phr", "phrh")

@@ -13,19 +13,30 @@ import jwt
 import pytest
 
 from tests.conftest import ServerProcess, add_user
+from tests.integration.broker.conftest import tokenstile
 from tests.integration.fido2.test_webauthn_store import enroll
 from tests.unit.factors.webauthn_keys import ISSUER, Kiosk
 from tokenstile.broker.client import TokenServiceClient
 from tokenstile.broker.errors import LoginRefused, ServerUnreachable
-from tokenstile.broker.offline import LEASE_ITEM, LeaseKeeper
+from tokenstile.broker.offline import (
+    KEY_ITEM,
+    LEASE_ITEM,
+    LeaseKeeper,
+    OfflineSigner,
+    open_offline_session,
+)
+from tokenstile.broker.session import Broker
 from tokenstile.broker.store import KeyringStore
 from tokenstile.clock import SystemClock
 from tokenstile.composition import Services
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.devices.key_ceremonies import login_with_key
 from tokenstile.devices.offline_login import OfflineKeyLogin
+from tokenstile.errors import InvalidToken
 from tokenstile.protocol.jose import b64url_encode
 from tokenstile.protocol.offline_lease import LeaseInvalid
+from tokenstile.tokens.model import LOCAL_AUDIENCE
+from tokenstile.tokens.verifier import AccessTokenVerifier
 
 
 def alice_signed_in(server: ServerProcess, kiosk: Kiosk) -> tuple[str, bytes]:
@@ -58,6 +69,7 @@ def test_the_lease_outlives_the_server_and_a_changed_copy_is_refused(
     keeper = LeaseKeeper(store, client_id=DEFAULT_KIOSK_CLIENT_ID, clock=SystemClock())
     with TokenServiceClient(server.base_url, client_id=DEFAULT_KIOSK_CLIENT_ID) as client:
         renewed = keeper.renew(client, token)
+        offline_jwks = client.jwks()
     assert renewed.key(credential_id) is not None
     # In the keychain item beside the session, not in it.
     assert keychain.load() is None
@@ -80,6 +92,39 @@ def test_the_lease_outlives_the_server_and_a_changed_copy_is_refused(
     assert signed.username == "alice"
     keeper.save_counters(counters)
     ref = b64url_encode(credential_id)
+
+    # Her offline session: the apps of this workstation read it as always (another
+    # process, `tokenstile token`); anything needing the service hears "offline".
+    signer = OfflineSigner(
+        KeyringStore(item=KEY_ITEM), client_id=DEFAULT_KIOSK_CLIENT_ID, clock=SystemClock()
+    )
+    info = open_offline_session(
+        Broker(store=keychain),
+        signer,
+        server=server.base_url,
+        client_id=DEFAULT_KIOSK_CLIENT_ID,
+        username=signed.username,
+        display_name=signed.display_name,
+        amr=signed.amr,
+        acr=signed.acr,
+        auth_time=signed.auth_time,
+        lease=lease,
+    )
+    assert (info.username, info.offline) == ("alice", True)
+    served = tokenstile("token")
+    assert served.returncode == 0, served.stderr
+    offline_token = served.stdout.strip()
+    claims = jwt.decode(offline_token, options={"verify_signature": False})
+    assert (claims["sub"], claims["aud"], claims["offline"]) == ("alice", LOCAL_AUDIENCE, True)
+    status = tokenstile("status")
+    assert "offline:" in status.stdout
+    elsewhere = tokenstile("token", "--audience", "https://payroll.example")
+    assert elsewhere.returncode != 0
+    assert "offline" in elsewhere.stderr
+    # A resource server checking against the service's keys never accepts it.
+    verifier = AccessTokenVerifier(ISSUER, LOCAL_AUDIENCE, jwks=offline_jwks)
+    with pytest.raises(InvalidToken):
+        verifier.verify(offline_token)
 
     # The link returns (the service started again on its database): the offline
     # sign-in becomes a real session, once.
