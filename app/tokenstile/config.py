@@ -260,6 +260,9 @@ class Settings(BaseSettings):
     # (factors.offline_lease). 0: no leases. Revocation reaches an offline kiosk only
     # with its next lease, so keep it short.
     kiosk_offline_hours: float = Field(default=0.0, ge=0, le=7 * 24)
+    # The kiosk's side: sign people in against its kept lease when the service cannot be
+    # reached (kiosk.offline). Without a lease from the service it has nothing to use.
+    kiosk_offline: bool = False
     admin_idle_minutes: float = Field(default=10.0, ge=0, le=24 * 60)  # 0: never
 
     # Scopes that only a factor login grants, at a client registered for them, to an

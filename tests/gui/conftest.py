@@ -129,7 +129,7 @@ class GuiService:
         return response.status_code == 200
 
 
-def _service(directory: Path) -> Iterator[GuiService]:
+def _service(directory: Path, env: dict[str, str] | None = None) -> Iterator[GuiService]:
     port = free_port()
     settings = load_settings(
         db=f"sqlite:///{directory / 'gui.db'}",
@@ -141,7 +141,9 @@ def _service(directory: Path) -> Iterator[GuiService]:
     setup.init()
     # The session's absolute lifetime: an hour, which the kiosk's clock then passes.
     server = start_server(
-        settings, directory / "server.log", {"TOKENSTILE_SESSION_LIFETIME": str(SESSION_LIFETIME)}
+        settings,
+        directory / "server.log",
+        {"TOKENSTILE_SESSION_LIFETIME": str(SESSION_LIFETIME), **(env or {})},
     )
     service = GuiService(base_url=server.base_url, deployment=setup, server=server)
     try:

@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QEvent, QLocale, QMargins, QRect, QTranslator
+from PySide6.QtCore import (
+    QCoreApplication,
+    QEvent,
+    QLocale,
+    QMargins,
+    QObject,
+    QRect,
+    QTimer,
+    QTranslator,
+    Signal,
+)
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import QApplication, QWidget
 
 from tokenstile.config import Settings
 from tokenstile.kiosk.assets import style_sheet, translations_dir
 from tokenstile.kiosk.devices import KioskDevices
+from tokenstile.kiosk.offline import OfflineDesk
 from tokenstile.kiosk.rules import KioskRules
 from tokenstile.kiosk.service import BrokerSignIn, SignInService
 from tokenstile.kiosk.web_browser import KioskBrowser
@@ -28,6 +40,7 @@ if TYPE_CHECKING:
     from tokenstile.broker.sso import KioskSsoListener
 
 logger = logging.getLogger(__name__)
+OFFLINE_TICK_SECONDS = 10.0
 
 FONT_FAMILIES = ["DejaVu Sans", "Noto Sans", "Cantarell", "Segoe UI", "Helvetica Neue"]
 
@@ -84,7 +97,20 @@ def run_kiosk(
         url = server or settings.kiosk_server or settings.issuer_url()
         if settings.kiosk_rp_id is not None:  # a pin for another site: refuse to start
             webauthn_origin(url, None, settings.kiosk_rp_id)
-        service = BrokerSignIn(url, broker=Broker(settings=settings), rp_id=settings.kiosk_rp_id)
+        broker = Broker(settings=settings)
+        offline = None
+        if settings.kiosk_offline:
+            from tokenstile.clock import SystemClock
+            from tokenstile.paths import runtime_dir
+
+            offline = OfflineDesk(
+                broker=broker,
+                server=url,
+                client_id="tokenstile-kiosk",
+                clock=SystemClock(),
+                runtime=runtime_dir(),
+            )
+        service = BrokerSignIn(url, broker=broker, rp_id=settings.kiosk_rp_id, offline=offline)
     app = application(argv, locale=settings.kiosk_locale)
     window = KioskWindow(
         service,
@@ -100,6 +126,8 @@ def run_kiosk(
     else:
         window.show()
     companions = start_companions(window, settings, service, browser)
+    if isinstance(service, BrokerSignIn) and service.offline is not None:
+        companions.offline = OfflineWatch(window, service, service.offline)
     window.start()
     try:
         return int(app.exec())
@@ -117,8 +145,11 @@ class Companions:
 
     browser: KioskBrowser | None = None
     listener: KioskSsoListener | None = None
+    offline: OfflineWatch | None = None
 
     def stop(self) -> None:
+        if self.offline is not None:
+            self.offline.stop()
         if self.listener is not None:
             self.listener.stop()
         if self.browser is not None:
@@ -218,3 +249,51 @@ def self_test(argv: Sequence[str] | None = None) -> int:
         return 1
     print("kiosk ok")
     return 0
+
+
+class OfflineWatch(QObject):
+    """While the kiosk holds an offline session: every ``OFFLINE_TICK_SECONDS`` on a
+    daemon thread, :meth:`OfflineDesk.tick` (the offline token signed again, the way
+    back tried); the window is told when the session came back or ended."""
+
+    _outcome = Signal(str)
+
+    def __init__(self, window: KioskWindow, service: BrokerSignIn, desk: OfflineDesk) -> None:
+        super().__init__(window)
+        self._window = window
+        self._service = service
+        self._desk = desk
+        self._busy = threading.Lock()
+        self._outcome.connect(self._answered)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start(int(OFFLINE_TICK_SECONDS * 1000))
+
+    def _tick(self) -> None:
+        if not self._desk.offline or not self._busy.acquire(blocking=False):
+            return
+
+        def work() -> None:
+            try:
+                self._outcome.emit(self._desk.tick(self._service.client))
+            except Exception:
+                logger.exception("kiosk: the offline session's check failed")
+            finally:
+                self._busy.release()
+
+        threading.Thread(target=work, name="offline-watch", daemon=True).start()
+
+    def _answered(self, outcome: str) -> None:
+        if outcome == "online":
+            info = self._service.session()
+            if info is not None:
+                self._window.back_online(info)
+        elif outcome == "ended":
+            self._window.offline_ended(
+                self.tr(
+                    "Signed out: back online, the sign-in service refused the offline sign-in (%1)."
+                ).replace("%1", self._desk.ended_because or "")
+            )
+
+    def stop(self) -> None:
+        self._timer.stop()

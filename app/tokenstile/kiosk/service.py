@@ -27,11 +27,13 @@ from tokenstile.broker.origin import webauthn_origin
 from tokenstile.devices.fido2_client import PinPrompt as KeyPinPrompt
 from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.devices.key_ceremonies import login_with_key
+from tokenstile.devices.offline_login import OfflineSignIn
 from tokenstile.devices.piv import PivCard
 from tokenstile.devices.piv_login import PinPrompt as CardPinPrompt
 from tokenstile.devices.piv_login import login_with_card
 from tokenstile.devices.security_keys import SecurityKey
 from tokenstile.errors import TokenstileError
+from tokenstile.kiosk.offline import OfflineDesk
 
 ALL_FACTORS = ("fido2", "piv", "totp")
 
@@ -123,8 +125,12 @@ class BrokerSignIn:
         client: TokenServiceClient | None = None,
         client_id: str = "tokenstile-kiosk",
         rp_id: str | None = None,
+        offline: OfflineDesk | None = None,
     ) -> None:
         self.server = server.rstrip("/")
+        # Offline sign-in (kiosk.offline): None keeps the kiosk online-only.
+        self.offline = offline
+        self._offline_pending: tuple[str, OfflineSignIn] | None = None
         self.client_id = client_id
         self.broker = broker
         # Lists the factors and revokes unused grants; each login gets its own client from
@@ -152,7 +158,11 @@ class BrokerSignIn:
 
     def login_fido2(self, key: SecurityKey, prompts: KeyPrompts) -> TokenGrant:
         if not self._asked:  # no answer from the service yet: ask it now
-            self.factors()
+            try:
+                self.factors()
+            except ServerUnreachable:
+                if self.offline is None:
+                    raise
         # Decided from the configured server URL (and the kiosk_rp_id pin) before the
         # key is spoken to; the service's announcement is only checked against it.
         _rp_id, origin = webauthn_origin(self.server, self._announced_rp_id, self._configured_rp_id)
@@ -163,32 +173,64 @@ class BrokerSignIn:
             on_pin=prompts.on_pin,
             cancel=prompts.cancel,
         )
-        with self._login_client() as client:
-            return login_with_key(
-                security_key, client.webauthn_login_steps(), cancel=prompts.cancel
+        try:
+            with self._login_client() as client:
+                return login_with_key(
+                    security_key, client.webauthn_login_steps(), cancel=prompts.cancel
+                )
+        except ServerUnreachable:
+            if self.offline is None:
+                raise
+            return self._offline_grant(
+                self.offline, self.offline.sign_in_key(security_key, cancel=prompts.cancel)
             )
 
     def login_piv(
         self, card: PivCard, ask_pin: CardPinPrompt, *, cancel: threading.Event
     ) -> TokenGrant:
-        with self._login_client() as client:
-            return login_with_card(card, client.piv_login_steps(), ask_pin, cancel=cancel)
+        try:
+            with self._login_client() as client:
+                return login_with_card(card, client.piv_login_steps(), ask_pin, cancel=cancel)
+        except ServerUnreachable:
+            if self.offline is None:
+                raise
+            done = self.offline.sign_in_card(card, ask_pin, cancel=cancel)
+            return self._offline_grant(self.offline, done)
+
+    def _offline_grant(self, desk: OfflineDesk, done: OfflineSignIn) -> TokenGrant:
+        grant = desk.grant(done)
+        self._offline_pending = (grant.access_token, done)
+        return grant
 
     def _login_client(self) -> TokenServiceClient:
         return self.broker.login_client(self.server, client_id=self.client_id)
 
     def save(self, grant: TokenGrant) -> SessionInfo:
-        return self.broker.save_login(grant, server=self.server, client_id=self.client_id)
+        pending, self._offline_pending = self._offline_pending, None
+        if self.offline is not None and pending is not None and pending[0] == grant.access_token:
+            return self.offline.open_session(pending[1])
+        info = self.broker.save_login(grant, server=self.server, client_id=self.client_id)
+        if self.offline is not None:
+            self.offline.forget()
+            self.offline.renew_later(self.client, grant.access_token)
+        return info
 
     def session(self) -> SessionInfo | None:
         return self.broker.session()
 
     def discard(self, grant: TokenGrant) -> None:
+        if self._offline_pending is not None and self._offline_pending[0] == grant.access_token:
+            self._offline_pending = None  # the kiosk's own token: nothing at the service
+            return
         token = grant.refresh_token or grant.access_token
         hint = "refresh_token" if grant.refresh_token else "access_token"
         self.client.revoke(token, hint=hint)
 
     def sign_out(self) -> None:
+        if self.offline is not None and self.offline.offline:
+            self.offline.forget()  # an offline session: nothing to revoke at the service
+            self.broker.logout()
+            return
         if not self.broker.logout():
             raise ServerUnreachable(
                 "The session was wiped here, but the service could not be told to end it."

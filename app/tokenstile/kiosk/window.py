@@ -485,6 +485,23 @@ class KioskWindow(QMainWindow):
             self.session_ended.emit(EndReason.SIGNED_OUT)
             self._go_home()
 
+    def back_online(self, info: SessionInfo) -> None:
+        """The offline session on screen was exchanged for a real one (kiosk.offline):
+        the same person, now with the service's session (so signing out ends that)."""
+        held = self._session
+        if held is not None and held.offline and info.username == held.username:
+            self._session = info
+            self._update_session_labels()
+
+    def offline_ended(self, why: str) -> None:
+        """The service refused the offline sign-in when the link returned (the factor was
+        revoked meanwhile...): the person is signed out, and told why."""
+        held = self._session
+        if held is None or not held.offline:
+            return
+        self.sign_out(EndReason.SESSION_ENDED)
+        self._show_problem(Problem(text=why))
+
     def _first_not_revoked(self, first: SessionInfo | None) -> None:
         """Switching user, the first person's session was wiped here but the service could
         not be told: say so rather than let it pass for ended everywhere."""
