@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     key_publish_lead: int | None = Field(default=None, ge=0)
     key_reload_interval: float = Field(default=10.0, gt=0)
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # "Confirm with your key" (issue 17): how long a confirm token lives, in seconds. It
+    # is for one action right now, so two minutes at most.
+    confirm_token_lifetime: int = Field(default=60, gt=0, le=120)
 
     # Fleet mode (issue 8). The PostgreSQL pool of each worker process (SQLite ignores
     # it); the worker processes one ``tokenstile server`` forks; the proxies whose

@@ -444,6 +444,7 @@ class Deployment:
                     refresh_retry_after=s.refresh_retry_after,
                     privileged_scopes=frozenset(s.privileged_scopes),
                     max_token_lifetime=self.max_token_lifetime(),
+                    confirm_token_lifetime=s.confirm_token_lifetime,
                 ),
             )
         )

@@ -63,7 +63,8 @@ to the app's redirect URI, or onto an error page, never as JSON::
     │   ├── ServerRefusal              broker.errors             broker_error
     │   │   ├── LoginRefused           broker.errors             login_refused
     │   │   └── TokenRefused           broker.errors             token_refused
-    │   └── ServiceError               broker.errors             service_error
+    │   ├── ServiceError               broker.errors             service_error
+    │   └── ConfirmFailed              broker.errors             confirm_failed
     ├── DemoError                      demo.errors               demo_error
     ├── DemoSessionError               demo.session              demo_session_error
     ├── DeviceError                    devices.errors            device_error
@@ -126,6 +127,7 @@ to the app's redirect URI, or onto an error page, never as JSON::
     ├── NotAServiceUrl                 protocol.piv_message      not_a_service_url
     ├── ForeignChallenge               protocol.piv_message      piv_foreign_message
     ├── LeaseInvalid                   protocol.offline_lease    offline_lease_invalid
+    ├── ConfirmChannelError            protocol.confirm          confirm_channel
     ├── WebAuthnError                  factors.webauthn          webauthn_error
     │   ├── MalformedResponse          factors.webauthn          webauthn_malformed
     │   ├── ChallengeRefused           factors.webauthn          webauthn_challenge

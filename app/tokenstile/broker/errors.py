@@ -11,7 +11,11 @@ The tree::
     │   ├── LoginRefused        login_refused        the server said no to a login
     │   └── TokenRefused        token_refused        the server said no to a token request
     │                                                (exchange: audience, scope, acr)
-    └── ServiceError            service_error        an admin API call failed (status, error)
+    ├── ServiceError            service_error        an admin API call failed (status, error)
+    └── ConfirmFailed           confirm_failed       the kiosk gave no confirm token; ``reason``
+                                                     says why (cancelled, not_signed_in,
+                                                     busy, refused, invalid_request,
+                                                     unavailable)
 
 Errors of the devices (``tokenstile.devices``: wrong PIN, key removed...) pass through
 unchanged.
@@ -83,3 +87,14 @@ class ServiceError(BrokerError):
         super().__init__(message)
         self.status = status
         self.error = error
+
+
+class ConfirmFailed(BrokerError):
+    """``Broker.confirm`` got no token: ``reason`` is one of
+    ``protocol.confirm.CHANNEL_ERRORS`` (``cancelled`` when the person closed the prompt)."""
+
+    code = "confirm_failed"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVarTuple
+from typing import Any, Final, Protocol, TypeVarTuple
 from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +31,7 @@ from starlette.responses import Response
 
 from tokenstile.server.wire import no_store_json, request_origin, require_json
 from tokenstile.tokens.dpop import DpopProofError, check_token_binding
-from tokenstile.tokens.service import TokenResponse, TokenService
+from tokenstile.tokens.service import TokenService
 
 DPOP_HEADER = "dpop"
 
@@ -119,11 +119,17 @@ async def dpop_jkt(
 _Args = TypeVarTuple("_Args")
 
 
+class LoginAnswer(Protocol):
+    """What a login route answers: a token response, or a confirm token (``tokens.confirm``)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
 async def dpop_login(
     request: Request,
     service: TokenService,
     parse: Callable[[bytes], tuple[*_Args]],
-    login: Callable[[*_Args, str, str | None], TokenResponse],
+    login: Callable[[*_Args, str, str | None], LoginAnswer],
 ) -> Response:
     """A login route's whole answer: the JSON body through ``parse``, then, in a worker
     thread, ``login(*parsed, origin, jkt)``, bound to the DPoP proof's key if one came."""

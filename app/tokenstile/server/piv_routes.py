@@ -10,12 +10,15 @@ members, work done) never tells a stranger whether a certificate is enrolled, an
 is no per-card cap a stranger could fill. The challenge is kept in the database (single
 use, 2 minutes), so any replica can finish the login.
 
-``POST /login/piv`` ``{"handle", "signature": "<base64url>"}``: the card's signature over
+``POST /login/piv`` ``{"handle", "signature": "<base64url>", "confirm"?}``: the card's signature over
 SHA-256 of the login message ``piv_message.login_message(origin, challenge)``, where
 ``origin`` is this service's own (its issuer URL as ``scheme://host[:port]``; never the
 ``Host`` header) — ECDSA P-256 (DER) or RSA-2048 PKCS#1 v1.5. Answers an RFC 6749 token
 response; the access token carries ``amr ["sc", "pin", "mfa"]`` and ``acr "phrh"``, and
-the session's audit row names the certificate serial and fingerprint.
+the session's audit row names the certificate serial and fingerprint. With ``confirm``
+(``{"session_token", "reason", "app", "audience"?, "min_acr"?}``) the card confirms one
+action of the person signed in at the kiosk instead: a single-use confirm token, no
+session (:mod:`tokenstile.tokens.confirm`).
 
 Refusals:
 
@@ -100,6 +103,7 @@ from tokenstile.server.admin_auth import (
 from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
+from tokenstile.tokens.confirm import ConfirmRequest, ConfirmResponse
 from tokenstile.tokens.model import Client, credential_ref
 from tokenstile.tokens.service import TokenResponse
 
@@ -136,6 +140,11 @@ _LOGIN_BODY = schemas.json_body(
             "origin || origin (scheme://host[:port]) || challenge; ECDSA P-256 (DER) or "
             "RSA-2048 PKCS#1 v1.5 (docs/factors.md)",
         },
+        "confirm": {
+            "type": "object",
+            "description": "confirm with your card: {session_token, reason, app, audience?, "
+            "min_acr?}; the answer is then a single-use confirm token, no session",
+        },
     },
     ["handle", "signature"],
 )
@@ -170,13 +179,16 @@ def parse_challenge_request(body: bytes) -> tuple[bytes, str | None]:
     return certificate, client_id
 
 
-def parse_login_request(body: bytes) -> tuple[str, bytes]:
-    """``handle`` and ``signature`` of a login request."""
+def parse_login_request(body: bytes) -> tuple[str, bytes, ConfirmRequest | None]:
+    """``handle``, ``signature`` and the ``confirm`` request (None: a login) of a login
+    request."""
     data = json_object(body, MAX_LOGIN_BODY)
     handle = data.get("handle")
     if not isinstance(handle, str) or not handle:
         raise InvalidRequest("The handle member is missing or not a string.")
-    return handle, decode_b64url(data.get("signature"), "signature")
+    confirm = data.get("confirm")
+    request = None if confirm is None else ConfirmRequest.from_json(confirm)
+    return handle, decode_b64url(data.get("signature"), "signature"), request
 
 
 def piv_router(services: Services) -> APIRouter:
@@ -204,7 +216,13 @@ def piv_router(services: Services) -> APIRouter:
         # Refused or not, the certificate gets a challenge: the refusal comes at /login/piv.
         return outcome
 
-    def complete(handle: str, signature: bytes, origin: str, jkt: str | None) -> TokenResponse:
+    def complete(
+        handle: str,
+        signature: bytes,
+        confirm: ConfirmRequest | None,
+        origin: str,
+        jkt: str | None,
+    ) -> TokenResponse | ConfirmResponse:
         outcome = piv().complete_login(handle, signature, origin=origin)
         if not outcome.accepted or outcome.user is None or outcome.client_id is None:
             raise InvalidGrant(REFUSED)
@@ -217,6 +235,21 @@ def piv_router(services: Services) -> APIRouter:
             }
         if outcome.card is not None and outcome.card.card_guid:
             device["card_guid"] = outcome.card.card_guid
+        if confirm is not None:
+            # The same ceremony, for one action of the person signed in: no session opens.
+            if outcome.certificate is None:
+                raise InvalidGrant(REFUSED)
+            return service.confirm_grant.confirm(
+                confirm,
+                user=outcome.user,
+                factor=PIV_FACTOR,
+                amr=PIV_AMR,
+                acr=PIV_ACR,
+                credential=credential_ref("piv", outcome.certificate.fingerprint),
+                device=device,
+                origin=origin,
+                dpop_jkt=jkt,
+            )
         try:
             return service.sessions.open_session(
                 user=outcome.user,

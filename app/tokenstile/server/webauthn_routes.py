@@ -12,6 +12,12 @@ Login is two lean routes (JSON parsed by hand, no pydantic; one trip to the thre
   attestation chained to a configured root) or vouched for by an admin; ``["swk", ...]``
   and ``acr`` ``"phr"`` for any other, which an audience asking for ``phrh`` refuses.
 
+With a ``confirm`` member (``{"session_token", "reason", "app", "audience"?,
+"min_acr"?}``) the same ceremony confirms one action of the person signed in at the kiosk
+whose session token it carries: the answer is a single-use confirm token
+(``{"access_token", "token_type", "expires_in"}``, no refresh token, no session opened;
+see :mod:`tokenstile.tokens.confirm`).
+
 Refusals: 400 ``invalid_request`` for a body that does not parse (bad JSON, base64url,
 CBOR, layout: nothing changes, the handle stays usable); 401 ``invalid_client`` / 400
 ``unauthorized_client`` / ``invalid_target`` for the client, checked before the handle
@@ -24,6 +30,7 @@ their errors are ``{"error", "error_description"}`` with 400, 404 or 409.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -61,6 +68,7 @@ from tokenstile.server.admin_auth import (
 from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.wire import is_json, json_object, no_store_json, request_origin
+from tokenstile.tokens.confirm import ConfirmRequest, ConfirmResponse
 from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse
 
@@ -82,6 +90,11 @@ _LOGIN_BODY = schemas.json_body(
             "type": "string",
             "description": "a kiosk or app client; default " + DEFAULT_KIOSK_CLIENT_ID,
         },
+        "confirm": {
+            "type": "object",
+            "description": "confirm with your key: {session_token, reason, app, audience?, "
+            "min_acr?}; the answer is then a single-use confirm token, no session",
+        },
     },
     ["handle", "credential"],
 )
@@ -94,9 +107,20 @@ class LoginOptionsBody(BaseModel):
     )
 
 
-def parse_login(body: bytes) -> tuple[str, Any, str | None]:
-    """``handle``, the decoded assertion and ``client_id``, or ``InvalidRequest``."""
+@dataclass(frozen=True, slots=True)
+class LoginPurpose:
+    """Who asks (``client_id``; None: the default kiosk) and what for: a session, or
+    with ``confirm`` a confirm token (``tokens.confirm``)."""
+
+    client_id: str | None
+    confirm: ConfirmRequest | None
+
+
+def parse_login(body: bytes) -> tuple[str, Any, LoginPurpose]:
+    """``handle``, the decoded assertion and what the login is for, or ``InvalidRequest``."""
     data = json_object(body, MAX_LOGIN_BYTES)
+    confirm = data.get("confirm")
+    request = None if confirm is None else ConfirmRequest.from_json(confirm)
     client_id = data.get("client_id")
     if client_id is not None and (not isinstance(client_id, str) or not client_id):
         raise InvalidRequest("The client_id member must be a non-empty string.")
@@ -105,7 +129,7 @@ def parse_login(body: bytes) -> tuple[str, Any, str | None]:
         assertion = parse_assertion(data.get("credential"))
     except MalformedResponse as exc:
         raise InvalidRequest(exc.message) from exc
-    return handle, assertion, client_id
+    return handle, assertion, LoginPurpose(client_id, request)
 
 
 def webauthn_router(services: Services) -> APIRouter:
@@ -117,8 +141,9 @@ def webauthn_router(services: Services) -> APIRouter:
     directory = services.clients()
 
     def login(
-        handle: str, assertion: Any, client_id: str | None, origin: str, jkt: str | None
-    ) -> TokenResponse:
+        handle: str, assertion: Any, purpose: LoginPurpose, origin: str, jkt: str | None
+    ) -> TokenResponse | ConfirmResponse:
+        client_id, confirm = purpose.client_id, purpose.confirm
         client = directory.session_client(
             client_id or DEFAULT_KIOSK_CLIENT_ID,
             service,
@@ -138,6 +163,20 @@ def webauthn_router(services: Services) -> APIRouter:
                 factor="A security key not verified as hardware",
                 dpop=jkt is not None,
             )
+        ref = credential_ref("fido2", b64url(credential.credential_id))
+        device = {"aaguid": credential.aaguid, "credential_id": b64url(credential.credential_id)}
+        if confirm is not None:  # the same ceremony, for one action: no session opens
+            return service.confirm_grant.confirm(
+                confirm,
+                user=credential.user,
+                factor=FIDO2_FACTOR,
+                amr=outcome.amr,
+                acr=outcome.acr,
+                credential=ref,
+                device=device,
+                origin=origin,
+                dpop_jkt=jkt,
+            )
         try:
             return service.sessions.open_session(
                 user=credential.user,
@@ -146,12 +185,9 @@ def webauthn_router(services: Services) -> APIRouter:
                 amr=outcome.amr,
                 acr=outcome.acr,
                 origin=origin,
-                device={
-                    "aaguid": credential.aaguid,
-                    "credential_id": b64url(credential.credential_id),
-                },
+                device=device,
                 dpop_jkt=jkt,
-                credential=credential_ref("fido2", b64url(credential.credential_id)),
+                credential=ref,
             )
         except InvalidGrant as exc:  # disabled between the check and the session
             raise InvalidGrant("This account is disabled.") from exc

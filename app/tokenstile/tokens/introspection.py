@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 
 from tokenstile.errors import InvalidClient, InvalidRequest, TokenstileError
+from tokenstile.protocol.confirm import CONFIRM_CLAIM
 from tokenstile.tokens.dpop import check_token_binding
 from tokenstile.tokens.minting import AccessTokenMinter, is_session_token, token_hash
 from tokenstile.tokens.model import LOCAL_AUDIENCE, AuditEvent, Client, TokenTx
@@ -117,10 +118,24 @@ class TokenIntrospection:
             auds = aud if isinstance(aud, list) else [aud]
             if not any(a in client.audiences for a in auds):
                 return inactive
+            if CONFIRM_CLAIM in claims and not self._spend_confirm(claims):
+                return inactive  # a confirm token is active once (tokens.confirm)
             # RFC 9449 section 6.2: a key-bound token is a DPoP token, its cnf shown.
             token_type = "DPoP" if "cnf" in claims else "Bearer"
             return {"active": True, "token_type": token_type, **claims}
         return inactive
+
+    def _spend_confirm(self, claims: dict[str, Any]) -> bool:
+        """Record a confirm token's ``jti`` as spent: True the first time only (one
+        statement, so two resource servers asking at once cannot both see it active)."""
+        now = self._clock.now()
+        with self._store.write() as tx:
+            return tx.revoke_access_token(
+                str(claims["jti"]),
+                sid=str(claims.get("sid", "")),
+                expires_at=float(claims["exp"]),
+                at=now,
+            )
 
     def revoke(self, *, token: str, client: Client, origin: str | None = None) -> None:
         """RFC 7009. Only the session's own client ends a session: with its refresh token,

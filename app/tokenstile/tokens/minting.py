@@ -26,6 +26,7 @@ import jwt
 
 from tokenstile.clock import Clock
 from tokenstile.errors import InsufficientAssurance, InvalidTarget
+from tokenstile.protocol.confirm import CONFIRM_CLAIM
 from tokenstile.protocol.scopes import ADMIN_SCOPE
 from tokenstile.tokens.dpop import DpopProofError
 from tokenstile.tokens.keys import KeyRing
@@ -66,6 +67,8 @@ class SessionPolicy:
     # own decoding refuses a token whose exp - iat is longer. None: access_token_lifetime
     # (and the audiences' lifetimes the service has loaded count too, either way).
     max_token_lifetime: int | None = None
+    # How long a confirm token (tokens.confirm) lives: 1 to 120 seconds.
+    confirm_token_lifetime: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +120,13 @@ def check_audience_allowed(client: Client, audience: str) -> None:
 
 def is_session_token(claims: Mapping[str, Any], session: Session) -> bool:
     """Whether ``claims`` are those of the session's own local token (the one the
-    broker holds), not a token derived from it."""
-    return claims.get("aud") == LOCAL_AUDIENCE and claims.get("client_id") == (session.client_id)
+    broker holds), not a token derived from it. A confirm token (``tokens.confirm``) never
+    is one, whatever its audience: it is never a subject of exchange nor ends a session."""
+    return (
+        claims.get("aud") == LOCAL_AUDIENCE
+        and claims.get("client_id") == session.client_id
+        and CONFIRM_CLAIM not in claims
+    )
 
 
 class AccessTokenMinter:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tokenstile.tokens.clients import check_client_secret, client_secret_hash
+from tokenstile.tokens.confirm import ConfirmGrant
 from tokenstile.tokens.dpop import DpopVerifier
 from tokenstile.tokens.exchange import (
     ACCESS_TOKEN_TYPE,
@@ -95,6 +96,9 @@ class TokenService:
         self.refresh_grant = RefreshGrant(minter)
         self.introspection = TokenIntrospection(minter)
         self.exchange_grant = TokenExchangeGrant(minter, self.introspection)
+        self.confirm_grant = ConfirmGrant(
+            minter, self.introspection, lifetime=minter.policy.confirm_token_lifetime
+        )
         self._dpop = DpopVerifier(
             clock=minter.clock,
             replay=_StoreReplayCache(minter.store),

@@ -36,6 +36,7 @@ class HttpPivServer:
     client_id: str | None = None
     challenges: int = 0
     service_url: str | None = None
+    confirm: dict[str, Any] | None = None  # the confirm member: a confirm, not a login
 
     @property
     def origin(self) -> str:
@@ -60,9 +61,10 @@ class HttpPivServer:
 
     def complete(self, handle: str, signature: bytes) -> Mapping[str, Any]:
         client = self.complete_client or self.begin_client
-        response = client.post(
-            "/login/piv", json={"handle": handle, "signature": b64url_encode(signature)}
-        )
+        body: dict[str, Any] = {"handle": handle, "signature": b64url_encode(signature)}
+        if self.confirm is not None:
+            body["confirm"] = self.confirm
+        response = client.post("/login/piv", json=body)
         if response.status_code != 200:
             raise LoginRefused(response.status_code, response.json())
         answer: Mapping[str, Any] = response.json()

@@ -864,3 +864,29 @@ def test_challenge_rows_are_hashed_and_expired_ones_are_dropped(
     challenge(http, der)
     with deployment.engine.connect() as conn:
         assert len(conn.execute(select(t.piv_challenges)).all()) == 1  # the old one is gone
+
+
+def test_the_card_confirms_an_action_of_the_person_signed_in(
+    http: TestClient, deployment: Deployment, repo: PivService, card: PivCard
+) -> None:
+    """Confirm with your card: the same ceremony (card, PIN, signature) with a
+    ``confirm`` member gives a single-use confirm token of the card's ``acr``, and the
+    audit row ties the reason to the certificate."""
+    add_user(deployment, "alice")
+    info = repo.register("alice", card_der(card), by="test")
+    session = login_with_card(card, HttpPivServer(http), pins(PIN)[1])
+    asked = {"session_token": session["access_token"], "reason": "sign off batch 7", "app": "QA"}
+    confirmed = login_with_card(card, HttpPivServer(http, confirm=asked), pins(PIN)[1])
+    assert set(confirmed) == {"access_token", "token_type", "expires_in"}
+    token = claims(confirmed["access_token"])
+    assert (token["sub"], token["acr"], token["amr"]) == ("alice", "phrh", ["sc", "pin", "mfa"])
+    assert token["confirm"] == {"reason": "sign off batch 7", "app": "QA"}
+    assert token["sid"] == claims(session["access_token"])["sid"]
+    [row] = audit_events(deployment, "confirm")
+    assert row["outcome"] == "success"
+    assert row["detail"]["credential"] == "piv:" + info.fingerprint
+    # Without a live session of the card's person, nothing is confirmed.
+    stranger = {**asked, "session_token": confirmed["access_token"]}
+    with pytest.raises(LoginRefused) as refused:
+        login_with_card(card, HttpPivServer(http, confirm=stranger), pins(PIN)[1])
+    assert refused.value.body["error_description"] == "Nobody is signed in at this kiosk."

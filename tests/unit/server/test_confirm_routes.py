@@ -1,0 +1,260 @@
+"""Confirm with your key at ``POST /login/webauthn`` (the ``confirm`` member), through the
+ASGI app with the software key driven by python-fido2's client; and the confirm token's
+life afterwards: single use at ``/introspect``, never a session's token, short-lived.
+
+The attacks: replay at introspection, the confirm token offered to token exchange, the
+refresh grant and userinfo, someone else's key on the signed-in person's kiosk, a
+confirm too weak for what the app asked, an expired one, and a reason with control
+characters or too long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.admin_tokens import new_admin_headers
+from tests.conftest import add_user
+from tests.unit.factors.webauthn_keys import Kiosk
+from tests.unit.server.test_webauthn_routes import enroll, sign
+from tokenstile.clock import FrozenClock
+from tokenstile.deployment import Deployment
+from tokenstile.server.app import create_app
+from tokenstile.tokens.model import LOCAL_AUDIENCE
+
+Json = dict[str, Any]
+PAYROLL = "https://payroll.example"
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+
+
+@pytest.fixture
+def http(deployment: Deployment) -> Iterator[TestClient]:
+    with TestClient(create_app(deployment), base_url="https://auth.example") as client:
+        yield client
+
+
+@pytest.fixture
+def keys(http: TestClient, deployment: Deployment) -> dict[str, Kiosk]:
+    """Alice's and Bob's keys, enrolled; a kiosk client that may also ask for payroll."""
+    admin = new_admin_headers(deployment)
+    found: dict[str, Kiosk] = {}
+    for name in ("alice", "bob"):
+        add_user(deployment, name)
+        found[name] = Kiosk()
+        enroll(http, admin, found[name], name)
+    deployment.add_client(
+        "Ward kiosk",
+        kind="kiosk",
+        audiences=[LOCAL_AUDIENCE, PAYROLL],
+        scopes=["openid", "profile"],
+        client_id="ward",
+    )
+    return found
+
+
+@pytest.fixture
+def payroll_rs(deployment: Deployment) -> tuple[str, str]:
+    client, secret = deployment.add_client(
+        "payroll-api", kind="resource-server", audiences=[PAYROLL], scopes=[]
+    )
+    assert secret is not None
+    return client.client_id, secret
+
+
+def sign_in(http: TestClient, key: Kiosk) -> Json:
+    handle, credential = sign(http, key)
+    response = http.post(
+        "/login/webauthn", json={"handle": handle, "credential": credential, "client_id": "ward"}
+    )
+    assert response.status_code == 200, response.text
+    body: Json = response.json()
+    return body
+
+
+def confirm(http: TestClient, key: Kiosk, session_token: str, **extra: Any) -> Any:
+    handle, credential = sign(http, key)
+    request = {"session_token": session_token, "reason": "approve refund #1234", "app": "Payroll"}
+    return http.post(
+        "/login/webauthn",
+        json={
+            "handle": handle,
+            "credential": credential,
+            "client_id": "ward",
+            "confirm": {**request, **extra},
+        },
+    )
+
+
+def claims(token: str) -> Json:
+    decoded: Json = jwt.decode(token, options={"verify_signature": False})
+    return decoded
+
+
+def confirms(dep: Deployment) -> list[Json]:
+    return [e for e in dep.store.audit_entries() if e["event"] == "confirm"]
+
+
+def introspect(http: TestClient, rs: tuple[str, str], token: str) -> Json:
+    response = http.post("/introspect", data={"token": token}, auth=rs)
+    assert response.status_code == 200, response.text
+    body: Json = response.json()
+    return body
+
+
+def test_a_confirm_gives_a_short_single_use_token_of_the_ceremony(
+    http: TestClient,
+    deployment: Deployment,
+    clock: FrozenClock,
+    keys: dict[str, Kiosk],
+    payroll_rs: tuple[str, str],
+) -> None:
+    session = sign_in(http, keys["alice"])
+    clock.advance(500)  # the sign-in is minutes old; the confirm is now
+    response = confirm(http, keys["alice"], session["access_token"], audience=PAYROLL)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"access_token", "token_type", "expires_in"}  # no refresh token
+    assert body["expires_in"] == 60
+    token = claims(body["access_token"])
+    assert token["sub"] == "alice"
+    assert token["aud"] == PAYROLL
+    assert token["auth_time"] == int(clock.now())
+    assert token["exp"] - token["iat"] == 60
+    assert token["acr"] == "phr"
+    assert token["amr"] == ["swk", "pin", "mfa"]
+    assert token["confirm"] == {"reason": "approve refund #1234", "app": "Payroll"}
+    assert token["sid"] == claims(session["access_token"])["sid"]
+    row = confirms(deployment)[-1]
+    assert row["outcome"] == "success"
+    assert row["detail"]["reason"] == "approve refund #1234"
+    assert row["detail"]["app"] == "Payroll"
+    assert row["detail"]["credential"].startswith("fido2:")
+    assert row["detail"]["jti"] == token["jti"]
+    # Replay: active once at introspection, then never again.
+    first = introspect(http, payroll_rs, body["access_token"])
+    assert first["active"] is True
+    assert first["confirm"]["reason"] == "approve refund #1234"
+    assert introspect(http, payroll_rs, body["access_token"]) == {"active": False}
+    # The session lives on and its own token still works.
+    assert http.get(
+        "/userinfo", headers={"Authorization": f"Bearer {session['access_token']}"}
+    ).is_success
+
+
+def test_a_confirm_token_is_never_a_session_token(
+    http: TestClient, deployment: Deployment, keys: dict[str, Kiosk]
+) -> None:
+    session = sign_in(http, keys["alice"])
+    token = confirm(http, keys["alice"], session["access_token"]).json()["access_token"]
+    assert claims(token)["aud"] == LOCAL_AUDIENCE  # the default audience, yet:
+    deployment.add_client("files", kind="app", audiences=[PAYROLL], scopes=[], client_id="files")
+    exchanged = http.post(
+        "/token",
+        data={
+            "grant_type": EXCHANGE,
+            "subject_token": token,
+            "subject_token_type": ACCESS,
+            "client_id": "files",
+            "audience": PAYROLL,
+        },
+    )
+    assert exchanged.status_code == 400, exchanged.text
+    assert exchanged.json()["error"] == "invalid_grant"
+    refreshed = http.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "ward"}
+    )
+    assert refreshed.status_code == 400
+    assert refreshed.json()["error"] == "invalid_grant"
+    assert http.get("/userinfo", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    # Revoking it (the kiosk's client may) ends it alone, never the session.
+    assert http.post("/revoke", data={"token": token, "client_id": "ward"}).is_success
+    after = http.get("/userinfo", headers={"Authorization": f"Bearer {session['access_token']}"})
+    assert after.is_success
+
+
+def test_someone_elses_key_cannot_confirm_for_the_person_signed_in(
+    http: TestClient, deployment: Deployment, keys: dict[str, Kiosk]
+) -> None:
+    session = sign_in(http, keys["alice"])
+    response = confirm(http, keys["bob"], session["access_token"])
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+    assert "someone other than the person signed in" in response.json()["error_description"]
+    row = confirms(deployment)[-1]
+    assert row["outcome"] == "failure"
+    assert row["username"] == "bob"
+    assert row["detail"]["refused"] == "other_person"
+    assert row["detail"]["reason"] == "approve refund #1234"
+    assert row["detail"]["credential"].startswith("fido2:")
+
+
+def test_a_confirm_weaker_than_asked_is_refused_and_audited(
+    http: TestClient, deployment: Deployment, keys: dict[str, Kiosk]
+) -> None:
+    session = sign_in(http, keys["alice"])
+    # The test key is a software key (phr); the app asked for hardware (phrh).
+    response = confirm(http, keys["alice"], session["access_token"], min_acr="phrh")
+    assert response.status_code == 400
+    assert response.json()["error"] == "insufficient_user_authentication"
+    assert confirms(deployment)[-1]["detail"]["refused"] == "insufficient_acr"
+    # An audience this kiosk is not registered for is refused too.
+    other = confirm(http, keys["alice"], session["access_token"], audience="https://else")
+    assert other.status_code == 400
+    assert other.json()["error"] == "invalid_target"
+
+
+def test_a_stale_confirm_token_is_inactive(
+    http: TestClient,
+    clock: FrozenClock,
+    keys: dict[str, Kiosk],
+    payroll_rs: tuple[str, str],
+) -> None:
+    session = sign_in(http, keys["alice"])
+    token = confirm(http, keys["alice"], session["access_token"], audience=PAYROLL).json()
+    clock.advance(61)
+    assert introspect(http, payroll_rs, token["access_token"]) == {"active": False}
+
+
+def test_a_confirm_needs_the_live_session_of_this_kiosk(
+    http: TestClient, deployment: Deployment, keys: dict[str, Kiosk]
+) -> None:
+    session = sign_in(http, keys["alice"])
+    for token in (
+        "junk",
+        confirm(http, keys["alice"], session["access_token"]).json()["access_token"],
+    ):
+        response = confirm(http, keys["alice"], token)
+        assert response.status_code == 400
+        assert response.json()["error_description"] == "Nobody is signed in at this kiosk."
+    assert http.post("/revoke", data={"token": session["refresh_token"], "client_id": "ward"})
+    ended = confirm(http, keys["alice"], session["access_token"])
+    assert ended.json()["error_description"] == "Nobody is signed in at this kiosk."
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("reason", "approve\nrefund"),
+        ("reason", "approve \u202erefund"),
+        ("reason", "x" * 201),
+        ("reason", ""),
+        ("app", "Pay\x1broll"),
+        ("app", 7),
+        ("min_acr", "platinum"),
+        ("surprise", "yes"),
+    ],
+)
+def test_a_confirm_request_that_breaks_a_rule_is_refused_before_anything_changes(
+    http: TestClient, deployment: Deployment, keys: dict[str, Kiosk], member: str, value: Any
+) -> None:
+    session = sign_in(http, keys["alice"])
+    before = len(deployment.store.audit_entries())
+    response = confirm(http, keys["alice"], session["access_token"], **{member: value})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert len(deployment.store.audit_entries()) == before
