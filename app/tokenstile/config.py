@@ -247,6 +247,10 @@ class Settings(BaseSettings):
     kiosk_key_poll_seconds: float = Field(default=0.5, gt=0, le=10)
     kiosk_locale: str | None = Field(default=None, min_length=2, max_length=16)
     kiosk_rp_id: str | None = Field(default=None, min_length=1, max_length=253)
+    # "Confirm with your key" (issue 17): the kiosk serves confirm.sock in the user's
+    # runtime directory, where this user's apps ask the person signed in to confirm one
+    # action with their key (tokenstile confirm, Broker.confirm). False: no socket.
+    kiosk_confirm: bool = True
     # Kiosk single sign-on (issue 15, docs/web-apps.md "Kiosk single sign-on"): the
     # loopback port (on 127.0.0.1) where the kiosk's broker takes the sign-in page's
     # hand-off; the service reads the same setting to offer "use the sign-in at this

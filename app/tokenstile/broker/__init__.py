@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tokenstile.broker.auth import TokenstileAuth
     from tokenstile.broker.client import TokenServiceClient
+    from tokenstile.broker.confirm import ConfirmToken
     from tokenstile.broker.dpop import DpopKey
     from tokenstile.broker.errors import (
         BrokerError,
+        ConfirmFailed,
         KeychainUnavailable,
         LoginRefused,
         NotLoggedIn,
@@ -37,6 +39,8 @@ __all__ = [
     "AccessToken",
     "Broker",
     "BrokerError",
+    "ConfirmFailed",
+    "ConfirmToken",
     "DpopKey",
     "KeychainUnavailable",
     "KeyringStore",
@@ -56,6 +60,8 @@ _HOME = {
     "AccessToken": "model",
     "Broker": "session",
     "BrokerError": "errors",
+    "ConfirmFailed": "errors",
+    "ConfirmToken": "confirm",
     "DpopKey": "dpop",
     "KeychainUnavailable": "errors",
     "KeyringStore": "store",

@@ -277,15 +277,19 @@ class TokenServiceClient(Closing):
         )
         return grant
 
-    def webauthn_login_steps(self) -> WebAuthnLoginSteps:
+    def webauthn_login_steps(
+        self, *, confirm: Mapping[str, Any] | None = None
+    ) -> WebAuthnLoginSteps:
         """The two HTTP steps of a usernameless security-key login, for
-        ``devices.key_ceremonies.login_with_key``; its answer is a :class:`TokenGrant`."""
-        return WebAuthnLoginSteps(self)
+        ``devices.key_ceremonies.login_with_key``; its answer is a :class:`TokenGrant`.
+        With ``confirm`` (the login body's ``confirm`` member) the answer is a confirm
+        token instead: a grant without a refresh token, and no session."""
+        return WebAuthnLoginSteps(self, confirm=confirm)
 
-    def piv_login_steps(self) -> PivLoginSteps:
+    def piv_login_steps(self, *, confirm: Mapping[str, Any] | None = None) -> PivLoginSteps:
         """The two HTTP steps of a card login, for ``devices.piv_login.login_with_card``;
-        its answer is a :class:`TokenGrant`."""
-        return PivLoginSteps(self)
+        its answer is a :class:`TokenGrant` (``confirm``: as for a security key)."""
+        return PivLoginSteps(self, confirm=confirm)
 
     # -- tokens --------------------------------------------------------------------------
 
@@ -334,6 +338,19 @@ class TokenServiceClient(Closing):
             self._json(response)
         except ServerAnswer as answer:
             raise answer.refusal(TokenRefused) from None
+
+    def confirm_cancelled(self, confirm: Mapping[str, Any]) -> None:
+        """Tell the service the person closed a confirm prompt (it writes the audit row);
+        ``confirm`` is the login body's ``confirm`` member, with the session token."""
+        response = self._send(
+            "POST", "/login/confirm/cancelled", proof=True, json={"confirm": dict(confirm)}
+        )
+        if response.is_success:
+            return
+        try:
+            self._json(response)
+        except ServerAnswer as answer:
+            raise answer.refusal(LoginRefused) from None
 
     # -- calls with an access token: userinfo, the admin API --------------------------
 
@@ -442,8 +459,11 @@ class TokenServiceClient(Closing):
 class WebAuthnLoginSteps:
     """``/login/webauthn/options`` and ``/login/webauthn``: a security-key login's HTTP."""
 
-    def __init__(self, client: TokenServiceClient) -> None:
+    def __init__(
+        self, client: TokenServiceClient, *, confirm: Mapping[str, Any] | None = None
+    ) -> None:
         self._client = client
+        self._confirm = confirm
 
     @property
     def origin(self) -> str:
@@ -465,6 +485,8 @@ class WebAuthnLoginSteps:
         """The key's assertion for ``handle``: the tokens."""
         client = self._client
         body = {"handle": handle, "credential": credential, "client_id": client.client_id}
+        if self._confirm is not None:
+            body["confirm"] = dict(self._confirm)
         grant: TokenGrant = client._grant(
             client._send("POST", "/login/webauthn", proof=True, json=body), LoginRefused
         )
@@ -474,8 +496,11 @@ class WebAuthnLoginSteps:
 class PivLoginSteps:
     """``/login/piv/challenge`` and ``/login/piv``: a card login's HTTP."""
 
-    def __init__(self, client: TokenServiceClient) -> None:
+    def __init__(
+        self, client: TokenServiceClient, *, confirm: Mapping[str, Any] | None = None
+    ) -> None:
         self._client = client
+        self._confirm = confirm
 
     @property
     def origin(self) -> str:
@@ -498,7 +523,9 @@ class PivLoginSteps:
             ) from exc
 
     def complete(self, handle: str, signature: bytes) -> TokenGrant:
-        body = {"handle": handle, "signature": b64url_encode(signature)}
+        body: dict[str, Any] = {"handle": handle, "signature": b64url_encode(signature)}
+        if self._confirm is not None:
+            body["confirm"] = dict(self._confirm)
         answer = self._answer(self._client._send("POST", "/login/piv", proof=True, json=body))
         try:
             return TokenGrant.from_json(answer)

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     import httpx
 
     from tokenstile.broker.client import TokenServiceClient
+    from tokenstile.broker.confirm import ConfirmToken
     from tokenstile.broker.dpop import DpopKey
     from tokenstile.broker.store import SessionStore
     from tokenstile.config import Settings
@@ -195,6 +196,39 @@ class Broker(Closing):
             raise BrokerError("This session is not bound to a DPoP key.")
         # Proofs carry the wall-clock time (the server checks iat against its own).
         return key.proof(method, url, access_token=access_token, nonce=nonce)
+
+    # -- confirm with your key (issue 17) --------------------------------------------
+
+    def confirm(
+        self,
+        reason: str,
+        *,
+        audience: str | None = None,
+        min_acr: str | None = None,
+        max_age: int | None = None,
+        timeout: float = 120.0,
+    ) -> ConfirmToken:
+        """Ask the person signed in at this workstation's kiosk to confirm ``reason`` with
+        their key or card now: a single-use confirm token for ``audience`` (default the
+        local one) of at least ``min_acr``, whose ``auth_time`` is at most ``max_age``
+        seconds old. Raises ``ConfirmFailed`` (its ``reason``: ``cancelled``,
+        ``not_signed_in``, ``busy``, ``refused``, ``invalid_request``, ``unavailable``)."""
+        from tokenstile.broker.confirm import ask_kiosk
+
+        return ask_kiosk(
+            reason,
+            audience=audience,
+            min_acr=min_acr,
+            max_age=max_age,
+            timeout=timeout,
+            clock=self._clock,
+        )
+
+    def confirm_client(self) -> tuple[TokenServiceClient, str]:
+        """What a kiosk sends a confirm ceremony with: the session's own client (with the
+        session's DPoP key, if bound) and the session's own local access token."""
+        token = self.access_token()
+        return self._client(self._require()), token
 
     # -- signing in and out ----------------------------------------------------------
 

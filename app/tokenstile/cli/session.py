@@ -7,6 +7,8 @@
     tokenstile token [--audience A] [--scope S] [--client-id APP] [--min-ttl SECONDS] [--json]
     tokenstile status
     tokenstile logout
+    tokenstile confirm --reason TEXT [--audience A] [--min-acr A] [--max-age SECONDS]
+                       [--timeout SECONDS] [--json]
 
 ``login`` asks for the code or PIN without echo on a terminal, and reads one line of
 standard input per question otherwise. ``token`` prints the access token (or, with
@@ -14,7 +16,13 @@ standard input per question otherwise. ``token`` prints the access token (or, wi
 token exchange, requested as the app ``--client-id`` (or ``TOKENSTILE_BROKER_APP_ID``)
 when given, else as the session's client. It runs before the rest of the CLI is
 imported (``cli.main``'s fast path), since apps may call it before every request.
-Not signed in: one sentence on stderr and exit status 2 (``token`` and ``status``).
+Not signed in: one sentence on stderr and exit status 2 (``token``, ``status`` and
+``confirm``). ``confirm`` asks the kiosk of this workstation to have the person signed in
+there confirm ``--reason`` with their key or card (``Broker.confirm``) and prints the
+single-use confirm token (``--json``: with ``expires_in``, ``auth_time``, ``acr``,
+``amr``); refused or cancelled, one sentence on stderr, exit status 1, and with
+``--json`` ``{"error": REASON, "message"}`` on stdout (REASON ``cancelled``, ``busy``,
+``refused``, ``invalid_request``, ``unavailable``).
 While a kiosk demo runs, ``token``, ``status`` and ``logout`` see the demo's session (see
 ``broker/store.py``) and ``login`` is refused, so a real sign-in never lands in it.
 """
@@ -41,7 +49,7 @@ if TYPE_CHECKING:
     from tokenstile.devices.piv import PivCard
     from tokenstile.devices.piv_login import PinRequest
 
-BROKER_COMMANDS = ("login", "token", "status", "logout")
+BROKER_COMMANDS = ("login", "token", "status", "logout", "confirm")
 EXIT_ERROR = 1
 EXIT_NOT_SIGNED_IN = 2
 
@@ -68,6 +76,19 @@ def add_broker_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     _add_token_options(commands.add_parser("token", help="print a valid access token"))
     commands.add_parser("status", help="who is signed in, where, until when")
     commands.add_parser("logout", help="revoke the session at the server and forget it here")
+    confirm = commands.add_parser(
+        "confirm", help="have the person signed in at the kiosk confirm an action with their key"
+    )
+    confirm.add_argument("--reason", required=True, help="what they confirm, shown at the kiosk")
+    confirm.add_argument("--audience", help="the confirm token's audience (default: local)")
+    confirm.add_argument("--min-acr", help="the weakest acr accepted (e.g. phrh)")
+    confirm.add_argument(
+        "--max-age", type=int, metavar="SECONDS", help="the confirmation may be this old at most"
+    )
+    confirm.add_argument(
+        "--timeout", type=float, default=120.0, metavar="SECONDS", help="wait this long (120)"
+    )
+    confirm.add_argument("--json", action="store_true", help="the token with its claims")
 
 
 def _add_token_options(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +127,8 @@ def run_broker_command(args: argparse.Namespace) -> int:
         return _guarded(lambda: _status(broker))
     if args.command == "logout":
         return _logout(broker)
+    if args.command == "confirm":
+        return _guarded(lambda: _confirm(args, broker))
     return _login(args, broker)
 
 
@@ -152,6 +175,30 @@ def _token(args: argparse.Namespace, broker: Broker) -> int:
         "scope": token.scope,
     }
     sys.stdout.write(json.dumps(body) + "\n")
+    return 0
+
+
+def _confirm(args: argparse.Namespace, broker: Broker) -> int:
+    from tokenstile.broker.errors import ConfirmFailed, NotLoggedIn
+
+    try:
+        confirmed = broker.confirm(
+            args.reason,
+            audience=args.audience,
+            min_acr=args.min_acr,
+            max_age=args.max_age,
+            timeout=args.timeout,
+        )
+    except ConfirmFailed as exc:
+        if args.json:
+            sys.stdout.write(json.dumps({"error": exc.reason, "message": exc.message}) + "\n")
+        if exc.reason == "not_signed_in":
+            raise NotLoggedIn(exc.message) from exc
+        raise
+    if args.json:
+        sys.stdout.write(json.dumps(confirmed.to_json()) + "\n")
+    else:
+        sys.stdout.write(confirmed.token + "\n")
     return 0
 
 

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
@@ -29,6 +30,8 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from tokenstile.config import Settings
 from tokenstile.kiosk.assets import style_sheet, translations_dir
+from tokenstile.kiosk.confirm import ConfirmDesk
+from tokenstile.kiosk.confirm_channel import ConfirmChannel
 from tokenstile.kiosk.devices import KioskDevices
 from tokenstile.kiosk.offline import OfflineDesk
 from tokenstile.kiosk.rules import KioskRules
@@ -146,10 +149,16 @@ class Companions:
     browser: KioskBrowser | None = None
     listener: KioskSsoListener | None = None
     offline: OfflineWatch | None = None
+    confirm: ConfirmChannel | None = None  # "confirm with your key" (kiosk/confirm.py)
+    desk: ConfirmDesk | None = None
 
     def stop(self) -> None:
         if self.offline is not None:
             self.offline.stop()
+        if self.confirm is not None:
+            self.confirm.stop()
+        if self.desk is not None:
+            self.desk.shutdown()
         if self.listener is not None:
             self.listener.stop()
         if self.browser is not None:
@@ -192,7 +201,28 @@ def start_companions(
         else:
             listener.start()
             found.listener = listener
+    if settings.kiosk_confirm and isinstance(service, BrokerSignIn):
+        found.desk, found.confirm = start_confirm(window, service)
     return found
+
+
+def start_confirm(
+    window: KioskWindow, service: BrokerSignIn, *, path: Path | None = None
+) -> tuple[ConfirmDesk, ConfirmChannel | None]:
+    """The confirm prompt and its channel (``confirm.sock`` in the runtime directory);
+    the channel is None when the socket cannot be made (logged: no confirms here)."""
+    desk = ConfirmDesk(window, service, window.devices.keys, parent=window)
+    channel = ConfirmChannel(desk.handle, path=path)
+    try:
+        channel.start()
+    except OSError as exc:
+        logger.warning(
+            "Confirm with your key is off: %s cannot be listened on (%s).",
+            channel.path,
+            exc.strerror,
+        )
+        return desk, None
+    return desk, channel
 
 
 WINDOW_SIZE = (1280, 800)  # the kiosk's window where the screen has room for it

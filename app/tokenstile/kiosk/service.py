@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -201,6 +201,45 @@ class BrokerSignIn:
         grant = desk.grant(done)
         self._offline_pending = (grant.access_token, done)
         return grant
+
+    # -- confirm with your key (kiosk/confirm.py): the same ceremonies, for one action --
+
+    def confirm_fido2(
+        self, key: SecurityKey, prompts: KeyPrompts, asked: Mapping[str, Any]
+    ) -> TokenGrant:
+        """A key ceremony that confirms ``asked`` (reason, app, audience, min_acr) for the
+        session held here: its answer is a confirm token, no new session."""
+        if not self._asked:
+            self.factors()
+        _rp_id, origin = webauthn_origin(self.server, self._announced_rp_id, self._configured_rp_id)
+        security_key = SecurityKeyClient(
+            key,
+            origin=origin,
+            on_touch=prompts.on_touch,
+            on_pin=prompts.on_pin,
+            cancel=prompts.cancel,
+        )
+        client, session_token = self.broker.confirm_client()
+        steps = client.webauthn_login_steps(confirm={**asked, "session_token": session_token})
+        return login_with_key(security_key, steps, cancel=prompts.cancel)
+
+    def confirm_piv(
+        self,
+        card: PivCard,
+        ask_pin: CardPinPrompt,
+        asked: Mapping[str, Any],
+        *,
+        cancel: threading.Event,
+    ) -> TokenGrant:
+        """A card ceremony that confirms ``asked`` (see :meth:`confirm_fido2`)."""
+        client, session_token = self.broker.confirm_client()
+        steps = client.piv_login_steps(confirm={**asked, "session_token": session_token})
+        return login_with_card(card, steps, ask_pin, cancel=cancel)
+
+    def confirm_cancelled(self, asked: Mapping[str, Any]) -> None:
+        """Tell the service the person closed the prompt of ``asked`` (audited there)."""
+        client, session_token = self.broker.confirm_client()
+        client.confirm_cancelled({**asked, "session_token": session_token})
 
     def _login_client(self) -> TokenServiceClient:
         return self.broker.login_client(self.server, client_id=self.client_id)

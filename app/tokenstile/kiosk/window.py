@@ -110,6 +110,9 @@ class KioskWindow(QMainWindow):
         self._key_watcher: KeyWatcher | None = None
         self._monitor: CardWatch | None = None
         self._started = False
+        # A confirm prompt (kiosk/confirm.py) has the key and card to itself while open:
+        # a key or card arriving then is not a sign-in.
+        self.devices_held = False
 
         self._build()
         self._tick = QTimer(self)
@@ -417,7 +420,7 @@ class KioskWindow(QMainWindow):
 
     def _on_key_appeared(self, key: object) -> None:
         assert isinstance(key, SecurityKey)  # noqa: S101 - the watcher's own type
-        if not self.sign_in_with_key(key):
+        if self.devices_held or not self.sign_in_with_key(key):
             key.close()
 
     def _on_key_gone(self, identity: object) -> None:
@@ -436,7 +439,8 @@ class KioskWindow(QMainWindow):
         if not self.devices.heeds(event.reader):
             return
         if event.kind is CardEventKind.CARD_INSERTED:
-            self.card_inserted(event.reader)
+            if not self.devices_held:
+                self.card_inserted(event.reader)
         elif event.kind in (CardEventKind.CARD_REMOVED, CardEventKind.READER_REMOVED):
             self.card_removed(event.reader)
 

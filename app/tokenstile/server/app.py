@@ -47,6 +47,7 @@ from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.authorize_routes import authorize_router
 from tokenstile.server.backchannel import backchannel_delivery
 from tokenstile.server.client_auth import ASSERTION_AUTH_METHOD, assertion_client
+from tokenstile.server.confirm_routes import confirm_router
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.logout_routes import logout_router
 from tokenstile.server.offline_routes import offline_router
@@ -543,6 +544,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     app.include_router(otp_router(services))
     app.include_router(webauthn_router(services))
     app.include_router(piv_router(services))
+    app.include_router(confirm_router(services))
     app.include_router(admin_api_router(services))
     install_rate_limits(app, deployment, render=render_error)
     app.add_middleware(PageLocaleMiddleware)  # outermost: a refusal's page speaks it too

@@ -10,8 +10,8 @@ members, work done) never tells a stranger whether a certificate is enrolled, an
 is no per-card cap a stranger could fill. The challenge is kept in the database (single
 use, 2 minutes), so any replica can finish the login.
 
-``POST /login/piv`` ``{"handle", "signature": "<base64url>", "confirm"?}``: the card's signature over
-SHA-256 of the login message ``piv_message.login_message(origin, challenge)``, where
+``POST /login/piv`` ``{"handle", "signature": "<base64url>", "confirm"?}``: the card's
+signature over SHA-256 of the login message ``piv_message.login_message(origin, challenge)``, where
 ``origin`` is this service's own (its issuer URL as ``scheme://host[:port]``; never the
 ``Host`` header) — ECDSA P-256 (DER) or RSA-2048 PKCS#1 v1.5. Answers an RFC 6749 token
 response; the access token carries ``amr ["sc", "pin", "mfa"]`` and ``acr "phrh"``, and

@@ -230,3 +230,33 @@ class ConfirmGrant:
             )
         token = minter.sign(PendingAccessToken(token_claims, self._lifetime, None))
         return ConfirmResponse(token, self._lifetime, jti)
+
+    def cancelled(
+        self, request: ConfirmRequest, *, origin: str | None = None, dpop_jkt: str | None = None
+    ) -> None:
+        """The kiosk's word that the person closed the prompt: a ``confirm`` failure row
+        (``refused: cancelled``) naming the reason and the app, for the session whose own
+        token ``request`` carries (anything else: ``invalid_grant``, nothing written)."""
+        minter = self._minter
+        now = minter.clock.now()
+        claims = self._introspection.read_access_token(request.session_token)
+        if claims is None or claims.get("aud") != LOCAL_AUDIENCE:
+            raise InvalidGrant("Nobody is signed in at this kiosk.")
+        with minter.store.read() as tx:
+            session = tx.get_session(str(claims["sid"]))
+        if session is None or not is_session_token(claims, session):
+            raise InvalidGrant("Nobody is signed in at this kiosk.")
+        check_token_binding(claims, dpop_jkt)
+        with minter.store.write() as tx:
+            tx.audit(
+                AuditEvent(
+                    "confirm",
+                    "failure",
+                    username=str(claims.get("sub")),
+                    client_id=session.client_id,
+                    sid=session.sid,
+                    origin=origin,
+                    detail={"reason": request.reason, "app": request.app, "refused": "cancelled"},
+                ),
+                at=now,
+            )
