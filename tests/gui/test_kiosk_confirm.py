@@ -1,0 +1,220 @@
+"""Confirm with your key, end to end: ``tokenstile confirm`` as a real subprocess asks the
+kiosk (real Qt offscreen, in this process) over its real socket; the person taps the
+virtual key and types the PIN in the prompt; the real token service (a ``tokenstile
+server`` process) checks the ceremony and issues the confirm token, which a resource
+server then introspects once.
+
+The attacks: someone else's key tapped on the signed-in person's kiosk, the prompt
+closed, a second app while a prompt is open, nobody signed in, and a reason full of
+markup and control characters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.gui.conftest import GuiService, Kiosk, Person
+from tests.gui.test_kiosk_flows import WAIT, settled, signed_in_as, type_pin
+from tests.unit.virtual.ceremony import PIN as KEY_PIN
+from tokenstile.broker.confirm import ask_kiosk
+from tokenstile.broker.errors import ConfirmFailed
+from tokenstile.kiosk.app import start_confirm
+from tokenstile.kiosk.confirm import ConfirmDesk, ConfirmPrompt
+from tokenstile.kiosk.confirm_channel import ConfirmChannel
+from tokenstile.tokens.model import LOCAL_AUDIENCE
+
+REASON = "approve refund #1234"
+
+
+@pytest.fixture
+def confirming(
+    qtbot: Any, make_kiosk: Any, gui_service: GuiService
+) -> Iterator[tuple[Kiosk, ConfirmDesk, Person]]:
+    """A kiosk with alice signed in by her key (then taken away), and its confirm desk."""
+    alice = gui_service.person()
+    kiosk = make_kiosk(gui_service)
+    kiosk.keys.present(alice.key)
+    type_pin(qtbot, kiosk, KEY_PIN)
+    signed_in_as(qtbot, kiosk, alice)
+    settled(qtbot, kiosk)
+    kiosk.keys.remove()
+    desk, channel = start_confirm(kiosk.window, kiosk.service)
+    assert isinstance(channel, ConfirmChannel)
+    yield kiosk, desk, alice
+    channel.stop()
+    desk.shutdown()
+
+
+def confirm_command(*args: str) -> subprocess.Popen[str]:
+    """``tokenstile confirm`` in its own process (this user, so the kiosk takes it)."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("tokenstile")), "confirm", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+
+
+def opened(qtbot: Any, desk: ConfirmDesk) -> ConfirmPrompt:
+    qtbot.waitUntil(lambda: desk.prompt is not None, timeout=WAIT)
+    prompt = desk.prompt
+    assert prompt is not None
+    return prompt
+
+
+def finished(qtbot: Any, proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=30_000)
+    out, err = proc.communicate(timeout=10)
+    return proc.returncode, out, err
+
+
+def enter_pin(qtbot: Any, prompt: ConfirmPrompt, pin: str = KEY_PIN) -> None:
+    qtbot.waitUntil(prompt.pin.isVisible, timeout=WAIT)
+    qtbot.keyClicks(prompt.pin, pin)
+    qtbot.mouseClick(prompt.ok_button, Qt.MouseButton.LeftButton)
+
+
+def confirms(service: GuiService) -> list[dict[str, Any]]:
+    return [e for e in service.deployment.store.audit_entries() if e["event"] == "confirm"]
+
+
+def test_the_command_gets_a_single_use_token_after_a_touch_and_the_pin(
+    qtbot: Any,
+    gui_service: GuiService,
+    confirming: tuple[Kiosk, ConfirmDesk, Person],
+) -> None:
+    kiosk, desk, alice = confirming
+    sid = kiosk.window.session.sid if kiosk.window.session else None
+    proc = confirm_command("--reason", REASON, "--json")
+    prompt = opened(qtbot, desk)
+    # Who asks is the asking process's name; the reason is the app's words, as text.
+    assert prompt.heading.text() == "tokenstile wants you to confirm:"
+    assert prompt.reason.text() == REASON
+    assert prompt.reason.textFormat() is Qt.TextFormat.PlainText
+    kiosk.keys.present(alice.key)  # the tap: the prompt has the key, not a new sign-in
+    enter_pin(qtbot, prompt)
+    status, out, err = finished(qtbot, proc)
+    assert status == 0, err
+    answer = json.loads(out)
+    assert answer["reason"] == REASON
+    assert answer["acr"] == "phr"  # the project's software key
+    claims = jwt.decode(answer["confirm_token"], options={"verify_signature": False})
+    assert claims["sub"] == alice.username
+    assert claims["sid"] == sid
+    assert claims["confirm"] == {"reason": REASON, "app": "tokenstile"}
+    assert claims["auth_time"] == answer["auth_time"]
+    # The window kept its session: the tap was not a sign-in or a switch.
+    assert kiosk.window.session is not None
+    assert kiosk.window.session.sid == sid
+    assert not kiosk.window.devices_held
+    [row] = [r for r in confirms(gui_service) if r["username"] == alice.username]
+    assert row["outcome"] == "success"
+    assert row["detail"]["reason"] == REASON
+    assert row["detail"]["credential"].startswith("fido2:")
+    # A resource server sees it active once, never again.
+    rs, secret = gui_service.deployment.add_client(
+        f"rs-{alice.username}", kind="resource-server", audiences=[LOCAL_AUDIENCE], scopes=[]
+    )
+    assert secret is not None
+
+    def introspect() -> dict[str, Any]:
+        response = httpx.post(
+            f"{gui_service.base_url}/introspect",
+            data={"token": answer["confirm_token"]},
+            auth=(rs.client_id, secret),
+            timeout=10,
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    assert introspect()["active"] is True
+    assert introspect() == {"active": False}
+
+
+def test_someone_elses_key_is_refused_and_audited(
+    qtbot: Any,
+    gui_service: GuiService,
+    confirming: tuple[Kiosk, ConfirmDesk, Person],
+) -> None:
+    kiosk, desk, alice = confirming
+    bob = gui_service.person()
+    proc = confirm_command("--reason", REASON, "--json")
+    prompt = opened(qtbot, desk)
+    kiosk.keys.present(bob.key)
+    enter_pin(qtbot, prompt)
+    status, out, err = finished(qtbot, proc)
+    assert status == 1
+    assert json.loads(out)["error"] == "refused"
+    assert "someone other than the person signed in" in err
+    [row] = [r for r in confirms(gui_service) if r["username"] == bob.username]
+    assert row["outcome"] == "failure"
+    assert row["detail"]["refused"] == "other_person"
+    assert row["detail"]["reason"] == REASON
+    assert kiosk.window.session is not None
+    assert kiosk.window.session.username == alice.username  # bob's tap switched nobody
+
+
+def test_closing_the_prompt_is_cancelled_for_the_app_and_in_the_audit(
+    qtbot: Any,
+    gui_service: GuiService,
+    confirming: tuple[Kiosk, ConfirmDesk, Person],
+) -> None:
+    kiosk, desk, alice = confirming
+    proc = confirm_command("--reason", REASON, "--json")
+    prompt = opened(qtbot, desk)
+    # A second app while the prompt is open hears "busy" at once.
+    with pytest.raises(ConfirmFailed) as busy:
+        ask_kiosk("something else")
+    assert busy.value.reason == "busy"
+    qtbot.mouseClick(prompt.cancel_button, Qt.MouseButton.LeftButton)
+    status, out, err = finished(qtbot, proc)
+    assert status == 1
+    assert json.loads(out)["error"] == "cancelled"
+    assert err.strip() == "tokenstile: The person cancelled the confirmation at the kiosk."
+    [row] = [r for r in confirms(gui_service) if r["username"] == alice.username]
+    assert row["outcome"] == "failure"
+    assert row["detail"] == {"reason": REASON, "app": "tokenstile", "refused": "cancelled"}
+    assert desk.prompt is None
+    assert not kiosk.window.devices_held
+
+
+def test_markup_and_control_characters_are_shown_as_plain_text(
+    qtbot: Any, confirming: tuple[Kiosk, ConfirmDesk, Person]
+) -> None:
+    _kiosk, desk, _alice = confirming
+    reason = "<b>Pay</b> <img src=x>\x1b[2J\nall\u202e now\u200b"
+    proc = confirm_command("--reason", reason)
+    prompt = opened(qtbot, desk)
+    assert prompt.reason.text() == "<b>Pay</b> <img src=x>[2J all now"
+    assert prompt.reason.textFormat() is Qt.TextFormat.PlainText
+    prompt.close()  # the window's close button: cancelled too
+    status, _out, err = finished(qtbot, proc)
+    assert status == 1
+    assert "cancelled" in err
+
+
+def test_nobody_signed_in_no_prompt(qtbot: Any, make_kiosk: Any, gui_service: GuiService) -> None:
+    kiosk = make_kiosk(gui_service)
+    desk, channel = start_confirm(kiosk.window, kiosk.service)
+    assert channel is not None
+    try:
+        status, out, err = finished(qtbot, confirm_command("--reason", REASON, "--json"))
+    finally:
+        channel.stop()
+        desk.shutdown()
+    assert status == 2
+    assert json.loads(out)["error"] == "not_signed_in"
+    assert err.strip() == "tokenstile: Nobody is signed in at the kiosk."
+    assert desk.prompt is None
