@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from tests.admin_tokens import new_admin_headers
@@ -23,6 +24,7 @@ from tests.unit.factors.webauthn_keys import Kiosk
 from tests.unit.server.test_webauthn_routes import enroll, sign
 from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
+from tokenstile.protocol.dpop import make_dpop_proof
 from tokenstile.server.app import create_app
 from tokenstile.tokens.model import LOCAL_AUDIENCE
 
@@ -258,3 +260,43 @@ def test_a_confirm_request_that_breaks_a_rule_is_refused_before_anything_changes
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
     assert len(deployment.store.audit_entries()) == before
+
+
+def test_a_dpop_bound_session_confirms_only_with_its_own_key(
+    http: TestClient, deployment: Deployment, clock: FrozenClock, keys: dict[str, Kiosk]
+) -> None:
+    """A kiosk session bound to a DPoP key: a thief with its token but not its key cannot
+    have a confirm issued on it (no proof, or a proof of another key)."""
+    owner, thief = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+
+    def proof(key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+        url = "https://auth.example/login/webauthn"
+        return {"DPoP": make_dpop_proof(key, method="POST", url=url, now=clock.now())}
+
+    handle, credential = sign(http, keys["alice"])
+    body = {"handle": handle, "credential": credential, "client_id": "ward"}
+    session = http.post("/login/webauthn", json=body, headers=proof(owner)).json()
+    assert session["token_type"] == "DPoP"
+
+    def confirm_with(headers: dict[str, str]) -> Any:
+        handle, credential = sign(http, keys["alice"])
+        asked = {"session_token": session["access_token"], "reason": "approve", "app": "Payroll"}
+        return http.post(
+            "/login/webauthn",
+            json={
+                "handle": handle,
+                "credential": credential,
+                "client_id": "ward",
+                "confirm": asked,
+            },
+            headers=headers,
+        )
+
+    for headers in ({}, proof(thief)):
+        refused = confirm_with(headers)
+        assert refused.status_code in (400, 401), refused.text
+        assert refused.json()["error"] == "invalid_dpop_proof"
+        assert confirms(deployment)[-1]["detail"]["refused"] == "dpop"
+    confirmed = confirm_with(proof(owner))
+    assert confirmed.status_code == 200, confirmed.text
+    assert "cnf" not in claims(confirmed.json()["access_token"])  # the confirm token is a bearer
