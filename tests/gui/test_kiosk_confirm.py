@@ -24,7 +24,7 @@ import jwt
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.gui.conftest import GuiService, Kiosk, Person
+from tests.gui.conftest import CARD_PIN, GuiService, Kiosk, Person
 from tests.gui.test_kiosk_flows import WAIT, settled, signed_in_as, type_pin
 from tests.unit.virtual.ceremony import PIN as KEY_PIN
 from tokenstile.broker.confirm import ask_kiosk
@@ -218,3 +218,58 @@ def test_nobody_signed_in_no_prompt(qtbot: Any, make_kiosk: Any, gui_service: Gu
     assert json.loads(out)["error"] == "not_signed_in"
     assert err.strip() == "tokenstile: Nobody is signed in at the kiosk."
     assert desk.prompt is None
+
+
+def test_a_card_inserted_during_the_prompt_confirms_and_signs_nobody_in(
+    qtbot: Any,
+    gui_service: GuiService,
+    confirming: tuple[Kiosk, ConfirmDesk, Person],
+) -> None:
+    kiosk, desk, alice = confirming
+    sid = kiosk.window.session.sid if kiosk.window.session else None
+    proc = confirm_command("--reason", REASON, "--json")
+    prompt = opened(qtbot, desk)
+    kiosk.reader.insert(alice.card)  # the window leaves it to the prompt
+    qtbot.waitUntil(prompt.pin.isVisible, timeout=WAIT)
+    assert prompt.status.text().startswith("Enter your card's PIN.")
+    enter_pin(qtbot, prompt, CARD_PIN)
+    status, out, err = finished(qtbot, proc)
+    assert status == 0, err
+    answer = json.loads(out)
+    assert (answer["acr"], answer["amr"]) == ("phrh", ["sc", "pin", "mfa"])
+    assert kiosk.window.session is not None
+    assert kiosk.window.session.sid == sid
+    assert kiosk.window.session_reader is None  # still the key's session, not a card's
+    [row] = [r for r in confirms(gui_service) if r["username"] == alice.username]
+    assert row["detail"]["credential"].startswith("piv:")
+
+
+def test_the_card_that_signed_in_confirms_with_its_pin(
+    qtbot: Any, make_kiosk: Any, gui_service: GuiService
+) -> None:
+    alice = gui_service.person()
+    kiosk = make_kiosk(gui_service)
+    kiosk.reader.insert(alice.card)
+    type_pin(qtbot, kiosk, CARD_PIN)
+    signed_in_as(qtbot, kiosk, alice)
+    settled(qtbot, kiosk)
+    desk, channel = start_confirm(kiosk.window, kiosk.service)
+    assert channel is not None
+    try:
+        proc = confirm_command("--reason", REASON)
+        answers: list[Any] = []
+        desk.answered.connect(answers.append)
+        prompt = opened(qtbot, desk)
+        # No tap: the card is in the reader already. It still holds the PIN of the
+        # sign-in, yet the confirm asks for it afresh (it once confirmed without asking).
+        qtbot.waitUntil(lambda: bool(answers) or prompt.pin.isVisible(), timeout=WAIT)
+        assert not answers, answers
+        enter_pin(qtbot, prompt, CARD_PIN)
+        status, out, err = finished(qtbot, proc)
+    finally:
+        channel.stop()
+        desk.shutdown()
+    assert status == 0, err
+    claims = jwt.decode(out.strip(), options={"verify_signature": False})
+    assert (claims["sub"], claims["acr"]) == (alice.username, "phrh")
+    assert claims["confirm"]["reason"] == REASON

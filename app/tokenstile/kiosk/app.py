@@ -211,7 +211,9 @@ def start_confirm(
 ) -> tuple[ConfirmDesk, ConfirmChannel | None]:
     """The confirm prompt and its channel (``confirm.sock`` in the runtime directory);
     the channel is None when the socket cannot be made (logged: no confirms here)."""
-    desk = ConfirmDesk(window, service, window.devices.keys, parent=window)
+    devices = window.devices
+    desk = ConfirmDesk(window, service, devices.keys, devices.open_card, parent=window)
+    window.held_card_inserted.connect(desk.card_inserted)
     channel = ConfirmChannel(desk.handle, path=path)
     try:
         channel.start()

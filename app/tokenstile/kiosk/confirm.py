@@ -20,6 +20,7 @@ The ceremony and the service calls run on the desk's own worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -33,11 +34,14 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QLineEdit, QVBoxLayo
 from tokenstile.broker import TokenGrant
 from tokenstile.broker.errors import NotLoggedIn, ServerRefusal
 from tokenstile.devices.fido2_client import PinPrompt as KeyPinPrompt
-from tokenstile.devices.fido2_errors import KeyWrongPin
+from tokenstile.devices.fido2_errors import KeyCancelled, KeyWrongPin
+from tokenstile.devices.piv import PivCard
+from tokenstile.devices.piv_login import PinPrompt as CardPinPrompt
+from tokenstile.devices.piv_login import PinRequest
 from tokenstile.devices.security_keys import SecurityKey
 from tokenstile.errors import TokenstileError
 from tokenstile.kiosk.confirm_channel import ConfirmAsk, failure
-from tokenstile.kiosk.devices import KeyLookup
+from tokenstile.kiosk.devices import CardOpener, KeyLookup
 from tokenstile.kiosk.messages import Factor, explain
 from tokenstile.kiosk.service import KeyPrompts
 from tokenstile.kiosk.tasks import Task, TaskContext, TaskRunner
@@ -53,6 +57,15 @@ class ConfirmService(Protocol):
         self, key: SecurityKey, prompts: KeyPrompts, asked: Mapping[str, Any]
     ) -> TokenGrant: ...
 
+    def confirm_piv(
+        self,
+        card: PivCard,
+        ask_pin: CardPinPrompt,
+        asked: Mapping[str, Any],
+        *,
+        cancel: threading.Event,
+    ) -> TokenGrant: ...
+
     def confirm_cancelled(self, asked: Mapping[str, Any]) -> None: ...
 
 
@@ -64,6 +77,9 @@ class KioskState(Protocol):
 
     @property
     def busy(self) -> bool: ...
+
+    @property
+    def session_reader(self) -> str | None: ...
 
     devices_held: bool
 
@@ -98,7 +114,9 @@ class ConfirmPrompt(QDialog):
             self.tr("%1 wants you to confirm:").replace("%1", ask.app), "confirmHeading"
         )
         self.reason = _plain_label(ask.reason, "confirmReason")
-        self.status = _plain_label(self.tr("Touch your security key."), "confirmStatus")
+        self.status = _plain_label(
+            self.tr("Touch your security key or insert your card."), "confirmStatus"
+        )
         self.pin = QLineEdit()
         self.pin.setObjectName("confirmPin")
         self.pin.setEchoMode(QLineEdit.EchoMode.Password)
@@ -118,11 +136,12 @@ class ConfirmPrompt(QDialog):
         layout.addLayout(row)
 
     def ask_pin(self, question: PinQuestion) -> None:
-        text = (
-            self.tr("Wrong PIN. Enter your key's PIN.")
-            if question.wrong
-            else self.tr("Enter your key's PIN.")
-        )
+        if question.factor is Factor.CARD:
+            text = self.tr("Enter your card's PIN.")
+        else:
+            text = self.tr("Enter your key's PIN.")
+        if question.wrong:
+            text = self.tr("Wrong PIN.") + " " + text
         if question.retries_left is not None:
             text += " " + self.tr("%n tries left.", "", question.retries_left)
         self.status.setText(text)
@@ -172,6 +191,7 @@ class ConfirmDesk(QObject):
         window: KioskState,
         service: ConfirmService,
         keys: KeyLookup | None,
+        open_card: CardOpener | None = None,
         *,
         parent: QObject | None = None,
         poll_seconds: float = 0.3,
@@ -181,6 +201,8 @@ class ConfirmDesk(QObject):
         self._window = window
         self._service = service
         self._keys = keys
+        self._open_card = open_card
+        self._card = _CardSlot()
         self._poll = poll_seconds
         self._tasks = TaskRunner(self, threads=1)
         self._pending: _Pending | None = None
@@ -204,6 +226,11 @@ class ConfirmDesk(QObject):
             return failure("unavailable", "The kiosk did not answer.")
         return pending.answer
 
+    def card_inserted(self, reader: str) -> None:
+        """A card arrived in ``reader`` while the prompt holds the devices (GUI thread)."""
+        if self._pending is not None:
+            self._card.put(reader)
+
     def cancel(self) -> None:
         """Close the prompt as the person's Cancel does."""
         if self._prompt is not None:
@@ -222,20 +249,23 @@ class ConfirmDesk(QObject):
         if self._window.busy or self._pending is not None:
             self._settle(pending, failure("busy", "The kiosk is busy: try again in a moment."))
             return
-        if self._keys is None:
-            self._settle(pending, failure("unavailable", "This kiosk has no security keys."))
+        if self._keys is None and self._open_card is None:
+            self._settle(pending, failure("unavailable", "This kiosk has no key or card reader."))
             return
         self._pending = pending
+        self._card.clear()
+        if self._window.session_reader is not None and self._open_card is not None:
+            self._card.put(self._window.session_reader)  # the card that signed in is there
         self._window.devices_held = True
         prompt = ConfirmPrompt(pending.ask, self._parent_widget())
         self._prompt = prompt
         prompt.rejected.connect(self._on_rejected)
         asked = pending.ask.to_service()
-        keys, poll = self._keys, self._poll
         service = self._service
+        factors = _Factors(self._keys, self._card, self._open_card, self._poll)
 
         def work(ctx: TaskContext) -> TokenGrant:
-            return _confirm_with_key(service, ctx, keys, asked, poll)
+            return _confirm(service, ctx, factors, asked)
 
         self._task = self._tasks.start(
             work,
@@ -323,27 +353,79 @@ class ConfirmDesk(QObject):
 # The worker thread.
 
 
-def _wait_for_key(keys: KeyLookup, cancel: threading.Event, poll: float) -> SecurityKey:
+class _CardSlot:
+    """The reader a card arrived in during the prompt, handed to the worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reader: str | None = None
+
+    def put(self, reader: str) -> None:
+        with self._lock:
+            self._reader = reader
+
+    def clear(self) -> None:
+        with self._lock:
+            self._reader = None
+
+    def take(self) -> str | None:
+        with self._lock:
+            reader, self._reader = self._reader, None
+            return reader
+
+
+@dataclass(frozen=True, slots=True)
+class _Factors:
+    keys: KeyLookup | None
+    card: _CardSlot
+    open_card: CardOpener | None
+    poll: float
+
+
+def _wait_for_factor(factors: _Factors, cancel: threading.Event) -> SecurityKey | str:
+    """The first security key found, or the reader a card arrived in."""
     while True:
-        found = keys.find()
+        reader = factors.card.take()
+        if reader is not None and factors.open_card is not None:
+            return reader
+        found = factors.keys.find() if factors.keys is not None else []
         if found:
             for extra in found[1:]:
                 extra.close()
             return found[0]
-        if cancel.wait(poll):
-            from tokenstile.devices.fido2_errors import KeyCancelled
-
+        if cancel.wait(factors.poll):
             raise KeyCancelled()
 
 
-def _confirm_with_key(
-    service: ConfirmService,
-    ctx: TaskContext,
-    keys: KeyLookup,
-    asked: Mapping[str, Any],
-    poll: float,
+def _confirm(
+    service: ConfirmService, ctx: TaskContext, factors: _Factors, asked: Mapping[str, Any]
 ) -> TokenGrant:
-    key = _wait_for_key(keys, ctx.cancel, poll)
+    factor = _wait_for_factor(factors, ctx.cancel)
+    if isinstance(factor, str):
+        assert factors.open_card is not None  # noqa: S101 - _wait_for_factor checked it
+        return _confirm_with_card(service, ctx, factors.open_card(factor), asked)
+    return _confirm_with_key(service, ctx, factor, asked)
+
+
+def _confirm_with_card(
+    service: ConfirmService, ctx: TaskContext, card: PivCard, asked: Mapping[str, Any]
+) -> TokenGrant:
+    def ask(request: PinRequest) -> str | None:
+        question = PinQuestion(
+            factor=Factor.CARD, retries_left=request.retries_left, wrong=request.wrong_pin
+        )
+        return ctx.ask_text("pin", question)
+
+    try:
+        return service.confirm_piv(card, ask, asked, cancel=ctx.cancel)
+    finally:
+        with contextlib.suppress(TokenstileError):
+            card.close()
+
+
+def _confirm_with_key(
+    service: ConfirmService, ctx: TaskContext, key: SecurityKey, asked: Mapping[str, Any]
+) -> TokenGrant:
     wrong = False
 
     def on_pin(prompt: KeyPinPrompt) -> str | None:

@@ -231,7 +231,10 @@ class BrokerSignIn:
         *,
         cancel: threading.Event,
     ) -> TokenGrant:
-        """A card ceremony that confirms ``asked`` (see :meth:`confirm_fido2`)."""
+        """A card ceremony that confirms ``asked`` (see :meth:`confirm_fido2`). A card left
+        in the reader since the sign-in still holds its verified PIN, and the ceremony
+        would then ask none: the card forgets it first, so a confirm is always a fresh PIN."""
+        card.logout()
         client, session_token = self.broker.confirm_client()
         steps = client.piv_login_steps(confirm={**asked, "session_token": session_token})
         return login_with_card(card, steps, ask_pin, cancel=cancel)

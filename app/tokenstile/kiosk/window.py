@@ -70,6 +70,7 @@ class KioskWindow(QMainWindow):
     session_started = Signal(object)  # SessionInfo
     session_ended = Signal(object)  # EndReason
     problem_shown = Signal(object)  # Problem
+    held_card_inserted = Signal(str)  # a card arrived while a confirm prompt holds the devices
 
     def __init__(
         self,
@@ -178,6 +179,11 @@ class KioskWindow(QMainWindow):
     @property
     def session(self) -> SessionInfo | None:
         return self._session
+
+    @property
+    def session_reader(self) -> str | None:
+        """The reader whose card opened the session (None: not a card session)."""
+        return self._session_reader
 
     @property
     def locked(self) -> bool:
@@ -439,7 +445,9 @@ class KioskWindow(QMainWindow):
         if not self.devices.heeds(event.reader):
             return
         if event.kind is CardEventKind.CARD_INSERTED:
-            if not self.devices_held:
+            if self.devices_held:
+                self.held_card_inserted.emit(event.reader)
+            else:
                 self.card_inserted(event.reader)
         elif event.kind in (CardEventKind.CARD_REMOVED, CardEventKind.READER_REMOVED):
             self.card_removed(event.reader)
