@@ -29,9 +29,11 @@ from tests.gui.test_kiosk_flows import WAIT, settled, signed_in_as, type_pin
 from tests.unit.virtual.ceremony import PIN as KEY_PIN
 from tokenstile.broker.confirm import ask_kiosk
 from tokenstile.broker.errors import ConfirmFailed
-from tokenstile.kiosk.app import start_confirm
+from tokenstile.config import load_settings
+from tokenstile.kiosk.app import start_companions, start_confirm
 from tokenstile.kiosk.confirm import ConfirmDesk, ConfirmPrompt
 from tokenstile.kiosk.confirm_channel import ConfirmChannel
+from tokenstile.protocol.confirm import socket_path
 from tokenstile.tokens.model import LOCAL_AUDIENCE
 
 REASON = "approve refund #1234"
@@ -273,3 +275,19 @@ def test_the_card_that_signed_in_confirms_with_its_pin(
     claims = jwt.decode(out.strip(), options={"verify_signature": False})
     assert (claims["sub"], claims["acr"]) == (alice.username, "phrh")
     assert claims["confirm"]["reason"] == REASON
+
+
+def test_the_kiosk_serves_confirm_sock_unless_the_setting_says_not(
+    make_kiosk: Any, gui_service: GuiService
+) -> None:
+    kiosk = make_kiosk(gui_service)
+    for on in (False, True):
+        companions = start_companions(
+            kiosk.window, load_settings(kiosk_confirm=on), kiosk.service, None
+        )
+        try:
+            assert (companions.confirm is not None) is on
+            assert socket_path().exists() is on
+        finally:
+            companions.stop()
+        assert not socket_path().exists()
