@@ -34,6 +34,7 @@ from tokenstile.kiosk.app import start_companions, start_confirm
 from tokenstile.kiosk.confirm import ConfirmDesk, ConfirmPrompt
 from tokenstile.kiosk.confirm_channel import ConfirmChannel
 from tokenstile.protocol.confirm import socket_path
+from tokenstile.store.admin_repository import AdminRepository
 from tokenstile.tokens.model import LOCAL_AUDIENCE
 
 REASON = "approve refund #1234"
@@ -291,3 +292,39 @@ def test_the_kiosk_serves_confirm_sock_unless_the_setting_says_not(
         finally:
             companions.stop()
         assert not socket_path().exists()
+
+
+def test_four_eyes_a_second_person_with_the_role_confirms_with_their_own_key(
+    qtbot: Any,
+    gui_service: GuiService,
+    confirming: tuple[Kiosk, ConfirmDesk, Person],
+) -> None:
+    kiosk, desk, alice = confirming
+    bob = gui_service.person()
+    AdminRepository(gui_service.deployment.store, clock=gui_service.deployment.clock).set_role(
+        bob.username, "supervisor", True, by="test", origin=None
+    )
+    proc = confirm_command("--reason", REASON, "--second-person", "supervisor", "--json")
+    prompt = opened(qtbot, desk)
+    kiosk.keys.present(alice.key)
+    enter_pin(qtbot, prompt)
+    qtbot.waitUntil(
+        lambda: prompt.status.text().startswith("Now someone with the role supervisor"),
+        timeout=WAIT,
+    )
+    kiosk.keys.present(bob.key)  # alice's key stays ignored: a second pair of eyes
+    enter_pin(qtbot, prompt)
+    status, out, err = finished(qtbot, proc)
+    assert status == 0, err
+    answer = json.loads(out)
+    assert answer["second_person"] == bob.username
+    claims = jwt.decode(answer["confirm_token"], options={"verify_signature": False})
+    assert claims["sub"] == alice.username
+    assert claims["confirm"]["second_person"]["role"] == "supervisor"
+    rows = [r for r in confirms(gui_service) if r["username"] in (alice.username, bob.username)]
+    assert [(r["username"], r["detail"]["stage"]) for r in rows] == [
+        (alice.username, "first"),
+        (bob.username, "second"),
+    ]
+    assert kiosk.window.session is not None
+    assert kiosk.window.session.username == alice.username

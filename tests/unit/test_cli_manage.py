@@ -13,7 +13,7 @@ from tests.conftest import add_user, kiosk_client, make_deployment
 from tests.unit.test_cli import run
 from tokenstile.cli.main import _parser
 from tokenstile.config import Settings
-from tokenstile.tokens.model import USERNAME_RULE
+from tokenstile.tokens.model import ROLE_RULE, USERNAME_RULE
 
 
 @pytest.fixture
@@ -113,3 +113,25 @@ def test_the_usage_text_names_every_command_and_flag() -> None:
         assert any(n in usage for n in named), action
     for flag in ("--dpop", "--workers", "--client-id"):
         assert flag in usage
+
+
+def test_user_role_gives_and_takes_a_role_and_refuses_a_bad_name(
+    capsys: pytest.CaptureFixture[str], db: str
+) -> None:
+    run(capsys, "manage", "--db", db, "init")
+    run(capsys, "manage", "--db", db, "user", "add", "bob")
+    manage = ("manage", "--db", db, "user", "role")
+    assert run(capsys, *manage, "bob", "supervisor")[:2] == (0, "bob's roles: supervisor.\n")
+    assert run(capsys, *manage, "bob", "qa")[:2] == (0, "bob's roles: qa, supervisor.\n")
+    assert run(capsys, *manage, "bob", "qa", "--remove")[:2] == (0, "bob's roles: supervisor.\n")
+    code, _, err = run(capsys, *manage, "bob", "Super Visor")
+    assert (code, err.strip()) == (1, f"tokenstile: {ROLE_RULE}")
+    code, _, err = run(capsys, *manage, "nobody", "qa")
+    assert code == 1
+    assert "No person named 'nobody'" in err
+    check = make_deployment(db)
+    try:
+        roles = [e["detail"] for e in check.store.audit_entries() if e["event"].startswith("role_")]
+    finally:
+        check.close()
+    assert [d["role"] for d in roles] == ["supervisor", "qa", "qa"]

@@ -46,6 +46,7 @@ class ConfirmToken:
     acr: str
     amr: tuple[str, ...]
     reason: str
+    second_person: str | None = None  # four eyes: who else confirmed (their username)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class ConfirmToken:
             "acr": self.acr,
             "amr": list(self.amr),
             "reason": self.reason,
+            "second_person": self.second_person,
         }
 
 
@@ -64,6 +66,7 @@ def ask_kiosk(
     audience: str | None = None,
     min_acr: str | None = None,
     max_age: int | None = None,
+    second_person: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     path: Path | None = None,
     clock: Clock | None = None,
@@ -83,6 +86,8 @@ def ask_kiosk(
         request["min_acr"] = min_acr
     if max_age is not None:
         request["max_age"] = max_age
+    if second_person is not None:
+        request["second_person"] = second_person
     where = path if path is not None else socket_path()
     answer = _exchange(where, request, timeout)
     if answer.get("ok") is not True:
@@ -163,7 +168,14 @@ def _token_of(answer: dict[str, Any]) -> ConfirmToken:
         acr=acr,
         amr=tuple(str(a) for a in amr),
         reason=str(confirm.get("reason", "")),
+        second_person=_second_of(confirm),
     )
+
+
+def _second_of(confirm: dict[str, Any]) -> str | None:
+    second = confirm.get("second_person")
+    sub = second.get("sub") if isinstance(second, dict) else None
+    return sub if isinstance(sub, str) else None
 
 
 def _claims(token: str) -> dict[str, Any]:

@@ -206,13 +206,16 @@ class Broker(Closing):
         audience: str | None = None,
         min_acr: str | None = None,
         max_age: int | None = None,
+        second_person: str | None = None,
         timeout: float = 120.0,
     ) -> ConfirmToken:
         """Ask the person signed in at this workstation's kiosk to confirm ``reason`` with
         their key or card now: a single-use confirm token for ``audience`` (default the
         local one) of at least ``min_acr``, whose ``auth_time`` is at most ``max_age``
-        seconds old. Raises ``ConfirmFailed`` (its ``reason``: ``cancelled``,
-        ``not_signed_in``, ``busy``, ``refused``, ``invalid_request``, ``unavailable``)."""
+        seconds old; with ``second_person`` (a role) someone else holding that role must
+        confirm too, with their own key or card (four eyes). Raises ``ConfirmFailed``
+        (its ``reason``: ``cancelled``, ``not_signed_in``, ``busy``, ``refused``,
+        ``invalid_request``, ``unavailable``)."""
         from tokenstile.broker.confirm import ask_kiosk
 
         return ask_kiosk(
@@ -220,6 +223,7 @@ class Broker(Closing):
             audience=audience,
             min_acr=min_acr,
             max_age=max_age,
+            second_person=second_person,
             timeout=timeout,
             clock=self._clock,
         )

@@ -5,6 +5,7 @@
     tokenstile manage --db URL init
     tokenstile manage --db URL user add USERNAME [--display-name NAME] [--admin]
     tokenstile manage --db URL user disable|enable USERNAME   (disable ends their sessions)
+    tokenstile manage --db URL user role USERNAME ROLE [--remove]
     tokenstile manage --db URL client add NAME --kind kiosk|app|resource-server|web|native
                                            [--audience A]... [--scope S]... [--dpop]
                                            [--redirect-uri URI...]   (web, native)
@@ -32,6 +33,8 @@
     tokenstile token [--audience A] [--scope S] [--client-id APP] [--min-ttl SECONDS] [--json]
     tokenstile status
     tokenstile logout                           (see tokenstile.cli.session)
+    tokenstile confirm --reason TEXT [--audience A] [--min-acr A] [--max-age SECONDS]
+                       [--second-person ROLE] [--timeout SECONDS] [--json]
 
 Errors are one plain sentence on stderr and exit status 1 (2 for bad usage). This module
 parses the command line and dispatches; each command group is a module of its own

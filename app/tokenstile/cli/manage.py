@@ -53,6 +53,10 @@ def add_manage_commands(commands: Subcommands) -> None:
     add_user.add_argument("--admin", action="store_true")
     for verb in ("disable", "enable"):
         user.add_parser(verb, help=f"{verb} a person").add_argument("username")
+    role = user.add_parser("role", help="give a person a role (a four-eyes confirm asks for one)")
+    role.add_argument("username")
+    role.add_argument("role")
+    role.add_argument("--remove", action="store_true", help="take the role away instead")
 
     client = action_group(actions, "client", help="clients")
     add_client = client.add_parser("add", help="register a client; prints its id (and secret)")
@@ -292,7 +296,7 @@ def _manage_rotate_keys(args: argparse.Namespace, deployment: Deployment) -> Non
 
 
 def _manage_user(args: argparse.Namespace, deployment: Deployment) -> int:
-    """``user add|disable|enable``: the admin API's rules and store code (the username
+    """``user add|disable|enable|role``: the admin API's rules and store code (the username
     rule; disabling ends the person's live sessions), the origin ``tokenstile manage``."""
     from tokenstile.store.admin_repository import AdminRepository
     from tokenstile.tokens.model import USERNAME_RULE, is_valid_username
@@ -309,6 +313,14 @@ def _manage_user(args: argparse.Namespace, deployment: Deployment) -> int:
             origin=MANAGE,
         )
         print(f"Added {person.username}{' (admin)' if person.is_admin else ''}.")
+        return 0
+    if args.user_action == "role":
+        from tokenstile.tokens.model import ROLE_RULE, is_valid_role
+
+        if not is_valid_role(args.role):
+            raise TokenstileError(ROLE_RULE)
+        roles = people.set_role(args.username, args.role, not args.remove, by=MANAGE, origin=MANAGE)
+        print(f"{args.username}'s roles: {', '.join(roles) or 'none'}.")
         return 0
     enabled = args.user_action == "enable"
     _, revoked = people.set_enabled(args.username, enabled, by=MANAGE, origin=MANAGE)

@@ -8,7 +8,7 @@
     tokenstile status
     tokenstile logout
     tokenstile confirm --reason TEXT [--audience A] [--min-acr A] [--max-age SECONDS]
-                       [--timeout SECONDS] [--json]
+                       [--second-person ROLE] [--timeout SECONDS] [--json]
 
 ``login`` asks for the code or PIN without echo on a terminal, and reads one line of
 standard input per question otherwise. ``token`` prints the access token (or, with
@@ -84,6 +84,11 @@ def add_broker_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     confirm.add_argument("--min-acr", help="the weakest acr accepted (e.g. phrh)")
     confirm.add_argument(
         "--max-age", type=int, metavar="SECONDS", help="the confirmation may be this old at most"
+    )
+    confirm.add_argument(
+        "--second-person",
+        metavar="ROLE",
+        help="four eyes: someone else holding ROLE must confirm too, with their own factor",
     )
     confirm.add_argument(
         "--timeout", type=float, default=120.0, metavar="SECONDS", help="wait this long (120)"
@@ -187,6 +192,7 @@ def _confirm(args: argparse.Namespace, broker: Broker) -> int:
             audience=args.audience,
             min_acr=args.min_acr,
             max_age=args.max_age,
+            second_person=args.second_person,
             timeout=args.timeout,
         )
     except ConfirmFailed as exc:

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
@@ -41,13 +41,15 @@ from tokenstile.devices.piv_login import PinRequest
 from tokenstile.devices.security_keys import SecurityKey
 from tokenstile.errors import TokenstileError
 from tokenstile.kiosk.confirm_channel import ConfirmAsk, failure
-from tokenstile.kiosk.devices import CardOpener, KeyLookup
+from tokenstile.kiosk.devices import CardOpener, KeyLookup, key_identity
 from tokenstile.kiosk.messages import Factor, explain
 from tokenstile.kiosk.service import KeyPrompts
 from tokenstile.kiosk.tasks import Task, TaskContext, TaskRunner
 from tokenstile.kiosk.widgets import PinQuestion, button
 
 logger = logging.getLogger(__name__)
+
+FIRST_STAGE = "N_A"  # a four-eyes confirm's first-stage answer (RFC 8693's "not an access token")
 
 
 class ConfirmService(Protocol):
@@ -158,6 +160,16 @@ class ConfirmPrompt(QDialog):
     def touch(self) -> None:
         self.status.setText(self.tr("Touch your security key."))
 
+    def second_stage(self, role: str) -> None:
+        """Four eyes: the signed-in person has confirmed; now someone holding ``role``."""
+        self.status.setText(
+            self.tr("Now someone with the role %1: touch your key or insert your card.").replace(
+                "%1", role
+            )
+        )
+        self.pin.hide()
+        self.ok_button.hide()
+
     def _submit(self) -> None:
         pin = self.pin.text()
         self.pin.clear()
@@ -265,14 +277,14 @@ class ConfirmDesk(QObject):
         factors = _Factors(self._keys, self._card, self._open_card, self._poll)
 
         def work(ctx: TaskContext) -> TokenGrant:
-            return _confirm(service, ctx, factors, asked)
+            return _confirm_all(service, ctx, factors, asked)
 
         self._task = self._tasks.start(
             work,
             on_done=lambda grant: self._on_done(pending, grant),
             on_error=lambda error: self._on_error(pending, error),
             on_prompt=lambda _kind, question: self._on_pin(prompt, question),
-            on_progress=lambda _said: prompt.touch(),
+            on_progress=lambda said: self._on_progress(prompt, said),
         )
         prompt.pin_entered.connect(self._on_pin_entered)
         prompt.show()
@@ -285,6 +297,14 @@ class ConfirmDesk(QObject):
     def _on_pin(self, prompt: ConfirmPrompt, question: object) -> None:
         if isinstance(question, PinQuestion) and prompt is self._prompt:
             prompt.ask_pin(question)
+
+    def _on_progress(self, prompt: ConfirmPrompt, said: str) -> None:
+        if prompt is not self._prompt:
+            return
+        if said == "second" and self._pending is not None:
+            prompt.second_stage(str(self._pending.ask.second_person))
+        else:
+            prompt.touch()
 
     def _on_pin_entered(self, pin: str) -> None:
         if self._task is not None:
@@ -380,6 +400,10 @@ class _Factors:
     card: _CardSlot
     open_card: CardOpener | None
     poll: float
+    not_key: tuple[str, str] | None = None  # four eyes: the first person's key
+
+
+Used = tuple[str, str] | str  # the key's identity, or the card's reader
 
 
 def _wait_for_factor(factors: _Factors, cancel: threading.Event) -> SecurityKey | str:
@@ -389,22 +413,41 @@ def _wait_for_factor(factors: _Factors, cancel: threading.Event) -> SecurityKey 
         if reader is not None and factors.open_card is not None:
             return reader
         found = factors.keys.find() if factors.keys is not None else []
-        if found:
-            for extra in found[1:]:
+        usable = [key for key in found if key_identity(key) != factors.not_key]
+        for extra in found:
+            if extra is not (usable[0] if usable else None):
                 extra.close()
-            return found[0]
+        if usable:
+            return usable[0]
         if cancel.wait(factors.poll):
             raise KeyCancelled()
 
 
-def _confirm(
+def _confirm_all(
     service: ConfirmService, ctx: TaskContext, factors: _Factors, asked: Mapping[str, Any]
 ) -> TokenGrant:
+    """The signed-in person's ceremony; for four eyes (the service answers a first-stage
+    token, ``N_A``), then a second person's, with another key or a card put in now."""
+    grant, used = _confirm(service, ctx, factors, asked)
+    if grant.token_type != FIRST_STAGE:
+        return grant
+    ctx.say("second")
+    second = replace(factors, not_key=used if isinstance(used, tuple) else None)
+    final, _ = _confirm(service, ctx, second, {**asked, "first": grant.access_token})
+    if final.token_type == FIRST_STAGE:
+        raise TokenstileError("The sign-in service answered a second first stage.")
+    return final
+
+
+def _confirm(
+    service: ConfirmService, ctx: TaskContext, factors: _Factors, asked: Mapping[str, Any]
+) -> tuple[TokenGrant, Used]:
     factor = _wait_for_factor(factors, ctx.cancel)
     if isinstance(factor, str):
         assert factors.open_card is not None  # noqa: S101 - _wait_for_factor checked it
-        return _confirm_with_card(service, ctx, factors.open_card(factor), asked)
-    return _confirm_with_key(service, ctx, factor, asked)
+        return _confirm_with_card(service, ctx, factors.open_card(factor), asked), factor
+    identity = key_identity(factor)
+    return _confirm_with_key(service, ctx, factor, asked), identity
 
 
 def _confirm_with_card(

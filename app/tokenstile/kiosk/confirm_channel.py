@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import stat
 import struct
@@ -47,6 +48,7 @@ from tokenstile.protocol.confirm import (
 logger = logging.getLogger(__name__)
 
 MAX_AUDIENCE_CHARS = 512
+_ROLE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")  # the service's role rule (tokens.model)
 _ACR_CHARS = 16
 
 
@@ -66,6 +68,7 @@ class ConfirmAsk:
     audience: str | None = None
     min_acr: str | None = None
     max_age: int | None = None
+    second_person: str | None = None  # four eyes: the role a second person must hold
 
     def to_service(self) -> dict[str, Any]:
         """The login body's ``confirm`` member, without the session token."""
@@ -74,6 +77,8 @@ class ConfirmAsk:
             asked["audience"] = self.audience
         if self.min_acr is not None:
             asked["min_acr"] = self.min_acr
+        if self.second_person is not None:
+            asked["second_person"] = self.second_person
         return asked
 
 
@@ -129,10 +134,20 @@ def parse_ask(message: dict[str, Any], app: str) -> ConfirmAsk:
         not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 0
     ):
         raise ConfirmChannelError("max_age must be 0 or more seconds.")
-    unknown = set(message) - {"reason", "audience", "min_acr", "max_age"}
+    role = message.get("second_person")
+    if role is not None and (not isinstance(role, str) or _ROLE.fullmatch(role) is None):
+        raise ConfirmChannelError("second_person must be a role name such as supervisor.")
+    unknown = set(message) - {"reason", "audience", "min_acr", "max_age", "second_person"}
     if unknown:
         raise ConfirmChannelError(f"Unknown member {sorted(unknown)[0]!r}.")
-    return ConfirmAsk(reason=shown, app=app, audience=audience, min_acr=min_acr, max_age=max_age)
+    return ConfirmAsk(
+        reason=shown,
+        app=app,
+        audience=audience,
+        min_acr=min_acr,
+        max_age=max_age,
+        second_person=role,
+    )
 
 
 class ConfirmChannel:

@@ -103,7 +103,7 @@ from tokenstile.server.admin_auth import (
 from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
-from tokenstile.tokens.confirm import ConfirmRequest, ConfirmResponse
+from tokenstile.tokens.confirm import Ceremony, ConfirmRequest, ConfirmResponse
 from tokenstile.tokens.model import Client, credential_ref
 from tokenstile.tokens.service import TokenResponse
 
@@ -241,13 +241,15 @@ def piv_router(services: Services) -> APIRouter:
                 raise InvalidGrant(REFUSED)
             return service.confirm_grant.confirm(
                 confirm,
-                user=outcome.user,
-                factor=PIV_FACTOR,
-                amr=PIV_AMR,
-                acr=PIV_ACR,
-                credential=credential_ref("piv", outcome.certificate.fingerprint),
-                device=device,
-                origin=origin,
+                Ceremony(
+                    user=outcome.user,
+                    factor=PIV_FACTOR,
+                    amr=PIV_AMR,
+                    acr=PIV_ACR,
+                    credential=credential_ref("piv", outcome.certificate.fingerprint),
+                    device=device,
+                    origin=origin,
+                ),
                 dpop_jkt=jkt,
             )
         try:

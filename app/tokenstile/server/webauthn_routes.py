@@ -68,7 +68,7 @@ from tokenstile.server.admin_auth import (
 from tokenstile.server.admin_post import admin_post, fields_of
 from tokenstile.server.dpop import dpop_login
 from tokenstile.server.wire import is_json, json_object, no_store_json, request_origin
-from tokenstile.tokens.confirm import ConfirmRequest, ConfirmResponse
+from tokenstile.tokens.confirm import Ceremony, ConfirmRequest, ConfirmResponse
 from tokenstile.tokens.model import credential_ref
 from tokenstile.tokens.service import TokenResponse
 
@@ -168,13 +168,15 @@ def webauthn_router(services: Services) -> APIRouter:
         if confirm is not None:  # the same ceremony, for one action: no session opens
             return service.confirm_grant.confirm(
                 confirm,
-                user=credential.user,
-                factor=FIDO2_FACTOR,
-                amr=outcome.amr,
-                acr=outcome.acr,
-                credential=ref,
-                device=device,
-                origin=origin,
+                Ceremony(
+                    user=credential.user,
+                    factor=FIDO2_FACTOR,
+                    amr=outcome.amr,
+                    acr=outcome.acr,
+                    credential=ref,
+                    device=device,
+                    origin=origin,
+                ),
                 dpop_jkt=jkt,
             )
         try:

@@ -313,6 +313,37 @@ class AdminRepository:
             )
             return self._person(tx, username), revoked
 
+    def set_role(
+        self, username: str, role: str, granted: bool, *, by: str, origin: str | None
+    ) -> list[str]:
+        """Give (``granted``) or take a role; the person's roles after it."""
+        now = self._clock.now()
+        u, r = t.users, t.user_roles
+        with self._store.write() as tx:
+            conn = tx.connection
+            user_id = conn.execute(select(u.c.id).where(u.c.username == username)).scalar()
+            if user_id is None:
+                raise NotFound(f"No person named {username!r}.")
+            held = conn.execute(
+                select(r.c.role).where(r.c.user_id == user_id, r.c.role == role)
+            ).first()
+            if granted and held is None:
+                conn.execute(r.insert().values(user_id=user_id, role=role, granted_at=now))
+            elif not granted and held is not None:
+                conn.execute(r.delete().where(r.c.user_id == user_id, r.c.role == role))
+            tx.audit(
+                AuditEvent(
+                    "role_granted" if granted else "role_removed",
+                    "info",
+                    username=username,
+                    origin=origin,
+                    detail={"by": by, "role": role},
+                ),
+                at=now,
+            )
+            roles = conn.execute(select(r.c.role).where(r.c.user_id == user_id)).scalars()
+            return sorted(roles)
+
     # -- sessions ---------------------------------------------------------------------
 
     def sessions(self, *, username: str | None, active_only: bool, limit: int) -> list[SessionInfo]:

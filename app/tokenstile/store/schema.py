@@ -58,6 +58,16 @@ users = Table(
     Column("created_at", Double, nullable=False),
 )
 
+# A person's roles (issue 17, four-eyes confirm: "someone with the role ROLE confirms
+# too"). Plain names an admin gives with ``tokenstile manage user role``.
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Column("granted_at", Double, nullable=False),
+)
+
 clients = Table(
     "clients",
     metadata,

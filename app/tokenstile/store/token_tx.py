@@ -373,6 +373,11 @@ class SqlTx:
         row = self._conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
         return user_from_row(row) if row is not None else None
 
+    def user_has_role(self, user_id: int, role: str) -> bool:
+        r = t.user_roles
+        found = select(r.c.role).where(r.c.user_id == user_id, r.c.role == role)
+        return self._conn.execute(found).first() is not None
+
     def get_user_by_name(self, username: str) -> User | None:
         row = self._conn.execute(select(t.users).where(t.users.c.username == username)).first()
         return user_from_row(row) if row is not None else None

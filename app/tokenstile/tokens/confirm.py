@@ -28,7 +28,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+import jwt
 
 from tokenstile.errors import (
     InsufficientUserAuthentication,
@@ -45,9 +47,23 @@ from tokenstile.tokens.minting import (
     check_audience_allowed,
     is_session_token,
 )
-from tokenstile.tokens.model import ACR_LEVELS, LOCAL_AUDIENCE, AuditEvent, User, acr_satisfies
+from tokenstile.tokens.model import (
+    ACR_LEVELS,
+    LOCAL_AUDIENCE,
+    ROLE_RULE,
+    AuditEvent,
+    Client,
+    Session,
+    User,
+    acr_satisfies,
+    is_valid_role,
+)
 
 MAX_CONFIRM_LIFETIME = 120
+# A four-eyes confirm's first stage: a JWT of its own ``typ`` and of this service's own
+# audience, so no resource server and no introspection ever takes it for an access token.
+FIRST_STAGE_TYP = "confirm-first+jwt"
+FIRST_STAGE_TOKEN_TYPE = "urn:tokenstile:params:oauth:token-type:confirm-first"  # noqa: S105
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,13 +75,25 @@ class ConfirmRequest:
     app: str
     audience: str | None = None
     min_acr: str | None = None
+    # Four-eyes: a second person holding this role confirms too; ``first`` is the
+    # first-stage token the signed-in person's ceremony gave (None: this is that one).
+    second_person: str | None = None
+    first: str | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> ConfirmRequest:
         """The ``confirm`` member of a login body, or ``InvalidRequest`` naming the fault."""
         if not isinstance(data, dict):
             raise InvalidRequest("The confirm member must be a JSON object.")
-        unknown = set(data) - {"session_token", "reason", "app", "audience", "min_acr"}
+        unknown = set(data) - {
+            "session_token",
+            "reason",
+            "app",
+            "audience",
+            "min_acr",
+            "second_person",
+            "first",
+        }
         if unknown:
             raise InvalidRequest(f"Unknown confirm member {sorted(unknown)[0]!r}.")
         token, reason, app = data.get("session_token"), data.get("reason"), data.get("app")
@@ -78,7 +106,20 @@ class ConfirmRequest:
             raise InvalidRequest("The confirm audience must be a non-empty string.")
         if min_acr is not None and min_acr not in ACR_LEVELS:
             raise InvalidRequest(f"min_acr must be one of {', '.join(ACR_LEVELS)}.")
-        return cls(session_token=token, reason=reason, app=app, audience=audience, min_acr=min_acr)
+        role, first = data.get("second_person"), data.get("first")
+        if role is not None and (not isinstance(role, str) or not is_valid_role(role)):
+            raise InvalidRequest(f"second_person: {ROLE_RULE}")
+        if first is not None and (role is None or not isinstance(first, str) or not first):
+            raise InvalidRequest("first goes with second_person: the first-stage token.")
+        return cls(
+            session_token=token,
+            reason=reason,
+            app=app,
+            audience=audience,
+            min_acr=min_acr,
+            second_person=role,
+            first=first,
+        )
 
 
 def _plain_member(name: str, value: Any, limit: int) -> str:
@@ -92,16 +133,36 @@ def _plain_member(name: str, value: Any, limit: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ConfirmResponse:
+    """The confirm token; or, at a four-eyes confirm's first stage, the first-stage token
+    (``token_type`` ``N_A`` as in RFC 8693: not an access token) for the second step."""
+
     access_token: str
     expires_in: int
     jti: str
+    first_stage: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "access_token": self.access_token,
-            "token_type": "Bearer",
+            "token_type": "N_A" if self.first_stage else "Bearer",
             "expires_in": self.expires_in,
         }
+        if self.first_stage:
+            body["issued_token_type"] = FIRST_STAGE_TOKEN_TYPE
+        return body
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ceremony:
+    """The factor ceremony a route has just checked: whose, which factor, what it earned."""
+
+    user: User
+    factor: str
+    amr: Sequence[str]
+    acr: str
+    credential: str
+    device: Mapping[str, Any] | None = None
+    origin: str | None = None
 
 
 class ConfirmGrant:
@@ -119,88 +180,156 @@ class ConfirmGrant:
         self._lifetime = lifetime
 
     def confirm(
-        self,
-        request: ConfirmRequest,
-        *,
-        user: User,
-        factor: str,
-        amr: Sequence[str],
-        acr: str,
-        credential: str,
-        device: Mapping[str, Any] | None = None,
-        origin: str | None = None,
-        dpop_jkt: str | None = None,
+        self, request: ConfirmRequest, ceremony: Ceremony, *, dpop_jkt: str | None = None
     ) -> ConfirmResponse:
-        """The confirm token for ``request`` after ``user`` passed a ceremony just now."""
-        minter = self._minter
-        now = minter.clock.now()
-        claims = self._introspection.read_access_token(request.session_token)
-        detail: dict[str, Any] = {
-            "reason": request.reason,
-            "app": request.app,
-            "credential": credential,
-            "acr": acr,
-            "amr": list(amr),
-            **(device or {}),
-        }
-
-        def refuse(reason: str, error: Exception, *, sid: str | None = None) -> Exception:
-            with minter.store.write() as tx:
-                tx.audit(
-                    AuditEvent(
-                        "confirm",
-                        "failure",
-                        username=user.username,
-                        sid=sid,
-                        factor=factor,
-                        origin=origin,
-                        detail={**detail, "refused": reason},
-                    ),
-                    at=now,
-                )
-            return error
-
-        if claims is None or claims.get("aud") != LOCAL_AUDIENCE:
-            raise refuse("invalid_session", InvalidGrant("Nobody is signed in at this kiosk."))
-        sid = str(claims["sid"])
-        with minter.store.read() as tx:
-            session = tx.get_session(sid)
-            client = tx.get_client(session.client_id) if session is not None else None
-        if session is None or client is None or not is_session_token(claims, session):
-            raise refuse("invalid_session", InvalidGrant("Nobody is signed in at this kiosk."))
-        try:
-            check_token_binding(claims, dpop_jkt)
-        except DpopProofError as exc:
-            raise refuse("dpop", exc, sid=sid) from None
-        if session.user_id != user.id:
-            raise refuse(
-                "other_person",
-                InvalidGrant(
-                    "This factor belongs to someone other than the person signed in here: "
-                    "only they can confirm."
-                ),
-                sid=sid,
-            )
+        """The confirm token for ``request`` after ``ceremony`` just now (or, for the
+        signed-in person of a four-eyes confirm, the first-stage token)."""
+        now = self._minter.clock.now()
+        audit = _Audit(self._minter, request, ceremony, now)
+        session, client = self._kiosk_session(request, audit, dpop_jkt)
+        first = self._check_person(request, ceremony, session, audit, now)
+        acr = ceremony.acr
         if request.min_acr is not None and not acr_satisfies(acr, request.min_acr):
-            raise refuse(
+            raise audit.refuse(
                 "insufficient_acr",
                 InsufficientUserAuthentication(
                     f"This needs a confirmation of {request.min_acr}; this factor gives {acr}."
                 ),
-                sid=sid,
+                session.sid,
             )
         audience = request.audience or LOCAL_AUDIENCE
         try:
             check_audience_allowed(client, audience)
-            minter.audience_policies()
-            minter.check_assurance(audience, acr)
+            self._minter.audience_policies()
+            self._minter.check_assurance(audience, acr)
         except InvalidTarget as exc:  # not this kiosk's audience, or it needs more
-            raise refuse("audience", exc, sid=sid) from None
-        iat = int(now)
-        jti = secrets.token_urlsafe(16)
-        token_claims: dict[str, Any] = {
-            "iss": minter.issuer,
-            "sub": user.username,
+            raise audit.refuse("audience", exc, session.sid) from None
+        if request.second_person is not None and first is None:
+            return self._first_stage_token(request, ceremony, session, audience, audit)
+        return self._confirm_token(request, ceremony, session, audience, audit, first=first)
+
+    def _kiosk_session(
+        self, request: ConfirmRequest, audit: _Audit, dpop_jkt: str | None
+    ) -> tuple[Session, Client]:
+        """The session whose own token the kiosk sent, and its client; else refused."""
+        claims = self._introspection.read_access_token(request.session_token)
+        nobody = InvalidGrant("Nobody is signed in at this kiosk.")
+        if claims is None or claims.get("aud") != LOCAL_AUDIENCE:
+            raise audit.refuse("invalid_session", nobody)
+        with self._minter.store.read() as tx:
+            session = tx.get_session(str(claims["sid"]))
+            client = tx.get_client(session.client_id) if session is not None else None
+        if session is None or client is None or not is_session_token(claims, session):
+            raise audit.refuse("invalid_session", nobody)
+        try:
+            check_token_binding(claims, dpop_jkt)
+        except DpopProofError as exc:
+            raise audit.refuse("dpop", exc, session.sid) from None
+        return session, client
+
+    def _check_person(
+        self,
+        request: ConfirmRequest,
+        ceremony: Ceremony,
+        session: Session,
+        audit: _Audit,
+        now: float,
+    ) -> dict[str, Any] | None:
+        """The signed-in person confirms; at a four-eyes confirm's second stage someone
+        else holding the role does (then the first stage's claims are returned)."""
+        user, sid = ceremony.user, session.sid
+        if request.first is None:
+            if session.user_id != user.id:
+                raise audit.refuse(
+                    "other_person",
+                    InvalidGrant(
+                        "This factor belongs to someone other than the person signed in "
+                        "here: only they can confirm."
+                    ),
+                    sid,
+                )
+            return None
+        first = self._first_stage(request, session, now)
+        if first is None:
+            raise audit.refuse(
+                "first_invalid",
+                InvalidGrant(
+                    "The first confirmation is not valid (expired, used, or of another "
+                    "request): start again."
+                ),
+                sid,
+            )
+        if user.id == session.user_id:
+            raise audit.refuse(
+                "same_person",
+                InvalidGrant("The second confirmation must come from someone else."),
+                sid,
+            )
+        with self._minter.store.read() as tx:
+            holds = tx.user_has_role(user.id, str(request.second_person))
+        if not holds:
+            raise audit.refuse(
+                "no_role",
+                InvalidGrant(
+                    f"This factor's person does not hold the role {request.second_person}."
+                ),
+                sid,
+            )
+        return first
+
+    def _first_stage_token(
+        self,
+        request: ConfirmRequest,
+        ceremony: Ceremony,
+        session: Session,
+        audience: str,
+        audit: _Audit,
+    ) -> ConfirmResponse:
+        iat, jti = int(audit.now), secrets.token_urlsafe(16)
+        stage = {
+            "reason": request.reason,
+            "app": request.app,
+            "aud": audience,
+            "second_person": request.second_person,
+        }
+        claims: dict[str, Any] = {
+            "iss": self._minter.issuer,
+            "sub": ceremony.user.username,
+            "aud": self._minter.issuer,
+            "exp": iat + self._lifetime,
+            "iat": iat,
+            "jti": jti,
+            "sid": session.sid,
+            "auth_time": iat,
+            "amr": list(ceremony.amr),
+            "acr": ceremony.acr,
+            CONFIRM_CLAIM: stage,
+        }
+        audit.success(session, {"aud": audience, "stage": "first"})
+        key = self._minter.keyring.signer(self._minter.clock.now())
+        token = jwt.encode(
+            claims,
+            key.private_key,
+            algorithm=key.alg,
+            headers={"typ": FIRST_STAGE_TYP, "kid": key.kid},
+        )
+        return ConfirmResponse(token, self._lifetime, jti, first_stage=True)
+
+    def _confirm_token(
+        self,
+        request: ConfirmRequest,
+        ceremony: Ceremony,
+        session: Session,
+        audience: str,
+        audit: _Audit,
+        *,
+        first: dict[str, Any] | None,
+    ) -> ConfirmResponse:
+        iat, jti = int(audit.now), secrets.token_urlsafe(16)
+        asked: dict[str, Any] = {"reason": request.reason, "app": request.app}
+        claims: dict[str, Any] = {
+            "iss": self._minter.issuer,
+            "sub": ceremony.user.username,
             "aud": audience,
             "exp": iat + self._lifetime,
             "iat": iat,
@@ -208,28 +337,67 @@ class ConfirmGrant:
             "jti": jti,
             "client_id": session.client_id,
             "scope": session.scope,
-            "sid": sid,
+            "sid": session.sid,
             "auth_time": iat,
-            "amr": list(amr),
-            "acr": acr,
-            CONFIRM_CLAIM: {"reason": request.reason, "app": request.app},
+            "amr": list(ceremony.amr),
+            "acr": ceremony.acr,
+            CONFIRM_CLAIM: asked,
         }
-        with minter.store.write() as tx:
-            tx.audit(
-                AuditEvent(
-                    "confirm",
-                    "success",
-                    username=user.username,
-                    client_id=session.client_id,
-                    sid=sid,
-                    factor=factor,
-                    origin=origin,
-                    detail={**detail, "aud": audience, "jti": jti},
-                ),
-                at=now,
+        success: dict[str, Any] = {"aud": audience, "jti": jti}
+        if first is not None:
+            # The signed-in person's confirmation stands first; the second person's beside it.
+            claims.update(
+                sub=first["sub"], auth_time=first["auth_time"], acr=first["acr"], amr=first["amr"]
             )
-        token = minter.sign(PendingAccessToken(token_claims, self._lifetime, None))
+            claims[CONFIRM_CLAIM] = {
+                **asked,
+                "second_person": {
+                    "sub": ceremony.user.username,
+                    "role": request.second_person,
+                    "auth_time": iat,
+                    "acr": ceremony.acr,
+                    "amr": list(ceremony.amr),
+                },
+            }
+            success.update(stage="second", role=request.second_person, first=first["sub"])
+            with self._minter.store.write() as tx:
+                spent = tx.revoke_access_token(
+                    str(first["jti"]), sid=session.sid, expires_at=float(first["exp"]), at=audit.now
+                )
+            if not spent:
+                raise audit.refuse(
+                    "first_used", InvalidGrant("The first confirmation was used."), session.sid
+                )
+        audit.success(session, success)
+        token = self._minter.sign(PendingAccessToken(claims, self._lifetime, None))
         return ConfirmResponse(token, self._lifetime, jti)
+
+    def _first_stage(
+        self, request: ConfirmRequest, session: Session, now: float
+    ) -> dict[str, Any] | None:
+        """The first-stage token's claims when it is ours, live, unspent, of this session's
+        person and of exactly this request; else None."""
+        claims = self._introspection.decode_own_jwt(request.first or "", now, typ=FIRST_STAGE_TYP)
+        if claims is None or claims.get("aud") != self._minter.issuer:
+            return None
+        expected = {
+            "reason": request.reason,
+            "app": request.app,
+            "aud": request.audience or LOCAL_AUDIENCE,
+            "second_person": request.second_person,
+        }
+        with self._minter.store.read() as tx:
+            person = tx.get_user(session.user_id)
+            spent = tx.access_token_revoked(str(claims["jti"]))
+        if (
+            spent
+            or person is None
+            or claims.get("sid") != session.sid
+            or claims.get("sub") != person.username
+            or claims.get(CONFIRM_CLAIM) != expected
+        ):
+            return None
+        return claims
 
     def cancelled(
         self, request: ConfirmRequest, *, origin: str | None = None, dpop_jkt: str | None = None
@@ -259,4 +427,59 @@ class ConfirmGrant:
                     detail={"reason": request.reason, "app": request.app, "refused": "cancelled"},
                 ),
                 at=now,
+            )
+
+
+class _Audit:
+    """The ``confirm`` audit rows of one ceremony: each names the reason, the app and the
+    physical factor."""
+
+    __slots__ = ("_ceremony", "_detail", "_minter", "now")
+
+    def __init__(
+        self, minter: AccessTokenMinter, request: ConfirmRequest, ceremony: Ceremony, now: float
+    ) -> None:
+        self._minter = minter
+        self._ceremony = ceremony
+        self.now = now
+        self._detail: dict[str, Any] = {
+            "reason": request.reason,
+            "app": request.app,
+            "credential": ceremony.credential,
+            "acr": ceremony.acr,
+            "amr": list(ceremony.amr),
+            **(ceremony.device or {}),
+        }
+        if request.second_person is not None:
+            self._detail["second_person"] = request.second_person
+
+    def refuse(self, reason: str, error: Exception, sid: str | None = None) -> Exception:
+        """Write the failure row; the error for the caller to raise."""
+        self._write("failure", sid, None, {"refused": reason})
+        return error
+
+    def success(self, session: Session, extra: Mapping[str, Any]) -> None:
+        self._write("success", session.sid, session.client_id, extra)
+
+    def _write(
+        self,
+        outcome: Literal["success", "failure"],
+        sid: str | None,
+        client_id: str | None,
+        extra: Mapping[str, Any],
+    ) -> None:
+        ceremony = self._ceremony
+        with self._minter.store.write() as tx:
+            tx.audit(
+                AuditEvent(
+                    "confirm",
+                    outcome,
+                    username=ceremony.user.username,
+                    client_id=client_id,
+                    sid=sid,
+                    factor=ceremony.factor,
+                    origin=ceremony.origin,
+                    detail={**self._detail, **extra},
+                ),
+                at=self.now,
             )

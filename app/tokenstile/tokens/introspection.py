@@ -65,14 +65,16 @@ class TokenIntrospection:
             return None
         return None if revoked else claims
 
-    def decode_own_jwt(self, token: str, now: float) -> dict[str, Any] | None:
+    def decode_own_jwt(
+        self, token: str, now: float, *, typ: str = "at+jwt"
+    ) -> dict[str, Any] | None:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             return None
         kid = header.get("kid")
         key = self._minter.keyring.get(kid) if isinstance(kid, str) else None
-        if key is None or header.get("typ") != "at+jwt" or header.get("alg") != key.alg:
+        if key is None or header.get("typ") != typ or header.get("alg") != key.alg:
             return None
         try:
             claims: dict[str, Any] = jwt.decode(

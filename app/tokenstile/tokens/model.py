@@ -38,6 +38,17 @@ USERNAME_RULE = f"A username is 1 to {MAX_USERNAME} visible characters, without 
 _USERNAME = re.compile(USERNAME_PATTERN)
 
 
+# A role's name (the four-eyes confirm's ``second_person``): lower-case letters, digits
+# and ``_ . -``, starting with a letter, at most 64 characters.
+ROLE_PATTERN = r"^[a-z][a-z0-9_.-]{0,63}$"
+ROLE_RULE = "A role is 1 to 64 of a-z, 0-9, _ . -, starting with a letter."
+_ROLE = re.compile(ROLE_PATTERN)
+
+
+def is_valid_role(role: str) -> bool:
+    return _ROLE.fullmatch(role) is not None
+
+
 def is_valid_username(username: str) -> bool:
     """Whether ``username`` may name a new person (``USERNAME_RULE``)."""
     return _USERNAME.fullmatch(username) is not None
@@ -235,6 +246,8 @@ class TokenTx(Protocol):
         ...
 
     def get_user(self, user_id: int) -> User | None: ...
+
+    def user_has_role(self, user_id: int, role: str) -> bool: ...
 
     def get_client(self, client_id: str) -> Client | None: ...
 

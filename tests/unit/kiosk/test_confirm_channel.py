@@ -153,6 +153,8 @@ def test_a_reason_is_neutralised_to_one_line_of_plain_text(reason: str, shown: s
         {"reason": "ok", "max_age": -1},
         {"reason": "ok", "max_age": True},
         {"reason": "ok", "extra": 1},
+        {"reason": "ok", "second_person": "Boss <b>"},
+        {"reason": "ok", "second_person": ["supervisor"]},
     ],
 )
 def test_a_bad_request_is_refused(message: dict[str, Any]) -> None:
@@ -234,6 +236,7 @@ def test_the_app_gets_the_token_and_what_it_says(channel: Callable[..., ConfirmC
         audience="https://payroll",
         min_acr="phrh",
         max_age=30,
+        second_person="supervisor",
         path=made.path,
         clock=clock,
     )
@@ -250,6 +253,7 @@ def test_the_app_gets_the_token_and_what_it_says(channel: Callable[..., ConfirmC
         "app": ask.app,
         "audience": "https://payroll",
         "min_acr": "phrh",
+        "second_person": "supervisor",
     }
     # A stale confirmation (older than max_age by the app's clock) is refused here.
     clock.advance(31)

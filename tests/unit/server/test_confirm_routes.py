@@ -26,6 +26,7 @@ from tokenstile.clock import FrozenClock
 from tokenstile.deployment import Deployment
 from tokenstile.protocol.dpop import make_dpop_proof
 from tokenstile.server.app import create_app
+from tokenstile.store.admin_repository import AdminRepository
 from tokenstile.tokens.model import LOCAL_AUDIENCE
 
 Json = dict[str, Any]
@@ -300,3 +301,78 @@ def test_a_dpop_bound_session_confirms_only_with_its_own_key(
     confirmed = confirm_with(proof(owner))
     assert confirmed.status_code == 200, confirmed.text
     assert "cnf" not in claims(confirmed.json()["access_token"])  # the confirm token is a bearer
+
+
+# -- four eyes: a second person with a role confirms too ------------------------------------
+
+
+def test_four_eyes_the_second_person_with_the_role_completes_the_confirm(
+    http: TestClient, deployment: Deployment, keys: dict[str, Kiosk], payroll_rs: tuple[str, str]
+) -> None:
+    AdminRepository(deployment.store, clock=deployment.clock).set_role(
+        "bob", "supervisor", True, by="test", origin=None
+    )
+    session = sign_in(http, keys["alice"])
+    asked = {"audience": PAYROLL, "second_person": "supervisor"}
+    stage = confirm(http, keys["alice"], session["access_token"], **asked)
+    assert stage.status_code == 200, stage.text
+    first = stage.json()
+    assert first["token_type"] == "N_A"
+    assert first["issued_token_type"] == "urn:tokenstile:params:oauth:token-type:confirm-first"
+    assert jwt.get_unverified_header(first["access_token"])["typ"] == "confirm-first+jwt"
+    # The first stage alone is worth nothing: no resource server takes it.
+    assert introspect(http, payroll_rs, first["access_token"]) == {"active": False}
+    done = confirm(http, keys["bob"], session["access_token"], **asked, first=first["access_token"])
+    assert done.status_code == 200, done.text
+    token = claims(done.json()["access_token"])
+    assert token["sub"] == "alice"
+    assert token["aud"] == PAYROLL
+    second = token["confirm"]["second_person"]
+    assert (second["sub"], second["role"], second["acr"]) == ("bob", "supervisor", "phr")
+    assert token["confirm"]["reason"] == "approve refund #1234"
+    rows = confirms(deployment)
+    assert [(r["username"], r["detail"].get("stage")) for r in rows[-2:]] == [
+        ("alice", "first"),
+        ("bob", "second"),
+    ]
+    assert rows[-1]["detail"]["credential"] != rows[-2]["detail"]["credential"]
+    assert introspect(http, payroll_rs, done.json()["access_token"])["active"] is True
+    # The first stage is spent: a replay of the second step is refused.
+    again = confirm(
+        http, keys["bob"], session["access_token"], **asked, first=first["access_token"]
+    )
+    assert again.status_code == 400
+    assert confirms(deployment)[-1]["detail"]["refused"] == "first_invalid"
+
+
+def test_four_eyes_refuses_the_same_person_someone_without_the_role_and_another_request(
+    http: TestClient, deployment: Deployment, keys: dict[str, Kiosk]
+) -> None:
+    session = sign_in(http, keys["alice"])
+    asked = {"second_person": "supervisor"}
+    first = confirm(http, keys["alice"], session["access_token"], **asked).json()["access_token"]
+    cases = [
+        (keys["alice"], {}, "same_person"),  # alice again is not a second pair of eyes
+        (keys["bob"], {}, "no_role"),  # bob holds no role yet
+        (keys["bob"], {"reason": "approve refund #9999"}, "first_invalid"),  # another request
+    ]
+    for key, changed, why in cases:
+        refused = confirm(http, key, session["access_token"], **asked, first=first, **changed)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "invalid_grant"
+        assert confirms(deployment)[-1]["detail"]["refused"] == why
+    # A first-stage token is no subject of exchange and no confirm token by itself.
+    deployment.add_client("files", kind="app", audiences=[PAYROLL], scopes=[], client_id="files")
+    exchanged = http.post(
+        "/token",
+        data={
+            "grant_type": EXCHANGE,
+            "subject_token": first,
+            "subject_token_type": ACCESS,
+            "client_id": "files",
+            "audience": PAYROLL,
+        },
+    )
+    assert exchanged.json()["error"] == "invalid_grant"
+    bad = confirm(http, keys["alice"], session["access_token"], first=first)
+    assert bad.json()["error"] == "invalid_request"  # first without second_person
