@@ -346,7 +346,7 @@ def test_four_eyes_the_second_person_with_the_role_completes_the_confirm(
 
 
 def test_four_eyes_refuses_the_same_person_someone_without_the_role_and_another_request(
-    http: TestClient, deployment: Deployment, keys: dict[str, Kiosk]
+    http: TestClient, deployment: Deployment, clock: FrozenClock, keys: dict[str, Kiosk]
 ) -> None:
     session = sign_in(http, keys["alice"])
     asked = {"second_person": "supervisor"}
@@ -376,3 +376,11 @@ def test_four_eyes_refuses_the_same_person_someone_without_the_role_and_another_
     assert exchanged.json()["error"] == "invalid_grant"
     bad = confirm(http, keys["alice"], session["access_token"], first=first)
     assert bad.json()["error"] == "invalid_request"  # first without second_person
+    # A first step older than the confirm lifetime is over, even for the right person.
+    AdminRepository(deployment.store, clock=deployment.clock).set_role(
+        "bob", "supervisor", True, by="test", origin=None
+    )
+    clock.advance(61)
+    late = confirm(http, keys["bob"], session["access_token"], **asked, first=first)
+    assert late.status_code == 400
+    assert confirms(deployment)[-1]["detail"]["refused"] == "first_invalid"
