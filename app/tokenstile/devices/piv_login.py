@@ -147,6 +147,9 @@ def login_with_card(
     message = _message(origin, challenge)  # before the PIN: a foreign challenge ends here
     asked_at = clock()
     _check(stop)
+    # Every login proves the PIN now: a card left in its reader still holds the PIN of
+    # the last sign-in, and must not unlock or sign in without it.
+    card.logout()
     verify_card_pin(card, ask_pin, cancel=stop)
     _check(stop)
     if clock() - asked_at > challenge.expires_in - _EXPIRY_MARGIN:

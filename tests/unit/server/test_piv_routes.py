@@ -180,6 +180,11 @@ def test_the_kiosk_signs_in_with_the_card_and_a_wrong_pin_shows_the_retries(
     )
     assert refreshed.status_code == 200
     assert claims(refreshed.json()["access_token"])["amr"] == ["sc", "pin", "mfa"]
+    # The card stays in its reader, its PIN verified: the next login (an unlock at a
+    # locked kiosk, say) still asks for the PIN, whoever is standing there.
+    again, ask_again = pins(PIN)
+    assert login_with_card(card, HttpPivServer(http), ask_again)["access_token"]
+    assert again == [PinRequest(retries_left=3, wrong_pin=False)]
 
 
 def test_an_rsa_2048_card_signs_in_too(
