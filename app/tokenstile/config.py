@@ -243,6 +243,15 @@ class Settings(BaseSettings):
     kiosk_idle_lock_minutes: float = Field(default=5.0, ge=0, le=24 * 60)
     kiosk_sign_out_at_session_end: bool = True
     kiosk_switch_user: bool = True
+    # Parked sessions (issue 17): "switch user" parks the person instead of signing them
+    # out; the service refuses the parked session's refresh and exchange until the same
+    # person signs in again at the kiosk, and revokes it after kiosk_park_minutes (a
+    # service setting too). At most kiosk_park_max people parked per kiosk (one more is
+    # refused). kiosk_lock_hotkey locks the kiosk at once (walk-away); "" turns it off.
+    kiosk_park_sessions: bool = False
+    kiosk_park_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    kiosk_park_max: int = Field(default=4, ge=1, le=32)
+    kiosk_lock_hotkey: str = Field(default="Ctrl+L", max_length=64)
     kiosk_retry_seconds: float = Field(default=5.0, gt=0, le=300)
     kiosk_key_poll_seconds: float = Field(default=0.5, gt=0, le=10)
     kiosk_locale: str | None = Field(default=None, min_length=2, max_length=16)

@@ -445,6 +445,7 @@ class Deployment:
                     privileged_scopes=frozenset(s.privileged_scopes),
                     max_token_lifetime=self.max_token_lifetime(),
                     confirm_token_lifetime=s.confirm_token_lifetime,
+                    park_lifetime=s.kiosk_park_minutes * 60.0,
                 ),
             )
         )

@@ -27,6 +27,7 @@ to the app's redirect URI, or onto an error page, never as JSON::
     │   ├── InvalidRequest             errors                    invalid_request
     │   ├── InvalidClient              errors                    invalid_client (401)
     │   ├── InvalidGrant               errors                    invalid_grant
+    │   │   └── SessionParked          errors                    session_parked
     │   ├── UnauthorizedClient         errors                    unauthorized_client
     │   │   └── OfflineLeasesOff       factors.offline_lease     offline_disabled (404)
     │   ├── UnsupportedGrantType       errors                    unsupported_grant_type
@@ -57,6 +58,8 @@ to the app's redirect URI, or onto an error page, never as JSON::
     ├── BrokerError                    broker.errors             broker_error
     │   ├── NotLoggedIn                broker.errors             not_logged_in
     │   ├── SignedInOffline            broker.errors             signed_in_offline
+    │   ├── Parked                     broker.errors             parked
+    │   ├── ParkingFull                broker.errors             parking_full
     │   ├── ServerUnreachable          broker.errors             server_unreachable
     │   ├── KeychainUnavailable        broker.errors             keychain_unavailable
     │   │   └── KeychainLocked         broker.errors             keychain_locked
@@ -272,6 +275,14 @@ class InvalidClient(OAuthError):
 
 class InvalidGrant(OAuthError):
     code = "invalid_grant"
+
+
+class SessionParked(InvalidGrant):
+    """The session is parked at its kiosk (``tokens.parking``): no refresh, exchange or
+    introspection until the person resumes it; its own code so that a client can tell it
+    from an ended session (nothing to clear, the person comes back)."""
+
+    code = "session_parked"
 
 
 class UnauthorizedClient(OAuthError):

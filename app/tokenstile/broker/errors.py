@@ -4,6 +4,9 @@ The tree::
 
     BrokerError                 broker_error
     ├── NotLoggedIn             not_logged_in        no session, or the server ended it
+    ├── Parked                  parked               the person stepped away: the session
+    │                                                is parked at the kiosk, not served
+    ├── ParkingFull             parking_full         as many people are parked as allowed
     ├── ServerUnreachable       server_unreachable   no answer, and no cached token to serve
     ├── KeychainUnavailable     keychain_unavailable the message names the fix
     │   └── KeychainLocked      keychain_locked      its collection is locked (unlock asks)
@@ -39,6 +42,23 @@ class SignedInOffline(BrokerError):
     served (its own token), nothing that needs the token service."""
 
     code = "signed_in_offline"
+
+
+class Parked(BrokerError):
+    """The kiosk parked the session (``kiosk_park_sessions``): its tokens are not served
+    until the person signs in again at the kiosk; ``names`` are the parked people."""
+
+    code = "parked"
+
+    def __init__(self, message: str, *, names: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.names = names
+
+
+class ParkingFull(BrokerError):
+    """Parking one more person would pass ``kiosk_park_max``."""
+
+    code = "parking_full"
 
 
 class ServerUnreachable(BrokerError):

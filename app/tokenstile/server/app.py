@@ -458,6 +458,72 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
         )
         return Response(status_code=200, headers=NO_STORE)
 
+    async def session_form(request: Request) -> tuple[dict[str, str], Client, str | None]:
+        """A park or resume request: its form, its client (as at the token endpoint) and
+        its checked DPoP proof's key (None without one)."""
+        form = await read_form(request)
+
+        def work() -> tuple[Client, str | None]:
+            return (
+                authenticate_client(request, form, require_secret=False),
+                proof_jkt(request, service),
+            )
+
+        client, jkt = await run_in_threadpool(work)
+        return form, client, jkt
+
+    @app.post(
+        "/session/park",
+        tags=["kiosk"],
+        responses=schemas.ERRORS,
+        openapi_extra=schemas.form_body(
+            {"refresh_token": {"type": "string"}, "client_id": {"type": "string"}},
+            ["refresh_token"],
+        ),
+    )
+    async def park_session(request: Request) -> Response:
+        """Park a kiosk session (``tokens.parking``): refresh and exchange refuse it with
+        ``session_parked`` until :func:`resume_session`; revoked after its deadline."""
+        form, client, jkt = await session_form(request)
+        receipt = await run_in_threadpool(
+            lambda: service.parking.park(
+                refresh_token=form.get("refresh_token", ""),
+                client=client,
+                origin=request_origin(request),
+                dpop_jkt=jkt,
+            )
+        )
+        return json_response(receipt.to_json(), headers=NO_STORE)
+
+    @app.post(
+        "/session/resume",
+        tags=["kiosk"],
+        response_model=schemas.TokenResponseBody,
+        responses=schemas.ERRORS,
+        openapi_extra=schemas.form_body(
+            {
+                "refresh_token": {"type": "string"},
+                "proof_token": {"type": "string"},
+                "client_id": {"type": "string"},
+            },
+            ["refresh_token", "proof_token"],
+        ),
+    )
+    async def resume_session(request: Request) -> Response:
+        """Resume a parked session for a fresh sign-in of the same person at the same
+        client (``proof_token``: that sign-in's refresh token, spent here)."""
+        form, client, jkt = await session_form(request)
+        result = await run_in_threadpool(
+            lambda: service.parking.resume(
+                refresh_token=form.get("refresh_token", ""),
+                proof_token=form.get("proof_token", ""),
+                client=client,
+                origin=request_origin(request),
+                dpop_jkt=jkt,
+            )
+        )
+        return json_response(result.to_json(), headers=NO_STORE)
+
     @app.post(
         "/introspect",
         tags=["oauth"],

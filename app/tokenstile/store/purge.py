@@ -1,5 +1,9 @@
 """Deleting the rows that can never matter again, in short transactions.
 
+What ends first: a session parked past its deadline (``tokens.parking``) is revoked
+(``park_expired``, with its ``session_revoked`` audit row), so a parked session ends on
+time even if nothing ever presents it again; it is then purged as any ended session.
+
 What goes, and when:
 
 - a session once it has ended (revoked, past its absolute end, or idle too long) and
@@ -45,8 +49,9 @@ from tokenstile.store.database import transaction
 from tokenstile.store.piv_repository import EXPIRED_CHALLENGES_KEPT
 from tokenstile.store.rate_limit import rate_limits
 from tokenstile.store.repository import Store
-from tokenstile.store.token_tx import SqlTx
+from tokenstile.store.token_tx import SESSION_ROWS, SqlTx
 from tokenstile.store.webauthn_repository import KEEP_EXPIRED
+from tokenstile.tokens.minting import PARK_EXPIRED
 from tokenstile.tokens.model import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -69,6 +74,8 @@ class PurgeReport:
 
     counts: dict[str, int]
     dry_run: bool = False
+    # Parked sessions past their deadline that this purge revoked (would revoke).
+    parked_ended: int = 0
 
     @property
     def total(self) -> int:
@@ -145,6 +152,24 @@ def _steps(*, now: float, keep_seconds: float, rate_limit_window: float) -> list
     ]
 
 
+def _overdue_parked(now: float) -> ColumnElement[bool]:
+    return (_s.c.parked_until <= now) & _s.c.revoked_at.is_(None)
+
+
+def _end_overdue_parked(engine: Engine, *, now: float, batch_size: int, origin: str | None) -> int:
+    """Revoke up to ``batch_size`` sessions parked past their deadline, in one
+    transaction; how many this call revoked."""
+    with transaction(engine, write=True) as conn:
+        tx = SqlTx(conn)
+        rows = conn.execute(
+            SESSION_ROWS.where(_overdue_parked(now)).order_by(_s.c.sid).limit(batch_size)
+        ).all()
+        return sum(
+            tx.end_session(row, reason=PARK_EXPIRED, by=origin or "purge", origin=origin, at=now)
+            for row in rows
+        )
+
+
 def _delete_batch(
     engine: Engine, step: _Step, batch_size: int, children: list[Table], counts: dict[str, int]
 ) -> int:
@@ -198,14 +223,21 @@ def purge_expired(
             for step in steps:
                 counted = conn.execute(select(func.count()).where(step.where)).scalar_one()
                 counts[step.table.name] = int(counted)
-        return PurgeReport(counts=counts, dry_run=True)
+            overdue = conn.execute(select(func.count()).where(_overdue_parked(now))).scalar_one()
+        return PurgeReport(counts=counts, dry_run=True, parked_ended=int(overdue))
+    parked_ended = 0
+    while not (stop is not None and stop.is_set()):
+        ended = _end_overdue_parked(engine, now=now, batch_size=batch_size, origin=origin)
+        parked_ended += ended
+        if ended < batch_size:
+            break
     children = _session_children()
     for step in steps:
         while not (stop is not None and stop.is_set()):
             if _delete_batch(engine, step, batch_size, children, counts) < batch_size:
                 break
-    report = PurgeReport(counts=counts)
-    if report.total == 0 and not audit_empty:
+    report = PurgeReport(counts=counts, parked_ended=parked_ended)
+    if report.total == 0 and parked_ended == 0 and not audit_empty:
         return report
     with transaction(engine, write=True) as conn:
         SqlTx(conn).audit(

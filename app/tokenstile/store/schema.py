@@ -136,9 +136,13 @@ sessions = Table(
     # An app's session opened by an authorization code: the provider (browser) session it
     # came from. No foreign key: the purge ends sessions in any order.
     Column("parent_sid", String(64), nullable=True),
+    # Parked at its kiosk (``tokens.parking``): since when and until when; NULL in use.
+    Column("parked_at", Double, nullable=True),
+    Column("parked_until", Double, nullable=True),
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_credential", "credential"),
     Index("ix_sessions_parent_sid", "parent_sid"),
+    Index("ix_sessions_parked_until", "parked_until"),
 )
 
 # The browser's handle on a provider session (the OpenID Provider's sign-in cookie): the

@@ -270,6 +270,24 @@ class SqlTx:
             )
         return True
 
+    def park_session(self, sid: str, *, at: float, until: float) -> bool:
+        s = t.sessions
+        result = self._conn.execute(
+            update(s)
+            .where(s.c.sid == sid, s.c.revoked_at.is_(None), s.c.parked_until.is_(None))
+            .values(parked_at=at, parked_until=until)
+        )
+        return bool(result.rowcount == 1)
+
+    def unpark_session(self, sid: str, *, at: float) -> bool:
+        s = t.sessions
+        result = self._conn.execute(
+            update(s)
+            .where(s.c.sid == sid, s.c.revoked_at.is_(None), s.c.parked_until > at)
+            .values(parked_at=None, parked_until=None, last_used_at=at)
+        )
+        return bool(result.rowcount == 1)
+
     def end_sessions_of(
         self, credential: str, *, reason: str, by: str, origin: str | None, at: float
     ) -> int:

@@ -33,6 +33,7 @@ from tokenstile.tokens.minting import (
     check_audience_allowed,
     dpop_required,
     is_session_token,
+    parked_refusal,
     split_scope,
     token_hash,
 )
@@ -283,6 +284,9 @@ class TokenExchangeGrant:
         ended = "This session has ended; sign in again."
         if session.revoked_at is not None:
             return "session_revoked", InvalidGrant(ended)
+        parked = parked_refusal(session, tx, at)
+        if parked is not None:
+            return parked
         if not user.enabled:
             tx.revoke_session(session.sid, at=at, reason="user_disabled")
             return "user_disabled", InvalidGrant("This account is disabled.")

@@ -63,6 +63,8 @@ class TokenIntrospection:
             revoked = jwt_token and tx.access_token_revoked(str(claims["jti"]))
         if session is None or session.revoked_at is not None or user is None or not user.enabled:
             return None
+        if session.parked_until is not None:  # parked (tokens.parking): not in use
+            return None
         return None if revoked else claims
 
     def decode_own_jwt(

@@ -25,7 +25,7 @@ from typing import Any
 import jwt
 
 from tokenstile.clock import Clock
-from tokenstile.errors import InsufficientAssurance, InvalidTarget
+from tokenstile.errors import InsufficientAssurance, InvalidGrant, InvalidTarget, SessionParked
 from tokenstile.protocol.confirm import CONFIRM_CLAIM
 from tokenstile.protocol.scopes import ADMIN_SCOPE
 from tokenstile.tokens.dpop import DpopProofError
@@ -69,6 +69,10 @@ class SessionPolicy:
     max_token_lifetime: int | None = None
     # How long a confirm token (tokens.confirm) lives: 1 to 120 seconds.
     confirm_token_lifetime: int = 60
+    # Parked sessions (``tokens.parking``): how long one may stay parked before it is
+    # revoked, and how recent the sign-in that resumes it must be.
+    park_lifetime: float = 15 * 60.0
+    resume_window: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,26 @@ class PendingAccessToken:
 def dpop_required() -> DpopProofError:
     """The refusal of a token request without a proof from a ``dpop_bound`` client."""
     return DpopProofError("This client must send a DPoP proof with every token request.")
+
+
+# Parked sessions (``tokens.parking``): the refusal every grant that uses a session shares.
+PARK_EXPIRED = "park_expired"  # the revoke reason of a session parked past its deadline
+PARKED_MESSAGE = (
+    "This session is parked at its kiosk: the person stepped away. It is served again "
+    "when they sign in at the kiosk."
+)
+EXPIRED_MESSAGE = "This parked session passed its deadline and has ended; sign in again."
+
+
+def parked_refusal(session: Session, tx: TokenTx, now: float) -> tuple[str, InvalidGrant] | None:
+    """Why a parked session may not be used now (revoking it once past its deadline),
+    or None when it is not parked. Shared by the refresh grant and token exchange."""
+    if session.parked_until is None:
+        return None
+    if now >= session.parked_until:
+        tx.revoke_session(session.sid, at=now, reason=PARK_EXPIRED)
+        return PARK_EXPIRED, InvalidGrant(EXPIRED_MESSAGE)
+    return "session_parked", SessionParked(PARKED_MESSAGE)
 
 
 def split_scope(scope: str | None) -> list[str]:

@@ -157,6 +157,10 @@ class Session:
     # An app's session opened by an authorization code: the provider (browser) session
     # whose sign-in it carries (``tokens.authorization_code``).
     parent_sid: str | None = None
+    # Parked at its kiosk (``tokens.parking``): since when, and the deadline after which
+    # it is revoked; both None while it is in use.
+    parked_at: float | None = None
+    parked_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +229,16 @@ class TokenTx(Protocol):
     def touch_session(self, sid: str, *, at: float) -> None: ...
 
     def revoke_session(self, sid: str, *, at: float, reason: str) -> bool: ...
+
+    def park_session(self, sid: str, *, at: float, until: float) -> bool:
+        """Mark a live session parked until ``until``; False when it is revoked or
+        parked already (one conditional UPDATE decides between racers)."""
+        ...
+
+    def unpark_session(self, sid: str, *, at: float) -> bool:
+        """Put a parked session back in use (deadline ``> at``, not revoked); False for
+        the callers that did not do it."""
+        ...
 
     def add_opaque_token(
         self, *, token_hash: bytes, sid: str, claims: dict[str, Any], expires_at: float

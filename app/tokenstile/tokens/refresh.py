@@ -40,6 +40,7 @@ from tokenstile.tokens.minting import (
     TokenResponse,
     check_audience_allowed,
     dpop_required,
+    parked_refusal,
     split_scope,
     token_hash,
 )
@@ -231,8 +232,10 @@ class RefreshGrant(MintingGrant):
         now: float,
         started: float,
         origin: str | None,
+        parked_ok: bool = False,
     ) -> InvalidGrant | None:
-        """Why this refresh must fail (writing what must persist), or None to proceed."""
+        """Why this refresh must fail (writing what must persist), or None to proceed.
+        ``parked_ok``: a parked session within its deadline passes (a resume)."""
         token, session, user, successor = found.token, found.session, found.user, found.successor
 
         def refuse(
@@ -257,6 +260,10 @@ class RefreshGrant(MintingGrant):
             return refuse("client_mismatch", "The refresh token was issued to another client.")
         if session.revoked_at is not None:
             return refuse("session_revoked", "This session has ended; sign in again.")
+        parked = parked_refusal(session, tx, now)
+        if parked is not None and not (parked_ok and parked[0] == "session_parked"):
+            refuse(parked[0], parked[1].message)
+            return parked[1]
         if not user.enabled:
             tx.revoke_session(session.sid, at=now, reason="user_disabled")
             return refuse("user_disabled", "This account is disabled.")

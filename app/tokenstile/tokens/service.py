@@ -9,6 +9,7 @@ Each grant and concern lives in its own module, over the ``TokenTx`` protocol:
   every grant shares (``AccessTokenMinter``);
 * ``introspection``: reading our own tokens, RFC 7662 introspection, RFC 7009
   revocation, userinfo (``TokenIntrospection``);
+* ``parking``: parking a kiosk session and resuming it (``SessionParking``);
 * ``clients``: client secrets.
 
 ``TokenService`` wires them together over one minter and one DPoP verifier, and hands
@@ -44,6 +45,7 @@ from tokenstile.tokens.minting import (
     token_hash,
 )
 from tokenstile.tokens.model import AudiencePolicy, TokenStore
+from tokenstile.tokens.parking import SessionParking
 from tokenstile.tokens.refresh import MAX_OPAQUE_TOKEN_CHARS, RefreshGrant
 from tokenstile.tokens.sessions import SessionOpening
 
@@ -94,6 +96,7 @@ class TokenService:
         self._minter = minter
         self.sessions = SessionOpening(minter)
         self.refresh_grant = RefreshGrant(minter)
+        self.parking = SessionParking(minter)
         self.introspection = TokenIntrospection(minter)
         self.exchange_grant = TokenExchangeGrant(minter, self.introspection)
         self.confirm_grant = ConfirmGrant(
