@@ -27,18 +27,22 @@ if TYPE_CHECKING:
         KeychainUnavailable,
         LoginRefused,
         NotLoggedIn,
+        Parked,
+        ParkingFull,
         ServerUnreachable,
         ServiceError,
         TokenRefused,
     )
     from tokenstile.broker.model import AccessToken, SessionInfo, TokenGrant
     from tokenstile.broker.session import Broker
+    from tokenstile.broker.state_file import BrokerState
     from tokenstile.broker.store import KeyringStore, SessionStore
 
 __all__ = [
     "AccessToken",
     "Broker",
     "BrokerError",
+    "BrokerState",
     "ConfirmFailed",
     "ConfirmToken",
     "DpopKey",
@@ -46,6 +50,8 @@ __all__ = [
     "KeyringStore",
     "LoginRefused",
     "NotLoggedIn",
+    "Parked",
+    "ParkingFull",
     "ServerUnreachable",
     "ServiceError",
     "SessionInfo",
@@ -62,11 +68,14 @@ _HOME = {
     "BrokerError": "errors",
     "ConfirmFailed": "errors",
     "ConfirmToken": "confirm",
+    "BrokerState": "state_file",
     "DpopKey": "dpop",
     "KeychainUnavailable": "errors",
     "KeyringStore": "store",
     "LoginRefused": "errors",
     "NotLoggedIn": "errors",
+    "Parked": "errors",
+    "ParkingFull": "errors",
     "ServerUnreachable": "errors",
     "ServiceError": "errors",
     "SessionInfo": "model",

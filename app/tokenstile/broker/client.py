@@ -329,6 +329,35 @@ class TokenServiceClient(Closing):
         grant: TokenGrant = self._grant(response, TokenRefused)
         return grant
 
+    def park(self, refresh_token: str) -> float:
+        """``POST /session/park`` (``tokens.parking``): the session's deadline."""
+        form = {"refresh_token": refresh_token, "client_id": self.client_id}
+        response = self._send(
+            "POST", "/session/park", proof=True, data=form, auth=self._client_auth
+        )
+        try:
+            body = self._json(response)
+        except ServerAnswer as answer:
+            raise answer.refusal(TokenRefused) from None
+        until = body.get("parked_until") if isinstance(body, dict) else None
+        if isinstance(until, bool) or not isinstance(until, int | float):
+            raise BrokerError(f"The token service at {self.server} did not say the deadline.")
+        return float(until)
+
+    def resume(self, refresh_token: str, proof_token: str) -> TokenGrant:
+        """``POST /session/resume``: the parked session's new tokens, for the refresh token
+        of a fresh sign-in of the same person (which the service ends)."""
+        form = {
+            "refresh_token": refresh_token,
+            "proof_token": proof_token,
+            "client_id": self.client_id,
+        }
+        response = self._send(
+            "POST", "/session/resume", proof=True, data=form, auth=self._client_auth
+        )
+        grant: TokenGrant = self._grant(response, TokenRefused)
+        return grant
+
     def revoke(self, token: str, *, hint: str = "refresh_token") -> None:
         form = {"token": token, "token_type_hint": hint, "client_id": self.client_id}
         response = self._send("POST", "/revoke", data=form, auth=self._client_auth)

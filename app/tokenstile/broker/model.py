@@ -168,6 +168,11 @@ class StoredSession:
     session_expires_at: float | None = None
     exchanged: Mapping[str, AccessToken] = field(default_factory=dict)
     display_name: str = ""
+    # Parked at the kiosk (``kiosk_park_sessions``): the service's deadline; its tokens are
+    # not served meanwhile (and its access tokens are dropped from the item).
+    parked_until: float | None = None
+    # The other people parked at this kiosk, each parked (a shelf of one level).
+    shelf: tuple[StoredSession, ...] = ()
 
     @property
     def audience(self) -> str | None:
@@ -222,30 +227,66 @@ class StoredSession:
         kept[key] = token
         return replace(self, exchanged=kept)
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "version": FORMAT_VERSION,
-                "server": self.server,
-                "client_id": self.client_id,
-                "refresh_token": self.refresh_token,
-                "access": self.access.to_json(),
-                "id_token": self.id_token,
-                "claims": dict(self.claims),
-                "dpop_key": dict(self.dpop_key) if self.dpop_key is not None else None,
-                "dpop_jkt": self.dpop_jkt,
-                "session_expires_at": self.session_expires_at,
-                "exchanged": {k: t.to_json() for k, t in self.exchanged.items()},
-                "display_name": self.display_name,
-            },
-            separators=(",", ":"),
+    @property
+    def subject(self) -> str:
+        return str(self.claims.get("sub", ""))
+
+    @property
+    def name(self) -> str:
+        """What the kiosk may show of the person: their display name, else username."""
+        info = self.info()
+        return info.display_name or info.username
+
+    def parked(self, until: float) -> StoredSession:
+        """This session parked until ``until``: nothing left in it that an app could use
+        without the service (the access tokens go; the refresh token the service refuses)."""
+        blank = AccessToken(
+            access_token="",
+            token_type=self.access.token_type,
+            expires_at=0.0,
+            scope=self.access.scope,
+            issued_at=self.access.issued_at,
         )
+        return replace(self, parked_until=until, access=blank, exchanged={}, shelf=())
+
+    def everyone_parked(self) -> tuple[StoredSession, ...]:
+        """Every parked person of this item: the top one when parked, then the shelf."""
+        top = (replace(self, shelf=()),) if self.parked_until is not None else ()
+        return top + self.shelf
+
+    def to_json(self) -> str:
+        return json.dumps(self._to_dict(), separators=(",", ":"))
+
+    def _to_dict(self) -> dict[str, Any]:
+        return {
+            "version": FORMAT_VERSION,
+            "server": self.server,
+            "client_id": self.client_id,
+            "refresh_token": self.refresh_token,
+            "access": self.access.to_json(),
+            "id_token": self.id_token,
+            "claims": dict(self.claims),
+            "dpop_key": dict(self.dpop_key) if self.dpop_key is not None else None,
+            "dpop_jkt": self.dpop_jkt,
+            "session_expires_at": self.session_expires_at,
+            "exchanged": {k: t.to_json() for k, t in self.exchanged.items()},
+            "display_name": self.display_name,
+            "parked_until": self.parked_until,
+            "shelf": [entry._to_dict() for entry in self.shelf],
+        }
 
     @classmethod
     def from_json(cls, text: str) -> StoredSession:
         """Raise ``ValueError`` for anything that is not a session this version wrote."""
         try:
             data = json.loads(text)
+        except ValueError as exc:
+            raise ValueError("not a Tokenstile session") from exc
+        return cls._from_dict(data, shelf_allowed=True)
+
+    @classmethod
+    def _from_dict(cls, data: Any, *, shelf_allowed: bool) -> StoredSession:
+        try:
             if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
                 raise ValueError("not a Tokenstile session")
             exchanged = data.get("exchanged") or {}
@@ -263,6 +304,11 @@ class StoredSession:
                 session_expires_at=float(expires) if expires is not None else None,
                 exchanged={str(k): AccessToken.from_json(v) for k, v in exchanged.items()},
                 display_name=str(data.get("display_name") or ""),
+                parked_until=float(parked) if (parked := data.get("parked_until")) else None,
+                shelf=tuple(
+                    cls._from_dict(entry, shelf_allowed=False)
+                    for entry in (data.get("shelf") or [] if shelf_allowed else [])
+                ),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError("a session field is missing or of the wrong type") from exc

@@ -33,6 +33,15 @@ recovers after a process was killed mid-refresh. A second ``invalid_grant`` mean
 session is over: the keychain is cleared and :class:`NotLoggedIn` raised. With no
 answer at all, the cached token is served while it is valid, then
 :class:`ServerUnreachable`.
+
+Parked sessions (``kiosk_park_sessions``, ``tokens.parking``): :meth:`Broker.park` parks
+the signed-in person at the service and keeps them in the item without an access token;
+while nobody else signs in, every token request raises :class:`Parked`. A later sign-in
+of someone else keeps the parked people on the item's shelf (at most ``max_parked``); a
+sign-in of a parked person resumes their session at the service (:meth:`save_login`), so
+the apps get that person's session back. Every change is written to
+``broker-state.json`` (``broker.state_file``) for apps that watch it, and
+:meth:`Broker.watch` calls back on each.
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ from tokenstile.broker.errors import (
     BrokerError,
     KeychainUnavailable,
     NotLoggedIn,
+    Parked,
+    ParkingFull,
     ServerUnreachable,
     SignedInOffline,
     TokenRefused,
@@ -63,9 +74,18 @@ from tokenstile.broker.model import (
 )
 from tokenstile.broker.options import BrokerOptions
 from tokenstile.broker.session_lock import LOCK_FILE, SessionLock
+from tokenstile.broker.state_file import (
+    BrokerState,
+    ParkedPerson,
+    StateWatch,
+    read_state,
+    write_state,
+)
 from tokenstile.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import httpx
 
     from tokenstile.broker.client import TokenServiceClient
@@ -74,7 +94,7 @@ if TYPE_CHECKING:
     from tokenstile.broker.store import SessionStore
     from tokenstile.config import Settings
 
-__all__ = ["LOCK_FILE", "NOT_SIGNED_IN", "Broker", "open_store"]
+__all__ = ["LOCK_FILE", "NOT_SIGNED_IN", "PARKED", "Broker", "open_store"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +106,10 @@ OFFLINE_ONLY: Final = (
 )
 NOT_SIGNED_IN: Final = (
     "Not signed in: run `tokenstile login --server URL --factor totp|fido2|piv` first."
+)
+PARKED: Final = (
+    "Parked: {names} stepped away from the kiosk; their session is served again when "
+    "they sign in there."
 )
 _Key = tuple[str | None, str | None]
 
@@ -292,11 +316,20 @@ class Broker(Closing):
             self._load()
             with self._lock.held():
                 old = self._load()
-                if old is not None and old.refresh_token != state.refresh_token:
-                    self._revoke_quietly(old)
-                state = replace(state, display_name=self._display_name(state))
+                resumed, old = self._resume(old, state) if old is not None else (None, None)
+                if resumed is not None:
+                    state = resumed
+                else:
+                    if (
+                        old is not None
+                        and old.parked_until is None
+                        and old.refresh_token != state.refresh_token
+                    ):
+                        self._revoke_quietly(old)
+                    parked = old.everyone_parked() if old is not None else ()
+                    state = replace(state, display_name=self._display_name(state), shelf=parked)
                 self._store.save(state.to_json())
-                self._lock.restamp()
+                self._changed(state)
         except KeychainUnavailable as exc:
             # Never fall back to a file: the tokens are dropped, and revoked at the
             # server so that none of them stays valid anywhere.
@@ -341,18 +374,164 @@ class Broker(Closing):
         with self._clients_lock:
             _close_clients(self._clients)
 
-    def logout(self) -> bool:
+    def logout(self, *, everyone: bool = False) -> bool:
         """Revoke the session at the server, then clear the keychain. False when the
-        server could not be told (the session then lives there until it expires)."""
+        server could not be told (the session then lives there until it expires).
+
+        The people parked here stay parked (``everyone``: they are signed out too); when
+        the signed-in person is parked, nobody else is signed out."""
         with self._lock.held():
             state = self._load()
             told = True
-            if state is not None:
+            shelf: tuple[StoredSession, ...] = ()
+            if state is not None and (state.parked_until is None or everyone):
                 told = self._revoke_quietly(state)
-            self._store.clear()
-            self._lock.restamp()
+                shelf = state.shelf
+            elif state is not None:
+                shelf = state.everyone_parked()
+            if everyone:
+                for entry in shelf:
+                    told = self._revoke_quietly(entry) and told
+                shelf = ()
+            if shelf:
+                top = replace(shelf[0], shelf=shelf[1:])
+                self._store.save(top.to_json())
+                self._changed(top)
+            else:
+                self._store.clear()
+                self._changed(None)
         self._forget()
         return told
+
+    # -- parking (kiosk_park_sessions) ------------------------------------------------
+
+    def park(self, *, max_parked: int = 4) -> SessionInfo:
+        """Park the signed-in person at the service (``POST /session/park``): their
+        tokens are no longer served here nor refreshed anywhere until they sign in again.
+        :class:`ParkingFull` when ``max_parked`` people are parked already (nothing
+        changes: the kiosk says so and may sign one out)."""
+        with self._lock.held():
+            state = self._require()
+            state = self._without_overdue(state)
+            if len(state.shelf) + 1 > max_parked:
+                names = ", ".join(entry.name for entry in state.shelf)
+                raise ParkingFull(
+                    f"{len(state.shelf)} people are parked at this kiosk already ({names}); "
+                    "sign one of them out first."
+                )
+            if state.refresh_token is None:
+                raise BrokerError("This session cannot be parked (no refresh token).")
+            until = self._client(state).park(state.refresh_token)
+            parked = replace(state.parked(until), shelf=state.shelf)
+            self._store.save(parked.to_json())
+            self._changed(parked)
+        self._forget()
+        return parked.info()
+
+    def parked_people(self) -> tuple[SessionInfo, ...]:
+        """The people parked at this kiosk (no network), their deadlines in
+        ``session_expires_at``'s place left as it is: see :meth:`parked_until`."""
+        state = self._load()
+        return tuple(e.info() for e in state.everyone_parked()) if state is not None else ()
+
+    def parked_until(self) -> dict[str, float]:
+        """Each parked session's sid and its deadline at the service."""
+        state = self._load()
+        if state is None:
+            return {}
+        return {e.info().sid: e.parked_until or 0.0 for e in state.everyone_parked()}
+
+    def end_parked(self, sid: str) -> bool:
+        """Sign one parked person out (the kiosk at their deadline, or to make room):
+        revoked at the server and dropped here. False when the server could not be told."""
+        with self._lock.held():
+            state = self._load()
+            if state is None:
+                return True
+            gone = [e for e in state.everyone_parked() if e.info().sid == sid]
+            told = all(self._revoke_quietly(e) for e in gone)
+            kept = self._drop(state, {sid})
+            self._save_or_clear(kept)
+        self._forget()
+        return told
+
+    def state(self) -> BrokerState:
+        """The session as apps may see it (names only), read from the keychain."""
+        return self._public_state(self._load())
+
+    def watch(
+        self, callback: Callable[[BrokerState], None], *, interval: float = 0.2
+    ) -> StateWatch:
+        """Call ``callback`` on sign-in, park, resume and sign-out, from any process of
+        this user (``broker-state.json``; never the keychain). ``stop()`` the result."""
+        return StateWatch(self._lock.runtime, callback, interval=interval)
+
+    @staticmethod
+    def watched_state() -> BrokerState:
+        """What ``broker-state.json`` says now (no keychain)."""
+        from tokenstile import paths
+
+        return read_state(paths.runtime_dir())
+
+    def _resume(
+        self, old: StoredSession, proof: StoredSession
+    ) -> tuple[StoredSession | None, StoredSession | None]:
+        """When ``proof`` (a new sign-in) is of a person parked in ``old``: their session
+        resumed at the service (the proof spent there) with everyone else still parked,
+        and what is left of ``old``. ``(None, old)`` when that person is not parked here;
+        ``(None, old without them)`` when the service no longer has their session."""
+        mine = [
+            e
+            for e in old.everyone_parked()
+            if e.subject == proof.subject
+            and e.server == proof.server
+            and e.client_id == proof.client_id
+        ]
+        if not mine or proof.refresh_token is None:
+            return None, old
+        entry = mine[0]
+        others = self._drop(old, {entry.info().sid})
+        try:
+            grant = self._client(entry).resume(entry.refresh_token or "", proof.refresh_token)
+        except TokenRefused as exc:
+            # The service ended it (deadline, revoked): the sign-in opens a new session.
+            log.info("the parked session could not be resumed: %s", exc.message)
+            return None, others
+        if others is not None and others.parked_until is None:
+            # Someone else was signed in and not parked: signed out, as any sign-in does.
+            self._revoke_quietly(others)
+            others = replace(others.shelf[0], shelf=others.shelf[1:]) if others.shelf else None
+        now = self._clock.now()
+        resumed = entry.with_access(
+            AccessToken.from_grant(grant, issued_at=now),
+            grant.refresh_token,
+            session_expires_at=grant.session_expires_at(issued_at=now),
+        )
+        rest = others.everyone_parked() if others is not None else ()
+        return replace(resumed, parked_until=None, shelf=rest), None
+
+    @staticmethod
+    def _drop(state: StoredSession, sids: set[str]) -> StoredSession | None:
+        """``state`` without the parked sessions ``sids`` (None when nothing is left)."""
+        shelf = tuple(e for e in state.shelf if e.info().sid not in sids)
+        if state.parked_until is not None and state.info().sid in sids:
+            return replace(shelf[0], shelf=shelf[1:]) if shelf else None
+        return replace(state, shelf=shelf)
+
+    def _without_overdue(self, state: StoredSession) -> StoredSession:
+        now = self._clock.now()
+        overdue = {e.info().sid for e in state.shelf if (e.parked_until or 0.0) <= now}
+        if not overdue:
+            return state
+        kept = self._drop(state, overdue)
+        return kept if kept is not None else state
+
+    def _save_or_clear(self, state: StoredSession | None) -> None:
+        if state is None:
+            self._store.clear()
+        else:
+            self._store.save(state.to_json())
+        self._changed(state)
 
     # -- the work --------------------------------------------------------------------
 
@@ -533,12 +712,39 @@ class Broker(Closing):
         state = self._load()
         if state is None:
             raise NotLoggedIn(NOT_SIGNED_IN)
+        if state.parked_until is not None:
+            names = tuple(entry.name for entry in state.everyone_parked())
+            raise Parked(PARKED.format(names=" and ".join(names) or "the person"), names=names)
         return state
 
     def _clear_session(self) -> None:
-        self._store.clear()
-        self._lock.restamp()
+        state = self._load()
+        shelf = state.shelf if state is not None else ()
+        if shelf:  # the active session ended; the parked people stay
+            top = replace(shelf[0], shelf=shelf[1:])
+            self._store.save(top.to_json())
+            self._changed(top)
+        else:
+            self._store.clear()
+            self._changed(None)
         self._forget()
+
+    def _changed(self, state: StoredSession | None) -> None:
+        """Tell every process (the stamp) and every watching app (the state file)."""
+        self._lock.restamp()
+        write_state(self._lock.runtime, self._public_state(state))
+
+    def _public_state(self, state: StoredSession | None) -> BrokerState:
+        now = self._clock.now()
+        if state is None:
+            return BrokerState(state="signed_out", changed_at=now)
+        parked = tuple(
+            ParkedPerson(name=entry.name, until=entry.parked_until or 0.0)
+            for entry in state.everyone_parked()
+        )
+        if state.parked_until is not None:
+            return BrokerState(state="parked", parked=parked, changed_at=now)
+        return BrokerState(state="signed_in", name=state.name, parked=parked, changed_at=now)
 
     def _forget(self) -> None:
         self._memo.clear()

@@ -5,7 +5,7 @@
     tokenstile login --server URL --factor totp|fido2|piv [--username U]
                      [--device virtual:PATH|usb|nfc] [--reader NAME] [--client-id ID]
     tokenstile token [--audience A] [--scope S] [--client-id APP] [--min-ttl SECONDS] [--json]
-    tokenstile status
+    tokenstile status [--json]
     tokenstile logout
     tokenstile confirm --reason TEXT [--audience A] [--min-acr A] [--max-age SECONDS]
                        [--second-person ROLE] [--timeout SECONDS] [--json]
@@ -23,6 +23,9 @@ single-use confirm token (``--json``: with ``expires_in``, ``auth_time``, ``acr`
 ``amr``); refused or cancelled, one sentence on stderr, exit status 1, and with
 ``--json`` ``{"error": REASON, "message"}`` on stdout (REASON ``cancelled``, ``busy``,
 ``refused``, ``invalid_request``, ``unavailable``).
+Not signed in: one sentence on stderr and exit status 2 (``token`` and ``status``).
+Parked at the kiosk (``kiosk_park_sessions``): one sentence naming who stepped away and
+exit status 3 (``token``); ``status`` shows who is parked, by name only, and exits 3.
 While a kiosk demo runs, ``token``, ``status`` and ``logout`` see the demo's session (see
 ``broker/store.py``) and ``login`` is refused, so a real sign-in never lands in it.
 """
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
 BROKER_COMMANDS = ("login", "token", "status", "logout", "confirm")
 EXIT_ERROR = 1
 EXIT_NOT_SIGNED_IN = 2
+EXIT_PARKED = 3
 
 
 def add_broker_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,7 +78,10 @@ def add_broker_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "else that host; localhost on loopback)",
     )
     _add_token_options(commands.add_parser("token", help="print a valid access token"))
-    commands.add_parser("status", help="who is signed in, where, until when")
+    status = commands.add_parser("status", help="who is signed in, where, until when")
+    status.add_argument(
+        "--json", action="store_true", help="as JSON: state, who, and who is parked (names)"
+    )
     commands.add_parser("logout", help="revoke the session at the server and forget it here")
     confirm = commands.add_parser(
         "confirm", help="have the person signed in at the kiosk confirm an action with their key"
@@ -129,7 +136,7 @@ def run_broker_command(args: argparse.Namespace) -> int:
     if args.command == "token":
         return _guarded(lambda: _token(args, broker))
     if args.command == "status":
-        return _guarded(lambda: _status(broker))
+        return _guarded(lambda: _status(broker, as_json=args.json))
     if args.command == "logout":
         return _logout(broker)
     if args.command == "confirm":
@@ -149,13 +156,16 @@ def _broker(config: Path | None, *, app_id: str | None = None) -> Broker:
 
 def _guarded(run: Any) -> int:
     """Not signed in is exit status 2; other errors go to ``cli.main`` (or are printed)."""
-    from tokenstile.broker.errors import NotLoggedIn
+    from tokenstile.broker.errors import NotLoggedIn, Parked
 
     try:
         status: int = run()
     except NotLoggedIn as exc:
         print(f"tokenstile: {exc.message}", file=sys.stderr)
         return EXIT_NOT_SIGNED_IN
+    except Parked as exc:
+        print(f"tokenstile: {exc.message}", file=sys.stderr)
+        return EXIT_PARKED
     except TokenstileError as exc:
         print(f"tokenstile: {exc.message}", file=sys.stderr)
         return EXIT_NOT_SIGNED_IN if exc.code == "config_error" else EXIT_ERROR
@@ -209,12 +219,36 @@ def _confirm(args: argparse.Namespace, broker: Broker) -> int:
 
 
 def _status(broker: Broker) -> int:
+def _status(broker: Broker, *, as_json: bool = False) -> int:
     from tokenstile.broker.errors import NotLoggedIn
     from tokenstile.broker.session import NOT_SIGNED_IN
 
+    state = broker.state()
     info = broker.session()
     if info is None:
         raise NotLoggedIn(NOT_SIGNED_IN)
+    parked = [{"name": p.name, "until": _when(p.until)} for p in state.parked]
+    if as_json:
+        body: dict[str, Any] = {"state": state.state, "parked": parked}
+        if state.state == "signed_in":
+            body.update(
+                name=state.name,
+                username=info.username,
+                server=info.server,
+                client_id=info.client_id,
+                factor=info.factor,
+                acr=info.acr,
+                auth_time=int(info.auth_time),
+                session_expires_at=info.session_expires_at and int(info.session_expires_at),
+                dpop_bound=info.dpop_jkt is not None,
+            )
+        sys.stdout.write(json.dumps(body) + "\n")
+        return 0 if state.state == "signed_in" else EXIT_PARKED
+    if state.state == "parked":
+        print(f"{'state:':<14}parked at the kiosk (nobody is signed in)")
+        for person in parked:
+            print(f"{'parked:':<14}{person['name']} (until {person['until']})")
+        return EXIT_PARKED
     rows = [
         ("user", f"{info.username} ({info.display_name})" if info.display_name else info.username),
         ("server", info.server),
@@ -234,6 +268,7 @@ def _status(broker: Broker) -> int:
     demo = running_demo()
     if demo is not None:
         rows.append(("demo", f"the kiosk demo's session (process {demo.pid}, {demo.server})"))
+    rows.extend(("parked", f"{p['name']} (until {p['until']})") for p in parked)
     for name, value in rows:
         print(f"{name + ':':<14}{value}")
     return 0

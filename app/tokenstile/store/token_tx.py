@@ -233,6 +233,9 @@ class SqlTx:
     def relink_refresh(self, token_id: int, *, successor_id: int) -> None:
         self._conn.execute(_RELINK_REFRESH, {"tid": token_id, "succ": successor_id})
 
+    def retire_refresh(self, token_id: int, *, at: float) -> None:
+        self._conn.execute(update(_rt).where(_rt.c.id == token_id).values(superseded_at=at))
+
     # sessions
     def add_session(self, session: Session) -> None:
         self._conn.execute(insert(t.sessions).values(session_values(session)))

@@ -18,8 +18,8 @@ opened at the same client by a factor sign-in (any ``acr``, a tap too) after the
 at most ``resume_window`` seconds ago. The proof session ends (``resumed``) and the parked
 session comes back with its refresh token rotated and a new access token, exactly as a
 refresh answers: a copy of the old refresh token that an app took from the keychain while
-the person was away is then a used token, and presenting it ends the session (reuse
-detection). A proof of another person, a stale or foreign proof, a proof opened before the
+the person was away is then a used and retired token (no grace retry), and presenting it
+ends the session (reuse detection). A proof of another person, a stale or foreign proof, a proof opened before the
 park, a replayed resume (its tokens are used or ended by then): refused, audited, nothing
 unparked. The proof session's own DPoP key is not proven (one request carries one proof,
 made with the parked session's key): its refresh token is seconds old and spent here.
@@ -208,6 +208,9 @@ class SessionParking(RefreshGrant):
                 origin=origin,
                 jkt=parked.dpop_jkt if parked.dpop_jkt is not None else dpop_jkt,
             )
+            # The copy of the parked refresh token that any app could read meanwhile is
+            # spent for good: no grace retry, so presenting it is reuse at once.
+            tx.retire_refresh(found.token.id, at=step.now)
             step.audit(
                 "success",
                 found,

@@ -281,6 +281,7 @@ class RefreshGrant(MintingGrant):
         )
         if (
             token.used_at is not None
+            and token.superseded_at is None  # retired (a resumed parked session's): no grace
             and fresh_successor
             and now - token.used_at <= self._policy.refresh_grace
         ):
