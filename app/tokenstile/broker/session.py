@@ -173,9 +173,10 @@ class Broker(Closing):
     # -- reading ---------------------------------------------------------------------
 
     def session(self) -> SessionInfo | None:
-        """The session in the keychain (no network), or None when nobody is signed in."""
+        """The session in the keychain (no network), or None when nobody is signed in
+        (nobody is while the person is parked: :meth:`parked_people` says who is)."""
         state = self._load()
-        return state.info() if state is not None else None
+        return state.info() if state is not None and state.parked_until is None else None
 
     def access_token(
         self, audience: str | None = None, scope: str | None = None, min_ttl: int = 60

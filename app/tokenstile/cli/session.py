@@ -225,12 +225,12 @@ def _status(broker: Broker, *, as_json: bool = False) -> int:
 
     state = broker.state()
     info = broker.session()
-    if info is None:
+    if state.state == "signed_out":
         raise NotLoggedIn(NOT_SIGNED_IN)
     parked = [{"name": p.name, "until": _when(p.until)} for p in state.parked]
     if as_json:
         body: dict[str, Any] = {"state": state.state, "parked": parked}
-        if state.state == "signed_in":
+        if info is not None:
             body.update(
                 name=state.name,
                 username=info.username,
@@ -244,7 +244,7 @@ def _status(broker: Broker, *, as_json: bool = False) -> int:
             )
         sys.stdout.write(json.dumps(body) + "\n")
         return 0 if state.state == "signed_in" else EXIT_PARKED
-    if state.state == "parked":
+    if info is None:
         print(f"{'state:':<14}parked at the kiosk (nobody is signed in)")
         for person in parked:
             print(f"{'parked:':<14}{person['name']} (until {person['until']})")

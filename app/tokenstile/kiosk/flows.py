@@ -5,8 +5,12 @@ A flow reads a security key, a card or a code into a grant through the
 :class:`~tokenstile.kiosk.service.SignInService`, then applies the shared-workstation
 rule: nobody signed in -> save the session; the same person -> unlock; someone else ->
 revoke and wipe the first session, then save the second (or decline when switching user
-is off). Nothing here touches a widget: PIN questions go through the task's
-:meth:`~tokenstile.kiosk.tasks.TaskContext.ask`, "touch your key" through its ``say``.
+is off). With parking on (``kiosk_park_sessions``) the first person is parked instead of
+signed out (declined when as many as allowed are parked already; signed out as before
+when the service cannot be told to park), and a parked person's sign-in resumes their
+session (the broker does that in ``save``). Nothing here touches a widget: PIN
+questions go through the task's :meth:`~tokenstile.kiosk.tasks.TaskContext.ask`, "touch
+your key" through its ``say``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from tokenstile.broker import SessionInfo, TokenGrant
+from tokenstile.broker.errors import ParkingFull
 from tokenstile.devices.errors import DeviceError
 from tokenstile.devices.fido2_client import PinPrompt as KeyPinPrompt
 from tokenstile.devices.fido2_errors import KeyWrongPin
@@ -58,6 +63,8 @@ class SignedIn:
     # Switching user: whether the service was told to end the first person's session. It
     # is wiped here either way; when False it lives at the service until it expires.
     first_revoked: bool = True
+    # Switching user with parking on: the first person was parked, not signed out.
+    parked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +74,10 @@ class Unlocked:
 
 @dataclass(frozen=True, slots=True)
 class Declined:
-    """Someone else is signed in and switching user is turned off."""
+    """Someone else is signed in and switching user is turned off (or, parking on, no
+    one more may be parked: ``parking_full`` says why)."""
+
+    parking_full: str | None = None
 
 
 FlowResult = SignedIn | Unlocked | Declined
@@ -80,6 +90,7 @@ class EndReason(Enum):
     CARD_REMOVED = "card_removed"
     SESSION_ENDED = "session_ended"
     SWITCHED = "switched"
+    PARKED = "parked"
 
 
 def session_end(info: SessionInfo, lifetime_seconds: float) -> float:
@@ -148,10 +159,16 @@ def card_login(
 
 
 def finish_login(
-    service: SignInService, grant: TokenGrant, current: SessionInfo | None, *, switch: bool
+    service: SignInService,
+    grant: TokenGrant,
+    current: SessionInfo | None,
+    *,
+    switch: bool,
+    park: int | None = None,
 ) -> FlowResult:
     """Apply the shared-workstation rule to a fresh ``grant``. ``current``: the session held
-    here, None when there is none or when it is over (nobody is really signed in then)."""
+    here, None when there is none or when it is over (nobody is really signed in then).
+    ``park``: parking is on, with at most this many people parked."""
     if current is None:
         return SignedIn(service.save(grant), switched=False)
     subject = grant_subject(grant)
@@ -161,6 +178,16 @@ def finish_login(
     if not switch:
         service.discard(grant)
         return Declined()
+    if park is not None:
+        try:
+            service.park(park)
+        except ParkingFull as exc:
+            service.discard(grant)
+            return Declined(parking_full=exc.message)
+        except TokenstileError as exc:
+            logger.warning("switching user: could not park, signing out: %s", exc.code)
+        else:
+            return SignedIn(service.save(grant), switched=True, parked=True)
     # The first person's session is revoked and wiped before the second one is saved. The
     # broker wipes it even when the service cannot be told (as Sign out does): nothing on
     # this machine can use it any more, and the window says the service was not told.

@@ -18,6 +18,14 @@ class KioskRules:
     switch_user: bool = True  # a second person's factor signs the first out and them in
     retry_seconds: float = 5.0  # an unreachable service is tried again this often
     key_poll_seconds: float = 0.5
+    # Parked sessions (issue 17): switching user parks the first person instead of
+    # signing them out; at most park_max parked (one more is refused with a message);
+    # they are signed out at the service's deadline, park_seconds after parking.
+    park_sessions: bool = False
+    park_max: int = 4
+    park_seconds: float = 15 * 60.0
+    # Lock at once (walk-away); "" for no hot key.
+    lock_hotkey: str = "Ctrl+L"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KioskRules:
@@ -29,4 +37,8 @@ class KioskRules:
             switch_user=settings.kiosk_switch_user,
             retry_seconds=settings.kiosk_retry_seconds,
             key_poll_seconds=settings.kiosk_key_poll_seconds,
+            park_sessions=settings.kiosk_park_sessions,
+            park_max=settings.kiosk_park_max,
+            park_seconds=settings.kiosk_park_minutes * 60.0,
+            lock_hotkey=settings.kiosk_lock_hotkey,
         )

@@ -229,15 +229,25 @@ class SignedInPage(_Page):
         self.sign_out_button = button(
             QCoreApplication.translate("KioskWindow", "Sign out"), "primary", icon_name="sign-out"
         )
+        # Parks this person (kiosk_park_sessions): shown only when parking is on.
+        self.switch_button = button(
+            QCoreApplication.translate("KioskWindow", "Switch user"), "secondary", icon_name="lock"
+        )
+        self.switch_button.setAccessibleName(
+            QCoreApplication.translate("KioskWindow", "Step away and let someone else sign in")
+        )
+        self.switch_button.setVisible(False)
         row = QHBoxLayout()
         row.setSpacing(20)
         row.addStretch(1)
         row.addWidget(self.lock_button)
+        row.addWidget(self.switch_button)
         row.addWidget(self.sign_out_button)
         row.addStretch(1)
         self.layout_.addLayout(row)
         self.layout_.addStretch(2)
-        QWidget.setTabOrder(self.lock_button, self.sign_out_button)
+        QWidget.setTabOrder(self.lock_button, self.switch_button)
+        QWidget.setTabOrder(self.switch_button, self.sign_out_button)
 
     def set_compact(self, compact: bool) -> None:
         super().set_compact(compact)
@@ -264,6 +274,10 @@ class LockedPage(_Page):
 
     def __init__(self) -> None:
         super().__init__("lockedPage")
+        # Who is signed in, at the top where a passer-by sees it (walk-away lock).
+        self.signed_in_banner = text_label("", "lockedBanner")
+        self.signed_in_banner.setObjectName("signedInBanner")
+        self.layout_.addWidget(self.signed_in_banner)
         self.layout_.addStretch(1)
         locked = QCoreApplication.translate("KioskWindow", "Locked")
         self.layout_.addWidget(icon_label("lock", 120, locked))
@@ -294,6 +308,48 @@ class LockedPage(_Page):
             self.who,
             QCoreApplication.translate("KioskWindow", "%1 is signed in.").replace("%1", name),
         )
+        _show_text(
+            self.signed_in_banner,
+            QCoreApplication.translate("KioskWindow", "Signed in: %1").replace("%1", name),
+        )
+
+
+class ParkedStrip(QWidget):
+    """The people parked at this kiosk (``kiosk_park_sessions``), by initials and name
+    only: shown on the sign-in and locked screens; each signs in again to come back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("parkedPeople")
+        self._row = QHBoxLayout(self)
+        self._row.setContentsMargins(16, 8, 16, 8)
+        self._row.setSpacing(16)
+        self.names: tuple[str, ...] = ()
+        self.setVisible(False)
+
+    def show_people(self, names: tuple[str, ...]) -> None:
+        if names == self.names:
+            return
+        self.names = names
+        while self._row.count():
+            item = self._row.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        if not names:
+            return
+        self._row.addStretch(1)
+        title = QCoreApplication.translate("KioskWindow", "Parked here (sign in to come back):")
+        self._row.addWidget(text_label(title, "hint"))
+        for name in names:
+            avatar = QLabel(initials(name))
+            avatar.setObjectName("parkedAvatar")
+            avatar.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            avatar.setFixedSize(48, 48)
+            avatar.setAccessibleName(name)
+            self._row.addWidget(avatar)
+            self._row.addWidget(text_label(name, "subtitle"))
+        self._row.addStretch(1)
 
 
 class KioskScreens:
@@ -320,6 +376,8 @@ class KioskScreens:
         self.banner.setAccessibleName(QCoreApplication.translate("KioskWindow", "Message"))
         self.banner.setVisible(False)
         column.addWidget(self.banner)
+        self.parked = ParkedStrip()
+        column.addWidget(self.parked)
         self.sign_in = SignInPage()
         self.busy = BusyPage()
         self.pin = PinPad()
@@ -366,7 +424,17 @@ class KioskScreens:
 
     def show(self, screen: Screen) -> None:
         self.stack.setCurrentWidget(self.pages[screen])
+        self._show_parked()
         self.focus(screen)
+
+    def show_parked(self, names: tuple[str, ...]) -> None:
+        """Who is parked here (names only), on the sign-in and locked screens."""
+        self.parked.show_people(names)
+        self._show_parked()
+
+    def _show_parked(self) -> None:
+        on_screen = self.current in (Screen.SIGN_IN, Screen.LOCKED)
+        self.parked.setVisible(bool(self.parked.names) and on_screen)
 
     def focus(self, screen: Screen) -> None:
         """Keyboard focus to what ``screen`` expects: the PIN field, the username (or the

@@ -46,6 +46,16 @@ class FactorOffer:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ParkedPerson:
+    """Someone parked at this kiosk (``kiosk_park_sessions``): what the lock screen may
+    show (a name) and when the service ends their session."""
+
+    sid: str
+    name: str
+    until: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class KeyPrompts:
     """What a security-key login tells the person, asks them, and how it is called off."""
 
@@ -80,6 +90,19 @@ class SignInService(Protocol):
 
     def sign_out(self) -> None:
         """Revoke the session at the service, then wipe it from the keychain."""
+        ...
+
+    def park(self, max_parked: int) -> None:
+        """Park the signed-in person at the service (``ParkingFull`` past ``max_parked``);
+        a later sign-in of theirs (:meth:`save`) resumes their session."""
+        ...
+
+    def parked(self) -> tuple[ParkedPerson, ...]:
+        """Who is parked here (no network)."""
+        ...
+
+    def end_parked(self, sid: str) -> None:
+        """Sign a parked person out (revoked at the service, forgotten here)."""
         ...
 
 
@@ -276,6 +299,24 @@ class BrokerSignIn:
         if not self.broker.logout():
             raise ServerUnreachable(
                 "The session was wiped here, but the service could not be told to end it."
+            )
+
+    def park(self, max_parked: int) -> None:
+        self.broker.park(max_parked=max_parked)
+
+    def parked(self) -> tuple[ParkedPerson, ...]:
+        until = self.broker.parked_until()
+        return tuple(
+            ParkedPerson(
+                sid=info.sid, name=info.display_name or info.username, until=until.get(info.sid, 0)
+            )
+            for info in self.broker.parked_people()
+        )
+
+    def end_parked(self, sid: str) -> None:
+        if not self.broker.end_parked(sid):
+            raise ServerUnreachable(
+                "The parked session was forgotten here, but the service could not be told."
             )
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeyEvent, QResizeEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import QMainWindow, QWidget
 
 from tokenstile.broker import SessionInfo, TokenGrant
@@ -48,7 +48,7 @@ from tokenstile.kiosk.idle import InputWatch
 from tokenstile.kiosk.messages import Factor, Problem, Severity, explain
 from tokenstile.kiosk.rules import KioskRules
 from tokenstile.kiosk.screens import KioskScreens, Screen, is_compact
-from tokenstile.kiosk.service import FactorOffer, SignInService
+from tokenstile.kiosk.service import FactorOffer, ParkedPerson, SignInService
 from tokenstile.kiosk.tasks import TaskContext, TaskRunner
 from tokenstile.kiosk.widgets import PinQuestion, escape_shortcut
 
@@ -114,6 +114,8 @@ class KioskWindow(QMainWindow):
         # A confirm prompt (kiosk/confirm.py) has the key and card to itself while open:
         # a key or card arriving then is not a sign-in.
         self.devices_held = False
+        self._parked: tuple[ParkedPerson, ...] = ()
+        self._ending_parked: set[str] = set()
 
         self._build()
         self._tick = QTimer(self)
@@ -149,6 +151,7 @@ class KioskWindow(QMainWindow):
         self._focus(self.current_screen)  # now that the window is shown
         self.check_service()
         self._run(self.service.session, self._restored, self._log_failure)
+        self._refresh_parked()
 
     def shutdown(self) -> None:
         """Stop watching and wait for the worker (a pending sign-out still happens)."""
@@ -249,6 +252,28 @@ class KioskWindow(QMainWindow):
         if self._flow is None:
             self._show(Screen.LOCKED)
 
+    @property
+    def parked(self) -> tuple[ParkedPerson, ...]:
+        """Who is parked at this kiosk, as last read from the keychain."""
+        return self._parked
+
+    def park(self) -> None:
+        """ "Switch user" with parking on: park the signed-in person (the service stops
+        serving their session) and invite the next person to sign in."""
+        info = self._session
+        if info is None or self._flow is not None or not self.rules.park_sessions:
+            return
+        self._session = None
+        self._session_reader = None
+        self._locked = False
+        self._show(Screen.SIGN_IN)
+        limit = self.rules.park_max
+        self._run(
+            lambda: self.service.park(limit),
+            lambda _none: self._parked_one(),
+            lambda error: self._park_failed(info, error),
+        )
+
     def sign_out(self, reason: EndReason = EndReason.SIGNED_OUT) -> None:
         """End the session here at once; revoke it at the service and wipe it (worker)."""
         info = self._session
@@ -330,9 +355,10 @@ class KioskWindow(QMainWindow):
             # honours it, so this is a fresh sign-in (replacing it), never an unlock.
             current = None
         switch = self.rules.switch_user
+        park = self.rules.park_max if self.rules.park_sessions else None
 
         def run(ctx: TaskContext) -> FlowResult:
-            return finish_login(self.service, work(ctx), current, switch=switch)
+            return finish_login(self.service, work(ctx), current, switch=switch, park=park)
 
         flow.task = self._tasks.start(
             run,
@@ -349,7 +375,7 @@ class KioskWindow(QMainWindow):
         if isinstance(result, SignedIn):
             held = self._session
             if held is not None and result.switched:
-                self.session_ended.emit(EndReason.SWITCHED)
+                self.session_ended.emit(EndReason.PARKED if result.parked else EndReason.SWITCHED)
             elif held is not None and held.sid != result.info.sid:
                 self.session_ended.emit(EndReason.SESSION_ENDED)  # an ended one, replaced
             self._session = result.info
@@ -361,11 +387,21 @@ class KioskWindow(QMainWindow):
             if not result.first_revoked:
                 self._first_not_revoked(held)
             self.session_started.emit(result.info)
+            self._refresh_parked()
             return
         if isinstance(result, Unlocked):
             if self._session is not None and self._session.subject == result.subject:
                 self._locked = False
                 self._input.touch()
+        elif isinstance(result, Declined) and result.parking_full is not None:
+            self._show_problem(
+                Problem(
+                    text=self.tr(
+                        "No one more can step away at this kiosk: %1 is parked here already. "
+                        "Sign out instead, or wait until someone parked signs in again."
+                    ).replace("%1", ", ".join(p.name for p in self._parked))
+                )
+            )
         elif isinstance(result, Declined):
             self._show_problem(
                 Problem(text=self.tr("Someone else is signed in here: they must sign out first."))
@@ -544,6 +580,7 @@ class KioskWindow(QMainWindow):
     def _on_tick(self) -> None:
         now = self.clock.now()
         self._screens.clock.setText(time.strftime("%H:%M", time.localtime(now)))
+        self._end_overdue_parked(now)
         info = self._session
         if info is None:
             return
@@ -559,6 +596,58 @@ class KioskWindow(QMainWindow):
             and self._input.idle_seconds() >= idle
         ):
             self.lock()
+
+    # -- parked people (kiosk_park_sessions) --------------------------------------------------
+
+    def _refresh_parked(self) -> None:
+        if self.rules.park_sessions:
+            self._run(self.service.parked, self._parked_answered, self._log_failure)
+
+    def _parked_answered(self, people: object) -> None:
+        assert isinstance(people, tuple)  # noqa: S101 - the service's own type
+        self._parked = people
+        self._screens.show_parked(tuple(p.name for p in people))
+
+    def _parked_one(self) -> None:
+        self.session_ended.emit(EndReason.PARKED)
+        self._refresh_parked()
+
+    def _park_failed(self, info: SessionInfo, error: BaseException) -> None:
+        """Not parked (as many as allowed are, or the service said no): the person stays
+        signed in, locked, and the screen says why."""
+        if self._session is None and self._flow is None:
+            self._session = info
+            self._locked = True
+            self._go_home()
+        code = error.code if isinstance(error, TokenstileError) else ""
+        if code == "parking_full":
+            names = ", ".join(p.name for p in self._parked)
+            text = self.tr(
+                "No one more can step away at this kiosk: %1 is parked here already. "
+                "Sign out instead, or wait until someone parked signs in again."
+            ).replace("%1", names)
+            self._show_problem(Problem(text=text))
+        else:
+            self._show_problem(explain(error))
+
+    def _end_overdue_parked(self, now: float) -> None:
+        """A parked person's deadline passed: the service revoked their session (or will on
+        its next use); sign them out here too."""
+        for person in self._parked:
+            if person.until <= now and person.sid not in self._ending_parked:
+                self._ending_parked.add(person.sid)
+                sid = person.sid
+                self._run(
+                    lambda sid=sid: self.service.end_parked(sid),  # type: ignore[misc]
+                    lambda _none, sid=sid: self._parked_ended(sid),  # type: ignore[misc]
+                    lambda error, sid=sid: self._parked_ended(sid, error),  # type: ignore[misc]
+                )
+
+    def _parked_ended(self, sid: str, error: BaseException | None = None) -> None:
+        self._ending_parked.discard(sid)
+        if error is not None:
+            logger.info("a parked session's end: the service was not told (%s)", error)
+        self._refresh_parked()
 
     # -- screens ------------------------------------------------------------------------------
 
@@ -616,6 +705,13 @@ class KioskWindow(QMainWindow):
         screens.code.submitted.connect(self.submit_code)
         screens.code.cancelled.connect(self._go_home)
         screens.signed_in.lock_button.clicked.connect(self.lock)
+        screens.signed_in.switch_button.setVisible(self.rules.park_sessions)
+        screens.signed_in.switch_button.clicked.connect(self.park)
+        if self.rules.lock_hotkey:
+            # Walk-away: lock at once, from any screen of the kiosk.
+            self._lock_shortcut = QShortcut(QKeySequence(self.rules.lock_hotkey), self)
+            self._lock_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            self._lock_shortcut.activated.connect(self.lock)
         screens.signed_in.sign_out_button.clicked.connect(
             lambda: self.sign_out(EndReason.SIGNED_OUT)
         )
@@ -633,6 +729,8 @@ class KioskWindow(QMainWindow):
         self._lock_button = screens.signed_in.lock_button
         self._sign_out_button = screens.signed_in.sign_out_button
         self._locked_who = screens.locked.who
+        self._locked_banner = screens.locked.signed_in_banner
+        self._switch_button = screens.signed_in.switch_button
         self._locked_code = screens.locked.code_button
         self.setCentralWidget(screens.root)
         self._apply_offer()

@@ -19,10 +19,11 @@ at most ``resume_window`` seconds ago. The proof session ends (``resumed``) and 
 session comes back with its refresh token rotated and a new access token, exactly as a
 refresh answers: a copy of the old refresh token that an app took from the keychain while
 the person was away is then a used and retired token (no grace retry), and presenting it
-ends the session (reuse detection). A proof of another person, a stale or foreign proof, a proof opened before the
-park, a replayed resume (its tokens are used or ended by then): refused, audited, nothing
-unparked. The proof session's own DPoP key is not proven (one request carries one proof,
-made with the parked session's key): its refresh token is seconds old and spent here.
+ends the session (reuse detection). A proof of another person, a stale or foreign
+proof, a proof opened before the park, a replayed resume (its tokens are used or ended
+by then): refused, audited, nothing unparked. The proof session's own DPoP key is not
+proven (one request carries one proof, made with the parked session's key): its refresh
+token is seconds old and spent here.
 
 **Deadline.** After ``parked_until`` the session is revoked (``park_expired``) on its next
 use (park, resume, refresh, exchange) and by the periodic purge (``store.purge``).
