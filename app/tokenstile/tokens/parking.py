@@ -256,7 +256,13 @@ class SessionParking(RefreshGrant):
         bound = found.session.dpop_jkt
         if bound is not None and bound != step.dpop_jkt:
             return None, self._dpop_refusal(
-                tx, found, client=client, dpop_jkt=step.dpop_jkt, now=step.now, origin=step.origin
+                tx,
+                found,
+                client=client,
+                dpop_jkt=step.dpop_jkt,
+                now=step.now,
+                origin=step.origin,
+                event=f"session_{step.name}",
             )
         if found.token.used_at is not None or found.token.superseded_at is not None:
             used = InvalidGrant("The refresh token was already used; use the current one.")
@@ -269,6 +275,7 @@ class SessionParking(RefreshGrant):
             started=step.now,
             origin=step.origin,
             parked_ok=parked_ok,
+            event=f"session_{step.name}",
         )
         if failure is not None:
             return None, failure

@@ -145,13 +145,14 @@ class RefreshGrant(MintingGrant):
         dpop_jkt: str | None,
         now: float,
         origin: str | None,
+        event: str = "refresh",
     ) -> DpopProofError:
         """A refresh of a key-bound session without a proof of that key: refused, and
         nothing else happens to the session (whoever sent it may not hold the key)."""
         reason = "dpop_proof_missing" if dpop_jkt is None else "dpop_key_mismatch"
         tx.audit(
             AuditEvent(
-                "refresh",
+                event,
                 "failure",
                 username=found.user.username,
                 client_id=client.client_id,
@@ -233,9 +234,11 @@ class RefreshGrant(MintingGrant):
         started: float,
         origin: str | None,
         parked_ok: bool = False,
+        event: str = "refresh",
     ) -> InvalidGrant | None:
         """Why this refresh must fail (writing what must persist), or None to proceed.
-        ``parked_ok``: a parked session within its deadline passes (a resume)."""
+        ``parked_ok``: a parked session within its deadline passes (a resume);
+        ``event``: the audit event of a refusal (``session_park``, ``session_resume``)."""
         token, session, user, successor = found.token, found.session, found.user, found.successor
 
         def refuse(
@@ -243,7 +246,7 @@ class RefreshGrant(MintingGrant):
         ) -> InvalidGrant:
             tx.audit(
                 AuditEvent(
-                    "refresh",
+                    event,
                     outcome,
                     username=user.username,
                     client_id=client.client_id,

@@ -82,6 +82,11 @@ def test_park_then_resume_with_the_virtual_key_across_processes(
         assert body["state"] == "parked"
         assert [p["name"] for p in body["parked"]] == ["Alice"]
         assert "token" not in status.stdout  # names only
+        text = tokenstile("status")
+        assert text.returncode == 3
+        assert "parked at the kiosk" in text.stdout
+        assert "Alice" in text.stdout
+        assert Broker.watched_state().state == "parked"
         with pytest.raises(Parked) as parked:
             Broker().access_token()
         assert parked.value.names == ("Alice",)
@@ -163,3 +168,29 @@ def test_another_person_signs_in_while_one_is_parked_and_the_cap_holds(
     Broker().logout(everyone=True)
     assert Broker().state().state == "signed_out"
     assert tokenstile("token").returncode == 2
+
+
+def test_a_parked_session_the_service_ended_gives_way_to_a_new_sign_in(
+    token_service: Callable[..., TokenService], keychain: KeyringStore, tmp_path: Path
+) -> None:
+    service = token_service()
+    key = tmp_path / "key.json"
+    enroll_virtual_key(service, key)
+    sign_in(Broker(), service)
+    parked_sid = Broker().park().sid
+    # Ended at the service meanwhile (an admin, or anyone holding the refresh token).
+    item = stolen_item()
+    with httpx.Client(base_url=service.url) as http:
+        ended = http.post(
+            "/revoke",
+            data={"token": str(item["refresh_token"]), "client_id": DEFAULT_KIOSK_CLIENT_ID},
+        )
+        assert ended.status_code == 200
+    key_login(service, key)
+    info = Broker().session()
+    assert info is not None
+    assert info.sid != parked_sid  # a new session, not the ended one
+    assert Broker().parked_people() == ()
+    assert Broker().access_token()
+    refused = [e for e in service.audit("session_resume") if e["outcome"] != "success"]
+    assert [e["detail"]["reason"] for e in refused] == ["session_revoked"]  # type: ignore[index]
