@@ -252,3 +252,29 @@ def test_when_the_service_cannot_park_switching_signs_the_first_person_out(
     assert kiosk.store.events == ["save", "clear", "save"]
     assert not gui_service.refresh_works(first)
     assert parked_names(kiosk) == ()
+
+
+def test_a_parked_person_alone_at_the_kiosk_resumes_with_their_factor(
+    qtbot: Any, make_kiosk: Any, gui_service: GuiService
+) -> None:
+    alice = gui_service.person()
+    kiosk = make_kiosk(gui_service, rules=PARKING)
+    kiosk.keys.present(alice.key)
+    type_pin(qtbot, kiosk, KEY_PIN)
+    signed_in_as(qtbot, kiosk, alice)
+    kiosk.keys.remove()
+    first = kiosk.window.session
+    assert first is not None
+    with qtbot.waitSignal(kiosk.window.session_ended, timeout=WAIT):
+        kiosk.window.park()
+    qtbot.waitUntil(lambda: parked_names(kiosk) == (alice.display_name,), timeout=WAIT)
+    kiosk.keys.present(alice.key)
+    type_pin(qtbot, kiosk, KEY_PIN)
+    signed_in_as(qtbot, kiosk, alice)
+    settled(qtbot, kiosk)
+    back = kiosk.window.session
+    assert back is not None
+    assert back.sid == first.sid
+    qtbot.waitUntil(lambda: parked_names(kiosk) == (), timeout=WAIT)
+    assert not kiosk.window._screens.parked.isVisible()
+    assert kiosk.service.broker.access_token()
