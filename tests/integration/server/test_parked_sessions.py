@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
@@ -96,6 +97,11 @@ def refused(response: httpx.Response, error: str) -> str:
     return description
 
 
+def claims(token: str) -> Json:
+    decoded: Json = jwt.decode(token, options={"verify_signature": False})
+    return decoded
+
+
 def events(dep: Deployment, name: str) -> list[Json]:
     return [e for e in dep.store.audit_entries() if e["event"] == name]
 
@@ -156,6 +162,13 @@ def test_the_same_person_resumes_with_a_fresh_sign_in_and_the_old_token_is_spent
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["refresh_token"] not in (alice.refresh_token, tap.refresh_token)
+    # The original sign-in's claims: the proof shows presence, not a newer sign-in.
+    before, after = claims(alice.access_token), claims(body["access_token"])
+    assert (after["sid"], after["acr"], after["auth_time"]) == (
+        alice.sid,
+        before["acr"],
+        before["auth_time"],
+    )
     assert body["scope"] == alice.scope
     row = session_row(deployment, alice.sid)
     assert (row.parked_at, row.parked_until, row.revoked_at) == (None, None, None)
@@ -171,6 +184,7 @@ def test_the_same_person_resumes_with_a_fresh_sign_in_and_the_old_token_is_spent
     assert session_row(deployment, alice.sid).revoke_reason == "refresh_token_reuse"
     resumed = events(deployment, "session_resume")
     assert [(e["outcome"], e["detail"].get("proof_sid")) for e in resumed] == [("success", tap.sid)]
+    assert resumed[0]["detail"]["proof_acr"] == "otp"
 
 
 def test_a_proof_of_another_person_is_refused_and_nothing_is_unparked(
