@@ -167,6 +167,7 @@ def test_another_person_signs_in_while_one_is_parked_and_the_cap_holds(
     assert tokenstile("token").returncode == 3
     Broker().logout(everyone=True)
     assert Broker().state().state == "signed_out"
+    assert Broker.watched_state().state == "signed_out"  # what watching apps see
     assert tokenstile("token").returncode == 2
 
 
