@@ -218,7 +218,6 @@ def _confirm(args: argparse.Namespace, broker: Broker) -> int:
     return 0
 
 
-def _status(broker: Broker) -> int:
 def _status(broker: Broker, *, as_json: bool = False) -> int:
     from tokenstile.broker.errors import NotLoggedIn
     from tokenstile.broker.session import NOT_SIGNED_IN
@@ -241,6 +240,7 @@ def _status(broker: Broker, *, as_json: bool = False) -> int:
                 auth_time=int(info.auth_time),
                 session_expires_at=info.session_expires_at and int(info.session_expires_at),
                 dpop_bound=info.dpop_jkt is not None,
+                offline=info.offline,
             )
         sys.stdout.write(json.dumps(body) + "\n")
         return 0 if state.state == "signed_in" else EXIT_PARKED
