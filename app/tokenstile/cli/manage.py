@@ -9,6 +9,8 @@
     tokenstile manage --db URL rotate-keys [--alg ES256|EdDSA] [--now | --compromised]
     tokenstile manage --db URL audit [--since ISO8601] [--json]
     tokenstile manage --db URL purge [--dry-run]
+    tokenstile manage --db URL kiosk-group set NAME --shift-hours H | list
+    tokenstile manage --db URL kiosk-group assign CLIENT_ID (GROUP | --none)
 
 Here are the commands on people, clients, audiences, signing keys, the audit log and the
 purge, and the dispatch to the factor groups (:mod:`tokenstile.cli.otp`,
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,9 +139,33 @@ def add_manage_commands(commands: Subcommands) -> None:
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     purge = actions.add_parser("purge", help="delete ended sessions, expired tokens, challenges")
     purge.add_argument("--dry-run", action="store_true", help="count only; delete nothing")
+    _add_kiosk_group_commands(actions)
     add_otp_commands(actions)
     add_fido2_commands(actions)
     add_piv_commands(actions)
+
+
+def _add_kiosk_group_commands(actions: Any) -> None:
+    group = action_group(
+        actions, "kiosk-group", help="kiosk groups and tap-and-go shifts", dest="group_action"
+    )
+    set_group = group.add_parser(
+        "set", help="create a kiosk group or set its shift length (0 turns tap-and-go off)"
+    )
+    set_group.add_argument("name")
+    set_group.add_argument(
+        "--shift-hours",
+        type=float,
+        required=True,
+        help="after a full sign-in at a kiosk of the group, the same person re-enters there "
+        "with a tap for this many hours (0 to 24; 0: off, and open shifts end)",
+    )
+    assign = group.add_parser("assign", help="put a kiosk client in a kiosk group")
+    assign.add_argument("client_id")
+    which = assign.add_mutually_exclusive_group(required=True)
+    which.add_argument("group", nargs="?", help="the kiosk group's name")
+    which.add_argument("--none", action="store_true", help="take the kiosk out of its group")
+    group.add_parser("list", help="list kiosk groups, their shift length and kiosks")
 
 
 def _parse_time(text: str) -> float:
@@ -169,16 +196,8 @@ def run_manage_command(args: argparse.Namespace) -> int:
         deployment.require_ready()
         if args.action == "user":
             return _manage_user(args, deployment)
-        if args.action == "client":
-            _manage_client(args, deployment)
-        elif args.action == "audience":
-            _manage_audience(args, deployment)
-        elif args.action == "rotate-keys":
-            _manage_rotate_keys(args, deployment)
-        elif args.action == "audit":
-            _manage_audit(args, deployment)
-        elif args.action == "purge":
-            _manage_purge(args, deployment)
+        if args.action in _ACTIONS:
+            _ACTIONS[args.action](args, deployment)
         elif args.action in OTP_ACTIONS:
             return run_otp_command(args, deployment)
         elif args.action in FIDO2_ACTIONS:
@@ -332,6 +351,24 @@ def _manage_user(args: argparse.Namespace, deployment: Deployment) -> int:
     return 0
 
 
+def _manage_kiosk_group(args: argparse.Namespace, deployment: Deployment) -> None:
+    """``kiosk-group set|assign|list`` (tap-and-go, ``tokens.shifts``)."""
+    from tokenstile.store.shift_repository import KioskGroups
+
+    groups = KioskGroups(deployment.store, clock=deployment.clock)
+    if args.group_action == "set":
+        info = groups.set_shift_hours(args.name, args.shift_hours, by=MANAGE)
+        state = f"shift {info.shift_hours:g} h" if info.shift_hours > 0 else "tap-and-go off"
+        print(f"kiosk group {info.name}: {state}")
+    elif args.group_action == "assign":
+        shift = groups.assign(args.client_id, None if args.none else args.group, by=MANAGE)
+        print(f"{args.client_id}: " + (f"kiosk group {shift.group}" if shift else "no group"))
+    else:
+        for info in groups.groups():
+            kiosks = " ".join(info.kiosks) or "-"
+            print(f"{info.name}\t{info.shift_hours:g}\t{kiosks}\t{info.live_grants} open shifts")
+
+
 def _manage_purge(args: argparse.Namespace, deployment: Deployment) -> None:
     from tokenstile.deployment import longest_rate_limit_window
     from tokenstile.store.purge import purge_expired
@@ -365,3 +402,13 @@ def _print_audit(entry: dict[str, Any], *, as_json: bool) -> None:
     who = entry["username"] or "-"
     detail = " ".join(f"{k}={v}" for k, v in sorted(entry["detail"].items()))
     print(f"{entry['at']}  {entry['event']:<16} {entry['outcome']:<8} {who:<16} {detail}")
+
+
+_ACTIONS: dict[str, Callable[[argparse.Namespace, Deployment], None]] = {
+    "client": _manage_client,
+    "audience": _manage_audience,
+    "rotate-keys": _manage_rotate_keys,
+    "audit": _manage_audit,
+    "purge": _manage_purge,
+    "kiosk-group": _manage_kiosk_group,
+}

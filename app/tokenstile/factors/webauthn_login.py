@@ -78,6 +78,10 @@ LOGIN_REFUSALS: dict[str, str] = {
 
 _HANDLE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
+# What a tap's challenge is bound to (``WebAuthnService.tap_options``): a full login's
+# handle fails a tap with ``wrong_binding``, and a tap's handle fails a full login.
+TAP_BINDING: Mapping[str, str] = {"mode": "tap"}
+
 
 def new_handle() -> str:
     return secrets.token_urlsafe(32)
@@ -227,20 +231,27 @@ class WebAuthnLogin:
         self._clock = clock
         self.ttl = ttl
 
-    def request_options(self, challenge: bytes) -> dict[str, Any]:
+    def request_options(
+        self, challenge: bytes, *, user_verification: str = "required"
+    ) -> dict[str, Any]:
         """PublicKeyCredentialRequestOptionsJSON (WebAuthn Level 3 section 5.5): no
-        allowCredentials, so the key offers its discoverable credentials for this RP."""
+        allowCredentials, so the key offers its discoverable credentials for this RP.
+        A tap (``tokens.shifts``) asks for ``discouraged``: presence only, no PIN."""
         return {
             "challenge": b64url(challenge),
             "timeout": int(self.ttl * 1000),
             "rpId": self.rp.id,
             "allowCredentials": [],
-            "userVerification": "required",
+            "userVerification": user_verification,
             "hints": ["security-key"],
         }
 
     def begin(
-        self, store: WebAuthnStore, *, binding: Mapping[str, str] | None = None
+        self,
+        store: WebAuthnStore,
+        *,
+        binding: Mapping[str, str] | None = None,
+        user_verification: str = "required",
     ) -> LoginOptions:
         """A challenge under a new handle; ``binding`` (kept with it) is what ``finish``
         must be shown again: the browser sign-in binds its pre-session cookie and its
@@ -253,7 +264,9 @@ class WebAuthnLogin:
             expires_at=self._clock.now() + self.ttl,
             context=binding,
         )
-        return LoginOptions(handle, self.request_options(challenge))
+        return LoginOptions(
+            handle, self.request_options(challenge, user_verification=user_verification)
+        )
 
     def finish(
         self,
@@ -262,8 +275,12 @@ class WebAuthnLogin:
         assertion: Assertion,
         *,
         binding: Mapping[str, str] | None = None,
+        require_uv: bool = True,
     ) -> LoginOutcome:
         """Consume the handle, check the assertion, apply the counter rule.
+
+        ``require_uv=False`` only for a tap (its handle is bound to ``TAP_BINDING``):
+        user presence, signature, challenge and counter are checked exactly as always.
 
         The handle is spent whatever follows: a refused assertion cannot be retried with
         it. A counter that fails to increase suspends the credential, but only after the
@@ -289,6 +306,7 @@ class WebAuthnLogin:
                 challenge=taken.challenge,
                 public_key=load_public_key(credential.public_key),
                 user_handle=credential.user_handle,
+                require_uv=require_uv,
             )
         except CeremonyRejected as exc:
             return LoginOutcome(exc.reason, credential, presented)
@@ -305,7 +323,8 @@ class WebAuthnLogin:
             backed_up=assertion.authenticator_data.backed_up,
             at=now,
         ):
-            return LoginOutcome("accepted", credential, presented, user_verified=True)
+            verified = assertion.authenticator_data.user_verified if not require_uv else True
+            return LoginOutcome("accepted", credential, presented, user_verified=verified)
         # Either the count did not increase, or another request recorded an equal or
         # higher one since this one read the row: both mean two keys answer for one
         # credential. Unless the credential left the active state meanwhile.

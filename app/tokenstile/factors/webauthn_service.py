@@ -42,6 +42,7 @@ from tokenstile.factors.webauthn import (
     b64url_decode,
 )
 from tokenstile.factors.webauthn_login import (
+    TAP_BINDING,
     CredentialState,
     LoginOptions,
     LoginOutcome,
@@ -334,6 +335,24 @@ class WebAuthnService:
             self._audit_login(tx, outcome, assertion, client_id=client_id, origin=origin)
         return outcome
 
+    def tap_options(self) -> LoginOptions:
+        """A tap's challenge (tap-and-go, ``tokens.shifts``): user presence only, under a
+        handle bound to ``TAP_BINDING`` so it is worth nothing for a full sign-in."""
+        with self._store.write() as tx:
+            tx.purge_expired_challenges(self._clock.now())
+            return self.flow.begin(tx, binding=TAP_BINDING, user_verification="discouraged")
+
+    def tap(
+        self, handle: str, assertion: Assertion, *, client_id: str, origin: str | None = None
+    ) -> LoginOutcome:
+        """Check a tap's assertion exactly as a login's, but for user verification, which
+        is neither required nor, when present, counted. Whether the tap falls inside a
+        shift grant is the caller's next step (``tokens.shifts.check_tap``)."""
+        with self._store.write() as tx:
+            outcome = self.flow.finish(tx, handle, assertion, binding=TAP_BINDING, require_uv=False)
+            self._audit_login(tx, outcome, assertion, client_id=client_id, origin=origin, tap=True)
+        return outcome
+
     def _audit_login(
         self,
         tx: WebAuthnTx,
@@ -342,10 +361,13 @@ class WebAuthnService:
         *,
         client_id: str | None,
         origin: str | None,
+        tap: bool = False,
     ) -> None:
         now = self._clock.now()
         credential = outcome.credential
         detail: dict[str, Any] = {"credential_id": b64url(assertion.credential_id)[:200]}
+        if tap:
+            detail["mode"] = "tap"
         if credential is not None:
             detail["aaguid"] = credential.aaguid
         if outcome.presented_count is not None:

@@ -57,6 +57,7 @@ from tokenstile.server.piv_routes import piv_router
 from tokenstile.server.rate_limit import install_rate_limits
 from tokenstile.server.signin_webauthn import security_key_router
 from tokenstile.server.sso_routes import sso_router
+from tokenstile.server.tap_routes import tap_router
 from tokenstile.server.webauthn_routes import webauthn_router
 from tokenstile.server.wire import (
     NO_STORE,
@@ -609,6 +610,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     app.include_router(security_key_router(services))
     app.include_router(otp_router(services))
     app.include_router(webauthn_router(services))
+    app.include_router(tap_router(services))
     app.include_router(piv_router(services))
     app.include_router(confirm_router(services))
     app.include_router(admin_api_router(services))

@@ -298,6 +298,7 @@ class AdminRepository:
                     for row in open_sessions
                     if tx.end_session(row, reason="user_disabled", by=by, origin=origin, at=now)
                 ]
+                tx.end_shift_grants(reason="user_disabled", at=now, user_id=user_id)
             detail: dict[str, Any] = {"by": by}
             if not enabled:
                 detail["sessions_revoked"] = len(revoked)

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 
@@ -212,6 +213,42 @@ offline_evidence = Table(
     Column("spent_at", Double, nullable=False),
     Column("keep_until", Double, nullable=False),
     Index("ix_offline_evidence_keep_until", "keep_until"),
+# Tap-and-go (issue 17, ``tokens.shifts``): kiosk groups and their shift length (0 = off),
+# which group a kiosk client belongs to, and one shift grant per person and group, made
+# or renewed by a full sign-in at a kiosk of the group (the credential used, the session
+# it opened, the shift's end; ``ended_at``/``end_reason`` once ended early).
+kiosk_groups = Table(
+    "kiosk_groups",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("shift_hours", Double, nullable=False, default=0.0, server_default="0"),
+    Column("created_at", Double, nullable=False),
+    CheckConstraint("shift_hours >= 0 AND shift_hours <= 24", name="shift_hours"),
+)
+
+kiosk_group_members = Table(
+    "kiosk_group_members",
+    metadata,
+    Column("client_id", String(64), ForeignKey("clients.client_id"), primary_key=True),
+    Column("kiosk_group", String(64), ForeignKey("kiosk_groups.name"), nullable=False),
+    Index("ix_kiosk_group_members_kiosk_group", "kiosk_group"),
+)
+
+shift_grants = Table(
+    "shift_grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("kiosk_group", String(64), ForeignKey("kiosk_groups.name"), nullable=False),
+    Column("credential", Text, nullable=False),
+    Column("sid", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("ended_at", Double, nullable=True),
+    Column("end_reason", String(64), nullable=True),
+    UniqueConstraint("user_id", "kiosk_group", name="uq_shift_grants_user_id"),
+    Index("ix_shift_grants_kiosk_group", "kiosk_group"),
+    Index("ix_shift_grants_credential", "credential"),
 )
 
 # Back-channel logout deliveries: one row per ended app session whose client registered

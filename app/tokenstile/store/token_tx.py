@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 
 from tokenstile.errors import NotFound, StoreError
 from tokenstile.store import schema as t
+from tokenstile.store import shift_repository as shifts
 from tokenstile.store.backchannel_repository import end_under
 from tokenstile.store.rows import (
     audience_from_row,
@@ -30,10 +31,18 @@ from tokenstile.tokens.model import (
     AudiencePolicy,
     AuditEvent,
     Client,
+    KioskShift,
     RefreshLookup,
     RefreshToken,
     Session,
+    ShiftGrant,
     User,
+)
+
+# A session revoked for one of these reasons ends its person's shift grants too (tap-and-go):
+# an admin ended it, the person was disabled, or the credential was revoked or suspended.
+SHIFT_ENDING_REASONS = frozenset(
+    {"admin", "user_disabled", "credential_revoked", "credential_suspended"}
 )
 
 _succ = aliased(t.refresh_tokens, name="succ")
@@ -303,6 +312,8 @@ class SqlTx:
                 s.c.sid
             )
         ).all()
+        # The shift grants it made end with it, even when their sessions ended long ago.
+        self.end_shift_grants(reason=reason, at=at, credential=credential)
         return sum(
             self.end_session(row, reason=reason, by=by, origin=origin, at=at, credential=credential)
             for row in rows
@@ -323,6 +334,11 @@ class SqlTx:
         ended it); False when it was revoked already."""
         if not self.revoke_session(row.sid, at=at, reason=reason):
             return False
+        if reason in SHIFT_ENDING_REASONS:
+            user_id = self._conn.execute(
+                select(t.users.c.id).where(t.users.c.username == row.username)
+            ).scalar_one()
+            self.end_shift_grants(reason=reason, at=at, user_id=user_id)
         detail = {"by": by, "reason": reason}
         if credential is not None:
             detail["credential"] = credential
@@ -340,6 +356,54 @@ class SqlTx:
             at=at,
         )
         return True
+
+    # tap-and-go: kiosk groups and shift grants (``store.shift_repository``)
+    def kiosk_shift(self, client_id: str) -> KioskShift | None:
+        return shifts.kiosk_shift(self._conn, client_id)
+
+    def shift_grants_of(self, user_id: int) -> list[ShiftGrant]:
+        return shifts.shift_grants_of(self._conn, user_id)
+
+    def shift_grants_of_group(self, group: str, *, now: float, limit: int) -> list[ShiftGrant]:
+        return shifts.shift_grants_of_group(self._conn, group, now=now, limit=limit)
+
+    def renew_shift_grant(
+        self, *, user_id: int, group: str, credential: str, sid: str, at: float, expires_at: float
+    ) -> None:
+        shifts.renew_shift_grant(
+            self._conn,
+            user_id=user_id,
+            group=group,
+            credential=credential,
+            sid=sid,
+            at=at,
+            expires_at=expires_at,
+        )
+
+    def end_shift_grants(
+        self,
+        *,
+        reason: str,
+        at: float,
+        user_id: int | None = None,
+        group: str | None = None,
+        credential: str | None = None,
+    ) -> int:
+        """End the live grants that match, with a ``shift_grant_ended`` audit row each."""
+        ended = shifts.end_shift_grants(
+            self._conn, reason=reason, at=at, user_id=user_id, group=group, credential=credential
+        )
+        for username, group_name in ended:
+            self.audit(
+                AuditEvent(
+                    "shift_grant_ended",
+                    "info",
+                    username=username,
+                    detail={"group": group_name, "reason": reason},
+                ),
+                at=at,
+            )
+        return len(ended)
 
     # opaque access tokens
     def add_opaque_token(

@@ -32,6 +32,7 @@ from tokenstile.tokens.dpop import DpopProofError
 from tokenstile.tokens.keys import KeyRing
 from tokenstile.tokens.model import (
     LOCAL_AUDIENCE,
+    TAP_ACR,
     AudiencePolicy,
     Client,
     Session,
@@ -209,8 +210,9 @@ class AccessTokenMinter:
     def check_assurance(self, audience: str, acr: str) -> None:
         policy = self._audiences.get(audience)  # loaded by the caller, before any transaction
         if policy is not None and not acr_satisfies(acr, policy.min_acr):
+            what = "A tap-and-go sign-in (acr tap)" if acr == TAP_ACR else "This sign-in"
             raise InsufficientAssurance(
-                f"This sign-in does not meet the assurance {audience} requires ({policy.min_acr})."
+                f"{what} does not meet the assurance {audience} requires ({policy.min_acr})."
             )
 
     def max_lifetime(self) -> int:

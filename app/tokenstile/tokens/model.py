@@ -24,7 +24,10 @@ BROWSER_CLIENT_KINDS: tuple[ClientKind, ...] = ("web", "native")
 
 
 # Assurance levels, weakest first. ``phrh``/``phr`` follow the OpenID EAP ACR values.
-ACR_LEVELS: tuple[str, ...] = ("otp", "mfa", "phr", "phrh")
+# ``tap``: a tap-and-go re-entry inside a shift grant (``tokens.shifts``), the factor
+# alone (no PIN, no user verification, no username): the weakest of all.
+TAP_ACR = "tap"
+ACR_LEVELS: tuple[str, ...] = (TAP_ACR, "otp", "mfa", "phr", "phrh")
 
 
 # The username of a new person: 1 to 128 characters with no white space, no control
@@ -164,6 +167,36 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class KioskShift:
+    """The kiosk group a kiosk client belongs to and its shift length (0: tap-and-go off)."""
+
+    group: str
+    shift_hours: float
+
+    @property
+    def tap_and_go(self) -> bool:
+        return self.shift_hours > 0
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftGrant:
+    """A person's shift at a kiosk group (``tokens.shifts``): made or renewed by a full
+    sign-in there with ``credential``; a tap is accepted only while it is live."""
+
+    user_id: int
+    group: str
+    credential: str
+    sid: str
+    created_at: float
+    expires_at: float
+    ended_at: float | None = None
+    end_reason: str | None = None
+
+    def live(self, now: float) -> bool:
+        return self.ended_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
 class RefreshToken:
     id: int
     sid: str
@@ -275,6 +308,38 @@ class TokenTx(Protocol):
     def audiences(self) -> list[AudiencePolicy]: ...
 
     def audit(self, event: AuditEvent, *, at: float) -> None: ...
+
+    # tap-and-go (``tokens.shifts``)
+
+    def kiosk_shift(self, client_id: str) -> KioskShift | None:
+        """The kiosk group of a kiosk client, None for a client in no group."""
+        ...
+
+    def shift_grants_of(self, user_id: int) -> list[ShiftGrant]:
+        """The person's grants, one per kiosk group, live or not."""
+        ...
+
+    def shift_grants_of_group(self, group: str, *, now: float, limit: int) -> list[ShiftGrant]:
+        """The live grants of ``group``, at most ``limit``, oldest shift end first."""
+        ...
+
+    def renew_shift_grant(
+        self, *, user_id: int, group: str, credential: str, sid: str, at: float, expires_at: float
+    ) -> None:
+        """Make the person's grant for ``group``, or start it afresh (one row per pair)."""
+        ...
+
+    def end_shift_grants(
+        self,
+        *,
+        reason: str,
+        at: float,
+        user_id: int | None = None,
+        group: str | None = None,
+        credential: str | None = None,
+    ) -> int:
+        """End the live grants that match every given condition; how many it ended."""
+        ...
 
     def signing_key_trusted(self, kid: str) -> bool:
         """Whether the signing key ``kid`` is still trusted (stored)."""

@@ -22,6 +22,7 @@ from tokenstile.tokens.minting import (
     token_hash,
 )
 from tokenstile.tokens.model import AuditEvent, Client, Session, User
+from tokenstile.tokens.shifts import grant_after_sign_in
 
 
 class SessionOpening(MintingGrant):
@@ -44,6 +45,7 @@ class SessionOpening(MintingGrant):
         device: Mapping[str, Any] | None = None,
         dpop_jkt: str | None = None,
         credential: str | None = None,
+        not_after: float | None = None,
     ) -> TokenResponse:
         """Start a session after a factor succeeded: the first access + refresh token.
 
@@ -53,6 +55,9 @@ class SessionOpening(MintingGrant):
         credential ends the session too.
         ``dpop_jkt``: the thumbprint of the key of a checked DPoP proof; the session and
         its tokens are then bound to that key (required for a ``dpop_bound`` client).
+        ``not_after``: the session ends then at the latest (a tap's, with its shift).
+        A full sign-in at a kiosk of a group with tap-and-go makes or renews the person's
+        shift grant in the same transaction (``tokens.shifts``).
         """
         if not user.enabled:
             raise InvalidGrant("This account is disabled.")
@@ -78,7 +83,7 @@ class SessionOpening(MintingGrant):
             factor=factor,
             auth_time=auth_time if auth_time is not None else now,
             created_at=now,
-            expires_at=now + self._policy.session_lifetime,
+            expires_at=min(now + self._policy.session_lifetime, not_after or float("inf")),
             idle_timeout=float(self._policy.session_idle),
             last_used_at=now,
             dpop_jkt=dpop_jkt,
@@ -87,6 +92,7 @@ class SessionOpening(MintingGrant):
         refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
         with self._store.write() as tx:
             tx.add_session(session)
+            grant_after_sign_in(tx, session, client, user.username)
             tx.add_refresh(
                 token_hash=token_hash(refresh),
                 sid=session.sid,
@@ -102,6 +108,7 @@ class SessionOpening(MintingGrant):
                 scope=session.scope,
                 now=now,
                 jkt=dpop_jkt,
+                not_after=not_after,
             )
             detail: dict[str, Any] = {"amr": list(amr), "acr": acr, "aud": aud, **(device or {})}
             if dpop_jkt is not None:

@@ -1,0 +1,229 @@
+"""HTTP routes of tap-and-go (issue 17, ``tokens.shifts``): a person whose shift is open at
+a kiosk group re-enters at a kiosk of that group with a key touch alone.
+
+- ``POST /login/tap/options`` with ``{"client_id"}`` answers ``{"tap_and_go": false}`` for
+  a kiosk in no group or in a group whose shift length is 0, else ``{"tap_and_go": true,
+  "group", "shift_hours", "handle", "publicKey"}``: a challenge asking for user presence
+  only (``userVerification: discouraged``), bound to taps (a full login refuses its handle).
+- ``POST /login/tap/webauthn`` with ``{"handle", "credential", "client_id"}`` (and, for a
+  kiosk client registered with a JWK Set, ``client_assertion_type`` and
+  ``client_assertion``: private_key_jwt, RFC 7523) answers an RFC 6749 token response
+  whose access token carries ``acr`` ``tap`` and ``amr`` ``["hwk", "user"]`` (``swk`` for a
+  key whose hardware was not verified), ending with the shift at the latest; or 400
+  ``invalid_grant`` with a sentence naming the reason (no grant, another group, expired,
+  ended, another key), each audited as ``tap_refused``.
+- ``POST /logout/shift`` with ``{"refresh_token", "client_id"}``: sign-out at the end of
+  the shift. Ends the session and the person's grant at the kiosk's group.
+
+The signature, challenge, user presence and counter of a tap are checked exactly as a
+full login's; only user verification is neither required nor counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from tokenstile.composition import Services
+from tokenstile.errors import InvalidClient, InvalidGrant, InvalidRequest
+from tokenstile.factors.webauthn import MalformedResponse, b64url, parse_assertion
+from tokenstile.factors.webauthn_login import check_handle
+from tokenstile.factors.webauthn_service import FIDO2_FACTOR
+from tokenstile.server import schemas
+from tokenstile.server.client_auth import assertion_client
+from tokenstile.server.dpop import dpop_jkt
+from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
+from tokenstile.store import schema as t
+from tokenstile.store.token_tx import SESSION_ROWS
+from tokenstile.tokens.minting import token_hash
+from tokenstile.tokens.model import TAP_ACR, Client, credential_ref
+from tokenstile.tokens.shifts import TAP_REFUSALS, TapAccepted, audit_refusal, check_tap, shift_of
+
+MAX_TAP_BYTES = 16 * 1024
+ASSERTION_MEMBERS = ("client_assertion_type", "client_assertion")
+SHIFT_END_REASON = "shift_end"
+
+
+def _client_id(data: dict[str, Any]) -> str:
+    client_id = data.get("client_id")
+    if not isinstance(client_id, str) or not client_id:
+        raise InvalidRequest("The client_id member must name the kiosk client.")
+    return client_id
+
+
+class _Taps:
+    """The work behind the routes, run in a worker thread."""
+
+    def __init__(self, services: Services) -> None:
+        self.deployment = services.deployment
+        self.service = services.token_service()
+        self.directory = services.clients()
+        self.webauthn = services.webauthn_service
+
+    def kiosk(self, data: dict[str, Any], request: Request, *, dpop: bool) -> Client:
+        """The kiosk client the tap names, checked before any challenge is spent: one that
+        may open a session at ``tap`` assurance, proved by its key if it registered keys."""
+        client = self.directory.session_client(
+            _client_id(data), self.service, acr=TAP_ACR, factor="A tap", dpop=dpop
+        )
+        if client.kind != "kiosk":
+            raise InvalidGrant("Only a kiosk accepts a tap.")
+        sent = {name: data[name] for name in ASSERTION_MEMBERS if name in data}
+        if client.jwks is None:
+            if sent:
+                raise InvalidRequest("This kiosk client has no keys: send no client assertion.")
+            return client
+        if not all(isinstance(value, str) for value in sent.values()):
+            raise InvalidRequest("A client assertion's members are strings.")
+        form = {"client_id": client.client_id, **sent}
+        issuer = self.service.issuer
+        return assertion_client(
+            self.deployment,
+            self.directory.find,
+            request,
+            form,
+            audiences=(issuer, f"{issuer}{request.url.path}"),
+        )
+
+    def options(self, data: dict[str, Any], request: Request) -> dict[str, Any]:
+        client = (
+            self.directory.find(_client_id(data))
+            if isinstance(data.get("client_id"), str)
+            else None
+        )
+        if client is None or not client.enabled:
+            raise InvalidClient("Unknown client.")
+        with self.deployment.store.read() as tx:
+            shift = shift_of(tx, client)
+        if shift is None:
+            return {"tap_and_go": False}
+        answer = self.webauthn().tap_options().to_json()
+        return {
+            "tap_and_go": True,
+            "group": shift.group,
+            "shift_hours": shift.shift_hours,
+            **answer,
+        }
+
+    def tap(self, data: dict[str, Any], request: Request, origin: str, jkt: str | None) -> Any:
+        try:
+            handle = check_handle(data.get("handle"))
+            assertion = parse_assertion(data.get("credential"))
+        except MalformedResponse as exc:
+            raise InvalidRequest(exc.message) from exc
+        client = self.kiosk(data, request, dpop=jkt is not None)
+        outcome = self.webauthn().tap(handle, assertion, client_id=client.client_id, origin=origin)
+        credential = outcome.credential
+        if not outcome.accepted or credential is None:
+            raise InvalidGrant(outcome.describe())
+        ref = credential_ref("fido2", b64url(credential.credential_id))
+        now = self.deployment.clock.now()
+        with self.deployment.store.write() as tx:
+            verdict = check_tap(tx, client, user_id=credential.user.id, credential=ref, now=now)
+            if not isinstance(verdict, TapAccepted):
+                audit_refusal(
+                    tx,
+                    verdict,
+                    username=credential.user.username,
+                    client=client,
+                    factor=FIDO2_FACTOR,
+                    origin=origin,
+                    now=now,
+                )
+        if not isinstance(verdict, TapAccepted):
+            raise InvalidGrant(TAP_REFUSALS[verdict])
+        try:
+            return self.service.sessions.open_session(
+                user=credential.user,
+                client=client,
+                factor=FIDO2_FACTOR,
+                amr=("hwk" if credential.hardware else "swk", "user"),
+                acr=TAP_ACR,
+                origin=origin,
+                device={
+                    "aaguid": credential.aaguid,
+                    "credential_id": b64url(credential.credential_id),
+                    "tap": verdict.shift.group,
+                },
+                dpop_jkt=jkt,
+                credential=ref,
+                not_after=verdict.not_after,
+            ).to_json()
+        except InvalidGrant as exc:  # disabled between the check and the session
+            raise InvalidGrant("This account is disabled.") from exc
+
+    def end_shift(self, data: dict[str, Any], origin: str) -> dict[str, Any]:
+        client_id = _client_id(data)
+        refresh = data.get("refresh_token")
+        if not isinstance(refresh, str) or not refresh or len(refresh) > 512:
+            raise InvalidRequest("The refresh_token member must be the session's refresh token.")
+        now = self.deployment.clock.now()
+        with self.deployment.store.write() as tx:
+            found = tx.find_refresh(token_hash(refresh))
+            if (
+                found is None
+                or found.token.used_at is not None
+                or found.session.client_id != client_id
+            ):
+                raise InvalidGrant("This refresh token is unknown, used or another client's.")
+            session = found.session
+            ended = 0
+            shift = tx.kiosk_shift(client_id)
+            if shift is not None:
+                ended = tx.end_shift_grants(
+                    reason=SHIFT_END_REASON, at=now, user_id=session.user_id, group=shift.group
+                )
+            row = tx.connection.execute(SESSION_ROWS.where(t.sessions.c.sid == session.sid)).first()
+            if row is not None:
+                tx.end_session(
+                    row, reason=SHIFT_END_REASON, by=found.user.username, origin=origin, at=now
+                )
+        return {"shift_ended": ended > 0}
+
+
+def tap_router(services: Services) -> APIRouter:
+    """The tap-and-go routes, for ``app.include_router``."""
+    taps = _Taps(services)
+    service = taps.service
+    router = APIRouter()
+
+    @router.post(
+        "/login/tap/options",
+        tags=["login"],
+        summary="Whether this kiosk takes taps, and a tap's challenge (presence only)",
+        responses=schemas.ERRORS,
+    )
+    async def tap_options(request: Request) -> Response:
+        require_json(request)
+        data = json_object(await request.body(), MAX_TAP_BYTES)
+        return no_store_json(await run_in_threadpool(taps.options, data, request))
+
+    @router.post(
+        "/login/tap/webauthn",
+        tags=["login"],
+        summary="Re-enter with a key touch inside an open shift (acr tap)",
+        response_model=schemas.TokenResponseBody,
+        responses=schemas.ERRORS,
+    )
+    async def tap_webauthn(request: Request) -> Response:
+        require_json(request)
+        data = json_object(await request.body(), MAX_TAP_BYTES)
+        jkt = await dpop_jkt(request, service)
+        answer = await run_in_threadpool(taps.tap, data, request, request_origin(request), jkt)
+        return no_store_json(answer)
+
+    @router.post(
+        "/logout/shift",
+        tags=["login"],
+        summary="Sign out at the end of the shift: the session and the shift grant end",
+        responses=schemas.ERRORS,
+    )
+    async def logout_shift(request: Request) -> Response:
+        require_json(request)
+        data = json_object(await request.body(), MAX_TAP_BYTES)
+        return no_store_json(await run_in_threadpool(taps.end_shift, data, request_origin(request)))
+
+    return router
