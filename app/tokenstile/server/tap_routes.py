@@ -5,9 +5,8 @@ a kiosk group re-enters at a kiosk of that group with a key touch alone.
   a kiosk in no group or in a group whose shift length is 0, else ``{"tap_and_go": true,
   "group", "shift_hours", "handle", "publicKey"}``: a challenge asking for user presence
   only (``userVerification: discouraged``), bound to taps (a full login refuses its handle).
-- ``POST /login/tap/webauthn`` with ``{"handle", "credential", "client_id"}`` (and, for a
-  kiosk client registered with a JWK Set, ``client_assertion_type`` and
-  ``client_assertion``: private_key_jwt, RFC 7523) answers an RFC 6749 token response
+- ``POST /login/tap/webauthn`` with ``{"handle", "credential", "client_id"}`` answers an
+  RFC 6749 token response
   whose access token carries ``acr`` ``tap`` and ``amr`` ``["hwk", "user"]`` (``swk`` for a
   key whose hardware was not verified), ending with the shift at the latest; or 400
   ``invalid_grant`` with a sentence naming the reason (no grant, another group, expired,
@@ -33,7 +32,6 @@ from tokenstile.factors.webauthn import MalformedResponse, b64url, parse_asserti
 from tokenstile.factors.webauthn_login import check_handle
 from tokenstile.factors.webauthn_service import FIDO2_FACTOR
 from tokenstile.server import schemas
-from tokenstile.server.client_auth import assertion_client
 from tokenstile.server.dpop import dpop_jkt
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
 from tokenstile.store import schema as t
@@ -43,7 +41,6 @@ from tokenstile.tokens.model import TAP_ACR, Client, credential_ref
 from tokenstile.tokens.shifts import TAP_REFUSALS, TapAccepted, audit_refusal, check_tap, shift_of
 
 MAX_TAP_BYTES = 16 * 1024
-ASSERTION_MEMBERS = ("client_assertion_type", "client_assertion")
 SHIFT_END_REASON = "shift_end"
 
 
@@ -63,32 +60,19 @@ class _Taps:
         self.directory = services.clients()
         self.webauthn = services.webauthn_service
 
-    def kiosk(self, data: dict[str, Any], request: Request, *, dpop: bool) -> Client:
-        """The kiosk client the tap names, checked before any challenge is spent: one that
-        may open a session at ``tap`` assurance, proved by its key if it registered keys."""
+    def kiosk(self, data: dict[str, Any], *, dpop: bool) -> Client:
+        """The kiosk client the tap names, checked before the challenge is spent: a kiosk
+        that may open a session at ``tap`` assurance. Kiosk clients are public: anyone
+        may name one (docs/kiosk.md says what that means); the person's key is still
+        needed, with a touch, inside that person's open shift."""
         client = self.directory.session_client(
             _client_id(data), self.service, acr=TAP_ACR, factor="A tap", dpop=dpop
         )
         if client.kind != "kiosk":
             raise InvalidGrant("Only a kiosk accepts a tap.")
-        sent = {name: data[name] for name in ASSERTION_MEMBERS if name in data}
-        if client.jwks is None:
-            if sent:
-                raise InvalidRequest("This kiosk client has no keys: send no client assertion.")
-            return client
-        if not all(isinstance(value, str) for value in sent.values()):
-            raise InvalidRequest("A client assertion's members are strings.")
-        form = {"client_id": client.client_id, **sent}
-        issuer = self.service.issuer
-        return assertion_client(
-            self.deployment,
-            self.directory.find,
-            request,
-            form,
-            audiences=(issuer, f"{issuer}{request.url.path}"),
-        )
+        return client
 
-    def options(self, data: dict[str, Any], request: Request) -> dict[str, Any]:
+    def options(self, data: dict[str, Any]) -> dict[str, Any]:
         client = (
             self.directory.find(_client_id(data))
             if isinstance(data.get("client_id"), str)
@@ -108,13 +92,13 @@ class _Taps:
             **answer,
         }
 
-    def tap(self, data: dict[str, Any], request: Request, origin: str, jkt: str | None) -> Any:
+    def tap(self, data: dict[str, Any], origin: str, jkt: str | None) -> Any:
         try:
             handle = check_handle(data.get("handle"))
             assertion = parse_assertion(data.get("credential"))
         except MalformedResponse as exc:
             raise InvalidRequest(exc.message) from exc
-        client = self.kiosk(data, request, dpop=jkt is not None)
+        client = self.kiosk(data, dpop=jkt is not None)
         outcome = self.webauthn().tap(handle, assertion, client_id=client.client_id, origin=origin)
         credential = outcome.credential
         if not outcome.accepted or credential is None:
@@ -199,7 +183,7 @@ def tap_router(services: Services) -> APIRouter:
     async def tap_options(request: Request) -> Response:
         require_json(request)
         data = json_object(await request.body(), MAX_TAP_BYTES)
-        return no_store_json(await run_in_threadpool(taps.options, data, request))
+        return no_store_json(await run_in_threadpool(taps.options, data))
 
     @router.post(
         "/login/tap/webauthn",
@@ -212,7 +196,7 @@ def tap_router(services: Services) -> APIRouter:
         require_json(request)
         data = json_object(await request.body(), MAX_TAP_BYTES)
         jkt = await dpop_jkt(request, service)
-        answer = await run_in_threadpool(taps.tap, data, request, request_origin(request), jkt)
+        answer = await run_in_threadpool(taps.tap, data, request_origin(request), jkt)
         return no_store_json(answer)
 
     @router.post(
