@@ -15,6 +15,8 @@
     tokenstile manage --db URL rotate-keys [--alg ES256|EdDSA] [--now | --compromised]
     tokenstile manage --db URL audit [--since ISO8601] [--json]
     tokenstile manage --db URL purge [--dry-run]   (ended sessions, expired tokens and challenges)
+    tokenstile manage --db URL kiosk-group set NAME --shift-hours H | list   (tap-and-go)
+    tokenstile manage --db URL kiosk-group assign CLIENT_ID (GROUP | --none)
     tokenstile manage --db URL totp|hotp add ... / otp import|list|revoke|unlock|resync|
                                            confirm|assign ...  (see tokenstile.cli.otp)
     tokenstile manage --db URL piv enroll|list|revoke ... / ca show|import / trust add ...
