@@ -260,6 +260,10 @@ class Settings(BaseSettings):
     # runtime directory, where this user's apps ask the person signed in to confirm one
     # action with their key (tokenstile confirm, Broker.confirm). False: no socket.
     kiosk_confirm: bool = True
+    # Tap-and-go (issue 17, docs/kiosk.md): a key touch first tries a tap (no PIN), which
+    # the service accepts only inside the person's open shift at this kiosk's group; off
+    # here, every sign-in is a full one whatever the service's kiosk group says.
+    kiosk_tap_and_go: bool = True
     # Kiosk single sign-on (issue 15, docs/web-apps.md "Kiosk single sign-on"): the
     # loopback port (on 127.0.0.1) where the kiosk's broker takes the sign-in page's
     # hand-off; the service reads the same setting to offer "use the sign-in at this

@@ -287,6 +287,25 @@ class TokenServiceClient(Closing):
         return WebAuthnLoginSteps(self, confirm=confirm)
 
     def piv_login_steps(self, *, confirm: Mapping[str, Any] | None = None) -> PivLoginSteps:
+    def tap_login_steps(self) -> TapLoginSteps | None:
+        """Tap-and-go (``POST /login/tap/options``): the steps of a security-key tap, a
+        touch without PIN that the service accepts only inside the person's open shift at
+        this kiosk's group; None when the service says this kiosk takes no taps (or is a
+        service without the route)."""
+        body = {"client_id": self.client_id}
+        try:
+            answer = self._json(self._send("POST", "/login/tap/options", json=body))
+        except ServerAnswer as answer_error:
+            if answer_error.status == 404:
+                return None
+            raise answer_error.refusal(LoginRefused) from None
+        if not isinstance(answer, dict) or answer.get("tap_and_go") is not True:
+            return None
+        if not isinstance(answer.get("publicKey"), dict):
+            raise BrokerError("The token service sent no options for a tap.")
+        return TapLoginSteps(self, answer)
+
+    def piv_login_steps(self) -> PivLoginSteps:
         """The two HTTP steps of a card login, for ``devices.piv_login.login_with_card``;
         its answer is a :class:`TokenGrant` (``confirm``: as for a security key)."""
         return PivLoginSteps(self, confirm=confirm)
@@ -518,6 +537,30 @@ class WebAuthnLoginSteps:
             body["confirm"] = dict(self._confirm)
         grant: TokenGrant = client._grant(
             client._send("POST", "/login/webauthn", proof=True, json=body), LoginRefused
+        )
+        return grant
+
+
+class TapLoginSteps:
+    """``/login/tap/webauthn``: a tap's HTTP, for ``devices.key_ceremonies.login_with_key``
+    (its options came with the service's answer that this kiosk takes taps)."""
+
+    def __init__(self, client: TokenServiceClient, options: dict[str, Any]) -> None:
+        self._client = client
+        self._options = options
+
+    @property
+    def origin(self) -> str:
+        return self._client.server
+
+    def begin(self) -> dict[str, Any]:
+        return self._options
+
+    def complete(self, handle: Any, credential: Mapping[str, Any]) -> TokenGrant:
+        client = self._client
+        body = {"handle": handle, "credential": credential, "client_id": client.client_id}
+        grant: TokenGrant = client._grant(
+            client._send("POST", "/login/tap/webauthn", proof=True, json=body), LoginRefused
         )
         return grant
 

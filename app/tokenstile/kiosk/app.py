@@ -114,6 +114,12 @@ def run_kiosk(
                 runtime=runtime_dir(),
             )
         service = BrokerSignIn(url, broker=broker, rp_id=settings.kiosk_rp_id, offline=offline)
+        service = BrokerSignIn(
+            url,
+            broker=Broker(settings=settings),
+            rp_id=settings.kiosk_rp_id,
+            tap_and_go=settings.kiosk_tap_and_go,
+        )
     app = application(argv, locale=settings.kiosk_locale)
     window = KioskWindow(
         service,

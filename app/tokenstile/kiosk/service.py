@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 from tokenstile.broker import (
     Broker,
+    LoginRefused,
     ServerUnreachable,
     SessionInfo,
     TokenGrant,
@@ -36,6 +38,8 @@ from tokenstile.errors import TokenstileError
 from tokenstile.kiosk.offline import OfflineDesk
 
 ALL_FACTORS = ("fido2", "piv", "totp")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +153,7 @@ class BrokerSignIn:
         client_id: str = "tokenstile-kiosk",
         rp_id: str | None = None,
         offline: OfflineDesk | None = None,
+        tap_and_go: bool = True,
     ) -> None:
         self.server = server.rstrip("/")
         # Offline sign-in (kiosk.offline): None keeps the kiosk online-only.
@@ -162,6 +167,9 @@ class BrokerSignIn:
         self._configured_rp_id = rp_id  # the kiosk_rp_id setting: a pin, checked too
         self._announced_rp_id: str | None = None  # what the service said, unchecked
         self._asked = False
+        # The kiosk_tap_and_go setting; the service's answer decides too, at each touch.
+        self.tap_and_go = tap_and_go
+        self.last_tap: str | None = None  # why the last key sign-in's tap was refused
 
     @property
     def rp_id(self) -> str:
@@ -206,7 +214,31 @@ class BrokerSignIn:
                 raise
             return self._offline_grant(
                 self.offline, self.offline.sign_in_key(security_key, cancel=prompts.cancel)
+        with self._login_client() as client:
+            tapped = self._tap(client, security_key, prompts) if self.tap_and_go else None
+            if tapped is not None:
+                return tapped
+            return login_with_key(
+                security_key, client.webauthn_login_steps(), cancel=prompts.cancel
             )
+
+    def _tap(
+        self, client: TokenServiceClient, key: SecurityKeyClient, prompts: KeyPrompts
+    ) -> TokenGrant | None:
+        """Tap-and-go: a touch without PIN, when the service says this kiosk takes taps.
+        None when it does not, or when it refused this tap (no open shift, another group,
+        ended...): the full sign-in follows, with the PIN and a second touch (the key's
+        first answer carries no user verification, so it cannot serve the full one)."""
+        self.last_tap = None
+        steps = client.tap_login_steps()
+        if steps is None:
+            return None
+        try:
+            return login_with_key(key, steps, cancel=prompts.cancel)
+        except LoginRefused as refused:
+            self.last_tap = str(refused)
+            logger.info("tap refused, full sign-in: %s", refused.oauth_error)
+            return None
 
     def login_piv(
         self, card: PivCard, ask_pin: CardPinPrompt, *, cancel: threading.Event
