@@ -37,7 +37,7 @@ from tokenstile.server.wire import json_object, no_store_json, request_origin, r
 from tokenstile.store import schema as t
 from tokenstile.store.token_tx import SESSION_ROWS
 from tokenstile.tokens.minting import token_hash
-from tokenstile.tokens.model import TAP_ACR, Client, credential_ref
+from tokenstile.tokens.model import TAP_ACR, Client, TokenTx, credential_ref
 from tokenstile.tokens.shifts import TAP_REFUSALS, TapAccepted, audit_refusal, check_tap, shift_of
 
 MAX_TAP_BYTES = 16 * 1024
@@ -119,25 +119,29 @@ class _Taps:
                 )
         if not isinstance(verdict, TapAccepted):
             raise InvalidGrant(TAP_REFUSALS[verdict])
-        try:
-            return self.service.sessions.open_session(
-                user=credential.user,
-                client=client,
-                factor=FIDO2_FACTOR,
-                amr=("hwk" if credential.hardware else "swk", "user"),
-                acr=TAP_ACR,
-                origin=origin,
-                device={
-                    "aaguid": credential.aaguid,
-                    "credential_id": b64url(credential.credential_id),
-                    "tap": verdict.shift.group,
-                },
-                dpop_jkt=jkt,
-                credential=ref,
-                not_after=verdict.not_after,
-            ).to_json()
-        except InvalidGrant as exc:  # disabled between the check and the session
-            raise InvalidGrant("This account is disabled.") from exc
+
+        def still_open(tx: TokenTx) -> None:
+            again = check_tap(tx, client, user_id=credential.user.id, credential=ref, now=now)
+            if not isinstance(again, TapAccepted):  # ended since the check above
+                raise InvalidGrant(TAP_REFUSALS[again])
+
+        return self.service.sessions.open_session(
+            user=credential.user,
+            client=client,
+            factor=FIDO2_FACTOR,
+            amr=("hwk" if credential.hardware else "swk", "user"),
+            acr=TAP_ACR,
+            origin=origin,
+            device={
+                "aaguid": credential.aaguid,
+                "credential_id": b64url(credential.credential_id),
+                "tap": verdict.shift.group,
+            },
+            dpop_jkt=jkt,
+            credential=ref,
+            not_after=verdict.not_after,
+            precondition=still_open,
+        ).to_json()
 
     def end_shift(self, data: dict[str, Any], origin: str) -> dict[str, Any]:
         client_id = _client_id(data)

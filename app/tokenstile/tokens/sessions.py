@@ -8,7 +8,7 @@ an admin. A session opened with a DPoP proof is bound to the proof's key.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tokenstile.errors import InvalidGrant, InvalidScope, UnauthorizedClient
@@ -21,7 +21,7 @@ from tokenstile.tokens.minting import (
     split_scope,
     token_hash,
 )
-from tokenstile.tokens.model import AuditEvent, Client, Session, User
+from tokenstile.tokens.model import AuditEvent, Client, Session, TokenTx, User
 from tokenstile.tokens.shifts import grant_after_sign_in
 
 
@@ -46,6 +46,7 @@ class SessionOpening(MintingGrant):
         dpop_jkt: str | None = None,
         credential: str | None = None,
         not_after: float | None = None,
+        precondition: Callable[[TokenTx], None] | None = None,
     ) -> TokenResponse:
         """Start a session after a factor succeeded: the first access + refresh token.
 
@@ -56,6 +57,8 @@ class SessionOpening(MintingGrant):
         ``dpop_jkt``: the thumbprint of the key of a checked DPoP proof; the session and
         its tokens are then bound to that key (required for a ``dpop_bound`` client).
         ``not_after``: the session ends then at the latest (a tap's, with its shift).
+        ``precondition`` runs first in the session's transaction and raises to refuse
+        (a tap's shift checked again, so a revocation between check and session counts).
         A full sign-in at a kiosk of a group with tap-and-go makes or renews the person's
         shift grant in the same transaction (``tokens.shifts``).
         """
@@ -91,6 +94,8 @@ class SessionOpening(MintingGrant):
         )
         refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
         with self._store.write() as tx:
+            if precondition is not None:
+                precondition(tx)
             tx.add_session(session)
             grant_after_sign_in(tx, session, client, user.username)
             tx.add_refresh(

@@ -25,7 +25,8 @@ from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.server.app import create_app
 from tokenstile.store import schema as t
 from tokenstile.store.shift_repository import KioskGroups
-from tokenstile.tokens.model import AudiencePolicy, AuditEvent
+from tokenstile.tokens.model import AudiencePolicy, AuditEvent, KioskShift
+from tokenstile.tokens.shifts import TapAccepted
 
 Json = dict[str, Any]
 KIOSK = DEFAULT_KIOSK_CLIENT_ID
@@ -441,3 +442,37 @@ def test_kiosk_groups_refuse_bad_input(deployment: Deployment, groups: KioskGrou
         groups.assign(KIOSK, "nowhere", by="test")
     with pytest.raises(NotFound, match="No client"):
         groups.assign("nobody", "ward", by="test")
+
+
+def test_a_shift_ended_between_the_check_and_the_session_opens_nothing(
+    http: TestClient, deployment: Deployment, groups: KioskGroups, alice: Kiosk, ward: str
+) -> None:
+    """The race: an admin turns tap-and-go off just after the tap's shift was checked. The
+    first check is made to answer what it saw a moment before (the shift open); the check
+    runs again in the session's own transaction, which then opens nothing."""
+    import tokenstile.server.tap_routes as routes
+
+    full_sign_in(http, alice)
+    [grant] = grants(deployment)
+    body = tap_body(http, alice)
+    groups.set_shift_hours(ward, 0, by="an admin, meanwhile")
+    real_check = routes.check_tap
+    checks: list[object] = []
+
+    def stale_then_real(*args: Any, **kwargs: Any) -> Any:
+        verdict = real_check(*args, **kwargs)
+        checks.append(verdict)
+        if len(checks) == 1:
+            return TapAccepted(KioskShift(ward, 8), grant.expires_at)
+        return verdict
+
+    before = len(events(deployment, "login"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(routes, "check_tap", stale_then_real)
+        answer = http.post("/login/tap/webauthn", json=body)
+    assert refused(answer) == "Tap-and-go is off at this kiosk: sign in with your PIN."
+    assert checks == ["tap_off", "tap_off"]
+    assert len(events(deployment, "login")) == before
+    with deployment.engine.connect() as conn:
+        taps = conn.execute(select(t.sessions).where(t.sessions.c.acr == "tap")).all()
+    assert taps == []
