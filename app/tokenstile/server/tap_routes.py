@@ -13,6 +13,9 @@ a kiosk group re-enters at a kiosk of that group with a key touch alone.
   ended, another key), each audited as ``tap_refused``.
 - ``POST /logout/shift`` with ``{"refresh_token", "client_id"}``: sign-out at the end of
   the shift. Ends the session and the person's grant at the kiosk's group.
+- the admin API under ``/admin/kiosk-groups`` (an admin's access token): ``GET`` lists the
+  groups, ``POST /set`` ``{"name", "shift_hours"}`` creates or changes one, ``POST
+  /assign`` ``{"client_id", "group"}`` puts a kiosk in a group (``null``: in none).
 
 The signature, challenge, user presence and counter of a tap are checked exactly as a
 full login's; only user verification is neither required nor counted.
@@ -23,18 +26,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tokenstile.composition import Services
-from tokenstile.errors import InvalidClient, InvalidGrant, InvalidRequest
+from tokenstile.errors import InvalidClient, InvalidGrant, InvalidRequest, NotFound
 from tokenstile.factors.webauthn import MalformedResponse, b64url, parse_assertion
 from tokenstile.factors.webauthn_login import check_handle
 from tokenstile.factors.webauthn_service import FIDO2_FACTOR
 from tokenstile.server import schemas
+from tokenstile.server.admin_auth import AdminPrincipal, AdminWork, admin_router
+from tokenstile.server.admin_post import admin_post
 from tokenstile.server.dpop import dpop_jkt
 from tokenstile.server.wire import json_object, no_store_json, request_origin, require_json
 from tokenstile.store import schema as t
+from tokenstile.store.shift_repository import MAX_GROUP_NAME, MAX_SHIFT_HOURS, KioskGroups
 from tokenstile.store.token_tx import SESSION_ROWS
 from tokenstile.tokens.minting import token_hash
 from tokenstile.tokens.model import TAP_ACR, Client, TokenTx, credential_ref
@@ -213,5 +220,85 @@ def tap_router(services: Services) -> APIRouter:
         require_json(request)
         data = json_object(await request.body(), MAX_TAP_BYTES)
         return no_store_json(await run_in_threadpool(taps.end_shift, data, request_origin(request)))
+
+    router.include_router(_admin_router(services))
+    return router
+
+
+# -- the admin API -------------------------------------------------------------------------------
+
+
+class SetGroupBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=MAX_GROUP_NAME)
+    shift_hours: float = Field(
+        ge=0, le=MAX_SHIFT_HOURS, description="0: tap-and-go off (and open shifts end)"
+    )
+
+
+class AssignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: str = Field(min_length=1, max_length=64)
+    group: str | None = Field(max_length=MAX_GROUP_NAME, description="null: in no group")
+
+
+class GroupBody(BaseModel):
+    name: str
+    shift_hours: float
+    kiosks: list[str]
+    live_grants: int
+
+
+class GroupListBody(BaseModel):
+    groups: list[GroupBody]
+
+
+_call = AdminWork((NotFound, 404, "not_found"), (InvalidRequest, 400, "invalid_request"))
+
+
+def _admin_router(services: Services) -> APIRouter:
+    deployment = services.deployment
+    groups = KioskGroups(deployment.store, clock=deployment.clock)
+    router = admin_router(
+        services,
+        prefix="/admin/kiosk-groups",
+        tags=["admin: kiosk groups"],
+        responses=schemas.admin_errors(
+            bad_input="bad input (a name, a shift length, a client that is no kiosk)",
+            not_found="no such group or client",
+            conflict="not used",
+        ),
+    )
+
+    @router.get(
+        "", summary="List kiosk groups and their shift length", response_model=GroupListBody
+    )
+    async def list_groups(request: Request) -> Response:
+        found = await _call(groups.groups)
+        return no_store_json({"groups": [g.to_json() for g in found]})
+
+    @admin_post(
+        router,
+        "/set",
+        SetGroupBody,
+        summary="Create a kiosk group or set its shift length (0 turns tap-and-go off)",
+        response_model=GroupBody,
+    )
+    async def set_group(request: Request, who: AdminPrincipal, body: SetGroupBody) -> Response:
+        info = await _call(
+            lambda: groups.set_shift_hours(body.name, body.shift_hours, by=who.actor)
+        )
+        return no_store_json(info.to_json())
+
+    @admin_post(
+        router,
+        "/assign",
+        AssignBody,
+        summary="Put a kiosk client in a kiosk group, or in none",
+        response_model=GroupListBody,
+    )
+    async def assign(request: Request, who: AdminPrincipal, body: AssignBody) -> Response:
+        await _call(lambda: groups.assign(body.client_id, body.group, by=who.actor))
+        return no_store_json({"groups": [g.to_json() for g in await _call(groups.groups)]})
 
     return router

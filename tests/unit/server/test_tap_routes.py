@@ -476,3 +476,43 @@ def test_a_shift_ended_between_the_check_and_the_session_opens_nothing(
     with deployment.engine.connect() as conn:
         taps = conn.execute(select(t.sessions).where(t.sessions.c.acr == "tap")).all()
     assert taps == []
+
+
+def test_the_admin_api_sets_groups_and_refuses_non_admins(
+    http: TestClient, deployment: Deployment, admin: dict[str, str], alice: Kiosk
+) -> None:
+    answer = http.post(
+        "/admin/kiosk-groups/set", json={"name": "ward-3", "shift_hours": 8}, headers=admin
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"name": "ward-3", "shift_hours": 8, "kiosks": [], "live_grants": 0}
+    answer = http.post(
+        "/admin/kiosk-groups/assign", json={"client_id": KIOSK, "group": "ward-3"}, headers=admin
+    )
+    assert answer.status_code == 200, answer.text
+    full_sign_in(http, alice)
+    listed = http.get("/admin/kiosk-groups", headers=admin).json()["groups"]
+    assert listed == [{"name": "ward-3", "shift_hours": 8, "kiosks": [KIOSK], "live_grants": 1}]
+    [row] = events(deployment, "kiosk_group_member")
+    assert row["detail"] == {"by": "admin:root", "group": "ward-3"}
+    for body, status in (
+        ({"name": "ward-3", "shift_hours": 25}, 400),
+        ({"name": "", "shift_hours": 8}, 400),
+        ({"name": "ward-3", "shift_hours": 8, "extra": 1}, 400),
+    ):
+        assert http.post("/admin/kiosk-groups/set", json=body, headers=admin).status_code == status
+    for body, status in (
+        ({"client_id": "nobody", "group": "ward-3"}, 404),
+        ({"client_id": KIOSK, "group": "nowhere"}, 404),
+    ):
+        refusal = http.post("/admin/kiosk-groups/assign", json=body, headers=admin)
+        assert (refusal.status_code, refusal.json()["error"]) == (status, "not_found")
+    # Alice (no admin) may not change anything, nor list.
+    alices = {"Authorization": f"Bearer {full_sign_in(http, alice)['access_token']}"}
+    off = http.post(
+        "/admin/kiosk-groups/set", json={"name": "ward-3", "shift_hours": 0}, headers=alices
+    )
+    assert off.status_code == 403
+    assert http.get("/admin/kiosk-groups", headers=alices).status_code == 403
+    assert http.get("/admin/kiosk-groups").status_code == 401
+    assert grants(deployment)[0].ended_at is None
