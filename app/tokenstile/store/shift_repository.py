@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tokenstile.clock import Clock
 from tokenstile.errors import InvalidRequest, NotFound
@@ -24,6 +26,7 @@ MAX_SHIFT_HOURS = 24.0
 MAX_GROUP_NAME = 64
 
 _g, _m, _s = t.kiosk_groups, t.kiosk_group_members, t.shift_grants
+_UPSERT: dict[str, Any] = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 def _grant(row: Row[Any]) -> ShiftGrant:
@@ -75,6 +78,8 @@ def renew_shift_grant(
     at: float,
     expires_at: float,
 ) -> None:
+    """One statement (``INSERT ... ON CONFLICT DO UPDATE``): two full sign-ins of one
+    person at once, on two replicas, both leave one grant and neither fails."""
     values = {
         "credential": credential,
         "sid": sid,
@@ -83,11 +88,12 @@ def renew_shift_grant(
         "ended_at": None,
         "end_reason": None,
     }
-    done = conn.execute(
-        update(_s).where(_s.c.user_id == user_id, _s.c.kiosk_group == group).values(**values)
+    insert_ = _UPSERT[conn.dialect.name]
+    conn.execute(
+        insert_(_s)
+        .values(user_id=user_id, kiosk_group=group, **values)
+        .on_conflict_do_update(index_elements=[_s.c.user_id, _s.c.kiosk_group], set_=values)
     )
-    if done.rowcount == 0:
-        conn.execute(insert(_s).values(user_id=user_id, kiosk_group=group, **values))
 
 
 def end_shift_grants(

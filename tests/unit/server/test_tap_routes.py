@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.admin_tokens import new_admin_headers
-from tests.conftest import add_user
+from tests.conftest import add_user, make_deployment
 from tests.unit.factors.webauthn_keys import Kiosk
 from tests.unit.server.test_webauthn_routes import enroll
 from tokenstile.clock import FrozenClock
@@ -516,3 +516,28 @@ def test_the_admin_api_sets_groups_and_refuses_non_admins(
     assert http.get("/admin/kiosk-groups", headers=alices).status_code == 403
     assert http.get("/admin/kiosk-groups").status_code == 401
     assert grants(deployment)[0].ended_at is None
+
+
+@pytest.mark.postgres
+def test_taps_on_postgresql(postgres_url: str, clock: FrozenClock) -> None:
+    """The same store on PostgreSQL: a shift opened, renewed by a second full sign-in
+    (one grant, the later end), a tap inside it, a refusal after it."""
+    dep = make_deployment(postgres_url, clock)
+    try:
+        with TestClient(create_app(dep), base_url="https://auth.example") as http:
+            groups = KioskGroups(dep.store, clock=dep.clock)
+            groups.set_shift_hours("ward-3", 8, by="test")
+            groups.assign(KIOSK, "ward-3", by="test")
+            add_user(dep, "alice")
+            key = Kiosk()
+            enroll(http, new_admin_headers(dep), key)
+            full_sign_in(http, key)
+            clock.advance(HOUR)
+            full_sign_in(http, key)
+            [grant] = grants(dep)
+            assert grant.expires_at == clock.now() + 8 * HOUR
+            assert claims(tap(http, key).json()["access_token"])["acr"] == "tap"
+            clock.advance(8 * HOUR)
+            assert refused(tap(http, key)).startswith("Your shift has ended")
+    finally:
+        dep.close()
