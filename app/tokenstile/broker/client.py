@@ -399,6 +399,16 @@ class TokenServiceClient(Closing):
             self._json(response)
         except ServerAnswer as answer:
             raise answer.refusal(LoginRefused) from None
+    def end_shift(self, refresh_token: str) -> bool:
+        """Sign-out at the end of a shift (tap-and-go, ``POST /logout/shift``): the service
+        ends the session and the person's shift at this kiosk's group. Whether a shift
+        was open; ``TokenRefused`` when the service refuses the token."""
+        body = {"refresh_token": refresh_token, "client_id": self.client_id}
+        try:
+            answer = self._json(self._send("POST", "/logout/shift", json=body))
+        except ServerAnswer as refused:
+            raise refused.refusal(TokenRefused) from None
+        return isinstance(answer, dict) and answer.get("shift_ended") is True
 
     # -- calls with an access token: userinfo, the admin API --------------------------
 

@@ -25,6 +25,8 @@ from tokenstile.broker import (
     TokenGrant,
     TokenServiceClient,
 )
+from tokenstile.broker.errors import BrokerError
+from tokenstile.broker.model import StoredSession
 from tokenstile.broker.origin import webauthn_origin
 from tokenstile.devices.fido2_client import PinPrompt as KeyPinPrompt
 from tokenstile.devices.fido2_client import SecurityKeyClient
@@ -350,6 +352,24 @@ class BrokerSignIn:
             raise ServerUnreachable(
                 "The parked session was forgotten here, but the service could not be told."
             )
+    def end_shift(self) -> bool:
+        """Sign out at the end of the shift: the service ends the session and this
+        person's shift at the kiosk's group (no more taps until the next full sign-in),
+        then the keychain is wiped as *Sign out* wipes it. False when the service could
+        not be told to end the shift (the session is still revoked, or wiped here)."""
+        document = self.broker.store.load()
+        try:
+            state = StoredSession.from_json(document) if document is not None else None
+        except ValueError:  # unreadable: sign_out wipes it
+            state = None
+        ended = False
+        if state is not None and state.refresh_token is not None:
+            try:
+                ended = self.client.end_shift(state.refresh_token)
+            except BrokerError as exc:
+                logger.warning("the end of the shift could not be told: %s", exc.code)
+        self.sign_out()
+        return ended
 
     def close(self) -> None:
         self.client.close()

@@ -148,3 +148,28 @@ def test_with_the_service_off_no_tap_is_tried_and_no_shift_opens(
     assert service.audit("tap_refused") == []
     assert service.audit("shift_grant") == []
     assert keychain.load() is not None
+
+
+def test_signing_out_at_the_end_of_the_shift_ends_it(
+    ward: tuple[TokenService, Person], keychain: KeyringStore
+) -> None:
+    service, alice = ward
+    kiosk = BrokerSignIn(service.url, broker=Broker())
+    try:
+        alice.sign_in(kiosk)  # refused tap, then the full sign-in opens the shift
+        assert alice.sign_in(kiosk)["acr"] == "tap"
+        assert kiosk.end_shift() is True
+        assert keychain.load() is None
+        assert open_shifts(service) == []
+        # The next touch is refused as a tap and becomes a full sign-in again.
+        assert alice.sign_in(kiosk)["acr"] == "phr"
+        assert alice.asked == ["touch", "pin", "touch"]
+        assert kiosk.last_tap is not None
+        assert kiosk.last_tap.startswith("Your shift was ended")
+        # A plain sign-out leaves the shift open: the next touch is a tap.
+        kiosk.sign_out()
+        assert alice.sign_in(kiosk)["acr"] == "tap"
+    finally:
+        kiosk.close()
+    [ended] = service.audit("shift_grant_ended")
+    assert ended["detail"] == {"group": "ward-3", "reason": "shift_end"}
