@@ -56,18 +56,6 @@ def shift_grants_of(conn: Connection, user_id: int) -> list[ShiftGrant]:
     return [_grant(row) for row in rows]
 
 
-def shift_grants_of_group(
-    conn: Connection, group: str, *, now: float, limit: int
-) -> list[ShiftGrant]:
-    rows = conn.execute(
-        select(_s)
-        .where(_s.c.kiosk_group == group, _s.c.ended_at.is_(None), _s.c.expires_at > now)
-        .order_by(_s.c.expires_at, _s.c.id)
-        .limit(limit)
-    ).all()
-    return [_grant(row) for row in rows]
-
-
 def renew_shift_grant(
     conn: Connection,
     *,

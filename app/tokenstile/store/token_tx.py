@@ -364,9 +364,6 @@ class SqlTx:
     def shift_grants_of(self, user_id: int) -> list[ShiftGrant]:
         return shifts.shift_grants_of(self._conn, user_id)
 
-    def shift_grants_of_group(self, group: str, *, now: float, limit: int) -> list[ShiftGrant]:
-        return shifts.shift_grants_of_group(self._conn, group, now=now, limit=limit)
-
     def renew_shift_grant(
         self, *, user_id: int, group: str, credential: str, sid: str, at: float, expires_at: float
     ) -> None:

@@ -319,10 +319,6 @@ class TokenTx(Protocol):
         """The person's grants, one per kiosk group, live or not."""
         ...
 
-    def shift_grants_of_group(self, group: str, *, now: float, limit: int) -> list[ShiftGrant]:
-        """The live grants of ``group``, at most ``limit``, oldest shift end first."""
-        ...
-
     def renew_shift_grant(
         self, *, user_id: int, group: str, credential: str, sid: str, at: float, expires_at: float
     ) -> None:

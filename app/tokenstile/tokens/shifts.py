@@ -4,9 +4,11 @@ A kiosk client may belong to a kiosk group (``KioskShift``) with a shift length.
 sign-in (factor and PIN or user verification, or a fob's code with the username) at a
 kiosk of a group whose shift is longer than 0 makes or renews the person's shift grant for
 that group: the credential used, until now + the shift length. Afterwards the same person
-may re-enter at any kiosk of that group with that credential alone (a key touch without
-user verification, a fob code without the username): a tap. The service decides, never
-the kiosk: ``tap_refusal`` is checked in the transaction that opens the tap's session.
+may re-enter at any kiosk of that group with that credential alone: a tap. Built for
+security keys (a touch without user verification, ``server.tap_routes``); a card tap
+(PIV card authentication, slot 9E) and a fob tap (a code without the username) are not.
+The service decides, never the kiosk: ``check_tap`` runs before the tap's session and
+again in the transaction that opens it.
 
 A tap session has ``acr`` ``tap`` (the weakest level, ``model.ACR_LEVELS``), so every
 audience with a ``min_acr`` refuses it; and it ends with the grant's shift at the latest.
@@ -40,10 +42,6 @@ TAP_REFUSALS: dict[str, str] = {
     "other_credential": "This is not the key, card or fob you signed in with at the start "
     "of your shift: sign in with your PIN.",
 }
-
-# A fob tap (a code with no username) is tried against the fobs of at most this many live
-# grants of the group, all of them every time, so the work does not depend on who matched.
-MAX_FOB_TAP_GRANTS = 64
 
 
 @dataclass(frozen=True, slots=True)
