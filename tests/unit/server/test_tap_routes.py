@@ -541,3 +541,17 @@ def test_taps_on_postgresql(postgres_url: str, clock: FrozenClock) -> None:
             assert refused(tap(http, key)).startswith("Your shift has ended")
     finally:
         dep.close()
+
+
+def test_only_a_kiosk_client_takes_a_tap(
+    http: TestClient, deployment: Deployment, alice: Kiosk, ward: str
+) -> None:
+    """An app (a public client anyone can name) cannot be used to tap in, even by the
+    person whose shift is open, and the key's challenge is not spent on it."""
+    app, _ = deployment.add_client("an app", kind="app", audiences=[], scopes=[])
+    full_sign_in(http, alice)
+    body = tap_body(http, alice)
+    answer = http.post("/login/tap/webauthn", json={**body, "client_id": app.client_id})
+    assert refused(answer) == "Only a kiosk accepts a tap."
+    assert http.post("/login/tap/webauthn", json=body).status_code == 200
+    del ward
