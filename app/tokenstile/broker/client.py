@@ -286,7 +286,6 @@ class TokenServiceClient(Closing):
         token instead: a grant without a refresh token, and no session."""
         return WebAuthnLoginSteps(self, confirm=confirm)
 
-    def piv_login_steps(self, *, confirm: Mapping[str, Any] | None = None) -> PivLoginSteps:
     def tap_login_steps(self) -> TapLoginSteps | None:
         """Tap-and-go (``POST /login/tap/options``): the steps of a security-key tap, a
         touch without PIN that the service accepts only inside the person's open shift at
@@ -305,7 +304,7 @@ class TokenServiceClient(Closing):
             raise BrokerError("The token service sent no options for a tap.")
         return TapLoginSteps(self, answer)
 
-    def piv_login_steps(self) -> PivLoginSteps:
+    def piv_login_steps(self, *, confirm: Mapping[str, Any] | None = None) -> PivLoginSteps:
         """The two HTTP steps of a card login, for ``devices.piv_login.login_with_card``;
         its answer is a :class:`TokenGrant` (``confirm``: as for a security key)."""
         return PivLoginSteps(self, confirm=confirm)
@@ -399,6 +398,7 @@ class TokenServiceClient(Closing):
             self._json(response)
         except ServerAnswer as answer:
             raise answer.refusal(LoginRefused) from None
+
     def end_shift(self, refresh_token: str) -> bool:
         """Sign-out at the end of a shift (tap-and-go, ``POST /logout/shift``): the service
         ends the session and the person's shift at this kiosk's group. Whether a shift

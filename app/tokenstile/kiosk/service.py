@@ -208,6 +208,9 @@ class BrokerSignIn:
         )
         try:
             with self._login_client() as client:
+                tapped = self._tap(client, security_key, prompts) if self.tap_and_go else None
+                if tapped is not None:
+                    return tapped
                 return login_with_key(
                     security_key, client.webauthn_login_steps(), cancel=prompts.cancel
                 )
@@ -216,12 +219,6 @@ class BrokerSignIn:
                 raise
             return self._offline_grant(
                 self.offline, self.offline.sign_in_key(security_key, cancel=prompts.cancel)
-        with self._login_client() as client:
-            tapped = self._tap(client, security_key, prompts) if self.tap_and_go else None
-            if tapped is not None:
-                return tapped
-            return login_with_key(
-                security_key, client.webauthn_login_steps(), cancel=prompts.cancel
             )
 
     def _tap(
@@ -352,6 +349,7 @@ class BrokerSignIn:
             raise ServerUnreachable(
                 "The parked session was forgotten here, but the service could not be told."
             )
+
     def end_shift(self) -> bool:
         """Sign out at the end of the shift: the service ends the session and this
         person's shift at the kiosk's group (no more taps until the next full sign-in),

@@ -213,6 +213,8 @@ offline_evidence = Table(
     Column("spent_at", Double, nullable=False),
     Column("keep_until", Double, nullable=False),
     Index("ix_offline_evidence_keep_until", "keep_until"),
+)
+
 # Tap-and-go (issue 17, ``tokens.shifts``): kiosk groups and their shift length (0 = off),
 # which group a kiosk client belongs to, and one shift grant per person and group, made
 # or renewed by a full sign-in at a kiosk of the group (the credential used, the session

@@ -7,7 +7,7 @@ was parked and the deadline after which it is revoked, lazily on any use and by 
 periodic purge (which looks parked sessions up by ``ix_sessions_parked_until``).
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-08
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
