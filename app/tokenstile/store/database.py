@@ -8,6 +8,7 @@ COMMITTED: a conditional UPDATE waits for a concurrent one and re-checks its WHE
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import sqlite3
@@ -18,13 +19,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, column, create_engine, event, inspect, select, table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -38,6 +35,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from tokenstile.errors import ConfigError, StoreError, StoreNotInitialised, StoreUnavailable
 from tokenstile.paths import make_private_dir
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -237,26 +237,96 @@ def _unavailable(exc: DBAPIError) -> StoreUnavailable:
     return StoreUnavailable(_describe(exc), reason=_reason(exc))
 
 
+# Alembic is imported only to migrate (``manage init``, a test of a migration): the check
+# every server start and every command makes (``require_current_schema``) reads the
+# version table and the migration files' own revision lines instead. Importing alembic
+# (with mako and pygments behind it) cost each of those processes about 0.2 s of CPU.
+_VERSION_TABLE = "alembic_version"  # alembic's default; migrations/env.py keeps it
+_VERSION = table(_VERSION_TABLE, column("version_num"))
+
+
 def _alembic_config(conn: Connection) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.attributes["connection"] = conn
     return cfg
 
 
-def head_revision() -> str | None:
+def _revision_lines(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """A migration file's ``revision`` and the revisions it revises; None if the file
+    does not say both plainly (then alembic is asked)."""
+    found: dict[str, Any] = {}
+    for node in ast.parse(path.read_text("utf-8")).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                try:
+                    found[target.id] = ast.literal_eval(node.value)
+                except ValueError:
+                    return None
+    revision, down = found.get("revision"), found.get("down_revision", ...)
+    if not isinstance(revision, str) or down is ...:
+        return None
+    downs = () if down is None else (down,) if isinstance(down, str) else down
+    if not isinstance(downs, tuple) or not all(isinstance(d, str) for d in downs):
+        return None
+    return revision, downs
+
+
+def _head_from_files() -> str | None:
+    """The one revision no other migration revises, or None when that is not plain."""
+    revised: set[str] = set()
+    revisions: set[str] = set()
+    for path in sorted((_MIGRATIONS / "versions").glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        lines = _revision_lines(path)
+        if lines is None:
+            return None
+        revisions.add(lines[0])
+        revised.update(lines[1])
+    heads = revisions - revised
+    if len(heads) != 1 or not revised <= revisions:
+        return None
+    return heads.pop()
+
+
+def _alembic_head() -> str | None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return ScriptDirectory.from_config(cfg).get_current_head()
 
 
+def head_revision() -> str | None:
+    """The newest migration's revision (alembic's answer whenever the files' revision
+    lines do not give a single head plainly)."""
+    return _head_from_files() or _alembic_head()
+
+
 def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at: None before the first migration. A version table
+    holding several revisions (branches, which this project does not make) is alembic's
+    to explain."""
     with transaction(engine, write=False) as conn:
+        if not inspect(conn).has_table(_VERSION_TABLE):
+            return None
+        rows = conn.execute(select(_VERSION.c.version_num)).scalars().all()
+        if len(rows) <= 1:
+            return str(rows[0]) if rows else None
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
+    from alembic import command
+
     try:
         with engine.connect() as conn:
             command.upgrade(_alembic_config(conn), "head")
