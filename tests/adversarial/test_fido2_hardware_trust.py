@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +63,22 @@ def vendor_key(path: Path, vendor: str) -> tuple[Path, bytes, str]:
     return path, state.attestation.root_certificate_pem.encode(), str(uuid.UUID(bytes=state.aaguid))
 
 
+# ``run``: a real ``tokenstile`` process unless a test passes ``run_tokenstile`` (the same
+# ``main`` in the test's process, for steps whose process is not the point).
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
 def enroll(
-    service: AttackedService, key: Path, *extra: str, **env: str
+    service: AttackedService, key: Path, *extra: str, run: Run = tokenstile, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    return tokenstile(
+    return run(
         "manage", "--db", service.db, "fido2", "enroll", "alice",
         "--device", f"virtual:{key}", "--pin", PIN, *extra, **env,
     )  # fmt: skip
 
 
-def manage(service: AttackedService, *args: str) -> str:
-    done = tokenstile("manage", "--db", service.db, *args)
+def manage(service: AttackedService, *args: str, run: Run = tokenstile) -> str:
+    done = run("manage", "--db", service.db, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

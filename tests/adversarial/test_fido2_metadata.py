@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID
 from tests.adversarial.conftest import AttackedService, unverified_claims
 from tests.adversarial.test_fido2_hardware_trust import (
     REFUSED,
+    Run,
     enroll,
     login,
     manage,
@@ -35,6 +36,7 @@ from tests.adversarial.test_fido2_hardware_trust import (
     vendor_key,
 )
 from tests.adversarial.test_fido2_origin import tokenstile
+from tests.cli_in_process import run_tokenstile
 
 REFUSED_STATUSES = (
     "REVOKED",
@@ -130,8 +132,8 @@ def entry(aaguid: str, root_pem: bytes, status: str) -> dict[str, Any]:
     }
 
 
-def load(service: AttackedService, blob: Path, mds: MdsStandIn) -> Any:
-    return tokenstile(
+def load(service: AttackedService, blob: Path, mds: MdsStandIn, run: Run = tokenstile) -> Any:
+    return run(
         "manage", "--db", service.db, "fido2", "metadata", "load", str(blob),
         TOKENSTILE_WEBAUTHN_MDS_ROOT=str(mds.root_pem),
     )  # fmt: skip
@@ -164,15 +166,16 @@ def test_revoked_and_compromised_models_are_not_enrolled(attacked: Any, tmp_path
     key, vendor_root, aaguid = vendor_key(tmp_path / "alice.key", "Example Keys")
     service: AttackedService = attacked(webauthn_mds_root=str(mds.root_pem))
     env = {**REFUSED, "TOKENSTILE_WEBAUTHN_MDS_ROOT": str(mds.root_pem)}
+    # The commands run in this process (the test above runs them as processes).
     for no, status in enumerate(REFUSED_STATUSES, start=1):
         blob = mds.blob(no, [entry(aaguid, vendor_root, status)])
-        loaded = load(service, blob, mds)
+        loaded = load(service, blob, mds, run_tokenstile)
         assert loaded.returncode == 0, loaded.stderr
-        refused = enroll(service, key, **env)
+        refused = enroll(service, key, run=run_tokenstile, **env)
         assert refused.returncode != 0, status
         assert status in refused.stderr, refused.stderr
         assert "Example Keys Security Key" in refused.stderr
-    assert "No security keys" in manage(service, "fido2", "list")
+    assert "No security keys" in manage(service, "fido2", "list", run=run_tokenstile)
     reasons = [e["detail"]["reason"] for e in service.audit("fido2_enrolled")]
     assert reasons == ["authenticator_status"] * len(REFUSED_STATUSES)
 
@@ -186,15 +189,15 @@ def test_a_blob_from_another_root_or_an_old_number_is_refused(
     _key, vendor_root, aaguid = vendor_key(tmp_path / "alice.key", "Example Keys")
     service: AttackedService = attacked(webauthn_mds_root=str(mds.root_pem))
     entries = [entry(aaguid, vendor_root, "FIDO_CERTIFIED_L1")]
-
-    forged = load(service, impostor.blob(5, entries), mds)
+    # ``metadata load`` runs in this process (the first test runs it as a process).
+    forged = load(service, impostor.blob(5, entries), mds, run_tokenstile)
     assert forged.returncode != 0
     assert "does not verify to the configured MDS root" in forged.stderr, forged.stderr
     assert service.audit("fido2_metadata_loaded") == []
 
-    assert load(service, mds.blob(5, entries), mds).returncode == 0
+    assert load(service, mds.blob(5, entries), mds, run_tokenstile).returncode == 0
     for old in (5, 4):
-        again = load(service, mds.blob(old, entries), mds)
+        again = load(service, mds.blob(old, entries), mds, run_tokenstile)
         assert again.returncode != 0
         assert "not newer than the loaded one (5)" in again.stderr, again.stderr
     assert [e["detail"]["no"] for e in service.audit("fido2_metadata_loaded")] == [5]
@@ -208,7 +211,7 @@ def test_a_blob_from_another_root_or_an_old_number_is_refused(
     tampered.write_bytes(
         b".".join([head, _b64url(json.dumps(changed).encode()).encode(), signature])
     )
-    refused = load(service, tampered, mds)
+    refused = load(service, tampered, mds, run_tokenstile)
     assert refused.returncode != 0
     assert "does not verify" in refused.stderr
     assert [e["detail"]["no"] for e in service.audit("fido2_metadata_loaded")] == [5]

@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 
 from tests.adversarial.conftest import AttackedService
-from tests.adversarial.test_fido2_hardware_trust import REFUSED, enroll, login, vendor_key
+from tests.adversarial.test_fido2_hardware_trust import REFUSED, Run, enroll, login, vendor_key
 from tests.adversarial.test_fido2_metadata import MdsStandIn, entry
 from tests.adversarial.test_fido2_origin import tokenstile
+from tests.cli_in_process import run_tokenstile
 from tests.conftest import free_port
 from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, DEFAULT_KIOSK_CLIENT_ID
 
@@ -100,15 +101,17 @@ def wait_until(check: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-def load(service: AttackedService, source: str, mds: MdsStandIn, **env: str) -> Any:
-    return tokenstile(
+def load(
+    service: AttackedService, source: str, mds: MdsStandIn, run: Run = tokenstile, **env: str
+) -> Any:
+    return run(
         "manage", "--db", service.db, "fido2", "metadata", "load", source,
         TOKENSTILE_WEBAUTHN_MDS_ROOT=str(mds.root_pem), **env,
     )  # fmt: skip
 
 
-def listed(service: AttackedService, mds: MdsStandIn) -> str:
-    done = tokenstile(
+def listed(service: AttackedService, mds: MdsStandIn, run: Run = tokenstile) -> str:
+    done = run(
         "manage", "--db", service.db, "fido2", "list", "alice",
         TOKENSTILE_WEBAUTHN_MDS_ROOT=str(mds.root_pem),
     )  # fmt: skip
@@ -121,8 +124,8 @@ def credential_id(service: AttackedService) -> str:
     return str(row["detail"]["credential_id"])
 
 
-def unsuspend(service: AttackedService, mds: MdsStandIn, cid: str) -> Any:
-    return tokenstile(
+def unsuspend(service: AttackedService, mds: MdsStandIn, cid: str, run: Run = tokenstile) -> Any:
+    return run(
         "manage", "--db", service.db, "fido2", "unsuspend", "--", cid,
         TOKENSTILE_WEBAUTHN_MDS_ROOT=str(mds.root_pem),
     )  # fmt: skip
@@ -179,7 +182,8 @@ def test_a_revoking_blob_from_a_url_suspends_an_enrolled_key(
     refused = login(service, key)
     assert refused.status_code != 200
     assert "suspended" in refused.text
-    shown = listed(service, mds)
+    # Each command ran as a process above; from here the repeats run in this process.
+    shown = listed(service, mds, run_tokenstile)
     assert "suspended:metadata_status(REVOKED)" in shown
     assert MODEL in shown
 
@@ -197,7 +201,7 @@ def test_a_revoking_blob_from_a_url_suspends_an_enrolled_key(
     assert "reports REVOKED for this model" in kept_by_api.text
 
     # An admin cannot lift what the metadata says, and nothing changed by trying.
-    kept = unsuspend(service, mds, cid)
+    kept = unsuspend(service, mds, cid, run_tokenstile)
     assert kept.returncode != 0
     assert "reports REVOKED for this model (Example Keys Security Key)" in kept.stderr
     assert "stays suspended" in kept.stderr
@@ -206,10 +210,10 @@ def test_a_revoking_blob_from_a_url_suspends_an_enrolled_key(
 
     # Once the metadata no longer refuses the model, the admin decides.
     blobs.serve(mds.blob(3, [entry(aaguid, vendor_root, "FIDO_CERTIFIED_L2")]).read_bytes())
-    cleared = load(service, blobs.url, mds)
+    cleared = load(service, blobs.url, mds, run_tokenstile)
     assert cleared.returncode == 0, cleared.stderr
     assert "0 enrolled credentials suspended" in cleared.stdout
-    assert "suspended:metadata_status" in listed(service, mds)  # not lifted by itself
+    assert "suspended:metadata_status" in listed(service, mds, run_tokenstile)  # not by itself
     lifted = unsuspend(service, mds, cid)
     assert lifted.returncode == 0, lifted.stderr
     assert login(service, key).status_code == 200
@@ -224,14 +228,14 @@ def test_what_a_url_gives_is_verified_and_bounded_like_a_file(
     _key, vendor_root, aaguid = vendor_key(tmp_path / "alice.key", "Example Keys")
     service: AttackedService = attacked(webauthn_mds_root=str(mds.root_pem))
     entries = [entry(aaguid, vendor_root, "FIDO_CERTIFIED_L1")]
-
+    # ``metadata load URL`` runs in this process (the test above runs it as a process).
     blobs.serve(impostor.blob(7, entries).read_bytes())
-    rogue = load(service, blobs.url, mds)
+    rogue = load(service, blobs.url, mds, run_tokenstile)
     assert rogue.returncode != 0
     assert "does not verify to the configured MDS root" in rogue.stderr, rogue.stderr
 
     blobs.serve(b"<html>Sign in to continue</html>")
-    junk = load(service, blobs.url, mds)
+    junk = load(service, blobs.url, mds, run_tokenstile)
     assert junk.returncode != 0
     assert "does not verify" in junk.stderr
     assert "or does not parse" in junk.stderr
@@ -239,21 +243,23 @@ def test_what_a_url_gives_is_verified_and_bounded_like_a_file(
     good = mds.blob(5, entries).read_bytes()
     assert len(good) > 2048
     blobs.serve(good)
-    too_big = load(service, blobs.url, mds, TOKENSTILE_WEBAUTHN_MDS_MAX_BYTES="2048")
+    too_big = load(
+        service, blobs.url, mds, run_tokenstile, TOKENSTILE_WEBAUTHN_MDS_MAX_BYTES="2048"
+    )
     assert too_big.returncode != 0
     assert "Cannot fetch the FIDO metadata" in too_big.stderr
     assert "over 2048 bytes" in too_big.stderr, too_big.stderr
 
     blobs.serve(good, status=404)
-    missing = load(service, blobs.url, mds)
+    missing = load(service, blobs.url, mds, run_tokenstile)
     assert missing.returncode != 0
     assert "answered HTTP 404" in missing.stderr, missing.stderr
 
-    nobody = load(service, f"http://127.0.0.1:{free_port()}/blob.jwt", mds)
+    nobody = load(service, f"http://127.0.0.1:{free_port()}/blob.jwt", mds, run_tokenstile)
     assert nobody.returncode != 0
     assert "Cannot fetch the FIDO metadata" in nobody.stderr, nobody.stderr
 
-    plain = load(service, "http://mds.example/blob.jwt", mds)
+    plain = load(service, "http://mds.example/blob.jwt", mds, run_tokenstile)
     assert plain.returncode != 0
     assert "https:// only" in plain.stderr, plain.stderr
     for error in (rogue, junk, too_big, missing, nobody, plain):
@@ -261,10 +267,10 @@ def test_what_a_url_gives_is_verified_and_bounded_like_a_file(
     assert loaded_numbers(service) == []
 
     blobs.serve(good)
-    assert load(service, blobs.url, mds).returncode == 0
+    assert load(service, blobs.url, mds, run_tokenstile).returncode == 0
     for old in (5, 4):
         blobs.serve(mds.blob(old, entries).read_bytes())
-        replayed = load(service, blobs.url, mds)
+        replayed = load(service, blobs.url, mds, run_tokenstile)
         assert replayed.returncode != 0
         assert "not newer than the loaded one (5)" in replayed.stderr, replayed.stderr
     assert loaded_numbers(service) == [5]
