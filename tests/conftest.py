@@ -30,17 +30,24 @@ from tokenstile.tokens.model import AuditEvent, Client, User
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test touches the real data directory, environment settings or config file."""
+def isolate_paths(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings from nowhere but ``folder``: no ``TOKENSTILE_*`` of the outer environment,
+    the data and runtime directories inside ``folder``. Also what a fixture wider than one
+    test (which ``_isolated_paths`` cannot serve) uses, in a ``MonkeyPatch.context()``."""
     for name in list(os.environ):
         if name.startswith("TOKENSTILE_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("TOKENSTILE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("TOKENSTILE_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("TOKENSTILE_DATA_DIR", str(folder / "data"))
+    monkeypatch.setenv("TOKENSTILE_RUNTIME_DIR", str(folder / "run"))
     # The suite's deployments enroll the project's software key (tests of the refusal
     # turn this off for their own deployment).
     monkeypatch.setenv("TOKENSTILE_WEBAUTHN_ALLOW_SOFTWARE_KEYS", "true")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the real data directory, environment settings or config file."""
+    isolate_paths(tmp_path, monkeypatch)
 
 
 def free_port() -> int:
@@ -236,31 +243,37 @@ def start_server(
     raise RuntimeError(f"server did not start: {log_path.read_text()}")
 
 
+def launch_server(folder: Path, db: str | None = None, **overrides: Any) -> ServerProcess:
+    """``tokenstile server`` on a free loopback port, its database initialised first (in
+    ``folder``, unless ``db``), settings as keyword overrides; the caller stops it."""
+    port = free_port()
+    settings = load_settings(
+        db=db or f"sqlite:///{folder / 'server.db'}",
+        port=port,
+        issuer=overrides.pop("issuer", f"http://127.0.0.1:{port}"),
+        **overrides,
+    )
+    setup = Deployment(settings)
+    setup.init()
+    setup.close()
+    # The server process reads every other setting from its environment (lists and
+    # tables as JSON, as pydantic-settings reads them).
+    env = {
+        f"TOKENSTILE_{name.upper()}": (
+            json.dumps(value) if isinstance(value, list | tuple | dict) else str(value)
+        )
+        for name, value in overrides.items()
+    }
+    return start_server(settings, folder / f"server-{port}.log", env)
+
+
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start ``tokenstile server`` processes on free loopback ports; stopped afterwards."""
     started: list[ServerProcess] = []
 
     def factory(db: str | None = None, **overrides: Any) -> ServerProcess:
-        port = free_port()
-        settings = load_settings(
-            db=db or f"sqlite:///{tmp_path / 'server.db'}",
-            port=port,
-            issuer=overrides.pop("issuer", f"http://127.0.0.1:{port}"),
-            **overrides,
-        )
-        setup = Deployment(settings)
-        setup.init()
-        setup.close()
-        # The server process reads every other setting from its environment (lists and
-        # tables as JSON, as pydantic-settings reads them).
-        env = {
-            f"TOKENSTILE_{name.upper()}": (
-                json.dumps(value) if isinstance(value, list | tuple | dict) else str(value)
-            )
-            for name, value in overrides.items()
-        }
-        server = start_server(settings, tmp_path / f"server-{port}.log", env)
+        server = launch_server(tmp_path, db, **overrides)
         started.append(server)
         return server
 

@@ -1,6 +1,12 @@
 """A real ``tokenstile server`` process with a web app, a native app, and people with fobs;
 and a browser of our own (httpx with a cookie jar) that fills in the sign-in page.
 
+``provider`` is one server per module (a start costs about two seconds, mostly imports),
+and each test gets its own two apps on it, and makes its own people: what a test counts
+(``Provider.count``) and reads from the audit log (``Provider.audit``) is what happened
+since its own apps were made, so a test sees nothing its neighbours did. Tests of the
+server's rate limits, or of a setting, start their own server (``server_factory``).
+
 The browser reads the page as a browser would: the form's ``action`` and every hidden
 input from the HTML, then posts them with the username and a code from the fob.
 """
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import os
 import secrets
 import subprocess
@@ -35,7 +42,7 @@ with warnings.catch_warnings():
     import authlib.jose
     import authlib.oidc.core  # noqa: F401
 
-from tests.conftest import ServerProcess, add_user
+from tests.conftest import ServerProcess, add_user, isolate_paths, launch_server
 from tests.integration.store.conftest import db_url
 from tokenstile.config import load_settings
 from tokenstile.deployment import Deployment
@@ -147,6 +154,12 @@ class Provider:
     fobs: dict[str, Fob] = field(default_factory=dict)
     browsers: list[Browser] = field(default_factory=list)
     clients: list[httpx.Client] = field(default_factory=list)
+    web_name: str = "Records"
+    # What the database held before this test: ``audit`` and ``count`` see only what came
+    # after (the server may be shared with the module's earlier tests).
+    audit_after: int = 0
+    rows_before: dict[str, int] = field(default_factory=dict)
+    ids_before: dict[str, int] = field(default_factory=dict)  # the last integer id per table
 
     def keep(self, client: _C) -> _C:
         """Close ``client`` (an Authlib client is an httpx one) when the test ends."""
@@ -185,35 +198,81 @@ class Provider:
         return f"{self.base}/authorize?{urlencode({k: v for k, v in params.items() if v})}"
 
     def audit(self, event: str) -> list[dict[str, Any]]:
-        return [e for e in self.setup.store.audit_entries() if e["event"] == event]
+        """The ``event`` entries written since this test's apps were made."""
+        return [
+            e
+            for e in self.setup.store.audit_entries()
+            if e["event"] == event and e["id"] > self.audit_after
+        ]
 
     def count(self, table: str) -> int:
-        from sqlalchemy import func, select
+        """Rows ``table`` gained since this test's apps were made (all of them on a server
+        of the test's own)."""
+        return _rows(self.setup, table) - self.rows_before.get(table, 0)
 
+    def take_baseline(self) -> None:
+        """From now on ``audit`` and ``count`` see only what this test does."""
         from tokenstile.store import schema as t
 
-        with self.setup.store.read() as tx:
-            return int(
-                tx.connection.execute(
-                    select(func.count()).select_from(t.metadata.tables[table])
-                ).scalar_one()
-            )
+        entries = self.setup.store.audit_entries()
+        self.audit_after = max((int(e["id"]) for e in entries), default=0)
+        self.rows_before = {name: _rows(self.setup, name) for name in t.metadata.tables}
+        self.ids_before = {
+            name: _last_id(self.setup, name)
+            for name, table in t.metadata.tables.items()
+            if "id" in table.c and table.c.id.type.python_type is int
+        }
 
     def token(self, data: dict[str, str], **kwargs: Any) -> httpx.Response:
         return httpx.post(f"{self.base}/token", data=data, timeout=10, **kwargs)
 
 
+def _rows(setup: Deployment, table: str) -> int:
+    from sqlalchemy import func, select
+
+    from tokenstile.store import schema as t
+
+    with setup.store.read() as tx:
+        return int(
+            tx.connection.execute(
+                select(func.count()).select_from(t.metadata.tables[table])
+            ).scalar_one()
+        )
+
+
+def _last_id(setup: Deployment, table: str) -> int:
+    from sqlalchemy import func, select
+
+    from tokenstile.store import schema as t
+
+    column = t.metadata.tables[table].c.id
+    with setup.store.read() as tx:
+        return int(tx.connection.execute(select(func.max(column))).scalar_one() or 0)
+
+
+_apps = itertools.count(1)
+
+
 def _provider(server: ServerProcess) -> Iterator[Provider]:
-    setup = Deployment(load_settings(db=server.settings.db))
+    # The server's own key file: on a shared server it is not this test's data directory.
+    setup = Deployment(load_settings(db=server.settings.db, kek_file=server.settings.kek_file))
     try:
+        # Names are unique per server: the module's other tests have their own two apps.
+        n = next(_apps)
+        web_name = f"Records {n}"
         web, secret = setup.add_client(
-            "Records", kind="web", audiences=[], scopes=[], redirect_uris=[WEB_REDIRECT]
+            web_name, kind="web", audiences=[], scopes=[], redirect_uris=[WEB_REDIRECT]
         )
         native, _ = setup.add_client(
-            "Desk app", kind="native", audiences=[], scopes=[], redirect_uris=[NATIVE_REDIRECT]
+            f"Desk app {n}",
+            kind="native",
+            audiences=[],
+            scopes=[],
+            redirect_uris=[NATIVE_REDIRECT],
         )
         assert secret is not None
-        found = Provider(server, setup, web.client_id, secret, native.client_id)
+        found = Provider(server, setup, web.client_id, secret, native.client_id, web_name=web_name)
+        found.take_baseline()
         yield found
         for browser in found.browsers:
             browser.close()
@@ -223,10 +282,45 @@ def _provider(server: ServerProcess) -> Iterator[Provider]:
         setup.close()
 
 
+# The shared server is not about rate limits (tests of those start their own): its limits
+# are out of reach of a module's worth of sign-ins and refused codes from one address.
+SHARED_SERVER_SETTINGS: dict[str, Any] = {
+    "rate_limit_login_failures": 100_000,
+    "rate_limit_challenges": 100_000,
+}
+
+
+def shared_server_of(factory: pytest.TempPathFactory, **settings: Any) -> Iterator[ServerProcess]:
+    """A ``tokenstile server`` on SQLite for a module's tests (``settings`` on top of
+    ``SHARED_SERVER_SETTINGS``), in a folder of its own: ``_isolated_paths`` is per test,
+    so this isolates itself the same way."""
+    folder = factory.mktemp("oidc-provider")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate_paths(folder, monkeypatch)
+        server = launch_server(folder, **{**SHARED_SERVER_SETTINGS, **settings})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The module's server (a module may define its own, with its settings)."""
+    yield from shared_server_of(tmp_path_factory)
+
+
+def provider_on(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
+    """The provider on a shared ``server``: two apps of this test's own. The test's
+    ``tokenstile manage`` commands use the server's key file, as an admin's would."""
+    monkeypatch.setenv("TOKENSTILE_KEK_FILE", str(server.settings.kek_file))
+    yield from _provider(server)
+
+
 @pytest.fixture
-def provider(server_factory: Callable[..., ServerProcess]) -> Iterator[Provider]:
-    """The provider on SQLite."""
-    yield from _provider(server_factory())
+def provider(shared_server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
+    """The provider on SQLite: the module's server, two apps of this test's own."""
+    yield from provider_on(shared_server, monkeypatch)
 
 
 @pytest.fixture

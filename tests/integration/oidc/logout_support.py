@@ -135,8 +135,9 @@ class App:
 
 
 def register_app(provider: Provider, rp_url: str | None, name: str = "Shop") -> App:
+    """``name`` is made the test's own (``Shop of Records 7``): a server may be shared."""
     client, secret = provider.setup.add_client(
-        name,
+        f"{name} of {provider.web_name}",
         kind="web",
         audiences=[],
         scopes=[],

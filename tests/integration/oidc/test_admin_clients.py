@@ -17,7 +17,7 @@ import httpx
 import pytest
 from joserfc.jwk import ECKey
 
-from tests.admin_tokens import new_admin_headers, token_for
+from tests.admin_tokens import admin_headers, token_for
 from tests.conftest import add_user
 from tests.integration.oidc.conftest import WEB_REDIRECT, Provider, pkce_pair
 from tokenstile.deployment import Deployment
@@ -38,7 +38,8 @@ def minter(provider: Provider) -> Iterator[Deployment]:
 
 @pytest.fixture
 def admin(minter: Deployment) -> dict[str, str]:
-    return new_admin_headers(minter)
+    """The admin ``root``'s header (added by the first test: the module shares a server)."""
+    return admin_headers(minter)
 
 
 def call(provider: Provider, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
@@ -249,6 +250,9 @@ def test_strangers_and_people_who_are_not_admins_are_refused(
 
 def test_a_taken_name_is_a_conflict(provider: Provider, admin: dict[str, str]) -> None:
     taken = call(
-        provider, "", {"name": "Records", "kind": "web", "redirect_uris": [WEB_REDIRECT]}, admin
+        provider,
+        "",
+        {"name": provider.web_name, "kind": "web", "redirect_uris": [WEB_REDIRECT]},
+        admin,
     )
     assert taken.status_code == 409

@@ -16,9 +16,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
-from tests.admin_tokens import new_admin_headers
+from tests.admin_tokens import admin_headers as admin_headers_of
 from tests.conftest import ServerProcess, free_port
-from tests.integration.oidc.conftest import Provider, _provider, read_form
+from tests.integration.oidc.conftest import (
+    Provider,
+    _provider,
+    provider_on,
+    read_form,
+    shared_server_of,
+)
 from tests.integration.oidc.logout_support import (
     APP_BYE,
     live_sids,
@@ -46,9 +52,16 @@ FAST: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="module")
+def fast_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The module's server, delivering logout tokens ``FAST``; each test has its own apps
+    and people on it."""
+    yield from shared_server_of(tmp_path_factory, **FAST)
+
+
 @pytest.fixture
-def provider(server_factory: Callable[..., ServerProcess]) -> Iterator[Provider]:
-    yield from _provider(server_factory(**FAST))
+def provider(fast_server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
+    yield from provider_on(fast_server, monkeypatch)
 
 
 @pytest.fixture
@@ -60,7 +73,7 @@ def admin_headers(provider: Provider) -> dict[str, str]:
     """An admin's access token, minted for the server's own issuer."""
     dep = Deployment(provider.server.settings)
     try:
-        return new_admin_headers(dep)
+        return admin_headers_of(dep)
     finally:
         dep.close()
 
@@ -76,9 +89,12 @@ def audit(provider: Provider, event: str) -> list[dict[str, Any]]:
 
 
 def queue_states(provider: Provider) -> list[str]:
+    """The states of the deliveries queued since the test began."""
     q = t.backchannel_logouts
+    after = provider.ids_before.get("backchannel_logouts", 0)
+    query = select(q.c.state).where(q.c.id > after).order_by(q.c.id)
     with provider.setup.store.read() as tx:
-        return [r.state for r in tx.connection.execute(select(q.c.state).order_by(q.c.id))]
+        return [r.state for r in tx.connection.execute(query)]
 
 
 def logout_url(provider: Provider, **params: str) -> str:
@@ -399,9 +415,11 @@ def test_revoking_the_fob_that_signed_in_tells_the_app(provider: Provider) -> No
     with relying_party() as rp:
         app = register_app(provider, rp.url)
         tokens = sign_in_to(provider, provider.browser(), app, "max")
-        otp = t.otp_credentials
+        otp, users = t.otp_credentials, t.users
+        max_id = select(users.c.id).where(users.c.username == "max").scalar_subquery()
         with provider.setup.store.read() as tx:
-            serial = tx.connection.execute(select(otp.c.serial)).scalar_one()
+            query = select(otp.c.serial).where(otp.c.user_id == max_id)
+            serial = tx.connection.execute(query).scalar_one()
         done = httpx.post(
             f"{provider.base}/admin/otp/revoke",
             json={"serial": serial},

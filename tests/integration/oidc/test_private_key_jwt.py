@@ -108,8 +108,10 @@ def add_key_client(setup: Deployment, name: str, key: Key, alg: str) -> KeyClien
 
 @pytest.fixture
 def es_client(provider: Provider) -> KeyClient:
+    # Named after the test's web app: the module's tests share one server.
+    name = f"Ledger of {provider.web_name}"
     return add_key_client(
-        provider.setup, "Ledger", ECKey.generate_key("P-256", parameters={"kid": "l1"}), "ES256"
+        provider.setup, name, ECKey.generate_key("P-256", parameters={"kid": "l1"}), "ES256"
     )
 
 
