@@ -310,11 +310,18 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     yield from shared_server_of(tmp_path_factory)
 
 
-def provider_on(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
+def provider_on(
+    server: ServerProcess, monkeypatch: pytest.MonkeyPatch, fobs: dict[str, Fob] | None = None
+) -> Iterator[Provider]:
     """The provider on a shared ``server``: two apps of this test's own. The test's
-    ``tokenstile manage`` commands use the server's key file, as an admin's would."""
+    ``tokenstile manage`` commands use the server's key file, as an admin's would.
+    ``fobs``: the people the module's tests share (made by the first test that signs
+    them in; each fob's counter goes on from test to test, as the server's does)."""
     monkeypatch.setenv("TOKENSTILE_KEK_FILE", str(server.settings.kek_file))
-    yield from _provider(server)
+    for found in _provider(server):
+        if fobs is not None:
+            found.fobs = fobs
+        yield found
 
 
 @pytest.fixture

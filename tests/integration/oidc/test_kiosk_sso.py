@@ -29,10 +29,13 @@ from tests.conftest import ServerProcess, free_port
 from tests.integration.oidc.conftest import (
     WEB_REDIRECT,
     Browser,
+    Fob,
     Provider,
     _provider,
     pkce_pair,
+    provider_on,
     query_of,
+    shared_server_of,
 )
 from tests.integration.oidc.logout_support import (
     APP_REDIRECT,
@@ -84,14 +87,29 @@ class Kiosk:
             self.broker.save_login(grant, server=client.server, client_id=client.client_id)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def sso_port() -> int:
+    """The kiosk listener's port: each test's kiosk listens there in turn."""
     return free_port()
 
 
+@pytest.fixture(scope="module")
+def sso_server(tmp_path_factory: pytest.TempPathFactory, sso_port: int) -> Iterator[ServerProcess]:
+    """The module's server; each test has its own apps, kiosk (broker and listener) and
+    browsers on it, and signs the module's ``alice`` in at its kiosk anew."""
+    yield from shared_server_of(tmp_path_factory, kiosk_sso_port=sso_port)
+
+
+@pytest.fixture(scope="module")
+def people() -> dict[str, Fob]:
+    return {}
+
+
 @pytest.fixture
-def sso_provider(server_factory: Callable[..., ServerProcess], sso_port: int) -> Iterator[Provider]:
-    yield from _provider(server_factory(kiosk_sso_port=sso_port))
+def sso_provider(
+    sso_server: ServerProcess, people: dict[str, Fob], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Provider]:
+    yield from provider_on(sso_server, monkeypatch, people)
 
 
 def _kiosk(provider: Provider, port: int) -> Iterator[Kiosk]:
@@ -564,5 +582,4 @@ def test_the_kiosks_sign_out_sends_each_app_it_reached_a_logout_token(
         )
         assert refused.status_code == 400
         assert refused.json()["error"] == "invalid_grant"
-        events = [e["event"] for e in sso_provider.setup.store.audit_entries()]
-        assert "backchannel_logout_delivered" in events
+        assert sso_provider.audit("backchannel_logout_delivered")

@@ -32,6 +32,8 @@ from tests.integration.oidc.test_kiosk_sso import Kiosk, to_broker
 
 # The kiosk, its service and its port, as in test_kiosk_sso.
 sso_port = base.sso_port
+sso_server = base.sso_server
+people = base.people
 sso_provider = base.sso_provider
 kiosk = base.kiosk
 
