@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,8 +23,17 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import ServerProcess, free_port
-from tests.integration.oidc.conftest import WEB_REDIRECT, Browser, Provider, _provider, query_of
+from tests.conftest import PostgresCluster, ServerProcess, free_port, isolate_paths, launch_server
+from tests.integration.oidc.conftest import (
+    SHARED_SERVER_SETTINGS,
+    WEB_REDIRECT,
+    Browser,
+    Fob,
+    Provider,
+    _provider,
+    provider_on,
+    query_of,
+)
 from tests.integration.oidc.test_kiosk_sso import (
     Kiosk,
     exchange,
@@ -62,21 +73,60 @@ def _kiosk_at(b: Provider, port: int) -> Iterator[Kiosk]:
         broker.close()
 
 
-@pytest.fixture
-def replicas(server_factory: Callable[..., ServerProcess], db_url: str) -> Iterator[Replicas]:
+@dataclass
+class ReplicaServers:
+    """Two replicas on one database, the kiosk port they send browsers to, and the
+    people the module's tests on them share (``alice``, her fob's counter going on)."""
+
+    first: ServerProcess
+    second: ServerProcess
+    port: int
+    people: dict[str, Fob]
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def replica_servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ReplicaServers]:
+    """The replicas of the module's tests, on a shared SQLite file and on a real
+    PostgreSQL; each test has its own apps, browsers and kiosk on them."""
+    folder = tmp_path_factory.mktemp("replicas")
+    if request.param == "sqlite":
+        db = f"sqlite:///{folder / 'store.db'}"
+    else:
+        cluster: PostgresCluster = request.getfixturevalue("postgres")
+        db = cluster.create_database(f"ts_replicas_{os.getpid()}_{secrets.token_hex(4)}")
     port = free_port()
-    first = server_factory(db=db_url, kiosk_sso_port=port)
-    second = server_factory(db=db_url, issuer=first.settings.issuer, kiosk_sso_port=port)
-    assert first.base_url != second.base_url
-    provider = _provider(first)
-    a = next(provider)
+    started: list[ServerProcess] = []
     try:
-        b = dataclasses.replace(a, server=second)
-        for kiosk in _kiosk_at(b, port):
-            yield Replicas(a, b, kiosk)
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            isolate_paths(folder, monkeypatch)
+            started.append(launch_server(folder, db, kiosk_sso_port=port, **SHARED_SERVER_SETTINGS))
+            issuer = started[0].settings.issuer
+            started.append(
+                launch_server(
+                    folder, db, issuer=issuer, kiosk_sso_port=port, **SHARED_SERVER_SETTINGS
+                )
+            )
+        first, second = started
+        assert first.base_url != second.base_url
+        yield ReplicaServers(first, second, port, {})
     finally:
-        with contextlib.suppress(StopIteration):
-            next(provider)
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def replicas(
+    replica_servers: ReplicaServers, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Replicas]:
+    servers = replica_servers
+    for a in provider_on(servers.first, monkeypatch, servers.people):
+        b = dataclasses.replace(a, server=servers.second)
+        for kiosk in _kiosk_at(b, servers.port):
+            yield Replicas(a, b, kiosk)
 
 
 def test_a_hand_off_made_on_one_replica_is_satisfied_on_another_and_claimed(
