@@ -17,12 +17,13 @@ import binascii
 import io
 import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import qrcode  # type: ignore[import-untyped]
-from qrcode.image.pure import PyPNGImage  # type: ignore[import-untyped]
-
 from tokenstile.factors.otp import InvalidOtpParameters, InvalidOtpSecret, OtpParameters
+
+if TYPE_CHECKING:
+    import qrcode  # type: ignore[import-untyped]
 
 SEED_BYTES = 20  # 160 bits, RFC 4226 section 4 R6's recommended length
 MIN_ADMIN_SEED_BYTES = 10  # 80 bits: the shortest fob seeds met in practice
@@ -93,6 +94,9 @@ def key_uri(
 
 
 def _qr(data: str) -> qrcode.QRCode:
+    # Imported here, when a code is drawn: every server start and command paid for it.
+    import qrcode
+
     qr = qrcode.QRCode(error_correction=qrcode.ERROR_CORRECT_M, box_size=8, border=4)
     qr.add_data(data)
     qr.make(fit=True)
@@ -101,6 +105,8 @@ def _qr(data: str) -> qrcode.QRCode:
 
 def qr_png(data: str) -> bytes:
     """The QR code as PNG bytes (pure Python: PyPNG, no Pillow)."""
+    from qrcode.image.pure import PyPNGImage  # type: ignore[import-untyped]
+
     image = _qr(data).make_image(image_factory=PyPNGImage)
     out = io.BytesIO()
     image.save(out)
