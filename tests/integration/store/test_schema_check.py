@@ -113,6 +113,11 @@ def test_a_migration_file_that_is_not_plain_is_left_to_alembic(
     assert database._head_from_files() is None  # two heads
     (versions / "0003_c.py").write_text('revision = "0003"\ndown_revision = ("0001", "0002")\n')
     assert database._head_from_files() == "0003"
+    (versions / "0004_d.py").write_text(
+        'revision: str = "0004"\ndown_revision: str | None = "0003"\n'
+    )
+    assert database._head_from_files() == "0004"  # annotated, as newer templates write
+    (versions / "0004_d.py").unlink()
     (versions / "0003_c.py").write_text('revision = "0003"\ndown_revision = "0077"\n')
     assert database._head_from_files() is None  # revises a revision that is not there
 
