@@ -57,6 +57,9 @@ users = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Double, nullable=False),
+    # The directory (LDAP/AD sync or SCIM client) that manages this person, by name;
+    # None for a person added by hand (issue 18). Never deleted by a directory.
+    Column("directory", String(64), nullable=True),
 )
 
 # A person's roles (issue 17, four-eyes confirm: "someone with the role ROLE confirms
