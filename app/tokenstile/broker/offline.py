@@ -169,23 +169,25 @@ class OfflineSigner:
         self._clock = clock
         self._runtime = runtime
         self._key: ec.EllipticCurvePrivateKey | None = None
+        self._jwk: dict[str, Any] | None = None
 
     @property
     def issuer(self) -> str:
         return f"urn:tokenstile:kiosk:{self._client_id}"
 
     def public_jwk(self) -> dict[str, Any]:
-        jwk: dict[str, Any] = json.loads(
-            jwt.algorithms.ECAlgorithm.to_jwk(self._private().public_key())
-        )
-        return {**jwk, "alg": "ES256", "use": "sig", "kid": self.kid}
+        """The key's public half as a JWK, its ``kid`` the RFC 7638 thumbprint (worked
+        out once: every offline token names it)."""
+        if self._jwk is None:
+            from tokenstile.protocol.jose import jwk_thumbprint
+
+            jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self._private().public_key()))
+            self._jwk = {**jwk, "alg": "ES256", "use": "sig", "kid": jwk_thumbprint(jwk)}
+        return dict(self._jwk)
 
     @property
     def kid(self) -> str:
-        from tokenstile.protocol.jose import jwk_thumbprint
-
-        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self._private().public_key()))
-        return jwk_thumbprint(jwk)
+        return str(self.public_jwk()["kid"])
 
     def token(
         self,

@@ -56,8 +56,7 @@ from tokenstile.protocol.offline_lease import (
 )
 from tokenstile.protocol.piv_message import card_signature_verifies, login_message
 from tokenstile.tokens.dpop import check_token_binding
-from tokenstile.tokens.minting import is_session_token
-from tokenstile.tokens.model import LOCAL_AUDIENCE, AuditEvent, Client, User, credential_ref
+from tokenstile.tokens.model import AuditEvent, Client, User, credential_ref
 from tokenstile.tokens.service import TokenService
 
 
@@ -101,23 +100,14 @@ class OfflineLeases:
         if not self.enabled:
             raise OfflineLeasesOff("This service gives no offline leases.")
         minter = self._service.minter
-        claims = self._service.introspection.read_access_token(access_token)
-        if claims is None or claims.get("aud") != LOCAL_AUDIENCE:
+        found = self._service.introspection.local_session(access_token)
+        if found is None:
             raise InvalidToken("The access token is not valid.")
         try:
-            check_token_binding(claims, dpop_jkt)
+            check_token_binding(found.claims, dpop_jkt)
         except TokenstileError as exc:
             raise InvalidToken("The access token is not valid.") from exc
-        with minter.store.read() as tx:
-            session = tx.get_session(str(claims["sid"]))
-            user = tx.get_user(session.user_id) if session is not None else None
-        if (
-            session is None
-            or user is None
-            or not user.enabled
-            or not is_session_token(claims, session)
-        ):
-            raise InvalidToken("The access token is not valid.")
+        session, user = found.session, found.user
         client = self._clients(session.client_id)
         now = minter.clock.now()
         if client is None or client.kind != "kiosk" or not client.enabled:
@@ -266,10 +256,7 @@ class OfflineExchange:
         ref = credential_ref("fido2", b64url(assertion.credential_id))
         credential = self._keys.find(assertion.credential_id)
         username = credential.user.username if credential is not None else None
-
-        def refuse(why: str, reason: str) -> InvalidGrant:
-            self._refused("fido2", reason, client_id, username, ref)
-            return InvalidGrant(why)
+        refuse = self._refuser("fido2", client_id, username, ref)
 
         if credential is None:
             raise refuse("That security key is not enrolled.", "unknown_credential")
@@ -340,10 +327,7 @@ class OfflineExchange:
         ref = credential_ref("piv", fingerprint)
         found = self._cards.find(fingerprint)
         username = found[1].username if found is not None else None
-
-        def refuse(why: str, reason: str) -> InvalidGrant:
-            self._refused("piv", reason, client_id, username, ref)
-            return InvalidGrant(why)
+        refuse = self._refuser("piv", client_id, username, ref)
 
         if found is None or found[0].certificate != certificate:
             raise refuse("That card is not enrolled.", "unknown_card")
@@ -419,19 +403,26 @@ class OfflineExchange:
         ):
             raise refuse("That offline sign-in was already exchanged.", "replayed")
 
-    def _refused(
-        self, factor: str, reason: str, client_id: str, username: str | None, ref: str
-    ) -> None:
-        self._audit(
-            AuditEvent(
-                "offline_exchange",
-                "failure",
-                username=username,
-                client_id=client_id,
-                factor=factor,
-                detail={"reason": reason, "credential": ref[:200]},
+    def _refuser(
+        self, factor: str, client_id: str, username: str | None, ref: str
+    ) -> Callable[[str, str], InvalidGrant]:
+        """``refuse(sentence, reason)``: writes the ``offline_exchange`` failure row and
+        gives the error to raise."""
+
+        def refuse(why: str, reason: str) -> InvalidGrant:
+            self._audit(
+                AuditEvent(
+                    "offline_exchange",
+                    "failure",
+                    username=username,
+                    client_id=client_id,
+                    factor=factor,
+                    detail={"reason": reason, "credential": ref[:200]},
+                )
             )
-        )
+            return InvalidGrant(why)
+
+        return refuse
 
     def _accepted(self, done: Reconciled, client_id: str) -> Reconciled:
         self._audit(

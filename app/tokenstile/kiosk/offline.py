@@ -145,8 +145,8 @@ class OfflineDesk:
         steps = OfflineKeyLogin(lease, origin=key.origin, clock=self.clock, counters=counters)
         try:
             done = login_with_key(key, steps, cancel=cancel)
-        except OfflineSignInRefused as exc:
-            self._note("offline_sign_in", "failure", None, exc.message)
+        except OfflineSignInRefused:
+            self._note("offline_sign_in", "failure", None)
             raise
         self.keeper.save_counters(counters)
         return done
@@ -158,8 +158,8 @@ class OfflineDesk:
         steps = OfflineCardLogin(lease, origin=self.server, clock=self.clock)
         try:
             return login_with_card(card, steps, ask_pin, cancel=cancel)
-        except OfflineSignInRefused as exc:
-            self._note("offline_sign_in", "failure", None, exc.message)
+        except OfflineSignInRefused:
+            self._note("offline_sign_in", "failure", None)
             raise
 
     def grant(self, done: OfflineSignIn) -> TokenGrant:
@@ -182,22 +182,11 @@ class OfflineDesk:
 
     def open_session(self, done: OfflineSignIn) -> SessionInfo:
         lease, _ = self._lease()
-        info = open_offline_session(
-            self.broker,
-            self.signer,
-            server=self.server,
-            client_id=self.client_id,
-            username=done.username,
-            display_name=done.display_name,
-            amr=done.amr,
-            acr=done.acr,
-            auth_time=done.auth_time,
-            lease=lease,
-        )
+        info = self._keep(done, lease)
         with self._lock:
             self._current = _Offline(done, lease)
             self.ended_because = None
-        self._note("offline_sign_in", "success", done.username, done.factor)
+        self._note("offline_sign_in", "success", done.username)
         return info
 
     @property
@@ -208,7 +197,7 @@ class OfflineDesk:
         """The person signed out (or switched): nothing to bring back."""
         with self._lock:
             if self._current is not None:
-                self._note("offline_sign_out", "success", self._current.sign_in.username, None)
+                self._note("offline_sign_out", "success", self._current.sign_in.username)
             self._current = None
 
     # -- the way back -------------------------------------------------------------------
@@ -247,8 +236,11 @@ class OfflineDesk:
             return
         if info.access_expires_at - self.clock.now() > OFFLINE_TOKEN_SECONDS / 3:
             return
-        done = current.sign_in
-        open_offline_session(
+        self._keep(current.sign_in, current.lease)
+
+    def _keep(self, done: OfflineSignIn, lease: Lease) -> SessionInfo:
+        """A fresh kiosk-signed token for ``done`` kept as the broker's session."""
+        return open_offline_session(
             self.broker,
             self.signer,
             server=self.server,
@@ -258,13 +250,13 @@ class OfflineDesk:
             amr=done.amr,
             acr=done.acr,
             auth_time=done.auth_time,
-            lease=current.lease,
+            lease=lease,
         )
 
-    def _note(self, event: str, outcome: str, username: str | None, what: str | None) -> None:
+    def _note(self, event: str, outcome: str, username: str | None) -> None:
+        """An audit row the service takes with the exchange: names and outcomes only."""
         row: dict[str, object] = {"event": event, "outcome": outcome, "at": self.clock.now()}
         if username:
             row["username"] = username
-        del what  # kept in the kiosk's log; the service takes names and outcomes only
         self._events.append(row)
         del self._events[:-MAX_EVENTS]

@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from tokenstile.composition import Services
 from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID
-from tokenstile.errors import InvalidGrant, InvalidRequest, InvalidToken
+from tokenstile.errors import InvalidRequest, InvalidToken
 from tokenstile.factors.offline_lease import Reconciled
 from tokenstile.server import schemas
 from tokenstile.server.dpop import dpop_login, presented_token, proof_jkt
@@ -96,10 +96,13 @@ def offline_router(services: Services) -> APIRouter:
 
     def exchange(brought: Brought, origin: str, jkt: str | None) -> TokenResponse:
         client = directory.session_client(
-            brought.client_id, service, acr="phr", factor="An offline sign-in", dpop=jkt is not None
+            brought.client_id,
+            service,
+            acr="phr",
+            factor="An offline sign-in",
+            dpop=jkt is not None,
+            kiosk_only="Only a kiosk brings offline sign-ins.",
         )
-        if client.kind != "kiosk":
-            raise InvalidGrant("Only a kiosk brings offline sign-ins.")
         exchanges = services.offline_exchange()
         done: Reconciled = (
             exchanges.key(brought.evidence, client_id=client.client_id)

@@ -10,7 +10,12 @@ from __future__ import annotations
 import threading
 
 from tokenstile.clock import Clock
-from tokenstile.errors import InsufficientAssurance, InvalidClient, UnauthorizedClient
+from tokenstile.errors import (
+    InsufficientAssurance,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+)
 from tokenstile.store.repository import Store
 from tokenstile.store.rows import is_plain_text
 from tokenstile.tokens.model import BROWSER_CLIENT_KINDS, Client, acr_satisfies
@@ -51,8 +56,11 @@ class ClientDirectory:
         acr: str,
         factor: str,
         dpop: bool | None = None,
+        kiosk_only: str | None = None,
     ) -> Client:
         """The client a login names, if it may open a session at the assurance ``acr``.
+        ``kiosk_only``: the sentence refusing any client but a kiosk, for logins only a
+        kiosk brings (a tap, an offline sign-in).
 
         Refused: an unknown or disabled client (``InvalidClient``), one that cannot
         start sessions, a resource server or a confidential client
@@ -71,6 +79,8 @@ class ClientDirectory:
             # A web or native app's tokens come through /authorize (PKCE, its redirect
             # URIs), never straight from a factor login that anyone could send.
             raise UnauthorizedClient("This client signs people in through /authorize.")
+        if kiosk_only is not None and client.kind != "kiosk":
+            raise InvalidGrant(kiosk_only)
         if dpop is False and client.dpop_bound:
             raise dpop_required()
         audience = client.default_audience

@@ -45,7 +45,6 @@ from tokenstile.tokens.minting import (
     AccessTokenMinter,
     PendingAccessToken,
     check_audience_allowed,
-    is_session_token,
 )
 from tokenstile.tokens.model import (
     ACR_LEVELS,
@@ -212,20 +211,15 @@ class ConfirmGrant:
         self, request: ConfirmRequest, audit: _Audit, dpop_jkt: str | None
     ) -> tuple[Session, Client]:
         """The session whose own token the kiosk sent, and its client; else refused."""
-        claims = self._introspection.read_access_token(request.session_token)
-        nobody = InvalidGrant("Nobody is signed in at this kiosk.")
-        if claims is None or claims.get("aud") != LOCAL_AUDIENCE:
-            raise audit.refuse("invalid_session", nobody)
-        with self._minter.store.read() as tx:
-            session = tx.get_session(str(claims["sid"]))
-            client = tx.get_client(session.client_id) if session is not None else None
-        if session is None or client is None or not is_session_token(claims, session):
+        found = self._introspection.local_session(request.session_token)
+        if found is None or found.client is None:
+            nobody = InvalidGrant("Nobody is signed in at this kiosk.")
             raise audit.refuse("invalid_session", nobody)
         try:
-            check_token_binding(claims, dpop_jkt)
+            check_token_binding(found.claims, dpop_jkt)
         except DpopProofError as exc:
-            raise audit.refuse("dpop", exc, session.sid) from None
-        return session, client
+            raise audit.refuse("dpop", exc, found.session.sid) from None
+        return found.session, found.client
 
     def _check_person(
         self,
@@ -407,20 +401,17 @@ class ConfirmGrant:
         token ``request`` carries (anything else: ``invalid_grant``, nothing written)."""
         minter = self._minter
         now = minter.clock.now()
-        claims = self._introspection.read_access_token(request.session_token)
-        if claims is None or claims.get("aud") != LOCAL_AUDIENCE:
+        found = self._introspection.local_session(request.session_token)
+        if found is None:
             raise InvalidGrant("Nobody is signed in at this kiosk.")
-        with minter.store.read() as tx:
-            session = tx.get_session(str(claims["sid"]))
-        if session is None or not is_session_token(claims, session):
-            raise InvalidGrant("Nobody is signed in at this kiosk.")
-        check_token_binding(claims, dpop_jkt)
+        session = found.session
+        check_token_binding(found.claims, dpop_jkt)
         with minter.store.write() as tx:
             tx.audit(
                 AuditEvent(
                     "confirm",
                     "failure",
-                    username=str(claims.get("sub")),
+                    username=found.user.username,
                     client_id=session.client_id,
                     sid=session.sid,
                     origin=origin,

@@ -9,6 +9,7 @@ for a resource server's audience) is revoked alone, never the session.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -17,11 +18,22 @@ from tokenstile.errors import InvalidClient, InvalidRequest, TokenstileError
 from tokenstile.protocol.confirm import CONFIRM_CLAIM
 from tokenstile.tokens.dpop import check_token_binding
 from tokenstile.tokens.minting import AccessTokenMinter, is_session_token, token_hash
-from tokenstile.tokens.model import LOCAL_AUDIENCE, AuditEvent, Client, TokenTx
+from tokenstile.tokens.model import LOCAL_AUDIENCE, AuditEvent, Client, Session, TokenTx, User
 
 # A token's iat may be this far ahead of our clock (another replica's clock), no more.
 IAT_LEEWAY = 60
 MAX_JTI_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSession:
+    """A live session's own local access token: its claims, the session, its person (who
+    is enabled) and its client (None if the client was deleted since)."""
+
+    claims: dict[str, Any]
+    session: Session
+    user: User
+    client: Client | None
 
 
 class TokenIntrospection:
@@ -66,6 +78,30 @@ class TokenIntrospection:
         if session.parked_until is not None:  # parked (tokens.parking): not in use
             return None
         return None if revoked else claims
+
+    def local_session(self, token: str) -> LocalSession | None:
+        """The session whose own local token (``urn:tokenstile:local``, issued to the
+        session's client at sign-in or refresh) ``token`` is, else None: what userinfo,
+        the kiosk's hand-off, confirm and the offline lease accept. A token derived from
+        it (exchanged, or for another audience) is not one. The caller checks the DPoP
+        binding (``check_token_binding(found.claims, jkt)``), so it can say and audit
+        which session failed it.
+        """
+        claims = self.read_access_token(token)
+        if claims is None or claims.get("aud") != LOCAL_AUDIENCE:
+            return None
+        with self._store.read() as tx:
+            session = tx.get_session(str(claims.get("sid", "")))
+            user = tx.get_user(session.user_id) if session is not None else None
+            client = tx.get_client(session.client_id) if session is not None else None
+        if (
+            session is None
+            or user is None
+            or not user.enabled
+            or not is_session_token(claims, session)
+        ):
+            return None
+        return LocalSession(claims, session, user, client)
 
     def decode_own_jwt(
         self, token: str, now: float, *, typ: str = "at+jwt"
@@ -237,15 +273,11 @@ class TokenIntrospection:
         checked proof sent with a token under the DPoP scheme; a key-bound token needs it,
         an unbound one refuses it.
         """
-        claims = self.read_access_token(access_token)
-        if claims is None or claims.get("aud") != LOCAL_AUDIENCE:
+        found = self.local_session(access_token)
+        if found is None:
             raise TokenstileError("The access token is not valid.")
-        check_token_binding(claims, dpop_jkt)
-        with self._store.read() as tx:
-            session = tx.get_session(claims["sid"])
-            user = tx.get_user(session.user_id) if session else None
-        if user is None or session is None or not is_session_token(claims, session):
-            raise TokenstileError("The access token is not valid.")
+        check_token_binding(found.claims, dpop_jkt)
+        user, claims = found.user, found.claims
         return {
             "sub": user.username,
             "preferred_username": user.username,

@@ -39,8 +39,7 @@ from tokenstile.errors import TokenstileError
 from tokenstile.tokens.authorization_code import CodeTx, ProviderSession
 from tokenstile.tokens.dpop import check_token_binding
 from tokenstile.tokens.introspection import TokenIntrospection
-from tokenstile.tokens.minting import is_session_token
-from tokenstile.tokens.model import LOCAL_AUDIENCE, AuditEvent
+from tokenstile.tokens.model import AuditEvent
 
 HANDOFF_LIFETIME = 60.0  # seconds: a click on the page, two redirects and a click
 HANDOFF_BYTES = 32
@@ -193,27 +192,14 @@ class KioskSso:
     def _kiosk_session(self, access_token: str, dpop_jkt: str | None) -> tuple[str, str]:
         """The sid and username of the live kiosk session whose own local token this is."""
         refused = HandOffRefused("The kiosk session is not valid.")
-        claims = self._introspection.read_access_token(access_token)
-        if claims is None or claims.get("aud") != LOCAL_AUDIENCE:
+        found = self._introspection.local_session(access_token)
+        if found is None or found.client is None or found.client.kind != KIOSK_KIND:
             raise refused
         try:
-            check_token_binding(claims, dpop_jkt)
+            check_token_binding(found.claims, dpop_jkt)
         except TokenstileError as exc:
             raise refused from exc
-        with self._store.read() as tx:
-            session = tx.get_session(str(claims.get("sid", "")))
-            user = tx.get_user(session.user_id) if session is not None else None
-            client = tx.get_client(session.client_id) if session is not None else None
-        if (
-            session is None
-            or user is None
-            or not user.enabled
-            or not is_session_token(claims, session)
-            or client is None
-            or client.kind != KIOSK_KIND
-        ):
-            raise refused
-        return session.sid, user.username
+        return found.session.sid, found.user.username
 
     def _open(self, tx: HandOffTx, handoff: str, now: float) -> HandOff | None:
         if HANDOFF_PATTERN.fullmatch(handoff) is None:
