@@ -75,11 +75,22 @@ WRK_SCRIPT = r"""
 local threads = {}
 local counter = 0
 
+-- wrk sets up and starts its threads one after another (setup, then that thread's init,
+-- then it runs) and calls thread 0's request() once before the run to check the script,
+-- throwing that request away: no thread could count the others by itself. So the thread
+-- count comes from WRK_THREADS (bench/harness.py sets it to wrk's -t), each thread takes
+-- every n-th line, and thread 0's checked request presents nothing ("wrk_check").
+local expected = tonumber(os.getenv("WRK_THREADS") or "1")
+
 function setup(thread)
+   if counter >= expected then
+      error("wrk runs more threads than WRK_THREADS=" .. expected .. " says: set it to wrk's -t")
+   end
    thread:set("id", counter)
+   thread:set("nthreads", expected)
+   thread:set("wrk_check", counter == 0)
    counter = counter + 1
    table.insert(threads, thread)
-   for _, t in ipairs(threads) do t:set("nthreads", counter) end
 end
 
 function init(args)
@@ -96,6 +107,10 @@ function init(args)
 end
 
 function request()
+   if wrk_check then -- wrk's check of the script, never sent: spend no code on it
+      wrk_check = false
+      return wrk.format("POST", "/login/totp", headers, '{"username":"check","code":"000000"}')
+   end
    next_index = next_index + 1
    local body = bodies[next_index]
    if body == nil then

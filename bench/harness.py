@@ -131,8 +131,10 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
 
 def wrk_command(args: argparse.Namespace, script: Path, base: str, *script_args: str) -> list[str]:
     """wrk as ``args`` say (--load-cpu, --threads, --connections, --duration) with a Lua
-    script whose done() prints "RESULT {json}"."""
-    cmd = ["taskset", "-c", str(args.load_cpu), "wrk", f"-t{args.threads}", f"-c{args.connections}"]
+    script whose done() prints "RESULT {json}"; WRK_THREADS tells the script the -t (the
+    scripts split their tokens or codes by thread and cannot count threads themselves)."""
+    cmd = ["env", f"WRK_THREADS={args.threads}", "taskset", "-c", str(args.load_cpu), "wrk"]
+    cmd += [f"-t{args.threads}", f"-c{args.connections}"]
     cmd += [f"-d{args.duration}s", "--latency", "--timeout", "5s", "-s", str(script), base]
     return [*cmd, "--", *script_args]
 

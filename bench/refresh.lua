@@ -3,8 +3,8 @@
 --
 --   wrk -t1 -c32 -d12s --latency -s bench/refresh.lua http://127.0.0.1:PORT -- TOKENS CLIENT_ID [chain]
 --
--- TOKENS is a file with one refresh token per line. With several wrk threads, thread k of
--- n takes lines k, k+n, k+2n... so no two threads share a token. Without "chain" each line
+-- TOKENS is a file with one refresh token per line. With several wrk threads (WRK_THREADS
+-- set to -t), thread k of n takes lines k, k+n, k+2n... so no two threads share a token. Without "chain" each line
 -- is presented once (bench_refresh.py). With "chain" each answer's new refresh token goes
 -- back into the pool for a later request, so a run lasts any time from a few sessions
 -- (bench_fleet.py, its soak): TOKENS then needs more lines than connections (each
@@ -14,13 +14,22 @@
 local threads = {}
 local counter = 0
 
+-- wrk sets up and starts its threads one after another (setup, then that thread's init,
+-- then it runs) and calls thread 0's request() once before the run to check the script,
+-- throwing that request away: no thread could count the others by itself. So the thread
+-- count comes from WRK_THREADS (bench/harness.py sets it to wrk's -t), each thread takes
+-- every n-th line, and thread 0's checked request presents nothing ("wrk_check").
+local expected = tonumber(os.getenv("WRK_THREADS") or "1")
+
 function setup(thread)
+   if counter >= expected then
+      error("wrk runs more threads than WRK_THREADS=" .. expected .. " says: set it to wrk's -t")
+   end
    thread:set("id", counter)
+   thread:set("nthreads", expected)
+   thread:set("wrk_check", counter == 0)
    counter = counter + 1
    table.insert(threads, thread)
-   for _, t in ipairs(threads) do
-      t:set("nthreads", counter)
-   end
 end
 
 function init(args)
@@ -43,6 +52,10 @@ function init(args)
 end
 
 function request()
+   if wrk_check then -- wrk's check of the script, never sent: spend no token on it
+      wrk_check = false
+      return wrk.format("POST", "/token", headers, "grant_type=refresh_token&refresh_token=check&client_id=x")
+   end
    local token = table.remove(pool)
    if token == nil then
       -- No token left (chaining: every one in flight): a recognisable bad request, counted
