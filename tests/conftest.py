@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,11 +137,11 @@ def _pg_bin() -> Path:
     return versions[-1].parent
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresCluster]:
-    """A throwaway PostgreSQL cluster on a Unix socket (TESTING.md recipe)."""
+@contextmanager
+def running_cluster(directory: Path, *, options: str = "-c fsync=off") -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster made and started in ``directory`` (its socket there too, no
+    TCP), stopped with ``immediate`` afterwards; the caller removes the directory."""
     pg_bin = _pg_bin()
-    directory = Path(tempfile.mkdtemp(prefix="tokenstile-pg-"))
     os.chmod(directory, 0o755)  # the postgres user must reach its socket
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres", "postgres")
@@ -156,7 +157,7 @@ def postgres() -> Iterator[PostgresCluster]:
             str(directory / "log"),
             "-w",
             "-o",
-            f"-k {directory} -p {cluster.port} -c listen_addresses= -c fsync=off",
+            f"-k {directory} -p {cluster.port} -c listen_addresses= {options}",
             "start",
         ]
     )
@@ -170,6 +171,16 @@ def postgres() -> Iterator[PostgresCluster]:
             capture_output=True,
             timeout=60,
         )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster on a Unix socket (TESTING.md recipe)."""
+    directory = Path(tempfile.mkdtemp(prefix="tokenstile-pg-"))
+    try:
+        with running_cluster(directory) as cluster:
+            yield cluster
+    finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 

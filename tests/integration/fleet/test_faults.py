@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ import httpx
 import pytest
 from sqlalchemy import Connection, func, select, text
 
-from tests.conftest import PostgresCluster, ServerProcess, make_deployment
+from tests.conftest import PostgresCluster, ServerProcess, make_deployment, running_cluster
 from tests.integration.fleet.conftest import SHARED, Fleet, error_of
 from tests.integration.server.test_crash import (
     Chain,
@@ -208,6 +209,71 @@ def test_postgres_restart_under_load_answers_503_then_recovers(
     with fleet.dep.engine.connect() as conn:
         assert_consistent(conn, chains)
     assert "Traceback" not in fleet.logs()
+
+
+# -- PostgreSQL on a full disk ----------------------------------------------------------------
+
+
+@pytest.fixture
+def postgres_on_small_fs() -> Iterator[tuple[PostgresCluster, Path]]:
+    """A cluster of the test's own whose whole directory (data, WAL, socket) is a 96 MiB
+    tmpfs: initdb leaves room for one small database, which the test then fills. (Under
+    /tmp, not pytest's tmp_path: the postgres user must reach it.)"""
+    mount = Path(tempfile.mkdtemp(prefix="tokenstile-pgfs-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(mount)], check=True)
+    try:
+        with running_cluster(mount) as cluster:
+            yield cluster, mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        mount.rmdir()
+
+
+def superuser_sql(cluster: PostgresCluster, sql: str) -> None:
+    psql = str(cluster.pg_bin / "psql")
+    where = ["-h", str(cluster.directory), "-p", str(cluster.port), "-U", "postgres"]
+    cluster._as_owner([psql, *where, "-v", "ON_ERROR_STOP=1", "-c", sql])
+
+
+@pytest.mark.postgres
+def test_postgres_on_a_full_disk_answers_503_at_both_replicas_and_recovers(
+    postgres_on_small_fs: tuple[PostgresCluster, Path],
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    cluster, mount = postgres_on_small_fs
+    db = cluster.create_database("full")
+    first = server_factory(db=db)
+    second = server_factory(db=db, issuer=first.settings.issuer)
+    fleet = Fleet([first, second], Deployment(first.settings))
+    try:
+        chains = chains_of(fleet.dep, 8)
+        # The WAL then has room in its current segment: what the load meets is a table or
+        # index that cannot grow (PostgreSQL's "could not extend file": ERROR, 53100).
+        superuser_sql(cluster, "CHECKPOINT")
+        filler = fill(mount)
+        clients, stop, running = load(fleet, chains, 4)
+        deadline = time.monotonic() + 120
+        while sum(len(c.unavailable) for c in clients) < 8:
+            assert time.monotonic() < deadline, "the full disk was never noticed"
+            time.sleep(0.05)
+        refused_at = sum(c.done for c in clients)
+        filler.unlink()
+        rotations_reach(clients, refused_at + 30, "no rotation after space came back", 120)
+        finish(stop, running)
+
+        statuses = {s for c in clients for s in c.statuses}
+        assert statuses == {200, 503}, statuses  # no 500, no other refusal
+        for response in (r for c in clients for r in c.unavailable):
+            assert error_of(response) == (503, "temporarily_unavailable")
+        assert {c.replica % 2 for c in clients} <= {0, 1}
+        for replica in fleet.replicas:
+            replica.stop()
+        assert "The disk holding the database is full." in fleet.logs()
+        assert "Traceback" not in fleet.logs()
+        with fleet.dep.engine.connect() as conn:
+            assert_consistent(conn, chains)  # nothing half-written: every family whole
+    finally:
+        fleet.dep.close()
 
 
 # -- SQLite on a small filesystem ----------------------------------------------------------------
