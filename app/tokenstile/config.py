@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     otp_lock_after: int = Field(default=20, ge=1)
     otp_first_delay: float = Field(default=30.0, ge=0)
     otp_max_delay: float = Field(default=900.0, ge=0)
+    # The fob tap of tap-and-go (issue 17, docs/token-service.md "Tap-and-go"): a TOTP
+    # code alone at a kiosk of a group, checked against the fobs of at most
+    # tap_fob_max_holders people on shift there (more: no fob taps at that group); at
+    # most tap_fob_max_failures wrong codes per group in tap_fob_window seconds, then no
+    # fob taps there until the window ends. 0 failures: fob taps off.
+    tap_fob_max_failures: int = Field(default=3, ge=0, le=100)
+    tap_fob_window: float = Field(default=3600.0, gt=0, le=86_400)
+    tap_fob_max_holders: int = Field(default=10, ge=1, le=200)
 
     # PIV smart cards (issue 5): trust anchors for certificates issued elsewhere (PEM
     # files; `manage trust add` stores more in the database), mapping a certificate to a
@@ -260,9 +268,9 @@ class Settings(BaseSettings):
     # runtime directory, where this user's apps ask the person signed in to confirm one
     # action with their key (tokenstile confirm, Broker.confirm). False: no socket.
     kiosk_confirm: bool = True
-    # Tap-and-go (issue 17, docs/kiosk.md): a key touch first tries a tap (no PIN), which
-    # the service accepts only inside the person's open shift at this kiosk's group; off
-    # here, every sign-in is a full one whatever the service's kiosk group says.
+    # Tap-and-go (issue 17, docs/kiosk.md): a key touch or a card inserted first tries a
+    # tap (no PIN), which the service accepts only inside the person's open shift at this
+    # kiosk's group; off here, every sign-in is a full one whatever the group says.
     kiosk_tap_and_go: bool = True
     # Kiosk single sign-on (issue 15, docs/web-apps.md "Kiosk single sign-on"): the
     # loopback port (on 127.0.0.1) where the kiosk's broker takes the sign-in page's

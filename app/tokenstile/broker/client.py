@@ -304,6 +304,12 @@ class TokenServiceClient(Closing):
             raise BrokerError("The token service sent no options for a tap.")
         return TapLoginSteps(self, answer)
 
+    def card_tap_steps(self) -> PivLoginSteps:
+        """The two HTTP steps of a card tap (``/login/tap/piv/challenge``,
+        ``/login/tap/piv``: the card's 9E key, no PIN), for
+        ``devices.piv_login.tap_with_card``; its answer is a :class:`TokenGrant`."""
+        return PivLoginSteps(self, tap=True)
+
     def piv_login_steps(self, *, confirm: Mapping[str, Any] | None = None) -> PivLoginSteps:
         """The two HTTP steps of a card login, for ``devices.piv_login.login_with_card``;
         its answer is a :class:`TokenGrant` (``confirm``: as for a security key)."""
@@ -576,13 +582,19 @@ class TapLoginSteps:
 
 
 class PivLoginSteps:
-    """``/login/piv/challenge`` and ``/login/piv``: a card login's HTTP."""
+    """``/login/piv/challenge`` and ``/login/piv``: a card login's HTTP; with ``tap`` the
+    card tap's (``/login/tap/piv/challenge``, ``/login/tap/piv``)."""
 
     def __init__(
-        self, client: TokenServiceClient, *, confirm: Mapping[str, Any] | None = None
+        self,
+        client: TokenServiceClient,
+        *,
+        confirm: Mapping[str, Any] | None = None,
+        tap: bool = False,
     ) -> None:
         self._client = client
         self._confirm = confirm
+        self._path = "/login/tap/piv" if tap else "/login/piv"
 
     @property
     def origin(self) -> str:
@@ -592,7 +604,7 @@ class PivLoginSteps:
 
     def begin(self, certificate: bytes) -> PivChallenge:
         body = {"certificate": b64url_encode(certificate), "client_id": self._client.client_id}
-        answer = self._answer(self._client._send("POST", "/login/piv/challenge", json=body))
+        answer = self._answer(self._client._send("POST", self._path + "/challenge", json=body))
         try:
             return PivChallenge(
                 handle=str(answer["handle"]),
@@ -606,9 +618,11 @@ class PivLoginSteps:
 
     def complete(self, handle: str, signature: bytes) -> TokenGrant:
         body: dict[str, Any] = {"handle": handle, "signature": b64url_encode(signature)}
+        if self._path != "/login/piv":  # a tap's challenge is bound to this kiosk client
+            body["client_id"] = self._client.client_id
         if self._confirm is not None:
             body["confirm"] = dict(self._confirm)
-        answer = self._answer(self._client._send("POST", "/login/piv", proof=True, json=body))
+        answer = self._answer(self._client._send("POST", self._path, proof=True, json=body))
         try:
             return TokenGrant.from_json(answer)
         except ValueError as exc:

@@ -319,6 +319,7 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
             card.verify_pin(args.pin)  # before anything changes on the card
         station = _Station(card=card, args=args, deployment=deployment, piv=piv, guid=guid)
         done = _enroll_new_key(station) if args.generate else _enroll_certificate(station)
+        card_auth = _enroll_card_auth(station, done.info.fingerprint)
     finally:
         card.close()
     info, verdict = done.info, done.verdict
@@ -331,7 +332,35 @@ def _enroll(args: argparse.Namespace, deployment: Deployment, piv: PivService) -
     print(f"  key generated on the card (attested): {attested}")
     if done.steps:
         print(f"  card set up: {', '.join(done.steps)}")
+    print(f"  card authentication key (9E, card tap without PIN): {card_auth}")
     return 0
+
+
+def _enroll_card_auth(station: _Station, fingerprint: str) -> str:
+    """The card's 9E certificate enrolled with the card when it has one, its key proved
+    (no PIN needed): that card may then tap in during a shift. What happened, for the
+    station's output; a card without one is enrolled all the same (no card tap)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tokenstile.devices.errors import NoCertificate
+    from tokenstile.devices.piv import PivSlot
+    from tokenstile.devices.piv_login import card_proves_card_auth_key
+    from tokenstile.factors.piv import CertificateRefused
+
+    card = station.card
+    try:
+        certificate = card.read_certificate(PivSlot.CARD_AUTHENTICATION)
+    except NoCertificate:
+        return "none on the card, so no card tap"
+    if not card_proves_card_auth_key(card):
+        return "its key does not match its certificate: not enrolled, no card tap"
+    try:
+        station.piv.card_taps().enroll(
+            fingerprint, certificate.public_bytes(Encoding.DER), by=ACTOR, origin=ACTOR
+        )
+    except CertificateRefused as exc:
+        return f"not enrolled ({exc.message}), no card tap"
+    return "enrolled"
 
 
 def _enroll_new_key(station: _Station) -> _Enrolled:

@@ -159,6 +159,32 @@ def login_with_card(
     return server.complete(challenge.handle, signature)
 
 
+def tap_with_card(card: PivCard, server: PivLoginServer[Answer_co]) -> Answer_co:
+    """The card tap of tap-and-go: the card authentication key (slot 9E) signs the
+    service's challenge without the PIN (``server`` is the tap's two steps). The service
+    decides whether that is enough: only inside the holder's open shift at this kiosk's
+    group, at ``acr`` ``tap``. Raises :class:`NoCertificate` for a card without a 9E
+    certificate, :class:`ForeignChallengeRefused`, and whatever the card or server raises.
+    """
+    try:
+        origin = service_origin(server.origin)
+    except NotAServiceUrl as exc:
+        raise ForeignChallengeRefused(str(exc)) from exc
+    certificate = card.read_certificate(PivSlot.CARD_AUTHENTICATION).public_bytes(Encoding.DER)
+    challenge = server.begin(certificate)
+    message = _message(origin, challenge)
+    return server.complete(challenge.handle, card.sign(message, slot=PivSlot.CARD_AUTHENTICATION))
+
+
+def card_proves_card_auth_key(card: PivCard) -> bool:
+    """The card's 9E key signs a fresh challenge (no PIN) that verifies with its 9E
+    certificate: the station checks it before enrolling that certificate."""
+    challenge = os.urandom(CHALLENGE_BYTES)
+    signature = card.sign(challenge, slot=PivSlot.CARD_AUTHENTICATION)
+    certificate = card.read_certificate(PivSlot.CARD_AUTHENTICATION)
+    return card_signature_verifies(certificate, challenge, signature)
+
+
 def _message(origin: str, challenge: PivChallenge) -> bytes:
     """The login message for ``challenge`` at ``origin``; refused unless 32 bytes."""
     try:

@@ -179,6 +179,11 @@ class OtpAuthenticator:
             sealed_seed=seal_seed(box, _DUMMY_SERIAL, self._dummy_seed),
         )
 
+    @property
+    def box(self) -> SecretBox:
+        """The KEK the seeds are sealed under (the fob tap opens them too)."""
+        return self._box
+
     def authenticate(self, store: OtpStore, *, user_id: int | None, code: str) -> OtpLoginOutcome:
         """Check a login code for a user; ``user_id`` None for an unknown or disabled user.
 

@@ -69,6 +69,10 @@ FINGERPRINT_HEX = 64
 UPN_OID = ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")  # Microsoft User Principal Name
 SMARTCARD_LOGON_OID = ObjectIdentifier("1.3.6.1.4.1.311.20.2.2")
 PKINIT_CLIENT_OID = ObjectIdentifier("1.3.6.1.5.2.3.4")
+# id-PIV-cardAuth (FIPS 201-3, SP 800-73-4): the card authentication key (slot 9E), which
+# signs without the PIN. A certificate with it never signs anyone in with the PIN's
+# assurance; it serves only the card tap of tap-and-go (``factors.piv_tap``).
+CARD_AUTH_OID = ObjectIdentifier("2.16.840.1.101.3.6.8")
 CLIENT_AUTH_USAGES = frozenset(
     {
         ExtendedKeyUsageOID.CLIENT_AUTH,
@@ -258,6 +262,43 @@ def authentication_certificate_builder(
     return builder
 
 
+def card_authentication_certificate_builder(
+    *,
+    subject: x509.Name,
+    issuer_name: x509.Name,
+    public_key: PivPublicKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.CertificateBuilder:
+    """The card authentication (slot 9E) certificate profile, unsigned: digital signatures
+    for ``id-PIV-cardAuth`` only, no UPN (it must never pass for a login certificate)."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([CARD_AUTH_OID]), critical=False)
+    )
+
+
 def certificate_upn(certificate: x509.Certificate) -> str | None:
     """The User Principal Name in the subject alternative name, if there is exactly one."""
     try:
@@ -382,6 +423,36 @@ class CertificateChecker:
             )
         return None
 
+    def card_auth_refusal(
+        self, certificate: x509.Certificate, now: float
+    ) -> CertificateRefused | None:
+        """Why ``certificate`` cannot be a card authentication (9E) certificate for a card
+        tap at ``now``, or None: the same key, validity and chain checks as a login
+        certificate, but its extended key usage must name ``id-PIV-cardAuth``."""
+        try:
+            card_public_key(certificate)
+        except UnsupportedPublicKey as exc:
+            return CertificateRefused("unsupported_key", exc.message)
+        not_before = certificate.not_valid_before_utc.timestamp()
+        not_after = certificate.not_valid_after_utc.timestamp()
+        if now < not_before:
+            return CertificateRefused(
+                "not_yet_valid", f"The certificate is valid only from {_when(not_before)}."
+            )
+        if now > not_after:
+            return CertificateRefused("expired", f"The certificate expired on {_when(not_after)}.")
+        if not is_card_authentication(certificate):
+            return CertificateRefused(
+                "key_usage",
+                "The certificate is not a card authentication (slot 9E) certificate: its "
+                "extended key usage does not name id-PIV-cardAuth.",
+            )
+        if self._store is not None and not self._chains(certificate, now):
+            return CertificateRefused(
+                "untrusted", "The certificate does not chain to a configured trust anchor."
+            )
+        return None
+
     def check(self, certificate: x509.Certificate, now: float) -> None:
         refusal = self.refusal(certificate, now)
         if refusal is not None:
@@ -425,6 +496,17 @@ class CertificateChecker:
         return local
 
 
+def is_card_authentication(certificate: x509.Certificate) -> bool:
+    """The certificate names ``id-PIV-cardAuth`` (slot 9E), with digital signatures."""
+    extensions = certificate.extensions
+    try:
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
+        extended = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return usage.digital_signature and CARD_AUTH_OID in extended
+
+
 def _usage_problem(certificate: x509.Certificate) -> str | None:
     extensions = certificate.extensions
     try:
@@ -442,6 +524,11 @@ def _usage_problem(certificate: x509.Certificate) -> str | None:
         extended = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         return None
+    if CARD_AUTH_OID in extended:
+        return (
+            "This is a card authentication (slot 9E) certificate: its key signs without "
+            "the PIN, so it cannot sign anyone in with the PIN's assurance."
+        )
     if not CLIENT_AUTH_USAGES.intersection(extended):
         return "The certificate's extended key usage does not allow client authentication."
     return None

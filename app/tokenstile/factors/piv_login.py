@@ -100,6 +100,9 @@ class PivCardRecord:
     cert_serial: str
     card_guid: str | None
     state: CardState
+    # its card authentication (9E) certificate, for the card tap (``factors.piv_tap``)
+    card_auth_fingerprint: str | None = None
+    card_auth_certificate: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from tokenstile.errors import StoreError
 from tokenstile.factors.piv import CertificateSummary, fingerprint
 from tokenstile.factors.piv_ca import CaSource
-from tokenstile.factors.piv_login import CardSource, CardState, PivStore
+from tokenstile.factors.piv_login import CardSource, CardState, PivCardRecord, PivStore
 from tokenstile.tokens.model import AuditEvent, User
 
 
@@ -51,6 +51,8 @@ class PivCardInfo:
     enrolled_by: str | None
     last_used_at: float | None
     revoked_at: float | None
+    # the card authentication (9E) certificate enrolled with it: the card tap
+    card_auth_fingerprint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -134,6 +136,15 @@ class PivTx(PivStore, Protocol):
         card_guid: str | None,
         label: str | None,
     ) -> None: ...
+
+    def card_by_card_auth(self, fingerprint: str) -> PivCardRecord | None:
+        """The card whose card authentication (9E) certificate has this fingerprint."""
+        ...
+
+    def set_card_auth(self, card_id: int, fingerprint: str, certificate: bytes) -> bool:
+        """Enroll the card's 9E certificate (replacing one before); False when another
+        card holds it already."""
+        ...
 
     def card_fingerprints(self, prefix: str, *, limit: int) -> list[str]:
         """Fingerprints starting with ``prefix`` (taken literally), at most ``limit``."""

@@ -70,6 +70,7 @@ from tokenstile.factors.piv_revocation import (
     RevocationChecker,
     RevocationVerdict,
 )
+from tokenstile.factors.piv_tap_service import CardTapService
 from tokenstile.protocol.piv_setup import SETUP_STEPS
 from tokenstile.tokens.model import (
     CREDENTIAL_REVOKED,
@@ -120,6 +121,17 @@ class PivService:
                 challenge_lifetime=self.settings.challenge_lifetime,
                 max_pending_challenges=self.settings.max_pending_challenges,
             )
+        )
+
+    def card_taps(self) -> CardTapService:
+        """The card tap of tap-and-go (``piv_tap_service``), over this service's storage,
+        checks and settings."""
+        return CardTapService(
+            self._storage,
+            clock=self._clock,
+            checker=self.checker,
+            settings=self.settings,
+            resolve=self.resolve,
         )
 
     # -- the checker (trust anchors + issuing CAs), cached briefly -----------------------------

@@ -28,13 +28,14 @@ from tokenstile.broker import (
 from tokenstile.broker.errors import BrokerError
 from tokenstile.broker.model import StoredSession
 from tokenstile.broker.origin import webauthn_origin
+from tokenstile.devices.errors import NoCertificate
 from tokenstile.devices.fido2_client import PinPrompt as KeyPinPrompt
 from tokenstile.devices.fido2_client import SecurityKeyClient
 from tokenstile.devices.key_ceremonies import login_with_key
 from tokenstile.devices.offline_login import OfflineSignIn
 from tokenstile.devices.piv import PivCard
 from tokenstile.devices.piv_login import PinPrompt as CardPinPrompt
-from tokenstile.devices.piv_login import login_with_card
+from tokenstile.devices.piv_login import login_with_card, tap_with_card
 from tokenstile.devices.security_keys import SecurityKey
 from tokenstile.errors import TokenstileError
 from tokenstile.kiosk.offline import OfflineDesk
@@ -244,12 +245,32 @@ class BrokerSignIn:
     ) -> TokenGrant:
         try:
             with self._login_client() as client:
+                tapped = self._card_tap(client, card) if self.tap_and_go else None
+                if tapped is not None:
+                    return tapped
                 return login_with_card(card, client.piv_login_steps(), ask_pin, cancel=cancel)
         except ServerUnreachable:
             if self.offline is None:
                 raise
             done = self.offline.sign_in_card(card, ask_pin, cancel=cancel)
             return self._offline_grant(self.offline, done)
+
+    def _card_tap(self, client: TokenServiceClient, card: PivCard) -> TokenGrant | None:
+        """The card tap: the card's 9E key signs without the PIN, when the service says
+        this kiosk takes taps. None when it does not, when the card has no 9E
+        certificate, or when the service refused the tap (``last_tap`` keeps its
+        sentence): the PIN sign-in follows."""
+        self.last_tap = None
+        if client.tap_login_steps() is None:
+            return None
+        try:
+            return tap_with_card(card, client.card_tap_steps())
+        except NoCertificate:
+            return None
+        except LoginRefused as refused:
+            self.last_tap = str(refused)
+            logger.info("card tap refused, PIN sign-in: %s", refused.oauth_error)
+            return None
 
     def _offline_grant(self, desk: OfflineDesk, done: OfflineSignIn) -> TokenGrant:
         grant = desk.grant(done)

@@ -55,6 +55,8 @@ _CARD_COLUMNS = (
     _cards.c.cert_serial,
     _cards.c.card_guid,
     _cards.c.state,
+    _cards.c.card_auth_fingerprint,
+    _cards.c.card_auth_certificate,
 )
 # The card with its holder in one statement: a login asks for both, one after the other.
 _CARD_AND_USER = select(
@@ -66,6 +68,7 @@ _CARD_AND_USER = select(
 ).select_from(_cards.outerjoin(_u, _u.c.id == _cards.c.user_id))
 _CARD_BY_FINGERPRINT = _CARD_AND_USER.where(_cards.c.fingerprint == bindparam("fp"))
 _CARD_BY_ID = _CARD_AND_USER.where(_cards.c.id == bindparam("cid"))
+_CARD_BY_CARD_AUTH = _CARD_AND_USER.where(_cards.c.card_auth_fingerprint == bindparam("fp"))
 _USER_BY_ID = select(_u).where(_u.c.id == bindparam("uid"))
 _USER_BY_NAME = select(_u).where(_u.c.username == bindparam("username"))
 # Everyone's unexpired challenges, counted no further than the bound (the index on
@@ -107,7 +110,9 @@ _UPN_CARD_INSERTS = {
     name: dialect_insert(_cards).on_conflict_do_nothing(index_elements=[_cards.c.fingerprint])
     for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
 }
-_INFO_COLUMNS = [column for column in _cards.c if column.name != "certificate"]
+_INFO_COLUMNS = [
+    column for column in _cards.c if column.name not in ("certificate", "card_auth_certificate")
+]
 _SELECT_INFO = select(*_INFO_COLUMNS, _u.c.username).select_from(
     _cards.join(_u, _u.c.id == _cards.c.user_id)
 )
@@ -128,6 +133,10 @@ def _card(row: Any) -> PivCardRecord:
         cert_serial=row.cert_serial,
         card_guid=row.card_guid,
         state=cast(CardState, row.state),
+        card_auth_fingerprint=row.card_auth_fingerprint,
+        card_auth_certificate=(
+            bytes(row.card_auth_certificate) if row.card_auth_certificate is not None else None
+        ),
     )
 
 
@@ -189,6 +198,22 @@ class SqlPivTx:
 
     def card_by_id(self, card_id: int) -> PivCardRecord | None:
         return self._card(_CARD_BY_ID, {"cid": card_id})
+
+    def card_by_card_auth(self, fingerprint: str) -> PivCardRecord | None:
+        return self._card(_CARD_BY_CARD_AUTH, {"fp": fingerprint})
+
+    def set_card_auth(self, card_id: int, fingerprint: str, certificate: bytes) -> bool:
+        holder = self._conn.execute(
+            select(_cards.c.id).where(_cards.c.card_auth_fingerprint == fingerprint)
+        ).scalar()
+        if holder is not None and holder != card_id:
+            return False
+        self._conn.execute(
+            update(_cards)
+            .where(_cards.c.id == card_id)
+            .values(card_auth_fingerprint=fingerprint, card_auth_certificate=certificate)
+        )
+        return True
 
     def user(self, user_id: int) -> User | None:
         held = self._holders.get(user_id)
@@ -454,6 +479,7 @@ def _info(row: Any) -> PivCardInfo:
         enrolled_by=row.enrolled_by,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        card_auth_fingerprint=row.card_auth_fingerprint,
     )
 
 

@@ -432,9 +432,14 @@ piv_cards = Table(
     Column("last_used_at", Double, nullable=True),
     Column("revoked_at", Double, nullable=True),
     Column("revoked_by", String(256), nullable=True),
+    # The card authentication certificate (slot 9E, signs without the PIN) enrolled with
+    # the card, for the card tap of tap-and-go (revision 0024); NULL: no card tap.
+    Column("card_auth_fingerprint", String(64), nullable=True),
+    Column("card_auth_certificate", LargeBinary, nullable=True),
     CheckConstraint("state IN ('active', 'revoked')", name="state"),
     CheckConstraint("source IN ('registered', 'issued', 'upn')", name="source"),
     Index("ix_piv_cards_user_id", "user_id"),
+    Index("ix_piv_cards_card_auth_fingerprint", "card_auth_fingerprint", unique=True),
 )
 
 # Login challenges, single use (``used_at`` set by one conditional UPDATE), kept in the

@@ -56,6 +56,25 @@ def shift_grants_of(conn: Connection, user_id: int) -> list[ShiftGrant]:
     return [_grant(row) for row in rows]
 
 
+def live_grants_of_group(
+    conn: Connection, group: str, *, prefix: str, at: float, limit: int
+) -> list[ShiftGrant]:
+    """The live grants at ``group`` whose credential starts with ``prefix`` (``otp:``: the
+    fob tap's candidates), at most ``limit`` of them, oldest first."""
+    rows = conn.execute(
+        select(_s)
+        .where(
+            _s.c.kiosk_group == group,
+            _s.c.ended_at.is_(None),
+            _s.c.expires_at > at,
+            _s.c.credential.startswith(prefix, autoescape=True),
+        )
+        .order_by(_s.c.id)
+        .limit(limit)
+    ).all()
+    return [_grant(row) for row in rows]
+
+
 def renew_shift_grant(
     conn: Connection,
     *,

@@ -5,8 +5,9 @@ sign-in (factor and PIN or user verification, or a fob's code with the username)
 kiosk of a group whose shift is longer than 0 makes or renews the person's shift grant for
 that group: the credential used, until now + the shift length. Afterwards the same person
 may re-enter at any kiosk of that group with that credential alone: a tap. Built for
-security keys (a touch without user verification, ``server.tap_routes``); a card tap
-(PIV card authentication, slot 9E) and a fob tap (a code without the username) are not.
+security keys (a touch without user verification, ``server.tap_routes``), cards (the PIV
+card authentication key, slot 9E, ``factors.piv_tap``) and TOTP fobs (a code without the
+username, ``factors.otp_tap``).
 The service decides, never the kiosk: ``check_tap`` runs before the tap's session and
 again in the transaction that opens it.
 
@@ -28,7 +29,22 @@ from tokenstile.tokens.model import TAP_ACR, AuditEvent, Client, KioskShift, Ses
 
 HOUR = 3600.0
 
-TapRefusal = Literal["tap_off", "no_grant", "other_group", "expired", "ended", "other_credential"]
+TapRefusal = Literal[
+    "tap_off",
+    "no_grant",
+    "other_group",
+    "expired",
+    "ended",
+    "other_credential",
+    # the fob tap's own (a code without the username, ``factors.otp_tap``)
+    "fob_off",
+    "fob_malformed",
+    "fob_no_match",
+    "fob_ambiguous",
+    "fob_replayed",
+    "fob_limit",
+    "fob_crowded",
+]
 
 # What the person at the kiosk reads for each refused tap (the audit row keeps the code).
 TAP_REFUSALS: dict[str, str] = {
@@ -41,6 +57,17 @@ TAP_REFUSALS: dict[str, str] = {
     "with your PIN.",
     "other_credential": "This is not the key, card or fob you signed in with at the start "
     "of your shift: sign in with your PIN.",
+    "fob_off": "A code alone is not taken here: type your username and code.",
+    "fob_malformed": "That is not a code: type the digits your fob shows.",
+    "fob_no_match": "This code matches no one on shift at this kiosk group: type your "
+    "username and code.",
+    "fob_ambiguous": "This code matches more than one person on shift here: type your "
+    "username and code.",
+    "fob_replayed": "This code was used already: wait for your fob's next code.",
+    "fob_limit": "Too many wrong codes were tried at this kiosk group: type your username "
+    "and code.",
+    "fob_crowded": "Too many people are on shift at this kiosk group for a code alone: type "
+    "your username and code.",
 }
 
 

@@ -22,7 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from tokenstile.factors.piv import authentication_certificate_builder
+from tokenstile.factors.piv import (
+    authentication_certificate_builder,
+    card_authentication_certificate_builder,
+)
 from tokenstile.virtual.piv_attestation import AttestationAuthority, install_attestation_key
 from tokenstile.virtual.piv_card import DEFAULT_LABEL, PivCardApplet, pad_reference
 from tokenstile.virtual.piv_keys import KeyOperationError, check_management_key, generate_key
@@ -78,7 +81,7 @@ def create_piv_card(
     pin: str = DEFAULT_PIN,
     puk: str = DEFAULT_PUK,
     algorithm: Algorithm = Algorithm.ECCP256,
-    slots: Iterable[Slot] = (Slot.AUTHENTICATION,),
+    slots: Iterable[Slot] = (Slot.AUTHENTICATION, Slot.CARD_AUTHENTICATION),
     management_key: bytes = DEFAULT_MANAGEMENT_KEY,
     management_algorithm: Algorithm = Algorithm.TDES,
     issuer: CertificateIssuer | None = None,
@@ -92,7 +95,9 @@ def create_piv_card(
     """A new card, kept in ``path`` (or only in memory when ``path`` is None).
 
     Each slot in ``slots`` gets a fresh ``algorithm`` key and a certificate from
-    ``issuer`` (self-signed when there is none). Refuses to replace an existing file
+    ``issuer`` (self-signed when there is none): by default the PIV authentication key
+    (9A, PIN once per session) and the card authentication key (9E, no PIN: the card
+    tap of tap-and-go), as issued PIV cards carry both. Refuses to replace an existing file
     unless ``overwrite``. With ``attestation`` the card gets an attestation key (slot
     F9) certified by that root and answers the ATTEST instruction.
     """
@@ -193,11 +198,20 @@ def build_certificate(
     valid_for: dt.timedelta = dt.timedelta(days=3 * 365),
     now: dt.datetime | None = None,
 ) -> x509.Certificate:
-    """A PIV authentication certificate for ``request``: client auth and smart card logon.
+    """A PIV authentication certificate for ``request``: client auth and smart card logon;
+    for slot 9E the card authentication profile (``id-PIV-cardAuth``, no UPN).
 
     Issuers (the built-in CA, a test CA) can call this with their own name and key.
     """
     start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(minutes=5)
+    if request.slot == Slot.CARD_AUTHENTICATION:
+        return card_authentication_certificate_builder(
+            subject=request.subject,
+            issuer_name=issuer_name,
+            public_key=request.public_key,
+            not_before=start,
+            not_after=start + valid_for,
+        ).sign(signing_key, hashes.SHA256())
     builder = authentication_certificate_builder(
         subject=request.subject,
         issuer_name=issuer_name,
