@@ -65,6 +65,7 @@ to the app's redirect URI, or onto an error page, never as JSON::
     │   │   └── KeychainLocked         broker.errors             keychain_locked
     │   ├── ServerRefusal              broker.errors             broker_error
     │   │   ├── LoginRefused           broker.errors             login_refused
+    │   │   │   └── TapRefused             broker.errors             tap_refused
     │   │   └── TokenRefused           broker.errors             token_refused
     │   ├── ServiceError               broker.errors             service_error
     │   └── ConfirmFailed              broker.errors             confirm_failed

@@ -36,6 +36,7 @@ from tokenstile.broker.errors import (
     ServerRefusal,
     ServerUnreachable,
     ServiceError,
+    TapRefused,
     TokenRefused,
 )
 from tokenstile.broker.model import TokenGrant
@@ -274,6 +275,16 @@ class TokenServiceClient(Closing):
         body = {"username": username, "code": code, "client_id": self.client_id}
         grant: TokenGrant = self._grant(
             self._send("POST", "/login/totp", proof=True, json=body), LoginRefused
+        )
+        return grant
+
+    def login_tap_totp(self, code: str) -> TokenGrant:
+        """The fob tap of tap-and-go (``POST /login/tap/totp``): a code without the
+        username, which the service checks only against the fobs of the people on shift
+        at this kiosk's group."""
+        body = {"code": code, "client_id": self.client_id}
+        grant: TokenGrant = self._grant(
+            self._send("POST", "/login/tap/totp", proof=True, json=body), TapRefused
         )
         return grant
 

@@ -92,6 +92,13 @@ class LoginRefused(ServerRefusal):
     code = "login_refused"
 
 
+class TapRefused(LoginRefused):
+    """A tap of tap-and-go (a fob's code alone) was refused: the message is the service's
+    sentence, which the kiosk shows as it is (no shift here, another group, used code)."""
+
+    code = "tap_refused"
+
+
 class TokenRefused(ServerRefusal):
     """A token exchange was refused (audience not allowed, scope, assurance too low)."""
 

@@ -346,6 +346,7 @@ def _enroll_card_auth(station: _Station, fingerprint: str) -> str:
     from tokenstile.devices.piv import PivSlot
     from tokenstile.devices.piv_login import card_proves_card_auth_key
     from tokenstile.factors.piv import CertificateRefused
+    from tokenstile.factors.piv_port import PivConflict
 
     card = station.card
     try:
@@ -358,7 +359,7 @@ def _enroll_card_auth(station: _Station, fingerprint: str) -> str:
         station.piv.card_taps().enroll(
             fingerprint, certificate.public_bytes(Encoding.DER), by=ACTOR, origin=ACTOR
         )
-    except CertificateRefused as exc:
+    except (CertificateRefused, PivConflict) as exc:
         return f"not enrolled ({exc.message}), no card tap"
     return "enrolled"
 

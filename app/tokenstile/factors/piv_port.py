@@ -142,8 +142,9 @@ class PivTx(PivStore, Protocol):
         ...
 
     def set_card_auth(self, card_id: int, fingerprint: str, certificate: bytes) -> bool:
-        """Enroll the card's 9E certificate (replacing one before); False when another
-        card holds it already."""
+        """Enroll the card's 9E certificate (replacing one before; taken from another
+        card row of the same person, a card enrolled again); False when another person's
+        card holds it."""
         ...
 
     def card_fingerprints(self, prefix: str, *, limit: int) -> list[str]:

@@ -73,7 +73,7 @@ class CardTapService:
             if fingerprint == card.fingerprint or not tx.set_card_auth(
                 card.id, fingerprint, certificate
             ):
-                raise PivConflict("This certificate is already enrolled for another card.")
+                raise PivConflict("This 9E certificate is enrolled with another person's card.")
             tx.audit(
                 AuditEvent(
                     "piv_card_auth_enrolled",

@@ -91,6 +91,7 @@ class EndReason(Enum):
     SESSION_ENDED = "session_ended"
     SWITCHED = "switched"
     PARKED = "parked"
+    SHIFT_ENDED = "shift_ended"  # End shift (tap-and-go): the session and the shift
 
 
 def session_end(info: SessionInfo, lifetime_seconds: float) -> float:
@@ -199,8 +200,12 @@ def finish_login(
     return SignedIn(service.save(grant), switched=True)
 
 
-def sign_out_if(service: SignInService, sid: str) -> None:
-    """Sign out the keychain's session if it is still ``sid`` (not a newer one)."""
+def sign_out_if(service: SignInService, sid: str, *, end_shift: bool = False) -> None:
+    """Sign out the keychain's session if it is still ``sid`` (not a newer one); with
+    ``end_shift``, end the person's shift at the kiosk's group too (tap-and-go)."""
     current = service.session()
     if current is not None and current.sid == sid:
-        service.sign_out()
+        if end_shift:
+            service.end_shift()
+        else:
+            service.sign_out()

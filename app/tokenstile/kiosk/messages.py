@@ -260,7 +260,7 @@ def explain(error: BaseException, *, factor: Factor | None = None) -> Problem:
     if code in ("wrong_pin", "key_wrong_pin"):
         device = Factor.CARD if code == "wrong_pin" else Factor.KEY
         return Problem(text=tries_left(getattr(error, "retries_left", None), device=device))
-    if code == "login_refused":
+    if code in ("login_refused", "tap_refused"):
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, int | float) and retry_after > 0:
             text = QCoreApplication.translate(
@@ -270,6 +270,8 @@ def explain(error: BaseException, *, factor: Factor | None = None) -> Problem:
         oauth_error = getattr(error, "oauth_error", "")
         if oauth_error in _SERVICE_DOWN:
             return Problem(text=_t(_BY_CODE["temporarily_unavailable"]), service_down=True)
+        if code == "tap_refused" and isinstance(error, TokenstileError) and error.message:
+            return Problem(text=error.message)  # the service's sentence says why, as it is
         return Problem(text=_t(_REFUSED.get(factor, _REFUSED[None])))
     if code in _BY_CODE:
         return Problem(

@@ -26,6 +26,9 @@ class KioskRules:
     park_seconds: float = 15 * 60.0
     # Lock at once (walk-away); "" for no hot key.
     lock_hotkey: str = "Ctrl+L"
+    # Tap-and-go (kiosk_tap_and_go): an "End shift" button, and a code alone (no
+    # username) at the code entry; the service decides whether this kiosk takes taps.
+    tap_and_go: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KioskRules:
@@ -41,4 +44,5 @@ class KioskRules:
             park_max=settings.kiosk_park_max,
             park_seconds=settings.kiosk_park_minutes * 60.0,
             lock_hotkey=settings.kiosk_lock_hotkey,
+            tap_and_go=settings.kiosk_tap_and_go,
         )

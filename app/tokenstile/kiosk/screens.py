@@ -237,17 +237,30 @@ class SignedInPage(_Page):
             QCoreApplication.translate("KioskWindow", "Step away and let someone else sign in")
         )
         self.switch_button.setVisible(False)
+        # Tap-and-go: sign out and end the shift (no more taps until the next full
+        # sign-in); shown only when kiosk_tap_and_go is on.
+        self.end_shift_button = button(
+            QCoreApplication.translate("KioskWindow", "End shift"),
+            "secondary",
+            icon_name="sign-out",
+        )
+        self.end_shift_button.setAccessibleName(
+            QCoreApplication.translate("KioskWindow", "Sign out and end your shift")
+        )
+        self.end_shift_button.setVisible(False)
         row = QHBoxLayout()
         row.setSpacing(20)
         row.addStretch(1)
         row.addWidget(self.lock_button)
         row.addWidget(self.switch_button)
+        row.addWidget(self.end_shift_button)
         row.addWidget(self.sign_out_button)
         row.addStretch(1)
         self.layout_.addLayout(row)
         self.layout_.addStretch(2)
         QWidget.setTabOrder(self.lock_button, self.switch_button)
-        QWidget.setTabOrder(self.switch_button, self.sign_out_button)
+        QWidget.setTabOrder(self.switch_button, self.end_shift_button)
+        QWidget.setTabOrder(self.end_shift_button, self.sign_out_button)
 
     def set_compact(self, compact: bool) -> None:
         super().set_compact(compact)

@@ -77,7 +77,13 @@ class SignInService(Protocol):
 
     def factors(self) -> FactorOffer: ...
 
-    def login_totp(self, username: str, code: str) -> TokenGrant: ...
+    def login_totp(self, username: str, code: str) -> TokenGrant:
+        """With an empty ``username``: the fob tap of tap-and-go."""
+        ...
+
+    def end_shift(self) -> bool:
+        """Sign out and end this person's shift at the kiosk's group (tap-and-go)."""
+        ...
 
     def login_fido2(self, key: SecurityKey, prompts: KeyPrompts) -> TokenGrant: ...
 
@@ -187,7 +193,11 @@ class BrokerSignIn:
         return FactorOffer(kinds=tuple(kind for kind in options.factors if kind in ALL_FACTORS))
 
     def login_totp(self, username: str, code: str) -> TokenGrant:
+        """A code with the username; without one (tap-and-go on), the fob tap: the
+        service finds the one person on shift here whose fob shows it, or refuses."""
         with self._login_client() as client:
+            if not username and self.tap_and_go:
+                return client.login_tap_totp(code)
             return client.login_totp(username, code)
 
     def login_fido2(self, key: SecurityKey, prompts: KeyPrompts) -> TokenGrant:

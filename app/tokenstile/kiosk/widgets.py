@@ -325,9 +325,11 @@ class CodeEntry(QWidget):
         outer.addStretch(1)
         outer.addWidget(icon_label("fob", 96, self.tr("Code from your fob")))
         outer.addWidget(text_label(self.tr("Enter the code from your fob"), "title"))
-        outer.addWidget(
-            text_label(self.tr("Your username, then the 6 or 8 digits your fob shows."), "hint")
+        self._code_alone = False
+        self._hint = text_label(
+            self.tr("Your username, then the 6 or 8 digits your fob shows."), "hint"
         )
+        outer.addWidget(self._hint)
         self.username = QLineEdit()
         self.username.setObjectName("field")
         self.username.setAccessibleName(self.tr("Username"))
@@ -371,6 +373,17 @@ class CodeEntry(QWidget):
         self.setTabOrder(self.sign_in, self.cancel)
         self._changed()
 
+    def allow_code_alone(self, allowed: bool) -> None:
+        """Tap-and-go: the code alone signs in the one person on shift whose fob shows it
+        (the service decides), so the username may stay empty."""
+        self._code_alone = allowed
+        self._hint.setText(
+            self.tr("On shift here: the code alone. Else your username, then the code.")
+            if allowed
+            else self.tr("Your username, then the 6 or 8 digits your fob shows.")
+        )
+        self._changed()
+
     def reset(self, username: str = "") -> None:
         self.username.setText(username)
         self.code.clear()
@@ -395,4 +408,5 @@ class CodeEntry(QWidget):
 
     def _changed(self) -> None:
         digits = len(self.code.text().replace(" ", ""))
-        self.sign_in.setEnabled(bool(self.username.text().strip()) and digits in (6, 7, 8))
+        named = bool(self.username.text().strip()) or self._code_alone
+        self.sign_in.setEnabled(named and digits in (6, 7, 8))

@@ -287,12 +287,17 @@ class KioskWindow(QMainWindow):
         note = {
             EndReason.CARD_REMOVED: self.tr("Signed out: the card was taken out."),
             EndReason.SESSION_ENDED: self.tr("Your session has ended: sign in again."),
+            EndReason.SHIFT_ENDED: self.tr("Your shift has ended: sign in with your PIN."),
         }.get(reason)
         if note is not None:
             self._show_problem(Problem(text=note, severity=Severity.INFO))
         self.session_ended.emit(reason)
-        sid = info.sid
-        self._run(lambda: sign_out_if(self.service, sid), _ignore, self._sign_out_failed)
+        sid, shift = info.sid, reason is EndReason.SHIFT_ENDED
+        self._run(
+            lambda: sign_out_if(self.service, sid, end_shift=shift),
+            _ignore,
+            self._sign_out_failed,
+        )
 
     def cancel_sign_in(self) -> None:
         if self._flow is not None:
@@ -450,6 +455,9 @@ class KioskWindow(QMainWindow):
         assert isinstance(question, PinQuestion)  # noqa: S101 - the flow's own type
         self._pin.ask(question)
         self._show(Screen.PIN)
+        refused = getattr(self.service, "last_tap", None)  # a tap refused just before
+        if isinstance(refused, str) and refused and not question.wrong:
+            self._show_problem(Problem(text=refused, severity=Severity.INFO))
 
     def _pin_entered(self, pin: str) -> None:
         flow = self._flow
@@ -716,6 +724,11 @@ class KioskWindow(QMainWindow):
             lambda: self.sign_out(EndReason.SIGNED_OUT)
         )
         screens.locked.code_button.clicked.connect(self.show_code_entry)
+        screens.signed_in.end_shift_button.setVisible(self.rules.tap_and_go)
+        screens.signed_in.end_shift_button.clicked.connect(
+            lambda: self.sign_out(EndReason.SHIFT_ENDED)
+        )
+        screens.code.allow_code_alone(self.rules.tap_and_go)
         # What the tests, the demo and the screenshots script reach for by these names.
         self._invitation = screens.sign_in.invitation
         self._key_tile = screens.sign_in.key_tile
@@ -728,6 +741,7 @@ class KioskWindow(QMainWindow):
         self._remaining = screens.signed_in.remaining
         self._lock_button = screens.signed_in.lock_button
         self._sign_out_button = screens.signed_in.sign_out_button
+        self._end_shift_button = screens.signed_in.end_shift_button
         self._locked_who = screens.locked.who
         self._locked_banner = screens.locked.signed_in_banner
         self._switch_button = screens.signed_in.switch_button

@@ -204,10 +204,20 @@ class SqlPivTx:
 
     def set_card_auth(self, card_id: int, fingerprint: str, certificate: bytes) -> bool:
         holder = self._conn.execute(
-            select(_cards.c.id).where(_cards.c.card_auth_fingerprint == fingerprint)
-        ).scalar()
-        if holder is not None and holder != card_id:
-            return False
+            select(_cards.c.id, _cards.c.user_id).where(
+                _cards.c.card_auth_fingerprint == fingerprint
+            )
+        ).first()
+        owner = self._conn.execute(select(_cards.c.user_id).where(_cards.c.id == card_id)).scalar()
+        if holder is not None and holder.id != card_id:
+            if holder.user_id != owner:
+                return False
+            # The same person's card enrolled again (a new 9A key): the 9E moves with it.
+            self._conn.execute(
+                update(_cards)
+                .where(_cards.c.id == holder.id)
+                .values(card_auth_fingerprint=None, card_auth_certificate=None)
+            )
         self._conn.execute(
             update(_cards)
             .where(_cards.c.id == card_id)

@@ -109,6 +109,9 @@ def test_a_factory_card_leaves_the_station_set_up(
     code, text = station.enroll("--generate", "--pin", NEW_PIN)
     assert code == 0, text
     assert "card set up" not in text
+    # Its 9E certificate moves to the new enrollment (the same person's card).
+    assert "card authentication key (9E, card tap without PIN): enrolled" in text
+    assert len(station.audit("piv_card_auth_enrolled")) == 2
     assert len(station.audit("piv_card_setup")) == 1
     code, text = station.enroll("--generate")
     assert code == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tokenstile.factors.piv import UPN_OID
+from tokenstile.factors.piv import CARD_AUTH_OID, UPN_OID, CertificateChecker
 from tokenstile.virtual.piv_card import PivCardApplet
 from tokenstile.virtual.piv_objects import ObjectTag, Slot, parse_tlv
 from tokenstile.virtual.piv_provision import (
@@ -29,7 +30,10 @@ WRONG_PIN = bytes.fromhex("0020008008") + b"000000\xff\xff"
 
 
 def _certificate(card: PivCardApplet, slot: Slot = Slot.AUTHENTICATION) -> x509.Certificate:
-    tag = {Slot.AUTHENTICATION: ObjectTag.CERT_AUTHENTICATION}[slot]
+    tag = {
+        Slot.AUTHENTICATION: ObjectTag.CERT_AUTHENTICATION,
+        Slot.CARD_AUTHENTICATION: ObjectTag.CERT_CARD_AUTHENTICATION,
+    }[slot]
     return x509.load_der_x509_certificate(parse_tlv(card.state.objects[tag])[0x70])
 
 
@@ -71,8 +75,9 @@ def test_a_ca_issues_the_certificate() -> None:
     card = create_piv_card(issuer=ca, upn="bob@example.com")
     certificate = _certificate(card)
     assert certificate.issuer == ca.name
-    [request] = ca.requests
-    assert request.slot == Slot.AUTHENTICATION
+    # 9A, then the card authentication key 9E (a virtual card carries both by default).
+    request, card_auth = ca.requests
+    assert (request.slot, card_auth.slot) == (Slot.AUTHENTICATION, Slot.CARD_AUTHENTICATION)
     assert request.upn == "bob@example.com"
     assert request.public_key == card.state.keys[Slot.AUTHENTICATION].private_key.public_key()
     certificate.verify_directly_issued_by(
@@ -192,3 +197,21 @@ def test_every_counter_change_is_saved_before_the_answer() -> None:
     assert store.saves == 1
     card.handle_apdu(VERIFY_PIN)  # back to 3
     assert store.saves == 2
+
+
+def test_the_card_authentication_certificate_names_card_auth_and_no_upn() -> None:
+    """9E signs without the PIN: its certificate must never pass for a login one."""
+    card = create_piv_card(issuer=IssuingCa(), upn="bob@example.com")
+    certificate = _certificate(card, Slot.CARD_AUTHENTICATION)
+    usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [CARD_AUTH_OID]
+    with pytest.raises(x509.ExtensionNotFound):
+        certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    checker = CertificateChecker()
+    now = time.time()
+    assert checker.card_auth_refusal(certificate, now) is None
+    refused = checker.refusal(certificate, now)
+    assert refused is not None
+    assert refused.reason == "key_usage"
+    # And the 9A certificate is no card authentication certificate.
+    assert checker.card_auth_refusal(_certificate(card), now) is not None
