@@ -33,7 +33,14 @@ def limited(tmp_path: Path, clock: FrozenClock) -> Iterator[Deployment]:
 
 
 @pytest.mark.parametrize(
-    ("path", "window"), [("/login/webauthn/options", 60), ("/login/totp", 300)]
+    ("path", "window"),
+    [
+        ("/login/webauthn/options", 60),
+        ("/login/totp", 300),
+        ("/login/tap/piv/challenge", 60),
+        ("/login/tap/piv", 300),
+        ("/login/tap/totp", 300),
+    ],
 )
 def test_the_429_goes_through_the_one_handler(
     limited: Deployment, monkeypatch: pytest.MonkeyPatch, path: str, window: int
