@@ -130,12 +130,14 @@ class _Taps:
         that may open a session at ``tap`` assurance. Kiosk clients are public: anyone
         may name one (docs/kiosk.md says what that means); the person's key is still
         needed, with a touch, inside that person's open shift."""
-        client = self.directory.session_client(
-            _client_id(data), self.service, acr=TAP_ACR, factor="A tap", dpop=dpop
+        return self.directory.session_client(
+            _client_id(data),
+            self.service,
+            acr=TAP_ACR,
+            factor="A tap",
+            dpop=dpop,
+            kiosk_only="Only a kiosk accepts a tap.",
         )
-        if client.kind != "kiosk":
-            raise InvalidGrant("Only a kiosk accepts a tap.")
-        return client
 
     def options(self, data: dict[str, Any]) -> dict[str, Any]:
         client = (

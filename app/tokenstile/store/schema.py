@@ -433,7 +433,7 @@ piv_cards = Table(
     Column("revoked_at", Double, nullable=True),
     Column("revoked_by", String(256), nullable=True),
     # The card authentication certificate (slot 9E, signs without the PIN) enrolled with
-    # the card, for the card tap of tap-and-go (revision 0024); NULL: no card tap.
+    # the card, for the card tap of tap-and-go (revision 0020); NULL: no card tap.
     Column("card_auth_fingerprint", String(64), nullable=True),
     Column("card_auth_certificate", LargeBinary, nullable=True),
     CheckConstraint("state IN ('active', 'revoked')", name="state"),

@@ -3,7 +3,7 @@
 card's own row. A card tap is looked up by its fingerprint, so it is unique; it is empty
 for a card enrolled without one (no card tap for it).
 
-Revision ID: 0024
+Revision ID: 0020
 Revises: 0019
 Create Date: 2026-12-08
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024"
+revision = "0020"
 down_revision = "0019"
 branch_labels = None
 depends_on = None
