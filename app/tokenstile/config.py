@@ -104,6 +104,51 @@ class Settings(BaseSettings):
     backchannel_backoff: float = Field(default=2.0, gt=0, le=3600)
     backchannel_max_backoff: float = Field(default=300.0, gt=0, le=86_400)
 
+    # Prometheus metrics (issue 18; server/metrics.py, docs/operations.md): /metrics on the
+    # service's own port is served only to a request with ``Authorization: Bearer
+    # <metrics_token>`` (no token set: not served there at all). ``metrics_port`` (0: none)
+    # serves /metrics alone on its own listener at ``metrics_host``, loopback by default;
+    # off loopback it needs ``metrics_token`` too. One worker per process only.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+
+    # Audit streaming (issue 18; server/audit_stream.py): every audit row this process
+    # commits also goes to syslog (RFC 5424; udp://, tcp:// or tls://host:port, with
+    # ``audit_syslog_ca_file`` to verify a tls:// receiver) and/or is POSTed to a webhook
+    # (https://, http:// on loopback) signed with HMAC-SHA256 under
+    # ``audit_webhook_secret``. Each sink has a queue of ``audit_stream_queue`` rows: a row
+    # that finds it full is dropped and counted, a login never waits. A webhook POST
+    # that fails is tried again after ``audit_webhook_backoff`` seconds, doubling up to
+    # 60, at most ``audit_webhook_attempts`` times, then counted as a dead letter.
+    audit_syslog: str | None = Field(default=None, min_length=1, max_length=512)
+    audit_syslog_ca_file: Path | None = None
+    audit_webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    audit_webhook_secret: SecretStr | None = Field(default=None, min_length=16)
+    audit_webhook_attempts: int = Field(default=5, ge=1, le=20)
+    audit_webhook_backoff: float = Field(default=1.0, gt=0, le=600)
+    audit_webhook_timeout: float = Field(default=5.0, gt=0, le=60)
+    audit_stream_queue: int = Field(default=10_000, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _operations(self) -> Settings:
+        if (
+            self.metrics_port
+            and self.metrics_token is None
+            and not _is_loopback(self.metrics_host.strip("[]"))
+        ):
+            raise ValueError(
+                "metrics_host is not a loopback address: set metrics_token too, or anyone "
+                "who reaches that port reads the metrics."
+            )
+        if self.audit_webhook_url is not None:
+            if self.audit_webhook_secret is None:
+                raise ValueError("audit_webhook_url needs audit_webhook_secret to sign with.")
+            _public_url(self.audit_webhook_url.split("?", 1)[0])
+        if self.audit_syslog is not None:
+            syslog_target(self.audit_syslog)
+        return self
+
     # private_key_jwt (issue 15; tokens/client_assertion.py): a client assertion's exp may
     # be at most this many seconds ahead (its jti is kept that long). Some libraries sign
     # for an hour by default (Authlib): shorten theirs rather than raise this.
@@ -351,6 +396,27 @@ def _public_url(url: str) -> str:
     if parts.scheme == "http" and not _is_loopback(host):
         raise ValueError(f"{url!r} must be https:// (plain http only on loopback)")
     return url.strip().rstrip("/")
+
+
+def syslog_target(url: str) -> tuple[Literal["udp", "tcp", "tls"], str, int]:
+    """``udp://host:port``, ``tcp://host:port`` or ``tls://host:port`` as its parts (port
+    514 by default, 6514 for tls), or a ValueError that says what is wrong."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme
+    if scheme not in ("udp", "tcp", "tls"):
+        raise ValueError(f"{url!r}: a syslog target is udp://, tcp:// or tls://host:port")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{url!r}: the port is not a number from 1 to 65535") from exc
+    host = parts.hostname or ""
+    if not host or parts.path not in ("", "/") or parts.query or parts.username:
+        raise ValueError(f"{url!r}: give only the scheme, a host and a port")
+    if scheme != "tls" and not _is_loopback(host):
+        # as for HTTP: audit rows (names, addresses) leave this host encrypted only; a
+        # local relay (rsyslog on loopback) may forward them on.
+        raise ValueError(f"{url!r}: plain udp:// and tcp:// only on loopback, else tls://")
+    return scheme, host, port or (6514 if scheme == "tls" else 514)  # type: ignore[return-value]
 
 
 def _is_loopback(host: str) -> bool:

@@ -44,12 +44,19 @@ from tokenstile.errors import (
 )
 from tokenstile.server import page_locale, schemas, wire
 from tokenstile.server.admin_routes import admin_api_router
+from tokenstile.server.audit_stream import AuditStreams, audit_streams
 from tokenstile.server.authorize_routes import authorize_router
 from tokenstile.server.backchannel import backchannel_delivery
 from tokenstile.server.client_auth import ASSERTION_AUTH_METHOD, assertion_client
 from tokenstile.server.confirm_routes import confirm_router
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.logout_routes import logout_router
+from tokenstile.server.metrics import (
+    METRICS_PATH,
+    MetricsMiddleware,
+    ServiceMetrics,
+    metrics_endpoint,
+)
 from tokenstile.server.offline_routes import offline_router
 from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.page_locale import PageLocaleMiddleware
@@ -135,18 +142,18 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 def _background_work(
-    deployment: Deployment, services: Services
+    deployment: Deployment, services: Services, streams: AuditStreams
 ) -> Callable[[object], AbstractAsyncContextManager[None]]:
-    """The server's lifespan: the periodic purge, back-channel logout delivery, and the
-    FIDO metadata refresh when ``webauthn_mds_url`` is set; each on a daemon thread while
-    the app serves."""
+    """The server's lifespan: the periodic purge, back-channel logout delivery, audit
+    streaming, and the FIDO metadata refresh when ``webauthn_mds_url`` is set; each on a
+    daemon thread while the app serves."""
     purge = deployment.periodic_purge()
     refresh = services.metadata_refresh()
     logouts = backchannel_delivery(deployment)
 
     @asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
-        async with purge.lifespan(app), logouts.lifespan(app):
+        async with purge.lifespan(app), logouts.lifespan(app), streams.lifespan(app):
             if refresh is None:
                 yield
                 return
@@ -163,13 +170,15 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     services = services or Services(deployment)
     service: TokenService = services.token_service()
     issuer = service.issuer
+    metrics = ServiceMetrics(deployment)
+    streams = audit_streams(settings, deployment.engine, metrics.registry)
 
     app = FastAPI(
         title="Tokenstile token service",
         version=__version__,
         description="OAuth 2.0 token service and OpenID Provider for hardware-token logins "
         "(RFC 6749, 7009, 7636, 7662, 8414, 9068, 9207; OpenID Connect Core code flow).",
-        lifespan=_background_work(deployment, services),
+        lifespan=_background_work(deployment, services, streams),
     )
 
     clients = services.clients()
@@ -614,9 +623,24 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
     app.include_router(piv_router(services))
     app.include_router(confirm_router(services))
     app.include_router(admin_api_router(services))
+    if settings.metrics_token is not None:  # else /metrics is not served on this port
+        app.add_api_route(
+            METRICS_PATH,
+            metrics_endpoint(metrics, settings.metrics_token.get_secret_value()),
+            methods=["GET"],
+            include_in_schema=False,
+        )
     install_rate_limits(app, deployment, render=render_error)
-    app.add_middleware(PageLocaleMiddleware)  # outermost: a refusal's page speaks it too
+    app.state.rate_limiter.on_refusal = metrics.refused
+    app.add_middleware(PageLocaleMiddleware)  # a refusal's page speaks it too
+    app.add_middleware(  # outermost: times everything, rate-limit refusals included
+        MetricsMiddleware,
+        metrics=metrics,
+        known_paths=frozenset(app.state.rate_limiter.limits),
+    )
     app.state.deployment = deployment
     app.state.service = service
     app.state.services = services
+    app.state.metrics = metrics
+    app.state.audit_streams = streams
     return app

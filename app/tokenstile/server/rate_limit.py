@@ -115,6 +115,8 @@ class RateLimiter:
         self._store = store
         self._clock = clock
         self.limits = dict(limits)
+        # Told the name of the limit each refusal was over (metrics); must not block.
+        self.on_refusal: Callable[[str], None] | None = None
 
     def hit(self, rule: Limit, key: str) -> Count:
         now = self._clock.now()
@@ -156,6 +158,8 @@ class RateLimitMiddleware:
             await self._app(scope, receive, send)
             return
         if count.hits > rule.limit:
+            if self._limiter.on_refusal is not None:
+                self._limiter.on_refusal(rule.name)
             refused = RateLimited(self._limiter.retry_after(rule, count))
             response = await self._render(Request(scope, receive), refused)
             await response(scope, receive, send)

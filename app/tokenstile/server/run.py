@@ -20,12 +20,13 @@ import sys
 import time
 from typing import Any
 
-from tokenstile.composition import uvicorn_config
+from tokenstile.composition import ThreadedServer, uvicorn_config
 from tokenstile.config import Settings
 from tokenstile.deployment import Deployment
 from tokenstile.errors import ConfigError
 from tokenstile.protocol.loopback import is_loopback
 from tokenstile.server.app import create_app
+from tokenstile.server.metrics import metrics_app
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ def check_transport(settings: Settings) -> None:
 def serve(settings: Settings, *, log_level: str = "info", on_ready: str | None = None) -> None:
     """Serve until interrupted. ``on_ready`` is printed once the socket is listening."""
     check_transport(settings)
+    if settings.workers > 1 and settings.metrics_port:
+        raise ConfigError(
+            "metrics_port needs workers = 1: worker processes cannot share one metrics "
+            "listener (run more replicas instead, each scraped on its own)."
+        )
     deployment = Deployment(settings)
     try:
         deployment.require_ready()
@@ -84,6 +90,7 @@ def _serve_one(
     import uvicorn
 
     app = create_app(deployment)
+    metrics = _metrics_listener(deployment.settings, app)
     server = uvicorn.Server(_uvicorn_config(deployment.settings, app, log_level))
     if on_ready:
         original_startup = server.startup
@@ -98,9 +105,36 @@ def _serve_one(
     gc.collect()
     gc.freeze()
     try:
+        if metrics is not None and not metrics.start():
+            raise ConfigError("The metrics listener did not start.")
         server.run(sockets=[sock] if sock is not None else None)
     finally:
+        if metrics is not None:
+            metrics.stop()
         deployment.close()
+
+
+def _metrics_listener(settings: Settings, app: Any) -> ThreadedServer | None:
+    """The separate ``/metrics`` listener on ``metrics_host:metrics_port`` (None: none)."""
+    if not settings.metrics_port:
+        return None
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    host = settings.metrics_host.strip("[]")
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, settings.metrics_port))
+    except OSError as exc:
+        listener.close()
+        raise ConfigError(
+            f"Cannot listen for metrics on {settings.metrics_host}:{settings.metrics_port}: "
+            f"{exc.strerror}."
+        ) from exc
+    listener.listen(64)
+    listener.set_inheritable(False)
+    return ThreadedServer(
+        metrics_app(app.state.metrics, token), listener, name="tokenstile-metrics"
+    )
 
 
 def _bind(settings: Settings) -> socket.socket:

@@ -35,6 +35,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from tokenstile.errors import ConfigError, StoreError, StoreNotInitialised, StoreUnavailable
 from tokenstile.paths import make_private_dir
+from tokenstile.store import audit_feed
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -190,8 +191,14 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     try:
         with writer or nullcontext(), engine.connect() as plain:
             conn = plain.execution_options(**{_WRITE: True}) if write else plain
-            with conn.begin():
-                yield conn
+            audit_feed.discard(conn)
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                audit_feed.discard(conn)
+                raise
+            audit_feed.committed(conn)
     except DBAPIError as exc:
         raise store_error(exc) from exc
     except PoolTimeout as exc:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from tokenstile.store import audit_feed
 from tokenstile.store.database import store_error, transaction
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        # Told the size of every batch committed (metrics); must not block.
+        self.batch_observer: Callable[[int], None] | None = None
 
     def run(self, job: Callable[[Connection], T]) -> T:
         """Run ``job`` in a write transaction; return once it is committed."""
@@ -102,10 +105,12 @@ class GroupCommitter:
                 for index, (job, future) in enumerate(batch):
                     name = f"job{index}"
                     raw.execute(f"SAVEPOINT {name}")
+                    audited = audit_feed.mark(conn)
                     try:
                         value = job(conn)
                     except BaseException as exc:  # noqa: BLE001 - handed to the caller
                         raw.execute(f"ROLLBACK TO {name}")
+                        audit_feed.forget_since(conn, audited)
                         raw.execute(f"RELEASE {name}")
                         failure = store_error(exc) if isinstance(exc, DBAPIError) else exc
                         results.append((future, False, failure))
@@ -118,6 +123,9 @@ class GroupCommitter:
                 if not future.done():
                     future.set_exception(exc)
             return
+        observer = self.batch_observer
+        if observer is not None:
+            observer(len(batch))
         for future, ok, value in results:
             if ok:
                 future.set_result(value)

@@ -41,6 +41,14 @@ class Store:
         self.engine = engine
         self._group = GroupCommitter(engine) if engine.dialect.name == "sqlite" else None
 
+    def observe_group_commits(self, observer: Callable[[int], None]) -> bool:
+        """Tell ``observer`` the size of every group-commit batch (metrics); False when
+        this store has no group commit (PostgreSQL: every job commits alone)."""
+        if self._group is None:
+            return False
+        self._group.batch_observer = observer
+        return True
+
     def close(self) -> None:
         if self._group is not None:
             self._group.close()

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
 from tokenstile.errors import NotFound, StoreError
+from tokenstile.store import audit_feed
 from tokenstile.store import schema as t
 from tokenstile.store import shift_repository as shifts
 from tokenstile.store.backchannel_repository import end_under
@@ -506,17 +507,16 @@ class SqlTx:
 
     # audit
     def audit(self, event: AuditEvent, *, at: float) -> None:
-        _HOT_INSERT_AUDIT.execute(
-            self._conn,
-            {
-                "at": at,
-                "event": event.event,
-                "outcome": event.outcome,
-                "username": event.username,
-                "client_id": event.client_id,
-                "sid": event.sid,
-                "factor": event.factor,
-                "origin": event.origin[:256] if event.origin else None,
-                "detail": json_text(event.detail),
-            },
-        )
+        row = {
+            "at": at,
+            "event": event.event,
+            "outcome": event.outcome,
+            "username": event.username,
+            "client_id": event.client_id,
+            "sid": event.sid,
+            "factor": event.factor,
+            "origin": event.origin[:256] if event.origin else None,
+            "detail": json_text(event.detail),
+        }
+        _HOT_INSERT_AUDIT.execute(self._conn, row)
+        audit_feed.note(self._conn, row)
