@@ -11,12 +11,14 @@ STAMP := $(VENV)/.installed
 # the xcb libraries let the kiosk render in a real X server for the screenshots, and xdotool
 # drives the demo there with real key and mouse events (tests/e2e/test_demo_desktop_x11.py);
 # hyperfine times whole commands in the benchmarks; chromium + chromium-driver are the real
-# browser of the web sign-in tests (Selenium).
+# browser of the web sign-in tests (Selenium); rsyslog is the real syslog receiver of the
+# audit streaming tests (tests/integration/server/test_audit_stream.py).
 DEBIAN_PACKAGES := postgresql wrk oathtool pcscd libpcsclite-dev swig vsmartcard-vpcd opensc gcc \
 	gnome-keyring dbus-daemon dbus-x11 libsecret-tools hyperfine \
 	xvfb xauth imagemagick libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon-x11-0 libxcb-cursor0 \
 	libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 \
-	libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core desktop-file-utils xdotool chromium chromium-driver
+	libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core desktop-file-utils xdotool chromium chromium-driver \
+	rsyslog
 
 .PHONY: demo test check lint typecheck contracts pytest bench bench-fleet soak fuzz screenshots bundle \
 	system-packages clean translations-web translations-kiosk
