@@ -267,8 +267,10 @@ class AuditSink:
 
 
 def _sd_escape(value: str) -> str:
-    """An SD-PARAM value (RFC 5424 section 6.3.3): ``"``, ``\\`` and ``]`` escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+    """An SD-PARAM value (RFC 5424 section 6.3.3): ``"``, ``\\`` and ``]`` escaped, control
+    characters left out (a line break would end the message for some receivers)."""
+    visible = "".join(c for c in value if ord(c) >= 32 and ord(c) != 127)
+    return visible.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
 def _printable(value: str, limit: int) -> str:
@@ -290,7 +292,7 @@ def syslog_message(row: AuditRow, *, hostname: str, pid: int) -> bytes:
         f"{_printable(event, 32)} {structured} "
     )
     body = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
-    return header.encode("ascii") + b"\xef\xbb\xbf" + body.encode("utf-8")
+    return header.encode("utf-8") + b"\xef\xbb\xbf" + body.encode("utf-8")
 
 
 class SyslogSink(AuditSink):

@@ -372,3 +372,126 @@ def test_forged_or_replayed_webhooks_fail_verification(
     assert answer.status_code == 401
     assert receiver.forged == 1
     assert [e["username"] for e in receiver.events] == ["ann"]
+
+
+# -- syslog over TLS -----------------------------------------------------------------------
+
+
+def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (its own CA), made by openssl."""
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+@dataclass
+class TlsSyslog:
+    """A syslog-over-TLS receiver (RFC 5425 octet-counted frames) on a loopback port."""
+
+    port: int
+    frames: list[bytes] = field(default_factory=list)
+    handshakes_failed: int = 0
+
+
+@pytest.fixture
+def tls_syslog(tmp_path: Path) -> Iterator[TlsSyslog]:
+    import socket
+    import ssl
+
+    cert, key = self_signed(tmp_path, "receiver")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    found = TlsSyslog(listener.getsockname()[1])
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                conn = context.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError):
+                found.handshakes_failed += 1
+                raw.close()
+                continue
+            with conn:
+                buffer = b""
+                while True:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    buffer += chunk
+                    while b" " in buffer:
+                        length, _, rest = buffer.partition(b" ")
+                        if len(rest) < int(length):
+                            break
+                        found.frames.append(rest[: int(length)])
+                        buffer = rest[int(length) :]
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    (tmp_path / "receiver-ca.pem").write_bytes(cert.read_bytes())
+    try:
+        yield found
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
+
+
+def test_syslog_over_tls_reaches_a_receiver_the_ca_file_trusts(
+    app_with: Callable[..., TestClient], tls_syslog: TlsSyslog, tmp_path: Path
+) -> None:
+    http = app_with(
+        audit_syslog=f"tls://127.0.0.1:{tls_syslog.port}",
+        audit_syslog_ca_file=str(tmp_path / "receiver-ca.pem"),
+    )
+    refused_login(http, "tina")
+    wait_for(lambda: len(tls_syslog.frames) == 1, "one frame over TLS")
+    match = RFC5424.match(tls_syslog.frames[0].decode("utf-8"))
+    assert match is not None
+    assert json.loads(match["json"])["username"] == "tina"
+
+
+def test_syslog_over_tls_refuses_a_receiver_it_cannot_verify(
+    app_with: Callable[..., TestClient], tls_syslog: TlsSyslog, tmp_path: Path
+) -> None:
+    other, _ = self_signed(tmp_path, "someone-else")  # a CA that did not sign the receiver
+    http = app_with(
+        audit_syslog=f"tls://127.0.0.1:{tls_syslog.port}",
+        audit_syslog_ca_file=str(other),
+        audit_webhook_attempts=2,
+        audit_webhook_backoff=0.05,
+    )
+    refused_login(http, "tina")
+    wait_for(lambda: stream_counter(http, "dead_letters_total", "syslog") == 1, "a dead letter")
+    assert tls_syslog.frames == []
+    assert tls_syslog.handshakes_failed >= 1
