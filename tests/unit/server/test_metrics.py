@@ -235,3 +235,33 @@ def test_nothing_sent_by_a_person_or_a_stranger_becomes_a_label(
     assert value(samples, requests, route="/token", method="other", status="405") == 1
     routes = {dict(labels).get("route") for (name, labels) in samples if name == requests}
     assert all(r == "unmatched" or (r or "").startswith("/") for r in routes)
+
+
+def test_postgresql_pool_use_and_logins_per_replica(postgres_url: str, clock: FrozenClock) -> None:
+    """Two apps over one PostgreSQL database, as two replicas: each reports the logins it
+    served and its own pool (as configured), nothing of the other's."""
+    replicas = [
+        make_deployment(postgres_url, clock, metrics_token=TOKEN, db_pool_size=3),
+        make_deployment(postgres_url, clock, metrics_token=TOKEN, db_pool_size=3),
+    ]
+    try:
+        clients = [
+            TestClient(create_app(dep), base_url="https://auth.example", client=PEER)
+            for dep in replicas
+        ]
+        with clients[0] as first, clients[1] as second:
+            for _ in range(2):
+                totp_login(first, "nobody", "123456")
+            totp_login(second, "nobody", "123456")
+            one, two = scrape(first), scrape(second)
+        failures = {"factor": "otp", "outcome": "failure"}
+        assert value(one, "tokenstile_logins_total", **failures) == 2
+        assert value(two, "tokenstile_logins_total", **failures) == 1
+        for samples in (one, two):
+            assert value(samples, "tokenstile_db_pool_size") == 3
+            assert value(samples, "tokenstile_db_pool_checked_out") == 0
+            assert ("tokenstile_group_commit_batch_size_count", frozenset()) in samples
+            assert value(samples, "tokenstile_group_commit_batch_size_count") == 0
+    finally:
+        for dep in replicas:
+            dep.close()
