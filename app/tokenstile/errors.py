@@ -19,7 +19,10 @@ to the app's redirect URI, or onto an error page, never as JSON::
     │   │   └── OtpSerialTaken         factors.otp_tx            otp_conflict
     │   ├── PivConflict                factors.piv_port          piv_conflict
     │   ├── WebAuthnConflict           factors.webauthn_service  webauthn_conflict
-    │   └── AdminConflict              store.admin_repository    admin_conflict
+    │   ├── AdminConflict              store.admin_repository    admin_conflict
+    │   ├── ScimConflict               store.scim_repository     scim_conflict
+    │   ├── ScimInvalid                store.scim_repository     scim_invalid
+    │   └── ScimStale                  store.scim_repository     scim_stale
     ├── KeyEncryptionError             errors                    kek_mismatch
     ├── JwksUnavailable                errors                    jwks_unavailable
     ├── OriginMismatch                 errors                    origin_mismatch

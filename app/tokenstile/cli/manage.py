@@ -11,6 +11,7 @@
     tokenstile manage --db URL purge [--dry-run]
     tokenstile manage --db URL kiosk-group set NAME --shift-hours H | list
     tokenstile manage --db URL kiosk-group assign CLIENT_ID (GROUP | --none)
+    tokenstile manage --db URL scim token create NAME | list | revoke NAME
 
 Here are the commands on people, clients, audiences, signing keys, the audit log and the
 purge, and the dispatch to the factor groups (:mod:`tokenstile.cli.otp`,
@@ -43,6 +44,7 @@ def add_manage_commands(commands: Subcommands) -> None:
     from tokenstile.cli.fido2 import add_fido2_commands
     from tokenstile.cli.otp import add_otp_commands
     from tokenstile.cli.piv import add_piv_commands
+    from tokenstile.cli.scim import add_scim_commands
 
     manage = commands.add_parser("manage", help="administer a token service database offline")
     manage.add_argument("--db", help="database URL (default: the embedded SQLite database)")
@@ -140,9 +142,8 @@ def add_manage_commands(commands: Subcommands) -> None:
     purge = actions.add_parser("purge", help="delete ended sessions, expired tokens, challenges")
     purge.add_argument("--dry-run", action="store_true", help="count only; delete nothing")
     _add_kiosk_group_commands(actions)
-    add_otp_commands(actions)
-    add_fido2_commands(actions)
-    add_piv_commands(actions)
+    for add_group in (add_otp_commands, add_fido2_commands, add_piv_commands, add_scim_commands):
+        add_group(actions)
 
 
 def _add_kiosk_group_commands(actions: Any) -> None:
@@ -183,6 +184,7 @@ def run_manage_command(args: argparse.Namespace) -> int:
     from tokenstile.cli.fido2 import FIDO2_ACTIONS, run_fido2_command
     from tokenstile.cli.otp import OTP_ACTIONS, run_otp_command
     from tokenstile.cli.piv import PIV_ACTIONS, run_piv_command
+    from tokenstile.cli.scim import SCIM_ACTIONS, run_scim_command
     from tokenstile.config import load_settings
     from tokenstile.deployment import Deployment
     from tokenstile.errors import NotFound
@@ -204,6 +206,8 @@ def run_manage_command(args: argparse.Namespace) -> int:
             return run_fido2_command(args, deployment)
         elif args.action in PIV_ACTIONS:
             return run_piv_command(args, deployment)
+        elif args.action in SCIM_ACTIONS:
+            return run_scim_command(args, deployment)
         else:  # pragma: no cover - argparse enforces the choices
             raise NotFound(f"Unknown action {args.action}.")
     finally:

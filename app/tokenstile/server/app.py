@@ -62,6 +62,7 @@ from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.page_locale import PageLocaleMiddleware
 from tokenstile.server.piv_routes import piv_router
 from tokenstile.server.rate_limit import install_rate_limits
+from tokenstile.server.scim_routes import scim_router
 from tokenstile.server.signin_webauthn import security_key_router
 from tokenstile.server.sso_routes import sso_router
 from tokenstile.server.tap_routes import tap_router
@@ -630,6 +631,7 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
             methods=["GET"],
             include_in_schema=False,
         )
+    app.include_router(scim_router(services))  # issue 18: SCIM 2.0 provisioning
     install_rate_limits(app, deployment, render=render_error)
     app.state.rate_limiter.on_refusal = metrics.refused
     app.add_middleware(PageLocaleMiddleware)  # a refusal's page speaks it too

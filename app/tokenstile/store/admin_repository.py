@@ -281,38 +281,57 @@ class AdminRepository:
         """Enable or disable a person; disabling revokes their sessions. Returns the
         person and the ids of the sessions this revoked."""
         now = self._clock.now()
-        u, s = t.users, t.sessions
+        u = t.users
         with self._store.write() as tx:
             conn = tx.connection
             user_id = conn.execute(select(u.c.id).where(u.c.username == username)).scalar()
             if user_id is None:
                 raise NotFound(f"No person named {username!r}.")
-            conn.execute(update(u).where(u.c.id == user_id).values(enabled=enabled))
-            revoked: list[str] = []
-            if not enabled:
-                open_sessions = conn.execute(
-                    SESSION_ROWS.where(s.c.user_id == user_id, s.c.revoked_at.is_(None))
-                ).all()
-                revoked = [
-                    row.sid
-                    for row in open_sessions
-                    if tx.end_session(row, reason="user_disabled", by=by, origin=origin, at=now)
-                ]
-                tx.end_shift_grants(reason="user_disabled", at=now, user_id=user_id)
-            detail: dict[str, Any] = {"by": by}
-            if not enabled:
-                detail["sessions_revoked"] = len(revoked)
-            tx.audit(
-                AuditEvent(
-                    "user_enabled" if enabled else "user_disabled",
-                    "info",
-                    username=username,
-                    origin=origin,
-                    detail=detail,
-                ),
-                at=now,
+            revoked = self.change_enabled(
+                tx, user_id, enabled, username=username, by=by, origin=origin, at=now
             )
             return self._person(tx, username), revoked
+
+    @staticmethod
+    def change_enabled(
+        tx: SqlTx,
+        user_id: int,
+        enabled: bool,
+        *,
+        username: str,
+        by: str,
+        origin: str | None,
+        at: float,
+    ) -> list[str]:
+        """``set_enabled`` inside a transaction of the caller's (SCIM's changes carry it
+        in theirs): the ids of the sessions this revoked."""
+        u, s, conn = t.users, t.sessions, tx.connection
+        conn.execute(update(u).where(u.c.id == user_id).values(enabled=enabled))
+        revoked: list[str] = []
+        if not enabled:
+            open_sessions = conn.execute(
+                SESSION_ROWS.where(s.c.user_id == user_id, s.c.revoked_at.is_(None))
+            ).all()
+            revoked = [
+                row.sid
+                for row in open_sessions
+                if tx.end_session(row, reason="user_disabled", by=by, origin=origin, at=at)
+            ]
+            tx.end_shift_grants(reason="user_disabled", at=at, user_id=user_id)
+        detail: dict[str, Any] = {"by": by}
+        if not enabled:
+            detail["sessions_revoked"] = len(revoked)
+        tx.audit(
+            AuditEvent(
+                "user_enabled" if enabled else "user_disabled",
+                "info",
+                username=username,
+                origin=origin,
+                detail=detail,
+            ),
+            at=at,
+        )
+        return revoked
 
     def set_role(
         self, username: str, role: str, granted: bool, *, by: str, origin: str | None

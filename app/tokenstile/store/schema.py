@@ -72,6 +72,52 @@ user_roles = Table(
     Column("granted_at", Double, nullable=False),
 )
 
+# SCIM 2.0 inbound provisioning (issue 18, migration 0021): the clients' bearer tokens
+# (SHA-256 hex; a revoked one keeps its name so no new token takes over its people), the
+# SCIM side of the people a client manages (``users.directory`` = ``scim:<name>``), and
+# the client's groups (a group named after a role the client may grant gives it).
+scim_tokens = Table(
+    "scim_tokens",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("roles", Text, nullable=False, default="[]", server_default="[]"),
+    Column("created_at", Double, nullable=False),
+    Column("revoked_at", Double, nullable=True),
+)
+
+scim_users = Table(
+    "scim_users",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("scim_id", String(64), nullable=False, unique=True),
+    Column("external_id", String(256), nullable=True),
+    # The attributes kept but not used (name, emails ...): the SCIM JSON of them.
+    Column("profile", Text, nullable=False, default="{}", server_default="{}"),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
+)
+
+scim_groups = Table(
+    "scim_groups",
+    metadata,
+    Column("scim_id", String(64), primary_key=True),
+    Column("directory", String(64), nullable=False, index=True),
+    Column("display_name", String(256), nullable=False),
+    Column("external_id", String(256), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
+)
+
+scim_group_members = Table(
+    "scim_group_members",
+    metadata,
+    Column("group_id", String(64), ForeignKey("scim_groups.scim_id"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+)
+
 clients = Table(
     "clients",
     metadata,
