@@ -407,7 +407,9 @@ def scim_router(services: Services) -> APIRouter:  # noqa: PLR0915 - one route e
     tokens = Lazy(lambda: ScimTokens(deployment.store, clock=deployment.clock))
     repository = Lazy(lambda: ScimRepository(deployment.store, clock=deployment.clock))
     base_url = Lazy(lambda: services.token_service().issuer.rstrip("/") + PREFIX)
-    router = APIRouter(prefix=PREFIX, tags=["scim"])
+    # SCIM describes itself (/Schemas, /ResourceTypes, RFC 7644 section 4): the OpenAPI
+    # document stays the OAuth and admin API's.
+    router = APIRouter(prefix=PREFIX, tags=["scim"], include_in_schema=False)
 
     async def client_of(request: Request) -> ScimClient:
         header = request.headers.get("authorization", "")
@@ -698,9 +700,7 @@ def scim_router(services: Services) -> APIRouter:  # noqa: PLR0915 - one route e
 
     # -- anything else under /scim/v2: a SCIM error too, after the token --
 
-    @router.api_route(
-        "/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
-    )
+    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def elsewhere(request: Request, rest: str) -> Response:
         def work(_: ScimClient) -> Response:
             if rest.strip("/") in ("Bulk", ".search", "Users/.search", "Groups/.search", "Me"):
