@@ -267,6 +267,7 @@ def test_discovery_describes_what_is_served(http: TestClient, okta: dict[str, st
     error_of(send(http, "GET", "/ResourceTypes/Printer", okta), 404)
     error_of(send(http, "GET", "/Printers", okta), 404)
     error_of(send(http, "POST", "/Bulk", okta, {}), 501)
+    error_of(send(http, "POST", "/Users/.search", okta, {}), 501)
     error_of(send(http, "PATCH", "/Users", okta, {}), 405)
 
 
@@ -350,6 +351,11 @@ def test_a_client_never_touches_people_it_did_not_create(
         "uniqueness",
     )
     assert "'ldap:corp'" in detail
+    # externalId is unique among a client's people, not across clients.
+    create(http, entra, {"schemas": [USER_SCHEMA], "userName": "e1", "externalId": "X-1"})
+    twin = {"schemas": [USER_SCHEMA], "userName": "e2", "externalId": "X-1"}
+    assert "X-1" in error_of(send(http, "POST", "/Users", entra, twin), 409, "uniqueness")
+    create(http, okta, twin)
     # Renaming one's own person onto someone else's name is the same conflict.
     mine = create(http, entra, {"schemas": [USER_SCHEMA], "userName": "mine"})
     rename = {
@@ -498,65 +504,32 @@ def test_a_patch_that_fails_half_way_changes_nothing(
     refresh_token = _sign_in(deployment, "babs")
     before = send(http, "GET", f"/Users/{made['id']}", okta).json()
     audit_rows = len(audit(deployment))
-    failing = [
+    off = {"op": "replace", "path": "active", "value": False}
+    failing: list[tuple[list[dict[str, Any]], int, str | None]] = [
         # valid for the model, refused by the store after the first ops were applied
         (
             [
-                {"op": "replace", "path": "active", "value": False},
+                off,
                 {"op": "replace", "path": "displayName", "value": "Gone"},
                 {"op": "replace", "path": "userName", "value": "taken"},
             ],
             409,
+            "uniqueness",
         ),
-        (
-            [
-                {"op": "replace", "path": "active", "value": False},
-                {"op": "replace", "path": "nickName", "value": 7},
-            ],
-            400,
-        ),
-        (
-            [
-                {"op": "replace", "path": "active", "value": False},
-                {"op": "add", "path": "shoeSize", "value": 44},
-            ],
-            400,
-        ),
-        (
-            [
-                {"op": "replace", "path": "active", "value": False},
-                {"op": "remove", "path": "userName"},
-            ],
-            400,
-        ),
-        (
-            [
-                {"op": "replace", "path": "active", "value": False},
-                {"op": "replace", "path": "id", "value": "mine-now"},
-            ],
-            400,
-        ),
-        (
-            [
-                {"op": "replace", "path": "active", "value": False},
-                {"op": "delete", "path": "displayName"},
-            ],
-            400,
-        ),
-        (
-            [
-                {"op": "replace", "path": "active", "value": False},
-                {"op": "replace", "path": "userName", "value": "has space"},
-            ],
-            400,
-        ),
-        ([], 400),
+        ([off, {"op": "replace", "path": "nickName", "value": 7}], 400, "invalidValue"),
+        ([off, {"op": "add", "path": "shoeSize", "value": 44}], 400, "invalidPath"),
+        ([off, {"op": "remove", "path": "userName"}], 400, "mutability"),
+        ([off, {"op": "replace", "path": "id", "value": "mine-now"}], 400, "mutability"),
+        ([off, {"op": "replace", "path": "groups", "value": []}], 400, "mutability"),
+        ([off, {"op": "remove"}], 400, "noTarget"),
+        ([off, {"op": "delete", "path": "displayName"}], 400, "invalidValue"),
+        ([off, {"op": "replace", "path": "userName", "value": "has space"}], 400, "invalidValue"),
+        ([], 400, "invalidValue"),
     ]
-    for operations, status in failing:
+    for operations, status, scim_type in failing:
         body = {"schemas": [PATCH_OP], "Operations": operations}
         refused = send(http, "PATCH", f"/Users/{made['id']}", okta, body)
-        assert refused.status_code == status, (operations, refused.text)
-        assert refused.json()["schemas"] == [ERROR_SCHEMA]
+        error_of(refused, status, scim_type)
     assert send(http, "GET", f"/Users/{made['id']}", okta).json() == before
     assert len(audit(deployment)) == audit_rows
     assert _refresh(http, refresh_token).status_code == 200  # the session still lives
@@ -595,6 +568,12 @@ def test_disabling_ends_every_session_and_enabling_lets_them_in_again(
     assert send(http, "PATCH", f"/Users/{made['id']}", okta, okta_style).json()["active"] is True
     assert deployment.store.find_user("dora").enabled is True  # type: ignore[union-attr]
     assert _refresh(http, _sign_in(deployment, "dora")).status_code == 200
+    # So does a PUT without active: true, whatever else it says.
+    put = {"schemas": [USER_SCHEMA], "userName": "dora", "active": False}
+    in_again = _sign_in(deployment, "dora")
+    assert send(http, "PUT", f"/Users/{made['id']}", okta, put).json()["active"] is False
+    assert _refresh(http, in_again).status_code == 400
+    assert send(http, "PATCH", f"/Users/{made['id']}", okta, okta_style).status_code == 200
     # DELETE disables too, and ends the new session.
     again = _sign_in(deployment, "dora")
     assert send(http, "DELETE", f"/Users/{made['id']}", okta).status_code == 204
