@@ -663,6 +663,22 @@ def test_groups_carry_roles_the_client_may_grant_and_no_others(
     added = send(http, "PATCH", f"/Groups/{group.id}", okta, add_bob)
     assert added.status_code == 200, added.text
     assert roles_of(deployment, "bob") == {"helpdesk"}
+    # One foreign member in a PATCH: none of it is applied, no role changes.
+    outsider = create(
+        http, scim_token(deployment, "other"), {"schemas": [USER_SCHEMA], "userName": "out"}
+    )
+    mixed = {
+        "schemas": [PATCH_OP],
+        "Operations": [
+            {"op": "replace", "path": "displayName", "value": "renamed"},
+            {"op": "add", "path": "members", "value": [{"value": outsider["id"]}]},
+        ],
+    }
+    before_mixed = send(http, "GET", f"/Groups/{group.id}", okta).json()
+    error_of(send(http, "PATCH", f"/Groups/{group.id}", okta, mixed), 400, "invalidValue")
+    assert send(http, "GET", f"/Groups/{group.id}", okta).json() == before_mixed
+    assert roles_of(deployment, "bob") == {"helpdesk"}
+    assert roles_of(deployment, "out") == set()
     remove_ann = {
         "schemas": [PATCH_OP],
         "Operations": [{"op": "remove", "path": f'members[value eq "{ann["id"]}"]'}],
