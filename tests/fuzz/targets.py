@@ -8,6 +8,9 @@
 - ``webauthn``: the CBOR and binary parsing of WebAuthn: authenticator data, COSE keys,
   client data JSON, and a whole registration (attestation object) checked by
   ``verify_registration``; only ``WebAuthnError`` may come out.
+- ``scim``: a SCIM list filter (first byte even) through ``parse_filter``, or a User body
+  (odd) through scim2-models' validation and ``person_fields``; only ``SCIMException``
+  and pydantic's ``ValidationError`` may come out.
 
 Anything else (``KeyError``, ``IndexError``, a ``RecursionError``...) is a crash for
 libFuzzer. Run one::
@@ -165,10 +168,52 @@ def _webauthn_seeds() -> list[bytes]:
     return [bytes([4]) + attestation, bytes([3]) + client_data, bytes([2]) + b"\xa0", b"\x00" * 40]
 
 
+def _scim_target() -> Callable[[bytes], None]:
+    import json
+
+    from pydantic import ValidationError
+    from scim2_models import Context, SCIMException
+
+    from tokenstile.server.scim_routes import (
+        _USER_FILTERS,
+        PROVIDER,
+        UserResource,
+        parse_filter,
+        person_fields,
+    )
+
+    def target(data: bytes) -> None:
+        if not data:
+            return
+        with contextlib.suppress(SCIMException, ValidationError, UnicodeDecodeError):
+            text = data[1:].decode("utf-8", errors="surrogatepass")
+            if data[0] % 2 == 0:
+                parse_filter(text, _USER_FILTERS)
+                return
+            try:
+                body = json.loads(text)
+            except (ValueError, RecursionError):
+                return  # the route refuses it before validation
+            if not isinstance(body, dict):
+                return
+            with PROVIDER:
+                user = UserResource.model_validate(body, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+            person_fields(user)
+
+    return target
+
+
+def _scim_seeds() -> list[bytes]:
+    user = b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bjensen",'
+    user += b' "name": {"givenName": "Barbara"}, "emails": [{"value": "b@x.org"}]}'
+    return [b"\x00" + b'userName eq "bjensen"', b"\x00" + b'externalId eq "a\\"b"', b"\x01" + user]
+
+
 TARGETS: dict[str, tuple[Callable[[], Callable[[bytes], None]], Callable[[], list[bytes]]]] = {
     "token": (_token_target, _token_seeds),
     "pskc": (_pskc_target, _pskc_seeds),
     "webauthn": (_webauthn_target, _webauthn_seeds),
+    "scim": (_scim_target, _scim_seeds),
 }
 
 
