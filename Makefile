@@ -18,7 +18,7 @@ DEBIAN_PACKAGES := postgresql wrk oathtool pcscd libpcsclite-dev swig vsmartcard
 	xvfb xauth imagemagick libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon-x11-0 libxcb-cursor0 \
 	libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 \
 	libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core desktop-file-utils xdotool chromium chromium-driver \
-	rsyslog
+	rsyslog slapd ldap-utils
 
 .PHONY: demo test check lint typecheck contracts pytest bench bench-fleet soak fuzz screenshots bundle \
 	system-packages clean translations-web translations-kiosk

@@ -149,6 +149,12 @@ class Settings(BaseSettings):
             syslog_target(self.audit_syslog)
         return self
 
+    # LDAP / Active Directory sync (issue 18; server/directory_sync.py): every
+    # ``directory_sync_interval`` seconds the server syncs each configured directory
+    # (0: never; ``tokenstile manage directory sync`` still works). With several replicas,
+    # a lease in the database lets one at a time sync a directory.
+    directory_sync_interval: float = Field(default=0.0, ge=0, le=86_400)
+
     # private_key_jwt (issue 15; tokens/client_assertion.py): a client assertion's exp may
     # be at most this many seconds ahead (its jti is kept that long). Some libraries sign
     # for an hour by default (Authlib): shorten theirs rather than raise this.

@@ -20,10 +20,16 @@ to the app's redirect URI, or onto an error page, never as JSON::
     │   ├── PivConflict                factors.piv_port          piv_conflict
     │   ├── WebAuthnConflict           factors.webauthn_service  webauthn_conflict
     │   ├── AdminConflict              store.admin_repository    admin_conflict
+    │   │   └── DirectoryOwned         store.admin_repository    directory_owned
     │   ├── ScimConflict               store.scim_repository     scim_conflict
     │   ├── ScimInvalid                store.scim_repository     scim_invalid
     │   └── ScimStale                  store.scim_repository     scim_stale
     ├── KeyEncryptionError             errors                    kek_mismatch
+    ├── DirectoryError                 tokens.directory          directory_error
+    │   ├── DirectoryUnreachable       tokens.directory          directory_unreachable
+    │   ├── DirectoryBindRefused       tokens.directory          directory_bind_refused
+    │   ├── DirectoryTlsRefused        tokens.directory          directory_tls_refused
+    │   └── DirectoryBusy              tokens.directory          directory_sync_busy
     ├── JwksUnavailable                errors                    jwks_unavailable
     ├── OriginMismatch                 errors                    origin_mismatch
     ├── OAuthError                     errors                    server_error (400)

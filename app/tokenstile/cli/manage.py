@@ -12,6 +12,7 @@
     tokenstile manage --db URL kiosk-group set NAME --shift-hours H | list
     tokenstile manage --db URL kiosk-group assign CLIENT_ID (GROUP | --none)
     tokenstile manage --db URL scim token create NAME | list | revoke NAME
+    tokenstile manage --db URL directory add|list|sync ...   (LDAP / Active Directory)
 
 Here are the commands on people, clients, audiences, signing keys, the audit log and the
 purge, and the dispatch to the factor groups (:mod:`tokenstile.cli.otp`,
@@ -41,6 +42,7 @@ MANAGE = "tokenstile manage"  # how audit rows name this command (origin, by)
 
 def add_manage_commands(commands: Subcommands) -> None:
     """Register ``manage`` and every action under it, the factor groups' too."""
+    from tokenstile.cli.directory import add_directory_commands
     from tokenstile.cli.fido2 import add_fido2_commands
     from tokenstile.cli.otp import add_otp_commands
     from tokenstile.cli.piv import add_piv_commands
@@ -142,7 +144,13 @@ def add_manage_commands(commands: Subcommands) -> None:
     purge = actions.add_parser("purge", help="delete ended sessions, expired tokens, challenges")
     purge.add_argument("--dry-run", action="store_true", help="count only; delete nothing")
     _add_kiosk_group_commands(actions)
-    for add_group in (add_otp_commands, add_fido2_commands, add_piv_commands, add_scim_commands):
+    for add_group in (
+        add_otp_commands,
+        add_fido2_commands,
+        add_piv_commands,
+        add_scim_commands,
+        add_directory_commands,
+    ):
         add_group(actions)
 
 
@@ -181,6 +189,7 @@ def _parse_time(text: str) -> float:
 
 def run_manage_command(args: argparse.Namespace) -> int:
     """Run one ``tokenstile manage`` action; the exit status."""
+    from tokenstile.cli.directory import DIRECTORY_ACTIONS, run_directory_command
     from tokenstile.cli.fido2 import FIDO2_ACTIONS, run_fido2_command
     from tokenstile.cli.otp import OTP_ACTIONS, run_otp_command
     from tokenstile.cli.piv import PIV_ACTIONS, run_piv_command
@@ -208,6 +217,8 @@ def run_manage_command(args: argparse.Namespace) -> int:
             return run_piv_command(args, deployment)
         elif args.action in SCIM_ACTIONS:
             return run_scim_command(args, deployment)
+        elif args.action in DIRECTORY_ACTIONS:
+            return run_directory_command(args, deployment)
         else:  # pragma: no cover - argparse enforces the choices
             raise NotFound(f"Unknown action {args.action}.")
     finally:

@@ -47,6 +47,7 @@ from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.audit_stream import AuditStreams, audit_streams
 from tokenstile.server.authorize_routes import authorize_router
 from tokenstile.server.backchannel import backchannel_delivery
+from tokenstile.server.directory_sync import directory_sync_loop
 from tokenstile.server.client_auth import ASSERTION_AUTH_METHOD, assertion_client
 from tokenstile.server.confirm_routes import confirm_router
 from tokenstile.server.dpop import presented_token, proof_jkt
@@ -146,15 +147,22 @@ def _background_work(
     deployment: Deployment, services: Services, streams: AuditStreams
 ) -> Callable[[object], AbstractAsyncContextManager[None]]:
     """The server's lifespan: the periodic purge, back-channel logout delivery, audit
-    streaming, and the FIDO metadata refresh when ``webauthn_mds_url`` is set; each on a
-    daemon thread while the app serves."""
+    streaming, the directory sync when ``directory_sync_interval`` is set, and the FIDO
+    metadata refresh when ``webauthn_mds_url`` is set; each on a daemon thread while the
+    app serves."""
     purge = deployment.periodic_purge()
     refresh = services.metadata_refresh()
     logouts = backchannel_delivery(deployment)
+    directories = directory_sync_loop(deployment)
 
     @asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
-        async with purge.lifespan(app), logouts.lifespan(app), streams.lifespan(app):
+        async with (
+            purge.lifespan(app),
+            logouts.lifespan(app),
+            streams.lifespan(app),
+            directories.lifespan(app),
+        ):
             if refresh is None:
                 yield
                 return

@@ -25,6 +25,7 @@ from tokenstile.errors import NotFound, StoreError
 from tokenstile.store import schema as t
 from tokenstile.store.repository import Store
 from tokenstile.store.token_tx import SESSION_ROWS, SqlTx
+from tokenstile.tokens.directory import directory_by
 from tokenstile.tokens.model import AuditEvent
 
 FACTOR_KINDS = ("fido2", "piv", "otp")
@@ -205,6 +206,80 @@ def _live(now: float) -> ColumnElement[bool]:
     )
 
 
+class DirectoryOwned(AdminConflict):
+    """A local edit of what a directory decides about a person it manages (issue 18)."""
+
+    code = "directory_owned"
+
+
+def last_disabled_by(tx: SqlTx, usernames: Sequence[str]) -> dict[str, str]:
+    """Who (``detail.by``) made the latest enable/disable of each of ``usernames`` that is
+    a disable: the people whose latest such change disabled them."""
+    a = t.audit
+    found: dict[str, str] = {}
+    for start in range(0, len(usernames), 500):
+        rows = tx.connection.execute(
+            select(a.c.username, a.c.event, a.c.detail)
+            .where(
+                a.c.username.in_(usernames[start : start + 500]),
+                a.c.event.in_(("user_enabled", "user_disabled")),
+            )
+            .order_by(a.c.id)
+        ).all()
+        for row in rows:
+            if row.event == "user_disabled":
+                found[row.username] = str(_detail(row.detail).get("by", ""))
+            else:
+                found.pop(row.username, None)
+    return found
+
+
+def refuse_enable_of_directory_disabled(tx: SqlTx, username: str, directory: str) -> None:
+    """A person a directory disabled is enabled in the directory, not here: the next sync
+    would disable them again. (A person an admin disabled locally may be enabled again.)"""
+    if last_disabled_by(tx, [username]).get(username) == directory_by(directory):
+        raise DirectoryOwned(
+            f"{username} is managed by the directory {directory!r}, which disabled them: "
+            f"enable them in {directory!r}, and the next sync enables them here."
+        )
+
+
+def set_enabled_in(
+    tx: SqlTx, user_id: int, username: str, enabled: bool, *, by: str, origin: str | None, at: float
+) -> list[str]:
+    """Enable or disable one person inside ``tx``; disabling revokes each of their open
+    sessions (queueing back-channel logouts) and ends their shift grants. The ids of the
+    sessions this revoked."""
+    u, s = t.users, t.sessions
+    conn = tx.connection
+    conn.execute(update(u).where(u.c.id == user_id).values(enabled=enabled))
+    revoked: list[str] = []
+    if not enabled:
+        open_sessions = conn.execute(
+            SESSION_ROWS.where(s.c.user_id == user_id, s.c.revoked_at.is_(None))
+        ).all()
+        revoked = [
+            row.sid
+            for row in open_sessions
+            if tx.end_session(row, reason="user_disabled", by=by, origin=origin, at=at)
+        ]
+        tx.end_shift_grants(reason="user_disabled", at=at, user_id=user_id)
+    detail: dict[str, Any] = {"by": by}
+    if not enabled:
+        detail["sessions_revoked"] = len(revoked)
+    tx.audit(
+        AuditEvent(
+            "user_enabled" if enabled else "user_disabled",
+            "info",
+            username=username,
+            origin=origin,
+            detail=detail,
+        ),
+        at=at,
+    )
+    return revoked
+
+
 class AdminRepository:
     """People, sessions and the audit log, for the admin HTTP API."""
 
@@ -284,54 +359,15 @@ class AdminRepository:
         u = t.users
         with self._store.write() as tx:
             conn = tx.connection
-            user_id = conn.execute(select(u.c.id).where(u.c.username == username)).scalar()
-            if user_id is None:
+            found = conn.execute(
+                select(u.c.id, u.c.directory).where(u.c.username == username)
+            ).first()
+            if found is None:
                 raise NotFound(f"No person named {username!r}.")
-            revoked = self.change_enabled(
-                tx, user_id, enabled, username=username, by=by, origin=origin, at=now
-            )
+            if enabled and found.directory is not None:
+                refuse_enable_of_directory_disabled(tx, username, found.directory)
+            revoked = set_enabled_in(tx, found.id, username, enabled, by=by, origin=origin, at=now)
             return self._person(tx, username), revoked
-
-    @staticmethod
-    def change_enabled(
-        tx: SqlTx,
-        user_id: int,
-        enabled: bool,
-        *,
-        username: str,
-        by: str,
-        origin: str | None,
-        at: float,
-    ) -> list[str]:
-        """``set_enabled`` inside a transaction of the caller's (SCIM's changes carry it
-        in theirs): the ids of the sessions this revoked."""
-        u, s, conn = t.users, t.sessions, tx.connection
-        conn.execute(update(u).where(u.c.id == user_id).values(enabled=enabled))
-        revoked: list[str] = []
-        if not enabled:
-            open_sessions = conn.execute(
-                SESSION_ROWS.where(s.c.user_id == user_id, s.c.revoked_at.is_(None))
-            ).all()
-            revoked = [
-                row.sid
-                for row in open_sessions
-                if tx.end_session(row, reason="user_disabled", by=by, origin=origin, at=at)
-            ]
-            tx.end_shift_grants(reason="user_disabled", at=at, user_id=user_id)
-        detail: dict[str, Any] = {"by": by}
-        if not enabled:
-            detail["sessions_revoked"] = len(revoked)
-        tx.audit(
-            AuditEvent(
-                "user_enabled" if enabled else "user_disabled",
-                "info",
-                username=username,
-                origin=origin,
-                detail=detail,
-            ),
-            at=at,
-        )
-        return revoked
 
     def set_role(
         self, username: str, role: str, granted: bool, *, by: str, origin: str | None

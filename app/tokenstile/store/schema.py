@@ -611,3 +611,28 @@ webauthn_challenges = Table(
     CheckConstraint("purpose IN ('login', 'register')", name="purpose"),
     Index("ix_webauthn_challenges_expires_at", "expires_at"),
 )
+
+# LDAP / Active Directory directories people are synced from (issue 18, revision 0022):
+# where and how to read one, the path of its bind password file (never the password),
+# the last sync's time, counts (JSON) and error, and the sync lease one replica holds.
+directories = Table(
+    "directories",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("bind_dn", Text, nullable=False),
+    Column("password_file", Text, nullable=False),
+    Column("base_dn", Text, nullable=False),
+    Column("search_filter", Text, nullable=False),
+    Column("group_dn", Text, nullable=True),
+    Column("admin_group_dn", Text, nullable=True),
+    Column("attribute_map", Text, nullable=False),
+    Column("ca_file", Text, nullable=True),
+    Column("starttls", Boolean, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_sync_at", Double, nullable=True),
+    Column("last_result", Text, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("lease", String(64), nullable=True),
+    Column("lease_until", Double, nullable=True),
+)

@@ -34,7 +34,7 @@ from sqlalchemy import Row, func, insert, select, update
 from tokenstile.clock import Clock
 from tokenstile.errors import NotFound, StoreError
 from tokenstile.store import schema as t
-from tokenstile.store.admin_repository import AdminRepository
+from tokenstile.store.admin_repository import set_enabled_in
 from tokenstile.store.repository import Store
 from tokenstile.store.token_tx import SqlTx
 from tokenstile.tokens.model import AuditEvent
@@ -740,9 +740,7 @@ class ScimRepository:
         origin: str | None,
         now: float,
     ) -> None:
-        AdminRepository.change_enabled(
-            tx, user_id, enabled, username=username, by=by, origin=origin, at=now
-        )
+        set_enabled_in(tx, user_id, username, enabled, by=by, origin=origin, at=now)
 
 
 class ScimStale(StoreError):
