@@ -17,6 +17,10 @@
     tokenstile manage --db URL purge [--dry-run]   (ended sessions, expired tokens and challenges)
     tokenstile manage --db URL kiosk-group set NAME --shift-hours H | list   (tap-and-go)
     tokenstile manage --db URL kiosk-group assign CLIENT_ID (GROUP | --none)
+    tokenstile manage --db URL directory add NAME --url ldaps://HOST --bind-dn DN
+        --password-file F --base-dn DN [--filter F] [--group-dn DN] [--admin-group-dn DN]
+        [--map username=sAMAccountName,...] [--ca-file F] [--starttls]   (LDAP / AD)
+    tokenstile manage --db URL directory list | sync [NAME] [--dry-run]
     tokenstile manage --db URL totp|hotp add ... / otp import|list|revoke|unlock|resync|
                                            confirm|assign ...  (see tokenstile.cli.otp)
     tokenstile manage --db URL piv enroll|list|revoke ... / ca show|import / trust add ...

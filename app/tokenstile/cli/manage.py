@@ -42,12 +42,6 @@ MANAGE = "tokenstile manage"  # how audit rows name this command (origin, by)
 
 def add_manage_commands(commands: Subcommands) -> None:
     """Register ``manage`` and every action under it, the factor groups' too."""
-    from tokenstile.cli.directory import add_directory_commands
-    from tokenstile.cli.fido2 import add_fido2_commands
-    from tokenstile.cli.otp import add_otp_commands
-    from tokenstile.cli.piv import add_piv_commands
-    from tokenstile.cli.scim import add_scim_commands
-
     manage = commands.add_parser("manage", help="administer a token service database offline")
     manage.add_argument("--db", help="database URL (default: the embedded SQLite database)")
     actions = manage.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -143,6 +137,17 @@ def add_manage_commands(commands: Subcommands) -> None:
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     purge = actions.add_parser("purge", help="delete ended sessions, expired tokens, challenges")
     purge.add_argument("--dry-run", action="store_true", help="count only; delete nothing")
+    _add_group_commands(actions)
+
+
+def _add_group_commands(actions: Any) -> None:
+    """The groups with modules of their own: kiosk groups, the factors, directories."""
+    from tokenstile.cli.directory import add_directory_commands
+    from tokenstile.cli.fido2 import add_fido2_commands
+    from tokenstile.cli.otp import add_otp_commands
+    from tokenstile.cli.piv import add_piv_commands
+    from tokenstile.cli.scim import add_scim_commands
+
     _add_kiosk_group_commands(actions)
     for add_group in (
         add_otp_commands,

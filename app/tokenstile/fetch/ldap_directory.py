@@ -86,7 +86,7 @@ class _VerifiedTls(Tls):  # type: ignore[misc]  # ldap3 ships no type informatio
         super().__init__(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file)
         self._host = host
 
-    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:  # noqa: FBT001, FBT002 - ldap3's signature
+    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
         context = ssl.create_default_context(cafile=self.ca_certs_file)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:

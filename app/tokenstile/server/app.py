@@ -47,9 +47,9 @@ from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.audit_stream import AuditStreams, audit_streams
 from tokenstile.server.authorize_routes import authorize_router
 from tokenstile.server.backchannel import backchannel_delivery
-from tokenstile.server.directory_sync import directory_sync_loop
 from tokenstile.server.client_auth import ASSERTION_AUTH_METHOD, assertion_client
 from tokenstile.server.confirm_routes import confirm_router
+from tokenstile.server.directory_sync import directory_sync_loop
 from tokenstile.server.dpop import presented_token, proof_jkt
 from tokenstile.server.logout_routes import logout_router
 from tokenstile.server.metrics import (

@@ -69,6 +69,10 @@ class SyncReport:
     applied: bool
 
 
+def _read(config: DirectoryConfig, password: str) -> DirectorySnapshot:
+    return read_directory(config, password)
+
+
 class DirectorySync:
     """Syncs directories for one process; ``holder`` names it in the leases."""
 
@@ -82,7 +86,7 @@ class DirectorySync:
     ) -> None:
         self.directories = DirectoryRepository(store, clock=clock)
         self.holder = holder or secrets.token_hex(16)
-        self._reader: Reader = reader or (lambda config, password: read_directory(config, password))
+        self._reader: Reader = reader or _read
 
     def run(self, name: str, *, dry_run: bool = False) -> SyncReport:
         config = self.directories.config(name)

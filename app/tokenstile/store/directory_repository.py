@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import RowMapping, insert, or_, select, update
 
 from tokenstile.clock import Clock
 from tokenstile.errors import NotFound, StoreError
@@ -50,7 +50,7 @@ class DirectoryStatus:
     last_error: str | None
 
 
-def _config(m: Mapping[str, Any]) -> DirectoryConfig:
+def _config(m: RowMapping) -> DirectoryConfig:
     return DirectoryConfig(
         name=m["name"],
         url=m["url"],

@@ -248,14 +248,8 @@ def _usable(
         if len(found) > 1:
             held.add(key)
             dns = "; ".join(e.dn for e in found)
-            for e in found:
-                refused.append(
-                    Refusal(
-                        dn=e.dn,
-                        username=e.username,
-                        reason=f"{len(found)} entries have this username ({dns})",
-                    )
-                )
+            reason = f"{len(found)} entries have this username ({dns})"
+            refused.extend(Refusal(dn=e.dn, username=e.username, reason=reason) for e in found)
         elif key not in held:
             usable[key] = found[0]
     return usable, held

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.store.conftest import db_url  # noqa: F401 - a fixture
 from tests.integration.directory.slapd import BASE_LDIF, SUFFIX, SYNC_PASSWORD, Slapd, ou_ldif
+from tests.integration.store.conftest import db_url  # noqa: F401 - a fixture
 
 _units = itertools.count()
 

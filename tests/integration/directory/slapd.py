@@ -27,9 +27,9 @@ from cryptography.x509.oid import NameOID
 SLAPD = "/usr/sbin/slapd"
 SUFFIX = "dc=example,dc=org"
 ROOT_DN = f"cn=admin,{SUFFIX}"
-ROOT_PASSWORD = "root-secret"  # noqa: S105 - a throwaway test server's
+ROOT_PASSWORD = "root-secret"
 SYNC_DN = f"cn=tokenstile,ou=services,{SUFFIX}"
-SYNC_PASSWORD = "sync-secret-3f9a"  # noqa: S105
+SYNC_PASSWORD = "sync-secret-3f9a"
 SIZE_LIMIT = 500
 
 AD_SCHEMA = """\
@@ -188,7 +188,7 @@ directory {self.folder / "db"}
 
     def start(self) -> None:
         log = (self.folder / "slapd.log").open("ab")
-        self.process = subprocess.Popen(  # noqa: S603
+        self.process = subprocess.Popen(
             [
                 SLAPD,
                 "-f",
@@ -208,9 +208,10 @@ directory {self.folder / "db"}
                 raise RuntimeError(f"slapd ended at start: {text}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
             except OSError:
                 time.sleep(0.02)
+            else:
+                return
         raise RuntimeError("slapd did not listen within 10 s")
 
     def stop(self) -> None:
@@ -227,7 +228,7 @@ directory {self.folder / "db"}
         self.process = None
 
     def _tool(self, tool: str, ldif: str, *extra: str) -> None:
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             [tool, "-x", "-H", self.url, "-D", ROOT_DN, "-w", ROOT_PASSWORD, *extra],
             input=ldif.encode(),
             capture_output=True,

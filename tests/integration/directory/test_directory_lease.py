@@ -81,7 +81,8 @@ def test_the_periodic_sync_skips_a_directory_another_replica_holds(
     done = loop.run_once()
     assert done["busy"] is None
     report = done["free"]
-    assert report is not None and report.applied
+    assert report is not None
+    assert report.applied
     assert report.plan.counts()["created"] == 1
 
 
