@@ -105,3 +105,22 @@ def test_the_map_overrides_the_defaults() -> None:
 def test_a_bad_directory_name_is_refused(name: str) -> None:
     with pytest.raises(ConfigError, match="directory name"):
         check_directory_name(name)
+
+
+def test_values_the_reader_cannot_trust_make_the_entry_a_problem() -> None:
+    from tokenstile.fetch.ldap_directory import _entry
+
+    attribute_map = parse_attribute_map(None)
+    not_utf8 = _entry("uid=a,dc=x", {"uid": [b"\xff\xfe"]}, attribute_map)
+    assert not_utf8.problem == "username (uid): a value is not UTF-8"
+    several = _entry("uid=b,dc=x", {"uid": [b"b", b"bee"]}, attribute_map)
+    assert several.problem == "username (uid): 2 values where one is expected"
+    control = _entry("uid=c,dc=x", {"UID": [b"c"], "userAccountControl": [b"x2"]}, attribute_map)
+    assert control.problem == "userAccountControl: not a number"
+    fine = _entry("uid=d,dc=x", {"uid": [b"d"], "userAccountControl": [b"66050"]}, attribute_map)
+    assert (fine.username, fine.account_disabled, fine.problem) == ("d", True, None)
+    plan = plan_sync("corp", DirectorySnapshot(entries=(not_utf8, several)), [local("b")])
+    assert [r.username for r in plan.refused] == [None, None]
+    # Which name a many-valued entry means is unknown: its person counts as gone (the
+    # safe side: disabled, never taken by another).
+    assert plan.disable == (("b", "no longer in the directory"),)
