@@ -13,8 +13,10 @@ from pathlib import Path
 
 import ldap3
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from tests.admin_tokens import new_admin_headers
 from tests.cli_in_process import run_tokenstile
 from tests.conftest import add_user, kiosk_client
 from tests.integration.directory.slapd import (
@@ -31,6 +33,7 @@ from tests.integration.directory.slapd import (
 from tokenstile.deployment import Deployment
 from tokenstile.errors import ConfigError, InvalidGrant
 from tokenstile.fetch.ldap_directory import read_directory
+from tokenstile.server.app import create_app
 from tokenstile.server.directory_sync import DirectorySync, SyncReport
 from tokenstile.store import schema as t
 from tokenstile.store.admin_repository import AdminRepository, DirectoryOwned
@@ -186,6 +189,12 @@ def test_local_edits_of_what_the_directory_decides_are_refused(
     admin = AdminRepository(deployment.store, clock=deployment.clock)
     with pytest.raises(DirectoryOwned, match="corp"):
         admin.set_enabled("dora", True, by="admin", origin=None)
+    with TestClient(create_app(deployment), base_url="https://auth.example") as http:
+        refused = http.post(
+            "/admin/users/enable", json={"username": "dora"}, headers=new_admin_headers(deployment)
+        )
+    assert refused.status_code == 409
+    assert "directory 'corp'" in refused.text
     assert people(deployment)["dora"][1] is False
 
     # An admin may always disable a directory person; the sync never undoes that...
