@@ -70,7 +70,7 @@ def run_directory_command(args: argparse.Namespace, deployment: Deployment) -> i
 
 
 def _add(args: argparse.Namespace, deployment: Deployment) -> None:
-    from tokenstile.fetch.ldap_directory import check_url
+    from tokenstile.fetch.ldap_directory import check_filter, check_url
     from tokenstile.server.directory_sync import read_password_file
     from tokenstile.store.directory_repository import DirectoryRepository
     from tokenstile.tokens.directory import (
@@ -88,9 +88,7 @@ def _add(args: argparse.Namespace, deployment: Deployment) -> None:
         ca_file = str(Path(args.ca_file).absolute())
         if not Path(ca_file).is_file():
             raise ConfigError(f"--ca-file {args.ca_file}: no such file.")
-    search_filter = args.filter or DEFAULT_FILTER
-    if not (search_filter.startswith("(") and search_filter.endswith(")")):
-        raise ConfigError(f"--filter must be an LDAP filter in parentheses, not {search_filter!r}.")
+    search_filter = check_filter(args.filter or DEFAULT_FILTER)
     config = DirectoryConfig(
         name=check_directory_name(args.name),
         url=args.url,

@@ -30,6 +30,7 @@ from ldap3.core.exceptions import (
     LDAPSocketOpenError,
     LDAPStartTLSError,
 )
+from ldap3.operation.search import parse_filter
 
 from tokenstile.errors import ConfigError
 from tokenstile.protocol.loopback import is_loopback
@@ -71,6 +72,18 @@ def check_url(url: str, *, starttls: bool) -> tuple[str, int, bool]:
     except ValueError as exc:
         raise ConfigError(f"--url has a bad port: {url!r}.") from exc
     return parts.hostname, port, ldaps
+
+
+def check_filter(search_filter: str) -> str:
+    """``search_filter`` when ldap3 can parse it as an RFC 4515 filter, else ``ConfigError``."""
+    try:
+        parse_filter(search_filter, None, True, True, None, False)
+    except LDAPException as exc:
+        raise ConfigError(
+            f"--filter {search_filter!r} is not an LDAP filter (RFC 4515), e.g. "
+            "(&(objectClass=user)(department=Sales))."
+        ) from exc
+    return search_filter
 
 
 class _VerifiedTls(Tls):  # type: ignore[misc]  # ldap3 ships no type information

@@ -377,6 +377,16 @@ def test_a_plain_ldap_url_to_a_remote_host_is_refused(
     )  # fmt: skip
     assert done.returncode != 0
     assert "--starttls is for ldap://" in done.stderr
+    done = run_tokenstile(
+        "manage", "--db", db, "directory", "add", "x", "--url", "ldaps://ldap.example.org",
+        "--filter", "(&(objectClass=user)", *common,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "is not an LDAP filter" in done.stderr
+    assert "x" not in {
+        s.config.name
+        for s in DirectoryRepository(deployment.store, clock=deployment.clock).statuses()
+    }
 
 
 # -- credentials ----------------------------------------------------------------------------
