@@ -119,8 +119,14 @@ def _identity(path: Path) -> tuple[int, int] | None:
 
 class StateWatch:
     """Calls ``callback(state)`` on a daemon thread each time the state file is replaced
-    (sign-in, park, resume, sign-out, in any process of the user). It looks at the file's
-    inode every ``interval`` seconds (one ``stat``; never the keychain). ``stop()`` ends it."""
+    (sign-in, park, resume, sign-out, in any process of the user); never the keychain.
+    ``stop()`` ends it.
+
+    On Linux an inotify watch on the runtime directory wakes it the moment the file is
+    renamed into place, so an app hears of a sign-in without waiting out a poll; it still
+    compares the file's inode every ``interval`` seconds, which is all it does where
+    inotify is missing (another system, or the runtime directory not made yet).
+    """
 
     def __init__(
         self, runtime: Path, callback: Callable[[BrokerState], None], *, interval: float = 0.2
@@ -131,19 +137,28 @@ class StateWatch:
         self._interval = interval
         self._stop = threading.Event()
         self._seen = _identity(self._path)
+        self._wake = _RenameWatch.open(runtime)
         self._thread = threading.Thread(target=self._run, name="tokenstile-watch", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            now = _identity(self._path)
-            if now == self._seen:
-                continue
-            self._seen = now
-            try:
-                self._callback(read_state(self._runtime))
-            except Exception:
-                log.exception("a session watch callback failed")
+        try:
+            while not self._stop.is_set():
+                if self._wake is not None:
+                    self._wake.wait(self._interval)
+                elif self._stop.wait(self._interval):
+                    break
+                now = _identity(self._path)
+                if now == self._seen or self._stop.is_set():
+                    continue
+                self._seen = now
+                try:
+                    self._callback(read_state(self._runtime))
+                except Exception:
+                    log.exception("a session watch callback failed")
+        finally:
+            if self._wake is not None:
+                self._wake.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -155,3 +170,39 @@ class StateWatch:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _RenameWatch:
+    """An inotify watch for ``broker-state.json`` renamed or written into ``runtime``."""
+
+    def __init__(self, inotify: Any) -> None:
+        self._inotify = inotify
+
+    @classmethod
+    def open(cls, runtime: Path) -> _RenameWatch | None:
+        """The watch, or None where inotify is not to be had (then the watch polls)."""
+        try:
+            import inotify_simple
+        except ImportError:  # not Linux
+            return None
+        try:
+            inotify = inotify_simple.INotify()
+        except OSError as exc:  # out of inotify instances: polling still works
+            log.info("no inotify for the session watch (%s): polling", exc)
+            return None
+        mask = inotify_simple.flags.MOVED_TO | inotify_simple.flags.CLOSE_WRITE
+        try:
+            inotify.add_watch(str(runtime), mask)
+        except OSError:  # the runtime directory does not exist yet
+            inotify.close()
+            return None
+        return cls(inotify)
+
+    def wait(self, timeout: float) -> None:
+        """Back when the state file changed, or after ``timeout`` seconds."""
+        for event in self._inotify.read(timeout=max(1, int(timeout * 1000))):
+            if event.name == STATE_FILE:
+                return
+
+    def close(self) -> None:
+        self._inotify.close()
