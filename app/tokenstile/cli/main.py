@@ -21,6 +21,7 @@
         --password-file F --base-dn DN [--filter F] [--group-dn DN] [--admin-group-dn DN]
         [--map username=sAMAccountName,...] [--ca-file F] [--starttls]   (LDAP / AD)
     tokenstile manage --db URL directory list | sync [NAME] [--dry-run]
+    tokenstile manage --db URL access-code issue USER [--hours H] [--uses N]   (lost factor)
     tokenstile manage --db URL totp|hotp add ... / otp import|list|revoke|unlock|resync|
                                            confirm|assign ...  (see tokenstile.cli.otp)
     tokenstile manage --db URL piv enroll|list|revoke ... / ca show|import / trust add ...

@@ -13,6 +13,7 @@
     tokenstile manage --db URL kiosk-group assign CLIENT_ID (GROUP | --none)
     tokenstile manage --db URL scim token create NAME | list | revoke NAME
     tokenstile manage --db URL directory add|list|sync ...   (LDAP / Active Directory)
+    tokenstile manage --db URL access-code issue USER [--hours H] [--uses N]
 
 Here are the commands on people, clients, audiences, signing keys, the audit log and the
 purge, and the dispatch to the factor groups (:mod:`tokenstile.cli.otp`,
@@ -54,7 +55,11 @@ def add_manage_commands(commands: Subcommands) -> None:
     add_user.add_argument("--admin", action="store_true")
     for verb in ("disable", "enable"):
         user.add_parser(verb, help=f"{verb} a person").add_argument("username")
-    role = user.add_parser("role", help="give a person a role (a four-eyes confirm asks for one)")
+    role = user.add_parser(
+        "role",
+        help="give a person a role: admin, helpdesk, enroller (built in), or one a four-eyes "
+        "confirm asks for",
+    )
     role.add_argument("username")
     role.add_argument("role")
     role.add_argument("--remove", action="store_true", help="take the role away instead")
@@ -142,6 +147,7 @@ def add_manage_commands(commands: Subcommands) -> None:
 
 def _add_group_commands(actions: Any) -> None:
     """The groups with modules of their own: kiosk groups, the factors, directories."""
+    from tokenstile.cli.access_code import add_access_code_commands
     from tokenstile.cli.directory import add_directory_commands
     from tokenstile.cli.fido2 import add_fido2_commands
     from tokenstile.cli.otp import add_otp_commands
@@ -155,6 +161,7 @@ def _add_group_commands(actions: Any) -> None:
         add_piv_commands,
         add_scim_commands,
         add_directory_commands,
+        add_access_code_commands,
     ):
         add_group(actions)
 
@@ -194,6 +201,7 @@ def _parse_time(text: str) -> float:
 
 def run_manage_command(args: argparse.Namespace) -> int:
     """Run one ``tokenstile manage`` action; the exit status."""
+    from tokenstile.cli.access_code import ACCESS_CODE_ACTIONS, run_access_code_command
     from tokenstile.cli.directory import DIRECTORY_ACTIONS, run_directory_command
     from tokenstile.cli.fido2 import FIDO2_ACTIONS, run_fido2_command
     from tokenstile.cli.otp import OTP_ACTIONS, run_otp_command
@@ -224,6 +232,8 @@ def run_manage_command(args: argparse.Namespace) -> int:
             return run_scim_command(args, deployment)
         elif args.action in DIRECTORY_ACTIONS:
             return run_directory_command(args, deployment)
+        elif args.action in ACCESS_CODE_ACTIONS:
+            return run_access_code_command(args, deployment)
         else:  # pragma: no cover - argparse enforces the choices
             raise NotFound(f"Unknown action {args.action}.")
     finally:

@@ -27,8 +27,11 @@ What is refused, and how (RFC 6750 section 3; RFC 9449 section 7.1 for DPoP):
 - a token bound to a DPoP key (``cnf.jkt``) sent as ``Bearer``, or under ``DPoP`` without
   a proof of its key for this request, or an unbound token sent as ``DPoP``: 401
   ``invalid_dpop_proof`` — so a stolen bound admin token is useless without its key;
-- a good token without the scope, or of a person who is no longer an admin: 403
-  ``insufficient_scope``.
+- a good token without the scope, or of a person who holds no built-in role any more:
+  403 ``insufficient_scope``;
+- a person whose roles do not allow the operation (``server.admin_permissions``): 403
+  ``insufficient_role`` with a sentence naming the roles that may, and an audit row
+  ``admin_refused``.
 
 ``BearerError`` and ``AdminApiError`` are ``OAuthError`` subclasses: the application's one
 exception handler renders them like every other error. ``read_admin_body`` refuses a body
@@ -38,6 +41,7 @@ repository call in the thread pool and turns the repository's refusals into admi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -47,15 +51,25 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from tokenstile.clock import Clock, SystemClock
 from tokenstile.composition import Services
 from tokenstile.errors import OAuthError, TokenstileError
+from tokenstile.protocol.roles import (
+    GUARDS_ADMINS,
+    Permission,
+    Role,
+    permissions_of,
+    roles_allowed,
+)
 from tokenstile.protocol.scopes import ADMIN_SCOPE
+from tokenstile.server.admin_permissions import permission_for
 from tokenstile.server.dpop import check_binding, presented_token
-from tokenstile.server.wire import JSON, is_json
+from tokenstile.server.wire import JSON, is_json, request_origin
 from tokenstile.store.repository import Store
+from tokenstile.store.roles import roles_of
 from tokenstile.store.rows import is_plain_text
 from tokenstile.tokens.dpop import DPOP_ALGORITHMS, DpopProofError
-from tokenstile.tokens.model import LOCAL_AUDIENCE
+from tokenstile.tokens.model import LOCAL_AUDIENCE, AuditEvent
 from tokenstile.tokens.service import TokenService
 
 REALM = "tokenstile"
@@ -177,6 +191,15 @@ class AdminPrincipal:
     sid: str
     client_id: str
     scope: tuple[str, ...]
+    roles: frozenset[Role] = frozenset()
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN in self.roles
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        return permissions_of(self.roles)
 
     @property
     def actor(self) -> str:
@@ -198,8 +221,8 @@ class BearerAuth:
     The token is read by ``TokenIntrospection.read_access_token`` (our signature or opaque
     record, expiry, a live session of an enabled person); its DPoP binding must hold
     (``server.dpop.check_binding``); its audience must include ``audience``; with
-    ``require_admin`` the person must still be an admin now, not only when the token
-    was issued.
+    ``require_admin`` the person must still hold a built-in role now, not only when the
+    token was issued, and that role must allow the operation (``admin_permissions``).
     """
 
     def __init__(
@@ -210,9 +233,11 @@ class BearerAuth:
         scope: str = ADMIN_SCOPE,
         audience: str = LOCAL_AUDIENCE,
         require_admin: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         self._service = service
         self._store = store
+        self._clock = clock or SystemClock()
         self.scope = scope
         self.audience = audience
         self.require_admin = require_admin
@@ -223,8 +248,78 @@ class BearerAuth:
             raise BearerError(401, None, NO_TOKEN)
         scheme, token = presented
         principal = await run_in_threadpool(self.check, request, scheme, token)
+        if self.require_admin:
+            permission = await self._permitted(request, principal)
+            if not principal.is_admin and permission in GUARDS_ADMINS:
+                await self._not_for_admins(request, principal, permission)
         request.state.admin_principal = principal
         return principal
+
+    async def _permitted(self, request: Request, who: AdminPrincipal) -> Permission | None:
+        """The operation's permission if ``who`` holds it; ``BearerError`` (audited) if not.
+        An operation without a rule is an admin's alone."""
+        path = request.url.path.removeprefix(request.scope.get("root_path", "") or "")
+        permission = permission_for(request.method, path)
+        allowed = who.is_admin or (permission is not None and permission in who.permissions)
+        if allowed:
+            return permission
+        needed = roles_allowed(permission) if permission is not None else (Role.ADMIN,)
+        names = " or ".join(role.value for role in needed)
+        await self._refuse(
+            request,
+            who,
+            f"This needs the role {names}; you have {_role_list(who.roles)}.",
+            {"needs": [role.value for role in needed]},
+        )
+        return permission  # pragma: no cover - _refuse raises
+
+    async def _not_for_admins(
+        self, request: Request, who: AdminPrincipal, permission: Permission
+    ) -> None:
+        """Refuse an operation about an administrator (the body's ``username``) to anyone
+        who is not an admin: it could make them that admin."""
+        target = _body_username(await request.body())
+        if target is None:
+            return
+        person = await run_in_threadpool(self._store.find_user, target)
+        if person is None:
+            return  # the endpoint says there is no such person
+        roles = await run_in_threadpool(self._roles_of, person.id, person.is_admin)
+        if Role.ADMIN in roles:
+            await self._refuse(
+                request,
+                who,
+                f"Only an admin may do this for an administrator ({target}): "
+                "this needs the role admin.",
+                {"needs": [Role.ADMIN.value], "target": target, "permission": permission.value},
+            )
+
+    async def _refuse(
+        self, request: Request, who: AdminPrincipal, sentence: str, detail: dict[str, Any]
+    ) -> None:
+        event = AuditEvent(
+            "admin_refused",
+            "failure",
+            username=who.username,
+            client_id=who.client_id or None,
+            sid=who.sid or None,
+            origin=request_origin(request),
+            detail={
+                "by": who.actor,
+                "operation": f"{request.method} {request.url.path}",
+                "roles": sorted(role.value for role in who.roles),
+                **detail,
+            },
+        )
+        await run_in_threadpool(self._store.audit, event, at=self._clock.now())
+        raise BearerError(403, "insufficient_role", sentence)
+
+    def _roles_of(self, user_id: int, is_admin: bool) -> frozenset[Role]:
+        """The person's built-in roles (``users.is_admin``, the old flag the store keeps
+        equal to the ``admin`` role, counts as that role too)."""
+        with self._store.read() as tx:
+            roles = roles_of(tx.connection, user_id)
+        return roles | {Role.ADMIN} if is_admin else roles
 
     def check(self, request: Request, scheme: str, token: str) -> AdminPrincipal:
         """The principal of ``token`` sent under ``scheme`` (``bearer`` or ``dpop``), or
@@ -251,9 +346,13 @@ class BearerAuth:
         user = self._store.find_user(str(claims.get("sub", "")))
         if user is None or not user.enabled:
             raise BearerError(401, "invalid_token", "The access token is not valid.")
-        if self.require_admin and not user.is_admin:
+        roles = self._roles_of(user.id, user.is_admin)
+        if self.require_admin and not roles:
             raise BearerError(
-                403, "insufficient_scope", "Only administrators may do this.", scope=self.scope
+                403,
+                "insufficient_scope",
+                "Only administrators and staff (the role admin, helpdesk or enroller) may do this.",
+                scope=self.scope,
             )
         return AdminPrincipal(
             username=user.username,
@@ -261,7 +360,23 @@ class BearerAuth:
             sid=str(claims.get("sid", "")),
             client_id=str(claims.get("client_id", "")),
             scope=scope,
+            roles=roles,
         )
+
+
+def _role_list(roles: frozenset[Role]) -> str:
+    return ", ".join(sorted(role.value for role in roles)) or "none"
+
+
+def _body_username(body: bytes) -> str | None:
+    """The ``username`` member of a JSON object body, if it has one (the endpoint judges
+    the body itself afterwards)."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    value = parsed.get("username") if isinstance(parsed, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def admin_router(
@@ -273,7 +388,8 @@ def admin_router(
 ) -> APIRouter:
     """A router of admin endpoints: each needs an admin's access token (``BearerAuth``)
     and raises ``BearerError`` and ``AdminApiError`` for the application's handler."""
-    bearer = BearerAuth(services.token_service(), services.deployment.store)
+    deployment = services.deployment
+    bearer = BearerAuth(services.token_service(), deployment.store, clock=deployment.clock)
     return APIRouter(
         prefix=prefix,
         tags=list(tags),

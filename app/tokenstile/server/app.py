@@ -43,6 +43,7 @@ from tokenstile.errors import (
     UnsupportedGrantType,
 )
 from tokenstile.server import page_locale, schemas, wire
+from tokenstile.server.access_code_routes import access_code_router
 from tokenstile.server.admin_routes import admin_api_router
 from tokenstile.server.audit_stream import AuditStreams, audit_streams
 from tokenstile.server.authorize_routes import authorize_router
@@ -63,6 +64,7 @@ from tokenstile.server.otp_routes import otp_router
 from tokenstile.server.page_locale import PageLocaleMiddleware
 from tokenstile.server.piv_routes import piv_router
 from tokenstile.server.rate_limit import install_rate_limits
+from tokenstile.server.roles_routes import roles_router
 from tokenstile.server.scim_routes import scim_router
 from tokenstile.server.signin_webauthn import security_key_router
 from tokenstile.server.sso_routes import sso_router
@@ -640,6 +642,8 @@ def create_app(deployment: Deployment, *, services: Services | None = None) -> F
             include_in_schema=False,
         )
     app.include_router(scim_router(services))  # issue 18: SCIM 2.0 provisioning
+    app.include_router(roles_router(services))
+    app.include_router(access_code_router(services))
     install_rate_limits(app, deployment, render=render_error)
     app.state.rate_limiter.on_refusal = metrics.refused
     app.add_middleware(PageLocaleMiddleware)  # a refusal's page speaks it too

@@ -9,7 +9,7 @@ no trusted proxy in front) is not counted. Two limits:
   ``/login/tap/piv/challenge``, the sign-in page's
   ``/authorize/webauthn/options`` and its kiosk single sign-on hand-off
   ``/authorize/sso``);
-- ``login-failures``: attempts at the login endpoints (``/login/totp``,
+- ``login-failures``: attempts at the login endpoints (``/login/totp``, ``/login/tac``,
   ``/login/webauthn``, ``/login/piv``, the card and fob taps ``/login/tap/piv`` and
   ``/login/tap/totp``, the browser sign-in forms ``/authorize/login`` and
   ``/authorize/webauthn``),
@@ -56,6 +56,7 @@ CHALLENGE_PATHS = (
 )
 LOGIN_PATHS = (
     "/login/totp",
+    "/login/tac",
     "/login/webauthn",
     "/login/piv",
     "/login/tap/piv",

@@ -101,7 +101,10 @@ def admin_errors(
     return {
         400: {"model": AdminErrorBody, "description": bad_input},
         401: {"model": AdminErrorBody, "description": "no or invalid access token"},
-        403: {"model": AdminErrorBody, "description": "not an admin, or no admin scope"},
+        403: {
+            "model": AdminErrorBody,
+            "description": "no admin scope, or a role that does not allow this operation",
+        },
         404: {"model": AdminErrorBody, "description": not_found},
         409: {"model": AdminErrorBody, "description": conflict},
     }

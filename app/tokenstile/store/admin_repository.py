@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Row, RowMapping, Table, and_, func, or_, s
 
 from tokenstile.clock import Clock
 from tokenstile.errors import NotFound, StoreError
+from tokenstile.protocol.roles import Role
 from tokenstile.store import schema as t
 from tokenstile.store.repository import Store
 from tokenstile.store.token_tx import SESSION_ROWS, SqlTx
@@ -387,6 +388,8 @@ class AdminRepository:
                 conn.execute(r.insert().values(user_id=user_id, role=role, granted_at=now))
             elif not granted and held is not None:
                 conn.execute(r.delete().where(r.c.user_id == user_id, r.c.role == role))
+            if role == Role.ADMIN:  # users.is_admin mirrors the role (store.roles)
+                conn.execute(update(u).where(u.c.id == user_id).values(is_admin=granted))
             tx.audit(
                 AuditEvent(
                     "role_granted" if granted else "role_removed",

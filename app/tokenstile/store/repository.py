@@ -16,9 +16,11 @@ from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tokenstile.errors import NotFound, StoreError
+from tokenstile.protocol.roles import Role
 from tokenstile.store import schema as t
 from tokenstile.store.database import transaction
 from tokenstile.store.group_commit import GroupCommitter
+from tokenstile.store.roles import grant_role
 from tokenstile.store.rows import client_from_row, json_text, session_from_row
 from tokenstile.store.token_tx import SqlTx
 from tokenstile.tokens.model import (
@@ -167,6 +169,8 @@ class Store:
                 )
                 key = result.inserted_primary_key
                 assert key is not None  # noqa: S101
+                if is_admin:  # the role is what the admin API reads (store.roles)
+                    grant_role(tx.connection, int(key[0]), Role.ADMIN, at=at)
                 tx.audit(audit, at=at)
         except StoreError as exc:
             if isinstance(exc.__cause__, IntegrityError):

@@ -118,6 +118,24 @@ scim_group_members = Table(
     Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
 )
 
+# Temporary access codes (issue 18): a helpdesk-issued code a person who lost their factor
+# signs in with (acr ``tac``). Only a salted scrypt hash of the code is kept; ``uses_left``
+# counts down in one conditional UPDATE (``store.access_codes``).
+access_codes = Table(
+    "access_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("code_hash", String(256), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("uses", Integer, nullable=False),
+    Column("uses_left", Integer, nullable=False),
+    Column("issued_by", String(200), nullable=False),
+    Column("revoked_at", Double, nullable=True),
+    CheckConstraint("uses_left >= 0 AND uses_left <= uses", name="uses_left_range"),
+)
+
 clients = Table(
     "clients",
     metadata,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 # Re-exported: the tokens package names it here, the broker in protocol.scopes.
+from tokenstile.protocol.roles import STAFF_ROLES
 from tokenstile.protocol.scopes import LOCAL_AUDIENCE as LOCAL_AUDIENCE  # noqa: PLC0414
 
 T = TypeVar("T")
@@ -27,7 +28,10 @@ BROWSER_CLIENT_KINDS: tuple[ClientKind, ...] = ("web", "native")
 # ``tap``: a tap-and-go re-entry inside a shift grant (``tokens.shifts``), the factor
 # alone (no PIN, no user verification, no username): the weakest of all.
 TAP_ACR = "tap"
-ACR_LEVELS: tuple[str, ...] = (TAP_ACR, "otp", "mfa", "phr", "phrh")
+# ``tac``: a temporary access code a helpdesk person issued (issue 18), something the
+# person was told rather than something they hold: weaker than every factor, even a tap.
+TAC_ACR = "tac"
+ACR_LEVELS: tuple[str, ...] = (TAC_ACR, TAP_ACR, "otp", "mfa", "phr", "phrh")
 
 
 # The username of a new person: 1 to 128 characters with no white space, no control
@@ -365,3 +369,10 @@ class TokenStore(Protocol):
         ...
 
     def signing_keys(self) -> Sequence[StoredKey]: ...
+
+
+def is_staff(tx: TokenTx, user: User) -> bool:
+    """Whether ``user`` holds a built-in role (``protocol.roles``): only such a person
+    receives a privileged scope such as ``tokenstile:admin``; what they may do with it is
+    the admin API's decision, role by role."""
+    return user.is_admin or any(tx.user_has_role(user.id, role) for role in sorted(STAFF_ROLES))

@@ -44,7 +44,14 @@ from tokenstile.tokens.minting import (
     split_scope,
     token_hash,
 )
-from tokenstile.tokens.model import AuditEvent, Client, RefreshLookup, Session, TokenTx, User
+from tokenstile.tokens.model import (
+    AuditEvent,
+    Client,
+    RefreshLookup,
+    Session,
+    TokenTx,
+    is_staff,
+)
 
 MAX_OPAQUE_TOKEN_CHARS = 512
 
@@ -186,7 +193,10 @@ class RefreshGrant(MintingGrant):
         aud = resource or session.audience
         check_audience_allowed(client, aud)
         self._minter.check_assurance(aud, session.acr)
-        granted = self._refresh_scope(session, user, scope, aud)
+        staff = any(s in self._privileged for s in split_scope(session.scope)) and is_staff(
+            tx, user
+        )
+        granted = self._refresh_scope(session, staff, scope, aud)
         successor_id = tx.add_refresh(
             token_hash=token_hash(new_refresh),
             sid=session.sid,
@@ -307,18 +317,20 @@ class RefreshGrant(MintingGrant):
         )
 
     def _refresh_scope(
-        self, session: Session, user: User, requested: str | None, audience: str
+        self, session: Session, staff: bool, requested: str | None, audience: str
     ) -> str:
         """What a refresh grants: the session's scope (or the requested subset). A
         privileged scope stays only at the session's own audience and while the person is
         an admin; asked for elsewhere it is refused, otherwise left out."""
         granted = split_scope(self._narrow_scope(session.scope, requested))
-        if audience == session.audience and user.is_admin:
+        if audience == session.audience and staff:
             return " ".join(granted)
         privileged = [s for s in granted if s in self._privileged]
         if privileged and requested is not None and requested.strip():
-            if not user.is_admin:
-                raise InvalidScope(f"Only administrators receive the scope {' '.join(privileged)}.")
+            if not staff:
+                raise InvalidScope(
+                    f"Only administrators and staff receive the scope {' '.join(privileged)}."
+                )
             raise InvalidScope(
                 f"The scope {' '.join(privileged)} is privileged: a refresh never moves it "
                 "to another audience."

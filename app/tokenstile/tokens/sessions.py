@@ -21,7 +21,7 @@ from tokenstile.tokens.minting import (
     split_scope,
     token_hash,
 )
-from tokenstile.tokens.model import AuditEvent, Client, Session, TokenTx, User
+from tokenstile.tokens.model import TAC_ACR, AuditEvent, Client, Session, TokenTx, User, is_staff
 from tokenstile.tokens.shifts import grant_after_sign_in
 
 
@@ -70,7 +70,7 @@ class SessionOpening(MintingGrant):
             raise dpop_required()
         minter = self._minter
         now = self._clock.now()
-        granted = self._grant_scope(client, user, scope)
+        granted = self._grant_scope(client, user, scope, acr)
         aud = audience or client.default_audience
         check_audience_allowed(client, aud)
         minter.audience_policies()
@@ -133,16 +133,32 @@ class SessionOpening(MintingGrant):
             )
         return minter.respond(access, refresh, session)
 
-    def _grant_scope(self, client: Client, user: User, requested: str | None) -> list[str]:
+    def _grant_scope(
+        self, client: Client, user: User, requested: str | None, acr: str
+    ) -> list[str]:
         """At a factor login: the client's scopes (or the requested subset); a privileged
         scope only for an admin."""
         wanted = list(dict.fromkeys(split_scope(requested)))
         if not wanted:
-            return [s for s in client.scopes if user.is_admin or s not in self._privileged]
+            if not any(s in self._privileged for s in client.scopes):
+                return list(client.scopes)
+            staff = self._may_hold_privileged(user, acr)
+            return [s for s in client.scopes if staff or s not in self._privileged]
         refused = [s for s in wanted if s not in client.scopes]
         if refused:
             raise InvalidScope(f"This client may not request the scope {' '.join(refused)}.")
         privileged = [s for s in wanted if s in self._privileged]
-        if privileged and not user.is_admin:
-            raise InvalidScope(f"Only administrators receive the scope {' '.join(privileged)}.")
+        if privileged and not self._may_hold_privileged(user, acr):
+            raise InvalidScope(
+                f"Only administrators and staff receive the scope {' '.join(privileged)}, "
+                "and never at a sign-in with a temporary access code."
+            )
         return wanted
+
+    def _may_hold_privileged(self, user: User, acr: str) -> bool:
+        """A privileged scope: a person with a built-in role (``model.is_staff``), signed
+        in with a factor; a temporary access code (acr ``tac``) never opens the admin API."""
+        if acr == TAC_ACR:
+            return False
+        with self._store.read() as tx:
+            return is_staff(tx, user)
