@@ -1,4 +1,4 @@
-"""Roles in the admin API (issue 18): every admin operation × every role, through the ASGI
+"""Roles in the admin API (issue 18): every admin operation by every role, through the ASGI
 app over httpx (Starlette's TestClient), against the table in docs/admin-api.md, and the
 attacks a helpdesk or enroller person could try to become an admin."""
 
@@ -43,7 +43,8 @@ def documented() -> dict[tuple[str, str], dict[str, bool]]:
             continue
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         method, path = cells[0].split(" ", 1)
-        assert cells[2:5] and set(cells[2:5]) <= {"yes", "no"}, line
+        assert len(cells) == 5, line
+        assert set(cells[2:5]) <= {"yes", "no"}, line
         rows[(method, path.strip("`"))] = {
             role: cell == "yes" for role, cell in zip(ROLE_NAMES, cells[2:5], strict=True)
         }
@@ -278,7 +279,7 @@ def test_a_role_taken_away_stops_the_token_already_issued(
     )
     assert none.status_code == 200
     assert http.get("/admin/me", headers=headers).json()["error"] == "insufficient_scope"
-    event = [e for e in deployment.store.audit_entries() if e["event"] == "roles_set"][0]
+    event = next(e for e in deployment.store.audit_entries() if e["event"] == "roles_set")
     assert event["detail"] == {"by": "admin:root", "before": ["helpdesk"], "after": ["enroller"]}
 
 
@@ -288,10 +289,12 @@ def test_me_names_the_roles_and_the_console_permissions(
     both = person_with(deployment, "both", {Role.HELPDESK, Role.ENROLLER})
     me = http.get("/admin/me", headers=bearer(deployment, both)).json()
     assert me["roles"] == ["enroller", "helpdesk"]
-    assert "factors.enroll" in me["permissions"] and "access_codes.issue" in me["permissions"]
+    assert "factors.enroll" in me["permissions"]
+    assert "access_codes.issue" in me["permissions"]
     assert "clients.manage" not in me["permissions"]
     admin = http.get("/admin/me", headers=bearer(deployment, root)).json()
-    assert admin["roles"] == ["admin"] and "clients.manage" in admin["permissions"]
+    assert admin["roles"] == ["admin"]
+    assert "clients.manage" in admin["permissions"]
 
 
 def test_roles_bad_input_and_an_admin_keeping_their_own_role(
@@ -316,7 +319,8 @@ def test_roles_bad_input_and_an_admin_keeping_their_own_role(
     )
     assert made.status_code == 200
     alice = deployment.store.find_user("alice")
-    assert alice is not None and alice.is_admin  # the old flag follows the role
+    assert alice is not None
+    assert alice.is_admin  # the old flag follows the role
 
 
 def test_roles_through_a_real_server(server_factory: Callable[..., ServerProcess]) -> None:
