@@ -16,6 +16,7 @@ from tokenstile.deployment import DEFAULT_ADMIN_CLIENT_ID, Deployment
 from tokenstile.errors import InvalidGrant, InvalidScope, InvalidTarget, UnauthorizedClient
 from tokenstile.protocol.scopes import ADMIN_SCOPE
 from tokenstile.store.purge import purge_expired
+from tokenstile.store.roles import set_builtin_roles
 from tokenstile.tokens.model import LOCAL_AUDIENCE, AudiencePolicy, AuditEvent, Client
 from tokenstile.tokens.service import ACCESS_TOKEN_TYPE, TokenResponse, TokenService
 
@@ -136,9 +137,12 @@ def test_a_refresh_keeps_a_privileged_scope_only_at_the_sessions_own_audience(
         )
     own = service.refresh_grant.refresh(refresh_token=moved.refresh_token, client=console)
     assert ADMIN_SCOPE in own.scope.split()
-    # An admin no more: the next refresh leaves the privileged scope out.
+    # An admin no more (roles live in user_roles; the flag follows): the next refresh
+    # leaves the privileged scope out.
     with deployment.store.write() as tx:
-        tx.connection.exec_driver_sql("UPDATE users SET is_admin = false WHERE username = 'root'")
+        root = tx.get_user_by_name("root")
+        assert root is not None
+        set_builtin_roles(tx.connection, root.id, [], at=deployment.clock.now())
     demoted = service.refresh_grant.refresh(refresh_token=own.refresh_token, client=console)
     assert ADMIN_SCOPE not in demoted.scope.split()
 
