@@ -45,6 +45,7 @@ from tokenstile.kiosk.admin.widgets import ApiPage, button
 from tokenstile.kiosk.idle import InputWatch
 from tokenstile.kiosk.tasks import TaskRunner
 from tokenstile.kiosk.widgets import header_bar, icon
+from tokenstile.protocol.roles import Permission
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +161,19 @@ class AdminWindow(QMainWindow):
         for page in self.pages:
             page.set_session(session)
         self.people.search.clear()
-        self.who.setText(self.tr("Signed in as {username}").format(username=session.username))
+        # Only the sections the person's roles allow (``protocol.roles``).
+        for page, permission in (
+            (self.sessions, Permission.SESSIONS_READ),
+            (self.clients, Permission.CLIENTS_MANAGE),
+            (self.audit, Permission.AUDIT_READ),
+        ):
+            self.tabs.setTabVisible(self.tabs.indexOf(page), session.may(permission))
+        roles = ", ".join(session.roles) or self.tr("no role")
+        self.who.setText(
+            self.tr("Signed in as {username} ({roles})").format(
+                username=session.username, roles=roles
+            )
+        )
         self.who.setAccessibleName(self.who.text())
         self._signed_in_parts(visible=True)
         self.stack.setCurrentWidget(self.console)

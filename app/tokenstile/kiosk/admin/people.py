@@ -35,6 +35,7 @@ from tokenstile.kiosk.admin.widgets import (
     search_as_you_type,
 )
 from tokenstile.kiosk.tasks import TaskRunner
+from tokenstile.protocol.roles import Permission
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,6 +225,9 @@ class PeoplePage(DevicePage):
             self.tr("&Import fobs (PSKC)…"), "importPskc", icon_name="admin-import"
         )
         self.import_button.clicked.connect(self.import_pskc)
+        self.code_button = button(self.tr("Access &code…"), "issueAccessCode")
+        self.code_button.setAccessibleName(self.tr("Issue a temporary access code"))
+        self.code_button.clicked.connect(self.issue_access_code)
 
         self.person_title = QLabel()
         self.person_title.setObjectName("personTitle")
@@ -277,7 +281,13 @@ class PeoplePage(DevicePage):
         tools.addWidget(self.search, 1)
         tools.addWidget(self.show_disabled)
         tools.addSpacing(16)
-        for widget in (self.add_button, self.enroll_button, self.import_button, self.toggle_button):
+        for widget in (
+            self.add_button,
+            self.enroll_button,
+            self.import_button,
+            self.code_button,
+            self.toggle_button,
+        ):
             tools.addWidget(widget)
         upper = QWidget()
         upper_layout = QVBoxLayout(upper)
@@ -508,10 +518,47 @@ class PeoplePage(DevicePage):
 
         self.call(item.revoke, done)
 
+    def set_session(self, session: AdminSession | None) -> None:
+        """Offer only what the signed-in person's roles allow (``protocol.roles``)."""
+        super().set_session(session)
+        for widget, permission in (
+            (self.add_button, Permission.PEOPLE_MANAGE),
+            (self.toggle_button, Permission.PEOPLE_MANAGE),
+            (self.enroll_button, Permission.FACTORS_ENROLL),
+            (self.import_button, Permission.FACTORS_IMPORT),
+            (self.code_button, Permission.ACCESS_CODES_ISSUE),
+            (self.revoke_button, Permission.FACTORS_REVOKE),
+        ):
+            widget.setVisible(session is not None and session.may(permission))
+
+    def issue_access_code(self) -> None:
+        """A temporary access code for the selected person (shown once, here)."""
+        person = self.person()
+        if person is None:
+            return
+        username = person["username"]
+        question = self.tr(
+            "Issue {username} a temporary access code? It works for 8 hours, once, and "
+            "ends any earlier code of theirs."
+        ).format(username=username)
+        if not self.dialogs.confirm(self, self.tr("Temporary access code"), question):
+            return
+
+        def done(issued: Any) -> None:
+            self.status.show_success(
+                self.tr(
+                    "Temporary access code for {username}: {code} — tell it to them; it is "
+                    "not shown again."
+                ).format(username=username, code=issued["code"])
+            )
+
+        self.call(lambda s: s.post("/admin/access-codes", {"username": username}), done)
+
     def _update_buttons(self) -> None:
         person = self.person()
         has = person is not None
         self.toggle_button.setEnabled(has)
+        self.code_button.setEnabled(has and bool(person and person.get("enabled", True)))
         self.enroll_button.setEnabled(has and bool(person and person.get("enabled", True)))
         if person is not None:
             enabled = person.get("enabled", True)

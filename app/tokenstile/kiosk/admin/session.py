@@ -22,6 +22,7 @@ from tokenstile.broker.errors import NotLoggedIn, ServiceError, TokenRefused
 from tokenstile.broker.model import TokenGrant
 from tokenstile.errors import TokenstileError
 from tokenstile.kiosk.service import token_claims
+from tokenstile.protocol.roles import Permission
 from tokenstile.protocol.scopes import ADMIN_SCOPE
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ class AdminIdentity:
 
 
 def admit(client: TokenServiceClient, grant: TokenGrant) -> AdminSession:
-    """An :class:`AdminSession` for ``grant``, or :class:`NotAdmin` (the session is revoked)."""
+    """An :class:`AdminSession` for ``grant`` with the person's permissions (``GET
+    /admin/me``), or :class:`NotAdmin` (the session is revoked)."""
     if ADMIN_SCOPE not in grant.scope.split():
         if grant.refresh_token is not None:
             try:
@@ -70,7 +72,9 @@ def admit(client: TokenServiceClient, grant: TokenGrant) -> AdminSession:
             except TokenstileError as exc:
                 logger.info("could not revoke a non-admin's session: %s", exc.code)
         raise NotAdmin()
-    return AdminSession(client, grant)
+    session = AdminSession(client, grant)
+    session.load_permissions()
+    return session
 
 
 class AdminSession:
@@ -88,6 +92,8 @@ class AdminSession:
         self._lock = threading.Lock()
         self._grant = grant
         self._expires = clock() + grant.expires_in
+        self.roles: tuple[str, ...] = ()
+        self.permissions: frozenset[Permission] = frozenset()
         claims = token_claims(grant.access_token)
         self.identity = AdminIdentity(
             username=str(claims.get("sub", "")),
@@ -99,6 +105,23 @@ class AdminSession:
     @property
     def username(self) -> str:
         return self.identity.username
+
+    def load_permissions(self) -> None:
+        """What this person's roles allow (``protocol.roles``), from ``GET /admin/me``; a
+        service from before roles (404) knew admins only, who may do everything."""
+        try:
+            me = self.get("/admin/me")
+        except ServiceError as exc:
+            if exc.status != 404:
+                raise
+            self.roles, self.permissions = ("admin",), frozenset(Permission)
+            return
+        self.roles = tuple(str(role) for role in me.get("roles", []))
+        known = {p.value for p in Permission}
+        self.permissions = frozenset(Permission(p) for p in me.get("permissions", []) if p in known)
+
+    def may(self, permission: Permission) -> bool:
+        return permission in self.permissions
 
     # -- the admin API -------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QWidget
 
 from tokenstile.kiosk.admin.environment import Dialogs
+from tokenstile.kiosk.admin.session import AdminSession
 from tokenstile.kiosk.admin.widgets import (
     ApiPage,
     Table,
@@ -18,6 +19,7 @@ from tokenstile.kiosk.admin.widgets import (
     search_as_you_type,
 )
 from tokenstile.kiosk.tasks import TaskRunner
+from tokenstile.protocol.roles import Permission
 
 
 class SessionsPage(ApiPage):
@@ -69,6 +71,12 @@ class SessionsPage(ApiPage):
         tools.addWidget(self.revoke_button)
         self.lay_out(self.table, above=tools)
         self._update_buttons()
+
+    def set_session(self, session: AdminSession | None) -> None:
+        super().set_session(session)
+        self.revoke_button.setVisible(
+            session is not None and session.may(Permission.SESSIONS_REVOKE)
+        )
 
     def clear(self) -> None:
         self.table.show_rows([])
