@@ -288,6 +288,14 @@ class TokenServiceClient(Closing):
         )
         return grant
 
+    def login_tac(self, username: str, code: str) -> TokenGrant:
+        """Sign in with a temporary access code a helpdesk person issued (acr ``tac``)."""
+        body = {"username": username, "code": code, "client_id": self.client_id}
+        grant: TokenGrant = self._grant(
+            self._send("POST", "/login/tac", proof=True, json=body), LoginRefused
+        )
+        return grant
+
     def webauthn_login_steps(
         self, *, confirm: Mapping[str, Any] | None = None
     ) -> WebAuthnLoginSteps:

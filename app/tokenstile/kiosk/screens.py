@@ -135,8 +135,9 @@ class SignInPage(_Page):
     def invite(self, kinds: tuple[str, ...]) -> None:
         self.key_tile.setVisible("fido2" in kinds)
         self.card_tile.setVisible("piv" in kinds)
-        self.code_tile.setVisible("totp" in kinds)
-        self.code_button.setVisible("totp" in kinds)
+        codes = "totp" in kinds or "tac" in kinds  # a fob's code, or a temporary one
+        self.code_tile.setVisible(codes)
+        self.code_button.setVisible(codes)
         parts = []
         if "fido2" in kinds:
             parts.append(
@@ -469,7 +470,7 @@ class KioskScreens:
     def invite(self, kinds: tuple[str, ...]) -> None:
         """Show the ways in that ``kinds`` (``fido2``, ``piv``, ``totp``) offer."""
         self.sign_in.invite(kinds)
-        self.locked.code_button.setVisible("totp" in kinds)
+        self.locked.code_button.setVisible("totp" in kinds or "tac" in kinds)
 
     def show_problem(self, problem: Problem) -> None:
         self.banner.setText(problem.text)

@@ -40,7 +40,7 @@ from tokenstile.devices.security_keys import SecurityKey
 from tokenstile.errors import TokenstileError
 from tokenstile.kiosk.offline import OfflineDesk
 
-ALL_FACTORS = ("fido2", "piv", "totp")
+ALL_FACTORS = ("fido2", "piv", "totp", "tac")  # tac: a temporary access code
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,8 @@ class SignInService(Protocol):
     def end_shift(self) -> bool:
         """Sign out and end this person's shift at the kiosk's group (tap-and-go)."""
         ...
+
+    def login_tac(self, username: str, code: str) -> TokenGrant: ...
 
     def login_fido2(self, key: SecurityKey, prompts: KeyPrompts) -> TokenGrant: ...
 
@@ -199,6 +201,10 @@ class BrokerSignIn:
             if not username and self.tap_and_go:
                 return client.login_tap_totp(code)
             return client.login_totp(username, code)
+
+    def login_tac(self, username: str, code: str) -> TokenGrant:
+        with self._login_client() as client:
+            return client.login_tac(username, code)
 
     def login_fido2(self, key: SecurityKey, prompts: KeyPrompts) -> TokenGrant:
         if not self._asked:  # no answer from the service yet: ask it now

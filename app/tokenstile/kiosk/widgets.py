@@ -324,12 +324,13 @@ class CodeEntry(QWidget):
         outer.setSpacing(18)
         outer.addStretch(1)
         outer.addWidget(icon_label("fob", 96, self.tr("Code from your fob")))
-        outer.addWidget(text_label(self.tr("Enter the code from your fob"), "title"))
+        self.title = text_label(self.tr("Enter the code from your fob"), "title")
+        outer.addWidget(self.title)
         self._code_alone = False
-        self._hint = text_label(
+        self.hint = text_label(
             self.tr("Your username, then the 6 or 8 digits your fob shows."), "hint"
         )
-        outer.addWidget(self._hint)
+        outer.addWidget(self.hint)
         self.username = QLineEdit()
         self.username.setObjectName("field")
         self.username.setAccessibleName(self.tr("Username"))
@@ -339,11 +340,8 @@ class CodeEntry(QWidget):
         self.code.setObjectName("codeField")
         self.code.setAccessibleName(self.tr("Code"))
         self.code.setPlaceholderText(self.tr("Code"))
-        self.code.setMaxLength(9)
-        self.code.setValidator(
-            QRegularExpressionValidator(QRegularExpression(r"[0-9 ]{0,9}"), self.code)
-        )
-        self.code.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
+        self.tac_mode = False
+        self._set_code_rules()
         self.username.returnPressed.connect(self._next)
         self.code.returnPressed.connect(self.submit)
         self.username.textChanged.connect(self._changed)
@@ -361,6 +359,7 @@ class CodeEntry(QWidget):
         buttons.addWidget(self.cancel)
         buttons.addWidget(self.sign_in)
         form.addLayout(buttons)
+        form.addWidget(self._tac_button())
         row = QHBoxLayout()
         row.addStretch(1)
         row.addLayout(form, 0)
@@ -377,14 +376,57 @@ class CodeEntry(QWidget):
         """Tap-and-go: the code alone signs in the one person on shift whose fob shows it
         (the service decides), so the username may stay empty."""
         self._code_alone = allowed
-        self._hint.setText(
-            self.tr("On shift here: the code alone. Else your username, then the code.")
-            if allowed
-            else self.tr("Your username, then the 6 or 8 digits your fob shows.")
-        )
+        if not self.tac_mode:
+            self.hint.setText(self._fob_hint())
         self._changed()
 
+    def _fob_hint(self) -> str:
+        if self._code_alone:
+            return self.tr("On shift here: the code alone. Else your username, then the code.")
+        return self.tr("Your username, then the 6 or 8 digits your fob shows.")
+
+    def _tac_button(self) -> QPushButton:
+        """A person who lost their key and was given a temporary access code by the
+        service desk types it here too (12 letters and digits instead of a fob's code)."""
+        self.tac_button = button(self.tr("I have a temporary access code"), "secondary")
+        self.tac_button.setAccessibleName(self.tr("Switch to a temporary access code"))
+        self.tac_button.clicked.connect(lambda: self.set_tac_mode(not self.tac_mode))
+        return self.tac_button
+
+    def set_tac_mode(self, on: bool) -> None:
+        """Take a temporary access code (``on``) or a fob's digits."""
+        self.tac_mode = on
+        self.code.clear()
+        self._set_code_rules()
+        if on:
+            self.title.setText(self.tr("Enter your temporary access code"))
+            self.hint.setText(
+                self.tr("Your username, then the 12-character code the service desk gave you.")
+            )
+            self.tac_button.setText(self.tr("I have a code from my fob"))
+        else:
+            self.title.setText(self.tr("Enter the code from your fob"))
+            self.hint.setText(self._fob_hint())
+            self.tac_button.setText(self.tr("I have a temporary access code"))
+        self._changed()
+        self.first_field().setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _set_code_rules(self) -> None:
+        if self.tac_mode:
+            self.code.setMaxLength(16)
+            allowed = r"[0-9A-Za-z -]{0,16}"
+            self.code.setInputMethodHints(
+                Qt.InputMethodHint.ImhPreferUppercase | Qt.InputMethodHint.ImhNoPredictiveText
+            )
+        else:
+            self.code.setMaxLength(9)
+            allowed = r"[0-9 ]{0,9}"
+            self.code.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
+        self.code.setValidator(QRegularExpressionValidator(QRegularExpression(allowed), self.code))
+
     def reset(self, username: str = "") -> None:
+        if self.tac_mode:
+            self.set_tac_mode(False)
         self.username.setText(username)
         self.code.clear()
         self.first_field().setFocus(Qt.FocusReason.OtherFocusReason)
@@ -407,6 +449,8 @@ class CodeEntry(QWidget):
         super().hideEvent(event)
 
     def _changed(self) -> None:
-        digits = len(self.code.text().replace(" ", ""))
-        named = bool(self.username.text().strip()) or self._code_alone
-        self.sign_in.setEnabled(named and digits in (6, 7, 8))
+        typed = len(self.code.text().replace(" ", "").replace("-", ""))
+        wanted = (12,) if self.tac_mode else (6, 7, 8)
+        # a temporary access code always needs the username; a fob's code on shift may not
+        named = bool(self.username.text().strip()) or (self._code_alone and not self.tac_mode)
+        self.sign_in.setEnabled(named and typed in wanted)

@@ -54,6 +54,8 @@ from tokenstile.kiosk.widgets import PinQuestion, escape_shortcut
 
 logger = logging.getLogger(__name__)
 
+TAC_CHARS = 12  # a temporary access code's characters, without its hyphens
+
 
 class _DeviceEvents(QObject):
     """Device callbacks (their own threads) -> queued signals (the GUI thread)."""
@@ -243,7 +245,11 @@ class KioskWindow(QMainWindow):
     def submit_code(self, username: str, code: str) -> None:
         if self._flow is not None:
             return
-        self._start_flow(Factor.CODE, lambda _ctx: self.service.login_totp(username, code))
+        # A fob's code is 6 or 8 digits; a temporary access code is 12 characters
+        # (``K7QD-3MXP-W9TR``): the one code field takes both.
+        plain = "".join(ch for ch in code if ch not in " -")
+        login = self.service.login_tac if len(plain) == TAC_CHARS else self.service.login_totp
+        self._start_flow(Factor.CODE, lambda _ctx: login(username, code))
 
     def lock(self) -> None:
         if self._session is None or self._locked:

@@ -15,7 +15,8 @@ from the application's handler) after the token was checked.
 
 ``GET /login/factors`` tells the kiosk which kinds of factor to invite: those with at
 least one usable enrollment of an enabled person (``piv`` also when certificates are
-mapped to people by their UPN, which needs no enrollment).
+mapped to people by their UPN, which needs no enrollment), and ``tac`` while an enabled
+person holds a temporary access code that still works.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from tokenstile.server.admin_schemas import (
 )
 from tokenstile.server.wire import NO_STORE, no_store_json, request_origin
 from tokenstile.store import schema as t
+from tokenstile.store.access_codes import any_live_code
 from tokenstile.store.admin_repository import AdminConflict, AdminRepository, AuditFilter
 from tokenstile.tokens.model import AuditEvent
 
@@ -137,6 +139,9 @@ def admin_api_router(services: Services) -> APIRouter:
         if rp is None:
             kinds.discard("fido2")
         factors = [name for kind, name in _LOGIN_FACTOR_NAMES.items() if kind in kinds]
+        now = deployment.clock.now()
+        if await run_in_threadpool(lambda: any_live_code(deployment.store, now=now)):
+            factors.append("tac")  # someone holds a temporary access code
         return no_store_json({"factors": factors, "webauthn_rp_id": rp})
 
     router.include_router(_people_router(services, repository))

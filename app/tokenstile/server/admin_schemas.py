@@ -27,7 +27,7 @@ NO_NUL_PATTERN = r"^[^\x00]*$"
 _USERNAME = re.compile(USERNAME_PATTERN)
 _DISPLAY_NAME = re.compile(DISPLAY_NAME_PATTERN)
 
-LoginFactor = Literal["fido2", "piv", "totp"]
+LoginFactor = Literal["fido2", "piv", "totp", "tac"]  # tac: a temporary access code
 Outcome = Literal["success", "failure", "alert", "info"]
 ExportFormat = Literal["csv", "jsonl"]
 
@@ -158,7 +158,8 @@ class AuditPageBody(BaseModel):
 
 class LoginFactorsBody(BaseModel):
     factors: list[LoginFactor] = Field(
-        description="the kinds of factor someone enrolled here can sign in with"
+        description="the kinds of factor someone enrolled here can sign in with (tac: a "
+        "temporary access code is live)"
     )
     webauthn_rp_id: str | None = Field(
         description="the WebAuthn RP ID security keys are asked for; null if misconfigured"

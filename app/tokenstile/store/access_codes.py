@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, select, update
+from sqlalchemy import ColumnElement, Connection, select, true, update
 
 from tokenstile.clock import Clock
 from tokenstile.errors import NotFound
@@ -162,3 +162,17 @@ def spend(conn: Connection, code_id: int, *, now: float) -> int | None:
         .returning(a.c.uses_left)
     ).first()
     return None if spent is None else int(spent.uses_left)
+
+
+def any_live_code(store: Store, *, now: float) -> bool:
+    """Whether some enabled person holds a code that still works (the kiosk then offers
+    its code screen even where nobody has a fob: ``GET /login/factors`` says ``tac``)."""
+    a, u = t.access_codes, t.users
+    probe = (
+        select(a.c.id)
+        .select_from(a.join(u, u.c.id == a.c.user_id))
+        .where(u.c.enabled == true(), *_live(now))
+        .limit(1)
+    )
+    with store.read() as tx:
+        return tx.connection.execute(probe).first() is not None
