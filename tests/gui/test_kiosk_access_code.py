@@ -30,7 +30,7 @@ def tac_mode(qtbot: Any, kiosk: Any) -> None:
 def test_a_temporary_access_code_signs_in_once(
     qtbot: Any, make_kiosk: Any, gui_service: GuiService
 ) -> None:
-    lost = gui_service.person(enroll_card=False)
+    lost = gui_service.person()
     dep = gui_service.deployment
     code = (
         AccessCodeRepository(dep.store, clock=dep.clock)
