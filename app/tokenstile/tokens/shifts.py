@@ -11,7 +11,7 @@ username, ``factors.otp_tap``).
 The service decides, never the kiosk: ``check_tap`` runs before the tap's session and
 again in the transaction that opens it.
 
-A tap session has ``acr`` ``tap`` (the weakest level, ``model.ACR_LEVELS``), so every
+A tap session has ``acr`` ``tap`` (weakest but ``tac``, ``model.ACR_LEVELS``), so every
 audience with a ``min_acr`` refuses it; and it ends with the grant's shift at the latest.
 
 A grant ends early at sign-out at the end of the shift (the kiosk says so), when an admin
