@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPBearer
@@ -261,17 +261,16 @@ class BearerAuth:
         path = request.url.path.removeprefix(request.scope.get("root_path", "") or "")
         permission = permission_for(request.method, path)
         allowed = who.is_admin or (permission is not None and permission in who.permissions)
-        if allowed:
-            return permission
-        needed = roles_allowed(permission) if permission is not None else (Role.ADMIN,)
-        names = " or ".join(role.value for role in needed)
-        await self._refuse(
-            request,
-            who,
-            f"This needs the role {names}; you have {_role_list(who.roles)}.",
-            {"needs": [role.value for role in needed]},
-        )
-        return permission  # pragma: no cover - _refuse raises
+        if not allowed:
+            needed = roles_allowed(permission) if permission is not None else (Role.ADMIN,)
+            names = " or ".join(role.value for role in needed)
+            await self._refuse(
+                request,
+                who,
+                f"This needs the role {names}; you have {_role_list(who.roles)}.",
+                {"needs": [role.value for role in needed]},
+            )
+        return permission
 
     async def _not_for_admins(
         self, request: Request, who: AdminPrincipal, permission: Permission
@@ -296,7 +295,8 @@ class BearerAuth:
 
     async def _refuse(
         self, request: Request, who: AdminPrincipal, sentence: str, detail: dict[str, Any]
-    ) -> None:
+    ) -> NoReturn:
+        """An audit row ``admin_refused``, then the 403."""
         event = AuditEvent(
             "admin_refused",
             "failure",
