@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from starlette.responses import JSONResponse
 
 from tests.admin_tokens import token_for
+from tests.cli_in_process import run_tokenstile
 from tests.conftest import ServerProcess, add_user
 from tokenstile.composition import Services
 from tokenstile.deployment import Deployment
@@ -364,3 +365,25 @@ def test_roles_through_a_real_server(server_factory: Callable[..., ServerProcess
         )
         audit = http.get("/admin/audit", params={"event": "admin_refused"}, headers=admin_headers)
         assert [e["username"] for e in audit.json()["events"]] == ["helper"]
+
+
+def test_manage_user_role_gives_and_takes_the_built_in_roles(
+    http: TestClient, deployment: Deployment
+) -> None:
+    alice = add_user(deployment, "alice")
+    db = deployment.settings.db
+    given = run_tokenstile("manage", "--db", db, "user", "role", "alice", "helpdesk")
+    assert (given.returncode, given.stdout.strip()) == (0, "alice's roles: helpdesk.")
+    me = http.get("/admin/me", headers=bearer(deployment, alice))
+    assert me.json()["roles"] == ["helpdesk"]
+    assert run_tokenstile("manage", "--db", db, "user", "role", "alice", "admin").returncode == 0
+    found = deployment.store.find_user("alice")
+    assert found is not None
+    assert found.is_admin  # the old flag follows the role
+    taken = run_tokenstile("manage", "--db", db, "user", "role", "alice", "admin", "--remove")
+    assert taken.stdout.strip() == "alice's roles: helpdesk."
+    found = deployment.store.find_user("alice")
+    assert found is not None
+    assert not found.is_admin
+    refused = http.get("/admin/clients", headers=bearer(deployment, found))
+    assert refused.status_code == 403
