@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Connection, select, true, update
 
 from tokenstile.clock import Clock
-from tokenstile.errors import NotFound
+from tokenstile.errors import InvalidRequest, NotFound
 from tokenstile.factors.access_code import (
     check_lifetime,
     code_matches,
@@ -61,7 +61,8 @@ class AccessCodeRepository:
         self, username: str, *, hours: float, uses: int, by: str, origin: str | None
     ) -> IssuedCode:
         """A new code for ``username``; ``NotFound`` for an unknown person,
-        ``InvalidRequest`` for a lifetime or a number of uses out of bounds."""
+        ``InvalidRequest`` for a disabled one or a lifetime or a number of uses out of
+        bounds."""
         check_lifetime(hours, uses)
         now = self._clock.now()
         code = new_code()
@@ -70,9 +71,14 @@ class AccessCodeRepository:
         a, u = t.access_codes, t.users
         with self._store.write() as tx:
             conn = tx.connection
-            user_id = conn.execute(select(u.c.id).where(u.c.username == username)).scalar()
-            if user_id is None:
+            person = conn.execute(
+                select(u.c.id, u.c.enabled).where(u.c.username == username)
+            ).first()
+            if person is None:
                 raise NotFound(f"No person named {username!r}.")
+            if not person.enabled:
+                raise InvalidRequest(f"{username} is disabled: enable them first.")
+            user_id = person.id
             replaced = conn.execute(
                 update(a).where(a.c.user_id == user_id, *_live(now)).values(revoked_at=now)
             ).rowcount

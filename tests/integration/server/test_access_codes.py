@@ -262,6 +262,15 @@ def test_issuing_bad_input_is_refused_and_nothing_is_written(
     ):
         response = http.post("/admin/access-codes", json=body, headers=helpdesk)
         assert response.status_code == status, (body, response.text)
+    add_user(deployment, "gone")
+    deployment.store.set_user_enabled(
+        "gone", False, at=deployment.clock.now(), audit=AuditEvent("user_disabled", "info")
+    )
+    disabled = http.post("/admin/access-codes", json={"username": "gone"}, headers=helpdesk)
+    assert (disabled.status_code, disabled.json()["error_description"]) == (
+        400,
+        "gone is disabled: enable them first.",
+    )
     with deployment.engine.connect() as conn:
         assert conn.execute(select(t.access_codes.c.id)).all() == []
 
