@@ -331,17 +331,7 @@ class CodeEntry(QWidget):
             self.tr("Your username, then the 6 or 8 digits your fob shows."), "hint"
         )
         outer.addWidget(self.hint)
-        self.username = QLineEdit()
-        self.username.setObjectName("field")
-        self.username.setAccessibleName(self.tr("Username"))
-        self.username.setPlaceholderText(self.tr("Username"))
-        self.username.setMaxLength(128)
-        self.code = QLineEdit()
-        self.code.setObjectName("codeField")
-        self.code.setAccessibleName(self.tr("Code"))
-        self.code.setPlaceholderText(self.tr("Code"))
-        self.tac_mode = False
-        self._set_code_rules()
+        self.username, self.code = self._fields()
         self.username.returnPressed.connect(self._next)
         self.code.returnPressed.connect(self.submit)
         self.username.textChanged.connect(self._changed)
@@ -384,6 +374,21 @@ class CodeEntry(QWidget):
         if self._code_alone:
             return self.tr("On shift here: the code alone. Else your username, then the code.")
         return self.tr("Your username, then the 6 or 8 digits your fob shows.")
+
+    def _fields(self) -> tuple[QLineEdit, QLineEdit]:
+        """The username and code fields, the code taking a fob's digits to start with."""
+        username = QLineEdit()
+        username.setObjectName("field")
+        username.setAccessibleName(self.tr("Username"))
+        username.setPlaceholderText(self.tr("Username"))
+        username.setMaxLength(128)
+        self.code = QLineEdit()
+        self.code.setObjectName("codeField")
+        self.code.setAccessibleName(self.tr("Code"))
+        self.code.setPlaceholderText(self.tr("Code"))
+        self.tac_mode = False
+        self._set_code_rules()
+        return username, self.code
 
     def _tac_button(self) -> QPushButton:
         """A person who lost their key and was given a temporary access code by the

@@ -26,9 +26,11 @@ from sqlalchemy import RowMapping, insert, or_, select, update
 
 from tokenstile.clock import Clock
 from tokenstile.errors import NotFound, StoreError
+from tokenstile.protocol.roles import Role
 from tokenstile.store import schema as t
 from tokenstile.store.admin_repository import AdminConflict, last_disabled_by, set_enabled_in
 from tokenstile.store.repository import Store
+from tokenstile.store.roles import hold_role
 from tokenstile.store.token_tx import SqlTx
 from tokenstile.tokens.directory import (
     DirectoryBusy,
@@ -235,12 +237,14 @@ def _apply(tx: SqlTx, name: str, plan: SyncPlan, *, at: float) -> None:
             insert(u).values(
                 username=person.username,
                 display_name=person.display_name,
-                is_admin=person.is_admin,
+                is_admin=False,
                 enabled=True,
                 created_at=at,
                 directory=name,
             )
         )
+        if person.is_admin:  # the admin role's row, with users.is_admin (store.roles)
+            hold_role(conn, user_id(person.username), Role.ADMIN, True, at=at)
         tx.audit(
             AuditEvent(
                 "user_added",
@@ -252,9 +256,12 @@ def _apply(tx: SqlTx, name: str, plan: SyncPlan, *, at: float) -> None:
             at=at,
         )
     for change in plan.update:
-        conn.execute(
-            update(u).where(u.c.id == user_id(change.username)).values(**dict(change.changes))
-        )
+        fields = dict(change.changes)
+        admin = fields.pop("is_admin", None)
+        if fields:
+            conn.execute(update(u).where(u.c.id == user_id(change.username)).values(**fields))
+        if admin is not None:
+            hold_role(conn, user_id(change.username), Role.ADMIN, bool(admin), at=at)
         tx.audit(
             AuditEvent(
                 "user_updated",

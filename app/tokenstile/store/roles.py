@@ -56,3 +56,15 @@ def set_builtin_roles(
 def grant_role(conn: Connection, user_id: int, role: Role, *, at: float) -> None:
     """Add one built-in role (nothing if held already)."""
     set_builtin_roles(conn, user_id, roles_of(conn, user_id) | {role}, at=at)
+
+
+def hold_role(conn: Connection, user_id: int, role: Role, held: bool, *, at: float) -> bool:
+    """Give (``held``) or take one built-in role, the others as they are; whether that
+    changed anything. What a directory or SCIM client that owns one role calls (an
+    admin group gives ``admin``), so ``users.is_admin`` stays in step with the rows."""
+    before = roles_of(conn, user_id)
+    after = before | {role} if held else before - {role}
+    if after == before:
+        return False
+    set_builtin_roles(conn, user_id, after, at=at)
+    return True

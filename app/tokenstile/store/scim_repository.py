@@ -715,6 +715,8 @@ class ScimRepository:
                 conn.execute(insert(r).values(user_id=user_id, role=role, granted_at=now))
             if held - wanted:
                 conn.execute(r.delete().where(r.c.user_id == user_id, r.c.role.in_(held - wanted)))
+            if "admin" in wanted ^ held:  # users.is_admin follows the admin role (store.roles)
+                conn.execute(update(u).where(u.c.id == user_id).values(is_admin="admin" in wanted))
             for role, granted in [(x, True) for x in sorted(wanted - held)] + [
                 (x, False) for x in sorted(held - wanted)
             ]:

@@ -137,6 +137,9 @@ def test_the_openapi_document_names_the_429(deployment: Deployment) -> None:
         "/login/piv/challenge",
         "/login/totp",
         "/login/tac",  # temporary access codes (issue 18)
+        "/login/tap/piv/challenge",  # the card and fob taps (issue 17)
+        "/login/tap/piv",
+        "/login/tap/totp",
         "/login/webauthn",
         "/login/piv",
         "/authorize/login",
