@@ -252,6 +252,7 @@ def test_group_membership_decides_who_is_active_and_who_is_admin(
         "ivy": ("Ivy", True, True, "corp"),
         "jon": ("Jon", True, False, "corp"),
     }
+    assert admin_roles(deployment) == {"ivy"}
 
     slapd.modify(
         f"dn: {staff}\nchangetype: modify\ndelete: member\nmember: {jon}\n\n"
@@ -263,6 +264,19 @@ def test_group_membership_decides_who_is_active_and_who_is_admin(
         "ivy": ("Ivy", True, False, "corp"),
         "jon": ("Jon", False, True, "corp"),
     }
+    assert admin_roles(deployment) == {"jon"}  # the role the admin API reads, in step
+
+
+def admin_roles(deployment: Deployment) -> set[str]:
+    """Who holds the built-in admin role (``user_roles``, what the admin API enforces)."""
+    u, r = t.users, t.user_roles
+    with deployment.engine.connect() as conn:
+        rows = conn.execute(
+            select(u.c.username)
+            .select_from(u.join(r, r.c.user_id == u.c.id))
+            .where(r.c.role == "admin")
+        ).scalars()
+        return set(rows)
 
 
 # -- size: paging and a huge group -----------------------------------------------------------
