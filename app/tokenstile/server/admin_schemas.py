@@ -105,6 +105,11 @@ class PersonBody(BaseModel):
     enabled: bool
     created_at: float = Field(description="epoch seconds")
     factors: FactorCountsBody
+    directory: str | None = Field(
+        default=None,
+        description="the LDAP directory (its name) or SCIM client (scim:NAME) that manages "
+        "this person; null for a person added here",
+    )
 
 
 class PersonListBody(BaseModel):

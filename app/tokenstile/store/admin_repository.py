@@ -64,6 +64,7 @@ class PersonInfo:
     enabled: bool
     created_at: float
     factors: Mapping[str, int]
+    directory: str | None = None  # the LDAP directory or SCIM client managing them
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +74,7 @@ class PersonInfo:
             "enabled": self.enabled,
             "created_at": self.created_at,
             "factors": dict(self.factors),
+            "directory": self.directory,
         }
 
 
@@ -183,6 +185,7 @@ _PERSON_COLUMNS = (
     t.users.c.is_admin,
     t.users.c.enabled,
     t.users.c.created_at,
+    t.users.c.directory,
     *(_count_of(kind, _HELD_STATES) for kind in FACTOR_KINDS),
 )
 
@@ -196,6 +199,7 @@ def _person(row: Row[Any]) -> PersonInfo:
         enabled=bool(m["enabled"]),
         created_at=float(m["created_at"]),
         factors={kind: int(m[f"n_{kind}"]) for kind in FACTOR_KINDS},
+        directory=m["directory"],
     )
 
 

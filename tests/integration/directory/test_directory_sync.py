@@ -190,9 +190,10 @@ def test_local_edits_of_what_the_directory_decides_are_refused(
     with pytest.raises(DirectoryOwned, match="corp"):
         admin.set_enabled("dora", True, by="admin", origin=None)
     with TestClient(create_app(deployment), base_url="https://auth.example") as http:
-        refused = http.post(
-            "/admin/users/enable", json={"username": "dora"}, headers=new_admin_headers(deployment)
-        )
+        headers = new_admin_headers(deployment)
+        refused = http.post("/admin/users/enable", json={"username": "dora"}, headers=headers)
+        listed = http.get("/admin/users", params={"q": "dora"}, headers=headers).json()
+    assert [(p["username"], p["directory"]) for p in listed["users"]] == [("dora", "corp")]
     assert refused.status_code == 409
     assert "directory 'corp'" in refused.text
     assert people(deployment)["dora"][1] is False

@@ -132,6 +132,7 @@ def test_people_are_added_found_and_counted(
         "enabled": True,
         "created_at": deployment.clock.now(),
         "factors": {"fido2": 0, "piv": 0, "otp": 0},
+        "directory": None,
     }
     assert add(username="bob", display_name="Bob Builder", is_admin=True).json()["is_admin"]
     assert add(username="carol").status_code == 201
