@@ -5,13 +5,13 @@ same counts (``store/rate_limit.py``); a peer without an IP address (a Unix sock
 no trusted proxy in front) is not counted. Two limits:
 
 - ``challenges``: every call of an endpoint that writes a row for a stranger
-  (``/login/webauthn/options``, ``/login/piv/challenge``, the card tap's
-  ``/login/tap/piv/challenge``, the sign-in page's
+  (``/login/webauthn/options``, ``/login/piv/challenge``, the taps'
+  ``/login/tap/options`` and ``/login/tap/piv/challenge``, the sign-in page's
   ``/authorize/webauthn/options`` and its kiosk single sign-on hand-off
   ``/authorize/sso``);
 - ``login-failures``: attempts at the login endpoints (``/login/totp``, ``/login/tac``,
-  ``/login/webauthn``, ``/login/piv``, the card and fob taps ``/login/tap/piv`` and
-  ``/login/tap/totp``, the browser sign-in forms ``/authorize/login`` and
+  ``/login/webauthn``, ``/login/piv``, the key, card and fob taps ``/login/tap/webauthn``,
+  ``/login/tap/piv`` and ``/login/tap/totp``, the browser sign-in forms ``/authorize/login`` and
   ``/authorize/webauthn``),
   counted before the attempt runs, so attempts sent at once are counted too, and taken
   back when the login succeeds (a 2xx, or the sign-in form's redirect to its app). This
@@ -51,6 +51,7 @@ CHALLENGE_PATHS = (
     "/login/webauthn/options",
     "/login/piv/challenge",
     "/login/tap/piv/challenge",
+    "/login/tap/options",
     "/authorize/webauthn/options",
     "/authorize/sso",
 )
@@ -61,6 +62,7 @@ LOGIN_PATHS = (
     "/login/piv",
     "/login/tap/piv",
     "/login/tap/totp",
+    "/login/tap/webauthn",
     "/authorize/login",
     "/authorize/webauthn",
 )

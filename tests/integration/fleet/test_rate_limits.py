@@ -140,6 +140,8 @@ def test_the_openapi_document_names_the_429(deployment: Deployment) -> None:
         "/login/tap/piv/challenge",  # the card and fob taps (issue 17)
         "/login/tap/piv",
         "/login/tap/totp",
+        "/login/tap/options",
+        "/login/tap/webauthn",
         "/login/webauthn",
         "/login/piv",
         "/authorize/login",

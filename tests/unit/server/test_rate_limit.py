@@ -40,6 +40,8 @@ def limited(tmp_path: Path, clock: FrozenClock) -> Iterator[Deployment]:
         ("/login/tap/piv/challenge", 60),
         ("/login/tap/piv", 300),
         ("/login/tap/totp", 300),
+        ("/login/tap/options", 60),
+        ("/login/tap/webauthn", 300),
     ],
 )
 def test_the_429_goes_through_the_one_handler(
