@@ -10,9 +10,11 @@ PID at the end, as ``bench_broker.py`` does), with the software security key:
    kiosk's device watcher hands to the window); the kiosk's ``BrokerSignIn`` asks the
    service whether it takes taps, the key answers with a touch (the software key
    approves at once, no PIN), the service accepts the tap, the broker saves the session
-   in the keychain (**t1**); then a new ``tokenstile token`` process reads it from the
-   keychain and prints the access token (**t2**), checked to be the tap's (its ``sid``,
-   ``acr`` ``tap``);
+   in the keychain (**t1**); an app already running (a separate process started before
+   the rounds, holding ``Broker().watch``, which wakes on the state file's inotify
+   event) reads the new token through the SDK (**ta**); then a new ``tokenstile token``
+   process reads it from the keychain and prints the access token (**t2**); both checked
+   to be the tap's (its ``sid``, ``acr`` ``tap``);
 3. the same rounds with ``kiosk_tap_and_go`` off: a full sign-in each time, the PIN
    given the moment the key asks (baseline).
 
@@ -67,35 +69,83 @@ def prompts() -> KeyPrompts:
     return KeyPrompts(on_touch=lambda: None, on_pin=lambda _prompt: PIN, cancel=threading.Event())
 
 
+# The running app: told of each sign-in by the SDK's watch, it reads the token through
+# the SDK and prints "<CLOCK_MONOTONIC seconds> <token>" (the bench reads the same clock).
+APP = """
+import sys, time
+from tokenstile.broker import Broker
+def told(state):
+    if state.state == "signed_in":
+        token = Broker().access_token()
+        print(f"{time.monotonic():.6f} {token}", flush=True)
+watch = Broker().watch(told)
+print("ready", flush=True)
+sys.stdin.read()
+watch.stop()
+"""
+
+
+def start_app(env: dict[str, str]) -> subprocess.Popen[str]:
+    app = subprocess.Popen(
+        [sys.executable, "-c", APP],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert app.stdout is not None
+    if app.stdout.readline().strip() != "ready":
+        raise RuntimeError("the watching app did not start")
+    return app
+
+
+def app_served(app: subprocess.Popen[str], sid: str, acr: str) -> float:
+    """When the running app read the session ``sid``'s token (CLOCK_MONOTONIC)."""
+    assert app.stdout is not None
+    while True:
+        line = app.stdout.readline()
+        if not line:
+            raise RuntimeError("the watching app ended")
+        at, token = line.split()
+        claims = claims_of(token)
+        if (claims["sid"], claims["acr"]) == (sid, acr):
+            return float(at)
+
+
 def one_round(
-    kiosk: BrokerSignIn, key_path: Path, env: dict[str, str], acr: str
-) -> tuple[float, float, float]:
+    kiosk: BrokerSignIn, key_path: Path, env: dict[str, str], acr: str, app: subprocess.Popen[str]
+) -> tuple[float, float, float, float]:
     """Seconds: device event to the service's tokens, then to the session saved in the
-    keychain, then to the token printed by another process."""
-    t0 = time.perf_counter()
+    keychain, then to the token printed by another process; and device event to the
+    running app holding the token."""
+    t0 = time.monotonic()
     key = open_security_key(f"virtual:{key_path}")
     try:
         grant = kiosk.login_fido2(key, prompts())
     finally:
         key.close()
-    granted = time.perf_counter()
+    granted = time.monotonic()
     saved = kiosk.save(grant)
-    t1 = time.perf_counter()
+    t1 = time.monotonic()
+    served = app_served(app, saved.sid, acr)
+    t_app = time.monotonic()
     token = run("token", env=env).strip()
-    t2 = time.perf_counter()
+    t2 = time.monotonic()
     claims = claims_of(token)
     if (claims["sid"], claims["acr"]) != (saved.sid, acr):
         raise RuntimeError(f"tokenstile token printed another session's token: {claims}")
-    return granted - t0, t1 - granted, t2 - t1
+    # the new process starts after the app was heard from: its time is its own
+    return granted - t0, t1 - granted, t2 - t_app, served - t0
 
 
 def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20, method="inclusive")[-1]
 
 
-def summary(name: str, rounds: list[tuple[float, float, float]]) -> str:
+def summary(name: str, rounds: list[tuple[float, float, float, float]]) -> str:
     columns = [[r[i] * 1000 for r in rounds] for i in range(3)]
-    columns.append([sum(r) * 1000 for r in rounds])
+    columns.append([sum(r[:3]) * 1000 for r in rounds])
+    columns.append([r[3] * 1000 for r in rounds])
     cells = [f"{statistics.median(c):.0f} / {p95(c):.0f} ms" for c in columns]
     return f"| {name} | " + " | ".join(cells) + f" | {len(rounds)} |"
 
@@ -145,6 +195,7 @@ def main() -> int:
             try:
                 url = f"http://127.0.0.1:{port}"
                 results = {}
+                app = start_app(env)
                 for name, tap, acr in (
                     ("tap (touch, no PIN)", True, "tap"),
                     ("full sign-in (PIN typed at once)", False, "phr"),
@@ -158,20 +209,22 @@ def main() -> int:
                             )
                             kiosk.tap_and_go = True
                         rounds = [
-                            one_round(kiosk, key, env, acr)
+                            one_round(kiosk, key, env, acr, app)
                             for _ in range(args.warmup + args.rounds)
                         ]
                     finally:
                         kiosk.close()
                     results[name] = rounds[args.warmup :]
+                app.communicate(timeout=10)
             finally:
                 stop_server(server)
     print(f"Machine: {machine()}; {today()}")
     print(
         "| path | device event to tokens (key + service) | then saved in the keychain | "
-        "then `tokenstile token` (new process) | device event to token printed | rounds |"
+        "then `tokenstile token` (new process) | device event to token printed | "
+        "device event to a running app holding the token | rounds |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for name, rounds in results.items():
         print(summary(name, rounds))
     print("(each cell: median / p95)")
