@@ -30,6 +30,9 @@ from tokenstile.tokens.model import AuditEvent, Client, User
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# How `make test` splits the suite between its two xdist workers.
+pytest_plugins = ["tests.xdist_units"]
+
 
 def isolate_paths(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings from nowhere but ``folder``: no ``TOKENSTILE_*`` of the outer environment,
