@@ -45,9 +45,13 @@ contracts: $(STAMP)
 
 # The suite starts hundreds of `tokenstile` processes; this machine sets
 # PYTHONDONTWRITEBYTECODE, so without compiled files each one compiles the package anew.
+# Two xdist workers, one per core: most of a test's time is waiting on the processes it
+# started. tests/xdist_units.py decides what runs together (all pcscd tests on one worker,
+# a module's tests on one worker, so shared fixtures start once).
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
 	$(BIN)/python -m compileall -q -j 0 app tests
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_verify.py
