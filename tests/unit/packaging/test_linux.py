@@ -347,8 +347,12 @@ def _render_icons() -> ModuleType:
     return module
 
 
-def test_icons_are_the_svg_rendered(tmp_path: Path) -> None:
-    """The committed PNGs match the SVG (re-run render_icons.py after editing it)."""
+def test_icons_are_the_svg_rendered(tmp_path: Path, qapp: object) -> None:
+    """The committed PNGs match the SVG (re-run render_icons.py after editing it).
+
+    ``qapp``: render_icons.py makes a QGuiApplication when none exists, and a test process
+    has one application for good; pytest-qt's QApplication first, so that the kiosk tests
+    that run after this one in the same process (xdist orders by work unit) get theirs."""
     from PySide6.QtGui import QImage
 
     render_icons = _render_icons()
