@@ -48,10 +48,14 @@ contracts: $(STAMP)
 # Two xdist workers, one per core: most of a test's time is waiting on the processes it
 # started. tests/xdist_units.py decides what runs together (all pcscd tests on one worker,
 # a module's tests on one worker, so shared fixtures start once).
+# Tests marked `alone` compare timings: they run afterwards, with nothing beside them. Both
+# runs always happen and both exit statuses count (pytest's 5, no test run, fails too).
 PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
 	$(BIN)/python -m compileall -q -j 0 app tests
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not alone"; workers=$$?; \
+	$(BIN)/pytest -m alone; alone=$$?; \
+	test $$workers -eq 0 && test $$alone -eq 0
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_verify.py

@@ -266,6 +266,7 @@ def test_hotp_codes_sign_in_through_the_same_route(
     assert login(http, "alice", f"{hotp_code(SEED, 6)[:3]} {hotp_code(SEED, 6)[3:]}").is_success
 
 
+@pytest.mark.alone  # a timing comparison: make test runs it after the two workers
 def test_refusals_take_the_same_time(
     http: TestClient, deployment: Deployment, repo: OtpService
 ) -> None:
