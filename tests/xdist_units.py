@@ -32,6 +32,7 @@ PCSCD_UNIT = (
     "tests/integration/piv/test_piv_attestation_pcsc.py",
     "tests/integration/piv/test_piv_card_setup_pcsc.py",
     "tests/integration/piv/test_piv_pcsc.py",
+    "tests/integration/piv/test_piv_card_tap.py",
     "tests/integration/fido2/test_fido2_nfc.py",
     "tests/e2e/test_kiosk_demo.py",
 )
