@@ -6,9 +6,11 @@ service is missing (``make test`` installs what these need).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -174,6 +176,16 @@ def running_cluster(directory: Path, *, options: str = "-c fsync=off") -> Iterat
             capture_output=True,
             timeout=60,
         )
+        _kill_left_postmaster(data)
+
+
+def _kill_left_postmaster(data: Path) -> None:
+    """The postmaster of ``data`` if ``pg_ctl stop`` left it running (seen once: a
+    cluster outlived its test by an hour), stopped by the PID in its pid file."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int((data / "postmaster.pid").read_text().splitlines()[0])
+        if b"postgres" in Path(f"/proc/{pid}/cmdline").read_bytes():  # not a reused PID
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
