@@ -37,6 +37,9 @@ def open_clients(qtbot: QtBot, window: AdminWindow) -> ClientsPage:
     page = window.clients
     with qtbot.waitSignal(page.clients_loaded, timeout=10_000):
         window.tabs.setCurrentWidget(page)
+    # The list's answer (clients_loaded) comes before its task's end: wait for that end, so
+    # that a test's "nothing pending" is about what it did (failed once under load).
+    qtbot.waitUntil(lambda: page.pending == 0, timeout=10_000)
     return page
 
 
