@@ -242,7 +242,9 @@ def last_disabled_by(tx: SqlTx, usernames: Sequence[str]) -> dict[str, str]:
 def refuse_enable_of_directory_disabled(tx: SqlTx, username: str, directory: str) -> None:
     """A person a directory disabled is enabled in the directory, not here: the next sync
     would disable them again. (A person an admin disabled locally may be enabled again.)"""
-    if last_disabled_by(tx, [username]).get(username) == directory_by(directory):
+    # An LDAP sync signs its rows "directory NAME"; a SCIM client signs them with the
+    # person's own marker, "scim:NAME".
+    if last_disabled_by(tx, [username]).get(username) in (directory_by(directory), directory):
         raise DirectoryOwned(
             f"{username} is managed by the directory {directory!r}, which disabled them: "
             f"enable them in {directory!r}, and the next sync enables them here."

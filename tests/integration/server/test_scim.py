@@ -28,6 +28,7 @@ from tokenstile.deployment import DEFAULT_KIOSK_CLIENT_ID, Deployment
 from tokenstile.server.app import create_app
 from tokenstile.server.scim_routes import MAX_COUNT, MAX_FILTER_CHARS, MAX_SCIM_BYTES, UserResource
 from tokenstile.store import schema as t
+from tokenstile.store.admin_repository import AdminRepository, DirectoryOwned
 from tokenstile.store.scim_repository import ScimTokens
 
 SCIM = "application/scim+json"
@@ -559,6 +560,10 @@ def test_disabling_ends_every_session_and_enabling_lets_them_in_again(
     assert {e["detail"]["by"] for e in revoked} == {"scim:okta"}
     disabled = [e for e in audit(deployment) if e["event"] == "user_disabled"]
     assert disabled[-1]["detail"] == {"by": "scim:okta", "sessions_revoked": 2}
+    # Enabling here a person the SCIM client disabled is refused, naming the client.
+    admin = AdminRepository(deployment.store, clock=deployment.clock)
+    with pytest.raises(DirectoryOwned, match="scim:okta"):
+        admin.set_enabled("dora", True, by="admin", origin=None)
     # Okta's shape: no path, the attributes in the value.
     clock.advance(1)
     okta_style = {
