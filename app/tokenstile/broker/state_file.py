@@ -125,7 +125,8 @@ class StateWatch:
     On Linux an inotify watch on the runtime directory wakes it the moment the file is
     renamed into place, so an app hears of a sign-in without waiting out a poll; it still
     compares the file's inode every ``interval`` seconds, which is all it does where
-    inotify is missing (another system, or the runtime directory not made yet).
+    inotify is missing (another system), or until the runtime directory exists (the
+    first sign-in makes it; the watch is set the tick after).
     """
 
     def __init__(
@@ -148,6 +149,8 @@ class StateWatch:
                     self._wake.wait(self._interval)
                 elif self._stop.wait(self._interval):
                     break
+                else:  # the runtime directory may exist by now (made at the first sign-in)
+                    self._wake = _RenameWatch.open(self._runtime)
                 now = _identity(self._path)
                 if now == self._seen or self._stop.is_set():
                     continue

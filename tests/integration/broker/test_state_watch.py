@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from tokenstile.broker.state_file import BrokerState, StateWatch, write_state
@@ -56,10 +57,18 @@ def test_other_files_in_the_runtime_directory_do_not_call_back(tmp_path: Path) -
     assert [s.state for s in heard] == ["signed_out"]
 
 
-def test_without_the_runtime_directory_the_watch_polls(tmp_path: Path) -> None:
+def test_without_the_runtime_directory_the_watch_polls_then_sets_its_watch(
+    tmp_path: Path,
+) -> None:
+    """An app that starts before anyone signed in on the machine: no runtime directory
+    yet. It polls, and once the first sign-in made the directory it waits on inotify."""
     runtime = tmp_path / "not-yet"
     called = threading.Event()
-    with StateWatch(runtime, lambda _state: called.set(), interval=0.05):
+    with StateWatch(runtime, lambda _state: called.set(), interval=0.05) as watch:
         runtime.mkdir()
         write_state(runtime, BrokerState(state="signed_in", name="Alice"))
         assert called.wait(30)
+        deadline = time.monotonic() + 30
+        while watch._wake is None:  # is the inotify watch set by now?
+            assert time.monotonic() < deadline, "the watch kept polling"
+            time.sleep(0.05)
